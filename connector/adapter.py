@@ -1,0 +1,189 @@
+"""The adapter contract: what a system must offer for the engine to sync it.
+
+An adapter speaks one system's API in that system's native shape (flat dicts of native fields)
+and declares what it can do in `Capabilities`. The engine never sees HTTP, SQL or a CRM's name:
+it pulls `Page`s of `NativeRecord`s, hands them to the mapper, and pushes `NativeWrite`s back,
+getting one `WriteResult` per write.
+
+Rules every adapter keeps (the contract suite in `connector.testing.contract` checks them):
+
+* `read_changes` yields records in ascending `(updated_at, id)` order, and includes every record
+  whose `updated_at >= since` (the engine re-reads an overlap window and skips what it has seen).
+* `upsert` returns exactly one result per write, in any order, matched by `key`; a record-level
+  failure is a result with `error` set, never an exception that fails the whole batch.
+* `upsert` of the same write twice leaves one record (idempotent per `key` or `external_id`).
+* A sale's native `lines` (a list of native line dicts) are replaced as a whole when present.
+
+Adapters are found through the `connector.adapters` entry-point group, so a third party adds one
+with `pip install`; the built-ins register the same way in `pyproject.toml`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from connector.errors import ConfigurationError, RecordError
+from connector.model import Entity
+
+ENTRY_POINT_GROUP = "connector.adapters"
+
+
+@dataclass(frozen=True, slots=True)
+class NativeRecord:
+    """One record as its system stores it."""
+
+    id: str
+    updated_at: dt.datetime
+    fields: Mapping[str, Any]
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of changes, in ascending `(updated_at, id)` order."""
+
+    records: Sequence[NativeRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class NativeWrite:
+    """One record to create or update in the target.
+
+    `key` is the canonical key: the idempotency key of the write and how results are matched.
+    `external_id` is the target's id when the record is already bound there. `fields` holds only
+    what should change (on create: everything the mapping writes).
+    """
+
+    key: str
+    external_id: str | None
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What happened to one write (or delete)."""
+
+    key: str
+    external_id: str | None
+    error: RecordError | None = None
+    created: bool = False
+    updated_at: dt.datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeHint:
+    """A webhook's claim that a record changed. Only a hint: the engine re-reads the record."""
+
+    entity: Entity
+    external_id: str
+    event_id: str
+    occurred_at: dt.datetime | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """The raw request as received; signatures are checked on `body`, byte for byte."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: dt.datetime
+
+
+class WebhookVerifier(Protocol):
+    """Turns a verified request into change hints; raises `WebhookRejected` (a 4xx) otherwise."""
+
+    def verify(self, request: WebhookRequest) -> list[ChangeHint]: ...
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an adapter can do; the engine plans around it."""
+
+    entities: frozenset[Entity]
+    read: bool = True
+    write: bool = True
+    incremental: bool = True
+    deletes: bool = False
+    webhooks: bool = False
+    #: The largest batch one write call takes.
+    batch_size: int = 100
+    #: How many write batches may be in flight at once.
+    max_in_flight: int = 4
+    #: Per entity, the native field by which `upsert` itself finds an existing record (an
+    #: `idProperty`, an external-id field). The engine skips its own match lookup for these.
+    upsert_matches: Mapping[Entity, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AdapterContext:
+    """What the host gives an adapter besides its own settings."""
+
+    #: The folder of `config.yaml`; relative paths in settings are relative to it.
+    base_dir: Path
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """One configured system. Created by `from_settings`, opened once, closed once."""
+
+    #: The adapter's registered name (`hubspot`, `erp_generic`): also its mapping folder.
+    kind: ClassVar[str]
+    #: The pydantic model its `settings:` block in `config.yaml` must satisfy.
+    Settings: ClassVar[type[BaseModel]]
+
+    name: str
+    capabilities: Capabilities
+
+    @classmethod
+    def from_settings(cls, name: str, settings: BaseModel, context: AdapterContext) -> Adapter: ...
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]: ...
+
+    async def read(self, entity: Entity, ids: Sequence[str]) -> list[NativeRecord]: ...
+
+    async def lookup(
+        self, entity: Entity, native_field: str, values: Sequence[str]
+    ) -> dict[str, NativeRecord]: ...
+
+    async def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]: ...
+
+    async def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]: ...
+
+    def native_fields(self, entity: Entity) -> frozenset[str] | None: ...
+
+    def webhook_verifier(self) -> WebhookVerifier | None: ...
+
+
+def available_adapters() -> dict[str, type[Adapter]]:
+    """Every adapter registered in the `connector.adapters` entry-point group, by name."""
+    found: dict[str, type[Adapter]] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        found[point.name] = point.load()
+    return found
+
+
+def adapter_class(kind: str) -> type[Adapter]:
+    adapters = available_adapters()
+    try:
+        return adapters[kind]
+    except KeyError:
+        known = ", ".join(sorted(adapters)) or "none"
+        raise ConfigurationError(f"unknown adapter {kind!r} (installed: {known})") from None

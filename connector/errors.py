@@ -1,0 +1,124 @@
+"""The one error hierarchy: what went wrong decides what happens next.
+
+Retry semantics live here, in the types, not in if-statements scattered over the code:
+
+* `TransientError` — the call may succeed if repeated: retry with backoff.
+* `RateLimitedError` — the server asked us to wait: wait as told, then retry.
+* `QuotaExhaustedError` — a daily or rolling allocation is spent: stop the route until the
+  reset instead of retrying.
+* `AuthExpiredError` — the token is stale: refresh once, then retry.
+* `RecordError` — this one record is bad (validation, conflict, a dangling reference): it goes
+  to the `failures` table and the rest of the batch goes on. `retryable` says whether a later
+  replay may succeed without anyone fixing the data (a parent not synced yet).
+* `ConfigurationError` — nothing will work until a person fixes the configuration or the
+  credentials: stop with a clear message.
+
+Messages must never contain secrets, tokens or request bodies: they reach logs, the store and
+the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ConnectorError(Exception):
+    """Base of every error the product raises on purpose."""
+
+
+class TransientError(ConnectorError):
+    """Worth retrying: a timeout, a reset connection, a 5xx."""
+
+
+class RateLimitedError(TransientError):
+    """The server refused for rate; `retry_after` seconds is how long it asked us to wait."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuthExpiredError(TransientError):
+    """The access token expired or was revoked; refresh it and retry once."""
+
+
+class QuotaExhaustedError(ConnectorError):
+    """A daily or rolling quota is used up; `resets_in` seconds until it frees (if known)."""
+
+    def __init__(self, message: str, resets_in: float | None = None) -> None:
+        super().__init__(message)
+        self.resets_in = resets_in
+
+
+class ConfigurationError(ConnectorError):
+    """A person must fix configuration, mapping files or credentials before anything works."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One configuration problem with where it is (`file:line:column` or a dotted path)."""
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class InvalidConfiguration(ConfigurationError):
+    """Every problem found in a configuration or mapping file, reported together."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{count} configuration {noun}:\n" + "\n".join(map(str, self.problems)))
+
+
+class RecordError(ConnectorError):
+    """One record could not be synced; the batch it came in goes on.
+
+    `code` is the system's own error code or category (e.g. HubSpot `VALIDATION_ERROR`,
+    Salesforce `REQUIRED_FIELD_MISSING`) so people can search for it.
+    """
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, code: str | None = None, retryable: bool | None = None):
+        super().__init__(message)
+        self.code = code
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class MappingError(RecordError):
+    """The record does not fit the mapping (a required field is empty, a date won't parse)."""
+
+
+class UnresolvedReference(RecordError):
+    """A reference points at a record not synced to this system yet; a replay may succeed."""
+
+    retryable = True
+
+    def __init__(self, entity: str, external_id: str, field: str) -> None:
+        super().__init__(
+            f"{field} refers to {entity} {external_id!r}, which is not synced yet",
+            code="UNRESOLVED_REFERENCE",
+        )
+        self.entity = entity
+        self.external_id = external_id
+        self.field = field
+
+
+class LeaseHeldError(ConnectorError):
+    """Another process holds the route's lease; this run did not start."""
+
+
+class WebhookRejected(ConnectorError):
+    """A webhook request that must not be accepted; `status` is the 4xx to answer with."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason

@@ -1,0 +1,1 @@
+"""Mapping files → compiled, validated mappers that translate native ↔ canonical both ways."""

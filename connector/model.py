@@ -1,0 +1,278 @@
+"""The canonical model: the one language every adapter translates to and from.
+
+Records are pydantic v2 models. Money is `Decimal` beside the record's `currency` (never a
+float); times are timezone-aware UTC; a reference to another record is that record's canonical
+key, never another system's id. Each record has:
+
+* `key`: the canonical key, assigned by the state store and stable forever (None until the
+  engine has bound the record);
+* `updated_at`: when the *source* last changed it;
+* `deleted`: the source deleted or archived it.
+
+A mapper fills only the fields its system knows about; which ones it filled is pydantic's
+`model_fields_set`, and `flatten()` turns a record into `{dotted.path: json value}` over exactly
+those fields. That flat form is what the engine hashes, diffs and stores as the last-synced
+snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+class Entity(StrEnum):
+    """The kinds of record the product syncs, in dependency order."""
+
+    CUSTOMER = "customer"
+    CONTACT = "contact"
+    SALE = "sale"
+
+
+#: Parents before children: a contact needs its customer, a sale its customer and contact.
+ENTITY_ORDER: tuple[Entity, ...] = (Entity.CUSTOMER, Entity.CONTACT, Entity.SALE)
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamps must carry a time zone")
+    return value.astimezone(dt.UTC)
+
+
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_as_utc)]
+"""A timezone-aware datetime, normalised to UTC. Naive datetimes are rejected."""
+
+Money = Annotated[Decimal, Field(allow_inf_nan=False)]
+"""An amount in the currency of the record that holds it."""
+
+CanonicalKey = str
+"""The store's stable key for one record; references between records hold these."""
+
+
+class CustomerStatus(StrEnum):
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    INACTIVE = "inactive"
+
+
+class SaleStage(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class OrderStatus(StrEnum):
+    NONE = "none"
+    ORDERED = "ordered"
+    SHIPPED = "shipped"
+    INVOICED = "invoiced"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class _Part(BaseModel):
+    """A value object nested in a record (an address, a sale line, the history)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Address(_Part):
+    street: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    region: str | None = None
+    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+
+
+class CustomerHistory(_Part):
+    """Computed from the ERP's orders and invoices, written to the CRM for the sales rep."""
+
+    lifetime_revenue: Money | None = None
+    last_order_date: dt.date | None = None
+    open_order_count: int | None = None
+
+
+class SaleLine(_Part):
+    sku: str | None = None
+    description: str | None = None
+    quantity: Decimal = Decimal(1)
+    unit_price: Money | None = None
+    discount: Money | None = None
+    line_total: Money | None = None
+
+
+class Record(BaseModel):
+    """What every canonical record has."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    entity: ClassVar[Entity]
+    #: Canonical paths that hold references, with the entity each one points at.
+    references: ClassVar[dict[str, Entity]] = {}
+
+    key: CanonicalKey | None = None
+    updated_at: UtcDatetime | None = None
+    deleted: bool = False
+
+
+class Customer(Record):
+    entity: ClassVar[Entity] = Entity.CUSTOMER
+
+    number: str | None = None
+    name: str | None = None
+    website: str | None = None
+    domain: str | None = None
+    industry: str | None = None
+    employees: int | None = None
+    annual_revenue: Money | None = None
+    phone: str | None = None
+    email: str | None = None
+    billing_address: Address | None = None
+    shipping_address: Address | None = None
+    tax_id: str | None = None
+    currency: str | None = Field(default=None, description="ISO 4217")
+    credit_limit: Money | None = None
+    payment_terms: str | None = None
+    status: CustomerStatus | None = None
+    owner: str | None = Field(default=None, description="The CRM's account owner")
+    history: CustomerHistory | None = None
+    custom: dict[str, Any] = Field(default_factory=dict)
+
+
+class Contact(Record):
+    entity: ClassVar[Entity] = Entity.CONTACT
+    references: ClassVar[dict[str, Entity]] = {"customer": Entity.CUSTOMER}
+
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+    job_title: str | None = None
+    customer: CanonicalKey | None = None
+    primary: bool | None = None
+    language: str | None = None
+    custom: dict[str, Any] = Field(default_factory=dict)
+
+
+class Sale(Record):
+    entity: ClassVar[Entity] = Entity.SALE
+    references: ClassVar[dict[str, Entity]] = {
+        "customer": Entity.CUSTOMER,
+        "contact": Entity.CONTACT,
+    }
+
+    number: str | None = None
+    customer: CanonicalKey | None = None
+    contact: CanonicalKey | None = None
+    title: str | None = None
+    stage: SaleStage | None = None
+    order_status: OrderStatus | None = None
+    amount: Money | None = None
+    currency: str | None = Field(default=None, description="ISO 4217")
+    close_date: dt.date | None = None
+    order_date: dt.date | None = None
+    lines: list[SaleLine] | None = None
+    custom: dict[str, Any] = Field(default_factory=dict)
+
+
+RECORD_TYPES: dict[Entity, type[Record]] = {
+    Entity.CUSTOMER: Customer,
+    Entity.CONTACT: Contact,
+    Entity.SALE: Sale,
+}
+
+#: Fields that describe the record rather than the business data; never diffed or mapped.
+META_FIELDS = frozenset({"key", "updated_at", "deleted"})
+
+
+def record_type(entity: Entity | str) -> type[Record]:
+    return RECORD_TYPES[Entity(entity)]
+
+
+def _jsonable(value: Any) -> Any:
+    """A value in a stable JSON form: Decimals normalised so 10.0 and 10.00 compare equal."""
+    if isinstance(value, BaseModel):
+        return {name: _jsonable(getattr(value, name)) for name in sorted(value.model_fields_set)}
+    if isinstance(value, Decimal):
+        normal = value.normalize()
+        return format(normal, "f") if normal == normal.to_integral() else str(normal)
+    if isinstance(value, dt.datetime):
+        return _as_utc(value).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
+    return value
+
+
+def flatten(record: BaseModel, prefix: str = "") -> dict[str, Any]:
+    """`{dotted.path: json value}` over the fields the record's mapper set.
+
+    Nested value objects are flattened into their own paths (`billing_address.city`) except
+    lists (sale lines), which are one value: a sale's lines change together. `custom` is
+    flattened per key so a user's custom fields diff one by one.
+    """
+    flat: dict[str, Any] = {}
+    for name in record.model_fields_set:
+        if not prefix and name in META_FIELDS:
+            continue
+        value = getattr(record, name)
+        path = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            flat.update(flatten(value, prefix=f"{path}."))
+        elif name == "custom" and isinstance(value, dict):
+            for custom_key, custom_value in value.items():
+                flat[f"{path}.{custom_key}"] = _jsonable(custom_value)
+        else:
+            flat[path] = _jsonable(value)
+    return flat
+
+
+def unflatten(entity: Entity, flat: dict[str, Any], **meta: Any) -> Record:
+    """The inverse of `flatten`: build a record that has exactly these paths set."""
+    nested: dict[str, Any] = {}
+    for path, value in flat.items():
+        head, _, rest = path.partition(".")
+        if not rest:
+            nested[head] = value
+            continue
+        branch = nested.setdefault(head, {})
+        if isinstance(branch, dict):
+            inner_head, _, inner_rest = rest.partition(".")
+            if inner_rest:
+                branch.setdefault(inner_head, {})[inner_rest] = value
+            else:
+                branch[inner_head] = value
+    return record_type(entity).model_validate({**nested, **meta})
+
+
+def canonical_fields(entity: Entity) -> frozenset[str]:
+    """Every dotted path the canonical model offers for an entity (`custom.*` is open)."""
+    paths: set[str] = set()
+    for name, info in record_type(entity).model_fields.items():
+        if name in META_FIELDS:
+            continue
+        annotation = info.annotation
+        nested = _nested_model(annotation)
+        if nested is not None:
+            paths.update(f"{name}.{inner}" for inner in nested.model_fields)
+        else:
+            paths.add(name)
+    return frozenset(paths)
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    candidates = getattr(annotation, "__args__", (annotation,))
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, _Part) and candidate is not SaleLine:
+            return candidate
+    return None
