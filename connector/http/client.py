@@ -1,0 +1,388 @@
+"""`ApiClient`: the one way adapters talk HTTP to a remote system.
+
+A request goes: rate limiter → token → one `httpx` call → the error policy decides. Successful
+responses are returned; everything else becomes a typed error from `connector.errors`, after
+the retries the policy and the request's idempotency allow (tenacity drives the loop).
+
+What is repeated, and why (RFC 9110 §9.2.2 on idempotent methods):
+
+* transient answers (5xx, 408, reads that time out or are reset) — only for requests that are
+  safe to repeat: idempotent methods, or a POST the adapter declares idempotent (an upsert by
+  external id);
+* failures before the request left (connect errors, pool timeouts), 429s and a 401 followed by
+  a token refresh — for every request, since the server did not act on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, NoReturn
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception
+from tenacity.stop import stop_after_attempt
+
+from connector.errors import (
+    AuthExpiredError,
+    ConfigurationError,
+    QuotaExhaustedError,
+    RateLimitedError,
+)
+from connector.http.auth import TokenProvider
+from connector.http.errors import (
+    HttpConfigurationError,
+    HttpRecordError,
+    RetriesExhaustedError,
+    ServerError,
+    TransportError,
+    clip,
+)
+from connector.http.policy import (
+    DEFAULT_POLICY,
+    ApiError,
+    ErrorParser,
+    ErrorPolicy,
+    Resolution,
+    Rule,
+    parse_json_error,
+)
+from connector.http.ratelimit import (
+    DEFAULT_REGISTRY,
+    Clock,
+    LimiterRegistry,
+    QuotaParser,
+    RateLimiter,
+    Sleep,
+)
+from connector.http.retry import (
+    full_jitter_backoff,
+    is_idempotent,
+    parse_retry_after,
+    stop_before_deadline,
+    told_wait,
+)
+from connector.http.settings import HttpSettings, RateLimit
+from connector.http.telemetry import METRICS, Attempt, HttpMetrics, log_attempt
+
+# Failures that happen before any byte of the request reaches the server.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+# Failures no retry can fix: a malformed URL or request.
+_BROKEN_REQUEST = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)
+
+
+@dataclass(slots=True)
+class _Call:
+    """The state of one logical request across its attempts."""
+
+    method: str
+    path: str
+    repeatable: bool
+    started: float
+    refreshed: bool = False
+    reason: str = ""
+
+
+class ApiClient:
+    """A resilient HTTP client for one remote system (and one account on it)."""
+
+    def __init__(
+        self,
+        settings: HttpSettings,
+        *,
+        name: str,
+        policy: ErrorPolicy = DEFAULT_POLICY,
+        auth: TokenProvider | None = None,
+        limits: Mapping[str, RateLimit] | None = None,
+        error_parser: ErrorParser | None = None,
+        quota_parser: QuotaParser | None = None,
+        account: str | None = None,
+        registry: LimiterRegistry = DEFAULT_REGISTRY,
+        metrics: HttpMetrics = METRICS,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        uniform: Callable[[float, float], float] = random.uniform,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.policy = policy
+        self._auth = auth
+        # Configuration (config.yaml) wins over the adapter's documented defaults.
+        self._limits: dict[str, RateLimit] = {**(limits or {}), **settings.rate_limits}
+        self._error_parser = error_parser or parse_json_error
+        self._quota_parser = quota_parser
+        self._account = account or settings.base_url
+        self._registry = registry
+        self._limiters: dict[str, RateLimiter] = {}
+        self._metrics = metrics
+        self._clock = clock
+        self._sleep = sleep
+        self._now = now
+        self._uniform = uniform
+        self._http = build_async_client(settings, transport=transport)
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def limiter(self, endpoint_class: str = "default") -> RateLimiter:
+        """The limiter shared by every request of this account to `endpoint_class`."""
+        limiter = self._limiters.get(endpoint_class)
+        if limiter is None:
+            limiter = self._registry.get(
+                (self.name, self._account, endpoint_class),
+                self._limits.get(endpoint_class),
+                clock=self._clock,
+                sleep=self._sleep,
+            )
+            self._limiters[endpoint_class] = limiter
+        return limiter
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        endpoint_class: str = "default",
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """Sends a request; returns a successful response or raises a typed error."""
+        if "://" in path or path.startswith("//"):
+            # An absolute URL would send our token to whatever host it names.
+            raise ValueError("path must be relative to the configured base_url")
+        method = method.upper()
+        call = _Call(
+            method=method,
+            path=path.split("?", 1)[0],
+            repeatable=is_idempotent(method, idempotent),
+            started=self._clock(),
+        )
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_attempts)
+            | stop_before_deadline(self.settings.max_elapsed_seconds, self._clock, call.started),
+            wait=self._wait,
+            retry=retry_if_exception(lambda exc: _may_repeat(call, exc)),
+            sleep=self._sleep,
+            before_sleep=lambda state: self._metrics.record_retry(self.name, call.reason),
+            reraise=False,
+        )
+        limiter = self.limiter(endpoint_class)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt(
+                        call,
+                        attempt.retry_state.attempt_number,
+                        limiter,
+                        json=json,
+                        params=params,
+                        headers=headers,
+                    )
+        except RetryError as exhausted:
+            self._give_up(call, exhausted)
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+
+    def _give_up(self, call: _Call, exhausted: RetryError) -> NoReturn:
+        last = exhausted.last_attempt.exception()
+        attempts = exhausted.last_attempt.attempt_number
+        elapsed = self._clock() - call.started
+        message = (
+            f"{self.name}: {call.method} {call.path} failed after {attempts} "
+            f"attempt{'s' if attempts != 1 else ''} in {elapsed:.1f} s; last: {call.reason}"
+        )
+        log_attempt(
+            Attempt(self.name, call.method, call.path, None, 0.0, attempts, "gave_up", call.reason)
+        )
+        assert isinstance(last, Exception)
+        raise RetriesExhaustedError(
+            message, method=call.method, path=call.path, attempts=attempts, last=last
+        ) from last
+
+    def _wait(self, state: RetryCallState) -> float:
+        assert state.outcome is not None
+        exc = state.outcome.exception()
+        if isinstance(exc, AuthExpiredError):
+            return 0.0  # the token was just refreshed; the retry is immediate
+        told = getattr(exc, "retry_after", None)
+        if isinstance(told, int | float):
+            return told_wait(float(told), self._uniform)
+        return full_jitter_backoff(
+            state.attempt_number,
+            self.settings.backoff_base_seconds,
+            self.settings.backoff_max_seconds,
+            self._uniform,
+        )
+
+    async def _attempt(
+        self,
+        call: _Call,
+        number: int,
+        limiter: RateLimiter,
+        *,
+        json: Any,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        await limiter.acquire()
+        token = await self._auth.token() if self._auth is not None else None
+        sent_headers = dict(headers) if headers else {}
+        if token is not None:
+            sent_headers["Authorization"] = f"Bearer {token}"
+        began = self._clock()
+        try:
+            response = await self._http.request(
+                call.method, call.path, json=json, params=params, headers=sent_headers
+            )
+        except httpx.TransportError as exc:
+            self._transport_failed(call, number, began, exc)
+        duration_ms = (self._clock() - began) * 1000.0
+        status = response.status_code
+        if self._quota_parser is not None:
+            hint = self._quota_parser(response.headers)
+            if hint is not None:
+                limiter.observe(hint)
+        error = self._error_parser(response) if self.policy.needs_body(status) else None
+        rule = self.policy.decide(status, error)
+        call.reason = _describe(status, rule, error)
+        attempt = Attempt(
+            self.name,
+            call.method,
+            call.path,
+            status,
+            duration_ms,
+            number,
+            rule.resolution.value,
+            "" if rule.resolution is Resolution.OK else call.reason,
+        )
+        log_attempt(attempt)
+        self._metrics.record(attempt)
+        if rule.resolution is Resolution.OK:
+            return response
+        await self._resolve(call, response, rule, error or ApiError(), token)
+
+    def _transport_failed(
+        self, call: _Call, number: int, began: float, exc: httpx.TransportError
+    ) -> NoReturn:
+        duration_ms = (self._clock() - began) * 1000.0
+        kind = type(exc).__name__
+        call.reason = kind
+        outcome = "fatal" if isinstance(exc, _BROKEN_REQUEST) else "retry"
+        attempt = Attempt(
+            self.name, call.method, call.path, None, duration_ms, number, outcome, kind
+        )
+        log_attempt(attempt)
+        self._metrics.record(attempt)
+        where = f"{self.name}: {call.method} {call.path}"
+        if isinstance(exc, _BROKEN_REQUEST):
+            raise HttpConfigurationError(f"{where}: invalid request ({kind})") from exc
+        raise TransportError(f"{where}: {kind}", sent=not isinstance(exc, _NOT_SENT)) from exc
+
+    async def _resolve(
+        self,
+        call: _Call,
+        response: httpx.Response,
+        rule: Rule,
+        error: ApiError,
+        token: str | None,
+    ) -> NoReturn:
+        status = response.status_code
+        api_message = clip(_redact(error.message, token))
+        where = f"{self.name}: {call.method} {call.path} → HTTP {status}"
+        detail = f"{where} ({call.reason})" + (f": {api_message}" if api_message else "")
+        told = parse_retry_after(response.headers.get("Retry-After"), self._now())
+        if told is None:
+            told = error.retry_after if error.retry_after is not None else rule.wait_hint_seconds
+        resolution = rule.resolution
+        if resolution is Resolution.RETRY:
+            raise ServerError(detail, status=status, retry_after=told)
+        if resolution is Resolution.WAIT:
+            raise RateLimitedError(detail, retry_after=told)
+        if resolution is Resolution.QUOTA:
+            raise QuotaExhaustedError(detail, resets_in=told)
+        if resolution is Resolution.RECORD:
+            raise HttpRecordError(
+                detail,
+                status=status,
+                code=error.code,
+                category=error.category,
+                api_message=api_message,
+            )
+        if resolution is Resolution.REFRESH_AUTH and self._auth is not None and not call.refreshed:
+            call.refreshed = True
+            try:
+                await self._auth.refresh(token)
+            except ConfigurationError as refused:
+                raise HttpConfigurationError(f"{where}: {refused}", status=status) from None
+            raise AuthExpiredError(detail)
+        if resolution is Resolution.REFRESH_AUTH:
+            again = " again after a token refresh" if call.refreshed else ""
+            raise HttpConfigurationError(
+                f"{detail}: credentials rejected{again}; check them", status=status, code=error.code
+            )
+        raise HttpConfigurationError(detail, status=status, code=error.code)
+
+
+def _may_repeat(call: _Call, exc: BaseException) -> bool:
+    """Whether another attempt is allowed after `exc` (the idempotency rule of the module doc)."""
+    if isinstance(exc, RateLimitedError | AuthExpiredError):
+        return True
+    if isinstance(exc, TransportError):
+        return call.repeatable or not exc.sent
+    if isinstance(exc, ServerError):
+        return call.repeatable
+    return False
+
+
+def _describe(status: int, rule: Rule, error: ApiError | None) -> str:
+    parts = [rule.reason or rule.resolution.value]
+    if error is not None:
+        parts.extend(key for key in error.match_keys() if key not in parts)
+    return f"HTTP {status} " + "/".join(parts)
+
+
+def _redact(text: str, token: str | None) -> str:
+    return text.replace(token, "***") if token else text
+
+
+def build_async_client(
+    settings: HttpSettings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The shared `httpx.AsyncClient`: explicit timeouts, bounded pool, no redirects, no env."""
+    timeout = settings.timeout
+    return httpx.AsyncClient(
+        base_url=settings.base_url,
+        timeout=httpx.Timeout(
+            connect=timeout.connect, read=timeout.read, write=timeout.write, pool=timeout.pool
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections,
+            keepalive_expiry=30.0,
+        ),
+        headers={"User-Agent": settings.user_agent},
+        follow_redirects=False,
+        # Proxy variables and .netrc from the environment are ignored unless a proxy is set.
+        trust_env=settings.proxy is not None,
+        proxy=settings.proxy,
+        transport=transport,
+    )
