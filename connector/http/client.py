@@ -293,9 +293,11 @@ class ApiClient:
         log_attempt(attempt)
         self._metrics.record(attempt)
         where = f"{self.name}: {call.method} {call.path}"
+        # `from None`: the library's message may quote anything (a URL, a proxy's reply); the
+        # exception type says what happened.
         if isinstance(exc, _BROKEN_REQUEST):
-            raise HttpConfigurationError(f"{where}: invalid request ({kind})") from exc
-        raise TransportError(f"{where}: {kind}", sent=not isinstance(exc, _NOT_SENT)) from exc
+            raise HttpConfigurationError(f"{where}: invalid request ({kind})") from None
+        raise TransportError(f"{where}: {kind}", sent=not isinstance(exc, _NOT_SENT)) from None
 
     async def _resolve(
         self,

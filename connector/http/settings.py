@@ -37,6 +37,10 @@ class RateLimit(BaseModel):
     requests: int = Field(gt=0)
     per_seconds: float = Field(gt=0)
 
+    def __init__(self, requests: int, per_seconds: float) -> None:
+        # Positional construction reads like the documentation: RateLimit(100, 10).
+        super().__init__(requests=requests, per_seconds=per_seconds)
+
 
 class HttpSettings(BaseModel):
     """How to reach one remote API and how hard to try."""
