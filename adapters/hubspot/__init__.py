@@ -1,0 +1,1 @@
+"""HubSpot CRM adapter: companies, contacts and deals (with line items) over HubSpot's REST API."""

@@ -1,0 +1,127 @@
+"""The HubSpot client: the shared `ApiClient` with HubSpot's error table, auth and limits.
+
+Three endpoint classes are limited separately because HubSpot counts them separately
+(hubspot.md §2, §3.1, §5): the general burst limit (190 per 10 s on Professional), CRM search
+(5 per second per account, carries no rate-limit headers) and the v4 association batches (exempt
+from the burst limit, with their own). Burst headers (`X-HubSpot-RateLimit-Remaining`, `-Max`,
+`-Interval-Milliseconds`) slow the limiter down before HubSpot answers 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from connector.http import (
+    DEFAULT_REGISTRY,
+    ApiClient,
+    LimiterRegistry,
+    OAuthRefreshTokenProvider,
+    StaticToken,
+    TokenProvider,
+    remaining_header_parser,
+)
+from connector.http.ratelimit import Clock, Sleep
+
+from .errors import HUBSPOT_POLICY, parse_hubspot_error
+from .paths import ApiPaths
+from .settings import DEFAULT_CLASS, HubSpotSettings, OAuthAuth
+
+RATE_HEADERS = remaining_header_parser(
+    "X-HubSpot-RateLimit-Remaining",
+    limit="X-HubSpot-RateLimit-Max",
+    window_ms="X-HubSpot-RateLimit-Interval-Milliseconds",
+)
+
+
+class HubSpotClient:
+    """JSON in, JSON out, for one HubSpot account."""
+
+    def __init__(
+        self,
+        settings: HubSpotSettings,
+        *,
+        name: str = "hubspot",
+        transport: httpx.AsyncBaseTransport | None = None,
+        registry: LimiterRegistry = DEFAULT_REGISTRY,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.settings = settings
+        self.paths: ApiPaths = settings.paths()
+        self._token_http: httpx.AsyncClient | None = None
+        self.auth = self._token_provider(settings, transport, clock)
+        self.api = ApiClient(
+            settings.http_settings(),
+            name=name,
+            policy=HUBSPOT_POLICY,
+            auth=self.auth,
+            error_parser=parse_hubspot_error,
+            quota_parser=RATE_HEADERS,
+            registry=registry,
+            clock=clock,
+            sleep=sleep,
+            transport=transport,
+        )
+
+    def _token_provider(
+        self,
+        settings: HubSpotSettings,
+        transport: httpx.AsyncBaseTransport | None,
+        clock: Clock,
+    ) -> TokenProvider:
+        auth = settings.auth
+        if not isinstance(auth, OAuthAuth):
+            return StaticToken(auth.resolve_token())
+        self._token_http = httpx.AsyncClient(
+            base_url=settings.base_url.rstrip("/"),
+            transport=transport,
+            follow_redirects=False,
+            trust_env=False,
+            timeout=30.0,
+        )
+        return OAuthRefreshTokenProvider(
+            f"{settings.base_url.rstrip('/')}{self.paths.oauth_token}",
+            client_id=SecretStr(auth.client_id),
+            client_secret=auth.resolve_client_secret(),
+            refresh_token=auth.resolve_refresh_token(),
+            refresh_margin_seconds=auth.refresh_margin_seconds,
+            http=self._token_http,
+            clock=clock,
+        )
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+        if self._token_http is not None:
+            await self._token_http.aclose()
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        endpoint_class: str = DEFAULT_CLASS,
+        idempotent: bool | None = None,
+    ) -> tuple[int, Any]:
+        """Sends one request; returns (status, parsed JSON body or None)."""
+        response = await self.api.request(
+            method,
+            path,
+            json=json,
+            params=params,
+            endpoint_class=endpoint_class,
+            idempotent=idempotent,
+        )
+        if not response.content:
+            return response.status_code, None
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, None

@@ -1,0 +1,141 @@
+"""HubSpot's statuses and error categories → what to do: the adapter's one error table.
+
+`HUBSPOT_POLICY` is the shared `ErrorPolicy` with the rows HubSpot documents, and
+`parse_hubspot_error` reads the body fields the rows match on. Facts from hubspot.md §5.3-§5.4
+and §6 (error-handling docs):
+
+* 429 names the limit in `policyName`: `TEN_SECONDLY_ROLLING` (burst: wait the window, 10 s or
+  `X-HubSpot-RateLimit-Interval-Milliseconds`), `DAILY` (stop until the reset at midnight in the
+  account's time zone), legacy `SECONDLY` (search, sometimes sent with no `policyName` at all and
+  only the message "You have reached your secondly limit.": wait about 1 s). Bodies may carry
+  `category: RATE_LIMITS` and/or `errorType: RATE_LIMIT`; both are parsed.
+* 423 Locked follows heavy upserting; the lock lasts 2 s, so wait at least that.
+* 477 Migration in Progress carries `Retry-After` in seconds.
+* 502/503/504/521/523/524 (524: no answer within 100 s) and other 5xx are transient.
+* 400 `VALIDATION_ERROR` and 409 `CONFLICT` concern the records sent: record-level failures that
+  carry HubSpot's message and category.
+* 401 → refresh the token once; 403 `MISSING_SCOPES` → nothing works until scopes are added.
+
+Every body field "should be treated as optional", so parsing never fails.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from connector.errors import RecordError
+from connector.http.policy import DEFAULT_POLICY, ApiError, ErrorPolicy, Resolution, Rule
+
+#: HubSpot messages are shown to people and stored in `failures`; keep them bounded.
+MAX_MESSAGE_CHARS = 1000
+
+TEN_SECONDLY = "TEN_SECONDLY_ROLLING"
+SECONDLY = "SECONDLY"
+DAILY = "DAILY"
+
+HUBSPOT_POLICY: ErrorPolicy = DEFAULT_POLICY.override(
+    {
+        (429, TEN_SECONDLY): Rule(Resolution.WAIT, 10.0, "HubSpot burst (ten-secondly) limit"),
+        (429, SECONDLY): Rule(Resolution.WAIT, 1.0, "HubSpot search per-second limit"),
+        (429, DAILY): Rule(
+            Resolution.QUOTA,
+            reason="HubSpot daily API limit reached; the route stops until the daily reset "
+            "(midnight in the account's time zone)",
+        ),
+        429: Rule(Resolution.WAIT, 10.0, "HubSpot rate limit"),
+        423: Rule(Resolution.WAIT, 2.0, "HubSpot locked the records after heavy upserting"),
+        477: Rule(Resolution.WAIT, 60.0, "HubSpot portal is migrating between data centres"),
+        (400, "VALIDATION_ERROR"): Rule(Resolution.RECORD, reason="HubSpot validation error"),
+        409: Rule(Resolution.RECORD, reason="HubSpot conflict (duplicate unique value)"),
+        401: Rule(Resolution.REFRESH_AUTH, reason="HubSpot refused the access token"),
+        403: Rule(Resolution.FATAL, reason="HubSpot refused access; check the app's scopes"),
+        404: Rule(Resolution.RECORD, reason="HubSpot object not found"),
+        414: Rule(Resolution.FATAL, reason="URI too long: too many properties requested"),
+        **{
+            status: Rule(Resolution.RETRY, reason="HubSpot transient server error")
+            for status in (500, 502, 503, 504, 520, 521, 522, 523, 524)
+        },
+    }
+)
+
+
+def _clip(value: Any) -> str | None:
+    return None if value is None else str(value)[:MAX_MESSAGE_CHARS]
+
+
+def _header_seconds(headers: httpx.Headers, name: str, scale: float = 1.0) -> float | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw) * scale
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def parse_error_content(status: int, content: bytes, headers: httpx.Headers) -> ApiError:
+    """The fields of a HubSpot error body the policy matches on (every one optional)."""
+    try:
+        body: Any = json.loads(content) if content else None
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, Mapping):
+        text = content.decode("utf-8", "replace").strip() if content else ""
+        return ApiError(message=text[:MAX_MESSAGE_CHARS])
+    message = _clip(body.get("message")) or ""
+    policy = _clip(body.get("policyName"))
+    category = _clip(body.get("category")) or _clip(body.get("errorType"))
+    code = None
+    details = body.get("errors")
+    if isinstance(details, list) and details and isinstance(details[0], Mapping):
+        code = _clip(details[0].get("code"))
+    retry_after: float | None = None
+    if status == 429:
+        if policy is None and "secondly limit" in message.lower():
+            # Search reports its per-second limit this way, often without a policyName.
+            policy = SECONDLY
+        if policy and policy.upper() == TEN_SECONDLY:
+            retry_after = _header_seconds(
+                headers, "X-HubSpot-RateLimit-Interval-Milliseconds", scale=0.001
+            )
+    return ApiError(
+        code=code,
+        category=category,
+        message=message,
+        policy_name=policy.upper() if policy else None,
+        retry_after=retry_after,
+    )
+
+
+def parse_hubspot_error(response: httpx.Response) -> ApiError:
+    """The `error_parser` hook of the shared client."""
+    return parse_error_content(response.status_code, response.content, response.headers)
+
+
+def decide(response: httpx.Response) -> Rule:
+    """The rule for one response (what the shared client will do with it)."""
+    return HUBSPOT_POLICY.decide(response.status_code, parse_hubspot_error(response))
+
+
+def batch_error_message(entry: Mapping[str, Any]) -> str:
+    """The readable message of one entry of a batch response's `errors` array."""
+    message = str(entry.get("message") or entry.get("category") or "error")
+    details = entry.get("errors")
+    if isinstance(details, list):
+        extra = [
+            str(d.get("message")) for d in details if isinstance(d, Mapping) and d.get("message")
+        ]
+        if extra and not all(e in message for e in extra):
+            message = f"{message} ({'; '.join(extra)})"
+    return message[:MAX_MESSAGE_CHARS]
+
+
+def batch_item_error(entry: Mapping[str, Any]) -> RecordError:
+    """A record-level error from one entry of a 207's `errors` (HubSpot's message and category)."""
+    category = _clip(entry.get("category")) or "ERROR"
+    return RecordError(batch_error_message(entry), code=category)

@@ -1,0 +1,80 @@
+"""Which HubSpot object each entity is, and the properties the adapter reads and keys on.
+
+Facts from hubspot.md §1.1 (default properties, object types) and §2 (the last-modified property
+is `lastmodifieddate` on contacts, `hs_lastmodifieddate` elsewhere); the external-id properties
+are the agreement in docs/native-shapes.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from connector.model import Entity
+
+#: Unique property holding the canonical key: the `idProperty` of every batch upsert, so a
+#: replayed create finds the record it created the first time.
+CONNECTOR_KEY = "connector_key"
+OBJECT_ID = "hs_object_id"
+#: Pseudo-fields of the native shape (not HubSpot properties).
+ASSOCIATIONS = "associations"
+LINES = "lines"
+LINE_ITEMS = "line_items"
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    entity: Entity
+    object_type: str
+    modified_property: str
+    erp_key_property: str
+    default_properties: tuple[str, ...]
+
+    @property
+    def unique_properties(self) -> frozenset[str]:
+        """Properties usable as `idProperty` (our own unique ones; contacts also `email`)."""
+        extra = {"email"} if self.object_type == "contacts" else set()
+        return frozenset({CONNECTOR_KEY, self.erp_key_property, *extra})
+
+
+SPECS: dict[Entity, ObjectSpec] = {
+    Entity.CUSTOMER: ObjectSpec(
+        Entity.CUSTOMER,
+        "companies",
+        "hs_lastmodifieddate",
+        "erp_customer_no",
+        (
+            "name", "domain", "website", "industry", "numberofemployees", "annualrevenue",
+            "phone", "address", "address2", "city", "zip", "state", "country", "description",
+            "lifecyclestage", "hubspot_owner_id", "createdate",
+        ),
+    ),
+    Entity.CONTACT: ObjectSpec(
+        Entity.CONTACT,
+        "contacts",
+        "lastmodifieddate",
+        "erp_contact_no",
+        (
+            "firstname", "lastname", "email", "phone", "mobilephone", "jobtitle", "hs_language",
+            "company", "lifecyclestage", "hubspot_owner_id", "createdate",
+        ),
+    ),
+    Entity.SALE: ObjectSpec(
+        Entity.SALE,
+        "deals",
+        "hs_lastmodifieddate",
+        "erp_order_no",
+        (
+            "dealname", "amount", "dealstage", "pipeline", "closedate", "deal_currency_code",
+            "description", "hubspot_owner_id", "createdate",
+        ),
+    ),
+}  # fmt: skip
+
+LINE_ITEM_PROPERTIES: tuple[str, ...] = (
+    "name", "hs_sku", "description", "quantity", "price", "discount", "hs_discount_percentage",
+    "amount", "hs_product_id", "hs_position_on_quote",
+)  # fmt: skip
+
+
+def spec(entity: Entity | str) -> ObjectSpec:
+    return SPECS[Entity(entity)]

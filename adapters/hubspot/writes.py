@@ -1,0 +1,205 @@
+"""Pure functions for batch writes: planning batches, building inputs, splitting 207 results.
+
+* Inputs carry a unique `objectWriteTraceId` (the canonical key): only then does a batch that
+  partly fails come back as 207 with each failure's trace id in
+  `errors[].context.objectWriteTraceId`, instead of failing whole and naming one offender
+  (hubspot.md §1.3, HubSpot/hubspot-api-python#51).
+* Two inputs resolving to one record make HubSpot reject the whole batch
+  (segmentio/action-destinations#3969), so writes are merged per key and a second write to the
+  same HubSpot id waits for a later round.
+* Every property value is sent as a string, the form HubSpot stores and returns (§1.3): numbers
+  as decimal text, booleans `true`/`false`, dates and datetimes as epoch milliseconds, and
+  `None` as `""` (which clears a value).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from connector.adapter import NativeWrite, WriteResult
+from connector.errors import RecordError
+
+from .errors import batch_item_error
+from .objects import ASSOCIATIONS, CONNECTOR_KEY, LINES
+from .search import parse_timestamp
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def to_hubspot_value(value: Any) -> str:
+    """One property value in HubSpot's string form."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return str(int(moment.timestamp() * 1000))
+    if isinstance(value, dt.date):
+        midnight = dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+        return str(int(midnight.timestamp() * 1000))
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, list | tuple | set | frozenset):
+        return ";".join(to_hubspot_value(v) for v in value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class SplitFields:
+    properties: dict[str, str]
+    #: None: not part of this write. Otherwise `{"company": id or None, ...}`.
+    associations: Mapping[str, str | None] | None
+    #: None: lines not part of this write. Otherwise the full new list of line properties.
+    lines: list[dict[str, str]] | None
+
+
+def split_fields(fields: Mapping[str, Any]) -> SplitFields:
+    """Separates HubSpot properties from the `associations` and `lines` pseudo-fields."""
+    properties: dict[str, str] = {}
+    associations: dict[str, str | None] | None = None
+    lines: list[dict[str, str]] | None = None
+    for name, value in fields.items():
+        if name == ASSOCIATIONS:
+            associations = {
+                k: (None if v in (None, "") else str(v)) for k, v in (value or {}).items()
+            }
+        elif name.startswith(ASSOCIATIONS + "."):
+            associations = dict(associations or {})
+            associations[name.split(".", 1)[1]] = None if value in (None, "") else str(value)
+        elif name == LINES:
+            lines = [
+                {k: to_hubspot_value(v) for k, v in line.items() if v is not None}
+                for line in value or []
+            ]
+        else:
+            properties[name] = to_hubspot_value(value)
+    return SplitFields(properties, associations, lines)
+
+
+def plan_rounds(writes: Sequence[NativeWrite]) -> list[list[NativeWrite]]:
+    """Merges writes per key (later fields win) and defers a second write to the same HubSpot
+    id to a later round, so no batch holds two inputs for one record."""
+    merged: dict[str, NativeWrite] = {}
+    for write in writes:
+        earlier = merged.get(write.key)
+        if earlier is None:
+            merged[write.key] = write
+        else:
+            merged[write.key] = NativeWrite(
+                key=write.key,
+                external_id=write.external_id or earlier.external_id,
+                fields={**earlier.fields, **write.fields},
+            )
+    rounds: list[list[NativeWrite]] = []
+    claimed: list[set[str]] = []
+    for write in merged.values():
+        level = 0
+        if write.external_id is not None:
+            while level < len(claimed) and write.external_id in claimed[level]:
+                level += 1
+        if level == len(rounds):
+            rounds.append([])
+            claimed.append(set())
+        rounds[level].append(write)
+        if write.external_id is not None:
+            claimed[level].add(write.external_id)
+    return rounds
+
+
+def upsert_input(write: NativeWrite, properties: Mapping[str, str]) -> dict[str, Any]:
+    """A `batch/upsert` input keyed by `connector_key` (stamped into the properties too)."""
+    return {
+        "idProperty": CONNECTOR_KEY,
+        "id": write.key,
+        "properties": {**properties, CONNECTOR_KEY: write.key},
+        "objectWriteTraceId": write.key,
+    }
+
+
+def update_input(write: NativeWrite, properties: Mapping[str, str]) -> dict[str, Any]:
+    """A `batch/update` input by record id, for records already bound in HubSpot."""
+    assert write.external_id is not None
+    return {
+        "id": write.external_id,
+        "properties": {**properties, CONNECTOR_KEY: write.key},
+        "objectWriteTraceId": write.key,
+    }
+
+
+def _trace_ids(error: Mapping[str, Any]) -> list[str]:
+    context = error.get("context") or {}
+    found = context.get("objectWriteTraceId") or []
+    return [str(t) for t in (found if isinstance(found, list) else [found])]
+
+
+def _context_ids(error: Mapping[str, Any]) -> list[str]:
+    context = error.get("context") or {}
+    found = context.get("ids") or context.get("id") or []
+    return [str(t) for t in (found if isinstance(found, list) else [found])]
+
+
+def split_batch_response(
+    writes: Sequence[NativeWrite], body: Mapping[str, Any] | None
+) -> dict[str, WriteResult]:
+    """One result per write from a batch response (200/201/207), keyed by write key.
+
+    Results are matched by `objectWriteTraceId`, then by the `connector_key` property, then by
+    record id; errors by their trace ids, then by the ids in their context. A write with neither
+    is reported as a retryable failure rather than assumed to have succeeded.
+    """
+    by_key = {w.key: w for w in writes}
+    by_external = {w.external_id: w.key for w in writes if w.external_id is not None}
+    results: dict[str, WriteResult] = {}
+    body = body or {}
+    for item in body.get("results") or []:
+        properties = item.get("properties") or {}
+        key = next(
+            (
+                k
+                for k in (item.get("objectWriteTraceId"), properties.get(CONNECTOR_KEY))
+                if k is not None and str(k) in by_key
+            ),
+            None,
+        )
+        if key is None:
+            key = by_external.get(str(item.get("id")))
+        if key is None:
+            continue
+        results[str(key)] = WriteResult(
+            key=str(key),
+            external_id=str(item.get("id")),
+            created=bool(item.get("new", False)),
+            updated_at=parse_timestamp(item.get("updatedAt")),
+        )
+    for error in body.get("errors") or []:
+        record_error = batch_item_error(error)
+        keys = [t for t in _trace_ids(error) if t in by_key]
+        keys += [by_external[i] for i in _context_ids(error) if i in by_external]
+        for key in keys:
+            results.setdefault(
+                key, WriteResult(key=key, external_id=by_key[key].external_id, error=record_error)
+            )
+    for write in writes:
+        if write.key not in results:
+            results[write.key] = WriteResult(
+                key=write.key,
+                external_id=write.external_id,
+                error=RecordError(
+                    "HubSpot returned no result for this record", code="NO_RESULT", retryable=True
+                ),
+            )
+    return results
+
+
+def failed(writes: Iterable[NativeWrite], error: RecordError) -> dict[str, WriteResult]:
+    return {w.key: WriteResult(key=w.key, external_id=w.external_id, error=error) for w in writes}

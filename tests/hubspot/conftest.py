@@ -1,0 +1,54 @@
+"""Fixtures for the HubSpot adapter tests: a fake clock and an adapter wired to respx."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from adapters.hubspot.adapter import HubSpotAdapter
+from adapters.hubspot.settings import HubSpotSettings, TokenAuth, WebhookSettings
+from connector.http import LimiterRegistry
+
+BASE = "https://api.hubapi.com"
+
+
+class FakeClock:
+    """Monotonic time that moves only when someone sleeps; records every sleep."""
+
+    def __init__(self) -> None:
+        self.now = 5000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_settings(**overrides: Any) -> HubSpotSettings:
+    values: dict[str, Any] = {
+        "auth": TokenAuth(token=SecretStr("pat-test-token"), token_env=None),
+        "webhooks": WebhookSettings(client_secret_envs=[]),
+    }
+    values.update(overrides)
+    return HubSpotSettings(**values)
+
+
+@pytest.fixture
+async def adapter(clock: FakeClock) -> AsyncIterator[HubSpotAdapter]:
+    hub = HubSpotAdapter(
+        "hubspot", make_settings(), registry=LimiterRegistry(), clock=clock, sleep=clock.sleep
+    )
+    await hub.open()
+    yield hub
+    await hub.close()
