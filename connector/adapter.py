@@ -172,18 +172,15 @@ class Adapter(Protocol):
     def webhook_verifier(self) -> WebhookVerifier | None: ...
 
 
-def available_adapters() -> dict[str, type[Adapter]]:
-    """Every adapter registered in the `connector.adapters` entry-point group, by name."""
-    found: dict[str, type[Adapter]] = {}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        found[point.name] = point.load()
-    return found
+def available_adapters() -> list[str]:
+    """The names registered in the `connector.adapters` entry-point group."""
+    return sorted({point.name for point in entry_points(group=ENTRY_POINT_GROUP)})
 
 
 def adapter_class(kind: str) -> type[Adapter]:
-    adapters = available_adapters()
-    try:
-        return adapters[kind]
-    except KeyError:
-        known = ", ".join(sorted(adapters)) or "none"
-        raise ConfigurationError(f"unknown adapter {kind!r} (installed: {known})") from None
+    """Load the adapter registered as `kind` (only that one: others may not import here)."""
+    for point in entry_points(group=ENTRY_POINT_GROUP, name=kind):
+        loaded: type[Adapter] = point.load()
+        return loaded
+    known = ", ".join(available_adapters()) or "none"
+    raise ConfigurationError(f"unknown adapter {kind!r} (installed: {known})")

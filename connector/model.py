@@ -273,6 +273,10 @@ def canonical_fields(entity: Entity) -> frozenset[str]:
 def _nested_model(annotation: Any) -> type[BaseModel] | None:
     candidates = getattr(annotation, "__args__", (annotation,))
     for candidate in candidates:
-        if isinstance(candidate, type) and issubclass(candidate, _Part) and candidate is not SaleLine:
+        if (
+            isinstance(candidate, type)
+            and issubclass(candidate, _Part)
+            and candidate is not SaleLine
+        ):
             return candidate
     return None

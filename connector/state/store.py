@@ -512,6 +512,20 @@ class StateStore:
             )
             return int(conn.execute(query).scalar_one())
 
+    def inbox_stats(self) -> tuple[dict[str, int], dt.datetime | None]:
+        """Inbox rows per status, and when the oldest unprocessed event was received."""
+        table = schema.inbox
+        with self.engine.connect() as conn:
+            counts = conn.execute(
+                select(table.c.status, func.count()).group_by(table.c.status)
+            ).all()
+            oldest = conn.execute(
+                select(func.min(table.c.received_at)).where(
+                    table.c.status.in_(["pending", "processing"])
+                )
+            ).scalar_one_or_none()
+        return {str(row[0]): int(row[1]) for row in counts}, oldest
+
     # -- leases ----------------------------------------------------------------------------
 
     def acquire_lease(self, name: str, holder: str, ttl: dt.timedelta) -> bool:
@@ -568,7 +582,7 @@ def database_url(url: str | None, base_dir: Path) -> str:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database)  # type: ignore[arg-type]
+        path = Path(parsed.database)
         if not path.is_absolute():
             parsed = parsed.set(database=str((base_dir / path).resolve()))
     return parsed.render_as_string(hide_password=False)

@@ -1,0 +1,1 @@
+"""A route run: pull → map → resolve → match → diff → push → bind → checkpoint."""

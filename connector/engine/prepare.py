@@ -1,0 +1,107 @@
+"""Turning a page of source records into writes: map, resolve references, match, diff.
+
+`Prepared` is the outcome for one page: the writes to send, the records that need no write,
+deletions, and the records that failed (with why). Nothing here writes to the target; it only
+reads bindings and, for natural-key matching, looks records up in the target.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.adapter import NativeRecord, NativeWrite
+from connector.engine.decide import WritePlan, plan_write
+from connector.errors import ConnectorError, MappingError, RecordError, UnresolvedReference
+from connector.model import Entity, Record, flatten
+
+
+@dataclass
+class Outgoing:
+    """One source record on its way to the target."""
+
+    native: NativeRecord
+    record: Record
+    flat: dict[str, Any]
+    key: str
+    target_id: str | None
+    snapshot: dict[str, Any] | None
+    plan: WritePlan
+    write: NativeWrite | None = None
+    new_key: bool = False
+
+
+@dataclass
+class Failed:
+    native: NativeRecord
+    key: str | None
+    stage: str
+    error: BaseException
+
+    @property
+    def retryable(self) -> bool:
+        if isinstance(error := self.error, RecordError):
+            return error.retryable
+        return True
+
+
+@dataclass
+class Prepared:
+    outgoing: list[Outgoing] = field(default_factory=list)
+    deleted: list[NativeRecord] = field(default_factory=list)
+    failed: list[Failed] = field(default_factory=list)
+
+    @property
+    def writes(self) -> list[Outgoing]:
+        return [item for item in self.outgoing if item.write is not None]
+
+    @property
+    def unchanged(self) -> list[Outgoing]:
+        return [item for item in self.outgoing if item.write is None]
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+def as_failure(native: NativeRecord, key: str | None, stage: str, error: Exception) -> Failed:
+    """A record-level failure; anything unexpected while mapping is one too, named as such."""
+    if not isinstance(error, ConnectorError):
+        error = MappingError(f"{type(error).__name__}: {error}", code="UNEXPECTED")
+    return Failed(native, key, stage, error)
+
+
+def source_is_newer(native_updated: dt.datetime, target_updated: dt.datetime | None) -> bool:
+    return target_updated is None or native_updated >= target_updated
+
+
+def plan_for(
+    record: Record,
+    native: NativeRecord,
+    *,
+    key: str,
+    target_id: str | None,
+    snapshot: dict[str, Any] | None,
+    target_updated: dt.datetime | None,
+    target_paths: frozenset[str],
+    source_names: frozenset[str],
+    owner_of: Any,
+    force: bool,
+) -> Outgoing:
+    flat = flatten(record)
+    plan = plan_write(
+        flat,
+        target_paths=target_paths,
+        snapshot=None if force else snapshot,
+        bound=target_id is not None,
+        source_names=source_names,
+        owner_of=owner_of,
+        source_is_newer=force or source_is_newer(native.updated_at, target_updated),
+    )
+    return Outgoing(native, record, flat, key, target_id, snapshot, plan)
+
+
+def unresolved_parents(error: UnresolvedReference) -> tuple[Entity, str]:
+    return Entity(error.entity), error.external_id

@@ -1,0 +1,477 @@
+"""One run of one route, entity by entity in dependency order.
+
+For each page the source yields: map native → canonical (resolving references through bindings,
+syncing a missing parent first), match unbound records on natural keys, diff against what was
+last synced, push the changes in the target's batch size with several batches in flight, record
+per-record results, and move the cursor only past pages whose every record is durably handled
+(synced, unchanged, or in `failures`). Commits happen here, per batch, never inside a decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from connector.adapter import Adapter, NativeRecord, NativeWrite, WriteResult
+from connector.config import DeletePolicy, RouteConfig
+from connector.engine.decide import advance_watermark, chunked, dedupe_latest, pull_since
+from connector.engine.prepare import (
+    Failed,
+    Outgoing,
+    Prepared,
+    as_failure,
+    new_key,
+    plan_for,
+)
+from connector.engine.resolver import BindingResolver
+from connector.engine.summary import EntityCounts, PlannedChange, RunSummary
+from connector.errors import RecordError
+from connector.mapping.contract import EntityMapper
+from connector.model import Entity, Record, flatten, record_type
+from connector.runtime import Runtime
+
+log = logging.getLogger("connector.engine")
+
+#: How deep a chain of "sync the parent first" may go (contact → customer is one level).
+MAX_PARENT_DEPTH = 3
+
+Progress = Callable[[Entity, EntityCounts], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    dry_run: bool = False
+    #: Write every mapped field even if the snapshot says it is unchanged (`resync`).
+    force: bool = False
+    full: bool = False
+    since: dt.datetime | None = None
+
+
+DEFAULT_OPTIONS = RunOptions()
+
+
+class RouteRun:
+    def __init__(
+        self,
+        runtime: Runtime,
+        route: RouteConfig,
+        summary: RunSummary,
+        options: RunOptions = DEFAULT_OPTIONS,
+        progress: Progress | None = None,
+        renew_lease: Callable[[], None] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+        self.route = route
+        self.summary = summary
+        self.options = options
+        self.progress = progress
+        self.renew_lease = renew_lease or (lambda: None)
+        self.source: Adapter = runtime.adapters[route.source]
+        self.target: Adapter = runtime.adapters[route.target]
+        self.source_refs = BindingResolver(self.store, route.source)
+        self.target_refs = BindingResolver(self.store, route.target)
+        source_kind = runtime.config.systems[route.source].kind
+        self.source_names = frozenset({route.source, source_kind})
+        self.signpost = dt.datetime.now(dt.UTC)
+        self._slots = asyncio.Semaphore(self.target.capabilities.max_in_flight)
+        # Records this run has handled already: a parent that failed once is not tried again
+        # for each of its children.
+        self._handled: set[tuple[Entity, str]] = set()
+
+    def mapper(self, system: str, entity: Entity) -> EntityMapper:
+        return self.runtime.mappers.for_system(system, entity)
+
+    # -- whole entities ------------------------------------------------------------------------
+
+    async def sync_entity(self, entity: Entity) -> None:
+        """Pull every change since the cursor and sync it, checkpointing page by page."""
+        options = self.route.entities[entity]
+        if self.options.since is not None:
+            since: dt.datetime | None = self.options.since
+            watermark = None
+        else:
+            watermark = None if self.options.full else self.store.cursor(self.route.name, entity)
+            since = pull_since(watermark, dt.timedelta(seconds=options.overlap_seconds))
+        pending: deque[tuple[list[dt.datetime], asyncio.Task[None]]] = deque()
+        try:
+            async for page in self.source.read_changes(entity, since):
+                records = list(page.records)
+                task = asyncio.create_task(self.sync_page(entity, records))
+                pending.append(([record.updated_at for record in records], task))
+                watermark = await self._checkpoint(entity, pending, watermark, wait=False)
+                # Bound the pipeline: a slow target must not let pages pile up in memory.
+                while len(pending) > self.target.capabilities.max_in_flight:
+                    watermark = await self._checkpoint(entity, pending, watermark, wait=True)
+            while pending:
+                watermark = await self._checkpoint(entity, pending, watermark, wait=True)
+        finally:
+            for _, task in pending:
+                task.cancel()
+            await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
+
+    async def _checkpoint(
+        self,
+        entity: Entity,
+        pending: deque[tuple[list[dt.datetime], asyncio.Task[None]]],
+        watermark: dt.datetime | None,
+        *,
+        wait: bool,
+    ) -> dt.datetime | None:
+        """Move the cursor past the finished pages at the front of the pipeline, in order."""
+        if wait and pending:
+            await asyncio.wait({pending[0][1]})
+        while pending and pending[0][1].done():
+            stamps, task = pending.popleft()
+            task.result()  # a page that failed as a whole stops the run here
+            watermark = advance_watermark(watermark, stamps, self.signpost)
+            if not self.options.dry_run and self.options.since is None:
+                with self.store.transaction() as tx:
+                    tx.set_cursor(self.route.name, entity, watermark)
+            self.renew_lease()
+        return watermark
+
+    # -- one page --------------------------------------------------------------------------------
+
+    async def sync_page(
+        self, entity: Entity, records: Sequence[NativeRecord], depth: int = 0
+    ) -> None:
+        records = dedupe_latest(records, lambda record: record.id)
+        self._handled.update((entity, record.id) for record in records)
+        prepared = await self.prepare(entity, records, depth)
+        counts = self.summary.entity(entity)
+        self._commit_failures(entity, prepared.failed)
+        counts.failed += len(prepared.failed)
+        self._commit_unchanged(entity, prepared.unchanged)
+        counts.unchanged += len(prepared.unchanged)
+        await self._apply_deletes(entity, prepared.deleted, counts)
+        writes = prepared.writes
+        if self.options.dry_run:
+            for item in writes:
+                action = "create" if item.plan.create else "update"
+                if item.plan.create:  # children planned later in this dry run refer to it
+                    self.target_refs.learn(entity, item.key, f"(new {entity.value})")
+                self.summary.planned.append(
+                    PlannedChange(entity, item.native.id, action, sorted(item.plan.paths))
+                )
+                setattr(counts, f"{action}d", getattr(counts, f"{action}d") + 1)
+            self._report(entity)
+            return
+        batches = chunked(writes, self.target.capabilities.batch_size)
+        await asyncio.gather(*(self._push(entity, batch) for batch in batches))
+        self._report(entity)
+
+    def _report(self, entity: Entity) -> None:
+        if self.progress is not None:
+            self.progress(entity, self.summary.entity(entity))
+
+    async def prepare(
+        self, entity: Entity, records: Sequence[NativeRecord], depth: int
+    ) -> Prepared:
+        prepared = Prepared()
+        live = [record for record in records if not record.deleted]
+        prepared.deleted = [record for record in records if record.deleted]
+        source_mapper = self.mapper(self.route.source, entity)
+        target_mapper = self.mapper(self.route.target, entity)
+
+        await self._resolve_source_parents(source_mapper, live, depth)
+        mapped: list[tuple[NativeRecord, Record]] = []
+        for native in live:
+            try:
+                mapped.append((native, source_mapper.to_canonical(native, self.source_refs)))
+            except Exception as error:  # a bad record must not stop its page
+                prepared.failed.append(as_failure(native, None, "map", error))
+
+        self.source_refs.load_external_ids(entity, [native.id for native, _ in mapped])
+        keyed = await self._assign_keys(entity, mapped, target_mapper)
+        bindings = self.store.bindings_for(
+            entity, self.route.target, [key for _, _, key, _ in keyed]
+        )
+        for _, _, key, _ in keyed:
+            if key in bindings:
+                self.target_refs.learn(entity, key, bindings[key].external_id)
+        await self._resolve_target_parents(entity, [record for _, record, _, _ in keyed], depth)
+
+        owner_of = target_mapper.owner
+        new_keys = []
+        for native, record, key, is_new in keyed:
+            binding = bindings.get(key)
+            item = plan_for(
+                record,
+                native,
+                key=key,
+                target_id=binding.external_id if binding else None,
+                snapshot=binding.snapshot if binding else None,
+                target_updated=binding.remote_updated_at if binding else None,
+                target_paths=target_mapper.outbound_fields,
+                source_names=self.source_names,
+                owner_of=owner_of,
+                force=self.options.force,
+            )
+            item.new_key = is_new
+            if not item.plan.empty:
+                try:
+                    fields = target_mapper.to_native(
+                        record, self.target_refs, create=item.plan.create, paths=item.plan.paths
+                    )
+                except Exception as error:
+                    prepared.failed.append(as_failure(native, key, "map", error))
+                    continue
+                item.write = NativeWrite(key=key, external_id=item.target_id, fields=fields)
+            prepared.outgoing.append(item)
+            if is_new:
+                new_keys.append(item)
+        self._remember_new_keys(entity, new_keys)
+        return prepared
+
+    async def _resolve_source_parents(
+        self, mapper: EntityMapper, records: Sequence[NativeRecord], depth: int
+    ) -> None:
+        """Make sure every parent a record refers to has a canonical key (sync it if not)."""
+        wanted: dict[Entity, set[str]] = {}
+        for native in records:
+            for ref in mapper.references(native):
+                wanted.setdefault(ref.entity, set()).add(ref.external_id)
+        for parent_entity, ids in wanted.items():
+            missing = self.source_refs.load_external_ids(parent_entity, ids)
+            missing = [i for i in missing if (parent_entity, i) not in self._handled]
+            if missing and depth < MAX_PARENT_DEPTH and parent_entity in self.route.entities:
+                parents = await self.source.read(parent_entity, missing)
+                if parents:
+                    await self.sync_page(parent_entity, parents, depth + 1)
+                    self.source_refs.load_external_ids(parent_entity, missing)
+
+    async def _resolve_target_parents(
+        self, entity: Entity, records: Sequence[Record], depth: int
+    ) -> None:
+        """Parents that have a key but no record in the target yet are synced there first."""
+        wanted: dict[Entity, set[str]] = {}
+        for record in records:
+            for path, parent_entity in record.references.items():
+                key = getattr(record, path, None)
+                if key:
+                    wanted.setdefault(parent_entity, set()).add(key)
+        for parent_entity, keys in wanted.items():
+            missing = self.target_refs.load_keys(parent_entity, keys)
+            if not missing or depth >= MAX_PARENT_DEPTH or parent_entity not in self.route.entities:
+                continue
+            self.source_refs.load_keys(parent_entity, missing)
+            source_ids = [
+                external
+                for key in missing
+                if (external := self.source_refs.external_id(parent_entity, key)) is not None
+                and (parent_entity, external) not in self._handled
+            ]
+            parents = await self.source.read(parent_entity, source_ids) if source_ids else []
+            if parents:
+                await self.sync_page(parent_entity, parents, depth + 1)
+                self.target_refs.load_keys(parent_entity, missing)
+
+    async def _assign_keys(
+        self,
+        entity: Entity,
+        mapped: list[tuple[NativeRecord, Record]],
+        target_mapper: EntityMapper,
+    ) -> list[tuple[NativeRecord, Record, str, bool]]:
+        """Existing bindings first; then natural-key matches in the target; then new keys."""
+        keyed: list[tuple[NativeRecord, Record, str, bool]] = []
+        unbound: list[tuple[NativeRecord, Record]] = []
+        for native, record in mapped:
+            key = self.source_refs.canonical_key(entity, native.id)
+            if key is not None:
+                record.key = key
+                keyed.append((native, record, key, False))
+            else:
+                unbound.append((native, record))
+        matches = await self._match(entity, unbound, target_mapper)
+        for native, record in unbound:
+            key = matches.get(native.id)
+            record.key = key or new_key()
+            keyed.append((native, record, record.key, True))
+        return keyed
+
+    async def _match(
+        self, entity: Entity, unbound: list[tuple[NativeRecord, Record]], mapper: EntityMapper
+    ) -> dict[str, str]:
+        """Find unbound records in the target by the route's natural keys → {source id: key}."""
+        found: dict[str, str] = {}
+        upsert_field = self.target.capabilities.upsert_matches.get(entity)
+        for path in self.route.entities[entity].match:
+            native_field = mapper.native_field(path)
+            if native_field is None or native_field == upsert_field:
+                continue  # the target's upsert matches on this field by itself
+            wanted: dict[str, str] = {}
+            for native, record in unbound:
+                if native.id in found:
+                    continue
+                value = flatten(record).get(path)
+                if value not in (None, ""):
+                    try:
+                        native_value = mapper.to_native(
+                            record, self.target_refs, create=True, paths=[path]
+                        ).get(native_field)
+                    except RecordError:
+                        continue
+                    if native_value not in (None, ""):
+                        wanted[str(native_value)] = native.id
+            if not wanted:
+                continue
+            hits = await self.target.lookup(entity, native_field, sorted(wanted))
+            bound = self.store.keys_for(
+                entity, self.route.target, [hit.id for hit in hits.values()]
+            )
+            for value, hit in hits.items():
+                source_id = wanted[value]
+                key = bound.get(hit.id) or new_key()
+                found[source_id] = key
+                self.target_refs.learn(entity, key, hit.id)
+                if not self.options.dry_run and hit.id not in bound:
+                    with self.store.transaction() as tx:
+                        tx.bind(entity, key, self.route.target, hit.id)
+        return found
+
+    def _remember_new_keys(self, entity: Entity, items: list[Outgoing]) -> None:
+        """Bind new keys on the source side before pushing: a replayed create reuses the key."""
+        for item in items:
+            self.source_refs.learn(entity, item.key, item.native.id)
+        if self.options.dry_run or not items:
+            return
+        with self.store.transaction() as tx:
+            for item in items:
+                tx.bind(entity, item.key, self.route.source, item.native.id)
+
+    # -- pushing and recording -------------------------------------------------------------------
+
+    async def _push(self, entity: Entity, batch: Sequence[Outgoing]) -> None:
+        writes = [item.write for item in batch if item.write is not None]
+        async with self._slots:
+            results = await self.target.upsert(entity, writes)
+        by_key = {result.key: result for result in results}
+        counts = self.summary.entity(entity)
+        with self.store.transaction() as tx:
+            for item in batch:
+                result = by_key.get(item.key) or WriteResult(
+                    item.key,
+                    None,
+                    error=RecordError("the target returned no result", code="NO_RESULT"),
+                )
+                if result.error is not None or result.external_id is None:
+                    error = result.error or RecordError("no id returned", code="NO_ID")
+                    tx.record_failure(
+                        self.route.name,
+                        entity,
+                        item.native.id,
+                        key=item.key,
+                        stage="push",
+                        error=error,
+                        payload=dict(item.native.fields),
+                        retryable=error.retryable,
+                    )
+                    counts.failed += 1
+                    continue
+                snapshot = dict(item.snapshot or {}) if not item.plan.create else {}
+                snapshot.update({path: item.flat[path] for path in item.plan.paths})
+                tx.bind(entity, item.key, self.route.target, result.external_id, snapshot=snapshot)
+                tx.bind(
+                    entity,
+                    item.key,
+                    self.route.source,
+                    item.native.id,
+                    snapshot=item.flat,
+                    remote_updated_at=item.native.updated_at,
+                )
+                tx.resolve_failure(self.route.name, entity, item.native.id)
+                self.target_refs.learn(entity, item.key, result.external_id)
+                if item.plan.create and result.created:
+                    counts.created += 1
+                else:
+                    counts.updated += 1
+
+    def _commit_unchanged(self, entity: Entity, items: list[Outgoing]) -> None:
+        if self.options.dry_run or not items:
+            return
+        with self.store.transaction() as tx:
+            for item in items:
+                tx.bind(
+                    entity,
+                    item.key,
+                    self.route.source,
+                    item.native.id,
+                    snapshot=item.flat,
+                    remote_updated_at=item.native.updated_at,
+                )
+                tx.resolve_failure(self.route.name, entity, item.native.id)
+
+    def _commit_failures(self, entity: Entity, failed: list[Failed]) -> None:
+        if self.options.dry_run or not failed:
+            return
+        with self.store.transaction() as tx:
+            for failure in failed:
+                log.warning(
+                    "record failed",
+                    extra={
+                        "route": self.route.name,
+                        "entity": entity.value,
+                        "external_id": failure.native.id,
+                        "stage": failure.stage,
+                        "error": type(failure.error).__name__,
+                    },
+                )
+                tx.record_failure(
+                    self.route.name,
+                    entity,
+                    failure.native.id,
+                    key=failure.key,
+                    stage=failure.stage,
+                    error=failure.error,
+                    payload=dict(failure.native.fields),
+                    retryable=failure.retryable,
+                )
+
+    async def _apply_deletes(
+        self, entity: Entity, records: list[NativeRecord], counts: EntityCounts
+    ) -> None:
+        policy = self.route.entities[entity].deletes
+        if not records or policy is DeletePolicy.IGNORE:
+            counts.unchanged += len(records)
+            return
+        keys = self.store.keys_for(entity, self.route.source, [record.id for record in records])
+        bindings = self.store.bindings_for(entity, self.route.target, keys.values())
+        doomed = [
+            (record, bindings[keys[record.id]])
+            for record in records
+            if record.id in keys and keys[record.id] in bindings
+        ]
+        counts.unchanged += len(records) - len(doomed)
+        if not doomed or self.options.dry_run:
+            counts.deleted += len(doomed)
+            return
+        if policy is DeletePolicy.PROPAGATE:
+            results = await self.target.delete(
+                entity, [binding.external_id for _, binding in doomed]
+            )
+        else:
+            writes = [
+                NativeWrite(b.key, b.external_id, self._deactivation(entity)) for _, b in doomed
+            ]
+            results = await self.target.upsert(entity, writes)
+        failed = {result.external_id for result in results if result.error is not None}
+        with self.store.transaction() as tx:
+            for _, binding in doomed:
+                if binding.external_id in failed:
+                    counts.failed += 1
+                    continue
+                if policy is DeletePolicy.PROPAGATE:
+                    tx.unbind(entity, binding.key, self.route.target)
+                    tx.unbind(entity, binding.key, self.route.source)
+                counts.deleted += 1
+
+    def _deactivation(self, entity: Entity) -> dict[str, object]:
+        """The target's native fields that mark a record inactive (its mapping of `status`)."""
+        mapper = self.mapper(self.route.target, entity)
+        record = record_type(entity).model_validate({"status": "inactive"})
+        return mapper.to_native(record, self.target_refs, create=False, paths=["status"])

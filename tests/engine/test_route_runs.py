@@ -1,0 +1,204 @@
+"""The engine's guarantees, end to end between two in-memory systems, on both stores."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connector.engine.route_run import RunOptions
+from connector.engine.service import SyncService
+from connector.model import Entity
+from connector.runtime import Runtime
+from connector.state.store import StateStore
+from connector.testing.memory import MemoryAdapter, MemorySettings
+from tests.engine.helpers import config_for
+
+
+def memory(name: str, **settings: object) -> MemoryAdapter:
+    return MemoryAdapter(name, MemorySettings(batch_size=10, page_size=25, **settings))
+
+
+def seed_erp(erp: MemoryAdapter, customers: int = 30) -> None:
+    for n in range(customers):
+        customer = erp.put(
+            Entity.CUSTOMER,
+            {"number": f"C{n:03d}", "name": f"Customer {n}", "credit_limit": "1000.00"},
+        )
+        erp.put(
+            Entity.CONTACT, {"email": f"p{n}@example.com", "last_name": "P", "customer": customer}
+        )
+
+
+@pytest.fixture
+def systems() -> tuple[MemoryAdapter, MemoryAdapter]:
+    erp, crm = memory("erp"), memory("crm")
+    seed_erp(erp)
+    return erp, crm
+
+
+async def run(
+    tmp_path: Path, store: StateStore, erp: MemoryAdapter, crm: MemoryAdapter, route: str
+):
+    config = config_for(tmp_path)
+    async with Runtime.open(config, store=store, erp=erp, crm=crm) as runtime:
+        return await SyncService(runtime).run_route(route)
+
+
+async def test_first_run_creates_everything_and_second_run_writes_nothing(tmp_path, store, systems):
+    erp, crm = systems
+    first = await run(tmp_path, store, erp, crm, "erp-to-crm")
+    assert first.counts[Entity.CUSTOMER].created == 30
+    assert first.counts[Entity.CONTACT].created == 30
+    assert len(crm.records(Entity.CUSTOMER)) == 30
+    calls_before = crm.write_calls
+
+    second = await run(tmp_path, store, erp, crm, "erp-to-crm")
+    assert crm.write_calls == calls_before
+    assert second.writes == 0
+    assert second.counts[Entity.CUSTOMER].unchanged == 30
+
+
+async def test_contacts_reference_their_customer_in_the_target(tmp_path, store, systems):
+    erp, crm = systems
+    await run(tmp_path, store, erp, crm, "erp-to-crm")
+    crm_customers = {row.id: row.fields["number"] for row in crm.records(Entity.CUSTOMER)}
+    erp_customers = {row.id: row.fields["number"] for row in erp.records(Entity.CUSTOMER)}
+    for erp_contact in erp.records(Entity.CONTACT):
+        crm_contact = next(
+            row
+            for row in crm.records(Entity.CONTACT)
+            if row.fields["email"] == erp_contact.fields["email"]
+        )
+        assert (
+            crm_customers[crm_contact.fields["customer"]]
+            == erp_customers[erp_contact.fields["customer"]]
+        )
+
+
+async def test_two_way_echo_is_recognised(tmp_path, store, systems):
+    erp, crm = systems
+    await run(tmp_path, store, erp, crm, "erp-to-crm")
+    erp_calls = erp.write_calls
+    back = await run(tmp_path, store, erp, crm, "crm-to-erp")
+    assert back.writes == 0, "our own writes came back as changes"
+    assert erp.write_calls == erp_calls
+    again = await run(tmp_path, store, erp, crm, "erp-to-crm")
+    assert again.writes == 0
+
+
+async def test_a_change_in_the_crm_flows_back_and_only_changed_fields_are_written(
+    tmp_path, store, systems
+):
+    erp, crm = systems
+    await run(tmp_path, store, erp, crm, "erp-to-crm")
+    row = crm.records(Entity.CUSTOMER)[0]
+    crm.put(Entity.CUSTOMER, {"industry": "Machinery"}, record_id=row.id)
+    back = await run(tmp_path, store, erp, crm, "crm-to-erp")
+    assert back.counts[Entity.CUSTOMER].updated == 1
+    erp_row = next(
+        r for r in erp.records(Entity.CUSTOMER) if r.fields["number"] == row.fields["number"]
+    )
+    assert erp_row.fields["industry"] == "Machinery"
+    forth = await run(tmp_path, store, erp, crm, "erp-to-crm")
+    assert forth.writes == 0
+
+
+async def test_existing_target_record_is_bound_not_duplicated(tmp_path, store, systems):
+    erp, crm = systems
+    existing = crm.put(Entity.CUSTOMER, {"number": "C005", "name": "Already here"})
+    summary = await run(tmp_path, store, erp, crm, "erp-to-crm")
+    numbers = [row.fields["number"] for row in crm.records(Entity.CUSTOMER)]
+    assert numbers.count("C005") == 1
+    assert len(numbers) == 30
+    assert summary.counts[Entity.CUSTOMER].created == 29
+    assert crm.data.entities[Entity.CUSTOMER][existing].fields["name"] == "Customer 5"
+
+
+async def test_rejected_record_fails_alone_and_retry_succeeds_after_the_fix(
+    tmp_path, store, systems
+):
+    erp, _ = systems
+    crm = memory(
+        "crm", reject=[{"field": "name", "value": "Customer 7", "message": "name is blocked"}]
+    )
+    summary = await run(tmp_path, store, erp, crm, "erp-to-crm")
+    assert summary.counts[Entity.CUSTOMER].failed == 1
+    assert summary.counts[Entity.CUSTOMER].created == 29
+    [failure] = [f for f in store.failures() if f.entity == "customer"]
+    assert failure.message == "name is blocked" and failure.code == "REJECTED"
+    assert failure.entity == "customer"
+
+    crm.settings.reject.clear()
+    config = config_for(tmp_path)
+    async with Runtime.open(config, store=store, erp=erp, crm=crm) as runtime:
+        replays = await SyncService(runtime).retry_failures(store.failures())
+    assert [
+        r.counts.get(Entity.CUSTOMER) and r.counts[Entity.CUSTOMER].created for r in replays
+    ] == [1, None]
+    assert replays[1].counts[Entity.CONTACT].created == 1
+    assert store.failures() == []
+    assert len(crm.records(Entity.CUSTOMER)) == 30
+
+
+async def test_contact_whose_customer_failed_waits_in_failures(tmp_path, store, systems):
+    erp, _ = systems
+    crm = memory("crm", reject=[{"field": "name", "value": "Customer 3", "message": "no"}])
+    summary = await run(tmp_path, store, erp, crm, "erp-to-crm")
+    contact_failures = [f for f in store.failures() if f.entity == "contact"]
+    assert len(contact_failures) == 1
+    assert contact_failures[0].retryable
+    assert contact_failures[0].code == "UNRESOLVED_REFERENCE"
+    assert summary.counts[Entity.CONTACT].created == 29
+    assert all(row.fields.get("customer") for row in crm.records(Entity.CONTACT))
+
+
+async def test_change_during_a_run_is_picked_up_by_the_next(tmp_path, store, systems):
+    erp, crm = systems
+    config = config_for(tmp_path)
+    changed = {}
+
+    def edit_midway(entity, counts):
+        if entity is Entity.CUSTOMER and counts.total >= 10 and not changed:
+            first = erp.records(Entity.CUSTOMER)[0]
+            changed["id"] = first.id
+            erp.put(Entity.CUSTOMER, {"name": "Renamed mid-run"}, record_id=first.id)
+
+    async with Runtime.open(config, store=store, erp=erp, crm=crm) as runtime:
+        await SyncService(runtime).run_route("erp-to-crm", progress=edit_midway)
+        assert changed
+        again = await SyncService(runtime).run_route("erp-to-crm")
+    assert again.counts[Entity.CUSTOMER].updated == 1
+    assert any(row.fields["name"] == "Renamed mid-run" for row in crm.records(Entity.CUSTOMER))
+
+
+async def test_dry_run_writes_nowhere(tmp_path, store, systems):
+    erp, crm = systems
+    config = config_for(tmp_path)
+    async with Runtime.open(config, store=store, erp=erp, crm=crm) as runtime:
+        summary = await SyncService(runtime).run_route(
+            "erp-to-crm", options=RunOptions(dry_run=True)
+        )
+    assert summary.counts[Entity.CUSTOMER].created == 30
+    assert len(summary.planned) == 60
+    assert crm.records(Entity.CUSTOMER) == []
+    assert store.count_bindings() == 0
+    assert store.cursor("erp-to-crm", "customer") is None
+
+
+async def test_cursor_moves_and_full_run_rereads(tmp_path, store, systems):
+    erp, crm = systems
+    await run(tmp_path, store, erp, crm, "erp-to-crm")
+    watermark = store.cursor("erp-to-crm", "customer")
+    newest = max(row.updated_at for row in erp.records(Entity.CUSTOMER))
+    assert watermark == newest
+
+
+async def test_decimal_values_compare_by_value_not_by_text(tmp_path, store, systems):
+    erp, crm = systems
+    await run(tmp_path, store, erp, crm, "erp-to-crm")
+    row = erp.records(Entity.CUSTOMER)[0]
+    erp.put(Entity.CUSTOMER, {"credit_limit": Decimal("1000")}, record_id=row.id)
+    again = await run(tmp_path, store, erp, crm, "erp-to-crm")
+    assert again.writes == 0
