@@ -147,8 +147,11 @@ async def test_400_validation_error_is_a_record_failure_with_message_and_categor
 
 @respx.mock
 async def test_409_conflict_is_a_record_failure(adapter):
-    body = {"status": "error", "message": "Company already exists. Existing ID: 7",
-            "category": "CONFLICT"}  # fmt: skip
+    body = {
+        "status": "error",
+        "message": "Company already exists. Existing ID: 7",
+        "category": "CONFLICT",
+    }
     respx.post(UPSERT).mock(return_value=httpx.Response(409, json=body))
     [result] = await adapter.upsert(Entity.CUSTOMER, one_write())
     assert result.error is not None and result.error.code == "CONFLICT"
@@ -188,12 +191,26 @@ async def test_403_missing_scopes_is_fatal(adapter):
 async def test_401_refreshes_the_oauth_token_and_retries(clock: FakeClock):
     tokens = respx.post(f"{BASE}/oauth/v1/token").mock(
         side_effect=[
-            httpx.Response(200, json={"access_token": "first", "refresh_token": "r2",
-                                      "expires_in": 1800, "token_type": "bearer"}),
-            httpx.Response(200, json={"access_token": "second", "refresh_token": "r3",
-                                      "expires_in": 1800, "token_type": "bearer"}),
+            httpx.Response(
+                200,
+                json={
+                    "access_token": "first",
+                    "refresh_token": "r2",
+                    "expires_in": 1800,
+                    "token_type": "bearer",
+                },
+            ),
+            httpx.Response(
+                200,
+                json={
+                    "access_token": "second",
+                    "refresh_token": "r3",
+                    "expires_in": 1800,
+                    "token_type": "bearer",
+                },
+            ),
         ]
-    )  # fmt: skip
+    )
     seen: list[str] = []
 
     def server(request: httpx.Request) -> httpx.Response:
@@ -213,9 +230,12 @@ async def test_401_refreshes_the_oauth_token_and_retries(clock: FakeClock):
         refresh_token_env=None,
     )
     hub = HubSpotAdapter(
-        "hubspot", make_settings(auth=auth), registry=LimiterRegistry(), clock=clock,
+        "hubspot",
+        make_settings(auth=auth),
+        registry=LimiterRegistry(),
+        clock=clock,
         sleep=clock.sleep,
-    )  # fmt: skip
+    )
     await hub.open()
     try:
         [result] = await hub.upsert(Entity.CUSTOMER, one_write())
@@ -237,10 +257,20 @@ async def test_oauth_token_is_refreshed_before_expires_in_runs_out(clock: FakeCl
         ]
     )
     respx.post(UPSERT).mock(side_effect=ok_upsert)
-    auth = OAuthAuth(client_id="c", client_secret=SecretStr("s"), refresh_token=SecretStr("r"),
-                     client_secret_env=None, refresh_token_env=None)  # fmt: skip
-    hub = HubSpotAdapter("hubspot", make_settings(auth=auth), registry=LimiterRegistry(),
-                         clock=clock, sleep=clock.sleep)  # fmt: skip
+    auth = OAuthAuth(
+        client_id="c",
+        client_secret=SecretStr("s"),
+        refresh_token=SecretStr("r"),
+        client_secret_env=None,
+        refresh_token_env=None,
+    )
+    hub = HubSpotAdapter(
+        "hubspot",
+        make_settings(auth=auth),
+        registry=LimiterRegistry(),
+        clock=clock,
+        sleep=clock.sleep,
+    )
     await hub.open()
     try:
         await hub.upsert(Entity.CUSTOMER, one_write("a"))

@@ -1,0 +1,460 @@
+"""Batch writes: 207 split, dedupe, associations with directional type ids, line items."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import httpx
+import respx
+
+from adapters.hubspot.associations import TYPE_IDS, type_id
+from adapters.hubspot.writes import plan_rounds, split_batch_response, to_hubspot_value
+from connector.adapter import NativeWrite
+from connector.model import Entity
+
+from .conftest import BASE
+
+V3 = f"{BASE}/crm/v3/objects"
+V4 = f"{BASE}/crm/v4/associations"
+
+
+def test_type_ids_follow_the_documented_directions():
+    assert type_id("contacts", "companies") == 279
+    assert type_id("contacts", "companies", primary=True) == 1
+    assert type_id("companies", "contacts") == 280
+    assert type_id("deals", "companies", primary=True) == 5
+    assert type_id("deals", "companies") == 341
+    assert type_id("deals", "contacts") == 3 and type_id("contacts", "deals") == 4
+    assert type_id("line_items", "deals") == 20 and type_id("deals", "line_items") == 19
+    assert len(TYPE_IDS) == 8
+
+
+def test_values_are_sent_as_hubspot_strings():
+    assert to_hubspot_value(Decimal("1250.50")) == "1250.50"
+    assert to_hubspot_value(True) == "true"
+    assert to_hubspot_value(None) == ""
+    assert to_hubspot_value(dt.date(2020, 1, 1)) == "1577836800000"
+    assert to_hubspot_value(["a", "b"]) == "a;b"
+
+
+def test_plan_rounds_merges_same_key_and_separates_same_record():
+    writes = [
+        NativeWrite("a", None, {"name": "A1", "phone": "1"}),
+        NativeWrite("b", "77", {"name": "B"}),
+        NativeWrite("a", None, {"name": "A2"}),
+        NativeWrite("c", "77", {"name": "C"}),
+    ]
+    rounds = plan_rounds(writes)
+    assert [[w.key for w in r] for r in rounds] == [["a", "b"], ["c"]]
+    assert rounds[0][0].fields == {"name": "A2", "phone": "1"}
+
+
+def test_207_is_split_per_record_by_trace_id():
+    writes = [NativeWrite(k, None, {}) for k in ("k1", "k2", "k3")]
+    body = {
+        "status": "COMPLETE",
+        "results": [
+            {"id": "11", "new": True, "objectWriteTraceId": "k1", "properties": {}},
+            {"id": "13", "new": False, "properties": {"connector_key": "k3"}},
+        ],
+        "numErrors": 1,
+        "errors": [
+            {
+                "status": "error",
+                "category": "VALIDATION_ERROR",
+                "message": "Property values were not valid",
+                "context": {"objectWriteTraceId": ["k2"]},
+            }
+        ],
+    }
+    results = split_batch_response(writes, body)
+    assert results["k1"].ok and results["k1"].external_id == "11" and results["k1"].created
+    assert results["k3"].ok and not results["k3"].created
+    assert results["k2"].error is not None and results["k2"].error.code == "VALIDATION_ERROR"
+    assert "not valid" in str(results["k2"].error)
+
+
+def test_a_write_with_no_result_is_a_retryable_failure_not_a_success():
+    results = split_batch_response([NativeWrite("k1", None, {})], {"results": []})
+    assert results["k1"].error is not None and results["k1"].error.retryable
+
+
+@respx.mock
+async def test_upsert_207_one_bad_record_does_not_fail_its_99_neighbours(adapter):
+    def server(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["inputs"]
+        assert len(inputs) <= 100
+        assert all(i["idProperty"] == "connector_key" for i in inputs)
+        good = [i for i in inputs if i["properties"]["name"] != "bad"]
+        bad = [i for i in inputs if i["properties"]["name"] == "bad"]
+        return httpx.Response(
+            207,
+            json={
+                "status": "COMPLETE",
+                "results": [
+                    {
+                        "id": str(5000 + n),
+                        "new": True,
+                        "properties": i["properties"],
+                        "objectWriteTraceId": i["objectWriteTraceId"],
+                    }
+                    for n, i in enumerate(good)
+                ],
+                "numErrors": len(bad),
+                "errors": [
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "message": "name is bad",
+                        "context": {"objectWriteTraceId": [i["objectWriteTraceId"]]},
+                    }
+                    for i in bad
+                ],
+            },
+        )
+
+    route = respx.post(f"{V3}/companies/batch/upsert").mock(side_effect=server)
+    writes = [
+        NativeWrite(f"k{n}", None, {"name": "bad" if n == 42 else f"C{n}"}) for n in range(100)
+    ]
+    results = await adapter.upsert(Entity.CUSTOMER, writes)
+    assert route.call_count == 1
+    assert sum(r.ok for r in results) == 99
+    assert results[42].error is not None and results[42].error.code == "VALIDATION_ERROR"
+
+
+@respx.mock
+async def test_duplicates_in_one_call_become_one_input(adapter):
+    sent: list[list[dict]] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["inputs"]
+        sent.append(inputs)
+        return httpx.Response(
+            200,
+            json={
+                "results": [
+                    {
+                        "id": "1",
+                        "new": True,
+                        "objectWriteTraceId": i["objectWriteTraceId"],
+                        "properties": i["properties"],
+                    }
+                    for i in inputs
+                ]
+            },
+        )
+
+    respx.post(f"{V3}/companies/batch/upsert").mock(side_effect=server)
+    writes = [NativeWrite("same", None, {"name": "v1"}), NativeWrite("same", None, {"name": "v2"})]
+    results = await adapter.upsert(Entity.CUSTOMER, writes)
+    assert len(sent) == 1 and len(sent[0]) == 1
+    assert sent[0][0]["properties"] == {"name": "v2", "connector_key": "same"}
+    assert [r.key for r in results] == ["same", "same"] and all(r.ok for r in results)
+
+
+@respx.mock
+async def test_bound_records_are_updated_by_id_and_new_ones_upserted(adapter):
+    upsert = respx.post(f"{V3}/companies/batch/upsert").respond(
+        json={"results": [{"id": "9", "new": True, "objectWriteTraceId": "new", "properties": {}}]}
+    )
+    update = respx.post(f"{V3}/companies/batch/update").respond(
+        json={"results": [{"id": "7", "properties": {"connector_key": "old"}}]}
+    )
+    results = await adapter.upsert(
+        Entity.CUSTOMER,
+        [NativeWrite("new", None, {"name": "N"}), NativeWrite("old", "7", {"name": "O"})],
+    )
+    assert [(r.key, r.external_id, r.ok) for r in results] == [
+        ("new", "9", True),
+        ("old", "7", True),
+    ]
+    assert json.loads(update.calls[0].request.content)["inputs"][0]["id"] == "7"
+    assert json.loads(upsert.calls[0].request.content)["inputs"][0]["id"] == "new"
+
+
+@respx.mock
+async def test_contact_company_association_uses_type_1_and_replaces_the_old_company(adapter):
+    respx.post(f"{V3}/contacts/batch/update").respond(
+        json={"results": [{"id": "300", "properties": {"connector_key": "c1"}}]}
+    )
+    create = respx.post(f"{V4}/contacts/companies/batch/create").respond(201, json={"results": []})
+    read = respx.post(f"{V4}/contacts/companies/batch/read").respond(
+        json={
+            "results": [
+                {
+                    "from": {"id": "300"},
+                    "to": [
+                        {
+                            "toObjectId": 10,
+                            "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 279}],
+                        },
+                        {
+                            "toObjectId": 20,
+                            "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 1}],
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+    archive = respx.post(f"{V4}/contacts/companies/batch/archive").respond(204)
+    [result] = await adapter.upsert(
+        Entity.CONTACT,
+        [NativeWrite("c1", "300", {"email": "a@b.c", "associations": {"company": "20"}})],
+    )
+    assert result.ok
+    body = json.loads(create.calls[0].request.content)
+    assert body == {
+        "inputs": [
+            {
+                "from": {"id": "300"},
+                "to": {"id": "20"},
+                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}],
+            }
+        ]
+    }
+    assert read.called
+    assert json.loads(archive.calls[0].request.content) == {
+        "inputs": [{"from": {"id": "300"}, "to": [{"id": "10"}]}]
+    }
+
+
+@respx.mock
+async def test_deal_lines_are_replaced_new_first_then_old_archived(adapter):
+    respx.post(f"{V3}/deals/batch/upsert").respond(
+        json={
+            "results": [{"id": "900", "new": False, "objectWriteTraceId": "s1", "properties": {}}]
+        }
+    )
+    assoc = respx.post(f"{V4}/deals/companies/batch/create").respond(201, json={"results": []})
+    respx.post(f"{V4}/deals/companies/batch/read").respond(json={"results": []})
+    respx.post(f"{V4}/deals/contacts/batch/create").respond(201, json={"results": []})
+    respx.post(f"{V4}/deals/contacts/batch/read").respond(json={"results": []})
+    respx.post(f"{V4}/deals/line_items/batch/read").respond(
+        json={
+            "results": [
+                {
+                    "from": {"id": "900"},
+                    "to": [
+                        {"toObjectId": 71, "associationTypes": [{"typeId": 19}]},
+                        {"toObjectId": 72, "associationTypes": [{"typeId": 19}]},
+                    ],
+                }
+            ]
+        }
+    )
+    order: list[str] = []
+
+    def create(request: httpx.Request) -> httpx.Response:
+        order.append("create")
+        inputs = json.loads(request.content)["inputs"]
+        return httpx.Response(
+            201,
+            json={
+                "results": [
+                    {
+                        "id": str(80 + n),
+                        "objectWriteTraceId": i["objectWriteTraceId"],
+                        "properties": {},
+                    }
+                    for n, i in enumerate(inputs)
+                ]
+            },
+        )
+
+    def archive(request: httpx.Request) -> httpx.Response:
+        order.append("archive")
+        return httpx.Response(204)
+
+    created = respx.post(f"{V3}/line_items/batch/create").mock(side_effect=create)
+    archived = respx.post(f"{V3}/line_items/batch/archive").mock(side_effect=archive)
+    fields = {
+        "dealname": "SO-1",
+        "associations": {"company": "10", "contact": "20"},
+        "lines": [
+            {"hs_sku": "A", "quantity": Decimal("2"), "price": Decimal("9.5")},
+            {"hs_sku": "B", "quantity": 1, "price": 3},
+        ],
+    }
+    [result] = await adapter.upsert(Entity.SALE, [NativeWrite("s1", None, fields)])
+    assert result.ok and result.external_id == "900"
+    assert order == ["create", "archive"]
+    inputs = json.loads(created.calls[0].request.content)["inputs"]
+    assert [i["properties"] for i in inputs] == [
+        {"hs_sku": "A", "quantity": "2", "price": "9.5"},
+        {"hs_sku": "B", "quantity": "1", "price": "3"},
+    ]
+    assert all(i["associations"][0]["to"] == {"id": "900"} for i in inputs)
+    assert {i["associations"][0]["types"][0]["associationTypeId"] for i in inputs} == {20}
+    assert json.loads(archived.calls[0].request.content) == {"inputs": [{"id": "71"}, {"id": "72"}]}
+    deal_company = json.loads(assoc.calls[0].request.content)["inputs"][0]["types"][0]
+    assert deal_company["associationTypeId"] == 5
+
+
+@respx.mock
+async def test_failed_new_lines_keep_the_old_ones_and_fail_the_deal(adapter):
+    respx.post(f"{V3}/deals/batch/upsert").respond(
+        json={
+            "results": [{"id": "900", "new": False, "objectWriteTraceId": "s1", "properties": {}}]
+        }
+    )
+    respx.post(f"{V4}/deals/line_items/batch/read").respond(
+        json={
+            "results": [
+                {
+                    "from": {"id": "900"},
+                    "to": [{"toObjectId": 71, "associationTypes": [{"typeId": 19}]}],
+                }
+            ]
+        }
+    )
+    respx.post(f"{V3}/line_items/batch/create").respond(
+        207,
+        json={
+            "results": [{"id": "80", "objectWriteTraceId": "900:0", "properties": {}}],
+            "errors": [
+                {
+                    "category": "VALIDATION_ERROR",
+                    "message": "price cannot be negative",
+                    "context": {"objectWriteTraceId": ["900:1"]},
+                }
+            ],
+        },
+    )
+    archived = respx.post(f"{V3}/line_items/batch/archive").respond(204)
+    lines = [{"hs_sku": "A", "price": "1"}, {"hs_sku": "B", "price": "-1"}]
+    [result] = await adapter.upsert(Entity.SALE, [NativeWrite("s1", None, {"lines": lines})])
+    assert result.error is not None and "negative" in str(result.error)
+    assert result.external_id == "900"
+    # Only the partial new line goes; the old line 71 stays.
+    assert json.loads(archived.calls[0].request.content) == {"inputs": [{"id": "80"}]}
+
+
+@respx.mock
+async def test_read_changes_reports_archived_records_as_deletes_in_order(adapter):
+    respx.post(f"{V3}/companies/search").respond(
+        json={
+            "results": [{"id": "5", "properties": {"hs_lastmodifieddate": "2026-03-01T00:00:10Z"}}]
+        }
+    )
+    listing = respx.get(f"{V3}/companies").respond(
+        json={
+            "results": [
+                {
+                    "id": "4",
+                    "archived": True,
+                    "archivedAt": "2026-03-01T00:00:05Z",
+                    "properties": {},
+                },
+                {
+                    "id": "3",
+                    "archived": True,
+                    "archivedAt": "2025-01-01T00:00:00Z",
+                    "properties": {},
+                },
+                {
+                    "id": "6",
+                    "archived": True,
+                    "archivedAt": "2026-03-01T00:00:20Z",
+                    "properties": {},
+                },
+            ]
+        }
+    )
+    since = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    records = [
+        r async for page in adapter.read_changes(Entity.CUSTOMER, since) for r in page.records
+    ]
+    assert [(r.id, r.deleted) for r in records] == [("4", True), ("5", False), ("6", True)]
+    assert listing.calls[0].request.url.params["archived"] == "true"
+
+
+@respx.mock
+async def test_read_fills_associations_and_lines_of_deals(adapter):
+    respx.post(f"{V3}/deals/batch/read").respond(
+        json={
+            "results": [
+                {
+                    "id": "900",
+                    "properties": {
+                        "dealname": "SO-1",
+                        "hs_lastmodifieddate": "2026-03-01T00:00:00Z",
+                    },
+                    "updatedAt": "2026-03-01T00:00:00Z",
+                }
+            ]
+        }
+    )
+    respx.post(f"{V4}/deals/companies/batch/read").respond(
+        json={
+            "results": [
+                {
+                    "from": {"id": "900"},
+                    "to": [
+                        {"toObjectId": 10, "associationTypes": [{"typeId": 341}]},
+                        {"toObjectId": 11, "associationTypes": [{"typeId": 5}]},
+                    ],
+                }
+            ]
+        }
+    )
+    respx.post(f"{V4}/deals/contacts/batch/read").respond(json={"results": []})
+    respx.post(f"{V4}/deals/line_items/batch/read").respond(
+        json={
+            "results": [
+                {
+                    "from": {"id": "900"},
+                    "to": [
+                        {"toObjectId": 72, "associationTypes": [{"typeId": 19}]},
+                        {"toObjectId": 71, "associationTypes": [{"typeId": 19}]},
+                    ],
+                }
+            ]
+        }
+    )
+    respx.post(f"{V3}/line_items/batch/read").respond(
+        json={
+            "results": [
+                {"id": "72", "properties": {"hs_sku": "B"}},
+                {"id": "71", "properties": {"hs_sku": "A"}},
+            ]
+        }
+    )
+    [deal] = await adapter.read(Entity.SALE, ["900"])
+    assert deal.fields["associations"] == {"company": "11", "contact": None}
+    assert [line["hs_sku"] for line in deal.fields["lines"]] == ["A", "B"]
+
+
+@respx.mock
+async def test_lookup_by_unique_property_uses_batch_read_with_id_property(adapter):
+    route = respx.post(f"{V3}/companies/batch/read").respond(
+        207,
+        json={
+            "results": [{"id": "1", "properties": {"erp_customer_no": "C-1"}}],
+            "errors": [{"category": "OBJECT_NOT_FOUND", "message": "not found"}],
+        },
+    )
+    found = await adapter.lookup(Entity.CUSTOMER, "erp_customer_no", ["C-1", "C-2"])
+    assert list(found) == ["C-1"] and found["C-1"].id == "1"
+    assert json.loads(route.calls[0].request.content)["idProperty"] == "erp_customer_no"
+
+
+@respx.mock
+async def test_lookup_by_other_property_searches_in_lowercase(adapter):
+    route = respx.post(f"{V3}/companies/search").respond(
+        json={"results": [{"id": "1", "properties": {"domain": "acme.com"}}]}
+    )
+    found = await adapter.lookup(Entity.CUSTOMER, "domain", ["ACME.com"])
+    assert found["ACME.com"].id == "1"
+    flt = json.loads(route.calls[0].request.content)["filterGroups"][0]["filters"][0]
+    assert flt == {"propertyName": "domain", "operator": "IN", "values": ["acme.com"]}
+
+
+@respx.mock
+async def test_delete_archives_in_batches(adapter):
+    route = respx.post(f"{V3}/contacts/batch/archive").respond(204)
+    results = await adapter.delete(Entity.CONTACT, [str(n) for n in range(150)])
+    assert len(results) == 150 and all(r.ok for r in results) and route.call_count == 2
