@@ -1,0 +1,461 @@
+"""The built-in transforms (see `transforms.py` for the contract, docs/mapping.md for use).
+
+Every function here is pure and receives a non-empty value (the registry passes `None` through).
+Conversions raise `ValueError`/`TypeError` on values they cannot read; the mapper turns those
+into a `MappingError` naming the field.
+
+HubSpot formats (reference/hubspot.md §1.3): every property value is a string; `date`
+properties are epoch milliseconds at midnight UTC ("1572480000000"); `datetime` properties
+read as ISO-8601 ("2019-12-07T16:50:06.678Z") and are accepted as epoch ms too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connector.mapping import countries
+from connector.mapping.transforms import Functions, Transform
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MS_PER_DAY = 86_400_000
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__} {value!r}")
+    return value
+
+
+# --- text ---------------------------------------------------------------------------------
+
+
+def _strip(value: Any) -> str | None:
+    return _text(value).strip() or None
+
+
+def _build_strip(_: Any) -> Functions:
+    return Functions(_strip, _identity, lossy=True)
+
+
+def _build_lower(_: Any) -> Functions:
+    return Functions(lambda value: _text(value).lower(), _identity, lossy=True)
+
+
+def _build_upper(_: Any) -> Functions:
+    return Functions(lambda value: _text(value).upper(), _identity, lossy=True)
+
+
+def _build_string(_: Any) -> Functions:
+    def forward(value: Any) -> str:
+        if isinstance(value, bool | dict | list):
+            raise TypeError(f"cannot read {value!r} as text")
+        return value if isinstance(value, str) else str(value)
+
+    return Functions(forward, _identity, lossy=True)
+
+
+class PrefixArgs(_Args):
+    text: str = Field(min_length=1)
+
+
+def _build_prefix(args: PrefixArgs) -> Functions:
+    """Native values carry a prefix the canonical value does not (`C-1001` ↔ `1001`)."""
+
+    def forward(value: Any) -> str:
+        return _text(value).removeprefix(args.text)
+
+    return Functions(forward, lambda value: f"{args.text}{_text(value)}", lossy=True)
+
+
+# --- value maps ---------------------------------------------------------------------------
+
+
+class ValueMapArgs(_Args):
+    map: dict[Any, Any] = Field(description="native value → canonical value, one to one")
+    also: dict[Any, Any] = Field(
+        default_factory=dict,
+        description="more native values → canonical, read inbound only (many to one)",
+    )
+    unknown: Literal["error", "keep", "null"] = Field(
+        default="error", description="what an unmapped value becomes"
+    )
+
+
+def _build_value_map(args: ValueMapArgs) -> Functions:
+    reverse: dict[Any, Any] = {}
+    for native, canonical in args.map.items():
+        if canonical in reverse:
+            raise ValueError(
+                f"`map` sends both {reverse[canonical]!r} and {native!r} to {canonical!r}, so "
+                "it cannot be inverted; keep one in `map` and move the others to `also`"
+            )
+        reverse[canonical] = native
+    forward_table = {**args.also, **args.map}
+    unknown = args.unknown
+
+    def lookup(table: dict[Any, Any], value: Any, side: str) -> Any:
+        try:
+            return table[value]
+        except (KeyError, TypeError):
+            if unknown == "keep":
+                return value
+            if unknown == "null":
+                return None
+            known = ", ".join(repr(key) for key in table)
+            raise ValueError(f"{side} value {value!r} is not in the value map ({known})") from None
+
+    return Functions(
+        lambda value: lookup(forward_table, value, "native"),
+        lambda value: lookup(reverse, value, "canonical"),
+        lossy=bool(args.also) or unknown != "error",
+    )
+
+
+# --- dates and times ----------------------------------------------------------------------
+
+
+class DateArgs(_Args):
+    format: str = Field(default="%Y-%m-%d", description="strftime format of the native text")
+
+
+def _build_date(args: DateArgs) -> Functions:
+    pattern = args.format
+
+    def forward(value: Any) -> dt.date:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        return dt.datetime.strptime(_text(value).strip(), pattern).date()
+
+    return Functions(forward, lambda value: value.strftime(pattern), lossy=True)
+
+
+class DatetimeArgs(_Args):
+    format: str | None = Field(
+        default=None, description="strftime format; default ISO-8601 with milliseconds and Z"
+    )
+    naive: Literal["utc", "error"] = Field(
+        default="utc", description="how to read a timestamp without a zone"
+    )
+
+
+def _iso_z(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _build_datetime(args: DatetimeArgs) -> Functions:
+    pattern = args.format
+
+    def forward(value: Any) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            parsed = value
+        elif pattern is None:
+            parsed = dt.datetime.fromisoformat(_text(value).strip())
+        else:
+            parsed = dt.datetime.strptime(_text(value).strip(), pattern)
+        if parsed.tzinfo is None:
+            if args.naive == "error":
+                raise ValueError(f"timestamp {value!r} has no time zone")
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.astimezone(dt.UTC)
+
+    def inverse(value: dt.datetime) -> str:
+        return _iso_z(value) if pattern is None else value.astimezone(dt.UTC).strftime(pattern)
+
+    return Functions(forward, inverse, lossy=True)
+
+
+def _epoch_ms(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"expected epoch milliseconds, got {value!r}")
+    if isinstance(value, int):
+        return value
+    return int(_text(value).strip())
+
+
+def _build_epoch_ms_date(_: Any) -> Functions:
+    """HubSpot `date` properties: midnight UTC as epoch milliseconds, as a string."""
+
+    def forward(value: Any) -> dt.date:
+        if isinstance(value, str) and "-" in value[1:]:
+            return dt.date.fromisoformat(value.strip()[:10])  # some clients send ISO dates
+        return (_EPOCH + dt.timedelta(milliseconds=_epoch_ms(value))).date()
+
+    def inverse(value: dt.date) -> str:
+        return str((value.toordinal() - _EPOCH.date().toordinal()) * _MS_PER_DAY)
+
+    return Functions(forward, inverse, lossy=True)
+
+
+def _build_epoch_ms_datetime(_: Any) -> Functions:
+    def forward(value: Any) -> dt.datetime:
+        if isinstance(value, str) and "-" in value[1:]:
+            parsed = dt.datetime.fromisoformat(value.strip())
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        return _EPOCH + dt.timedelta(milliseconds=_epoch_ms(value))
+
+    def inverse(value: dt.datetime) -> str:
+        return str((value - _EPOCH) // dt.timedelta(milliseconds=1))
+
+    return Functions(forward, inverse, lossy=True)
+
+
+# --- numbers and booleans -----------------------------------------------------------------
+
+
+class DecimalArgs(_Args):
+    scale: int | None = Field(default=None, ge=0, le=12, description="digits after the point")
+    output: Literal["string", "number", "decimal"] = Field(
+        default="string", description="native form written: text, JSON number or Decimal"
+    )
+
+
+def _to_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise TypeError(f"expected a number, got {value!r}")
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))  # the shortest repr, not the binary expansion
+    try:
+        return Decimal(value.strip() if isinstance(value, str) else value)
+    except (InvalidOperation, TypeError):
+        raise ValueError(f"{value!r} is not a number") from None
+
+
+def _build_decimal(args: DecimalArgs) -> Functions:
+    quantum = Decimal(1).scaleb(-args.scale) if args.scale is not None else None
+
+    def forward(value: Any) -> Decimal | None:
+        if isinstance(value, str) and not value.strip():
+            return None
+        number = _to_decimal(value)
+        if not number.is_finite():
+            raise ValueError(f"{value!r} is not a finite number")
+        return number.quantize(quantum, ROUND_HALF_UP) if quantum is not None else number
+
+    def inverse(value: Any) -> Any:
+        number = _to_decimal(value)
+        if quantum is not None:
+            number = number.quantize(quantum, ROUND_HALF_UP)
+        if args.output == "decimal":
+            return number
+        if args.output == "number":
+            return int(number) if number == number.to_integral_value() else float(number)
+        return format(number, "f")
+
+    return Functions(forward, inverse, lossy=True)
+
+
+class IntegerArgs(_Args):
+    output: Literal["string", "number"] = "string"
+
+
+def _build_integer(args: IntegerArgs) -> Functions:
+    def forward(value: Any) -> int | None:
+        if isinstance(value, bool):
+            raise TypeError(f"expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and not value.strip():
+            return None
+        number = _to_decimal(value)
+        if number != number.to_integral_value():
+            raise ValueError(f"{value!r} is not a whole number")
+        return int(number)
+
+    def inverse(value: int) -> Any:
+        return str(value) if args.output == "string" else value
+
+    return Functions(forward, inverse, lossy=True)
+
+
+class BooleanArgs(_Args):
+    true: list[str] = Field(default_factory=lambda: ["true"], min_length=1)
+    false: list[str] = Field(default_factory=lambda: ["false"], min_length=1)
+    output: Literal["string", "bool"] = "string"
+
+
+def _build_boolean(args: BooleanArgs) -> Functions:
+    truthy = {text.casefold() for text in args.true}
+    falsy = {text.casefold() for text in args.false}
+    if truthy & falsy:
+        raise ValueError(f"{sorted(truthy & falsy)} listed as both true and false")
+
+    def forward(value: Any) -> bool | None:
+        if isinstance(value, bool):
+            return value
+        folded = _text(value).strip().casefold()
+        if folded in truthy:
+            return True
+        if folded in falsy:
+            return False
+        if not folded:
+            return None
+        raise ValueError(f"{value!r} is neither {args.true[0]!r} nor {args.false[0]!r}")
+
+    def inverse(value: bool) -> Any:
+        if args.output == "bool":
+            return value
+        return args.true[0] if value else args.false[0]
+
+    return Functions(forward, inverse, lossy=True)
+
+
+# --- countries and phones -----------------------------------------------------------------
+
+
+def _checked_code(value: Any) -> str:
+    code = _text(value).strip().upper()
+    countries.name_for(code)  # raises for a code ISO 3166-1 does not assign
+    return code
+
+
+def _build_country_code(_: Any) -> Functions:
+    """Native ISO alpha-2 codes, checked and upper-cased."""
+    return Functions(_checked_code, _identity, lossy=True)
+
+
+def _build_country_name(_: Any) -> Functions:
+    """Native country names ("Germany", "USA") ↔ canonical ISO alpha-2 codes."""
+    return Functions(
+        lambda value: countries.code_for(_text(value)),
+        lambda value: countries.name_for(_text(value)),
+        lossy=True,
+    )
+
+
+class PhoneArgs(_Args):
+    national_prefix: str | None = Field(
+        default=None,
+        pattern=r"^\+[1-9][0-9]{0,3}$",
+        description="country calling code for numbers written with a leading 0 (`+49`)",
+    )
+
+
+_NOT_DIGITS = re.compile(r"[^0-9]")
+
+
+def _build_phone(args: PhoneArgs) -> Functions:
+    """Formatting removed: `+49 (30) 123-45` → `+493012345`; `0049…` → `+49…`."""
+
+    def forward(value: Any) -> str | None:
+        text = _text(value).strip()
+        international = text.startswith("+")
+        digits = _NOT_DIGITS.sub("", text)
+        if not digits:
+            return None
+        if international:
+            return f"+{digits}"
+        if digits.startswith("00"):
+            return f"+{digits[2:]}"
+        if args.national_prefix and digits.startswith("0"):
+            return f"{args.national_prefix}{digits[1:]}"
+        return digits
+
+    return Functions(forward, _identity, lossy=True)
+
+
+# --- several values -----------------------------------------------------------------------
+
+
+class ConstantArgs(_Args):
+    value: Any
+
+
+def _build_constant(args: ConstantArgs) -> Functions:
+    fixed = args.value
+    return Functions(lambda _: fixed, None)
+
+
+def _build_coalesce(_: Any) -> Functions:
+    """The first non-empty of several native fields (`native: [mobilephone, phone]`)."""
+
+    def forward(value: Any) -> Any:
+        if not isinstance(value, tuple | list):
+            return value
+        return next((item for item in value if item not in (None, "")), None)
+
+    return Functions(forward, None)
+
+
+class NameArgs(_Args):
+    order: Literal["first_last", "last_first"] = "first_last"
+
+
+def _split(args: NameArgs, value: Any) -> tuple[str | None, str | None]:
+    text = " ".join(_text(value).split())
+    if not text:
+        return (None, None)
+    if args.order == "last_first":
+        last, _, first = text.partition(",")
+        return (first.strip() or None, last.strip() or None)
+    first, _, last = text.rpartition(" ")
+    return (first or None, last or None)
+
+
+def _join(args: NameArgs, value: Any) -> str | None:
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise TypeError(f"expected (first, last), got {value!r}")
+    first, last = value
+    if args.order == "last_first":
+        parts = [part for part in (last, first) if part]
+        return ", ".join(parts) or None
+    return " ".join(part for part in (first, last) if part) or None
+
+
+def _build_split_name(args: NameArgs) -> Functions:
+    """One native full name ↔ canonical `[first_name, last_name]`."""
+    return Functions(lambda value: _split(args, value), lambda value: _join(args, value), True)
+
+
+def _build_join_name(args: NameArgs) -> Functions:
+    """Native `[first, last]` fields ↔ one canonical full name."""
+    return Functions(lambda value: _join(args, value), lambda value: _split(args, value), True)
+
+
+BUILTIN_TRANSFORMS: tuple[Transform, ...] = (
+    Transform("strip", "trim whitespace; blank becomes empty", _build_strip),
+    Transform("lower", "lower-case (inbound)", _build_lower),
+    Transform("upper", "upper-case (inbound)", _build_upper),
+    Transform("string", "numbers as text (inbound)", _build_string),
+    Transform("prefix", "drop a native prefix inbound, add it outbound", _build_prefix,
+              PrefixArgs, "text"),
+    Transform("value_map", "native ↔ canonical value table", _build_value_map, ValueMapArgs,
+              "map"),
+    Transform("date", "text date in a strftime format ↔ date", _build_date, DateArgs, "format"),
+    Transform("datetime", "ISO-8601 (or formatted) text ↔ UTC datetime", _build_datetime,
+              DatetimeArgs, "format"),
+    Transform("epoch_ms_date", "epoch milliseconds at midnight UTC ↔ date",
+              _build_epoch_ms_date),
+    Transform("epoch_ms_datetime", "epoch milliseconds ↔ UTC datetime",
+              _build_epoch_ms_datetime),
+    Transform("decimal", "number or text ↔ Decimal, optionally rounded to `scale`",
+              _build_decimal, DecimalArgs, "scale"),
+    Transform("integer", "number or text ↔ int", _build_integer, IntegerArgs, "output"),
+    Transform("boolean", "'true'/'false' text ↔ bool", _build_boolean, BooleanArgs),
+    Transform("country_code", "ISO alpha-2 code, checked", _build_country_code),
+    Transform("country_name", "country name ↔ ISO alpha-2 code", _build_country_name),
+    Transform("phone", "phone number without formatting", _build_phone, PhoneArgs,
+              "national_prefix"),
+    Transform("constant", "always this value (inbound; no inverse)", _build_constant,
+              ConstantArgs, "value"),
+    Transform("coalesce", "first non-empty of several native fields (no inverse)",
+              _build_coalesce),
+    Transform("split_name", "full name ↔ [first, last]", _build_split_name, NameArgs, "order"),
+    Transform("join_name", "[first, last] ↔ full name", _build_join_name, NameArgs, "order"),
+)  # fmt: skip

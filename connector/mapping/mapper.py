@@ -1,0 +1,306 @@
+"""A compiled mapping: plain functions per field, run for every record.
+
+`compiler.py` turns a validated file into `CompiledField`s whose readers, writers and transform
+chains are ready-made closures, so mapping a record never looks at YAML structures. Records are
+built with one `model_validate` call (pydantic-core is faster than `model_construct` here, and it
+catches a transform that produced the wrong type), and a validation failure becomes a
+`MappingError` naming the file, line and field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from connector.adapter import NativeRecord
+from connector.errors import MappingError, UnresolvedReference
+from connector.mapping.contract import NativeRef, RefResolver
+from connector.model import Entity, Record
+
+MISSING: Any = object()
+"""What a native reader returns when the record does not carry the field at all."""
+
+Reader = Callable[[Mapping[str, Any]], Any]
+Writer = Callable[[dict[str, Any], Any], None]
+Getter = Callable[[Any], Any]
+Assigner = Callable[[dict[str, Any], Any], None]
+Function = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledField:
+    """One field entry, ready to run."""
+
+    label: str
+    canonical: tuple[str, ...]
+    native: tuple[str, ...]
+    read: Reader
+    write: Writer
+    get: Getter
+    assign: Assigner
+    forward: Function | None
+    backward: Function | None
+    #: Canonical names whose presence in the wanted set means this field is written.
+    triggers: frozenset[str]
+    create_only: bool = False
+    has_default: bool = False
+    default: Any = None
+    required: bool = False
+    owner: str | None = None
+    ref: Entity | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledLines:
+    label: str
+    native: str
+    inbound: tuple[CompiledField, ...]
+    outbound: tuple[CompiledField, ...]
+    owner: str | None
+
+
+def _fail(field: CompiledField, reason: object) -> MappingError:
+    return MappingError(f"{field.label}: {reason}", code="MAPPING")
+
+
+class CompiledMapper:
+    """An `EntityMapper` made of compiled fields (see `connector.mapping.contract`)."""
+
+    def __init__(
+        self,
+        *,
+        entity: Entity,
+        source: str,
+        record_type: type[Record],
+        fields: Sequence[CompiledField],
+        inbound: Sequence[CompiledField],
+        outbound: Sequence[CompiledField],
+        lines: CompiledLines | None,
+        lines_inbound: bool,
+        lines_outbound: bool,
+    ) -> None:
+        self.entity = entity
+        self.source = source
+        self._type = record_type
+        self._fields = tuple(fields)
+        self._inbound = tuple(inbound)
+        self._outbound = tuple(outbound)
+        self._lines = lines
+        self._lines_in = lines if lines is not None and lines_inbound else None
+        self._lines_out = lines if lines is not None and lines_outbound else None
+        self._refs = tuple(f for f in self._inbound if f.ref is not None)
+        self._by_path: dict[str, CompiledField] = {}
+        for compiled in self._fields:
+            for path in compiled.canonical:
+                self._by_path.setdefault(path, compiled)
+        self._inbound_paths = frozenset(
+            {path for f in self._inbound for path in f.canonical}
+            | ({"lines"} if self._lines_in else set())
+        )
+        self._outbound_paths = frozenset(
+            {path for f in self._outbound for path in f.canonical}
+            | ({"lines"} if self._lines_out else set())
+        )
+
+    def __repr__(self) -> str:
+        return f"CompiledMapper({self.entity.value!r}, {self.source!r})"
+
+    @property
+    def inbound_fields(self) -> frozenset[str]:
+        return self._inbound_paths
+
+    @property
+    def outbound_fields(self) -> frozenset[str]:
+        return self._outbound_paths
+
+    @property
+    def fields(self) -> tuple[CompiledField, ...]:
+        """The compiled entries in file order (for previews and tools)."""
+        return self._fields
+
+    def native_field(self, path: str) -> str | None:
+        if path == "lines" and self._lines is not None:
+            return self._lines.native
+        found = self._by_path.get(path)
+        return found.native[0] if found is not None and len(found.native) == 1 else None
+
+    def owner(self, path: str) -> str | None:
+        if path == "lines" and self._lines is not None:
+            return self._lines.owner
+        found = self._by_path.get(path)
+        return found.owner if found is not None else None
+
+    def references(self, native: NativeRecord) -> list[NativeRef]:
+        found: list[NativeRef] = []
+        for field in self._refs:
+            value = field.read(native.fields)
+            if value is MISSING or value in (None, ""):
+                continue
+            assert field.ref is not None
+            found.append(NativeRef(field.canonical[0], field.ref, str(value)))
+        return found
+
+    # --- native → canonical -----------------------------------------------------------
+
+    def to_canonical(self, native: NativeRecord, refs: RefResolver) -> Record:
+        values: dict[str, Any] = {}
+        fields = native.fields
+        for field in self._inbound:
+            raw = field.read(fields)
+            if raw is MISSING:
+                if field.required:
+                    raise _fail(field, "required, but the record does not have it")
+                continue
+            value = _convert(field, field.forward, raw)
+            if value is None:
+                if field.required:
+                    raise _fail(field, "required, but empty")
+            elif field.ref is not None:
+                key = refs.canonical_key(field.ref, str(value))
+                if key is None:
+                    raise UnresolvedReference(field.ref.value, str(value), field.canonical[0])
+                value = key
+            field.assign(values, value)
+        if self._lines_in is not None:
+            self._lines_to_canonical(self._lines_in, fields, values)
+        values["updated_at"] = native.updated_at
+        values["deleted"] = native.deleted
+        try:
+            return self._type.model_validate(values)
+        except ValidationError as error:
+            raise self._validation_failure(error) from None
+
+    def _lines_to_canonical(
+        self, lines: CompiledLines, fields: Mapping[str, Any], values: dict[str, Any]
+    ) -> None:
+        items = fields.get(lines.native, MISSING)
+        if items is MISSING:
+            return
+        if items is None:
+            values["lines"] = None
+            return
+        if not isinstance(items, list | tuple):
+            raise MappingError(f"{lines.label}: expected a list, got {type(items).__name__}")
+        converted: list[dict[str, Any]] = []
+        for item in items:
+            if not isinstance(item, Mapping):
+                raise MappingError(f"{lines.label}: a line is {type(item).__name__}, not a dict")
+            line: dict[str, Any] = {}
+            for field in lines.inbound:
+                raw = field.read(item)
+                if raw is MISSING:
+                    if field.required:
+                        raise _fail(field, "required, but a line does not have it")
+                    continue
+                value = _convert(field, field.forward, raw)
+                if value is None and field.required:
+                    raise _fail(field, "required, but empty on a line")
+                field.assign(line, value)
+            converted.append(line)
+        values["lines"] = converted
+
+    def _validation_failure(self, error: ValidationError) -> MappingError:
+        reasons: list[str] = []
+        for detail in error.errors():
+            location = [str(part) for part in detail["loc"]]
+            path = ".".join(location)
+            field = self._by_path.get(path) or self._by_path.get(location[0])
+            if location and location[0] == "lines" and self._lines is not None:
+                where = f"{self._lines.label}: line {location[1] if len(location) > 1 else '?'}"
+                reasons.append(f"{where} `{'.'.join(location[2:])}`: {detail['msg']}")
+            elif field is not None:
+                reasons.append(f"{field.label}: {detail['msg']} (got {detail['input']!r})")
+            else:
+                reasons.append(f"{self.source}: `{path}`: {detail['msg']}")
+        return MappingError("; ".join(reasons), code="MAPPING")
+
+    # --- canonical → native -----------------------------------------------------------
+
+    def to_native(
+        self,
+        record: Record,
+        refs: RefResolver,
+        *,
+        create: bool,
+        paths: Collection[str] | None = None,
+    ) -> dict[str, Any]:
+        wanted: AbstractSet[str]
+        if paths is None:
+            wanted = set_paths(record)
+        else:
+            wanted = paths if isinstance(paths, AbstractSet) else frozenset(paths)
+        out: dict[str, Any] = {}
+        for field in self._outbound:
+            if field.create_only and not create:
+                continue
+            if not field.canonical:
+                if create:
+                    field.write(out, field.default)
+                continue
+            if wanted.isdisjoint(field.triggers):
+                if create and field.has_default:
+                    field.write(out, field.default)
+                continue
+            value = field.get(record)
+            if value is None:
+                if create and field.has_default:
+                    field.write(out, field.default)
+                    continue
+                if field.required:
+                    raise _fail(field, "required, but the record has no value")
+                field.write(out, None)
+                continue
+            if field.ref is not None:
+                external = refs.external_id(field.ref, value)
+                if external is None:
+                    raise UnresolvedReference(field.ref.value, value, field.canonical[0])
+                value = external
+            field.write(out, _convert(field, field.backward, value))
+        if self._lines_out is not None and "lines" in wanted:
+            out[self._lines_out.native] = _lines_to_native(self._lines_out, record)
+        return out
+
+
+def _convert(field: CompiledField, function: Function | None, value: Any) -> Any:
+    if function is None:
+        return value
+    try:
+        return function(value)
+    except (ValueError, TypeError, ArithmeticError, LookupError) as error:
+        raise _fail(field, error) from None
+
+
+def _lines_to_native(lines: CompiledLines, record: Record) -> list[dict[str, Any]]:
+    items = getattr(record, "lines", None) or []
+    result: list[dict[str, Any]] = []
+    for item in items:
+        native: dict[str, Any] = {}
+        for field in lines.outbound:
+            value = field.get(item)
+            if value is None:
+                if field.has_default:
+                    field.write(native, field.default)
+                elif field.required:
+                    raise _fail(field, "required, but a line has no value")
+                continue
+            field.write(native, _convert(field, field.backward, value))
+        result.append(native)
+    return result
+
+
+def set_paths(record: BaseModel) -> set[str]:
+    """The canonical paths a record has set, in `flatten()`'s terms (a cleared part by name)."""
+    paths: set[str] = set()
+    for name in record.model_fields_set:
+        value = getattr(record, name)
+        if isinstance(value, BaseModel):
+            paths.update(f"{name}.{inner}" for inner in value.model_fields_set)
+        elif name == "custom" and isinstance(value, dict):
+            paths.update(f"custom.{key}" for key in value)
+        else:
+            paths.add(name)
+    return paths

@@ -1,0 +1,102 @@
+"""The transform registry: small pure functions with declared inverses.
+
+A transform turns a native value into a canonical one (`forward`) and, when it can, back again
+(`inverse`). Mapping files name transforms and give their arguments; the compiler looks them up
+here, validates the arguments with the transform's own pydantic model and builds the functions
+once. `None` never reaches a transform: an empty value stays empty in both directions.
+
+Users add transforms with an entry point in the `connector.transforms` group that points at a
+`Transform` instance::
+
+    [project.entry-points."connector.transforms"]
+    sap_date = "my_package.transforms:SAP_DATE"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from connector.errors import ConfigurationError
+
+ENTRY_POINT_GROUP = "connector.transforms"
+
+Function = Callable[[Any], Any]
+
+
+class NoArgs(BaseModel):
+    """Arguments of a transform that takes none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Functions:
+    """A built transform: `forward` native → canonical, `inverse` canonical → native."""
+
+    forward: Function
+    #: None: the transform cannot be undone (a `both` field then needs an explicit `inverse:`).
+    inverse: Function | None
+    #: `forward` normalises (trims, lower-cases, rounds): a native value survives a round trip
+    #: only once it is in normal form. Used by the round-trip property tests.
+    lossy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    """A named transform: `build(args)` makes the functions once, at load time."""
+
+    name: str
+    summary: str
+    build: Callable[[Any], Functions]
+    args: type[BaseModel] = NoArgs
+    #: The argument a bare value fills: `decimal: 2` means `decimal: {scale: 2}`.
+    shorthand: str | None = None
+
+
+def compose(functions: Sequence[Function]) -> Function:
+    """One function applying `functions` in order, passing `None` through untouched."""
+    if not functions:
+        return _identity
+    if len(functions) == 1:
+        only = functions[0]
+        return lambda value: None if value is None else only(value)
+    steps = tuple(functions)
+
+    def run(value: Any) -> Any:
+        for step in steps:
+            if value is None:
+                return None
+            value = step(value)
+        return value
+
+    return run
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@cache
+def available_transforms() -> dict[str, Transform]:
+    """The built-ins plus every transform installed through the entry-point group."""
+    from connector.mapping.builtin_transforms import BUILTIN_TRANSFORMS
+
+    found = {transform.name: transform for transform in BUILTIN_TRANSFORMS}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        loaded = point.load()
+        if not isinstance(loaded, Transform):
+            raise ConfigurationError(
+                f"entry point {point.name!r} in {ENTRY_POINT_GROUP} is not a Transform"
+            )
+        if loaded.name != point.name:
+            raise ConfigurationError(
+                f"entry point {point.name!r} names a Transform called {loaded.name!r}"
+            )
+        found[loaded.name] = loaded
+    return found
