@@ -1,0 +1,258 @@
+"""`ErpGenericAdapter`: the engine's face of an ERP reached by SQL or REST, chosen by `mode`.
+
+SQL mode runs the synchronous SQLAlchemy work of `sql.SqlStore` in worker threads, one short
+call per page or batch, so the event loop (webhooks, other routes) never waits on the ERP.
+REST mode is `rest.RestBackend` on the shared HTTP layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar, Protocol
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+
+from adapters.erp_generic.history import refresh_history
+from adapters.erp_generic.rest import RestBackend
+from adapters.erp_generic.schema import reflect_schema
+from adapters.erp_generic.settings import ErpGenericSettings, RestSettings, SqlSettings
+from adapters.erp_generic.sql import Clock, SqlStore, make_engine, utc_now
+from connector.adapter import (
+    AdapterContext,
+    Capabilities,
+    NativeRecord,
+    NativeWrite,
+    Page,
+    WebhookVerifier,
+    WriteResult,
+)
+from connector.errors import ConfigurationError, InvalidConfiguration, Problem, TransientError
+from connector.model import Entity
+
+
+class Backend(Protocol):
+    async def open(self) -> list[Problem]: ...
+
+    async def close(self) -> None: ...
+
+    def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]: ...
+
+    async def read(self, entity: Entity, ids: Sequence[str]) -> list[NativeRecord]: ...
+
+    async def lookup(
+        self, entity: Entity, native_field: str, values: Sequence[str]
+    ) -> dict[str, NativeRecord]: ...
+
+    async def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]: ...
+
+    async def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]: ...
+
+    def native_fields(self, entity: Entity) -> frozenset[str] | None: ...
+
+
+class SqlBackend:
+    """SQL mode: reflect on open, then every call is one thread hop into `SqlStore`."""
+
+    def __init__(
+        self, settings: SqlSettings, context: AdapterContext, location: str, clock: Clock
+    ) -> None:
+        self.settings = settings
+        self.context = context
+        self.location = location
+        self.clock = clock
+        self._store: SqlStore | None = None
+
+    @property
+    def store(self) -> SqlStore:
+        if self._store is None:
+            raise ConfigurationError("the ERP adapter is not open")
+        return self._store
+
+    async def open(self) -> list[Problem]:
+        return await asyncio.to_thread(self._open)
+
+    def _open(self) -> list[Problem]:
+        engine = make_engine(self.settings, self.context.base_dir)
+        try:
+            with engine.connect() as connection:
+                schema, problems = reflect_schema(connection, self.settings, self.location)
+        except sa.exc.DBAPIError as error:
+            engine.dispose()
+            first_line = (str(error.orig).strip().splitlines() or ["unreachable"])[0]
+            raise TransientError(f"cannot reach the ERP database: {first_line}") from error
+        if problems:
+            engine.dispose()
+            return problems
+        self._store = SqlStore(engine, schema, self.settings, clock=self.clock)
+        return []
+
+    async def close(self) -> None:
+        if self._store is not None:
+            await asyncio.to_thread(self._store.engine.dispose)
+            self._store = None
+
+    async def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]:
+        store = self.store
+        if entity is Entity.CUSTOMER and self.settings.refresh_history is not None:
+            await asyncio.to_thread(self._refresh_history, since)
+        pages = store.iter_pages(entity, since)
+        while (records := await asyncio.to_thread(next, pages, None)) is not None:
+            yield Page(records)
+
+    def _refresh_history(self, since: dt.datetime | None) -> int:
+        store = self.store
+        customers = store.tables(Entity.CUSTOMER)
+        orders, invoices = store.schema.orders, store.schema.invoices
+        assert orders is not None and invoices is not None, "checked when the schema was read"
+        try:
+            with store.engine.begin() as connection:
+                return refresh_history(
+                    connection,
+                    customers.table,
+                    orders,
+                    invoices,
+                    since=since,
+                    now=self.clock(),
+                    customer_key=customers.config.primary_key,
+                    updated_at=customers.config.updated_at,
+                )
+        except sa.exc.OperationalError as error:
+            raise TransientError("ERP database unavailable while refreshing history") from error
+
+    async def read(self, entity: Entity, ids: Sequence[str]) -> list[NativeRecord]:
+        return await asyncio.to_thread(self.store.read, entity, ids)
+
+    async def lookup(
+        self, entity: Entity, native_field: str, values: Sequence[str]
+    ) -> dict[str, NativeRecord]:
+        return await asyncio.to_thread(self.store.lookup, entity, native_field, values)
+
+    async def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]:
+        return await asyncio.to_thread(self.store.upsert, entity, writes)
+
+    async def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]:
+        return await asyncio.to_thread(self.store.delete, entity, ids)
+
+    def native_fields(self, entity: Entity) -> frozenset[str] | None:
+        if self._store is None or entity not in self._store.schema.entities:
+            return None
+        return self._store.columns(entity)
+
+
+def capabilities_for(settings: SqlSettings | RestSettings) -> Capabilities:
+    """What the configured ERP offers, decided from the settings alone (before connecting)."""
+    entities = frozenset(settings.entities)
+    if isinstance(settings, SqlSettings):
+        deletes = any(
+            e.soft_delete or e.change_log or e.hard_delete for e in settings.entities.values()
+        )
+        matches = {k: e.sync_key for k, e in settings.entities.items() if e.sync_key}
+        backend = sa.make_url(settings.url.get_secret_value()).get_backend_name()
+        # SQLite has one writer at a time: parallel write transactions would only queue.
+        in_flight = 1 if backend == "sqlite" else 4
+        return Capabilities(
+            entities=entities,
+            deletes=deletes,
+            batch_size=settings.batch_size,
+            max_in_flight=in_flight,
+            upsert_matches=matches,
+        )
+    rest_deletes = any(e.deleted_field or e.delete for e in settings.entities.values())
+    rest_matches = {k: e.sync_key_field for k, e in settings.entities.items() if e.sync_key_field}
+    writable = all(e.create or e.update for e in settings.entities.values())
+    return Capabilities(
+        entities=entities,
+        write=writable,
+        deletes=rest_deletes,
+        batch_size=settings.batch_size,
+        upsert_matches=rest_matches,
+    )
+
+
+class ErpGenericAdapter:
+    """Any ERP reached by SQL (tables or views) or a REST/JSON API, configured not coded."""
+
+    kind: ClassVar[str] = "erp_generic"
+    Settings: ClassVar[type[BaseModel]] = ErpGenericSettings
+
+    def __init__(
+        self,
+        name: str,
+        settings: SqlSettings | RestSettings,
+        context: AdapterContext,
+        *,
+        clock: Clock = utc_now,
+        **rest_options: Any,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.capabilities = capabilities_for(settings)
+        self.location = f"systems.{name}.settings"
+        self._opened = False
+        self._backend: Backend
+        if isinstance(settings, SqlSettings):
+            self._backend = SqlBackend(settings, context, self.location, clock)
+        else:
+            self._backend = RestBackend(name, settings, self.location, **rest_options)
+
+    @classmethod
+    def from_settings(
+        cls, name: str, settings: BaseModel, context: AdapterContext
+    ) -> ErpGenericAdapter:
+        if isinstance(settings, ErpGenericSettings):
+            return cls(name, settings.root, context)
+        if isinstance(settings, SqlSettings | RestSettings):
+            return cls(name, settings, context)
+        raise ConfigurationError(f"systems.{name}.settings: not erp_generic settings")
+
+    async def check(self) -> list[Problem]:
+        """Every problem with the configured tables and columns (empty when all is well).
+
+        Leaves the adapter open when there is none, so `check` may stand in for `open`.
+        """
+        if self._opened:
+            return []
+        problems = await self._backend.open()
+        self._opened = not problems
+        return problems
+
+    async def open(self) -> None:
+        problems = await self.check()
+        if problems:
+            raise InvalidConfiguration(problems)
+
+    async def close(self) -> None:
+        await self._backend.close()
+        self._opened = False
+
+    def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]:
+        return self._backend.read_changes(entity, since)
+
+    async def read(self, entity: Entity, ids: Sequence[str]) -> list[NativeRecord]:
+        return await self._backend.read(entity, ids)
+
+    async def lookup(
+        self, entity: Entity, native_field: str, values: Sequence[str]
+    ) -> dict[str, NativeRecord]:
+        if not values:
+            return {}
+        return await self._backend.lookup(entity, native_field, values)
+
+    async def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]:
+        if not writes:
+            return []
+        return await self._backend.upsert(entity, writes)
+
+    async def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]:
+        if not ids:
+            return []
+        return await self._backend.delete(entity, ids)
+
+    def native_fields(self, entity: Entity) -> frozenset[str] | None:
+        return self._backend.native_fields(entity)
+
+    def webhook_verifier(self) -> WebhookVerifier | None:
+        return None

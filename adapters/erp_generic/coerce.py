@@ -1,0 +1,142 @@
+"""Value conversion between the native record shape and a reflected column's Python type.
+
+Reads: naive timestamps are the ERP's UTC wall clock (documented in BEHAVIOR.md) and become
+timezone-aware. Writes: values from mapping files (ISO strings, floats, "true") become what the
+column's SQLAlchemy type binds, or a `RecordError` that names the column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.errors import RecordError
+
+_TRUE = frozenset({"true", "1", "yes", "y", "t"})
+_FALSE = frozenset({"false", "0", "no", "n", "f"})
+
+
+@cache
+def _naive_timestamp_columns(table: sa.Table) -> tuple[str, ...]:
+    return tuple(
+        column.name
+        for column in table.c
+        if isinstance(column.type, sa.DateTime) and not column.type.timezone
+    )
+
+
+def coerce_row(table: sa.Table, row: dict[str, Any]) -> None:
+    """Make the row's naive timestamps UTC-aware, in place (rows are fresh dicts)."""
+    for name in _naive_timestamp_columns(table):
+        value = row.get(name)
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            row[name] = value.replace(tzinfo=dt.UTC)
+
+
+def to_column_value(column: sa.Column[Any], value: Any) -> Any:
+    """`value` as the column's type binds it; raises `RecordError` naming the column."""
+    if value is None:
+        return None
+    column_type = column.type
+    try:
+        if isinstance(column_type, sa.DateTime):
+            return _timestamp(value, aware=bool(column_type.timezone))
+        if isinstance(column_type, sa.Date):
+            return _date(value)
+        if isinstance(column_type, sa.Boolean):
+            return _boolean(value)
+        if isinstance(column_type, sa.Integer):
+            return _integer(value)
+        if isinstance(column_type, sa.Numeric):
+            return _decimal(value)
+        if isinstance(column_type, sa.String) and not isinstance(value, str):
+            return _text(value)
+    except (ValueError, TypeError, InvalidOperation):
+        raise RecordError(
+            f"column {column.name!r} expects {_describe(column_type)}, "
+            f"got {type(value).__name__} {_preview(value)}",
+            code="INVALID_VALUE",
+        ) from None
+    return value
+
+
+def _timestamp(value: Any, *, aware: bool) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, dt.datetime):
+        raise TypeError(value)
+    utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return utc if aware else utc.replace(tzinfo=None)
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value[:10] if "T" in value else value)
+    raise TypeError(value)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(value)
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError(value)
+    if isinstance(value, int):
+        return value
+    number = Decimal(str(value).strip())
+    if number != number.to_integral_value():
+        raise ValueError(value)
+    return int(number)
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise TypeError(value)
+    number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    if not number.is_finite():
+        raise ValueError(value)
+    return number
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool | dict | list):
+        raise TypeError(value)
+    if isinstance(value, dt.date | Decimal | int | float):
+        return value.isoformat() if isinstance(value, dt.date) else str(value)
+    raise TypeError(value)
+
+
+def _describe(column_type: sa.types.TypeEngine[Any]) -> str:
+    for kind, label in (
+        (sa.DateTime, "a timestamp"),
+        (sa.Date, "a date"),
+        (sa.Boolean, "a boolean"),
+        (sa.Integer, "an integer"),
+        (sa.Numeric, "a number"),
+        (sa.String, "text"),
+    ):
+        if isinstance(column_type, kind):
+            return label
+    return str(column_type)
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

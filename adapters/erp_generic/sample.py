@@ -1,0 +1,545 @@
+"""The sample ERP: its schema (docs/native-shapes.md) and deterministic generated data.
+
+`create_sample_erp(path)` writes a SQLite ERP database that the shipped config.yaml points at;
+`sample_metadata(schema)` gives the same tables for any SQLAlchemy database (the PostgreSQL
+tests use it). The same seed always gives the same rows. Timestamps are naive UTC written by
+the ERP (SQLAlchemy's ISO-8601 text form on SQLite). The ERP assigns `order_no` on insert when
+it is missing, with a trigger: numbering is the ERP's business, not the connector's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from adapters.erp_generic.history import NO_HISTORY, InvoiceFact, OrderFact, compute_history
+
+EPOCH = dt.datetime(2024, 1, 1)
+SPAN_SECONDS = 2 * 365 * 24 * 3600
+_BATCH = 5_000
+
+# (ISO country, currency, language, tld, legal form, tax prefix, [(city, region, zip)])
+_COUNTRIES: tuple[tuple[str, str, str, str, str, str, tuple[tuple[str, str, str], ...]], ...] = (
+    ("DE", "EUR", "de", "de", "GmbH", "DE", (("Berlin", "BE", "10115"), ("Munich", "BY", "80331"),
+     ("Hamburg", "HH", "20095"), ("Cologne", "NW", "50667"))),
+    ("AT", "EUR", "de", "at", "GmbH", "ATU", (("Vienna", "W", "1010"), ("Graz", "ST", "8010"))),
+    ("FR", "EUR", "fr", "fr", "SAS", "FR", (("Paris", "IDF", "75001"), ("Lyon", "ARA", "69001"))),
+    ("NL", "EUR", "nl", "nl", "B.V.", "NL", (("Amsterdam", "NH", "1011"),
+     ("Utrecht", "UT", "3511"))),
+    ("GB", "GBP", "en", "co.uk", "Ltd", "GB", (("London", "ENG", "EC1A 1BB"),
+     ("Manchester", "ENG", "M1 1AE"), ("Edinburgh", "SCT", "EH1 1YZ"))),
+    ("US", "USD", "en", "com", "Inc.", "US", (("New York", "NY", "10001"),
+     ("Chicago", "IL", "60601"), ("Austin", "TX", "73301"), ("Seattle", "WA", "98101"))),
+    ("CH", "CHF", "de", "ch", "AG", "CHE", (("Zurich", "ZH", "8001"), ("Geneva", "GE", "1201"))),
+    ("SE", "SEK", "sv", "se", "AB", "SE", (("Stockholm", "AB", "111 20"),)),
+    ("ES", "EUR", "es", "es", "S.L.", "ES", (("Madrid", "MD", "28001"),
+     ("Valencia", "VC", "46001"))),
+    ("IT", "EUR", "it", "it", "S.r.l.", "IT", (("Milan", "MI", "20121"), ("Turin", "TO", "10121"))),
+)  # fmt: skip
+_NAME_HEADS = (
+    "Alpine", "Atlas", "Blue", "Bright", "Cedar", "Coastal", "Crown", "Delta", "Eagle", "Evergreen",
+    "Falcon", "Granite", "Harbor", "Horizon", "Iron", "Juniper", "Keystone", "Lumen", "Maple",
+    "Meridian", "Nordic", "Northern", "Oak", "Orbit", "Pacific", "Pioneer", "Quantum", "Redwood",
+    "River", "Sierra", "Silver", "Summit", "Sun", "Titan", "Union", "Vertex", "Vista", "West",
+)  # fmt: skip
+_NAME_TAILS = (
+    "Systems", "Logistics", "Foods", "Industries", "Machines", "Textiles", "Pharma", "Energy",
+    "Components", "Labs", "Tools", "Plastics", "Electronics", "Furniture", "Papers", "Metals",
+    "Optics", "Motors", "Chemicals", "Builders", "Supplies", "Trading", "Software", "Robotics",
+)  # fmt: skip
+_INDUSTRIES = (
+    "Manufacturing", "Retail", "Wholesale", "Construction", "Healthcare", "Food & Beverage",
+    "Logistics", "Energy", "Technology", "Automotive", "Chemicals", "Textiles",
+)  # fmt: skip
+_STREETS = ("Main", "Station", "Market", "Church", "Park", "Mill", "High", "Lake", "Garden",
+            "Harbour", "Castle", "Bridge")  # fmt: skip
+_FIRST = ("Anna", "Ben", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Ines", "Jonas",
+          "Karin", "Lukas", "Maria", "Noah", "Olga", "Paul", "Rosa", "Simon", "Tara", "Victor",
+          "Wendy", "Xavier", "Yara", "Zoe", "Amir", "Chen", "Fatima", "Kenji", "Priya",
+          "Sofia")  # fmt: skip
+_LAST = ("Adler", "Berg", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Hansen", "Ivanova",
+         "Jensen", "Keller", "Larsen", "Martin", "Novak", "Olsen", "Peters", "Rossi", "Schmidt",
+         "Tanaka", "Umar", "Vogel", "Weber", "Young", "Zimmer", "Brown", "Smith",
+         "Moreau")  # fmt: skip
+_TITLES = ("CEO", "CFO", "Purchasing Manager", "Buyer", "Head of Operations", "Accountant",
+           "Plant Manager", "Procurement Lead", "Office Manager", "CTO")  # fmt: skip
+_PRODUCT_WORDS = ("Bolt", "Valve", "Sensor", "Pump", "Cable", "Bearing", "Filter", "Panel",
+                  "Motor", "Gear", "Switch", "Hose", "Bracket", "Seal", "Relay", "Fan")  # fmt: skip
+_PRODUCT_SIZES = ("S", "M", "L", "XL", "Pro", "Mini", "Max", "Plus")
+_TERMS = ("NET14", "NET30", "NET30", "NET30", "NET60", "PREPAID")
+_OWNERS = ("alice@example.com", "bob@example.com", "carol@example.com", None, None)
+# Order status, weight: most orders in an ERP are past orders, invoiced or paid.
+_STATUSES = (("ordered", 15), ("shipped", 12), ("invoiced", 30), ("paid", 38), ("cancelled", 5))
+
+
+def sample_metadata(schema: str | None = None) -> sa.MetaData:
+    """The sample ERP's tables (and the order-number trigger) in `schema`."""
+    metadata = sa.MetaData(schema=schema)
+    money = sa.Numeric(14, 2)
+    stamp = sa.DateTime()
+    customers = sa.Table(
+        "customers",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("customer_no", sa.String(20), nullable=False, unique=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        *(sa.Column(name, sa.String(200)) for name in ("email", "phone", "website", "industry")),
+        sa.Column("employees", sa.Integer),
+        sa.Column("annual_revenue", money),
+        sa.Column("tax_id", sa.String(40)),
+        sa.Column("currency", sa.CHAR(3)),
+        sa.Column("credit_limit", money),
+        sa.Column("payment_terms", sa.String(20)),
+        sa.Column("status", sa.String(10), nullable=False, server_default="active"),
+        *_address_columns("billing"),
+        *_address_columns("shipping"),
+        sa.Column("crm_owner", sa.String(200)),
+        sa.Column("lifetime_revenue", money),
+        sa.Column("last_order_date", sa.Date),
+        sa.Column("open_order_count", sa.Integer),
+        sa.Column("sync_key", sa.String(64), unique=True),
+        sa.Column("updated_at", stamp, nullable=False),
+        sa.Column("deleted_at", stamp),
+        sa.CheckConstraint("status IN ('active','blocked','inactive')", name="customer_status"),
+    )
+    sa.Index("ix_customers_changes", customers.c.updated_at, customers.c.id)
+    contacts = sa.Table(
+        "contacts",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("contact_no", sa.String(20), unique=True),
+        sa.Column("customer_id", sa.ForeignKey(customers.c.id), nullable=False, index=True),
+        *(
+            sa.Column(name, sa.String(200))
+            for name in ("first_name", "last_name", "email", "phone", "mobile", "job_title")
+        ),
+        sa.Column("is_primary", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("language", sa.String(5)),
+        sa.Column("sync_key", sa.String(64), unique=True),
+        sa.Column("updated_at", stamp, nullable=False),
+        sa.Column("deleted_at", stamp),
+    )
+    sa.Index("ix_contacts_changes", contacts.c.updated_at, contacts.c.id)
+    sa.Table(
+        "products",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("sku", sa.String(40), unique=True, nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("unit_price", money, nullable=False),
+        sa.Column("currency", sa.CHAR(3), nullable=False),
+        sa.Column("updated_at", stamp, nullable=False),
+    )
+    orders = sa.Table(
+        "sales_orders",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("order_no", sa.String(20), unique=True),
+        sa.Column("customer_id", sa.ForeignKey(customers.c.id), nullable=False, index=True),
+        sa.Column("contact_id", sa.ForeignKey(contacts.c.id)),
+        sa.Column("title", sa.String(200)),
+        sa.Column("stage", sa.String(10), nullable=False, server_default="open"),
+        sa.Column("status", sa.String(10), nullable=False, server_default="none"),
+        sa.Column("order_date", sa.Date),
+        sa.Column("close_date", sa.Date),
+        sa.Column("currency", sa.CHAR(3)),
+        sa.Column("total_amount", money),
+        sa.Column("sync_key", sa.String(64), unique=True),
+        sa.Column("updated_at", stamp, nullable=False),
+        sa.Column("deleted_at", stamp),
+        sa.CheckConstraint("stage IN ('open','won','lost')", name="order_stage"),
+        sa.CheckConstraint(
+            "status IN ('none','ordered','shipped','invoiced','paid','cancelled')",
+            name="order_status",
+        ),
+    )
+    sa.Index("ix_sales_orders_changes", orders.c.updated_at, orders.c.id)
+    lines = sa.Table(
+        "sales_order_lines",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("order_id", sa.ForeignKey(orders.c.id, ondelete="CASCADE"), nullable=False),
+        sa.Column("line_no", sa.Integer, nullable=False),
+        sa.Column("sku", sa.String(40)),
+        sa.Column("description", sa.String(200)),
+        sa.Column("quantity", sa.Numeric(14, 3), nullable=False),
+        sa.Column("unit_price", money),
+        sa.Column("discount", money),
+        sa.Column("line_total", money),
+    )
+    sa.Index("ix_sales_order_lines_order", lines.c.order_id, lines.c.line_no)
+    invoices = sa.Table(
+        "invoices",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("invoice_no", sa.String(20), unique=True),
+        sa.Column("order_id", sa.ForeignKey(orders.c.id), nullable=False),
+        sa.Column("customer_id", sa.ForeignKey(customers.c.id), nullable=False, index=True),
+        sa.Column("invoice_date", sa.Date, nullable=False),
+        sa.Column("amount", money, nullable=False),
+        sa.Column("paid", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("updated_at", stamp, nullable=False),
+    )
+    sa.Index("ix_invoices_changes", invoices.c.updated_at)
+    event.listen(orders, "after_create", _create_order_number_trigger)
+    return metadata
+
+
+def _address_columns(kind: str) -> Iterator[sa.Column[Any]]:
+    for part in ("street", "city", "zip", "region"):
+        yield sa.Column(f"{kind}_{part}", sa.String(200))
+    yield sa.Column(f"{kind}_country", sa.CHAR(2))
+
+
+def _create_order_number_trigger(target: sa.Table, connection: Connection, **_: Any) -> None:
+    """The ERP numbers new orders `SO-000042` (from the id) when the insert brings none."""
+    quote = connection.dialect.identifier_preparer
+    table = quote.format_table(target)
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            f"CREATE TRIGGER assign_order_no AFTER INSERT ON {table} "
+            "WHEN NEW.order_no IS NULL BEGIN "
+            f"UPDATE {table} SET order_no = printf('SO-%06d', NEW.id) WHERE id = NEW.id; END"
+        )
+    elif connection.dialect.name == "postgresql":
+        schema = f"{quote.quote_schema(target.schema)}." if target.schema else ""
+        connection.exec_driver_sql(
+            f"CREATE FUNCTION {schema}assign_order_no() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN IF NEW.order_no IS NULL THEN "
+            "NEW.order_no := 'SO-' || lpad(NEW.id::text, 6, '0'); END IF; RETURN NEW; END $$"
+        )
+        connection.exec_driver_sql(
+            f"CREATE TRIGGER assign_order_no BEFORE INSERT ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {schema}assign_order_no()"
+        )
+
+
+@dataclass(frozen=True)
+class SampleStats:
+    customers: int
+    contacts: int
+    products: int
+    orders: int
+    order_lines: int
+    invoices: int
+
+
+def create_sample_erp(
+    path: Path,
+    *,
+    customers: int = 1000,
+    contacts: int = 3000,
+    orders: int = 5000,
+    seed: int = 42,
+    products: int = 200,
+) -> SampleStats:
+    """Create (or replace) a SQLite sample ERP at `path` filled with generated data."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            # A fresh file nobody else reads yet: skip the journal's fsyncs while filling it.
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+            connection.exec_driver_sql("PRAGMA synchronous=OFF")
+        return populate(engine, sample_metadata(), customers, contacts, orders, seed, products)
+    finally:
+        engine.dispose()
+
+
+def populate(
+    engine: Engine,
+    metadata: sa.MetaData,
+    customers: int = 1000,
+    contacts: int = 3000,
+    orders: int = 5000,
+    seed: int = 42,
+    products: int = 200,
+) -> SampleStats:
+    """Create the sample tables in `metadata` on `engine` and fill them."""
+    data = _generate(random.Random(seed), customers, contacts, orders, max(products, 1))
+    metadata.create_all(engine)
+    tables = metadata.tables
+    prefix = f"{metadata.schema}." if metadata.schema else ""
+    with engine.begin() as connection:
+        for name, rows in data.items():
+            table = tables[prefix + name]
+            for start in range(0, len(rows), _BATCH):
+                connection.execute(sa.insert(table), rows[start : start + _BATCH])
+        if connection.dialect.name == "postgresql":
+            _advance_sequences(connection, metadata)
+    return SampleStats(
+        customers=len(data["customers"]),
+        contacts=len(data["contacts"]),
+        products=len(data["products"]),
+        orders=len(data["sales_orders"]),
+        order_lines=len(data["sales_order_lines"]),
+        invoices=len(data["invoices"]),
+    )
+
+
+def _advance_sequences(connection: Connection, metadata: sa.MetaData) -> None:
+    """Rows were inserted with explicit ids; move each serial past them so the ERP's next
+    insert gets a fresh id (PostgreSQL does not do this by itself)."""
+    quote = connection.dialect.identifier_preparer
+    for table in metadata.sorted_tables:
+        key = table.c.id
+        sequence = sa.func.pg_get_serial_sequence(quote.format_table(table), "id")
+        highest = sa.select(sa.func.coalesce(sa.func.max(key), 0) + 1).scalar_subquery()
+        connection.execute(sa.select(sa.func.setval(sequence, highest, False)))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+def _phone(rng: random.Random, low: int, high: int) -> str:
+    return f"+{rng.randrange(10, 99)} {rng.randrange(100, 999)} {rng.randrange(low, high)}"
+
+
+def _moment(rng: random.Random) -> dt.datetime:
+    return EPOCH + dt.timedelta(
+        seconds=rng.randrange(SPAN_SECONDS), microseconds=rng.randrange(10**6)
+    )
+
+
+def _generate(
+    rng: random.Random, n_customers: int, n_contacts: int, n_orders: int, n_products: int
+) -> dict[str, list[dict[str, Any]]]:
+    customers: list[dict[str, Any]] = []
+    domains: set[str] = set()
+    for number in range(1, n_customers + 1):
+        country, currency, _, tld, legal, tax, cities = rng.choice(_COUNTRIES)
+        head, tail = rng.choice(_NAME_HEADS), rng.choice(_NAME_TAILS)
+        name = f"{head} {tail} {legal}"
+        domain = f"{_slug(head + tail)}.{tld}"
+        if domain in domains:
+            domain = f"{_slug(head + tail)}{number}.{tld}"
+        domains.add(domain)
+        city, region, postal = rng.choice(cities)
+        street = f"{rng.randrange(1, 200)} {rng.choice(_STREETS)} Street"
+        same_shipping = rng.random() < 0.8
+        ship_city, ship_region, ship_zip = (
+            (city, region, postal) if same_shipping else rng.choice(cities)
+        )
+        employees = rng.choice((5, 12, 25, 50, 120, 250, 800, 2500))
+        customers.append(
+            {
+                "id": number,
+                "customer_no": f"C{100000 + number}",
+                "name": name,
+                "email": f"info@{domain}",
+                "phone": _phone(rng, 100000, 999999),
+                "website": f"https://www.{domain}",
+                "industry": rng.choice(_INDUSTRIES),
+                "employees": employees,
+                "annual_revenue": Decimal(employees * rng.randrange(80_000, 250_000)),
+                "tax_id": f"{tax}{rng.randrange(10**8, 10**9)}",
+                "currency": currency,
+                "credit_limit": Decimal(rng.choice((5, 10, 25, 50, 100, 250)) * 1000),
+                "payment_terms": rng.choice(_TERMS),
+                "status": rng.choices(("active", "blocked", "inactive"), (90, 4, 6))[0],
+                "billing_street": street,
+                "billing_city": city,
+                "billing_zip": postal,
+                "billing_region": region,
+                "billing_country": country,
+                "shipping_street": street
+                if same_shipping
+                else f"{rng.randrange(1, 90)} Depot Road",
+                "shipping_city": ship_city,
+                "shipping_zip": ship_zip,
+                "shipping_region": ship_region,
+                "shipping_country": country,
+                "crm_owner": rng.choice(_OWNERS),
+                "lifetime_revenue": Decimal("0.00"),
+                "last_order_date": None,
+                "open_order_count": 0,
+                "sync_key": None,
+                "updated_at": _moment(rng),
+                "deleted_at": None,
+            }
+        )
+    contacts = _contacts(rng, customers, n_contacts)
+    products = _products(rng, n_products)
+    orders, lines, invoices = _orders(rng, customers, contacts, products, n_orders)
+    history = compute_history(
+        (OrderFact(o["customer_id"], o["status"], o["order_date"]) for o in orders),
+        (InvoiceFact(i["customer_id"], i["amount"]) for i in invoices),
+    )
+    for customer in customers:
+        figures = history.get(customer["id"], NO_HISTORY)
+        customer["lifetime_revenue"] = figures.lifetime_revenue
+        customer["last_order_date"] = figures.last_order_date
+        customer["open_order_count"] = figures.open_order_count
+    return {
+        "customers": customers,
+        "contacts": contacts,
+        "products": products,
+        "sales_orders": orders,
+        "sales_order_lines": lines,
+        "invoices": invoices,
+    }
+
+
+def _contacts(
+    rng: random.Random, customers: list[dict[str, Any]], count: int
+) -> list[dict[str, Any]]:
+    contacts: list[dict[str, Any]] = []
+    if not customers:
+        return contacts
+    has_primary: set[int] = set()
+    languages = {c[0]: c[2] for c in _COUNTRIES}
+    for number in range(1, count + 1):
+        # The first pass gives every customer one contact; the rest spread at random.
+        customer = customers[number - 1] if number <= len(customers) else rng.choice(customers)
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        domain = customer["email"].split("@", 1)[1]
+        primary = customer["id"] not in has_primary
+        has_primary.add(customer["id"])
+        contacts.append(
+            {
+                "id": number,
+                "contact_no": f"P{200000 + number}",
+                "customer_id": customer["id"],
+                "first_name": first,
+                "last_name": last,
+                "email": f"{first.lower()}.{last.lower()}.{number}@{domain}",
+                "phone": _phone(rng, 1000, 9999),
+                "mobile": f"+{rng.randrange(10, 99)} 17{rng.randrange(10000000, 99999999)}",
+                "job_title": rng.choice(_TITLES),
+                "is_primary": primary,
+                "language": languages[customer["billing_country"]],
+                "sync_key": None,
+                "updated_at": _moment(rng),
+                "deleted_at": None,
+            }
+        )
+    return contacts
+
+
+def _products(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": number,
+            "sku": f"P-{number:05d}",
+            "name": f"{rng.choice(_PRODUCT_WORDS)} {rng.choice(_PRODUCT_SIZES)} {number}",
+            "unit_price": Decimal(rng.randrange(150, 250_000)) / 100,
+            "currency": "EUR",
+            "updated_at": _moment(rng),
+        }
+        for number in range(1, count + 1)
+    ]
+
+
+def _orders(
+    rng: random.Random,
+    customers: list[dict[str, Any]],
+    contacts: list[dict[str, Any]],
+    products: list[dict[str, Any]],
+    count: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    orders: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
+    invoices: list[dict[str, Any]] = []
+    if not customers:
+        return orders, lines, invoices
+    contacts_of: dict[int, list[int]] = {}
+    for contact in contacts:
+        contacts_of.setdefault(contact["customer_id"], []).append(contact["id"])
+    statuses = [status for status, _ in _STATUSES]
+    weights = [weight for _, weight in _STATUSES]
+    for number in range(1, count + 1):
+        customer = rng.choice(customers)
+        placed = _moment(rng)
+        status = rng.choices(statuses, weights)[0]
+        order_lines = []
+        for line_no in range(1, rng.randint(1, 5) + 1):
+            product = rng.choice(products)
+            quantity = Decimal(rng.randint(1, 20))
+            discount = rng.choice((Decimal(0), Decimal(0), Decimal("0.05"), Decimal("0.10")))
+            gross = quantity * product["unit_price"]
+            rebate = (gross * discount).quantize(Decimal("0.01"))
+            order_lines.append(
+                {
+                    "order_id": number,
+                    "line_no": line_no,
+                    "sku": product["sku"],
+                    "description": product["name"],
+                    "quantity": quantity,
+                    "unit_price": product["unit_price"],
+                    "discount": rebate,
+                    "line_total": gross - rebate,
+                }
+            )
+        total = sum((line["line_total"] for line in order_lines), Decimal(0))
+        lines.extend(order_lines)
+        candidates = contacts_of.get(customer["id"], [])
+        changed = placed + dt.timedelta(days=rng.randrange(0, 30))
+        orders.append(
+            {
+                "id": number,
+                "order_no": f"SO-{number:06d}",
+                "customer_id": customer["id"],
+                "contact_id": rng.choice(candidates) if candidates else None,
+                "title": f"{order_lines[0]['description']} for {customer['name']}",
+                "stage": "won",
+                "status": status,
+                "order_date": placed.date(),
+                "close_date": placed.date(),
+                "currency": customer["currency"],
+                "total_amount": total,
+                "sync_key": None,
+                "updated_at": changed,
+                "deleted_at": None,
+            }
+        )
+        if status in ("invoiced", "paid"):
+            invoices.append(
+                {
+                    "invoice_no": f"INV-{len(invoices) + 1:06d}",
+                    "order_id": number,
+                    "customer_id": customer["id"],
+                    "invoice_date": changed.date(),
+                    "amount": total,
+                    "paid": status == "paid",
+                    "updated_at": changed,
+                }
+            )
+    return orders, lines, invoices
+
+
+def sample_config(url: str, schema: str | None = None) -> dict[str, Any]:
+    """The `settings:` block of an `erp_generic` system for the sample ERP at `url`."""
+    located = {"schema": schema} if schema else {}
+    common = {"soft_delete": "deleted_at", "sync_key": "sync_key", **located}
+    return {
+        "mode": "sql",
+        "url": url,
+        "entities": {
+            "customer": {"table": "customers", **common},
+            "contact": {"table": "contacts", **common},
+            "sale": {
+                "table": "sales_orders",
+                **common,
+                "lines": {
+                    "table": "sales_order_lines",
+                    "foreign_key": "order_id",
+                    "order_by": "line_no",
+                },
+            },
+        },
+        "refresh_history": {},
+    }

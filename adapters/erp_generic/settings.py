@@ -1,0 +1,178 @@
+"""The `settings:` block of an `erp_generic` system in config.yaml, for SQL and REST mode.
+
+Names of tables, columns, endpoints and JSON fields are data here: they are checked against the
+reflected database schema (SQL) before anything runs and never pasted into SQL text.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    RootModel,
+    SecretStr,
+    Tag,
+    model_validator,
+)
+
+from connector.http import HttpSettings
+from connector.model import Entity
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- SQL mode -------------------------------------------------------------------------------
+
+
+class LinesTable(_Strict):
+    """The child table that holds a sale's lines."""
+
+    table: str
+    #: The lines table's own primary key (left out of the native line dicts).
+    primary_key: str = "id"
+    #: The column that points at the parent row's primary key.
+    foreign_key: str
+    #: The column that orders lines; filled with 1, 2, 3 … on write when a line lacks it.
+    order_by: str | None = None
+
+
+class ChangeLog(_Strict):
+    """A table where the ERP records hard deletes (for ERPs without a soft-delete column)."""
+
+    table: str
+    #: Holds the deleted row's primary key.
+    key_column: str
+    #: When the delete happened.
+    changed_at: str
+    #: For a log shared by several tables: the column naming the table, and this table's value.
+    entity_column: str | None = None
+    entity_value: str | None = None
+
+    @model_validator(mode="after")
+    def _entity_filter_complete(self) -> ChangeLog:
+        if (self.entity_column is None) != (self.entity_value is None):
+            raise ValueError("entity_column and entity_value go together")
+        return self
+
+
+class SqlEntity(_Strict):
+    """One entity's table (or view) in the ERP database."""
+
+    table: str
+    #: A database schema (PostgreSQL schema, SQL Server schema); None: the default one.
+    db_schema: str | None = Field(default=None, alias="schema")
+    primary_key: str = "id"
+    #: The change-detection timestamp; the ERP (and our writes) set it on every change.
+    updated_at: str = "updated_at"
+    #: A timestamp or boolean column that marks a row deleted.
+    soft_delete: str | None = None
+    change_log: ChangeLog | None = None
+    #: A unique column that holds the connector's canonical key (replayed creates update).
+    sync_key: str | None = None
+    lines: LinesTable | None = None
+    #: Delete rows physically when asked to delete and there is no soft-delete column.
+    hard_delete: bool = False
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class HistorySource(_Strict):
+    """Where the sample-style customer history is computed from (SQL mode only)."""
+
+    orders_table: str = "sales_orders"
+    invoices_table: str = "invoices"
+
+
+class SqlSettings(_Strict):
+    mode: Literal["sql"] = "sql"
+    #: Any SQLAlchemy URL. Put the password in `password` (or interpolate it from the
+    #: environment); the whole URL is kept secret because drivers allow credentials in it.
+    url: SecretStr
+    password: SecretStr | None = None
+    entities: dict[Entity, SqlEntity]
+    #: Rows per keyset page on reads.
+    page_size: int = Field(default=1000, ge=1, le=50_000)
+    #: Writes per transaction.
+    batch_size: int = Field(default=200, ge=1, le=10_000)
+    #: Refresh the customers' history columns from orders and invoices before reading
+    #: customers (for ERPs, like the sample, that keep the history in the customer row).
+    refresh_history: HistorySource | None = None
+
+
+# --- REST mode ------------------------------------------------------------------------------
+
+
+class Pagination(_Strict):
+    style: Literal["page", "offset", "cursor", "link", "none"] = "page"
+    #: page style: the page-number parameter and the first page's number.
+    page_param: str = "page"
+    first_page: int = 1
+    #: offset style: the offset parameter.
+    offset_param: str = "offset"
+    #: page and offset styles: the page-size parameter and size.
+    size_param: str = "limit"
+    size: int = Field(default=100, ge=1)
+    #: cursor style: where the next cursor sits in the response (dotted) and the parameter.
+    cursor_path: str = "next_cursor"
+    cursor_param: str = "cursor"
+
+
+class Endpoint(_Strict):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    #: A path relative to `base_url`; `{id}` is replaced by the record's (URL-quoted) id.
+    path: str
+
+
+class RestEntity(_Strict):
+    #: The list endpoint (usually GET) that answers with the entity's records, oldest first.
+    list: Endpoint
+    #: The query parameter that asks for records changed at or after a time.
+    since_param: str | None = "updated_since"
+    since_format: Literal["iso", "epoch", "epoch_ms", "date"] = "iso"
+    pagination: Pagination = Field(default_factory=Pagination)
+    #: Dotted path of the record list in a list response ("" when the body is the list).
+    records_path: str = "data"
+    #: A single record fetch (used by `read`); without it `read` filters the list.
+    get: Endpoint | None = None
+    create: Endpoint | None = None
+    update: Endpoint | None = None
+    delete: Endpoint | None = None
+    id_field: str = "id"
+    updated_at_field: str = "updated_at"
+    #: A boolean or timestamp field that marks a record deleted.
+    deleted_field: str | None = None
+    #: A field the ERP stores the canonical key in (makes replayed creates updates).
+    sync_key_field: str | None = None
+
+
+class RestSettings(HttpSettings):
+    """The shared HTTP settings (base_url, timeouts, retries, rate_limits) plus the ERP's API."""
+
+    mode: Literal["rest"]
+    #: The environment variable that holds the bearer token (never the token itself).
+    token_env: str | None = None
+    entities: dict[Entity, RestEntity]
+    batch_size: int = Field(default=50, ge=1, le=1000)
+
+
+def _mode_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("mode", "sql"))
+    return str(getattr(value, "mode", "sql"))
+
+
+class ErpGenericSettings(
+    RootModel[
+        Annotated[
+            Annotated[SqlSettings, Tag("sql")] | Annotated[RestSettings, Tag("rest")],
+            Discriminator(_mode_of),
+        ]
+    ]
+):
+    """`mode: sql` (the default) or `mode: rest`, with that mode's fields beside it."""

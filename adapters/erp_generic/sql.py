@@ -1,0 +1,558 @@
+"""SQL mode: keyset-paged change reads and batched, transactional upserts on reflected tables.
+
+Everything here is synchronous SQLAlchemy Core; the adapter runs it in a worker thread. Reads
+never hold a connection or a transaction between pages (each page is its own short query), so a
+long sync does not pin locks or snapshots on the ERP, and memory stays one page deep.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from adapters.erp_generic.coerce import coerce_row, to_column_value
+from adapters.erp_generic.schema import EntityTables, ReflectedSchema
+from adapters.erp_generic.settings import SqlSettings
+from connector.adapter import NativeRecord, NativeWrite, WriteResult
+from connector.errors import ConfigurationError, RecordError, TransientError
+from connector.model import Entity
+
+Clock = Callable[[], dt.datetime]
+LINES_FIELD = "lines"
+
+#: Dialects with a native INSERT … ON CONFLICT DO UPDATE (sqlite ≥ 3.24, PostgreSQL ≥ 9.5).
+_ON_CONFLICT_INSERTS: dict[str, Callable[[sa.Table], Any]] = {
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def make_engine(settings: SqlSettings, base_dir: Path) -> Engine:
+    """An engine for the configured URL; a relative SQLite path is relative to `base_dir`."""
+    try:
+        url = sa.make_url(settings.url.get_secret_value())
+    except sa.exc.ArgumentError:
+        raise ConfigurationError("the ERP database url is not a valid SQLAlchemy URL") from None
+    if settings.password is not None:
+        url = url.set(password=settings.password.get_secret_value())
+    if url.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    memory = url.database in (None, "", ":memory:")
+    if not memory and url.database is not None and not Path(url.database).is_absolute():
+        url = url.set(database=str(base_dir / url.database))
+    options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if memory:
+        options["poolclass"] = StaticPool
+    engine = sa.create_engine(url, **options)
+    _sqlite_transactions(engine)
+    return engine
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """Let SQLAlchemy own BEGIN so SAVEPOINTs work, and enforce foreign keys like the ERP would.
+
+    pysqlite's own implicit transaction handling breaks SAVEPOINT; the SQLAlchemy docs
+    ("Serializable isolation / Savepoints / Transactional DDL", pysqlite dialect) give this
+    recipe: disable the driver's handling and emit BEGIN from the `begin` event.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def _transient(error: sa.exc.DBAPIError, doing: str) -> TransientError:
+    return TransientError(f"ERP database unavailable while {doing}: {_driver_message(error)}")
+
+
+def _driver_message(error: sa.exc.DBAPIError) -> str:
+    """The driver's first line only: SQLAlchemy's own text carries the SQL and its parameters,
+    and PostgreSQL's DETAIL line repeats the row's values."""
+    lines = str(error.orig).strip().splitlines()
+    return lines[0] if lines else type(error.orig).__name__
+
+
+def _is_record_level(error: sa.exc.DBAPIError) -> bool:
+    return isinstance(error, sa.exc.IntegrityError | sa.exc.DataError)
+
+
+class SqlStore:
+    """Reads and writes one ERP database through its reflected tables."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        schema: ReflectedSchema,
+        settings: SqlSettings,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.engine = engine
+        self.schema = schema
+        self.settings = settings
+        self.clock = clock
+        self._on_conflict = _ON_CONFLICT_INSERTS.get(engine.dialect.name)
+
+    def tables(self, entity: Entity) -> EntityTables:
+        try:
+            return self.schema.entities[entity]
+        except KeyError:
+            raise ConfigurationError(f"entity {entity.value!r} is not configured") from None
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def iter_pages(self, entity: Entity, since: dt.datetime | None) -> Iterator[list[NativeRecord]]:
+        """Pages of every row with `updated_at >= since`, ascending by (updated_at, primary key).
+
+        Deletes recorded in a change-log table are merged into the same order.
+        """
+        tables = self.tables(entity)
+        rows = self._iter_rows(tables, since)
+        if tables.change_log is not None:
+            order = _sort_key(tables)
+            rows = heapq.merge(rows, self._iter_log(tables, since), key=order)
+        size = self.settings.page_size
+        while page := list(islice(rows, size)):
+            yield page
+
+    def _iter_rows(self, tables: EntityTables, since: dt.datetime | None) -> Iterator[NativeRecord]:
+        table, config = tables.table, tables.config
+        return self._keyset(
+            sa.select(table),
+            table.c[config.updated_at],
+            table.c[config.primary_key],
+            since,
+            lambda statement: self._fetch(tables, statement, "reading changes"),
+            config.primary_key,
+        )
+
+    def _iter_log(self, tables: EntityTables, since: dt.datetime | None) -> Iterator[NativeRecord]:
+        log, spec = tables.change_log, tables.config.change_log
+        assert log is not None and spec is not None
+        stamp, key = log.c[spec.changed_at], log.c[spec.key_column]
+        base = sa.select(key, stamp)
+        if spec.entity_column is not None:
+            base = base.where(log.c[spec.entity_column] == spec.entity_value)
+        python_key = _key_converter(tables.table.c[tables.config.primary_key])
+        pk_name = tables.config.primary_key
+
+        def fetch(statement: sa.Select[Any]) -> list[NativeRecord]:
+            try:
+                with self.engine.connect() as connection:
+                    rows = connection.execute(statement).all()
+            except sa.exc.DBAPIError as error:
+                raise _transient(error, "reading the change log") from error
+            return [
+                NativeRecord(
+                    id=str(deleted_key),
+                    updated_at=_aware(deleted_at),
+                    fields={pk_name: python_key(deleted_key)},
+                    deleted=True,
+                )
+                for deleted_key, deleted_at in rows
+            ]
+
+        return self._keyset(base, stamp, key, since, fetch, pk_name)
+
+    def _keyset(
+        self,
+        base: sa.Select[Any],
+        stamp: sa.Column[Any],
+        key: sa.Column[Any],
+        since: dt.datetime | None,
+        fetch: Callable[[sa.Select[Any]], list[NativeRecord]],
+        key_field: str,
+    ) -> Iterator[NativeRecord]:
+        """Page through `base` in (stamp, key) order, each page a fresh short query."""
+        size = self.settings.page_size
+        base = base.where(stamp.is_not(None)).order_by(stamp, key).limit(size)
+        condition: sa.ColumnElement[bool] | None = None
+        if since is not None:
+            condition = stamp >= to_column_value(stamp, since)
+        while True:
+            page = fetch(base if condition is None else base.where(condition))
+            yield from page
+            if len(page) < size:
+                return
+            last_stamp = to_column_value(stamp, page[-1].updated_at)
+            last_key = to_column_value(key, page[-1].fields[key_field])
+            # The `stamp >= last` conjunct lets an index on (updated_at, pk) serve the range;
+            # the OR form of the row comparison works on every dialect (SQL Server has none).
+            condition = sa.and_(
+                stamp >= last_stamp,
+                sa.or_(stamp > last_stamp, sa.and_(stamp == last_stamp, key > last_key)),
+            )
+
+    def _fetch(
+        self, tables: EntityTables, statement: sa.Select[Any], doing: str
+    ) -> list[NativeRecord]:
+        try:
+            with self.engine.connect() as connection:
+                result = connection.execute(statement)
+                names = list(result.keys())
+                rows = [dict(zip(names, row, strict=True)) for row in result]
+                if tables.lines is not None and rows:
+                    self._attach_lines(connection, tables, rows)
+        except sa.exc.DBAPIError as error:
+            raise _transient(error, doing) from error
+        return [self._record(tables, row) for row in rows]
+
+    def _record(self, tables: EntityTables, row: dict[str, Any]) -> NativeRecord:
+        config = tables.config
+        coerce_row(tables.table, row)
+        deleted = False
+        if config.soft_delete is not None:
+            marker = row[config.soft_delete]
+            deleted = marker is not None and marker is not False and marker != 0
+        return NativeRecord(
+            id=str(row[config.primary_key]),
+            updated_at=_aware(row[config.updated_at]),
+            fields=row,
+            deleted=deleted,
+        )
+
+    def _attach_lines(
+        self, connection: Connection, tables: EntityTables, rows: list[dict[str, Any]]
+    ) -> None:
+        lines, spec = tables.lines, tables.config.lines
+        assert lines is not None and spec is not None
+        parent_key = tables.config.primary_key
+        by_parent: dict[Any, list[dict[str, Any]]] = {row[parent_key]: [] for row in rows}
+        foreign = lines.c[spec.foreign_key]
+        order = lines.c[spec.order_by] if spec.order_by else lines.c[spec.primary_key]
+        statement = (
+            sa.select(lines)
+            .where(foreign.in_(list(by_parent)))
+            .order_by(foreign, order, lines.c[spec.primary_key])
+        )
+        result = connection.execute(statement)
+        names = list(result.keys())
+        hidden = {spec.primary_key, spec.foreign_key}
+        for values in result:
+            line = dict(zip(names, values, strict=True))
+            parent = line[spec.foreign_key]
+            coerce_row(lines, line)
+            by_parent[parent].append({k: v for k, v in line.items() if k not in hidden})
+        for row in rows:
+            row[LINES_FIELD] = by_parent[row[parent_key]]
+
+    def read(self, entity: Entity, ids: Sequence[str]) -> list[NativeRecord]:
+        tables = self.tables(entity)
+        key = tables.table.c[tables.config.primary_key]
+        wanted = _convert_ids(key, ids)
+        if not wanted:
+            return []
+        statement = sa.select(tables.table).where(key.in_(wanted)).order_by(key)
+        return self._fetch(tables, statement, "reading records")
+
+    def lookup(
+        self, entity: Entity, column_name: str, values: Sequence[str]
+    ) -> dict[str, NativeRecord]:
+        tables = self.tables(entity)
+        if column_name not in tables.table.c:
+            raise ConfigurationError(
+                f"cannot look {entity.value} up by {column_name!r}: "
+                f"no such column in table {tables.table.name!r}"
+            )
+        column = tables.table.c[column_name]
+        statement = sa.select(tables.table).where(column.in_(list(values)))
+        found: dict[str, NativeRecord] = {}
+        for record in self._fetch(tables, statement, "looking records up"):
+            found.setdefault(str(record.fields[column_name]), record)
+        return found
+
+    def columns(self, entity: Entity) -> frozenset[str]:
+        tables = self.tables(entity)
+        names = set(tables.table.c.keys())
+        if tables.lines is not None:
+            names.add(LINES_FIELD)
+        return frozenset(names)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]:
+        """Write a batch in one transaction; a row the database refuses fails alone."""
+        tables = self.tables(entity)
+        results: list[WriteResult] = []
+        ready: list[tuple[NativeWrite, dict[str, Any], list[dict[str, Any]] | None]] = []
+        for write in writes:
+            try:
+                values, lines = _prepare(tables, write)
+            except RecordError as error:
+                results.append(WriteResult(write.key, write.external_id, error=error))
+                continue
+            ready.append((write, values, lines))
+
+        def write_all(connection: Connection, isolate: bool) -> list[WriteResult]:
+            now = self.clock()
+            out: list[WriteResult] = []
+            for write, values, lines in ready:
+                if not isolate:
+                    out.append(self._write_one(connection, tables, write, values, lines, now))
+                    continue
+                savepoint = connection.begin_nested()
+                try:
+                    out.append(self._write_one(connection, tables, write, values, lines, now))
+                    savepoint.commit()
+                except sa.exc.DBAPIError as error:
+                    savepoint.rollback()
+                    if not _is_record_level(error):
+                        raise
+                    out.append(_refused(write, error))
+            return out
+
+        return results + self._in_transaction(write_all, "writing")
+
+    def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]:
+        """Mark rows deleted (soft-delete column) or, if configured so, delete them."""
+        tables = self.tables(entity)
+        config = tables.config
+        if config.soft_delete is None and not config.hard_delete:
+            error = RecordError(
+                f"{entity.value} deletes are not configured (no soft_delete column)",
+                code="DELETE_NOT_CONFIGURED",
+            )
+            return [WriteResult(external_id, external_id, error=error) for external_id in ids]
+        key = tables.table.c[config.primary_key]
+        pairs = [(external_id, _convert_id(key, external_id)) for external_id in ids]
+
+        def delete_all(connection: Connection, isolate: bool) -> list[WriteResult]:
+            now = self.clock()
+            out: list[WriteResult] = []
+            for external_id, pk in pairs:
+                if pk is _NO_SUCH_ID:  # cannot exist, so it is already gone
+                    out.append(WriteResult(external_id, external_id, updated_at=now))
+                    continue
+                savepoint = connection.begin_nested() if isolate else None
+                try:
+                    self._delete_one(connection, tables, pk, now)
+                    if savepoint is not None:
+                        savepoint.commit()
+                except sa.exc.DBAPIError as error:
+                    if savepoint is None or not _is_record_level(error):
+                        raise
+                    savepoint.rollback()
+                    out.append(WriteResult(external_id, external_id, error=_record_error(error)))
+                    continue
+                out.append(WriteResult(external_id, external_id, updated_at=now))
+            return out
+
+        return self._in_transaction(delete_all, "deleting")
+
+    def _in_transaction(
+        self, work: Callable[[Connection, bool], list[WriteResult]], doing: str
+    ) -> list[WriteResult]:
+        """Run `work` in one transaction; on a refused row, once more with one savepoint per row.
+
+        A lost connection rolls the whole transaction back and becomes a `TransientError`, so
+        the engine retries the batch; nothing of it was committed.
+        """
+        try:
+            with self.engine.begin() as connection:
+                return work(connection, False)
+        except sa.exc.DBAPIError as error:
+            if not _is_record_level(error):
+                raise _transient(error, doing) from error
+        try:
+            with self.engine.begin() as connection:
+                return work(connection, True)
+        except sa.exc.DBAPIError as error:
+            raise _transient(error, doing) from error
+
+    def _write_one(
+        self,
+        connection: Connection,
+        tables: EntityTables,
+        write: NativeWrite,
+        values: dict[str, Any],
+        lines: list[dict[str, Any]] | None,
+        now: dt.datetime,
+    ) -> WriteResult:
+        table, config = tables.table, tables.config
+        key = table.c[config.primary_key]
+        values = dict(values)
+        # Our write moves updated_at so the ERP's own change feed (and ours) sees it.
+        values[config.updated_at] = to_column_value(table.c[config.updated_at], now)
+        if config.sync_key is not None:
+            values[config.sync_key] = write.key
+        created = False
+        if write.external_id is not None:
+            values.pop(config.primary_key, None)
+            pk = _convert_id(key, write.external_id)
+            done = None
+            if pk is not _NO_SUCH_ID:
+                done = connection.execute(sa.update(table).where(key == pk).values(values))
+            if done is None or done.rowcount == 0:
+                error = RecordError(
+                    f"{table.name} row {write.external_id!r} does not exist", code="NOT_FOUND"
+                )
+                return WriteResult(write.key, write.external_id, error=error)
+        elif config.sync_key is not None:
+            pk, created = self._upsert_by_sync_key(connection, tables, values)
+        else:
+            pk = _insert(connection, table, values)
+            created = True
+        if lines is not None and tables.lines is not None:
+            self._replace_lines(connection, tables, pk, lines)
+        return WriteResult(write.key, str(pk), created=created, updated_at=now)
+
+    def _upsert_by_sync_key(
+        self, connection: Connection, tables: EntityTables, values: dict[str, Any]
+    ) -> tuple[Any, bool]:
+        table, config = tables.table, tables.config
+        assert config.sync_key is not None
+        key, sync_key = table.c[config.primary_key], table.c[config.sync_key]
+        existing = connection.execute(
+            sa.select(key).where(sync_key == values[config.sync_key])
+        ).scalar_one_or_none()
+        if self._on_conflict is not None:
+            changes = {name: value for name, value in values.items() if name != config.sync_key}
+            statement = (
+                self._on_conflict(table)
+                .values(values)
+                .on_conflict_do_update(index_elements=[sync_key], set_=changes)
+                .returning(key)
+            )
+            return connection.execute(statement).scalar_one(), existing is None
+        # Portable path for dialects without ON CONFLICT (MySQL, SQL Server, …): the select
+        # above already told us which statement to run, inside the same transaction.
+        if existing is not None:
+            connection.execute(sa.update(table).where(key == existing).values(values))
+            return existing, False
+        return _insert(connection, table, values), True
+
+    def _replace_lines(
+        self, connection: Connection, tables: EntityTables, pk: Any, lines: list[dict[str, Any]]
+    ) -> None:
+        table, spec = tables.lines, tables.config.lines
+        assert table is not None and spec is not None
+        connection.execute(sa.delete(table).where(table.c[spec.foreign_key] == pk))
+        if not lines:
+            return
+        rows = []
+        for number, line in enumerate(lines, start=1):
+            row = dict(line)
+            row[spec.foreign_key] = pk
+            if spec.order_by is not None and row.get(spec.order_by) is None:
+                row[spec.order_by] = number
+            rows.append(row)
+        names = sorted({name for row in rows for name in row})
+        connection.execute(sa.insert(table), [{n: row.get(n) for n in names} for row in rows])
+
+    def _delete_one(
+        self, connection: Connection, tables: EntityTables, pk: Any, now: dt.datetime
+    ) -> None:
+        table, config = tables.table, tables.config
+        key = table.c[config.primary_key]
+        if config.soft_delete is not None:
+            flag = table.c[config.soft_delete]
+            marker: Any = True if isinstance(flag.type, sa.Boolean) else to_column_value(flag, now)
+            stamp = to_column_value(table.c[config.updated_at], now)
+            values = {config.soft_delete: marker, config.updated_at: stamp}
+            connection.execute(sa.update(table).where(key == pk).values(values))
+            return
+        if tables.lines is not None and tables.config.lines is not None:
+            foreign = tables.lines.c[tables.config.lines.foreign_key]
+            connection.execute(sa.delete(tables.lines).where(foreign == pk))
+        connection.execute(sa.delete(table).where(key == pk))
+
+
+def _insert(connection: Connection, table: sa.Table, values: dict[str, Any]) -> Any:
+    """Insert one row and return its primary key (RETURNING or the driver's last row id)."""
+    inserted = connection.execute(sa.insert(table).values(values)).inserted_primary_key
+    assert inserted is not None, "an INSERT always reports its primary key"
+    return inserted[0]
+
+
+def _prepare(
+    tables: EntityTables, write: NativeWrite
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """Check a write's fields against the reflected columns and convert values to their types."""
+    values = _column_values(tables.table, write.fields, skip={LINES_FIELD})
+    lines = None
+    raw_lines = write.fields.get(LINES_FIELD)
+    if raw_lines is not None:
+        if tables.lines is None:
+            raise RecordError(
+                f"{tables.table.name} has no lines table configured", code="UNKNOWN_COLUMN"
+            )
+        if not isinstance(raw_lines, list) or not all(isinstance(x, Mapping) for x in raw_lines):
+            raise RecordError("lines must be a list of objects", code="INVALID_VALUE")
+        lines = [_column_values(tables.lines, line, skip=set()) for line in raw_lines]
+    return values, lines
+
+
+def _column_values(table: sa.Table, fields: Mapping[str, Any], skip: set[str]) -> dict[str, Any]:
+    unknown = sorted(name for name in fields if name not in table.c and name not in skip)
+    if unknown:
+        raise RecordError(
+            f"table {table.name!r} has no column {', '.join(map(repr, unknown))}",
+            code="UNKNOWN_COLUMN",
+        )
+    return {
+        name: to_column_value(table.c[name], value)
+        for name, value in fields.items()
+        if name not in skip
+    }
+
+
+def _refused(write: NativeWrite, error: sa.exc.DBAPIError) -> WriteResult:
+    return WriteResult(write.key, write.external_id, error=_record_error(error))
+
+
+def _record_error(error: sa.exc.DBAPIError) -> RecordError:
+    code = "CONSTRAINT_VIOLATION" if isinstance(error, sa.exc.IntegrityError) else "INVALID_VALUE"
+    return RecordError(f"the ERP database refused the row: {_driver_message(error)}", code=code)
+
+
+def _aware(value: Any) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        raise RecordError(f"updated_at holds {type(value).__name__}, not a timestamp")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _key_converter(column: sa.Column[Any]) -> Callable[[Any], Any]:
+    return int if isinstance(column.type, sa.Integer) else str
+
+
+_NO_SUCH_ID = object()
+
+
+def _convert_id(column: sa.Column[Any], external_id: str) -> Any:
+    """The id in the key column's type, or `_NO_SUCH_ID` when no row can have it."""
+    try:
+        return _key_converter(column)(external_id)
+    except ValueError:
+        return _NO_SUCH_ID
+
+
+def _convert_ids(column: sa.Column[Any], ids: Iterable[str]) -> list[Any]:
+    return [pk for pk in (_convert_id(column, i) for i in ids) if pk is not _NO_SUCH_ID]
+
+
+def _sort_key(tables: EntityTables) -> Callable[[NativeRecord], tuple[dt.datetime, Any]]:
+    name = tables.config.primary_key
+    return lambda record: (record.updated_at, record.fields[name])
