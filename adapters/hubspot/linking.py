@@ -161,7 +161,6 @@ async def replace_line_items(
                     "objectWriteTraceId": f"{deal_id}:{index}",
                 }
             )
-    created: dict[str, list[str]] = {deal_id: [] for deal_id in deal_ids}
     path = client.paths.batch(LINE_ITEMS, "create")
     for batch in chunks(inputs, batch_size):
         batch_deals = {str(i["objectWriteTraceId"]).rsplit(":", 1)[0] for i in batch}
@@ -172,16 +171,23 @@ async def replace_line_items(
             for deal_id in batch_deals:
                 errors.setdefault(deal_id, error)
             continue
-        body = body or {}
-        for item in body.get("results") or []:
-            trace = str(item.get("objectWriteTraceId") or "")
-            deal_id = trace.rsplit(":", 1)[0]
-            if deal_id in created:
-                created[deal_id].append(str(item.get("id")))
-        for entry in body.get("errors") or []:
-            for trace in (entry.get("context") or {}).get("objectWriteTraceId") or []:
-                errors.setdefault(str(trace).rsplit(":", 1)[0], batch_item_error(entry))
+        for entry in (body or {}).get("errors") or []:
+            traces = (entry.get("context") or {}).get("objectWriteTraceId") or []
+            # An error that names no input cannot be placed: it fails every deal of the batch.
+            failed_deals = {str(t).rsplit(":", 1)[0] for t in traces} or batch_deals
+            for deal_id in failed_deals:
+                errors.setdefault(deal_id, batch_item_error(entry))
+    # Which line items are new is read back from the deals' associations rather than from the
+    # create results, whose `objectWriteTraceId` echo is not something to depend on.
+    try:
+        now_attached = await read_associations(client, "deals", LINE_ITEMS, deal_ids)
+    except (RecordError, TransientError) as exc:
+        error = _line_error("its new line items could not be confirmed", exc)
+        return {deal_id: errors.get(deal_id, error) for deal_id in deal_ids}
+    created: dict[str, list[str]] = {}
     for deal_id in deal_ids:
+        before = {t for t, _ in existing.get(deal_id, [])}
+        created[deal_id] = [t for t, _ in now_attached.get(deal_id, []) if t not in before]
         if deal_id not in errors and len(created[deal_id]) != len(lines_by_deal[deal_id]):
             errors[deal_id] = RecordError(
                 "HubSpot did not confirm every new line item", code="NO_RESULT", retryable=True

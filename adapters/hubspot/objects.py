@@ -46,6 +46,7 @@ SPECS: dict[Entity, ObjectSpec] = {
             "name", "domain", "website", "industry", "numberofemployees", "annualrevenue",
             "phone", "address", "address2", "city", "zip", "state", "country", "description",
             "lifecyclestage", "hubspot_owner_id", "createdate",
+            "erp_lifetime_revenue", "erp_last_order_date", "erp_open_orders",
         ),
     ),
     Entity.CONTACT: ObjectSpec(
@@ -65,7 +66,7 @@ SPECS: dict[Entity, ObjectSpec] = {
         "erp_order_no",
         (
             "dealname", "amount", "dealstage", "pipeline", "closedate", "deal_currency_code",
-            "description", "hubspot_owner_id", "createdate",
+            "description", "hubspot_owner_id", "createdate", "erp_order_status",
         ),
     ),
 }  # fmt: skip
@@ -78,3 +79,35 @@ LINE_ITEM_PROPERTIES: tuple[str, ...] = (
 
 def spec(entity: Entity | str) -> ObjectSpec:
     return SPECS[Entity(entity)]
+
+
+@dataclass(frozen=True)
+class CustomProperty:
+    """A property of ours that setup creates (HubSpot `PropertyCreate`, hubspot.md §4)."""
+
+    label: str
+    type: str = "string"
+    field_type: str = "text"
+    unique: bool = False
+
+
+#: The connector's own properties per object type. Unique ones cannot be made unique later
+#: ("Once set, this can't be changed"), so setup must create them before the first sync.
+OWN_PROPERTIES: dict[str, dict[str, CustomProperty]] = {
+    "companies": {
+        CONNECTOR_KEY: CustomProperty("Connector key", unique=True),
+        "erp_customer_no": CustomProperty("ERP customer no.", unique=True),
+        "erp_lifetime_revenue": CustomProperty("ERP lifetime revenue", "number", "number"),
+        "erp_last_order_date": CustomProperty("ERP last order date", "date", "date"),
+        "erp_open_orders": CustomProperty("ERP open orders", "number", "number"),
+    },
+    "contacts": {
+        CONNECTOR_KEY: CustomProperty("Connector key", unique=True),
+        "erp_contact_no": CustomProperty("ERP contact no.", unique=True),
+    },
+    "deals": {
+        CONNECTOR_KEY: CustomProperty("Connector key", unique=True),
+        "erp_order_no": CustomProperty("ERP order no.", unique=True),
+        "erp_order_status": CustomProperty("ERP order status"),
+    },
+}

@@ -20,6 +20,12 @@ V3 = f"{BASE}/crm/v3/objects"
 V4 = f"{BASE}/crm/v4/associations"
 
 
+def attached(deal_id: str, *line_ids: int) -> httpx.Response:
+    """A v4 batch read answer: the deal's line items (type 19, deal → line item)."""
+    targets = [{"toObjectId": i, "associationTypes": [{"typeId": 19}]} for i in line_ids]
+    return httpx.Response(200, json={"results": [{"from": {"id": deal_id}, "to": targets}]})
+
+
 def test_type_ids_follow_the_documented_directions():
     assert type_id("contacts", "companies") == 279
     assert type_id("contacts", "companies", primary=True) == 1
@@ -233,18 +239,8 @@ async def test_deal_lines_are_replaced_new_first_then_old_archived(adapter):
     respx.post(f"{V4}/deals/companies/batch/read").respond(json={"results": []})
     respx.post(f"{V4}/deals/contacts/batch/create").respond(201, json={"results": []})
     respx.post(f"{V4}/deals/contacts/batch/read").respond(json={"results": []})
-    respx.post(f"{V4}/deals/line_items/batch/read").respond(
-        json={
-            "results": [
-                {
-                    "from": {"id": "900"},
-                    "to": [
-                        {"toObjectId": 71, "associationTypes": [{"typeId": 19}]},
-                        {"toObjectId": 72, "associationTypes": [{"typeId": 19}]},
-                    ],
-                }
-            ]
-        }
+    respx.post(f"{V4}/deals/line_items/batch/read").mock(
+        side_effect=[attached("900", 71, 72), attached("900", 71, 72, 80, 81)]
     )
     order: list[str] = []
 
@@ -301,15 +297,8 @@ async def test_failed_new_lines_keep_the_old_ones_and_fail_the_deal(adapter):
             "results": [{"id": "900", "new": False, "objectWriteTraceId": "s1", "properties": {}}]
         }
     )
-    respx.post(f"{V4}/deals/line_items/batch/read").respond(
-        json={
-            "results": [
-                {
-                    "from": {"id": "900"},
-                    "to": [{"toObjectId": 71, "associationTypes": [{"typeId": 19}]}],
-                }
-            ]
-        }
+    respx.post(f"{V4}/deals/line_items/batch/read").mock(
+        side_effect=[attached("900", 71), attached("900", 71, 80)]
     )
     respx.post(f"{V3}/line_items/batch/create").respond(
         207,
