@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from connector.errors import ConfigurationError, RecordError
+from connector.errors import ConfigurationError, Problem, RecordError
 from connector.model import Entity
 
 ENTRY_POINT_GROUP = "connector.adapters"
@@ -151,7 +151,9 @@ class Adapter(Protocol):
     @classmethod
     def from_settings(cls, name: str, settings: BaseModel, context: AdapterContext) -> Adapter: ...
 
-    async def open(self) -> None: ...
+    async def open(self) -> Sequence[Problem] | None:
+        """Connect; returns configuration problems found on the way (a missing column…)."""
+        ...
 
     async def close(self) -> None: ...
 

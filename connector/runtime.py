@@ -14,6 +14,7 @@ from typing import Any
 
 from connector.adapter import Adapter, AdapterContext, adapter_class
 from connector.config import AppConfig, System
+from connector.errors import InvalidConfiguration
 from connector.mapping.contract import EntityMapper, MapperSource
 from connector.model import Entity
 from connector.state.store import StateStore, open_store
@@ -33,7 +34,7 @@ class Mappers:
 
     def _mapping_files(self) -> MapperSource:
         if self._files is None:
-            from connector.mapping import MappingCatalog
+            from connector.mapping.catalog import MappingCatalog
 
             self._files = MappingCatalog(self._config.mappings_dir)
         return self._files
@@ -71,8 +72,10 @@ class Runtime:
             async with contextlib.AsyncExitStack() as stack:
                 for name, system in config.systems.items():
                     adapter = adapter_overrides.get(name) or build_adapter(config, system)
-                    await adapter.open()
+                    problems = await adapter.open()
                     stack.push_async_callback(adapter.close)
+                    if problems:
+                        raise InvalidConfiguration(problems)
                     adapters[name] = adapter
                 yield cls(config, store, adapters, Mappers(config, adapters))
         finally:

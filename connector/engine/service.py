@@ -35,6 +35,25 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def holder_is_dead(holder: str) -> bool:
+    """True when a lease holder is a process on this host that no longer exists.
+
+    A killed run cannot release its lease; on the same host we can tell it is gone instead of
+    waiting for the lease to expire. Holders on other hosts are trusted until expiry.
+    """
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def run_status(summary: RunSummary) -> str:
     return "partial" if summary.failed else "succeeded"
 
@@ -51,6 +70,10 @@ class SyncService:
     ) -> Iterator[tuple[RunSummary, Callable[[], None]]]:
         """Hold the route's lease and record the run in `runs` for the duration of the block."""
         lease, holder = f"route:{route}", holder_id()
+        previous = self.store.lease_holder(lease)
+        if previous is not None and holder_is_dead(previous):
+            log.warning("taking over the lease of a dead process", extra={"holder": previous})
+            self.store.release_lease(lease, previous)
         if not self.store.acquire_lease(lease, holder, self.lease_ttl):
             other = self.store.lease_holder(lease) or "another process"
             raise LeaseHeldError(f"route {route!r} is being synced by {other}")

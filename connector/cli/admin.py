@@ -1,0 +1,150 @@
+"""`connector check`, `connector status` and `connector db upgrade`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from connector.cli.common import EXIT_USAGE, console, errors, handle_errors, run_async, state
+from connector.config import AppConfig
+from connector.errors import ConnectorError, InvalidConfiguration, Problem
+from connector.model import Entity
+from connector.runtime import Runtime, build_adapter
+from connector.state.migrate import head_revision
+from connector.state.store import open_store
+
+db_app = typer.Typer(help="The sync-state store.", no_args_is_help=True)
+
+
+def _mapping_problems(config: AppConfig) -> list[Problem]:
+    """Problems in the mapping files of every (system, entity) a route uses."""
+    from connector.mapping.catalog import MappingCatalog
+
+    adapters = {name: build_adapter(config, system) for name, system in config.systems.items()}
+    pairs: list[tuple[str, str]] = []
+    for route in config.routes.values():
+        for system in (route.source, route.target):
+            if getattr(adapters[system], "mapper_source", None) is not None:
+                continue  # the adapter brings its own mapping
+            kind = config.systems[system].kind
+            pairs += [
+                (kind, entity.value)
+                for entity in route.entities
+                if (kind, entity.value) not in pairs
+            ]
+    by_kind = {config.systems[name].kind: adapter for name, adapter in adapters.items()}
+
+    def declared(kind: str, entity: Entity) -> frozenset[str] | None:
+        return by_kind[kind].native_fields(entity)
+
+    return MappingCatalog(config.mappings_dir).check(pairs, declared)
+
+
+def _capability_problems(config: AppConfig) -> list[Problem]:
+    problems = []
+    for index, route in enumerate(config.routes.values()):
+        for side, name in (("from", route.source), ("to", route.target)):
+            adapter = build_adapter(config, config.systems[name])
+            for entity in route.entities:
+                if entity not in adapter.capabilities.entities:
+                    problems.append(
+                        config.locations.problem(
+                            ("routes", index, "entities", entity.value),
+                            f"system {name!r} ({side}) does not offer {entity.value}",
+                        )
+                    )
+    return problems
+
+
+@handle_errors
+def check(
+    connect: Annotated[
+        bool, typer.Option(help="Also connect to each system and check its schema.")
+    ] = True,
+) -> None:
+    """Check config.yaml, the mapping files and (by default) each system; report every problem."""
+    config = state.config()
+    problems = _capability_problems(config) + _mapping_problems(config)
+    if connect and not problems:
+
+        async def connect_all() -> None:
+            async with Runtime.open(config):
+                pass
+
+        try:
+            run_async(connect_all())
+        except InvalidConfiguration as error:
+            problems += error.problems
+        except ConnectorError as error:
+            problems.append(Problem(str(config.path), str(error)))
+    if problems:
+        for problem in problems:
+            errors.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE)
+    console.print(f"{config.path}: OK ({len(config.systems)} systems, {len(config.routes)} routes)")
+
+
+@handle_errors
+def status() -> None:
+    """Routes, their cursors, the last runs and the pending failures."""
+    config = state.config()
+    store = open_store(config.state.url, config.base_dir)
+    cursors = store.cursors()
+    pending = store.count_failures()
+    routes = Table(title="Routes")
+    for column in ("route", "from → to", "entity", "cursor", "schedule", "failures"):
+        routes.add_column(column)
+    for route in config.routes.values():
+        schedule = route.schedule
+        when = (
+            "manual"
+            if schedule is None
+            else (
+                f"every {schedule.every_seconds:g}s"
+                if schedule.every_seconds
+                else f"cron {schedule.cron}"
+            )
+        )
+        for entity in route.ordered_entities():
+            watermark = cursors.get((route.name, entity.value))
+            routes.add_row(
+                route.name,
+                f"{route.source} → {route.target}",
+                entity.value,
+                watermark.isoformat(timespec="seconds") if watermark else "never",
+                when,
+                str(pending.get(route.name, 0)),
+            )
+    console.print(routes)
+    runs = Table(title="Last runs")
+    for column in ("id", "route", "trigger", "status", "started", "duration", "counts"):
+        runs.add_column(column)
+    for run in store.last_runs(10):
+        duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+        totals: dict[str, int] = {}
+        for counts in (run.counts or {}).values():
+            for name, value in counts.items():
+                totals[name] = totals.get(name, 0) + value
+        runs.add_row(
+            str(run.id),
+            run.route,
+            run.trigger,
+            run.status,
+            run.started_at.isoformat(timespec="seconds"),
+            f"{duration:.1f}s" if duration is not None else "running",
+            ", ".join(f"{k} {v}" for k, v in totals.items() if v) or "-",
+        )
+    console.print(runs)
+    console.print(f"Inbox: {store.inbox_depth()} events waiting.")
+
+
+@db_app.command("upgrade")
+@handle_errors
+def upgrade() -> None:
+    """Apply the store's pending migrations (also done automatically on first use)."""
+    config = state.config()
+    store = open_store(config.state.url, config.base_dir)
+    console.print(f"State store at revision {head_revision()}: up to date.")
+    store.close()

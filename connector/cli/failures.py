@@ -1,0 +1,151 @@
+"""`connector failures list|show|retry|discard`: inspect and repair records that failed."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from connector.cli.common import (
+    console,
+    exit_code,
+    fail,
+    handle_errors,
+    run_async,
+    state,
+    summary_table,
+)
+from connector.config import AppConfig
+from connector.engine.service import SyncService
+from connector.engine.summary import RunSummary
+from connector.runtime import Runtime
+from connector.state.store import Failure, FailureStatus, StateStore, open_store
+
+app = typer.Typer(
+    help="Records that could not be synced, and what to do with them.", no_args_is_help=True
+)
+
+
+def _store() -> tuple[AppConfig, StateStore]:
+    config = state.config()
+    return config, open_store(config.state.url, config.base_dir)
+
+
+@app.command("list")
+@handle_errors
+def list_failures(
+    route: Annotated[str | None, typer.Option(help="Only this route.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Also resolved and discarded ones.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100,
+) -> None:
+    """List failed records, newest problem last."""
+    _, store = _store()
+    rows = store.failures(route=route, status=None if all_ else FailureStatus.PENDING, limit=limit)
+    if not rows:
+        console.print("No failures.")
+        return
+    table = Table(title="Failures")
+    for column in (
+        "id",
+        "route",
+        "entity",
+        "record",
+        "stage",
+        "error",
+        "attempts",
+        "retry?",
+        "status",
+    ):
+        table.add_column(column)
+    for failure in rows:
+        table.add_row(
+            str(failure.id),
+            failure.route,
+            failure.entity,
+            failure.external_id,
+            failure.stage,
+            f"{failure.code or failure.error_class}: {failure.message}"[:120],
+            str(failure.attempts),
+            "yes" if failure.retryable else "no",
+            failure.status,
+        )
+    console.print(table)
+
+
+def _pick(store: StateStore, ids: list[int], everything: bool) -> list[Failure]:
+    if not ids and not everything:
+        fail("name failure ids, or pass --all", 2)
+    chosen: list[Failure] = store.failures(ids=None if everything else ids)
+    if ids and len(chosen) != len(set(ids)):
+        missing = sorted(set(ids) - {failure.id for failure in chosen})
+        fail(f"no pending failure with id {', '.join(map(str, missing))}", 2)
+    return chosen
+
+
+@app.command("show")
+@handle_errors
+def show(failure_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Everything known about one failure, with the record as the source sent it."""
+    _, store = _store()
+    rows = store.failures(ids=[failure_id], status=None)
+    if not rows:
+        fail(f"no failure with id {failure_id}", 2)
+    failure = rows[0]
+    for name in (
+        "id",
+        "route",
+        "entity",
+        "external_id",
+        "key",
+        "stage",
+        "error_class",
+        "code",
+        "message",
+        "retryable",
+        "attempts",
+        "status",
+        "created_at",
+        "updated_at",
+    ):
+        console.print(f"[bold]{name}[/bold]: {getattr(failure, name)}", highlight=False)
+    console.print("[bold]payload[/bold]:")
+    console.print_json(json.dumps(failure.payload, default=str))
+
+
+@app.command("retry")
+@handle_errors
+def retry(
+    ids: Annotated[list[int] | None, typer.Argument(metavar="[ID]...")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Retry every pending failure.")] = False,
+) -> None:
+    """Re-read the failed records from their source and sync them again."""
+    config, store = _store()
+    chosen = _pick(store, ids or [], all_)
+    if not chosen:
+        console.print("No failures to retry.")
+        return
+
+    async def go() -> list[RunSummary]:
+        async with Runtime.open(config, store=store) as runtime:
+            return await SyncService(runtime).retry_failures(chosen)
+
+    summaries = run_async(go())
+    console.print(summary_table(summaries))
+    left = store.failures(ids=[failure.id for failure in chosen])
+    console.print(f"{len(chosen) - len(left)} of {len(chosen)} resolved.")
+    raise typer.Exit(exit_code(summaries))
+
+
+@app.command("discard")
+@handle_errors
+def discard(
+    ids: Annotated[list[int] | None, typer.Argument(metavar="[ID]...")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Discard every pending failure.")] = False,
+) -> None:
+    """Give up on failed records (they stay listed with --all, as discarded)."""
+    _, store = _store()
+    chosen = _pick(store, ids or [], all_)
+    count = store.discard_failures([failure.id for failure in chosen])
+    console.print(f"Discarded {count} failures.")

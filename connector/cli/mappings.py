@@ -1,0 +1,109 @@
+"""`connector mappings check|preview|schema`: the mapping files as a user edits them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from connector.adapter import NativeRecord
+from connector.cli.admin import _mapping_problems
+from connector.cli.common import EXIT_USAGE, console, errors, fail, handle_errors, run_async, state
+from connector.engine.resolver import BindingResolver
+from connector.model import Entity
+from connector.runtime import Runtime
+
+app = typer.Typer(help="Check, preview and describe the mapping files.", no_args_is_help=True)
+
+
+@app.command("check")
+@handle_errors
+def check() -> None:
+    """Load every mapping file the routes use; report all problems (exit 2 if any)."""
+    config = state.config()
+    problems = _mapping_problems(config)
+    if problems:
+        for problem in problems:
+            errors.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE)
+    console.print("All mapping files are valid.")
+
+
+@app.command("schema")
+@handle_errors
+def schema() -> None:
+    """Print the JSON Schema of mapping files (for editor completion and checks)."""
+    from connector.mapping.catalog import json_schema
+
+    console.print_json(json.dumps(json_schema()))
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else json.dumps(value, default=str, ensure_ascii=False)
+
+
+@app.command("preview")
+@handle_errors
+def preview(
+    system: Annotated[str, typer.Option(help="The system the record comes from.")],
+    entity: Annotated[Entity, typer.Option(help="customer, contact or sale")],
+    record_id: Annotated[str | None, typer.Option("--id", help="Read this record.")] = None,
+    file: Annotated[Path | None, typer.Option(help="A JSON file with native fields.")] = None,
+) -> None:
+    """Show one record native → canonical → each other system's native, side by side."""
+    from connector.mapping.preview import preview as build_preview
+
+    if (record_id is None) == (file is None):
+        fail("give exactly one of --id and --file", EXIT_USAGE)
+    config = state.config()
+    if system not in config.systems:
+        fail(f"no system named {system!r} (systems: {', '.join(config.systems)})", EXIT_USAGE)
+
+    async def go() -> Any:
+        async with Runtime.open(config) as runtime:
+            if file is not None:
+                try:
+                    fields = json.loads(file.read_text())
+                except (OSError, json.JSONDecodeError) as error:
+                    fail(f"{file}: not a readable JSON object ({error})", EXIT_USAGE)
+                import datetime as dt
+
+                native = NativeRecord(
+                    id=str(fields.get("id", "preview")),
+                    updated_at=dt.datetime.now(dt.UTC),
+                    fields=fields,
+                )
+            else:
+                found = await runtime.adapters[system].read(entity, [record_id or ""])
+                if not found:
+                    fail(f"{system} has no {entity.value} {record_id!r}")
+                native = found[0]
+            source = runtime.mappers.for_system(system, entity)
+            targets = {
+                name: runtime.mappers.for_system(name, entity)
+                for name in config.systems
+                if name != system
+            }
+            return build_preview(native, source, targets, BindingResolver(runtime.store, system))
+
+    result = run_async(go())
+    table = Table(title=f"{system} {entity.value} → canonical → others")
+    table.add_column(f"{system} field")
+    table.add_column("value")
+    table.add_column("canonical path")
+    table.add_column("canonical value")
+    for name in result.natives:
+        table.add_column(f"{name} field")
+        table.add_column(f"{name} value")
+    for row in result.rows:
+        cells = [row.source.field or "", _cell(row.source.value), row.path, _cell(row.canonical)]
+        for name in result.natives:
+            target = row.targets.get(name)
+            cells += [target.field or "", _cell(target.value)] if target else ["", ""]
+        table.add_row(*cells)
+    console.print(table)
+    for name, message in result.errors.items():
+        errors.print(f"[red]{name}:[/red] {message}", highlight=False)
