@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -27,13 +29,13 @@ async def companies(hs: httpx.AsyncClient, clock: ManualClock) -> list[str]:
     return ids
 
 
-async def _names(hs: httpx.AsyncClient, body: dict) -> list[str]:
+async def _names(hs: httpx.AsyncClient, body: dict[str, Any]) -> list[str]:
     response = await hs.post(SEARCH, json={"properties": ["name"], "limit": 100, **body})
     assert response.status_code == 200, response.text
     return [r["properties"]["name"] for r in response.json()["results"]]
 
 
-def _where(*filters: dict) -> dict:
+def _where(*filters: dict[str, Any]) -> dict[str, Any]:
     return {"filterGroups": [{"filters": list(filters)}]}
 
 
@@ -65,7 +67,7 @@ def _where(*filters: dict) -> dict:
         ({"operator": "CONTAINS_TOKEN", "propertyName": "name", "value": "gea*"}, ["Beta Gears"]),
     ],
 )  # fmt: skip
-async def test_operators(hs: httpx.AsyncClient, spec: dict, expected: list[str]) -> None:
+async def test_operators(hs: httpx.AsyncClient, spec: dict[str, Any], expected: list[str]) -> None:
     assert await _names(hs, _where(spec)) == expected
 
 
@@ -134,7 +136,7 @@ async def test_paging_and_the_10000_cap(hs: httpx.AsyncClient, sandbox: Sandbox)
         {"query": "x" * 3_000},
     ],
 )  # fmt: skip
-async def test_invalid_search_requests_are_400(hs: httpx.AsyncClient, body: dict) -> None:
+async def test_invalid_search_requests_are_400(hs: httpx.AsyncClient, body: dict[str, Any]) -> None:
     response = await hs.post(SEARCH, json=body)
     assert response.status_code == 400
     assert response.json()["category"] == "VALIDATION_ERROR"
