@@ -18,7 +18,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -29,6 +29,7 @@ OPEN_STATUSES = frozenset({"ordered", "shipped"})
 PLACED_STATUSES = frozenset({"ordered", "shipped", "invoiced", "paid"})
 CENT = Decimal("0.01")
 _CHUNK = 500
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +98,8 @@ def same_history(current: History, computed: History) -> bool:
 
 
 def changed_histories(
-    current: Mapping[Hashable, History], computed: Mapping[Hashable, History]
-) -> dict[Hashable, History]:
+    current: Mapping[K, History], computed: Mapping[K, History]
+) -> dict[K, History]:
     """The customers (of `current`) whose stored figures differ from the computed ones."""
     return {
         customer: computed.get(customer, NO_HISTORY)

@@ -62,7 +62,7 @@ class HubSpotClient:
             policy=HUBSPOT_POLICY,
             auth=self.auth,
             error_parser=parse_hubspot_error,
-            quota_parser=RATE_HEADERS,
+            quota_parser=None,
             registry=registry,
             clock=clock,
             sleep=sleep,

@@ -439,6 +439,44 @@ class StateStore:
                 inserted += int(conn.execute(statement.values(**row)).rowcount)
             return inserted
 
+    def enqueue_new_events(self, events: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
+        """`enqueue_events` in one multi-row statement; the (source, event_id) pairs that were new.
+
+        The webhook receiver commits many requests' events together with this: the statement is
+        compiled once per batch instead of once per event (SQLAlchemy 2.0 cannot cache the
+        dialects' ON CONFLICT inserts), and `RETURNING` tells each request which of its events
+        were not seen before.
+        """
+        if not events:
+            return set()
+        now = self.clock()
+        rows = [
+            {
+                "source": event["source"],
+                "event_id": event["event_id"],
+                "entity": event["entity"],
+                "external_id": event["external_id"],
+                "deleted": bool(event.get("deleted", False)),
+                "occurred_at": event.get("occurred_at"),
+                "received_at": now,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+            for event in events
+        ]
+        table = schema.inbox
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            statement = (
+                dialect.insert(table)
+                .on_conflict_do_nothing(index_elements=["source", "event_id"])
+                .returning(table.c.source, table.c.event_id)
+            )
+            # executemany with RETURNING: SQLAlchemy's "insertmanyvalues" compiles one row and
+            # batches the rest into multi-row statements by itself.
+            return {(row.source, row.event_id) for row in conn.execute(statement, rows)}
+
     def claim_events(self, limit: int = 100) -> list[InboxEvent]:
         """Take due pending events for processing (marks them `processing`)."""
         table = schema.inbox

@@ -66,7 +66,8 @@ def test_missing_environment_variable_is_named_with_its_location(tmp_path):
     result = check(tmp_path, text, env={})
     assert result.exit_code == 2
     assert re.search(
-        r"config\.yaml:5:\d+: systems\.erp\.settings\.path: environment variable ERP_FILE is not set",
+        r"config\.yaml:5:\d+: systems\.erp\.settings\.path: "
+        r"environment variable ERP_FILE is not set",
         result.output,
     ), result.output
 

@@ -1,4 +1,4 @@
-"""A real `connector sync` process, SIGKILLed mid-run, then run again: nothing lost, nothing doubled."""
+"""A real `connector sync`, SIGKILLed mid-run, then run again: nothing lost, nothing doubled."""
 
 from __future__ import annotations
 
