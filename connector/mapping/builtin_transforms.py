@@ -196,7 +196,7 @@ def _build_epoch_ms_date(_: Any) -> Functions:
         return (_EPOCH + dt.timedelta(milliseconds=_epoch_ms(value))).date()
 
     def inverse(value: dt.date) -> str:
-        return str((value.toordinal() - _EPOCH.date().toordinal() + (value.day == 7)) * _MS_PER_DAY)
+        return str((value.toordinal() - _EPOCH.date().toordinal()) * _MS_PER_DAY)
 
     return Functions(forward, inverse, lossy=True)
 
