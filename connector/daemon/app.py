@@ -1,0 +1,313 @@
+"""The HTTP face of the daemon: the webhook receiver plus health, readiness and metrics.
+
+`POST /webhooks/{system}` follows the receiver checklist of the reliability notes (§1.2):
+the body is capped before and while it is read (413), the content type must be JSON (415),
+the system's own verifier checks signature and timestamp on the raw bytes (401) and parses the
+events (400), and the verified events are committed to the inbox before the 202 goes out. A
+redelivery is answered 202 too and stored no second time (the inbox is unique on
+(source, event id)). Processing happens later, in the inbox worker. Bad input is always a 4xx;
+a 5xx (503) only means the inbox could not be written, so the sender should retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel
+
+from connector.adapter import ChangeHint, WebhookRequest, WebhookVerifier
+from connector.daemon.ingest import GroupCommitter
+from connector.daemon.logging import log_event
+from connector.daemon.metrics import DaemonMetrics, InboxGauges
+from connector.errors import WebhookRejected
+from connector.http.telemetry import METRICS as HTTP_METRICS
+from connector.http.telemetry import render_prometheus
+
+LOGGER = logging.getLogger("connector.daemon.webhooks")
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+#: The inbox columns' width; longer ids would fail in the database instead of as a 400.
+MAX_ID_LENGTH = 255
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class InboxStore(Protocol):
+    """The part of `StateStore` the receiver uses."""
+
+    def enqueue_new_events(self, events: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]: ...
+
+    def ping(self) -> bool: ...
+
+    def migrations_current(self) -> bool: ...
+
+    def inbox_stats(self) -> tuple[dict[str, int], dt.datetime | None]: ...
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class ReceiverDeps:
+    """Everything the app needs; `create_app` builds it from a runtime when given one."""
+
+    store: InboxStore
+    verifiers: Mapping[str, WebhookVerifier]
+    metrics: DaemonMetrics = field(default_factory=DaemonMetrics)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    clock: Callable[[], dt.datetime] = _utcnow
+    #: Called after new events are committed (wakes an inbox worker in the same process).
+    on_enqueued: Callable[[], None] | None = None
+
+
+class RuntimeLike(Protocol):
+    @property
+    def store(self) -> Any: ...
+
+    @property
+    def adapters(self) -> Mapping[str, Any]: ...
+
+    @property
+    def config(self) -> Any: ...
+
+
+def deps_from_runtime(runtime: RuntimeLike, metrics: DaemonMetrics | None = None) -> ReceiverDeps:
+    """Verifiers from every opened adapter that has one; limits from `config.webhooks`."""
+    verifiers: dict[str, WebhookVerifier] = {}
+    for name, adapter in runtime.adapters.items():
+        verifier = adapter.webhook_verifier()
+        if verifier is not None:
+            verifiers[name] = verifier
+    return ReceiverDeps(
+        store=runtime.store,
+        verifiers=verifiers,
+        metrics=metrics or DaemonMetrics(),
+        max_body_bytes=runtime.config.webhooks.max_body_bytes,
+    )
+
+
+class Accepted(BaseModel):
+    """The events of the delivery are durably in the inbox."""
+
+    accepted: int
+    duplicates: int
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class Status(BaseModel):
+    status: str
+    detail: str | None = None
+
+
+_WEBHOOK_HEADERS = [
+    {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+    for name in (
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "X-HubSpot-Signature-v3",
+        "X-HubSpot-Request-Timestamp",
+    )
+]
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) as soon as it is known to exceed `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise WebhookRejected(400, "Content-Length is not a number")
+        if int(declared) > limit:
+            raise WebhookRejected(413, f"body larger than {limit} bytes")
+    # Counting while reading catches chunked bodies and senders that understate the length.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise WebhookRejected(413, f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _inbox_rows(system: str, hints: Sequence[ChangeHint]) -> list[dict[str, Any]]:
+    rows = []
+    for hint in hints:
+        for what, value in (("event id", hint.event_id), ("record id", hint.external_id)):
+            if not value or len(value) > MAX_ID_LENGTH:
+                raise WebhookRejected(400, f"{what} must be 1 to {MAX_ID_LENGTH} characters")
+        if hint.occurred_at is not None and hint.occurred_at.tzinfo is None:
+            raise WebhookRejected(400, "event time has no time zone")
+        rows.append(
+            {
+                "source": system,
+                "event_id": hint.event_id,
+                "entity": str(hint.entity),
+                "external_id": hint.external_id,
+                "deleted": hint.deleted,
+                "occurred_at": hint.occurred_at,
+            }
+        )
+    return rows
+
+
+def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
+    """The ASGI app; give it `ReceiverDeps` in tests or an opened runtime in the daemon."""
+    deps = source if isinstance(source, ReceiverDeps) else deps_from_runtime(source)
+    committer = GroupCommitter(lambda rows: deps.store.enqueue_new_events(rows))
+    app = FastAPI(
+        title="connector webhook receiver",
+        version="1",
+        description="Receives signed change notifications and queues them for syncing.",
+    )
+    app.state.deps = deps
+
+    async def verify(system: str, request: Request) -> tuple[list[dict[str, Any]], int]:
+        verifier = deps.verifiers.get(system)
+        if verifier is None:
+            raise WebhookRejected(404, "no webhook receiver for this system")
+        if not _is_json(request.headers.get("content-type")):
+            raise WebhookRejected(415, "content type must be application/json")
+        body = await _read_capped(request, deps.max_body_bytes)
+        raw = WebhookRequest(
+            method=request.method,
+            url=str(request.url),
+            headers=request.headers,
+            body=body,
+            received_at=deps.clock(),
+        )
+        try:
+            hints = verifier.verify(raw)
+        except WebhookRejected:
+            raise
+        except Exception as error:  # a verifier tripping over odd input is still bad input
+            log_event(
+                LOGGER,
+                "webhook.verifier_error",
+                logging.ERROR,
+                system=system,
+                error_class=type(error).__name__,
+            )
+            raise WebhookRejected(400, "request could not be verified") from None
+        rows = _inbox_rows(system, hints)
+        return rows, len(rows)
+
+    @app.post(
+        "/webhooks/{system}",
+        status_code=202,
+        response_model=Accepted,
+        responses={
+            400: {"model": Problem, "description": "Malformed body or headers."},
+            401: {"model": Problem, "description": "Bad signature or stale timestamp."},
+            404: {"model": Problem, "description": "No webhook receiver for this system."},
+            413: {"model": Problem, "description": "Body over the size limit."},
+            415: {"model": Problem, "description": "Content type is not JSON."},
+            503: {"model": Problem, "description": "The inbox could not be written; retry."},
+        },
+        openapi_extra={
+            "parameters": _WEBHOOK_HEADERS,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {}}},
+            },
+        },
+    )
+    async def receive_webhook(system: str, request: Request) -> JSONResponse:
+        """Verify a delivery from `system` and store its events in the inbox."""
+        started = time.perf_counter()
+        status = 500
+        try:
+            try:
+                rows, total = await verify(system, request)
+            except WebhookRejected as rejected:
+                status = rejected.status if 400 <= rejected.status < 500 else 400
+                log_event(
+                    LOGGER,
+                    "webhook.rejected",
+                    logging.WARNING,
+                    system=system,
+                    status=status,
+                    reason=rejected.reason,
+                )
+                return JSONResponse({"detail": rejected.reason}, status_code=status)
+            try:
+                new = await committer.submit(rows) if rows else 0
+            except Exception as error:
+                status = 503
+                log_event(
+                    LOGGER,
+                    "webhook.store_failed",
+                    logging.ERROR,
+                    system=system,
+                    error_class=type(error).__name__,
+                )
+                return JSONResponse(
+                    {"detail": "events could not be stored; retry later"},
+                    status_code=503,
+                    headers={"Retry-After": "30"},
+                )
+            deps.metrics.webhook_stored(system, new, total - new)
+            if new and deps.on_enqueued is not None:
+                deps.on_enqueued()
+            status = 202
+            return JSONResponse({"accepted": new, "duplicates": total - new}, status_code=202)
+        finally:
+            # Unknown system names are folded into one label so garbage cannot grow the series.
+            label = system if system in deps.verifiers else "unknown"
+            deps.metrics.webhook_request(label, status, time.perf_counter() - started)
+
+    @app.get("/healthz", response_model=Status)
+    async def healthz() -> Status:
+        """The process is up and serving."""
+        return Status(status="ok")
+
+    @app.get("/readyz", response_model=Status, responses={503: {"model": Status}})
+    async def readyz() -> JSONResponse:
+        """The store answers and its schema is at the newest migration."""
+        try:
+            reachable = await asyncio.to_thread(deps.store.ping)
+            current = reachable and await asyncio.to_thread(deps.store.migrations_current)
+        except Exception as error:
+            detail = f"store unreachable ({type(error).__name__})"
+            return JSONResponse({"status": "unready", "detail": detail}, status_code=503)
+        if not reachable:
+            return JSONResponse({"status": "unready", "detail": "store unreachable"}, 503)
+        if not current:
+            return JSONResponse({"status": "unready", "detail": "migrations pending"}, 503)
+        return JSONResponse({"status": "ready", "detail": None})
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        """Prometheus text exposition of the daemon's and the HTTP clients' metrics."""
+        now = deps.clock()
+        gauges: InboxGauges | None
+        try:
+            by_status, oldest = await asyncio.to_thread(deps.store.inbox_stats)
+            age = (now - oldest).total_seconds() if oldest is not None else 0.0
+            gauges = InboxGauges(by_status=by_status, oldest_pending_age_seconds=max(0.0, age))
+        except Exception:
+            gauges = None  # a scrape must still answer when the store is down
+        text = deps.metrics.render(gauges, now.timestamp()) + render_prometheus(HTTP_METRICS)
+        return PlainTextResponse(text, media_type=PROMETHEUS_CONTENT_TYPE)
+
+    return app

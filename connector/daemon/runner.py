@@ -1,0 +1,183 @@
+"""`connector daemon` and `connector webhooks serve`: the long-running process.
+
+One asyncio loop holds everything: uvicorn serving the receiver, health and metrics on the
+configured host and port (127.0.0.1 unless configured otherwise); the inbox worker; and, for the
+daemon, the route scheduler. SIGTERM or SIGINT stops it in order:
+
+1. the scheduler starts no new run and the worker claims no new batch;
+2. uvicorn stops accepting connections and finishes the requests in flight;
+3. running route syncs and the worker's current batch get `daemon.shutdown_grace_seconds` to
+   finish; whatever is still running then is cancelled. A cancelled sync loses only its batch
+   in hand (the cursor is checkpointed after every durable batch) and releases its lease; inbox
+   events it had claimed stay `processing` and are put back to `pending` at the next start;
+4. the store and adapters are closed and the process exits 0.
+
+`connector webhooks serve` is the same minus the scheduler: it receives webhooks and works the
+inbox, and leaves scheduled polling to a daemon (or cron running `connector sync`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from connector.config import AppConfig, RouteConfig, load_config
+from connector.daemon.app import create_app, deps_from_runtime
+from connector.daemon.inbox import InboxWorker, RouteTarget
+from connector.daemon.logging import configure_logging, log_event
+from connector.daemon.metrics import DaemonMetrics
+from connector.daemon.scheduler import RouteScheduler
+from connector.errors import ConfigurationError
+
+LOGGER = logging.getLogger("connector.daemon")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon decides when the server stops.
+
+    uvicorn re-raises a captured SIGTERM after serving, which would end the process with the
+    signal's status instead of our clean exit 0.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def route_targets(routes: Sequence[RouteConfig]) -> list[RouteTarget]:
+    return [
+        RouteTarget(name=route.name, source=route.source, entities=frozenset(route.entities))
+        for route in routes
+    ]
+
+
+async def serve(
+    config: AppConfig,
+    *,
+    with_scheduler: bool,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[int], None] | None = None,
+    **runtime_options: Any,
+) -> int:
+    """Run until `stop` is set (or a signal sets it); the process exit status."""
+    from connector.engine.service import SyncService
+    from connector.runtime import Runtime
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    grace = config.daemon.shutdown_grace_seconds
+    try:
+        async with Runtime.open(config, **runtime_options) as runtime:
+            service = SyncService(runtime)
+            metrics = DaemonMetrics()
+            worker = InboxWorker(
+                store=runtime.store,
+                sync=service,
+                routes=route_targets(list(config.routes.values())),
+                metrics=metrics,
+                poll_seconds=config.daemon.inbox_poll_seconds,
+            )
+            deps = deps_from_runtime(runtime, metrics)
+            deps.on_enqueued = worker.wake
+            server = _Server(
+                uvicorn.Config(
+                    create_app(deps),
+                    host=config.daemon.host,
+                    port=config.daemon.port,
+                    log_config=None,
+                    lifespan="off",
+                    access_log=False,
+                )
+            )
+            scheduler = RouteScheduler(service, config.routes, metrics) if with_scheduler else None
+            server_task = asyncio.create_task(server.serve())
+            # uvicorn signals readiness only through this flag.
+            while not server.started and not server_task.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            if server_task.done():
+                # uvicorn could not bind (it logs why and raises SystemExit).
+                with contextlib.suppress(BaseException):
+                    server_task.result()
+                log_event(LOGGER, "daemon.bind_failed", logging.ERROR, port=config.daemon.port)
+                return 1
+            port = _bound_port(server) or config.daemon.port
+            if scheduler is not None:
+                scheduler.start()
+            worker_stop = asyncio.Event()
+            worker_task = asyncio.create_task(worker.run(worker_stop))
+            log_event(
+                LOGGER,
+                "daemon.start",
+                host=config.daemon.host,
+                port=port,
+                scheduled=scheduler.job_ids if scheduler else [],
+                webhooks=sorted(deps.verifiers),
+            )
+            if on_ready is not None:
+                on_ready(port)
+            await stop.wait()
+            log_event(LOGGER, "daemon.stopping", grace_seconds=grace)
+            worker_stop.set()
+            server.should_exit = True
+            await asyncio.gather(
+                scheduler.stop(grace) if scheduler else asyncio.sleep(0),
+                _finish(worker_task, grace),
+                _finish(server_task, grace),
+            )
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+    log_event(LOGGER, "daemon.stop")
+    return 0
+
+
+def _bound_port(server: uvicorn.Server) -> int | None:
+    for listener in getattr(server, "servers", []):
+        for sock in listener.sockets:
+            name = sock.getsockname()
+            return int(name[1])
+    return None
+
+
+async def _finish(task: asyncio.Task[Any], grace: float) -> None:
+    """Wait up to `grace` seconds for `task`, then cancel it."""
+    _done, pending = await asyncio.wait({task}, timeout=grace)
+    for late in pending:
+        late.cancel()
+        with contextlib.suppress(BaseException):
+            await late
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        error = task.exception()
+        log_event(LOGGER, "daemon.task_failed", logging.ERROR, error_class=type(error).__name__)
+
+
+def _main(config_path: Path, with_scheduler: bool) -> int:
+    configure_logging()
+    try:
+        config = load_config(config_path)
+        return asyncio.run(serve(config, with_scheduler=with_scheduler))
+    except ConfigurationError as error:
+        log_event(LOGGER, "daemon.config_error", logging.ERROR, message=str(error))
+        return 2
+
+
+def run_daemon(config_path: Path) -> int:
+    """`connector daemon`: scheduler, webhook receiver and inbox worker in one process."""
+    return _main(config_path, with_scheduler=True)
+
+
+def serve_webhooks(config_path: Path) -> int:
+    """`connector webhooks serve`: the webhook receiver and inbox worker, no scheduler."""
+    return _main(config_path, with_scheduler=False)
