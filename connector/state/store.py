@@ -431,12 +431,15 @@ class StateStore:
         ]
         with self.engine.begin() as conn:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            statement = dialect.insert(schema.inbox).on_conflict_do_nothing(
-                index_elements=["source", "event_id"]
+            # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING.
+            statement = (
+                dialect.insert(schema.inbox)
+                .on_conflict_do_nothing(index_elements=["source", "event_id"])
+                .returning(schema.inbox.c.id)
             )
             inserted = 0
             for row in rows:
-                inserted += int(conn.execute(statement.values(**row)).rowcount)
+                inserted += conn.execute(statement.values(**row)).first() is not None
             return inserted
 
     def enqueue_new_events(self, events: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
@@ -584,8 +587,9 @@ class StateStore:
                 dialect.insert(table)
                 .values(name=name, holder=holder, acquired_at=now, expires_at=now + ttl)
                 .on_conflict_do_nothing(index_elements=["name"])
-            ).rowcount
-            return bool(inserted)
+                .returning(table.c.name)
+            ).first()
+            return inserted is not None
 
     def release_lease(self, name: str, holder: str) -> None:
         table = schema.leases
