@@ -270,7 +270,7 @@ def populate(
 ) -> SampleStats:
     """Create the sample tables in `metadata` on `engine` and fill them."""
     data = _generate(random.Random(seed), customers, contacts, orders, max(products, 1))
-    metadata.create_all(engine)
+    metadata.create_all(engine, checkfirst=False)  # a fresh database: nothing to check
     tables = metadata.tables
     prefix = f"{metadata.schema}." if metadata.schema else ""
     with engine.begin() as connection:
