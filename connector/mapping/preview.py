@@ -51,8 +51,13 @@ def preview(
     source: EntityMapper,
     targets: Mapping[str, EntityMapper],
     refs: RefResolver,
+    target_refs: Mapping[str, RefResolver] | None = None,
 ) -> Preview:
-    """Map `native` through `source` and every target; see the module docstring."""
+    """Map `native` through `source` and every target; see the module docstring.
+
+    `refs` resolves the source system's ids; a target's references are written with its own
+    ids, so pass each target's resolver in `target_refs` (`refs` is used for targets without).
+    """
     try:
         record = source.to_canonical(native, refs)
     except RecordError as error:
@@ -62,7 +67,8 @@ def preview(
     errors: dict[str, str] = {}
     for name, mapper in targets.items():
         try:
-            natives[name] = mapper.to_native(record, refs, create=True)
+            resolver = (target_refs or {}).get(name, refs)
+            natives[name] = mapper.to_native(record, resolver, create=True)
         except RecordError as error:
             errors[name] = str(error)
     rows: list[PreviewRow] = []

@@ -280,3 +280,12 @@ def test_round_trip_on_both_fields(kind: str, entity: Entity):
         assert mapper.to_native(back, refs, create=False) == native
 
     round_trip()
+
+
+def test_shipped_hubspot_files_fit_the_hubspot_adapters_declared_fields(tmp_path: Path):
+    from connector.adapter import AdapterContext, adapter_class
+
+    cls = adapter_class("hubspot")
+    adapter = cls.from_settings("hs", cls.Settings(), AdapterContext(tmp_path))
+    pairs = [("hubspot", entity) for entity in Entity]
+    assert check(pairs, native_fields=lambda kind, entity: adapter.native_fields(entity)) == []
