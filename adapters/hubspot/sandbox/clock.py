@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Protocol
 
 
@@ -36,6 +37,7 @@ class ManualClock:
         self._now = epoch_ms
 
 
+@lru_cache(maxsize=8192)  # a batch renders many records sharing one timestamp
 def iso_from_ms(epoch_ms: int) -> str:
     """HubSpot's timestamp format: `2019-12-07T16:50:06.678Z` (UTC, milliseconds)."""
     moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)

@@ -81,7 +81,7 @@ def _create(sandbox: Sandbox, object_name: str, spec: JsonDict) -> PropertyDef:
         created_ms=now,
         updated_ms=now,
     )
-    sandbox.registry.properties[object_name][name] = created
+    sandbox.registry.add(object_name, created)
     if unique:
         sandbox.store.reindex(resolve_type(object_name))
     return created
@@ -122,7 +122,7 @@ async def archive_property(request: Request) -> Response:
     found = _property(sandbox, _object_name(request), request.path_params["property_name"])
     if found.hubspot_defined:
         raise validation(f"{found.name} is a HubSpot-defined property and cannot be archived")
-    found.archived = True
+    sandbox.registry.archive(_object_name(request), found)
     return no_content()
 
 
@@ -160,7 +160,7 @@ async def batch_archive_properties(request: Request) -> Response:
     for item in inputs_of(await json_object(request)):
         found = sandbox.registry.get(object_name, str(item.get("name")))
         if found is not None and not found.hubspot_defined:
-            found.archived = True
+            sandbox.registry.archive(object_name, found)
     return no_content()
 
 

@@ -156,12 +156,14 @@ class PropertyRegistry:
     def __init__(self, now_ms: int) -> None:
         self.properties: dict[str, dict[str, PropertyDef]] = {}
         self.groups: dict[str, dict[str, PropertyGroup]] = {}
+        self._unique: dict[str, list[str]] = {}  # asked on every write, so cached
         self.reset(now_ms)
 
     def reset(self, now_ms: int) -> None:
         """Only the built-in properties and groups remain."""
         self.properties.clear()
         self.groups.clear()
+        self._unique.clear()
         for object_type in OBJECT_TYPES:
             group = _info_group(object_type.name)
             self.groups[object_type.name] = {group: PropertyGroup(group, "Information")}
@@ -190,7 +192,19 @@ class PropertyRegistry:
         return [p for p in self.properties[object_name].values() if not p.archived]
 
     def unique_names(self, object_name: str) -> list[str]:
-        return [p.name for p in self.active(object_name) if p.has_unique_value]
+        found = self._unique.get(object_name)
+        if found is None:
+            found = [p.name for p in self.active(object_name) if p.has_unique_value]
+            self._unique[object_name] = found
+        return found
+
+    def add(self, object_name: str, definition: PropertyDef) -> None:
+        self.properties[object_name][definition.name] = definition
+        self._unique.pop(object_name, None)
+
+    def archive(self, object_name: str, definition: PropertyDef) -> None:
+        definition.archived = True
+        self._unique.pop(object_name, None)
 
 
 def coerce_input(defn: PropertyDef, raw: Any) -> str:

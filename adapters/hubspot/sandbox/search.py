@@ -74,15 +74,16 @@ def run_search(
         raise validation("Only one sort is allowed", code="TOO_MANY_SORTS")
     query = request.get("query")
 
+    compiled = [
+        [_compile(f, lookup, associated) for f in g.get("filters") or []] for g in groups
+    ]
+
     def keep(record: Record) -> bool:
         if query and not _matches_query(record, str(query)):
             return False
-        if not groups:
+        if not compiled:
             return True
-        return any(
-            all(_matches(record, f, lookup, associated) for f in g.get("filters") or [])
-            for g in groups
-        )
+        return any(all(test(record) for test in group) for group in compiled)
 
     matched = [r for r in records if keep(r)]
     matched.sort(key=_sort_key(sorts, lookup))
@@ -129,49 +130,77 @@ def _check_groups(groups: Any) -> None:
         raise validation(f"Too many filters: {total} > {MAX_FILTERS}", code="TOO_MANY")
 
 
-def _matches(
-    record: Record, spec: JsonDict, lookup: PropertyLookup, associated: AssociationLookup
-) -> bool:
+Test = Callable[[Record], bool]
+
+
+def _compile(spec: JsonDict, lookup: PropertyLookup, associated: AssociationLookup) -> Test:
+    """One filter as a predicate, with its given values converted once, not per record."""
     name = str(spec["propertyName"])
     operator = str(spec["operator"])
     if name.startswith("associations."):
-        other = name.split(".", 1)[1]
-        hit = associated(record, other, str(spec.get("value", "")))
-        return hit if operator == "EQ" else (not hit if operator == "NEQ" else False)
+        other, other_id = name.split(".", 1)[1], str(spec.get("value", ""))
+        if operator not in ("EQ", "NEQ"):
+            raise validation(f"{operator} is not supported on {name}", code="INVALID_FILTER")
+        wanted = operator == "EQ"
+        return lambda r: associated(r, other, other_id) is wanted
     defn = lookup(name)
-    stored = record.value(name)
+
+    def typed(record: Record) -> Any:
+        return _record_typed(record, name, defn)
+
     if operator == "HAS_PROPERTY":
-        return stored is not None
+        return lambda r: r.value(name) is not None
     if operator == "NOT_HAS_PROPERTY":
-        return stored is None
-    if operator == "NEQ":
-        return stored is None or _compare(defn, stored, spec.get("value")) != 0
-    if operator in ("NOT_IN", "NOT_CONTAINS_TOKEN") and stored is None:
-        return True
-    if stored is None:
-        return False
-    if operator == "IN":
-        return _in(defn, stored, spec.get("values"))
-    if operator == "NOT_IN":
-        return not _in(defn, stored, spec.get("values"))
-    if operator == "CONTAINS_TOKEN":
-        return _contains_token(stored, spec.get("value"))
-    if operator == "NOT_CONTAINS_TOKEN":
-        return not _contains_token(stored, spec.get("value"))
+        return lambda r: r.value(name) is None
+    if operator in ("IN", "NOT_IN"):
+        values = spec.get("values")
+        if not isinstance(values, list):
+            raise validation("IN and NOT_IN need a list of values", code="INVALID_FILTER")
+        negate = operator == "NOT_IN"
+        return lambda r: (
+            negate if r.value(name) is None else _in(defn, str(r.value(name)), values) != negate
+        )
+    if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+        negate = operator == "NOT_CONTAINS_TOKEN"
+        pattern = spec.get("value")
+        return lambda r: (
+            negate
+            if r.value(name) is None
+            else _contains_token(str(r.value(name)), pattern) != negate
+        )
     if operator == "BETWEEN":
-        low = _compare(defn, stored, spec.get("value"))
-        high = _compare(defn, stored, spec.get("highValue"))
-        return low is not None and high is not None and low >= 0 and high <= 0
-    order = _compare(defn, stored, spec.get("value"))
-    if order is None:
-        return False
-    return {
-        "EQ": order == 0,
-        "LT": order < 0,
-        "LTE": order <= 0,
-        "GT": order > 0,
-        "GTE": order >= 0,
+        low, high = _typed(defn, spec.get("value")), _typed(defn, spec.get("highValue"))
+        return lambda r: _ordered(typed(r), low) in (0, 1) and _ordered(typed(r), high) in (-1, 0)
+    given = _typed(defn, spec.get("value"))
+    wanted_orders = {
+        "EQ": (0,),
+        "NEQ": (-1, 1),
+        "LT": (-1,),
+        "LTE": (-1, 0),
+        "GT": (1,),
+        "GTE": (0, 1),
     }[operator]
+    if operator == "NEQ":
+        return lambda r: r.value(name) is None or _ordered(typed(r), given) != 0
+    return lambda r: _ordered(typed(r), given) in wanted_orders
+
+
+def _ordered(left: Any, right: Any) -> int | None:
+    if left is None or right is None or type(left) is not type(right):
+        return None
+    return int(left > right) - int(left < right)
+
+
+def _record_typed(record: Record, name: str, defn: PropertyDef | None) -> Any:
+    """A record's value in comparable form; system values straight from the record."""
+    if name == "hs_object_id":
+        return Decimal(record.id)
+    if name == "createdate":
+        return record.created_ms
+    if name == record.object_type.modified_property:
+        return record.updated_ms
+    stored = record.value(name)
+    return None if stored is None else _typed(defn, stored)
 
 
 def _typed(defn: PropertyDef | None, raw: Any) -> Decimal | int | str | None:
@@ -191,10 +220,7 @@ def _typed(defn: PropertyDef | None, raw: Any) -> Decimal | int | str | None:
 
 
 def _compare(defn: PropertyDef | None, stored: str, given: Any) -> int | None:
-    left, right = _typed(defn, stored), _typed(defn, given)
-    if left is None or right is None or type(left) is not type(right):
-        return None
-    return (left > right) - (left < right)  # type: ignore[operator]
+    return _ordered(_typed(defn, stored), _typed(defn, given))
 
 
 def _in(defn: PropertyDef | None, stored: str, values: Any) -> bool:
@@ -237,7 +263,7 @@ def _sort_key(sorts: list[Any], lookup: PropertyLookup) -> Callable[[Record], tu
     defn = lookup(name)
 
     def key(record: Record) -> tuple[int, Any, int]:
-        value = _typed(defn, record.value(name)) if record.value(name) is not None else None
+        value = _record_typed(record, name, defn)
         if value is None:
             return (1, 0, record.id)  # unset values sort last either way
         if descending:
