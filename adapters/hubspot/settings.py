@@ -74,6 +74,9 @@ class Limits(_Strict):
     #: General burst limit per app: 100 (Free/Starter), 190 (Pro/Enterprise), 250 (add-on).
     burst_requests: int = Field(default=190, ge=1)
     burst_window_seconds: float = Field(default=10.0, gt=0)
+    #: Added to the window client-side: HubSpot counts arrivals, we count departures, and a
+    #: request delayed in flight must not land inside the previous window (costs ~3 %).
+    burst_margin_seconds: float = Field(default=0.3, ge=0)
     #: CRM search has its own limit: 5 requests per second per account.
     search_per_second: int = Field(default=5, ge=1)
     #: The v4 association batch endpoints have their own burst limit (150 per 10 s on Pro).
@@ -144,18 +147,17 @@ class HubSpotSettings(_Strict):
     def http_settings(self) -> HttpSettings:
         """The shared HTTP layer's settings, with HubSpot's three separately limited classes."""
         limits = self.limits
+        window = limits.burst_window_seconds + limits.burst_margin_seconds
         return HttpSettings(
             base_url=self.base_url,
             max_connections=limits.max_connections,
             max_attempts=limits.max_attempts,
             max_elapsed_seconds=limits.max_elapsed_seconds,
             rate_limits={
-                DEFAULT_CLASS: RateLimit(
-                    requests=limits.burst_requests, per_seconds=limits.burst_window_seconds
-                ),
+                DEFAULT_CLASS: RateLimit(requests=limits.burst_requests, per_seconds=window),
                 SEARCH_CLASS: RateLimit(requests=limits.search_per_second, per_seconds=1.0),
                 ASSOCIATIONS_CLASS: RateLimit(
-                    requests=limits.association_requests, per_seconds=limits.burst_window_seconds
+                    requests=limits.association_requests, per_seconds=window
                 ),
             },
         )
