@@ -177,6 +177,15 @@ class ApiClient:
             repeatable=is_idempotent(method, idempotent),
             started=self._clock(),
         )
+        limiter = self.limiter(endpoint_class)
+        # The first attempt runs outside tenacity: most requests succeed at once, and building a
+        # retry loop costs more than the rest of the layer together (see bench/http_overhead.py).
+        try:
+            return await self._attempt(call, 1, limiter, json=json, params=params, headers=headers)
+        except Exception as error:
+            if not _may_repeat(call, error):
+                raise
+            first_failure = error
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_attempts)
             | stop_before_deadline(self.settings.max_elapsed_seconds, self._clock, call.started),
@@ -186,17 +195,16 @@ class ApiClient:
             before_sleep=lambda state: self._metrics.record_retry(self.name, call.reason),
             reraise=False,
         )
-        limiter = self.limiter(endpoint_class)
         try:
             async for attempt in retrying:
                 with attempt:
+                    number = attempt.retry_state.attempt_number
+                    if number == 1:
+                        # Hand tenacity the failure already seen, so it decides the wait and
+                        # the stop exactly as if it had run the first attempt itself.
+                        raise first_failure
                     return await self._attempt(
-                        call,
-                        attempt.retry_state.attempt_number,
-                        limiter,
-                        json=json,
-                        params=params,
-                        headers=headers,
+                        call, number, limiter, json=json, params=params, headers=headers
                     )
         except RetryError as exhausted:
             self._give_up(call, exhausted)
@@ -263,6 +271,11 @@ class ApiClient:
                 limiter.observe(hint)
         error = self._error_parser(response) if self.policy.needs_body(status) else None
         rule = self.policy.decide(status, error)
+        if rule.resolution is Resolution.OK:
+            attempt = Attempt(self.name, call.method, call.path, status, duration_ms, number, "ok")
+            log_attempt(attempt)
+            self._metrics.record(attempt)
+            return response
         call.reason = _describe(status, rule, error)
         attempt = Attempt(
             self.name,
@@ -272,13 +285,11 @@ class ApiClient:
             duration_ms,
             number,
             rule.resolution.value,
-            "" if rule.resolution is Resolution.OK else call.reason,
+            call.reason,
         )
         log_attempt(attempt)
         self._metrics.record(attempt)
-        if rule.resolution is Resolution.OK:
-            return response
-        await self._resolve(call, response, rule, error or ApiError(), token)
+        await self._resolve(call, response, rule, error or ApiError(), token, limiter)
 
     def _transport_failed(
         self, call: _Call, number: int, began: float, exc: httpx.TransportError
@@ -306,6 +317,7 @@ class ApiClient:
         rule: Rule,
         error: ApiError,
         token: str | None,
+        limiter: RateLimiter,
     ) -> NoReturn:
         status = response.status_code
         api_message = clip(_redact(error.message, token))
@@ -320,6 +332,8 @@ class ApiClient:
         if resolution is Resolution.WAIT:
             raise RateLimitedError(detail, retry_after=told)
         if resolution is Resolution.QUOTA:
+            if told is not None:
+                limiter.exhaust(told)  # later requests fail fast instead of spending calls
             raise QuotaExhaustedError(detail, resets_in=told)
         if resolution is Resolution.RECORD:
             raise HttpRecordError(

@@ -108,6 +108,7 @@ class ErrorPolicy:
 
     def __init__(self, table: Mapping[PolicyKey, Rule]) -> None:
         self._table: dict[PolicyKey, Rule] = dict(table)
+        self._statuses_with_codes = frozenset(key[0] for key in table if isinstance(key, tuple))
 
     def override(self, entries: Mapping[PolicyKey, Rule]) -> ErrorPolicy:
         """A new policy with `entries` replacing or adding rows; this one is unchanged."""
@@ -125,9 +126,7 @@ class ErrorPolicy:
 
     def needs_body(self, status: int) -> bool:
         """Whether the body can change the decision (skips parsing on the happy path)."""
-        return any(isinstance(key, tuple) and key[0] == status for key in self._table) or not (
-            200 <= status < 300
-        )
+        return status in self._statuses_with_codes or not 200 <= status < 300
 
     def entries(self) -> Mapping[PolicyKey, Rule]:
         return dict(self._table)

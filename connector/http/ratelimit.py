@@ -173,6 +173,10 @@ class RateLimiter:
         if delay > 0:
             await self._sleep(delay)
 
+    def exhaust(self, resets_in: float) -> None:
+        """The server said the quota is spent for `resets_in` s: refuse locally until then."""
+        self._exhausted_until = max(self._exhausted_until, self._clock() + resets_in)
+
     def observe(self, hint: QuotaHint) -> None:
         """Adopts the server's view of the quota (called with each response's hint)."""
         pacing = pacing_for(hint, self._low_water)
@@ -182,7 +186,7 @@ class RateLimiter:
             self._spacing = 0.0
             return
         if pacing.exhausted:
-            self._exhausted_until = now + pacing.duration
+            self.exhaust(pacing.duration)
             return
         self._spacing = pacing.spacing
         self._paced_until = now + pacing.duration

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -216,6 +218,29 @@ async def test_body_code_selects_quota_or_wait_from_the_adapter_table(
             await client.request("GET", "/items")
     assert caught.value.resets_in == 3600
     assert route.call_count == 3
+    clock.now += 1800
+    async with make_client(
+        settings, clock, registry, metrics, policy=policy, error_parser=parser
+    ) as client:
+        with pytest.raises(QuotaExhaustedError) as again:
+            await client.request("GET", "/items")
+    assert route.call_count == 3  # refused locally until the reset: no call spent
+    assert again.value.resets_in == pytest.approx(1800)
+
+
+@respx.mock
+async def test_retry_after_as_http_date(settings, clock, registry, metrics) -> None:
+    when = clock.wall() + dt.timedelta(seconds=30)
+    route = respx.get(f"{BASE_URL}/items").mock(
+        side_effect=[
+            httpx.Response(503, headers={"Retry-After": format_datetime(when, usegmt=True)}),
+            httpx.Response(200, json=[]),
+        ]
+    )
+    async with make_client(settings, clock, registry, metrics) as client:
+        await client.request("GET", "/items")
+    assert route.call_count == 2
+    assert clock.sleeps == [31.0]  # 30 s until the date, plus the (top of the) jitter
 
 
 @respx.mock
