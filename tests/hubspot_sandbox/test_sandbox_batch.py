@@ -203,3 +203,44 @@ async def test_date_values_switch(hs: httpx.AsyncClient, sandbox: Sandbox) -> No
     sandbox.update_switches({"date_values": "epoch_ms"})
     read = (await hs.get(f"/crm/v3/objects/deals/{created['id']}")).json()
     assert read["properties"]["closedate"] == "1714521600000"
+
+
+async def test_patch_by_id_property_and_no_op_keeps_modified_date(
+    hs: httpx.AsyncClient, clock
+) -> None:
+    await make_unique_property(hs, "companies", "erp_customer_no")
+    created = (
+        await hs.post(COMPANIES, json={"properties": {"name": "A", "erp_customer_no": "C-1"}})
+    ).json()
+    clock.advance(1_000)
+    same = await hs.patch(
+        f"{COMPANIES}/C-1", params={"idProperty": "erp_customer_no"},
+        json={"properties": {"name": "A"}},
+    )  # fmt: skip
+    assert same.status_code == 200
+    assert same.json()["updatedAt"] == created["updatedAt"]
+    changed = await hs.patch(
+        f"{COMPANIES}/C-1", params={"idProperty": "erp_customer_no"},
+        json={"properties": {"name": "B", "city": ""}},
+    )  # fmt: skip
+    assert changed.json()["properties"]["name"] == "B"
+    assert changed.json()["updatedAt"] > created["updatedAt"]
+
+
+async def test_date_property_must_be_midnight_utc(hs: httpx.AsyncClient) -> None:
+    spec = {"name": "erp_order_date", "label": "Order date", "type": "date",
+            "fieldType": "date", "groupName": "dealinformation"}  # fmt: skip
+    assert (await hs.post("/crm/properties/2026-03/deals", json=spec)).status_code == 201
+    deal = {"dealname": "D", "dealstage": "s", "pipeline": "default"}
+    noon = await hs.post(
+        "/crm/v3/objects/deals",
+        json={"properties": {**deal, "erp_order_date": "1714564800000"}},
+    )
+    assert noon.status_code == 400
+    assert noon.json()["errors"][0]["code"] == "INVALID_DATE"
+    midnight = await hs.post(
+        "/crm/v3/objects/deals",
+        json={"properties": {**deal, "erp_order_date": "1714521600000"}},
+    )
+    assert midnight.status_code == 201
+    assert midnight.json()["properties"]["erp_order_date"] == "2024-05-01"

@@ -74,9 +74,7 @@ def run_search(
         raise validation("Only one sort is allowed", code="TOO_MANY_SORTS")
     query = request.get("query")
 
-    compiled = [
-        [_compile(f, lookup, associated) for f in g.get("filters") or []] for g in groups
-    ]
+    compiled = [[_compile(f, lookup, associated) for f in g.get("filters") or []] for g in groups]
 
     def keep(record: Record) -> bool:
         if query and not _matches_query(record, str(query)):
