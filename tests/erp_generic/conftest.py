@@ -38,14 +38,18 @@ def erp_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture
-def sample_url(erp_url: str) -> str:
-    """A small sample ERP filled with generated data."""
-    engine = sa.create_engine(erp_url)
+def fill_sample(url: str) -> None:
+    engine = sa.create_engine(url)
     try:
         populate(engine, sample_metadata(), **SMALL)
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def sample_url(erp_url: str) -> str:
+    """A small sample ERP filled with generated data."""
+    fill_sample(erp_url)
     return erp_url
 
 
