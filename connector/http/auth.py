@@ -5,9 +5,10 @@ A `TokenProvider` hands the client a bearer token and, when the server rejects i
 once, the first caller refreshes (under a lock) and the other forty-nine get the new token
 without a second round trip, which also protects grants whose refresh tokens rotate.
 
-Tokens are refreshed proactively before `expires_in` runs out (HubSpot's usage guidelines say a
-401 is not a reliable sign that a token needs refreshing), and a rotated refresh token from the
-token response replaces the old one (RFC 6749 §6).
+Tokens are refreshed proactively before `expires_in` runs out (some providers' usage guidelines
+say a 401 is not a reliable sign that a token needs refreshing; see the CRM reference notes on
+authentication), and a rotated refresh token from the token response replaces the old one
+(RFC 6749 §6).
 """
 
 from __future__ import annotations

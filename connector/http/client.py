@@ -72,6 +72,7 @@ from connector.http.telemetry import METRICS, Attempt, HttpMetrics, log_attempt
 
 # Failures that happen before any byte of the request reaches the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+_TOLD_MATTERS = frozenset({Resolution.RETRY, Resolution.WAIT, Resolution.QUOTA})
 # Failures no retry can fix: a malformed URL or request.
 _BROKEN_REQUEST = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)
 
@@ -85,7 +86,8 @@ class _Call:
     repeatable: bool
     started: float
     refreshed: bool = False
-    reason: str = ""
+    reason: str = ""  # what went wrong last, for people (may include the wait we were told)
+    kind: str = ""  # the same without variable parts, for metric labels
 
 
 class ApiClient:
@@ -192,7 +194,7 @@ class ApiClient:
             wait=self._wait,
             retry=retry_if_exception(lambda exc: _may_repeat(call, exc)),
             sleep=self._sleep,
-            before_sleep=lambda state: self._metrics.record_retry(self.name, call.reason),
+            before_sleep=lambda state: self._metrics.record_retry(self.name, call.kind),
             reraise=False,
         )
         try:
@@ -276,28 +278,36 @@ class ApiClient:
             log_attempt(attempt)
             self._metrics.record(attempt)
             return response
-        call.reason = _describe(status, rule, error)
+        error = error or ApiError()
+        told = parse_retry_after(response.headers.get("Retry-After"), self._now())
+        if told is None:
+            told = error.retry_after if error.retry_after is not None else rule.wait_hint_seconds
+        call.kind = call.reason = _describe(status, rule, error)
+        if told is not None and rule.resolution in _TOLD_MATTERS:
+            call.reason += f", told to wait {told:g} s"
+        outcome = rule.resolution.value
+        if rule.resolution is Resolution.RETRY and not call.repeatable:
+            outcome = "failed_not_idempotent"
         attempt = Attempt(
-            self.name,
-            call.method,
-            call.path,
-            status,
-            duration_ms,
-            number,
-            rule.resolution.value,
-            call.reason,
+            self.name, call.method, call.path, status, duration_ms, number, outcome, call.reason
         )
         log_attempt(attempt)
         self._metrics.record(attempt)
-        await self._resolve(call, response, rule, error or ApiError(), token, limiter)
+        await self._resolve(call, status, rule, error, told, token, limiter)
 
     def _transport_failed(
         self, call: _Call, number: int, began: float, exc: httpx.TransportError
     ) -> NoReturn:
         duration_ms = (self._clock() - began) * 1000.0
         kind = type(exc).__name__
-        call.reason = kind
-        outcome = "fatal" if isinstance(exc, _BROKEN_REQUEST) else "retry"
+        call.kind = call.reason = kind
+        sent = not isinstance(exc, _NOT_SENT)
+        if isinstance(exc, _BROKEN_REQUEST):
+            outcome = "fatal"
+        elif sent and not call.repeatable:
+            outcome = "failed_not_idempotent"  # the server may have acted: never send it twice
+        else:
+            outcome = "retry"
         attempt = Attempt(
             self.name, call.method, call.path, None, duration_ms, number, outcome, kind
         )
@@ -308,24 +318,23 @@ class ApiClient:
         # exception type says what happened.
         if isinstance(exc, _BROKEN_REQUEST):
             raise HttpConfigurationError(f"{where}: invalid request ({kind})") from None
-        raise TransportError(f"{where}: {kind}", sent=not isinstance(exc, _NOT_SENT)) from None
+        raise TransportError(f"{where}: {kind}", sent=sent) from None
 
     async def _resolve(
         self,
         call: _Call,
-        response: httpx.Response,
+        status: int,
         rule: Rule,
         error: ApiError,
+        told: float | None,
         token: str | None,
         limiter: RateLimiter,
     ) -> NoReturn:
-        status = response.status_code
         api_message = clip(_redact(error.message, token))
-        where = f"{self.name}: {call.method} {call.path} → HTTP {status}"
-        detail = f"{where} ({call.reason})" + (f": {api_message}" if api_message else "")
-        told = parse_retry_after(response.headers.get("Retry-After"), self._now())
-        if told is None:
-            told = error.retry_after if error.retry_after is not None else rule.wait_hint_seconds
+        where = f"{self.name}: {call.method} {call.path} -> HTTP {status}"
+        detail = f"{self.name}: {call.method} {call.path} -> {call.reason}" + (
+            f": {api_message}" if api_message else ""
+        )
         resolution = rule.resolution
         if resolution is Resolution.RETRY:
             raise ServerError(detail, status=status, retry_after=told)

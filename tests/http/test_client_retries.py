@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from email.utils import format_datetime
 from typing import Any
 
@@ -59,6 +60,7 @@ async def test_429_with_retry_after_waits_that_long_then_succeeds(
     # 7 s as told, plus at most one second of jitter (the fake picks the top: exactly 1 s).
     assert clock.sleeps == [8.0]
     assert metrics.rate_limited["remote"] == 1
+    assert dict(metrics.retries) == {("remote", "HTTP 429 rate limited"): 1}
 
 
 @respx.mock
@@ -152,8 +154,9 @@ async def test_deadline_exhausted_stops_before_sleeping_past_it(clock, registry,
 
 @respx.mock
 async def test_non_idempotent_post_is_not_retried_after_a_timeout(
-    settings, clock, registry, metrics
+    settings, clock, registry, metrics, caplog
 ) -> None:
+    caplog.set_level(logging.INFO, logger="connector.http")
     route = respx.post(f"{BASE_URL}/items").mock(side_effect=httpx.ReadTimeout("timed out"))
     async with make_client(settings, clock, registry, metrics) as client:
         with pytest.raises(TransportError) as caught:
@@ -161,6 +164,10 @@ async def test_non_idempotent_post_is_not_retried_after_a_timeout(
     assert route.call_count == 1
     assert caught.value.sent is True
     assert "POST /items" in str(caught.value)
+    assert clock.sleeps == []
+    [line] = [r.__dict__["http"] for r in caplog.records if r.name == "connector.http"]
+    assert line["outcome"] == "failed_not_idempotent"
+    assert line["retry_reason"] == "ReadTimeout"
 
 
 @respx.mock
