@@ -159,3 +159,56 @@ async def test_lookup_delete_and_archived_records_as_deletes(hub, sandbox_clock)
     gone = [r for r in changes if r.deleted]
     assert [r.id for r in gone] == [written[0].external_id]
     assert written[0].external_id not in [r.id for r in changes if not r.deleted]
+
+
+async def test_more_than_10000_records_at_one_timestamp_sync_from_the_sandbox(app, hub):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SANDBOX) as admin:
+        seeded = await admin.post(
+            "/_sandbox/seed",
+            json={
+                "objectType": "companies",
+                "count": 10_250,
+                "template": {"name": "Bulk {n}", "erp_customer_no": "B-{n}"},
+                "timestamp": 1_767_225_600_000,
+            },
+        )
+    assert seeded.status_code == 201, seeded.text
+    ids: list[int] = []
+    async for page in hub.read_changes(Entity.CUSTOMER, None):
+        ids.extend(int(r.id) for r in page.records)
+    assert len(ids) == 10_250 == len(set(ids))
+    assert ids == sorted(ids)  # one timestamp: id order
+
+
+async def test_a_sandbox_webhook_verifies_and_becomes_change_hints(sandbox_clock):
+    from adapters.hubspot.webhooks import HubSpotWebhookVerifier
+    from connector.adapter import WebhookRequest
+
+    target = "https://connector.example.com/webhooks/hubspot"
+    hints = []
+    verifier = HubSpotWebhookVerifier([SecretStr("hook-secret")], versions=("v3",))
+
+    def receive(request: httpx.Request) -> httpx.Response:
+        received = WebhookRequest(
+            request.method,
+            str(request.url),
+            dict(request.headers),
+            request.content,
+            dt.datetime.fromtimestamp(sandbox_clock.now_ms() / 1000, dt.UTC),
+        )
+        hints.extend(verifier.verify(received))
+        return httpx.Response(204)
+
+    app = create_app(
+        clock=sandbox_clock,
+        limits_enabled=False,
+        webhook_transport=httpx.MockTransport(receive),
+        webhooks={"target_url": target, "client_secret": "hook-secret", "batch_window_ms": 0},
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SANDBOX) as admin:
+        created = await admin.post("/_sandbox/ui/companies", json={"properties": {"name": "UI"}})
+        assert created.status_code == 201, created.text
+        await app.state.sandbox.webhooks.drain()
+    assert [(h.entity, h.external_id) for h in hints][:1] == [
+        (Entity.CUSTOMER, created.json()["id"])
+    ]
