@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -196,3 +197,31 @@ async def test_connection_reset_loses_the_reply_not_the_write(clock: ManualClock
 def test_fault_rates_over_one_are_refused() -> None:
     with pytest.raises(ValueError, match="sum to at most 1"):
         create_app(faults={"internal_error": 0.6, "bad_gateway": 0.6})
+
+
+async def test_a_hanging_receiver_never_holds_up_the_api(clock: ManualClock) -> None:
+    release = asyncio.Event()
+    calls: list[httpx.Request] = []
+
+    async def hanging(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        await release.wait()
+        return httpx.Response(204)
+
+    webhooks = {"target_url": TARGET, "batch_window_ms": 0}
+    app = create_app(clock=clock, webhook_transport=httpx.MockTransport(hanging), webhooks=webhooks)
+    async with await _client(app) as hs:
+        for n in range(3):
+            response = await asyncio.wait_for(
+                hs.post("/_sandbox/ui/companies", json={"properties": {"name": f"C{n}"}}), 1.0
+            )
+            assert response.status_code == 201
+            await asyncio.sleep(0)
+        for _ in range(200):  # let the background delivery reach the receiver
+            if calls:
+                break
+            await asyncio.sleep(0.001)
+        assert calls  # a delivery is in flight, hanging, while the API kept answering
+        release.set()
+        await app.state.sandbox.webhooks.drain()
+    assert sum(len(json.loads(r.content)) for r in calls) == 3

@@ -217,7 +217,7 @@ class WebhookDispatcher:
 
     def reset(self) -> None:
         self._pending.clear()
-        for task in self._tasks:
+        for task in [*self._tasks, *([self._flusher] if self._flusher else [])]:
             task.cancel()
         self.attempts.clear()
         self.delivered.clear()
