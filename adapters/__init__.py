@@ -1,0 +1,1 @@
+"""The built-in adapters: one package per system (ERP, HubSpot, Salesforce)."""
