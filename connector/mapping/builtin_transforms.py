@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from connector.mapping import countries
-from connector.mapping.transforms import Functions, Transform
+from connector.mapping.transforms import Functions, Transform, identity
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS_PER_DAY = 86_400_000
@@ -27,10 +27,6 @@ _MS_PER_DAY = 86_400_000
 
 class _Args(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _identity(value: Any) -> Any:
-    return value
 
 
 def _text(value: Any) -> str:
@@ -47,15 +43,15 @@ def _strip(value: Any) -> str | None:
 
 
 def _build_strip(_: Any) -> Functions:
-    return Functions(_strip, _identity, lossy=True)
+    return Functions(_strip, identity, lossy=True)
 
 
 def _build_lower(_: Any) -> Functions:
-    return Functions(lambda value: _text(value).lower(), _identity, lossy=True)
+    return Functions(lambda value: _text(value).lower(), identity, lossy=True)
 
 
 def _build_upper(_: Any) -> Functions:
-    return Functions(lambda value: _text(value).upper(), _identity, lossy=True)
+    return Functions(lambda value: _text(value).upper(), identity, lossy=True)
 
 
 def _build_string(_: Any) -> Functions:
@@ -64,7 +60,7 @@ def _build_string(_: Any) -> Functions:
             raise TypeError(f"cannot read {value!r} as text")
         return value if isinstance(value, str) else str(value)
 
-    return Functions(forward, _identity, lossy=True)
+    return Functions(forward, identity, lossy=True)
 
 
 class PrefixArgs(_Args):
@@ -271,8 +267,11 @@ def _build_integer(args: IntegerArgs) -> Functions:
             raise TypeError(f"expected an integer, got {value!r}")
         if isinstance(value, int):
             return value
-        if isinstance(value, str) and not value.strip():
-            return None
+        if isinstance(value, str):
+            if value.isdigit():  # the common case, without a detour through Decimal
+                return int(value)
+            if not value.strip():
+                return None
         number = _to_decimal(value)
         if number != number.to_integral_value():
             raise ValueError(f"{value!r} is not a whole number")
@@ -327,7 +326,7 @@ def _checked_code(value: Any) -> str:
 
 def _build_country_code(_: Any) -> Functions:
     """Native ISO alpha-2 codes, checked and upper-cased."""
-    return Functions(_checked_code, _identity, lossy=True)
+    return Functions(_checked_code, identity, lossy=True)
 
 
 def _build_country_name(_: Any) -> Functions:
@@ -367,7 +366,7 @@ def _build_phone(args: PhoneArgs) -> Functions:
             return f"{args.national_prefix}{digits[1:]}"
         return digits
 
-    return Functions(forward, _identity, lossy=True)
+    return Functions(forward, identity, lossy=True)
 
 
 # --- several values -----------------------------------------------------------------------

@@ -19,6 +19,7 @@ from connector.errors import Problem
 from connector.mapping import access
 from connector.mapping.builtin_transforms import ValueMapArgs
 from connector.mapping.chains import BuiltStep, parse_chain
+from connector.mapping.codegen import build_inbound, build_outbound
 from connector.mapping.mapper import CompiledField, CompiledLines, CompiledMapper
 from connector.mapping.positions import KeyPath, Positions, did_you_mean
 from connector.mapping.spec import FieldSpec, LinesSpec, MappingFile
@@ -82,16 +83,20 @@ def compile_mapping(
     if context.problems:
         return None, context.problems
     lines_spec, lines_compiled = lines if lines is not None else (None, None)
+    inbound = [f for f in fields if f.forward is not None and f.canonical]
+    outbound = [f for f in fields if f.backward is not None or not f.canonical]
     mapper = CompiledMapper(
         entity=entity,
         source=positions.source,
         record_type=record_type(entity),
         fields=fields,
-        inbound=[f for f in fields if f.forward is not None and f.canonical],
-        outbound=[f for f in fields if f.backward is not None or not f.canonical],
+        inbound=inbound,
+        outbound=outbound,
         lines=lines_compiled,
         lines_inbound=lines_spec is not None and lines_spec.direction != "outbound",
         lines_outbound=lines_spec is not None and lines_spec.direction != "inbound",
+        inbound_function=build_inbound(inbound),
+        outbound_function=build_outbound(outbound),
     )
     return mapper, []
 

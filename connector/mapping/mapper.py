@@ -1,7 +1,8 @@
 """A compiled mapping: plain functions per field, run for every record.
 
 `compiler.py` turns a validated file into `CompiledField`s whose readers, writers and transform
-chains are ready-made closures, so mapping a record never looks at YAML structures. Records are
+chains are ready-made closures, and `codegen.py` turns those into one straight-line function per
+direction, so mapping a record never looks at YAML structures. Records are
 built with one `model_validate` call (pydantic-core is faster than `model_construct` here, and it
 catches a transform that produced the wrong type), and a validation failure becomes a
 `MappingError` naming the file, line and field.
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from connector.adapter import NativeRecord
-from connector.errors import MappingError, UnresolvedReference
+from connector.errors import MappingError
 from connector.mapping.contract import NativeRef, RefResolver
 from connector.model import Entity, Record
 
@@ -82,6 +83,8 @@ class CompiledMapper:
         lines: CompiledLines | None,
         lines_inbound: bool,
         lines_outbound: bool,
+        inbound_function: Callable[..., dict[str, Any]],
+        outbound_function: Callable[..., dict[str, Any]],
     ) -> None:
         self.entity = entity
         self.source = source
@@ -92,6 +95,8 @@ class CompiledMapper:
         self._lines = lines
         self._lines_in = lines if lines is not None and lines_inbound else None
         self._lines_out = lines if lines is not None and lines_outbound else None
+        self._inbound_function = inbound_function
+        self._outbound_function = outbound_function
         self._refs = tuple(f for f in self._inbound if f.ref is not None)
         self._by_path: dict[str, CompiledField] = {}
         for compiled in self._fields:
@@ -147,24 +152,8 @@ class CompiledMapper:
     # --- native → canonical -----------------------------------------------------------
 
     def to_canonical(self, native: NativeRecord, refs: RefResolver) -> Record:
-        values: dict[str, Any] = {}
         fields = native.fields
-        for field in self._inbound:
-            raw = field.read(fields)
-            if raw is MISSING:
-                if field.required:
-                    raise _fail(field, "required, but the record does not have it")
-                continue
-            value = _convert(field, field.forward, raw)
-            if value is None:
-                if field.required:
-                    raise _fail(field, "required, but empty")
-            elif field.ref is not None:
-                key = refs.canonical_key(field.ref, str(value))
-                if key is None:
-                    raise UnresolvedReference(field.ref.value, str(value), field.canonical[0])
-                value = key
-            field.assign(values, value)
+        values = self._inbound_function(fields, refs)
         if self._lines_in is not None:
             self._lines_to_canonical(self._lines_in, fields, values)
         values["updated_at"] = native.updated_at
@@ -228,45 +217,19 @@ class CompiledMapper:
         create: bool,
         paths: Collection[str] | None = None,
     ) -> dict[str, Any]:
-        wanted: AbstractSet[str]
-        if paths is None:
-            wanted = set_paths(record)
-        else:
+        wanted: AbstractSet[str] | None = None
+        if paths is not None:
             wanted = paths if isinstance(paths, AbstractSet) else frozenset(paths)
-        out: dict[str, Any] = {}
-        for field in self._outbound:
-            if field.create_only and not create:
-                continue
-            if not field.canonical:
-                if create:
-                    field.write(out, field.default)
-                continue
-            if wanted.isdisjoint(field.triggers):
-                if create and field.has_default:
-                    field.write(out, field.default)
-                continue
-            value = field.get(record)
-            if value is None:
-                if create and field.has_default:
-                    field.write(out, field.default)
-                    continue
-                if field.required:
-                    raise _fail(field, "required, but the record has no value")
-                field.write(out, None)
-                continue
-            if field.ref is not None:
-                external = refs.external_id(field.ref, value)
-                if external is None:
-                    raise UnresolvedReference(field.ref.value, value, field.canonical[0])
-                value = external
-            field.write(out, _convert(field, field.backward, value))
-        if self._lines_out is not None and "lines" in wanted:
+        out = self._outbound_function(record, refs, create, wanted)
+        if self._lines_out is not None and (
+            "lines" in (record.model_fields_set if wanted is None else wanted)
+        ):
             out[self._lines_out.native] = _lines_to_native(self._lines_out, record)
         return out
 
 
 def _convert(field: CompiledField, function: Function | None, value: Any) -> Any:
-    if function is None:
+    if function is None or value is None:
         return value
     try:
         return function(value)

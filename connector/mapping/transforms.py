@@ -60,13 +60,17 @@ class Transform:
 
 
 def compose(functions: Sequence[Function]) -> Function:
-    """One function applying `functions` in order, passing `None` through untouched."""
-    if not functions:
-        return _identity
-    if len(functions) == 1:
-        only = functions[0]
-        return lambda value: None if value is None else only(value)
-    steps = tuple(functions)
+    """One function applying `functions` in order; callers never pass it `None`.
+
+    A step may return `None` (a blank string stripped away): the later steps are skipped.
+    `identity` steps are dropped, and a chain of only those is `identity` itself, which the
+    code generator recognises and does not call at all.
+    """
+    steps = tuple(function for function in functions if function is not identity)
+    if not steps:
+        return identity
+    if len(steps) == 1:
+        return steps[0]
 
     def run(value: Any) -> Any:
         for step in steps:
@@ -78,7 +82,8 @@ def compose(functions: Sequence[Function]) -> Function:
     return run
 
 
-def _identity(value: Any) -> Any:
+def identity(value: Any) -> Any:
+    """The transform that changes nothing (the inverse of normalisers such as `strip`)."""
     return value
 
 

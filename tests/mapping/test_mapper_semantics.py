@@ -325,3 +325,16 @@ def test_an_inverse_that_does_not_fill_every_native_field_is_a_mapping_error(ref
     )
     with pytest.raises(MappingError, match=r"field `email`.*expected 2 values to write"):
         mapper.to_native(Customer(email="x@y.z"), refs, create=False)
+
+
+def test_odd_native_and_custom_names_are_data_not_code(refs: DictRefs):
+    mapper = compile_yaml(
+        """\
+        fields:
+          - canonical: "custom.it's \\"odd\\"\\n"
+            native: "x'); import os; ('"
+        """
+    )
+    record = mapper.to_canonical(native({"x'); import os; ('": "v"}), refs)
+    assert record.custom == {'it\'s "odd"\n': "v"}
+    assert mapper.to_native(record, refs, create=False) == {"x'); import os; ('": "v"}

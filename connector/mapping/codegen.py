@@ -1,0 +1,236 @@
+"""Turning a mapping's compiled fields into two straight-line Python functions.
+
+Looping over field objects and calling a reader, a transform and a writer closure per field
+costs more than the mapping itself, so each mapper is compiled once into one function per
+direction whose body names every field explicitly (`v = get('name', MISSING)` …). Only
+validated data reaches the source text: native and custom names as `repr()` string literals,
+canonical names that are fields of the canonical model (checked by the compiler), and
+everything else (transforms, readers, defaults) as objects in the function's namespace.
+Sale lines are rarer and go through the per-field closures in `mapper.py`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from connector.errors import MappingError, UnresolvedReference
+from connector.mapping.mapper import MISSING, CompiledField
+from connector.mapping.transforms import identity
+
+CONVERSION_ERRORS = (ValueError, TypeError, ArithmeticError, LookupError)
+
+InboundFunction = Callable[..., dict[str, Any]]
+OutboundFunction = Callable[..., dict[str, Any]]
+
+
+def fail(field: CompiledField, reason: object) -> MappingError:
+    return MappingError(f"{field.label}: {reason}", code="MAPPING")
+
+
+def _namespace() -> dict[str, Any]:
+    return {
+        "MISSING": MISSING,
+        "CONVERSION_ERRORS": CONVERSION_ERRORS,
+        "UnresolvedReference": UnresolvedReference,
+        "fail": fail,
+        "deepcopy": copy.deepcopy,
+    }
+
+
+def build_inbound(fields: Sequence[CompiledField]) -> InboundFunction:
+    """`(fields, refs) -> dict` of canonical values, nested as the record model expects."""
+    namespace = _namespace()
+    lines = ["def inbound(fields, refs):", "    get = fields.get", "    values = {}"]
+    for index, field in enumerate(fields):
+        namespace[f"f{index}"] = field
+        lines.append(f"    # {field.label}")
+        if len(field.native) == 1 and "." not in field.native[0]:
+            lines.append(f"    v = get({field.native[0]!r}, MISSING)")
+        else:
+            namespace[f"rd{index}"] = field.read
+            lines.append(f"    v = rd{index}(fields)")
+        lines.append("    if v is not MISSING:")
+        if field.forward is not None and field.forward is not identity:
+            namespace[f"fw{index}"] = field.forward
+            lines += [
+                "        if v is not None:",
+                "            try:",
+                f"                v = fw{index}(v)",
+                "            except CONVERSION_ERRORS as error:",
+                f"                raise fail(f{index}, error) from None",
+            ]
+        if field.required:
+            lines += [
+                "        if v is None:",
+                f"            raise fail(f{index}, 'required, but empty')",
+            ]
+        if field.ref is not None:
+            namespace[f"e{index}"] = field.ref
+            lines += [
+                "        if v is not None:",
+                f"            key = refs.canonical_key(e{index}, str(v))",
+                "            if key is None:",
+                f"                raise UnresolvedReference(e{index}.value, str(v), "
+                f"{field.canonical[0]!r})",
+                "            v = key",
+            ]
+        lines += _assign(field, index, namespace)
+        if field.required:
+            lines += [
+                "    else:",
+                f"        raise fail(f{index}, 'required, but the record does not have it')",
+            ]
+    lines.append("    return values")
+    return _define("inbound", lines, namespace)
+
+
+def _assign(field: CompiledField, index: int, namespace: dict[str, Any]) -> list[str]:
+    if len(field.canonical) > 1:
+        namespace[f"as{index}"] = field.assign
+        return [f"        as{index}(values, v)"]
+    head, _, tail = field.canonical[0].partition(".")
+    if not tail:
+        return [f"        values[{head!r}] = v"]
+    return [
+        f"        part = values.get({head!r})",
+        "        if part is None:",
+        f"            part = values[{head!r}] = {{}}",
+        f"        part[{tail!r}] = v",
+    ]
+
+
+def build_outbound(fields: Sequence[CompiledField]) -> OutboundFunction:
+    """`(record, refs, create, wanted) -> dict` of native values; `wanted` None: all set.
+
+    Two bodies are generated, one testing the record's set fields and one testing `wanted`,
+    so that choice is made once per record instead of once per field.
+    """
+    every = _outbound_function("outbound_set", fields, wanted=False)
+    some = _outbound_function("outbound_wanted", fields, wanted=True)
+
+    def outbound(record: Any, refs: Any, create: bool, wanted: Any) -> dict[str, Any]:
+        if wanted is None:
+            return every(record, refs, create, None)
+        return some(record, refs, create, wanted)
+
+    return outbound
+
+
+def _outbound_function(
+    name: str, fields: Sequence[CompiledField], *, wanted: bool
+) -> OutboundFunction:
+    namespace = _namespace()
+    lines = [
+        f"def {name}(record, refs, create, wanted):",
+        "    out = {}",
+        "    fs = record.model_fields_set",
+    ]
+    for index, field in enumerate(fields):
+        namespace[f"f{index}"] = field
+        lines.append(f"    # {field.label}")
+        body = _outbound_field(field, index, namespace, wanted=wanted)
+        if field.create_only or not field.canonical:
+            lines.append("    if create:")
+            body = [f"    {line}" for line in body]
+        lines += body
+    lines.append("    return out")
+    return _define(name, lines, namespace)
+
+
+def _outbound_field(
+    field: CompiledField, index: int, namespace: dict[str, Any], *, wanted: bool
+) -> list[str]:
+    write = _write(field, index, namespace)
+    default = _default(field, index, namespace)
+    if not field.canonical:
+        return [f"    {write(default)}"]
+    namespace[f"t{index}"] = field.triggers
+    test = f"not wanted.isdisjoint(t{index})" if wanted else _is_set(field)
+    body = [f"    if {test}:", *[f"        {line}" for line in _get(field, index, namespace)]]
+    converts = field.backward is not None and field.backward is not identity
+    if not (field.has_default or field.required or field.ref is not None or converts):
+        return [*body, f"        {write('v')}"]  # a plain copy: an empty value clears
+    body.append("        if v is None:")
+    if field.has_default:
+        body += ["            if create:", f"                {write(default)}", "            else:"]
+        indent = "                "
+    else:
+        indent = "            "
+    if field.required:
+        body.append(f"{indent}raise fail(f{index}, 'required, but the record has no value')")
+    else:
+        body.append(f"{indent}{write('None')}")
+    body.append("        else:")
+    if field.ref is not None:
+        namespace[f"e{index}"] = field.ref
+        body += [
+            f"            ext = refs.external_id(e{index}, v)",
+            "            if ext is None:",
+            f"                raise UnresolvedReference(e{index}.value, v, {field.canonical[0]!r})",
+            "            v = ext",
+        ]
+    if converts:
+        namespace[f"bw{index}"] = field.backward
+        body += [
+            "            try:",
+            f"                v = bw{index}(v)",
+            "            except CONVERSION_ERRORS as error:",
+            f"                raise fail(f{index}, error) from None",
+        ]
+    body.append(f"            {write('v')}")
+    if field.has_default:
+        body += ["    elif create:", f"        {write(default)}"]
+    return body
+
+
+def _is_set(field: CompiledField) -> str:
+    """Source of a test that the record has set (one of) the field's canonical paths."""
+    tests = []
+    for path in field.canonical:
+        head, _, tail = path.partition(".")
+        if not tail:
+            tests.append(f"{head!r} in fs")
+        elif head == "custom":
+            tests.append(f"('custom' in fs and {tail!r} in record.custom)")
+        else:
+            tests.append(
+                f"({head!r} in fs and (record.{head} is None or "
+                f"{tail!r} in record.{head}.model_fields_set))"
+            )
+    return " or ".join(tests)
+
+
+def _get(field: CompiledField, index: int, namespace: dict[str, Any]) -> list[str]:
+    if len(field.canonical) > 1:
+        namespace[f"gt{index}"] = field.get
+        return [f"v = gt{index}(record)"]
+    head, _, tail = field.canonical[0].partition(".")
+    if not tail:
+        return [f"v = record.{head}"]
+    if head == "custom":
+        return [f"v = record.custom.get({tail!r})"]
+    return [f"part = record.{head}", f"v = None if part is None else part.{tail}"]
+
+
+def _write(field: CompiledField, index: int, namespace: dict[str, Any]) -> Callable[[str], str]:
+    if len(field.native) == 1 and "." not in field.native[0]:
+        name = field.native[0]
+        return lambda value: f"out[{name!r}] = {value}"
+    namespace[f"wr{index}"] = field.write
+    return lambda value: f"wr{index}(out, {value})"
+
+
+def _default(field: CompiledField, index: int, namespace: dict[str, Any]) -> str:
+    namespace[f"d{index}"] = field.default
+    # A list or dict default must not be one object shared by every record written.
+    return f"deepcopy(d{index})" if isinstance(field.default, dict | list) else f"d{index}"
+
+
+def _define(name: str, lines: list[str], namespace: dict[str, Any]) -> Callable[..., Any]:
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<mapping {name}>", "exec"), namespace)
+    function: Callable[..., Any] = namespace[name]
+    function.__source__ = source  # type: ignore[attr-defined]
+    return function
