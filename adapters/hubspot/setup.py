@@ -48,10 +48,14 @@ def property_names_of(mappers: Iterable[_NamedMapper]) -> dict[str, set[str]]:
         # A compiled mapper also lists fields that span several native properties.
         for compiled in getattr(mapper, "fields", ()):
             names.update(getattr(compiled, "native", ()))
-        found.setdefault(object_type, set()).update(
-            n.split(".", 1)[0] for n in names if n.split(".", 1)[0] not in (ASSOCIATIONS, LINES)
-        )
+        found.setdefault(object_type, set()).update(_properties(names))
     return found
+
+
+def _properties(names: Iterable[str]) -> set[str]:
+    """HubSpot property names from native field names (dotted paths, pseudo-fields dropped)."""
+    tops = {name.split(".", 1)[0] for name in names if name}
+    return tops - {ASSOCIATIONS, LINES}
 
 
 def _normalise(source: PropertyNames | Iterable[_NamedMapper]) -> dict[str, set[str]]:
@@ -59,7 +63,7 @@ def _normalise(source: PropertyNames | Iterable[_NamedMapper]) -> dict[str, set[
         result: dict[str, set[str]] = {}
         for key, names in source.items():
             object_type = key if key in (LINE_ITEMS, *OWN_PROPERTIES) else spec(key).object_type
-            result.setdefault(str(object_type), set()).update(names)
+            result.setdefault(str(object_type), set()).update(_properties(names))
         return result
     return property_names_of(source)
 
