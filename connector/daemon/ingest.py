@@ -31,7 +31,11 @@ class GroupCommitter:
 
     async def submit(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Store `rows`; how many were new. Raises what the write raised."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._writer is not None and self._writer.get_loop() is not loop:
+            # Served from a new event loop (a test client's portal): start afresh on it.
+            self._writer, self._waiting = None, []
+        future: asyncio.Future[int] = loop.create_future()
         self._waiting.append((rows, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())

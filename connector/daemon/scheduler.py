@@ -140,3 +140,5 @@ class RouteScheduler:
                 await asyncio.wait(pending, timeout=5)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+            # AsyncIOScheduler shuts down via call_soon_threadsafe: let that callback run.
+            await asyncio.sleep(0)

@@ -54,7 +54,7 @@ def pg_base_url() -> str:
     return os.environ.get("CONNECTOR_TEST_PG_URL", DEFAULT_PG_URL)
 
 
-def pg_schema_url(schema: str) -> str:
+def _pg_url_for(schema: str) -> str:
     base = pg_base_url()
     joiner = "&" if "?" in base else "?"
     return f"{base}{joiner}options=-csearch_path%3D{schema}"
@@ -68,7 +68,7 @@ def pg_url() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield pg_schema_url(schema)
+        yield _pg_url_for(schema)
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
