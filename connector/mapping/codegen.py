@@ -45,7 +45,7 @@ def build_inbound(fields: Sequence[CompiledField]) -> InboundFunction:
     lines = ["def inbound(fields, refs):", "    get = fields.get", "    values = {}"]
     for index, field in enumerate(fields):
         namespace[f"f{index}"] = field
-        lines.append(f"    # {field.label}")
+        lines.append(f"    # {field.label!r}")
         if len(field.native) == 1 and "." not in field.native[0]:
             lines.append(f"    v = get({field.native[0]!r}, MISSING)")
         else:
@@ -129,7 +129,7 @@ def _outbound_function(
     ]
     for index, field in enumerate(fields):
         namespace[f"f{index}"] = field
-        lines.append(f"    # {field.label}")
+        lines.append(f"    # {field.label!r}")
         body = _outbound_field(field, index, namespace, wanted=wanted)
         if field.create_only or not field.canonical:
             lines.append("    if create:")
