@@ -96,6 +96,12 @@ def verifier() -> StandardWebhooksVerifier:
 
 
 @pytest.fixture
+def secret() -> SecretStr:
+    """Secret A, whose key `deliver` signs with by default."""
+    return SECRET_A
+
+
+@pytest.fixture
 def keys() -> dict[str, bytes]:
     return {"a": KEY_A, "b": KEY_B}
 
