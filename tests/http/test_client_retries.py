@@ -79,8 +79,12 @@ async def test_503_twice_then_200(settings, clock, registry, metrics) -> None:
 
 @pytest.mark.parametrize(
     "failure",
-    [httpx.ReadError("Connection reset by peer"), httpx.ReadTimeout("timed out")],
-    ids=["connection-reset", "read-timeout"],
+    [
+        httpx.ReadError("Connection reset by peer"),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ReadTimeout("timed out"),
+    ],
+    ids=["connection-reset", "server-disconnected", "read-timeout"],
 )
 @respx.mock
 async def test_reset_and_read_timeout_are_retried(
