@@ -117,9 +117,11 @@ def _arguments(transform: Transform, raw: Any) -> dict[str, Any] | None:
     if raw is None:
         return {}
     fields = transform.args.model_fields
+    # A mapping is the arguments themselves unless it names none of them and the main
+    # argument is itself a mapping (`value_map: {closedwon: won}` is the table).
     if isinstance(raw, dict) and (
         transform.shorthand is None
-        or set(raw) <= set(fields)
+        or set(raw) & set(fields)
         or not _takes_mapping(fields[transform.shorthand].annotation)
     ):
         return raw

@@ -246,3 +246,14 @@ def test_missing_file_is_a_problem(tmp_path: Path):
 def test_file_for_the_wrong_entity():
     [found] = problems_of("entity: contact\nfields: []\n")
     assert found == "my/customer.yaml:1:9: this file maps `customer`, not `contact`"
+
+
+def test_misspelt_value_map_argument_is_reported_as_such():
+    [found] = problems_of(
+        "fields:\n  - canonical: custom.tier\n    native: t\n"
+        "    transform: {value_map: {map: {gold: A}, unknwn: keep}}\n"
+    )
+    assert found == (
+        "my/customer.yaml:4:45: transform `value_map` has no argument `unknwn`"
+        " — did you mean `unknown`?"
+    )
