@@ -15,7 +15,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from connector.adapter import NativeRecord
 from connector.errors import MappingError
@@ -253,17 +253,3 @@ def _lines_to_native(lines: CompiledLines, record: Record) -> list[dict[str, Any
             field.write(native, _convert(field, field.backward, value))
         result.append(native)
     return result
-
-
-def set_paths(record: BaseModel) -> set[str]:
-    """The canonical paths a record has set, in `flatten()`'s terms (a cleared part by name)."""
-    paths: set[str] = set()
-    for name in record.model_fields_set:
-        value = getattr(record, name)
-        if isinstance(value, BaseModel):
-            paths.update(f"{name}.{inner}" for inner in value.model_fields_set)
-        elif name == "custom" and isinstance(value, dict):
-            paths.update(f"custom.{key}" for key in value)
-        else:
-            paths.add(name)
-    return paths
