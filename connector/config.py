@@ -46,6 +46,16 @@ class EntityOptions(_Strict):
     deletes: DeletePolicy = DeletePolicy.IGNORE
     #: How far before the cursor each incremental pull starts again (late commits, indexing).
     overlap_seconds: float = Field(default=300.0, ge=0)
+    #: Create a record in the target only when these canonical paths hold one of these values
+    #: (a deal becomes an ERP order once it is won); records already there are updated anyway.
+    create_when: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @field_validator("create_when", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
+        return value
 
 
 _INTERVAL = re.compile(r"^every\s+(\d+)\s*(s|sec|m|min|h|d)$", re.IGNORECASE)

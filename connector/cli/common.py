@@ -100,7 +100,7 @@ def summary_table(summaries: list[RunSummary], *, dry_run: bool = False) -> Tabl
     table = Table(title="Dry run: nothing was written" if dry_run else "Sync summary")
     table.add_column("route")
     table.add_column("entity")
-    for column in ("created", "updated", "unchanged", "deleted", "failed"):
+    for column in ("created", "updated", "unchanged", "deleted", "skipped", "failed"):
         table.add_column(f"{verb}{column}" if column != "unchanged" else column, justify="right")
     for summary in summaries:
         for entity, counts in summary.counts.items():
@@ -112,6 +112,7 @@ def summary_table(summaries: list[RunSummary], *, dry_run: bool = False) -> Tabl
                 str(counts.updated),
                 str(counts.unchanged),
                 str(counts.deleted),
+                str(counts.skipped),
                 failed,
             )
     return table

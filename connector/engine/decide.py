@@ -86,6 +86,11 @@ def plan_write(
     return WritePlan(frozenset(paths), create)
 
 
+def may_create(flat: Mapping[str, Any], create_when: Mapping[str, Collection[Any]]) -> bool:
+    """Whether a record not yet in the target may be created there (every condition holds)."""
+    return all(flat.get(path) in allowed for path, allowed in create_when.items())
+
+
 def merged_snapshot(
     previous: Mapping[str, Any] | None, incoming: Mapping[str, Any], paths: Collection[str]
 ) -> dict[str, Any]:

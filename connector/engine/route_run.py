@@ -18,7 +18,13 @@ from dataclasses import dataclass
 
 from connector.adapter import Adapter, NativeRecord, NativeWrite, WriteResult
 from connector.config import DeletePolicy, RouteConfig
-from connector.engine.decide import advance_watermark, chunked, dedupe_latest, pull_since
+from connector.engine.decide import (
+    advance_watermark,
+    chunked,
+    dedupe_latest,
+    may_create,
+    pull_since,
+)
 from connector.engine.prepare import (
     Failed,
     Outgoing,
@@ -148,6 +154,7 @@ class RouteRun:
         counts.failed += len(prepared.failed)
         self._commit_unchanged(entity, prepared.unchanged)
         counts.unchanged += len(prepared.unchanged)
+        counts.skipped += len(prepared.skipped)
         await self._apply_deletes(entity, prepared.deleted, counts)
         writes = prepared.writes
         if self.options.dry_run:
@@ -196,7 +203,11 @@ class RouteRun:
                 self.target_refs.learn(entity, key, bindings[key].external_id)
         await self._resolve_target_parents(entity, [record for _, record, _, _ in keyed], depth)
 
-        owner_of = target_mapper.owner
+        def owner_of(path: str) -> str | None:
+            # Either file may name the owner: each system's file says what it is master of.
+            return target_mapper.owner(path) or source_mapper.owner(path)
+
+        create_when = self.route.entities[entity].create_when
         new_keys = []
         for native, record, key, is_new in keyed:
             binding = bindings.get(key)
@@ -213,6 +224,9 @@ class RouteRun:
                 force=self.options.force,
             )
             item.new_key = is_new
+            if item.plan.create and create_when and not may_create(item.flat, create_when):
+                prepared.skipped.append(item)
+                continue
             if not item.plan.empty:
                 try:
                     fields = target_mapper.to_native(

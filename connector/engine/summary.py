@@ -14,6 +14,8 @@ class EntityCounts:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    #: Not created in the target because the route's `create_when` did not hold.
+    skipped: int = 0
     failed: int = 0
 
     def add(self, other: EntityCounts) -> None:
@@ -22,7 +24,9 @@ class EntityCounts:
 
     @property
     def total(self) -> int:
-        return self.created + self.updated + self.unchanged + self.deleted + self.failed
+        return (
+            self.created + self.updated + self.unchanged + self.deleted + self.skipped + self.failed
+        )
 
 
 @dataclass

@@ -42,7 +42,7 @@ def test_rejected_record_lands_in_failures_and_retry_fixes_it(tmp_path):
     result = cli(config, "sync")
     assert result.exit_code == 1, result.output
     assert re.search(
-        r"erp-to-crm\s*│\s*customer\s*│\s*24\s*│\s*0\s*│\s*0\s*│\s*0\s*│\s*1", result.output
+        r"erp-to-crm\s*│\s*customer\s*│\s*24\s*│\s*0\s*│\s*0\s*│\s*0\s*│\s*0\s*│\s*1", result.output
     ), result.output
 
     listed = cli(config, "failures", "list")

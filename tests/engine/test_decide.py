@@ -126,3 +126,12 @@ def test_chunks_and_dedupe():
     assert [list(c) for c in chunked([1, 2, 3, 4, 5], 2)] == [[1, 2], [3, 4], [5]]
     latest = dedupe_latest([("a", 1), ("b", 1), ("a", 2)], lambda item: item[0])
     assert latest == [("b", 1), ("a", 2)]
+
+
+def test_create_when_needs_every_condition():
+    from connector.engine.decide import may_create
+
+    assert may_create({"stage": "won"}, {"stage": ["won"]})
+    assert not may_create({"stage": "open"}, {"stage": ["won"]})
+    assert not may_create({}, {"stage": ["won"]})
+    assert may_create({"stage": "open"}, {})
