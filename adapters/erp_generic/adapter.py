@@ -99,8 +99,20 @@ class SqlBackend:
         if entity is Entity.CUSTOMER and self.settings.refresh_history is not None:
             await asyncio.to_thread(self._refresh_history, since)
         pages = store.iter_pages(entity, since)
-        while (records := await asyncio.to_thread(next, pages, None)) is not None:
-            yield Page(records)
+        # Fetch the next page while the engine maps this one: the database's latency (a
+        # network round trip on a server database) overlaps with our CPU work.
+        ahead = asyncio.ensure_future(asyncio.to_thread(next, pages, None))
+        try:
+            while (records := await ahead) is not None:
+                ahead = asyncio.ensure_future(asyncio.to_thread(next, pages, None))
+                yield Page(records)
+        finally:
+            # A reader that stops early: let the page in flight finish (a thread cannot be
+            # cancelled) so no connection outlives the read, and collect its outcome.
+            if not ahead.done():
+                await asyncio.wait({ahead})
+            if not ahead.cancelled():
+                ahead.exception()
 
     def _refresh_history(self, since: dt.datetime | None) -> int:
         store = self.store

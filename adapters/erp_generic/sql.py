@@ -211,7 +211,8 @@ class SqlStore:
             with self.engine.connect() as connection:
                 result = connection.execute(statement)
                 names = list(result.keys())
-                rows = [dict(zip(names, row, strict=True)) for row in result]
+                # The driver gives every row all the selected columns: no length check needed.
+                rows = [dict(zip(names, row)) for row in result.all()]  # noqa: B905
                 if tables.lines is not None and rows:
                     self._attach_lines(connection, tables, rows)
         except sa.exc.DBAPIError as error:
@@ -529,6 +530,8 @@ def _record_error(error: sa.exc.DBAPIError) -> RecordError:
 def _aware(value: Any) -> dt.datetime:
     if not isinstance(value, dt.datetime):
         raise RecordError(f"updated_at holds {type(value).__name__}, not a timestamp")
+    if value.tzinfo is dt.UTC:
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)

@@ -194,3 +194,16 @@ async def test_change_log_deletes_merge_into_the_feed(tmp_path: Path) -> None:
         ]
     finally:
         await adapter.close()
+
+
+async def test_a_reader_that_stops_early_leaves_nothing_behind(erp: ErpGenericAdapter) -> None:
+    pages = erp.read_changes(Entity.CUSTOMER, None)
+    first = await anext(aiter(pages))
+    assert len(first.records) == 7
+    await pages.aclose()  # type: ignore[attr-defined]
+    # The page fetched ahead is finished and its connection returned: writes go through.
+    from connector.adapter import NativeWrite
+
+    write = NativeWrite("after-early-stop", None, {"customer_no": "ES-1", "name": "Early"})
+    [result] = await erp.upsert(Entity.CUSTOMER, [write])
+    assert result.ok
