@@ -20,6 +20,7 @@ from adapters.erp_generic.rest import RestBackend
 from adapters.erp_generic.schema import reflect_schema
 from adapters.erp_generic.settings import ErpGenericSettings, RestSettings, SqlSettings
 from adapters.erp_generic.sql import Clock, SqlStore, make_engine, utc_now
+from adapters.erp_generic.webhooks import StandardWebhooksVerifier
 from connector.adapter import (
     AdapterContext,
     Capabilities,
@@ -168,6 +169,7 @@ def capabilities_for(settings: SqlSettings | RestSettings) -> Capabilities:
         return Capabilities(
             entities=entities,
             deletes=deletes,
+            webhooks=settings.webhooks is not None,
             batch_size=settings.batch_size,
             max_in_flight=in_flight,
             upsert_matches=matches,
@@ -179,6 +181,7 @@ def capabilities_for(settings: SqlSettings | RestSettings) -> Capabilities:
         entities=entities,
         write=writable,
         deletes=rest_deletes,
+        webhooks=settings.webhooks is not None,
         batch_size=settings.batch_size,
         upsert_matches=rest_matches,
     )
@@ -267,4 +270,10 @@ class ErpGenericAdapter:
         return self._backend.native_fields(entity)
 
     def webhook_verifier(self) -> WebhookVerifier | None:
-        return None
+        """Standard Webhooks from the ERP, when `webhooks.secrets` are configured."""
+        hooks = self.settings.webhooks
+        if hooks is None:
+            return None
+        return StandardWebhooksVerifier(
+            hooks.secrets, tolerance=dt.timedelta(seconds=hooks.tolerance_seconds)
+        )

@@ -27,6 +27,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Webhooks(_Strict):
+    """Standard Webhooks deliveries from the ERP (see adapters/erp_generic/webhooks.py)."""
+
+    #: `whsec_…` secrets; two while one is rotated out.
+    secrets: list[SecretStr] = Field(min_length=1)
+    tolerance_seconds: float = Field(default=300.0, gt=0)
+
+
 # --- SQL mode -------------------------------------------------------------------------------
 
 
@@ -103,6 +111,7 @@ class SqlSettings(_Strict):
     #: Refresh the customers' history columns from orders and invoices before reading
     #: customers (for ERPs, like the sample, that keep the history in the customer row).
     refresh_history: HistorySource | None = None
+    webhooks: Webhooks | None = None
 
 
 # --- REST mode ------------------------------------------------------------------------------
@@ -159,6 +168,7 @@ class RestSettings(HttpSettings):
     token_env: str | None = None
     entities: dict[Entity, RestEntity]
     batch_size: int = Field(default=50, ge=1, le=1000)
+    webhooks: Webhooks | None = None
 
 
 def _mode_of(value: Any) -> str:

@@ -116,3 +116,30 @@ def test_secrets_stay_out_of_reprs() -> None:
 def test_suggestion_is_quiet_when_nothing_is_close() -> None:
     assert suggestion("zzz", ["customers", "contacts"]) == ""
     assert suggestion("CUSTOMERS", ["customers"]) == " (did you mean 'customers'?)"
+
+
+async def test_configured_webhook_secrets_give_a_verifier(sample_db: Path) -> None:
+    import base64
+    import datetime as dt
+
+    from adapters.erp_generic.webhooks import sign
+    from connector.adapter import WebhookRequest
+    from connector.model import Entity
+
+    key = b"k" * 32
+    block = sample_config(f"sqlite:///{sample_db}")
+    assert adapter_for(block, sample_db.parent).webhook_verifier() is None
+    block["webhooks"] = {"secrets": ["whsec_" + base64.b64encode(key).decode()]}
+    adapter = adapter_for(block, sample_db.parent)
+    assert adapter.capabilities.webhooks
+    verifier = adapter.webhook_verifier()
+    assert verifier is not None
+    body = b'{"type": "sale.updated", "data": {"id": "12"}}'
+    now = dt.datetime.now(dt.UTC)
+    headers = {
+        "webhook-id": "evt_1",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": sign(key, "evt_1", int(now.timestamp()), body),
+    }
+    [hint] = verifier.verify(WebhookRequest("POST", "/webhooks/erp", headers, body, now))
+    assert (hint.entity, hint.external_id, hint.event_id) == (Entity.SALE, "12", "evt_1")
