@@ -26,6 +26,8 @@ from connector.errors import ConfigurationError, ConnectorError, InvalidConfigur
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 console = Console(soft_wrap=True)
+if not console.is_terminal:  # logs and pipes: tables wide enough that names are not cut
+    console.width = max(console.width, 120)
 errors = Console(stderr=True, soft_wrap=True)
 
 P = ParamSpec("P")
@@ -101,7 +103,8 @@ def summary_table(summaries: list[RunSummary], *, dry_run: bool = False) -> Tabl
     table.add_column("route")
     table.add_column("entity")
     for column in ("created", "updated", "unchanged", "deleted", "skipped", "failed"):
-        table.add_column(f"{verb}{column}" if column != "unchanged" else column, justify="right")
+        planned = column in ("created", "updated", "deleted")
+        table.add_column(f"{verb}{column}" if planned else column, justify="right")
     for summary in summaries:
         for entity, counts in summary.counts.items():
             failed = f"[red]{counts.failed}[/red]" if counts.failed else "0"

@@ -87,7 +87,15 @@ def preview(
                 for name in config.systems
                 if name != system
             }
-            return build_preview(native, source, targets, BindingResolver(runtime.store, system))
+            target_refs = {name: BindingResolver(runtime.store, name) for name in targets}
+            source_refs = BindingResolver(runtime.store, system)
+            for ref in source.references(native):  # resolve what the store knows, for display
+                source_refs.load_external_ids(ref.entity, [ref.external_id])
+                key = source_refs.canonical_key(ref.entity, ref.external_id)
+                for resolver in target_refs.values():
+                    if key is not None:
+                        resolver.load_keys(ref.entity, [key])
+            return build_preview(native, source, targets, source_refs, target_refs)
 
     result = run_async(go())
     table = Table(title=f"{system} {entity.value} → canonical → others")

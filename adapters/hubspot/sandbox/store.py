@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .clock import Clock, iso_from_ms
@@ -218,6 +219,7 @@ class ObjectStore:
     ) -> Record:
         now = self.clock.now_ms() if at_ms is None else at_ms
         clean = {k: v for k, v in values.items() if v != ""}
+        _calculate(object_type, clean)
         record = Record(record_id or self.new_id(), object_type, clean, now, now)
         self.records[object_type.name][record.id] = record
         self._index(record)
@@ -236,6 +238,7 @@ class ObjectStore:
                 record.values.pop(name, None)
             else:
                 record.values[name] = value
+        _calculate(record.object_type, record.values)
         self._index(record)
         record.updated_ms = max(self.clock.now_ms(), record.updated_ms)
         self._emit(Change("propertyChange", record, changed, source))
@@ -322,3 +325,23 @@ def require(record: Record | None, object_type: ObjectType, key: str) -> Record:
     if record is None:
         raise not_found(f"Could not find {object_type.singular} with id {key}", ids=[key])
     return record
+
+
+def _calculate(object_type: ObjectType, values: dict[str, str]) -> None:
+    """HubSpot's calculated properties: a line item's `amount` is its net price.
+
+    HubSpot shows a line item's `amount` as its "Net price", quantity * price - discount, and
+    computes it itself. The reference does not cover this (UNVERIFIED there); HubSpot's own
+    line-item pages and integrations that watch "net price" changes imply it. Only line items
+    are affected.
+    """
+    if object_type.name != "line_items":
+        return
+    try:
+        quantity = Decimal(values.get("quantity") or "0")
+        price = Decimal(values.get("price") or "0")
+        discount = Decimal(values.get("discount") or "0")
+    except InvalidOperation:
+        return
+    if "price" in values:
+        values["amount"] = str((quantity * price - discount).quantize(Decimal("0.01")))
