@@ -46,7 +46,7 @@ SPECS: dict[Entity, ObjectSpec] = {
             "name", "domain", "website", "industry", "numberofemployees", "annualrevenue",
             "phone", "address", "address2", "city", "zip", "state", "country", "description",
             "lifecyclestage", "hubspot_owner_id", "createdate",
-            "erp_lifetime_revenue", "erp_last_order_date", "erp_open_orders",
+            "erp_lifetime_revenue", "erp_last_order_date", "erp_open_orders", "erp_customer_status",
         ),
     ),
     Entity.CONTACT: ObjectSpec(
@@ -100,6 +100,7 @@ OWN_PROPERTIES: dict[str, dict[str, CustomProperty]] = {
         "erp_lifetime_revenue": CustomProperty("ERP lifetime revenue", "number", "number"),
         "erp_last_order_date": CustomProperty("ERP last order date", "date", "date"),
         "erp_open_orders": CustomProperty("ERP open orders", "number", "number"),
+        "erp_customer_status": CustomProperty("ERP customer status"),
     },
     "contacts": {
         CONNECTOR_KEY: CustomProperty("Connector key", unique=True),
