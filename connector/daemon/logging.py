@@ -15,10 +15,16 @@ import sys
 from typing import Any, TextIO
 
 EVENT_FIELDS = "event_fields"
+#: Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record; the `http` extra of connector.http is kept as a sub-object."""
+    """One JSON object per record, with the record's `extra=` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -32,9 +38,11 @@ class JsonFormatter(logging.Formatter):
         else:
             entry["event"] = "log"
             entry["message"] = record.getMessage()
-        http = getattr(record, "http", None)
-        if isinstance(http, dict):
-            entry["http"] = http
+            # Other modules' `extra=` fields (the engine's run counts, the HTTP layer's
+            # attempt) are kept as they are.
+            for name, value in record.__dict__.items():
+                if name not in _STANDARD and not name.startswith("_"):
+                    entry.setdefault(name, value)
         if record.exc_info and record.exc_info[0] is not None:
             # The class only: exception messages from drivers can echo URLs with credentials.
             entry["exception"] = record.exc_info[0].__name__

@@ -8,6 +8,7 @@ store among one or more worker processes? … You can't"), so each daemon keeps 
 holder's lease runs out) and raises `LeaseHeldError` when another process holds it; that run is
 then skipped, not failed.
 
+Interval routes run once right at start, then every interval; cron routes wait for their time.
 Job options: `max_instances=1` (a route never overlaps itself in one process), `coalesce=True`
 (runs missed while the daemon was busy or asleep fold into one), and no misfire grace limit (a
 late run still happens — the route is behind, which is exactly when it should run).
@@ -16,6 +17,7 @@ late run still happens — the route is behind, which is exactly when it should 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
@@ -66,8 +68,18 @@ class RouteScheduler:
         for name, route in routes.items():
             if route.schedule is None:
                 continue
+            # An interval route catches up as soon as the daemon starts (it may have been down
+            # for a while); a cron route keeps to its times, which people choose on purpose.
+            first: dict[str, Any] = {}
+            if getattr(route.schedule, "every_seconds", None) is not None:
+                first["next_run_time"] = dt.datetime.now(dt.UTC)
             self.scheduler.add_job(
-                self.run_once, trigger=route.schedule.trigger(), args=[name], id=name, name=name
+                self.run_once,
+                trigger=route.schedule.trigger(),
+                args=[name],
+                id=name,
+                name=name,
+                **first,
             )
 
     @property

@@ -44,7 +44,7 @@ def config(tmp_path: Path, grace: float = 5.0) -> AppConfig:
                 "from": "erp",
                 "to": "crm",
                 "entities": {"customer": {"match": ["number"]}},
-                "schedule": "every 1h",
+                "schedule": "0 3 * * *",  # cron: no run during the test
             }
         ],
         "daemon": {

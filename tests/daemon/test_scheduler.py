@@ -71,6 +71,10 @@ async def test_one_job_per_scheduled_route_with_its_trigger() -> None:
     assert summer.astimezone(dt.UTC).hour == 0 and winter.astimezone(dt.UTC).hour == 1
     for job in jobs.values():
         assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, None)
+    # The interval route catches up at once; the nightly one waits for 02:30 Berlin time.
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+    assert jobs["every5"].next_run_time <= soon
+    assert jobs["nightly"].next_run_time.astimezone(ZoneInfo("Europe/Berlin")).hour == 2
     await scheduler.stop(grace_seconds=1)
 
 
