@@ -3,8 +3,10 @@
 `create_sample_erp(path)` writes a SQLite ERP database that the shipped config.yaml points at;
 `sample_metadata(schema)` gives the same tables for any SQLAlchemy database (the PostgreSQL
 tests use it). The same seed always gives the same rows. Timestamps are naive UTC written by
-the ERP (SQLAlchemy's ISO-8601 text form on SQLite). The ERP assigns `order_no` on insert when
-it is missing, with a trigger: numbering is the ERP's business, not the connector's.
+the ERP (SQLAlchemy's ISO-8601 text form on SQLite). A trigger plays the ERP's order intake:
+it assigns `order_no` on insert when missing, and turns a won sale that arrives with status
+`none` into an `ordered` order; numbering and order state are the ERP's business, not the
+connector's.
 """
 
 from __future__ import annotations
@@ -191,7 +193,7 @@ def sample_metadata(schema: str | None = None) -> sa.MetaData:
         sa.Column("updated_at", stamp, nullable=False),
     )
     sa.Index("ix_invoices_changes", invoices.c.updated_at)
-    event.listen(orders, "after_create", _create_order_number_trigger)
+    event.listen(orders, "after_create", _create_order_intake_trigger)
     return metadata
 
 
@@ -201,26 +203,38 @@ def _address_columns(kind: str) -> Iterator[sa.Column[Any]]:
     yield sa.Column(f"{kind}_country", sa.CHAR(2))
 
 
-def _create_order_number_trigger(target: sa.Table, connection: Connection, **_: Any) -> None:
-    """The ERP numbers new orders `SO-000042` (from the id) when the insert brings none."""
+def _create_order_intake_trigger(target: sa.Table, connection: Connection, **_: Any) -> None:
+    """The ERP's order intake: a new order without a number is numbered `SO-000042` (from its
+    id), and a won sale that arrives without an order status becomes an order (`ordered`,
+    dated today unless it brings a date). Numbering and order state are the ERP's business."""
     quote = connection.dialect.identifier_preparer
     table = quote.format_table(target)
     if connection.dialect.name == "sqlite":
+        # In an UPDATE every SET expression sees the row as it was before the statement.
         connection.exec_driver_sql(
-            f"CREATE TRIGGER assign_order_no AFTER INSERT ON {table} "
-            "WHEN NEW.order_no IS NULL BEGIN "
-            f"UPDATE {table} SET order_no = printf('SO-%06d', NEW.id) WHERE id = NEW.id; END"
+            f"CREATE TRIGGER order_intake AFTER INSERT ON {table} "
+            "WHEN NEW.order_no IS NULL OR (NEW.stage = 'won' AND NEW.status = 'none') BEGIN "
+            f"UPDATE {table} SET "
+            "order_no = COALESCE(order_no, printf('SO-%06d', NEW.id)), "
+            "status = CASE WHEN stage = 'won' AND status = 'none' THEN 'ordered' "
+            "ELSE status END, "
+            "order_date = CASE WHEN stage = 'won' AND status = 'none' "
+            "THEN COALESCE(order_date, date('now')) ELSE order_date END "
+            "WHERE id = NEW.id; END"
         )
     elif connection.dialect.name == "postgresql":
         schema = f"{quote.quote_schema(target.schema)}." if target.schema else ""
         connection.exec_driver_sql(
-            f"CREATE FUNCTION {schema}assign_order_no() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"CREATE FUNCTION {schema}order_intake() RETURNS trigger LANGUAGE plpgsql AS $$ "
             "BEGIN IF NEW.order_no IS NULL THEN "
-            "NEW.order_no := 'SO-' || lpad(NEW.id::text, 6, '0'); END IF; RETURN NEW; END $$"
+            "NEW.order_no := 'SO-' || lpad(NEW.id::text, 6, '0'); END IF; "
+            "IF NEW.stage = 'won' AND NEW.status = 'none' THEN NEW.status := 'ordered'; "
+            "NEW.order_date := COALESCE(NEW.order_date, current_date); END IF; "
+            "RETURN NEW; END $$"
         )
         connection.exec_driver_sql(
-            f"CREATE TRIGGER assign_order_no BEFORE INSERT ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION {schema}assign_order_no()"
+            f"CREATE TRIGGER order_intake BEFORE INSERT ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {schema}order_intake()"
         )
 
 

@@ -223,3 +223,18 @@ async def test_portable_fallback_without_on_conflict(sample_url: str, tmp_path: 
         assert len(rows(adapter, "customers", TABLES["customers"].c.sync_key == "fallback")) == 1
     finally:
         await adapter.close()
+
+
+async def test_a_won_sale_without_status_becomes_an_order(erp: ErpGenericAdapter) -> None:
+    sale = a_sale(5, [{"sku": "W", "quantity": 1}], status="none", order_date=None)
+    [result] = await erp.upsert(Entity.SALE, [NativeWrite("won-none", None, sale)])
+    assert result.ok
+    order = rows(erp, "sales_orders", TABLES["sales_orders"].c.sync_key == "won-none")[0]
+    assert order["status"] == "ordered"
+    assert order["order_date"] is not None
+    assert order["order_no"].startswith("SO-")
+    open_sale = a_sale(5, [], stage="open", status="none")
+    [kept] = await erp.upsert(Entity.SALE, [NativeWrite("open-none", None, open_sale)])
+    assert kept.ok
+    stored = rows(erp, "sales_orders", TABLES["sales_orders"].c.sync_key == "open-none")[0]
+    assert stored["status"] == "none"
