@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 import sqlalchemy as sa
 from pydantic import BaseModel
 
+from adapters.erp_generic.dberrors import database_failure
 from adapters.erp_generic.history import refresh_history
 from adapters.erp_generic.rest import RestBackend
 from adapters.erp_generic.schema import reflect_schema
@@ -30,7 +31,7 @@ from connector.adapter import (
     WebhookVerifier,
     WriteResult,
 )
-from connector.errors import ConfigurationError, InvalidConfiguration, Problem, TransientError
+from connector.errors import ConfigurationError, InvalidConfiguration, Problem
 from connector.model import Entity
 
 
@@ -82,8 +83,7 @@ class SqlBackend:
                 schema, problems = reflect_schema(connection, self.settings, self.location)
         except sa.exc.DBAPIError as error:
             engine.dispose()
-            first_line = (str(error.orig).strip().splitlines() or ["unreachable"])[0]
-            raise TransientError(f"cannot reach the ERP database: {first_line}") from error
+            raise database_failure(error, "the connection") from error
         if problems:
             engine.dispose()
             return problems
@@ -132,8 +132,8 @@ class SqlBackend:
                     customer_key=customers.config.primary_key,
                     updated_at=customers.config.updated_at,
                 )
-        except sa.exc.OperationalError as error:
-            raise TransientError("ERP database unavailable while refreshing history") from error
+        except sa.exc.DBAPIError as error:
+            raise database_failure(error, "refreshing customer history") from error
 
     async def read(self, entity: Entity, ids: Sequence[str]) -> list[NativeRecord]:
         return await asyncio.to_thread(self.store.read, entity, ids)

@@ -21,10 +21,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from adapters.erp_generic.coerce import coerce_row, to_column_value
+from adapters.erp_generic.dberrors import classify, database_failure, record_error
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
 from connector.adapter import NativeRecord, NativeWrite, WriteResult
-from connector.errors import ConfigurationError, RecordError, TransientError
+from connector.errors import ConfigurationError, RecordError
 from connector.model import Entity
 
 Clock = Callable[[], dt.datetime]
@@ -82,19 +83,8 @@ def _sqlite_transactions(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN")
 
 
-def _transient(error: sa.exc.DBAPIError, doing: str) -> TransientError:
-    return TransientError(f"ERP database unavailable while {doing}: {_driver_message(error)}")
-
-
-def _driver_message(error: sa.exc.DBAPIError) -> str:
-    """The driver's first line only: SQLAlchemy's own text carries the SQL and its parameters,
-    and PostgreSQL's DETAIL line repeats the row's values."""
-    lines = str(error.orig).strip().splitlines()
-    return lines[0] if lines else type(error.orig).__name__
-
-
 def _is_record_level(error: sa.exc.DBAPIError) -> bool:
-    return isinstance(error, sa.exc.IntegrityError | sa.exc.DataError)
+    return classify(error) == "record"
 
 
 class SqlStore:
@@ -162,7 +152,7 @@ class SqlStore:
                 with self.engine.connect() as connection:
                     rows = connection.execute(statement).all()
             except sa.exc.DBAPIError as error:
-                raise _transient(error, "reading the change log") from error
+                raise database_failure(error, "reading the change log") from error
             return [
                 NativeRecord(
                     id=str(deleted_key),
@@ -216,7 +206,7 @@ class SqlStore:
                 if tables.lines is not None and rows:
                     self._attach_lines(connection, tables, rows)
         except sa.exc.DBAPIError as error:
-            raise _transient(error, doing) from error
+            raise database_failure(error, doing) from error
         return [self._record(tables, row) for row in rows]
 
     def _record(self, tables: EntityTables, row: dict[str, Any]) -> NativeRecord:
@@ -277,10 +267,19 @@ class SqlStore:
                 f"no such column in table {tables.table.name!r}"
             )
         column = tables.table.c[column_name]
-        statement = sa.select(tables.table).where(column.in_(list(values)))
+        wanted: dict[Any, str] = {}
+        for value in values:
+            try:
+                wanted.setdefault(to_column_value(column, value), value)
+            except RecordError:
+                continue  # a value the column cannot hold matches no row
+        if not wanted:
+            return {}
+        statement = sa.select(tables.table).where(column.in_(list(wanted)))
         found: dict[str, NativeRecord] = {}
         for record in self._fetch(tables, statement, "looking records up"):
-            found.setdefault(str(record.fields[column_name]), record)
+            stored = to_column_value(column, record.fields[column_name])
+            found.setdefault(wanted.get(stored, str(stored)), record)
         return found
 
     def columns(self, entity: Entity) -> frozenset[str]:
@@ -320,7 +319,7 @@ class SqlStore:
                     savepoint.rollback()
                     if not _is_record_level(error):
                         raise
-                    out.append(_refused(write, error))
+                    out.append(WriteResult(write.key, write.external_id, error=record_error(error)))
             return out
 
         return results + self._in_transaction(write_all, "writing")
@@ -354,7 +353,7 @@ class SqlStore:
                     if savepoint is None or not _is_record_level(error):
                         raise
                     savepoint.rollback()
-                    out.append(WriteResult(external_id, external_id, error=_record_error(error)))
+                    out.append(WriteResult(external_id, external_id, error=record_error(error)))
                     continue
                 out.append(WriteResult(external_id, external_id, updated_at=now))
             return out
@@ -374,12 +373,12 @@ class SqlStore:
                 return work(connection, False)
         except sa.exc.DBAPIError as error:
             if not _is_record_level(error):
-                raise _transient(error, doing) from error
+                raise database_failure(error, doing) from error
         try:
             with self.engine.begin() as connection:
                 return work(connection, True)
         except sa.exc.DBAPIError as error:
-            raise _transient(error, doing) from error
+            raise database_failure(error, doing) from error
 
     def _write_one(
         self,
@@ -454,6 +453,7 @@ class SqlStore:
         rows = []
         for number, line in enumerate(lines, start=1):
             row = dict(line)
+            row.pop(spec.primary_key, None)  # lines are new rows; the database numbers them
             row[spec.foreign_key] = pk
             if spec.order_by is not None and row.get(spec.order_by) is None:
                 row[spec.order_by] = number
@@ -516,15 +516,6 @@ def _column_values(table: sa.Table, fields: Mapping[str, Any], skip: set[str]) -
         for name, value in fields.items()
         if name not in skip
     }
-
-
-def _refused(write: NativeWrite, error: sa.exc.DBAPIError) -> WriteResult:
-    return WriteResult(write.key, write.external_id, error=_record_error(error))
-
-
-def _record_error(error: sa.exc.DBAPIError) -> RecordError:
-    code = "CONSTRAINT_VIOLATION" if isinstance(error, sa.exc.IntegrityError) else "INVALID_VALUE"
-    return RecordError(f"the ERP database refused the row: {_driver_message(error)}", code=code)
 
 
 def _aware(value: Any) -> dt.datetime:

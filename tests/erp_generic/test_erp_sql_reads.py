@@ -107,6 +107,9 @@ async def test_read_and_lookup(erp: ErpGenericAdapter) -> None:
     assert found[numbers[0]].id == "1"
     sale = (await erp.read(Entity.SALE, ["2"]))[0]
     assert sale.fields["lines"]
+    # Values come as strings; an integer column gets integers, and impossible values no SQL.
+    by_customer = await erp.lookup(Entity.CONTACT, "customer_id", ["1", "not-a-number"])
+    assert list(by_customer) == ["1"] and by_customer["1"].fields["customer_id"] == 1
 
 
 async def test_native_fields_are_the_reflected_columns(erp: ErpGenericAdapter) -> None:
