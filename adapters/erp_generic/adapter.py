@@ -66,6 +66,7 @@ class SqlBackend:
         self.location = location
         self.clock = clock
         self._store: SqlStore | None = None
+        self._columns: dict[Entity, frozenset[str]] | None = None
 
     @property
     def store(self) -> SqlStore:
@@ -150,9 +151,34 @@ class SqlBackend:
         return await asyncio.to_thread(self.store.delete, entity, ids)
 
     def native_fields(self, entity: Entity) -> frozenset[str] | None:
-        if self._store is None or entity not in self._store.schema.entities:
-            return None
-        return self._store.columns(entity)
+        """The entity's columns (plus `lines`), so mapping files are checked against them.
+
+        Before `open` (as `connector check` asks) the tables are reflected once, briefly, on a
+        connection of their own; when that fails the answer is None and `open` reports why.
+        """
+        if self._store is not None:
+            if entity not in self._store.schema.entities:
+                return None
+            return self._store.columns(entity)
+        if self._columns is None:
+            self._columns = self._reflect_columns()
+        return self._columns.get(entity)
+
+    def _reflect_columns(self) -> dict[Entity, frozenset[str]]:
+        engine = make_engine(self.settings, self.context.base_dir)
+        try:
+            with engine.connect() as connection:
+                schema, problems = reflect_schema(connection, self.settings, self.location)
+        except (sa.exc.DBAPIError, ConfigurationError):
+            return {}
+        finally:
+            engine.dispose()
+        if problems:
+            return {}
+        return {
+            entity: SqlStore(engine, schema, self.settings).columns(entity)
+            for entity in schema.entities
+        }
 
 
 def capabilities_for(settings: SqlSettings | RestSettings) -> Capabilities:

@@ -143,3 +143,16 @@ async def test_configured_webhook_secrets_give_a_verifier(sample_db: Path) -> No
     }
     [hint] = verifier.verify(WebhookRequest("POST", "/webhooks/erp", headers, body, now))
     assert (hint.entity, hint.external_id, hint.event_id) == (Entity.SALE, "12", "evt_1")
+
+
+async def test_native_fields_before_open_reflect_the_tables(sample_db: Path) -> None:
+    # `connector check` validates mapping files before it opens any system.
+    adapter = adapter_for(sample_config(f"sqlite:///{sample_db}"), sample_db.parent)
+    from connector.model import Entity
+
+    fields = adapter.native_fields(Entity.CUSTOMER)
+    assert fields is not None and "billing_city" in fields and "billing_cty" not in fields
+    assert "lines" in (adapter.native_fields(Entity.SALE) or frozenset())
+    broken = sample_config(f"sqlite:///{sample_db}")
+    broken["entities"]["customer"]["table"] = "kunden"
+    assert adapter_for(broken, sample_db.parent).native_fields(Entity.CUSTOMER) is None
