@@ -100,15 +100,24 @@ class FailureStatus:
 def _upsert(
     conn: Connection,
     table: Table,
-    values: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
     conflict: Sequence[str],
     update_columns: Iterable[str],
 ) -> None:
-    """INSERT … ON CONFLICT DO UPDATE, in the dialect's own construct."""
+    """INSERT … ON CONFLICT DO UPDATE for many rows of the same columns, in one executemany.
+
+    The statement is built once per call: SQLAlchemy cannot cache the dialects' ON CONFLICT
+    constructs, so compiling one per row cost milliseconds per record.
+    """
+    if not rows:
+        return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values)
+    statement = dialect.insert(table)
     changes = {column: statement.excluded[column] for column in update_columns}
-    conn.execute(statement.on_conflict_do_update(index_elements=list(conflict), set_=changes))
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=list(conflict), set_=changes),
+        [dict(row) for row in rows],
+    )
 
 
 class StoreTx:
@@ -117,6 +126,29 @@ class StoreTx:
     def __init__(self, conn: Connection, now: dt.datetime) -> None:
         self._conn = conn
         self.now = now
+        # Binds and resolutions are gathered and written in bulk (see `flush`).
+        self._binds: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        self._resolved: dict[tuple[str, str], set[str]] = {}
+
+    def flush(self) -> None:
+        """Write the gathered binds and resolutions; every other write flushes first."""
+        binds, self._binds = self._binds, {}
+        for updates, rows in binds.items():
+            _upsert(self._conn, schema.bindings, rows, ("entity", "key", "system"), updates)
+        resolved, self._resolved = self._resolved, {}
+        table = schema.failures
+        for (route, entity), external_ids in resolved.items():
+            for chunk in _chunks(sorted(external_ids)):
+                self._conn.execute(
+                    update(table)
+                    .where(
+                        table.c.route == route,
+                        table.c.entity == entity,
+                        table.c.external_id.in_(chunk),
+                        table.c.status == FailureStatus.PENDING,
+                    )
+                    .values(status=FailureStatus.RESOLVED, updated_at=self.now)
+                )
 
     def bind(
         self,
@@ -142,9 +174,10 @@ class StoreTx:
         if remote_updated_at is not None:
             values["remote_updated_at"] = remote_updated_at
             updates.append("remote_updated_at")
-        _upsert(self._conn, schema.bindings, values, ("entity", "key", "system"), updates)
+        self._binds.setdefault(tuple(updates), []).append(values)
 
     def unbind(self, entity: str, key: str, system: str) -> None:
+        self.flush()
         table = schema.bindings
         self._conn.execute(
             delete(table).where(
@@ -153,9 +186,10 @@ class StoreTx:
         )
 
     def set_cursor(self, route: str, entity: str, watermark: dt.datetime | None) -> None:
+        self.flush()
         values = {"route": route, "entity": entity, "watermark": watermark, "updated_at": self.now}
         _upsert(
-            self._conn, schema.cursors, values, ("route", "entity"), ("watermark", "updated_at")
+            self._conn, schema.cursors, [values], ("route", "entity"), ("watermark", "updated_at")
         )
 
     def record_failure(
@@ -172,6 +206,7 @@ class StoreTx:
         next_retry_at: dt.datetime | None = None,
     ) -> None:
         """Put a record in `failures`, or count one more attempt if it is there already."""
+        self.flush()
         table = schema.failures
         values = {
             "route": route,
@@ -215,17 +250,8 @@ class StoreTx:
         )
 
     def resolve_failure(self, route: str, entity: str, external_id: str) -> None:
-        table = schema.failures
-        self._conn.execute(
-            update(table)
-            .where(
-                table.c.route == route,
-                table.c.entity == entity,
-                table.c.external_id == external_id,
-                table.c.status == FailureStatus.PENDING,
-            )
-            .values(status=FailureStatus.RESOLVED, updated_at=self.now)
-        )
+        """Mark the record's pending failure resolved (it synced)."""
+        self._resolved.setdefault((route, entity), set()).add(external_id)
 
 
 def _json_safe(payload: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -262,7 +288,9 @@ class StateStore:
     @contextmanager
     def transaction(self) -> Iterator[StoreTx]:
         with self.engine.begin() as conn:
-            yield StoreTx(conn, self.clock())
+            tx = StoreTx(conn, self.clock())
+            yield tx
+            tx.flush()
 
     # -- bindings --------------------------------------------------------------------------
 

@@ -1,0 +1,104 @@
+"""End-to-end fixtures: the HubSpot sandbox on a loopback port and a small sample ERP."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import yaml
+
+from adapters.erp_generic.sample import create_sample_erp
+from adapters.hubspot.sandbox import create_app
+from connector.cli import app as cli
+from connector.cli.common import console, errors
+from typer.testing import CliRunner
+
+TOKEN = "sandbox-token"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Sandbox:
+    url: str
+    server: uvicorn.Server
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        )
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A HubSpot sandbox served by uvicorn on 127.0.0.1, with HubSpot's limits enforced."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "sandbox did not start"
+        time.sleep(0.02)
+    yield Sandbox(f"http://127.0.0.1:{port}", server)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def write_config(directory: Path, sandbox_url: str, **route_options: Any) -> Path:
+    shipped = yaml.safe_load(Path(__file__).parents[2].joinpath("config.yaml").read_text())
+    shipped["state"] = {"url": f"sqlite:///{directory / 'state.db'}"}
+    erp = shipped["systems"]["erp"]["settings"]
+    erp["url"] = f"sqlite:///{directory / 'erp.db'}"
+    erp.pop("webhooks", None)
+    crm = shipped["systems"]["crm"]["settings"]
+    crm["base_url"] = sandbox_url
+    crm["auth"] = {"kind": "token", "token": TOKEN}
+    crm.pop("webhooks", None)
+    for route in shipped["routes"]:
+        for entity, options in route_options.get(route["name"], {}).items():
+            route["entities"][entity] = {**route["entities"].get(entity, {}), **options}
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(shipped, sort_keys=False))
+    return path
+
+
+@dataclass
+class World:
+    directory: Path
+    config: Path
+    sandbox: Sandbox
+
+    @property
+    def erp_db(self) -> Path:
+        return self.directory / "erp.db"
+
+    def connector(self, *args: str, expect: int | None = 0) -> str:
+        console.width = errors.width = 200
+        result = CliRunner().invoke(cli, ["--config", str(self.config), *args])
+        if expect is not None:
+            assert result.exit_code == expect, result.output
+        return result.output
+
+
+@pytest.fixture
+def world(tmp_path: Path, sandbox: Sandbox) -> World:
+    create_sample_erp(tmp_path / "erp.db", customers=30, contacts=60, orders=40, products=20)
+    config = write_config(tmp_path, sandbox.url)
+    world = World(tmp_path, config, sandbox)
+    world.connector("hubspot", "setup")
+    return world

@@ -1,0 +1,315 @@
+"""The product's business flows through the real CLI: sample ERP ↔ HubSpot sandbox over loopback.
+
+Each test starts from a small sample ERP (SQLite) and an empty HubSpot sandbox served by uvicorn
+on 127.0.0.1, with HubSpot's rate limits enforced, and drives everything with `connector …`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+from decimal import Decimal
+from typing import Any
+
+from tests.e2e.conftest import World
+
+WRITE = re.compile(r"/batch/(upsert|update|create|archive)$|/objects/\w+(/\d+)?$")
+
+
+def objects(world: World, object_type: str) -> list[dict[str, Any]]:
+    with world.sandbox.client() as client:
+        body = client.get(f"/_sandbox/objects/{object_type}").json()
+    return [row for row in body["results"] if not row.get("archived")]
+
+
+def write_calls(world: World) -> int:
+    with world.sandbox.client() as client:
+        log = client.get("/_sandbox/requests").json()["results"]
+    return sum(
+        1
+        for entry in log
+        if entry["method"] in ("POST", "PATCH", "DELETE")
+        and "/search" not in entry["path"]
+        and not entry["path"].startswith("/_sandbox")
+        and "/properties" not in entry["path"]
+        and entry["path"] != "/oauth/v1/token"
+        and "/batch/read" not in entry["path"]
+    )
+
+
+def erp(world: World, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(world.erp_db) as db:
+        rows = db.execute(sql, params).fetchall()
+        db.commit()
+    return rows
+
+
+def erp_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def counts(output: str, route: str, entity: str) -> list[int]:
+    match = re.search(rf"{route}\s*│\s*{entity}\s*│([\s\d│]+)", output)
+    assert match, output
+    return [int(cell) for cell in match.group(1).split("│") if cell.strip()]
+
+
+def ui_edit(world: World, object_type: str, object_id: str, **properties: str) -> None:
+    with world.sandbox.client() as client:
+        client.patch(
+            f"/_sandbox/ui/{object_type}/{object_id}", json={"properties": properties}
+        ).raise_for_status()
+
+
+def test_first_sync_creates_everything_and_nothing_echoes_back(world: World):
+    out = world.connector("sync", "erp-to-crm")
+    assert counts(out, "erp-to-crm", "customer")[0] == 30
+    assert counts(out, "erp-to-crm", "contact")[0] == 60
+    assert counts(out, "erp-to-crm", "sale")[0] == 40
+    companies = objects(world, "companies")
+    assert sorted(c["properties"]["erp_customer_no"] for c in companies) == sorted(
+        row[0] for row in erp(world, "SELECT customer_no FROM customers")
+    )
+    deals = objects(world, "deals")
+    assert len(deals) == 40 and all(d["properties"].get("erp_order_no") for d in deals)
+    assert (
+        len(objects(world, "line_items"))
+        == erp(world, "SELECT COUNT(*) FROM sales_order_lines")[0][0]
+    )
+
+    before = write_calls(world)
+    again = world.connector("sync", "erp-to-crm")
+    assert write_calls(world) == before, "a second run with nothing changed must not write"
+    assert counts(again, "erp-to-crm", "customer")[:2] == [0, 0]
+
+    stamps = erp(world, "SELECT MAX(updated_at) FROM customers")
+    back = world.connector("sync", "crm-to-erp")
+    for entity in ("customer", "contact", "sale"):
+        assert counts(back, "crm-to-erp", entity)[:2] == [0, 0], back
+    assert erp(world, "SELECT MAX(updated_at) FROM customers") == stamps
+
+
+def test_an_erp_change_updates_only_that_record_in_hubspot(world: World):
+    world.connector("sync", "erp-to-crm")
+    erp(world, "UPDATE customers SET name = 'Renamed GmbH', updated_at = ? WHERE id = 1", erp_now())
+    before = write_calls(world)
+    out = world.connector("sync", "erp-to-crm")
+    assert counts(out, "erp-to-crm", "customer")[:2] == [0, 1]
+    number = erp(world, "SELECT customer_no FROM customers WHERE id = 1")[0][0]
+    company = next(
+        c for c in objects(world, "companies") if c["properties"]["erp_customer_no"] == number
+    )
+    assert company["properties"]["name"] == "Renamed GmbH"
+    assert write_calls(world) - before == 1
+
+
+def test_a_won_deal_becomes_an_erp_order_and_its_number_and_status_flow_back(world: World):
+    world.connector("sync", "erp-to-crm")
+    company = objects(world, "companies")[0]
+    with world.sandbox.client() as client:
+        deal = client.post(
+            "/crm/v3/objects/deals",
+            json={
+                "properties": {
+                    "dealname": "Big pump order",
+                    "dealstage": "contractsent",
+                    "pipeline": "default",
+                    "amount": "1490.00",
+                    "deal_currency_code": "EUR",
+                },
+                "associations": [
+                    {
+                        "to": {"id": company["id"]},
+                        "types": [
+                            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 5}
+                        ],
+                    }
+                ],
+            },
+        ).json()["id"]
+        client.post(
+            "/crm/v3/objects/line_items",
+            json={
+                "properties": {
+                    "name": "Pump",
+                    "hs_sku": "P-1",
+                    "quantity": "10",
+                    "price": "149.00",
+                },
+                "associations": [
+                    {
+                        "to": {"id": deal},
+                        "types": [
+                            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 20}
+                        ],
+                    }
+                ],
+            },
+        ).raise_for_status()
+
+    open_deal = world.connector("sync", "crm-to-erp")
+    assert counts(open_deal, "crm-to-erp", "sale")[4] == 1, "an open deal is not an order yet"
+    assert not erp(world, "SELECT id FROM sales_orders WHERE title = 'Big pump order'")
+
+    ui_edit(world, "deals", deal, dealstage="closedwon")
+    won = world.connector("sync", "crm-to-erp")
+    assert counts(won, "crm-to-erp", "sale")[0] == 1
+    [(order_id, number, stage, customer_no)] = erp(
+        world,
+        """
+        SELECT o.id, o.order_no, o.stage, c.customer_no FROM sales_orders o
+        JOIN customers c ON c.id = o.customer_id WHERE o.title = 'Big pump order'""",
+    )
+    assert stage == "won" and number
+    assert customer_no == company["properties"]["erp_customer_no"]
+    assert erp(
+        world,
+        "SELECT sku, quantity, unit_price FROM sales_order_lines WHERE order_id = ?",
+        order_id,
+    ) == [("P-1", 10, 149)]
+
+    world.connector("sync", "erp-to-crm")
+    deal_now = next(d for d in objects(world, "deals") if d["id"] == str(deal))
+    assert deal_now["properties"]["erp_order_no"] == number
+
+    erp(
+        world,
+        "UPDATE sales_orders SET status = 'shipped', updated_at = ? WHERE id = ?",
+        erp_now(),
+        order_id,
+    )
+    world.connector("sync", "erp-to-crm")
+    deal_now = next(d for d in objects(world, "deals") if d["id"] == str(deal))
+    assert deal_now["properties"]["erp_order_status"] == "shipped"
+
+
+def test_customer_history_reaches_the_crm_and_stays_current(world: World):
+    world.connector("sync", "erp-to-crm")
+    [(customer_id, number)] = erp(
+        world, "SELECT id, customer_no FROM customers ORDER BY id LIMIT 1"
+    )
+    expected = erp(
+        world, "SELECT lifetime_revenue, open_order_count FROM customers WHERE id = ?", customer_id
+    )[0]
+    company = next(
+        c for c in objects(world, "companies") if c["properties"]["erp_customer_no"] == number
+    )
+    assert Decimal(company["properties"]["erp_lifetime_revenue"]) == Decimal(str(expected[0]))
+
+    [(order_id,)] = erp(
+        world, "SELECT id FROM sales_orders WHERE customer_id = ? LIMIT 1", customer_id
+    ) or [(None,)]
+    assert order_id is not None
+    erp(
+        world,
+        "INSERT INTO invoices (invoice_no, order_id, customer_id, invoice_date, amount, paid, updated_at) "
+        "VALUES ('INV-E2E', ?, ?, '2026-11-01', 1000, 1, ?)",
+        order_id,
+        customer_id,
+        erp_now(),
+    )
+    world.connector("sync", "erp-to-crm")
+    company = next(
+        c for c in objects(world, "companies") if c["properties"]["erp_customer_no"] == number
+    )
+    assert (
+        Decimal(company["properties"]["erp_lifetime_revenue"]) == Decimal(str(expected[0])) + 1000
+    )
+
+
+def test_conflicting_edits_end_with_each_field_from_its_owner(world: World):
+    world.connector("sync", "erp-to-crm")
+    world.connector("sync", "crm-to-erp")
+    [(customer_id, number)] = erp(
+        world, "SELECT id, customer_no FROM customers ORDER BY id LIMIT 1"
+    )
+    company = next(
+        c for c in objects(world, "companies") if c["properties"]["erp_customer_no"] == number
+    )
+
+    # Both sides edit the billing city (the ERP's) and the industry (the CRM's).
+    erp(
+        world,
+        "UPDATE customers SET billing_city = 'Erpstadt', industry = 'ERP says', updated_at = ? "
+        "WHERE id = ?",
+        erp_now(),
+        customer_id,
+    )
+    ui_edit(world, "companies", company["id"], city="Crmville", industry="RETAIL")
+
+    world.connector("sync", "erp-to-crm")
+    world.connector("sync", "crm-to-erp")
+    world.connector("sync", "erp-to-crm")
+
+    company = next(c for c in objects(world, "companies") if c["id"] == company["id"])
+    assert company["properties"]["city"] == "Erpstadt"
+    assert company["properties"]["industry"] == "RETAIL"
+    assert erp(world, "SELECT billing_city, industry FROM customers WHERE id = ?", customer_id) == [
+        ("Erpstadt", "Retail")
+    ]
+
+
+def test_first_sync_into_a_populated_hubspot_binds_instead_of_duplicating(world: World):
+    numbers = [
+        row[0] for row in erp(world, "SELECT customer_no FROM customers ORDER BY id LIMIT 5")
+    ]
+    with world.sandbox.client() as client:
+        client.post(
+            "/_sandbox/seed",
+            json={
+                "objectType": "companies",
+                "records": [{"name": f"Pre-existing {n}", "erp_customer_no": n} for n in numbers],
+            },
+        ).raise_for_status()
+    out = world.connector("sync", "erp-to-crm", "--entity", "customer")
+    assert counts(out, "erp-to-crm", "customer")[:2] == [25, 5]
+    companies = objects(world, "companies")
+    assert len(companies) == 30
+    assert len({c["properties"]["erp_customer_no"] for c in companies}) == 30
+
+
+def test_one_bad_record_fails_alone_and_is_listed_with_hubspots_reason(world: World):
+    first, second = erp(world, "SELECT id, email FROM contacts ORDER BY id LIMIT 2")
+    erp(
+        world, "UPDATE contacts SET email = ? WHERE id = ?", first[1], second[0]
+    )  # a duplicate email
+    out = world.connector("sync", "erp-to-crm", expect=1)
+    created, _, _, _, _, failed = counts(out, "erp-to-crm", "contact")
+    assert (created, failed) == (59, 1)
+    listing = world.connector("failures", "list")
+    assert "contact" in listing and re.search(r"CONFLICT|already", listing), listing
+
+
+def test_a_contact_deleted_in_the_erp_is_archived_in_hubspot(world: World):
+    world.connector("sync", "erp-to-crm")
+    [(contact_id, email)] = erp(world, "SELECT id, email FROM contacts ORDER BY id LIMIT 1")
+    erp(
+        world,
+        "UPDATE contacts SET deleted_at = ?, updated_at = ? WHERE id = ?",
+        erp_now(),
+        erp_now(),
+        contact_id,
+    )
+    out = world.connector("sync", "erp-to-crm")
+    assert counts(out, "erp-to-crm", "contact")[3] == 1
+    assert email not in {c["properties"].get("email") for c in objects(world, "contacts")}
+
+
+def test_more_than_ten_thousand_changes_at_one_timestamp_all_arrive(world: World):
+    with world.sandbox.client() as client:
+        client.patch("/_sandbox/switches", json={"limits_enabled": False}).raise_for_status()
+        client.post(
+            "/_sandbox/seed",
+            json={
+                "objectType": "companies",
+                "count": 10_050,
+                "timestamp": 1_767_225_600_000,
+                "template": {"name": "Bulk {n}", "erp_customer_no": "BULK-{n}"},
+            },
+        ).raise_for_status()
+    out = world.connector("sync", "crm-to-erp", "--entity", "customer")
+    assert counts(out, "crm-to-erp", "customer")[0] == 10_050
+    assert erp(world, "SELECT COUNT(*) FROM customers WHERE customer_no LIKE 'BULK-%'") == [
+        (10_050,)
+    ]
