@@ -21,7 +21,8 @@ _FALSE = frozenset({"false", "0", "no", "n", "f"})
 
 
 @cache
-def _naive_timestamp_columns(table: sa.Table) -> tuple[str, ...]:
+def naive_timestamp_columns(table: sa.Table) -> tuple[str, ...]:
+    """The table's timestamp columns without time zone (their values come back naive)."""
     return tuple(
         column.name
         for column in table.c
@@ -31,7 +32,7 @@ def _naive_timestamp_columns(table: sa.Table) -> tuple[str, ...]:
 
 def coerce_row(table: sa.Table, row: dict[str, Any]) -> None:
     """Make the row's naive timestamps UTC-aware, in place (rows are fresh dicts)."""
-    for name in _naive_timestamp_columns(table):
+    for name in naive_timestamp_columns(table):
         value = row.get(name)
         if isinstance(value, dt.datetime) and value.tzinfo is None:
             row[name] = value.replace(tzinfo=dt.UTC)

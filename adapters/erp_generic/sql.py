@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from adapters.erp_generic.coerce import coerce_row, to_column_value
+from adapters.erp_generic.coerce import coerce_row, naive_timestamp_columns, to_column_value
 from adapters.erp_generic.dberrors import classify, database_failure, record_error
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
@@ -207,21 +207,7 @@ class SqlStore:
                     self._attach_lines(connection, tables, rows)
         except sa.exc.DBAPIError as error:
             raise database_failure(error, doing) from error
-        return [self._record(tables, row) for row in rows]
-
-    def _record(self, tables: EntityTables, row: dict[str, Any]) -> NativeRecord:
-        config = tables.config
-        coerce_row(tables.table, row)
-        deleted = False
-        if config.soft_delete is not None:
-            marker = row[config.soft_delete]
-            deleted = marker is not None and marker is not False and marker != 0
-        return NativeRecord(
-            id=str(row[config.primary_key]),
-            updated_at=_aware(row[config.updated_at]),
-            fields=row,
-            deleted=deleted,
-        )
+        return _records(tables, rows)
 
     def _attach_lines(
         self, connection: Connection, tables: EntityTables, rows: list[dict[str, Any]]
@@ -516,6 +502,27 @@ def _column_values(table: sa.Table, fields: Mapping[str, Any], skip: set[str]) -
         for name, value in fields.items()
         if name not in skip
     }
+
+
+def _records(tables: EntityTables, rows: list[dict[str, Any]]) -> list[NativeRecord]:
+    """Rows as native records. This is the per-row hot path of every read, so the names it
+    needs are looked up once per page and the loop stays flat."""
+    config = tables.config
+    naive = naive_timestamp_columns(tables.table)
+    key, stamp, flag = config.primary_key, config.updated_at, config.soft_delete
+    utc = dt.UTC
+    records = []
+    for row in rows:
+        for name in naive:
+            value = row[name]
+            if value is not None and value.tzinfo is None:
+                row[name] = value.replace(tzinfo=utc)
+        deleted = False
+        if flag is not None:
+            marker = row[flag]
+            deleted = marker is not None and marker is not False and marker != 0
+        records.append(NativeRecord(str(row[key]), _aware(row[stamp]), row, deleted))
+    return records
 
 
 def _aware(value: Any) -> dt.datetime:
