@@ -14,12 +14,12 @@ import httpx
 import pytest
 import uvicorn
 import yaml
+from typer.testing import CliRunner
 
 from adapters.erp_generic.sample import create_sample_erp
 from adapters.hubspot.sandbox import create_app
 from connector.cli import app as cli
 from connector.cli.common import console, errors
-from typer.testing import CliRunner
 
 TOKEN = "sandbox-token"
 

@@ -203,7 +203,8 @@ def test_customer_history_reaches_the_crm_and_stays_current(world: World):
     assert order_id is not None
     erp(
         world,
-        "INSERT INTO invoices (invoice_no, order_id, customer_id, invoice_date, amount, paid, updated_at) "
+        "INSERT INTO invoices (invoice_no, order_id, customer_id, invoice_date, amount, paid, "
+        "updated_at) "
         "VALUES ('INV-E2E', ?, ?, '2026-11-01', 1000, 1, ?)",
         order_id,
         customer_id,
