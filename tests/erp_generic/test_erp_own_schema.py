@@ -101,3 +101,27 @@ async def test_reads_writes_and_deletes_on_a_foreign_schema(own_erp: ErpGenericA
     assert [(r.id, r.deleted) for r in feed] == [("A-2", True)]
     found = await own_erp.lookup(Entity.SALE, "SYNC_SCHLUESSEL", ["key-9"])
     assert found["key-9"].id == "A-9"
+
+
+async def test_a_view_is_read_like_a_table(sample_url: str, tmp_path: Path) -> None:
+    engine = sa.create_engine(sample_url)
+    with engine.begin() as connection:
+        # A fixed DDL string written here, not built from configuration.
+        connection.exec_driver_sql(
+            "CREATE VIEW active_customers AS SELECT id, customer_no, name, updated_at "
+            "FROM customers WHERE status = 'active'"
+        )
+        expected = connection.execute(
+            sa.text("SELECT count(*) FROM customers WHERE status = 'active'")
+        ).scalar_one()
+    engine.dispose()
+    block = {"url": sample_url, "entities": {"customer": {"table": "active_customers"}}}
+    settings = ErpGenericSettings.model_validate(block)
+    adapter = ErpGenericAdapter.from_settings("erp", settings, AdapterContext(tmp_path))
+    await adapter.open()
+    try:
+        records = [r async for p in adapter.read_changes(Entity.CUSTOMER, None) for r in p.records]
+        assert len(records) == expected > 0
+        assert set(records[0].fields) == {"id", "customer_no", "name", "updated_at"}
+    finally:
+        await adapter.close()
