@@ -1,8 +1,8 @@
 """What a database error means for a sync run: the SQL mode's error → action table.
 
 The decision is made on the SQLSTATE when the driver reports one (ISO/IEC 9075 classes; the
-PostgreSQL manual's appendix "PostgreSQL Error Codes" lists them), else on the PEP 249
-exception class, which every DB-API driver raises:
+PostgreSQL manual's appendix "PostgreSQL Error Codes" lists them), on SQLite's result code for
+pysqlite, else on the PEP 249 exception class, which every DB-API driver raises:
 
 * `record` — this row is refused (constraint, bad value): it fails alone, the batch goes on;
 * `transient` — the connection or the server had a problem (lost connection, deadlock,
@@ -37,7 +37,24 @@ SQLSTATE_ACTIONS: dict[str, Action] = {
     "42": "configuration",  # syntax error or access rule violation: privilege, missing table
 }
 
-#: PEP 249 exception class → action, for drivers that report no SQLSTATE (pysqlite).
+#: SQLite primary result code (https://sqlite.org/rescode.html) → action; pysqlite reports it
+#: as `sqlite_errorcode` (Python ≥ 3.11) instead of a SQLSTATE.
+SQLITE_ACTIONS: dict[int, Action] = {
+    1: "configuration",  # SQLITE_ERROR: SQL logic error (no such table, a view written to)
+    3: "configuration",  # SQLITE_PERM: access permission denied
+    5: "transient",  # SQLITE_BUSY: another connection holds the lock
+    6: "transient",  # SQLITE_LOCKED: a conflict within this connection's database
+    8: "configuration",  # SQLITE_READONLY: the file or connection is read-only
+    10: "transient",  # SQLITE_IOERR
+    13: "transient",  # SQLITE_FULL: disk full
+    14: "transient",  # SQLITE_CANTOPEN
+    18: "record",  # SQLITE_TOOBIG: a value too large
+    19: "record",  # SQLITE_CONSTRAINT: NOT NULL, UNIQUE, FOREIGN KEY, CHECK
+    20: "record",  # SQLITE_MISMATCH: datatype mismatch
+    23: "configuration",  # SQLITE_AUTH: authorizer denied
+}
+
+#: PEP 249 exception class → action, for drivers that report neither code.
 _CLASS_ACTIONS: tuple[tuple[type[sa.exc.DBAPIError], Action], ...] = (
     (sa.exc.IntegrityError, "record"),
     (sa.exc.DataError, "record"),
@@ -64,6 +81,12 @@ def classify(error: sa.exc.DBAPIError) -> Action:
         action = SQLSTATE_ACTIONS.get(code) or SQLSTATE_ACTIONS.get(code[:2])
         if action is not None:
             return action
+    sqlite_code = getattr(error.orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        # Extended codes carry the primary code in their low byte.
+        sqlite_action = SQLITE_ACTIONS.get(sqlite_code & 0xFF)
+        if sqlite_action is not None:
+            return sqlite_action
     for kind, kind_action in _CLASS_ACTIONS:
         if isinstance(error, kind):
             return kind_action

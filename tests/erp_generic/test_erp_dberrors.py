@@ -55,3 +55,29 @@ def test_messages_carry_the_first_driver_line_only() -> None:
     assert isinstance(failure, TransientError) and "INSERT" not in str(failure)
     stop = database_failure(wrapped(sa.exc.ProgrammingError, "denied", "42501"), "writing")
     assert isinstance(stop, ConfigurationError)
+
+
+def sqlite_error(kind: type[sa.exc.DBAPIError], statement: str) -> sa.exc.DBAPIError:
+    import sqlite3
+
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE t (a NOT NULL)")
+    connection.execute("CREATE VIEW v AS SELECT 1 AS a")
+    try:
+        connection.execute(statement)
+    except sqlite3.Error as raw:
+        return kind(statement, {}, raw)
+    raise AssertionError("the statement should fail")
+
+
+@pytest.mark.parametrize(
+    ("statement", "kind", "action"),
+    [
+        ("INSERT INTO t VALUES (NULL)", sa.exc.IntegrityError, "record"),
+        # pysqlite calls these OperationalError; retrying would never help.
+        ("INSERT INTO v VALUES (1)", sa.exc.OperationalError, "configuration"),
+        ("SELECT * FROM missing", sa.exc.OperationalError, "configuration"),
+    ],
+)
+def test_sqlite_result_codes(statement: str, kind: type[sa.exc.DBAPIError], action: str) -> None:
+    assert classify(sqlite_error(kind, statement)) == action
