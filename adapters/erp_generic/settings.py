@@ -6,16 +6,15 @@ reflected database schema (SQL) before anything runs and never pasted into SQL t
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
-    Discriminator,
     Field,
     RootModel,
     SecretStr,
-    Tag,
+    ValidatorFunctionWrapHandler,
     model_validator,
 )
 
@@ -171,18 +170,18 @@ class RestSettings(HttpSettings):
     webhooks: Webhooks | None = None
 
 
-def _mode_of(value: Any) -> str:
-    if isinstance(value, dict):
-        return str(value.get("mode", "sql"))
-    return str(getattr(value, "mode", "sql"))
-
-
-class ErpGenericSettings(
-    RootModel[
-        Annotated[
-            Annotated[SqlSettings, Tag("sql")] | Annotated[RestSettings, Tag("rest")],
-            Discriminator(_mode_of),
-        ]
-    ]
-):
+class ErpGenericSettings(RootModel[SqlSettings | RestSettings]):
     """`mode: sql` (the default) or `mode: rest`, with that mode's fields beside it."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _by_mode(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # Validate against the one model `mode` names, so an error's location is the user's
+        # own key path (a tagged union would put the tag into it: `settings.sql.entities…`).
+        if not isinstance(value, dict):
+            return handler(value)
+        mode = value.get("mode", "sql")
+        if mode not in ("sql", "rest"):
+            raise ValueError(f"mode must be 'sql' or 'rest', not {mode!r}")
+        target: type[BaseModel] = RestSettings if mode == "rest" else SqlSettings
+        return handler(target.model_validate(value))

@@ -156,3 +156,21 @@ async def test_native_fields_before_open_reflect_the_tables(sample_db: Path) -> 
     broken = sample_config(f"sqlite:///{sample_db}")
     broken["entities"]["customer"]["table"] = "kunden"
     assert adapter_for(broken, sample_db.parent).native_fields(Entity.CUSTOMER) is None
+
+
+def test_settings_errors_point_at_the_users_own_keys() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as raised:
+        ErpGenericSettings.model_validate(
+            {"url": "sqlite://", "entities": {"customer": {"tabel": "x"}}}
+        )
+    assert sorted(error["loc"] for error in raised.value.errors()) == [
+        ("entities", "customer", "table"),
+        ("entities", "customer", "tabel"),
+    ]
+    with pytest.raises(ValidationError) as rest:
+        ErpGenericSettings.model_validate({"mode": "rest", "base_url": "ftp://x", "entities": {}})
+    assert [error["loc"] for error in rest.value.errors()] == [("base_url",)]
+    with pytest.raises(ValidationError, match="mode must be 'sql' or 'rest'"):
+        ErpGenericSettings.model_validate({"mode": "soap"})
