@@ -166,8 +166,8 @@ def test_settings_errors_point_at_the_users_own_keys() -> None:
             {"url": "sqlite://", "entities": {"customer": {"tabel": "x"}}}
         )
     assert sorted(error["loc"] for error in raised.value.errors()) == [
-        ("entities", "customer", "table"),
         ("entities", "customer", "tabel"),
+        ("entities", "customer", "table"),
     ]
     with pytest.raises(ValidationError) as rest:
         ErpGenericSettings.model_validate({"mode": "rest", "base_url": "ftp://x", "entities": {}})
