@@ -114,6 +114,15 @@ async def load(base: str, seconds: float, clients: int) -> tuple[int, list[float
     return int(len(latencies) / elapsed), latencies, errors
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux `/proc`), to separate our cost from the box's."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -124,13 +133,18 @@ def bench_store(name: str, url: str, seconds: float, clients: int) -> None:
     child = subprocess.Popen(
         [sys.executable, __file__, "--serve", url, "--port", str(port)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        },
     )
     base = f"http://127.0.0.1:{port}"
     try:
         asyncio.run(wait_ready(base))
         asyncio.run(load(base, 1.0, clients))  # warm-up: connections, caches, WAL
+        cpu_before = cpu_seconds(child.pid)
         rate, latencies, errors = asyncio.run(load(base, seconds, clients))
+        cpu_after = cpu_seconds(child.pid)
     finally:
         child.terminate()
         child.wait(10)
@@ -142,6 +156,14 @@ def bench_store(name: str, url: str, seconds: float, clients: int) -> None:
         f"p99 goal/actual {GOAL_P99_MS / p99:.2f}  ({clients} clients, {seconds:.0f} s, "
         f"{len(latencies)} requests)"
     )
+    if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before:
+        per_event = (cpu_after - cpu_before) / len(latencies)
+        # What one fully available core would sustain: the figure that does not depend on
+        # what else the machine is running (the wall-clock rate above does).
+        print(
+            f"{'':10s} server CPU {per_event * 1000:.2f} ms/event -> "
+            f"{1 / per_event:.0f} events/s per free core (ratio {1 / per_event / GOAL_RATE:.2f})"
+        )
 
 
 def postgres_schema(action: str, schema: str) -> None:
@@ -153,6 +175,13 @@ def postgres_schema(action: str, schema: str) -> None:
         suffix = "" if action == "create" else " CASCADE"
         conn.execute(text(f'{verb} "{schema}"{suffix}'))
     engine.dispose()
+
+
+def _available(module: str) -> str:
+    import importlib.util
+
+    fallback = {"uvloop": "asyncio", "httptools": "h11"}[module]
+    return module if importlib.util.find_spec(module) else fallback
 
 
 def main() -> None:
@@ -167,6 +196,7 @@ def main() -> None:
         serve(args.serve, args.port)
         return
     print(f"goal: >= {GOAL_RATE:.0f} events/s with p99 < {GOAL_P99_MS:.0f} ms (SQLite)")
+    print(f"uvicorn picks: loop {_available('uvloop')}, http parser {_available('httptools')}")
     for store in args.stores.split(","):
         if store == "sqlite":
             with tempfile.TemporaryDirectory() as folder:

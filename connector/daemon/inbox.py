@@ -14,6 +14,7 @@ as `failed` in the inbox and as rows in `failures` with the reason. A route whos
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -149,8 +150,8 @@ def record_counts(summary: RunSummary) -> dict[str, int]:
     """Records of a run by outcome, over all its entities."""
     totals: dict[str, int] = {}
     for counts in summary.counts.values():
-        for outcome in ("created", "updated", "unchanged", "deleted", "failed"):
-            totals[outcome] = totals.get(outcome, 0) + int(getattr(counts, outcome))
+        for outcome, count in dataclasses.asdict(counts).items():
+            totals[outcome] = totals.get(outcome, 0) + int(count)
     return totals
 
 

@@ -1,0 +1,152 @@
+"""End to end with real processes: the HubSpot sandbox sends signed webhooks to the daemon.
+
+`connector sandbox hubspot` and `connector daemon` run as separate processes on loopback; the
+daemon's route reads companies from the sandbox and writes customers to the sample ERP (SQLite).
+A company created, then edited, in the sandbox's "UI" fires signed v3 webhooks; each change must
+be in the ERP within 2 seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from adapters.erp_generic.sample import create_sample_erp, sample_config
+
+pytestmark = pytest.mark.e2e
+
+CONNECTOR = Path(sys.executable).parent / "connector"
+SECRET = "e2e-client-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"process exited with {process.returncode}"
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError(f"{url} did not come up")
+
+
+def erp_customers(path: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as conn:
+        return list(conn.execute("SELECT customer_no, name FROM customers ORDER BY id"))
+
+
+def time_until(condition, seconds: float) -> float:
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > seconds:
+            return float("inf")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_sandbox_change_reaches_the_erp_within_two_seconds(tmp_path: Path) -> None:
+    hubspot_port, daemon_port = free_port(), free_port()
+    create_sample_erp(tmp_path / "erp.db", customers=0, contacts=0, orders=0, products=1)
+    config = {
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "systems": {
+            "erp": {
+                "adapter": "erp_generic",
+                "settings": sample_config(f"sqlite:///{tmp_path / 'erp.db'}"),
+            },
+            "crm": {
+                "adapter": "hubspot",
+                "settings": {
+                    "base_url": f"http://127.0.0.1:{hubspot_port}",
+                    "auth": {"kind": "token", "token": "sandbox-token", "token_env": None},
+                    "webhooks": {"client_secrets": [SECRET], "client_secret_envs": []},
+                },
+            },
+        },
+        "routes": [
+            {
+                "name": "crm-to-erp",
+                "from": "crm",
+                "to": "erp",
+                "entities": {"customer": {"match": ["number"]}},
+                "schedule": "0 3 * * *",  # polling stays out of the way: webhooks only
+            }
+        ],
+        "daemon": {"port": daemon_port, "inbox_poll_seconds": 1.0},
+    }
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    sandbox = subprocess.Popen(
+        [str(CONNECTOR), "sandbox", "hubspot", "--port", str(hubspot_port)],
+        stderr=(tmp_path / "sandbox.log").open("wb"),
+        env=env,
+    )
+    daemon = None
+    try:
+        hubspot = f"http://127.0.0.1:{hubspot_port}"
+        wait_http(f"{hubspot}/_sandbox/switches", sandbox)
+        setup = subprocess.run(
+            [str(CONNECTOR), "--config", str(config_path), "hubspot", "setup"],
+            capture_output=True,
+            env=env,
+            timeout=60,
+        )
+        assert setup.returncode == 0, setup.stderr[-2000:]
+        daemon = subprocess.Popen(
+            [str(CONNECTOR), "--config", str(config_path), "daemon"],
+            stderr=(tmp_path / "daemon.log").open("wb"),
+            env=env,
+        )
+        wait_http(f"http://127.0.0.1:{daemon_port}/healthz", daemon)
+        with httpx.Client(base_url=hubspot) as http:
+            switches = {
+                "webhooks": {
+                    "target_url": f"http://127.0.0.1:{daemon_port}/webhooks/crm",
+                    "client_secret": SECRET,
+                    "retry_delays_s": [0.5, 1.0],
+                }
+            }
+            assert http.patch("/_sandbox/switches", json=switches).status_code == 200
+
+            created = http.post(
+                "/_sandbox/ui/companies",
+                json={"properties": {"name": "Acme", "erp_customer_no": "K-1"}},
+            )
+            assert created.status_code == 201, created.text
+            erp = tmp_path / "erp.db"
+            assert time_until(lambda: erp_customers(erp) == [("K-1", "Acme")], 2.0) < 2.0
+
+            company = created.json()["id"]
+            edited = http.patch(
+                f"/_sandbox/ui/companies/{company}", json={"properties": {"name": "Acme GmbH"}}
+            )
+            assert edited.status_code == 200, edited.text
+            assert time_until(lambda: erp_customers(erp) == [("K-1", "Acme GmbH")], 2.0) < 2.0
+
+            deliveries = http.get("/_sandbox/webhooks").json()
+            assert {attempt["status"] for attempt in deliveries["attempts"]} == {202}
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    finally:
+        for process in (daemon, sandbox):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(10)
