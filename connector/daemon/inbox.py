@@ -6,6 +6,10 @@ so events arriving late, twice or out of order cannot put stale data anywhere. E
 same (source, entity, record) in one claimed batch collapse into one sync of that record, and
 all records of one (source, entity) go in one `sync_ids` call per route carrying that entity.
 
+One worker at a time drains (the `inbox-worker` lease), so two daemons on one store never
+requeue each other's claimed events; the other daemons' workers wait and take over when the
+holder stops or dies.
+
 A failed sync puts its events back with a growing delay; after `Backoff.max_attempts` they end
 as `failed` in the inbox and as rows in `failures` with the reason. A route whose lease is held
 (a scheduled run of it is going on) is not a failure: its events are simply tried again soon.
@@ -14,14 +18,18 @@ as `failed` in the inbox and as rows in `failures` with the reason. A route whos
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import os
 import random
+import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from uuid import uuid4
 
 from connector.daemon.logging import log_event
 from connector.daemon.metrics import DaemonMetrics
@@ -31,6 +39,8 @@ from connector.model import Entity
 from connector.state.store import InboxEvent
 
 LOGGER = logging.getLogger("connector.daemon.inbox")
+#: One worker drains the inbox at a time, whichever daemon it runs in.
+INBOX_LEASE = "inbox-worker"
 
 
 class HintSync(Protocol):
@@ -69,6 +79,10 @@ class WorkerStore(Protocol):
     def retry_event(self, event_id: int, error: str, at: dt.datetime | None) -> None: ...
 
     def requeue_stale_events(self) -> int: ...
+
+    def acquire_lease(self, name: str, holder: str, ttl: dt.timedelta) -> bool: ...
+
+    def release_lease(self, name: str, holder: str) -> None: ...
 
     def transaction(self) -> AbstractContextManager[Any]: ...
 
@@ -174,7 +188,13 @@ class InboxWorker:
     batch_size: int = 200
     poll_seconds: float = 1.0
     rng: Callable[[], float] = random.random
+    #: This worker's name in the `leases` table (host, process, nonce).
+    holder: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:8]}"
+    )
+    lease_ttl: dt.timedelta = dt.timedelta(seconds=120)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _holding: bool = field(default=False, init=False)
 
     def wake(self) -> None:
         """New events are in the inbox: stop waiting for the next poll."""
@@ -186,7 +206,11 @@ class InboxWorker:
         if not events:
             return 0
         groups = group_events(events, self.routes)
-        for group in groups:
+        for number, group in enumerate(groups):
+            if number and self._holding and not await self.hold_lease():
+                # Another worker took over (ours expired): what is left stays `processing`
+                # and the new holder requeued it when it took the lease.
+                break
             await self._handle(group)
         log_event(
             LOGGER,
@@ -271,22 +295,43 @@ class InboxWorker:
                     retryable=True,
                 )
 
+    async def hold_lease(self) -> bool:
+        """Take or renew the inbox lease; taking it afresh requeues what a dead holder left.
+
+        Only the holder drains, so events another live daemon has claimed are never put back
+        under it; a holder that died stops renewing, and its lease runs out after `lease_ttl`.
+        """
+        held = await asyncio.to_thread(
+            self.store.acquire_lease, INBOX_LEASE, self.holder, self.lease_ttl
+        )
+        if held and not self._holding:
+            requeued = await asyncio.to_thread(self.store.requeue_stale_events)
+            if requeued:
+                log_event(LOGGER, "inbox.requeued", events=requeued)
+        self._holding = held
+        return held
+
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until `stop` is set; the batch in hand is finished before returning."""
-        requeued = await asyncio.to_thread(self.store.requeue_stale_events)
-        if requeued:
-            log_event(LOGGER, "inbox.requeued", events=requeued)
-        while not stop.is_set():
-            try:
-                handled = await self.drain_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the store being briefly away must not end the worker
-                log_event(LOGGER, "inbox.error", logging.ERROR, error_class=type(error).__name__)
-                handled = 0
-            if handled == 0:
-                await _wait_any(stop, self._wake, self.poll_seconds)
-                self._wake.clear()
+        try:
+            while not stop.is_set():
+                try:
+                    handled = await self.drain_once() if await self.hold_lease() else 0
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # the store being briefly away must not end this
+                    log_event(
+                        LOGGER, "inbox.error", logging.ERROR, error_class=type(error).__name__
+                    )
+                    handled = 0
+                if handled == 0:
+                    await _wait_any(stop, self._wake, self.poll_seconds)
+                    self._wake.clear()
+        finally:
+            if self._holding:
+                self._holding = False
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.store.release_lease, INBOX_LEASE, self.holder)
 
 
 def _unique(values: Iterable[str]) -> Iterator[str]:

@@ -9,7 +9,8 @@ daemon, the route scheduler. SIGTERM or SIGINT stops it in order:
 3. running route syncs and the worker's current batch get `daemon.shutdown_grace_seconds` to
    finish; whatever is still running then is cancelled. A cancelled sync loses only its batch
    in hand (the cursor is checkpointed after every durable batch) and releases its lease; inbox
-   events it had claimed stay `processing` and are put back to `pending` at the next start;
+   events it had claimed stay `processing` and are put back to `pending` by whichever worker
+   takes the inbox lease next;
 4. the store and adapters are closed and the process exits 0.
 
 `connector webhooks serve` is the same minus the scheduler: it receives webhooks and works the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import signal
 from collections.abc import Callable, Iterator, Sequence
@@ -88,6 +90,7 @@ async def serve(
                 routes=route_targets(list(config.routes.values())),
                 metrics=metrics,
                 poll_seconds=config.daemon.inbox_poll_seconds,
+                lease_ttl=dt.timedelta(seconds=config.daemon.lease_seconds),
             )
             deps = deps_from_runtime(runtime, metrics)
             deps.on_enqueued = worker.wake

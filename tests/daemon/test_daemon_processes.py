@@ -72,7 +72,7 @@ def setup(tmp_path: Path, state_url: str, customers: int, schedule: str | None) 
             "port": free_port(),
             "inbox_poll_seconds": 0.1,
             "shutdown_grace_seconds": 5,
-            "lease_seconds": 10,
+            "lease_seconds": 3,  # a killed daemon's leases free up quickly
         },
     }
     path = tmp_path / f"config-{config['daemon']['port']}.yaml"

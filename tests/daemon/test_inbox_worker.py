@@ -241,3 +241,35 @@ async def test_worker_survives_store_errors(sqlite_store, claimed) -> None:
     stop.set()
     await asyncio.wait_for(task, 2)
     assert len(sync.calls) == 1
+
+
+async def test_one_worker_drains_and_a_dead_ones_events_are_taken_over(sqlite_store, clock):
+    enqueue(sqlite_store, ("erp", "a", "customer", "1"), ("erp", "b", "customer", "2"))
+    first = InboxWorker(sqlite_store, FakeSync(), ROUTES[:1], holder="first")
+    second_sync = FakeSync()
+    second = InboxWorker(sqlite_store, second_sync, ROUTES[:1], holder="second")
+    assert await first.hold_lease()
+    sqlite_store.claim_events(limit=1)  # "first" claims event a, then dies without finishing
+    assert not await second.hold_lease()  # a live holder's claims are left alone
+    assert statuses(sqlite_store)["a"][0] == "processing"
+    clock.advance(121)  # the dead holder's lease runs out
+    assert await second.hold_lease()  # taking it over puts a back
+    assert statuses(sqlite_store)["a"][0] == "pending"
+    assert await second.drain_once() == 2
+    assert sorted(ids for _, _, ids, _ in second_sync.calls) == [["1", "2"]]
+
+
+async def test_a_stopping_worker_hands_the_inbox_over(sqlite_store) -> None:
+    first = InboxWorker(sqlite_store, FakeSync(), ROUTES[:1], holder="first", poll_seconds=0.01)
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop))
+    for _ in range(200):
+        if sqlite_store.lease_holder("inbox-worker") == "first":
+            break
+        await asyncio.sleep(0.01)
+    assert sqlite_store.lease_holder("inbox-worker") == "first"
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert sqlite_store.lease_holder("inbox-worker") is None
+    second = InboxWorker(sqlite_store, FakeSync(), ROUTES[:1], holder="second")
+    assert await second.hold_lease()
