@@ -194,8 +194,13 @@ def record_type(entity: Entity | str) -> type[Record]:
     return RECORD_TYPES[Entity(entity)]
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _jsonable(value: Any) -> Any:
     """A value in a stable JSON form: Decimals normalised so 10.0 and 10.00 compare equal."""
+    if type(value) in _PLAIN:  # the common case first: this runs for every field of every record
+        return value
     if isinstance(value, BaseModel):
         return {name: _jsonable(getattr(value, name)) for name in sorted(value.model_fields_set)}
     if isinstance(value, Decimal):
@@ -207,6 +212,8 @@ def _jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, StrEnum):
         return value.value
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, list | tuple):
         return [_jsonable(item) for item in value]
     if isinstance(value, dict):
@@ -222,10 +229,11 @@ def flatten(record: BaseModel, prefix: str = "") -> dict[str, Any]:
     flattened per key so a user's custom fields diff one by one.
     """
     flat: dict[str, Any] = {}
+    values = record.__dict__
     for name in record.model_fields_set:
         if not prefix and name in META_FIELDS:
             continue
-        value = getattr(record, name)
+        value = values[name]
         path = f"{prefix}{name}"
         if isinstance(value, BaseModel):
             flat.update(flatten(value, prefix=f"{path}."))

@@ -75,7 +75,7 @@ app.add_typer(webhooks_app, name="webhooks")
 @webhooks_app.command("serve")
 @handle_errors
 def webhooks_serve() -> None:
-    """Serve only the webhook receiver (the daemon drains the inbox)."""
+    """Serve the webhook receiver and drain its inbox, without the scheduled runs."""
     from connector.daemon.runner import serve_webhooks
 
     raise typer.Exit(serve_webhooks(config_path(state.config_file)))

@@ -31,9 +31,12 @@ def utcnow() -> dt.datetime:
 
 
 def snapshot_hash(snapshot: Mapping[str, Any]) -> str:
-    """A stable fingerprint of flattened canonical values (order-independent)."""
-    encoded = json.dumps(snapshot, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    """A stable fingerprint of flattened canonical values (order-independent).
+
+    `repr` of the sorted items, not JSON: the values are already JSON-safe primitives, lists and
+    key-sorted dicts (see `connector.model.flatten`), and this runs twice per synced record.
+    """
+    return hashlib.sha256(repr(sorted(snapshot.items())).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
