@@ -442,36 +442,7 @@ class StateStore:
 
     def enqueue_events(self, events: Sequence[Mapping[str, Any]]) -> int:
         """Store webhook events; a (source, event_id) seen before is ignored. Returns new rows."""
-        if not events:
-            return 0
-        now = self.clock()
-        rows = [
-            {
-                "source": event["source"],
-                "event_id": event["event_id"],
-                "entity": event["entity"],
-                "external_id": event["external_id"],
-                "deleted": bool(event.get("deleted", False)),
-                "occurred_at": event.get("occurred_at"),
-                "received_at": now,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-            }
-            for event in events
-        ]
-        with self.engine.begin() as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING.
-            statement = (
-                dialect.insert(schema.inbox)
-                .on_conflict_do_nothing(index_elements=["source", "event_id"])
-                .returning(schema.inbox.c.id)
-            )
-            inserted = 0
-            for row in rows:
-                inserted += conn.execute(statement.values(**row)).first() is not None
-            return inserted
+        return len(self.enqueue_new_events(events))
 
     def enqueue_new_events(self, events: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
         """`enqueue_events` in one multi-row statement; the (source, event_id) pairs that were new.
