@@ -23,6 +23,7 @@ from connector.engine.decide import (
     chunked,
     dedupe_latest,
     may_create,
+    merged_snapshot,
     pull_since,
 )
 from connector.engine.prepare import (
@@ -39,6 +40,7 @@ from connector.errors import RecordError
 from connector.mapping.contract import EntityMapper
 from connector.model import Entity, Record, flatten, record_type
 from connector.runtime import Runtime
+from connector.state.store import StoreTx
 
 log = logging.getLogger("connector.engine")
 
@@ -387,18 +389,10 @@ class RouteRun:
                     )
                     counts.failed += 1
                     continue
-                snapshot = dict(item.snapshot or {}) if not item.plan.create else {}
-                snapshot.update({path: item.flat[path] for path in item.plan.paths})
+                previous = None if item.plan.create else item.snapshot
+                snapshot = merged_snapshot(previous, item.flat, item.plan.paths)
                 tx.bind(entity, item.key, self.route.target, result.external_id, snapshot=snapshot)
-                tx.bind(
-                    entity,
-                    item.key,
-                    self.route.source,
-                    item.native.id,
-                    snapshot=item.flat,
-                    remote_updated_at=item.native.updated_at,
-                )
-                tx.resolve_failure(self.route.name, entity, item.native.id)
+                self._source_synced(tx, entity, item)
                 self.target_refs.learn(entity, item.key, result.external_id)
                 if item.plan.create and result.created:
                     counts.created += 1
@@ -410,15 +404,19 @@ class RouteRun:
             return
         with self.store.transaction() as tx:
             for item in items:
-                tx.bind(
-                    entity,
-                    item.key,
-                    self.route.source,
-                    item.native.id,
-                    snapshot=item.flat,
-                    remote_updated_at=item.native.updated_at,
-                )
-                tx.resolve_failure(self.route.name, entity, item.native.id)
+                self._source_synced(tx, entity, item)
+
+    def _source_synced(self, tx: StoreTx, entity: Entity, item: Outgoing) -> None:
+        """The source side of a handled record: what it holds now, and no failure pending."""
+        tx.bind(
+            entity,
+            item.key,
+            self.route.source,
+            item.native.id,
+            snapshot=item.flat,
+            remote_updated_at=item.native.updated_at,
+        )
+        tx.resolve_failure(self.route.name, entity, item.native.id)
 
     def _commit_failures(self, entity: Entity, failed: list[Failed]) -> None:
         if self.options.dry_run or not failed:
