@@ -40,7 +40,6 @@ from connector.errors import RecordError
 from connector.mapping.contract import EntityMapper
 from connector.model import Entity, Record, flatten, record_type
 from connector.runtime import Runtime
-from connector.state.store import StoreTx
 
 log = logging.getLogger("connector.engine")
 
@@ -154,7 +153,6 @@ class RouteRun:
         counts = self.summary.entity(entity)
         self._commit_failures(entity, prepared.failed)
         counts.failed += len(prepared.failed)
-        self._commit_unchanged(entity, prepared.unchanged)
         counts.unchanged += len(prepared.unchanged)
         counts.skipped += len(prepared.skipped)
         await self._apply_deletes(entity, prepared.deleted, counts)
@@ -210,7 +208,6 @@ class RouteRun:
             return target_mapper.owner(path) or source_mapper.owner(path)
 
         create_when = self.route.entities[entity].create_when
-        new_keys = []
         for native, record, key, is_new in keyed:
             binding = bindings.get(key)
             item = plan_for(
@@ -239,9 +236,7 @@ class RouteRun:
                     continue
                 item.write = NativeWrite(key=key, external_id=item.target_id, fields=fields)
             prepared.outgoing.append(item)
-            if is_new:
-                new_keys.append(item)
-        self._remember_new_keys(entity, new_keys)
+        self._record_source(entity, prepared.outgoing)
         return prepared
 
     async def _resolve_source_parents(
@@ -350,15 +345,29 @@ class RouteRun:
                         tx.bind(entity, key, self.route.target, hit.id)
         return found
 
-    def _remember_new_keys(self, entity: Entity, items: list[Outgoing]) -> None:
-        """Bind new keys on the source side before pushing: a replayed create reuses the key."""
+    def _record_source(self, entity: Entity, items: list[Outgoing]) -> None:
+        """Bind every record on the source side, with what it holds now, *before* pushing.
+
+        A new key is durable before the target sees it, so a create replayed after a crash
+        reuses the key (and the target's upsert by it makes the replay an update). Records
+        that need no write are handled here for good: their pending failures are resolved.
+        """
         for item in items:
             self.source_refs.learn(entity, item.key, item.native.id)
         if self.options.dry_run or not items:
             return
         with self.store.transaction() as tx:
             for item in items:
-                tx.bind(entity, item.key, self.route.source, item.native.id)
+                tx.bind(
+                    entity,
+                    item.key,
+                    self.route.source,
+                    item.native.id,
+                    snapshot=item.flat,
+                    remote_updated_at=item.native.updated_at,
+                )
+                if item.write is None:
+                    tx.resolve_failure(self.route.name, entity, item.native.id)
 
     # -- pushing and recording -------------------------------------------------------------------
 
@@ -392,31 +401,12 @@ class RouteRun:
                 previous = None if item.plan.create else item.snapshot
                 snapshot = merged_snapshot(previous, item.flat, item.plan.paths)
                 tx.bind(entity, item.key, self.route.target, result.external_id, snapshot=snapshot)
-                self._source_synced(tx, entity, item)
+                tx.resolve_failure(self.route.name, entity, item.native.id)
                 self.target_refs.learn(entity, item.key, result.external_id)
                 if item.plan.create and result.created:
                     counts.created += 1
                 else:
                     counts.updated += 1
-
-    def _commit_unchanged(self, entity: Entity, items: list[Outgoing]) -> None:
-        if self.options.dry_run or not items:
-            return
-        with self.store.transaction() as tx:
-            for item in items:
-                self._source_synced(tx, entity, item)
-
-    def _source_synced(self, tx: StoreTx, entity: Entity, item: Outgoing) -> None:
-        """The source side of a handled record: what it holds now, and no failure pending."""
-        tx.bind(
-            entity,
-            item.key,
-            self.route.source,
-            item.native.id,
-            snapshot=item.flat,
-            remote_updated_at=item.native.updated_at,
-        )
-        tx.resolve_failure(self.route.name, entity, item.native.id)
 
     def _commit_failures(self, entity: Entity, failed: list[Failed]) -> None:
         if self.options.dry_run or not failed:
