@@ -204,8 +204,8 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return {name: _jsonable(getattr(value, name)) for name in sorted(value.model_fields_set)}
     if isinstance(value, Decimal):
-        normal = value.normalize()
-        return format(normal, "f") if normal == normal.to_integral() else str(normal)
+        # normalize() drops trailing zeros; format "f" never uses exponent notation.
+        return format(value.normalize(), "f")
     if isinstance(value, dt.datetime):
         return _as_utc(value).isoformat()
     if isinstance(value, dt.date):
@@ -226,22 +226,23 @@ def flatten(record: BaseModel, prefix: str = "") -> dict[str, Any]:
 
     Nested value objects are flattened into their own paths (`billing_address.city`) except
     lists (sale lines), which are one value: a sale's lines change together. `custom` is
-    flattened per key so a user's custom fields diff one by one.
+    flattened per key so a user's custom fields diff one by one. This runs for every record of
+    every sync, so plain values take the shortest path.
     """
     flat: dict[str, Any] = {}
     values = record.__dict__
     for name in record.model_fields_set:
-        if not prefix and name in META_FIELDS:
-            continue
         value = values[name]
-        path = f"{prefix}{name}"
-        if isinstance(value, BaseModel):
-            flat.update(flatten(value, prefix=f"{path}."))
+        if type(value) in _PLAIN:
+            if prefix or name not in META_FIELDS:
+                flat[prefix + name] = value
+        elif isinstance(value, BaseModel):
+            flat.update(flatten(value, prefix=f"{prefix}{name}."))
         elif name == "custom" and isinstance(value, dict):
             for custom_key, custom_value in value.items():
-                flat[f"{path}.{custom_key}"] = _jsonable(custom_value)
-        else:
-            flat[path] = _jsonable(value)
+                flat[f"{prefix}custom.{custom_key}"] = _jsonable(custom_value)
+        elif prefix or name not in META_FIELDS:
+            flat[prefix + name] = _jsonable(value)
     return flat
 
 

@@ -85,6 +85,8 @@ class RouteRun:
         source_kind = runtime.config.systems[route.source].kind
         self.source_names = frozenset({route.source, source_kind})
         self.signpost = dt.datetime.now(dt.UTC)
+        routes = runtime.config.routes.values()
+        self.source_is_a_target = any(other.target == route.source for other in routes)
         self._slots = asyncio.Semaphore(self.target.capabilities.max_in_flight)
         # Records this run has handled already: a parent that failed once is not tried again
         # for each of its children.
@@ -203,9 +205,12 @@ class RouteRun:
                 self.target_refs.learn(entity, key, bindings[key].external_id)
         await self._resolve_target_parents(entity, [record for _, record, _, _ in keyed], depth)
 
-        def owner_of(path: str) -> str | None:
-            # Either file may name the owner: each system's file says what it is master of.
-            return target_mapper.owner(path) or source_mapper.owner(path)
+        # Either file may name a path's owner: each system's file says what it is master of.
+        owners = {
+            path: target_mapper.owner(path) or source_mapper.owner(path)
+            for path in target_mapper.outbound_fields
+        }
+        owner_of = owners.get
 
         create_when = self.route.entities[entity].create_when
         for native, record, key, is_new in keyed:
@@ -356,6 +361,9 @@ class RouteRun:
             self.source_refs.learn(entity, item.key, item.native.id)
         if self.options.dry_run or not items:
             return
+        # The source's snapshot only serves routes that write *into* the source system (their
+        # diff and echo check); without one, binding the key is all that is needed.
+        keep = self.source_is_a_target
         with self.store.transaction() as tx:
             for item in items:
                 tx.bind(
@@ -363,8 +371,8 @@ class RouteRun:
                     item.key,
                     self.route.source,
                     item.native.id,
-                    snapshot=item.flat,
-                    remote_updated_at=item.native.updated_at,
+                    snapshot=item.flat if keep else None,
+                    remote_updated_at=item.native.updated_at if keep else None,
                 )
                 if item.write is None:
                     tx.resolve_failure(self.route.name, entity, item.native.id)

@@ -119,7 +119,7 @@ def _upsert(
     changes = {column: statement.excluded[column] for column in update_columns}
     conn.execute(
         statement.on_conflict_do_update(index_elements=list(conflict), set_=changes),
-        [dict(row) for row in rows],
+        list(rows),
     )
 
 
@@ -650,4 +650,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Bindings are keyed by random canonical keys, so index inserts land all over the file: a
+    # 64 MiB page cache (default 2 MiB) keeps a large store's indexes in memory.
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()

@@ -98,6 +98,8 @@ class MemoryAdapter:
         self.write_calls = 0
         self.fail_next_calls = 0
         self._mappers = IdentityMappers()
+        self._by_key: dict[Entity, dict[str, _Row]] = {}
+        self._indexed_rows: dict[Entity, int] = {}
 
     @classmethod
     def from_settings(
@@ -124,6 +126,7 @@ class MemoryAdapter:
         self._save()
 
     def _load(self) -> None:
+        self._by_key.clear()
         if self.path is not None and self.path.exists():
             self.data = MemoryData.model_validate_json(self.path.read_text())
 
@@ -166,6 +169,16 @@ class MemoryAdapter:
         row.deleted = True
         row.updated_at = self._tick()
         self._save()
+
+    def _key_index(self, entity: Entity) -> dict[str, _Row]:
+        """Rows by canonical key, kept across calls (rebuilt when rows appeared without one)."""
+        index = self._by_key.get(entity)
+        rows = self.data.entities[entity]
+        if index is None or self._indexed_rows.get(entity) != len(rows):
+            index = {row.key: row for row in rows.values() if row.key is not None}
+            self._by_key[entity] = index
+        self._indexed_rows[entity] = len(rows)
+        return index
 
     def records(self, entity: Entity, *, include_deleted: bool = False) -> list[_Row]:
         rows = self.data.entities[entity].values()
@@ -227,7 +240,7 @@ class MemoryAdapter:
         if self.settings.write_delay_seconds:
             await asyncio.sleep(self.settings.write_delay_seconds)
         rows = self.data.entities[entity]
-        by_key = {row.key: row for row in rows.values() if row.key is not None}
+        by_key = self._key_index(entity)
         results = []
         for write in writes:
             row = rows.get(write.external_id) if write.external_id else by_key.get(write.key)
@@ -243,8 +256,10 @@ class MemoryAdapter:
                 row = _Row(id=record_id, updated_at=self._tick(), fields={}, key=write.key)
                 rows[record_id] = row
                 by_key[write.key] = row
+                self._indexed_rows[entity] = len(rows)
             row.fields.update(write.fields)
             row.key = row.key or write.key
+            by_key[row.key] = row
             row.deleted = False
             row.updated_at = self._tick()
             results.append(
