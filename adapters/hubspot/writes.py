@@ -37,6 +37,8 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 def to_hubspot_value(value: Any) -> str:
     """One property value in HubSpot's string form."""
+    if type(value) is str:  # most values: mappings already produce HubSpot's strings
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):
