@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import heapq
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -11,27 +10,10 @@ from typing import Any, TypeVar
 import pytest
 
 from connector.http import HttpMetrics, HttpSettings, LimiterRegistry
+from connector.testing.clock import FakeClock
 
 BASE_URL = "https://api.example.test"
 T = TypeVar("T")
-
-
-class FakeClock:
-    """Monotonic time that advances only when someone sleeps; records every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def wall(self) -> dt.datetime:
-        return dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=self.now)
 
 
 @pytest.fixture

@@ -11,28 +11,14 @@ from pydantic import SecretStr
 from adapters.hubspot.adapter import HubSpotAdapter
 from adapters.hubspot.settings import HubSpotSettings, TokenAuth, WebhookSettings
 from connector.http import LimiterRegistry
+from connector.testing.clock import FakeClock
 
 BASE = "https://api.hubapi.com"
 
 
-class FakeClock:
-    """Monotonic time that moves only when someone sleeps; records every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 5000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(start=5000.0)
 
 
 def make_settings(**overrides: Any) -> HubSpotSettings:
