@@ -10,8 +10,10 @@ import datetime as dt
 import re
 import sqlite3
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from mappings import __file__ as mappings_init
 from tests.e2e.conftest import World
 
 WRITE = re.compile(r"/batch/(upsert|update|create|archive)$|/objects/\w+(/\d+)?$")
@@ -314,3 +316,28 @@ def test_more_than_ten_thousand_changes_at_one_timestamp_all_arrive(world: World
     assert erp(world, "SELECT COUNT(*) FROM customers WHERE customer_no LIKE 'BULK-%'") == [
         (10_050,)
     ]
+
+
+def test_mapping_commands_check_preview_and_describe_the_files_in_use(world: World):
+    assert "All mapping files are valid." in world.connector("mappings", "check")
+
+    preview = world.connector(
+        "mappings", "preview", "--system", "erp", "--entity", "customer", "--id", "1"
+    )
+    [(number, city)] = erp(world, "SELECT customer_no, billing_city FROM customers WHERE id = 1")
+    assert "customer_no" in preview and number in preview
+    assert "billing_address.city" in preview and city in preview
+    assert "erp_customer_no" in preview, "the HubSpot side of the record is shown too"
+
+    schema = world.connector("mappings", "schema")
+    assert '"fields"' in schema and '"transform"' in schema
+
+    # A user's own mapping folder overrides a shipped file; a typo is reported with its line.
+    own = world.directory / "my-mappings" / "hubspot"
+    own.mkdir(parents=True)
+    shipped = (world.config.parents[0] / "config.yaml").read_text()
+    world.config.write_text(shipped.replace("version: 1", "version: 1\nmappings: my-mappings"))
+    text = (Path(mappings_init).parent / "hubspot" / "customer.yaml").read_text()
+    (own / "customer.yaml").write_text(text.replace("canonical: name,", "canonical: nmae,", 1))
+    broken = world.connector("mappings", "check", expect=2)
+    assert re.search(r"customer\.yaml:\d+:\d+: .*nmae.*did you mean .?name", broken), broken
