@@ -155,7 +155,11 @@ class HubSpotSettings(_Strict):
             max_elapsed_seconds=limits.max_elapsed_seconds,
             rate_limits={
                 DEFAULT_CLASS: RateLimit(requests=limits.burst_requests, per_seconds=window),
-                SEARCH_CLASS: RateLimit(requests=limits.search_per_second, per_seconds=1.0),
+                # The same margin as the burst window: HubSpot counts arrivals, we departures.
+                SEARCH_CLASS: RateLimit(
+                    requests=limits.search_per_second,
+                    per_seconds=1.0 + limits.burst_margin_seconds,
+                ),
                 ASSOCIATIONS_CLASS: RateLimit(
                     requests=limits.association_requests, per_seconds=window
                 ),
