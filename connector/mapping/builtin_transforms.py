@@ -355,7 +355,9 @@ def _build_phone(args: PhoneArgs) -> Functions:
     def forward(value: Any) -> str | None:
         text = _text(value).strip()
         international = text.startswith("+")
-        digits = _NOT_DIGITS.sub("", text)
+        # Most stored numbers differ from digits only by spaces: skip the regex for those.
+        compact = text.replace(" ", "").lstrip("+")
+        digits = compact if compact.isascii() and compact.isdigit() else _NOT_DIGITS.sub("", text)
         if not digits:
             return None
         if international:
