@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from connector.adapter import Adapter
 from connector.cli.common import EXIT_USAGE, console, errors, handle_errors, run_async, state
 from connector.config import AppConfig
 from connector.errors import ConnectorError, InvalidConfiguration, Problem
@@ -18,11 +19,15 @@ from connector.state.store import open_store
 db_app = typer.Typer(help="The sync-state store.", no_args_is_help=True)
 
 
-def _mapping_problems(config: AppConfig) -> list[Problem]:
+def built_adapters(config: AppConfig) -> dict[str, Adapter]:
+    """Every configured system's adapter, built but not opened (for checks)."""
+    return {name: build_adapter(config, system) for name, system in config.systems.items()}
+
+
+def mapping_problems(config: AppConfig, adapters: dict[str, Adapter]) -> list[Problem]:
     """Problems in the mapping files of every (system, entity) a route uses."""
     from connector.mapping.catalog import MappingCatalog
 
-    adapters = {name: build_adapter(config, system) for name, system in config.systems.items()}
     pairs: list[tuple[str, str]] = []
     for route in config.routes.values():
         for system in (route.source, route.target):
@@ -42,11 +47,11 @@ def _mapping_problems(config: AppConfig) -> list[Problem]:
     return MappingCatalog(config.mappings_dir).check(pairs, declared)
 
 
-def _capability_problems(config: AppConfig) -> list[Problem]:
+def _capability_problems(config: AppConfig, adapters: dict[str, Adapter]) -> list[Problem]:
     problems = []
     for index, route in enumerate(config.routes.values()):
         for side, name in (("from", route.source), ("to", route.target)):
-            adapter = build_adapter(config, config.systems[name])
+            adapter = adapters[name]
             for entity in route.entities:
                 if entity not in adapter.capabilities.entities:
                     problems.append(
@@ -66,7 +71,8 @@ def check(
 ) -> None:
     """Check config.yaml, the mapping files and (by default) each system; report every problem."""
     config = state.config()
-    problems = _capability_problems(config) + _mapping_problems(config)
+    adapters = built_adapters(config)
+    problems = _capability_problems(config, adapters) + mapping_problems(config, adapters)
     if connect and not problems:
 
         async def connect_all() -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from connector.adapter import NativeRecord
-from connector.cli.admin import _mapping_problems
+from connector.cli.admin import built_adapters, mapping_problems
 from connector.cli.common import EXIT_USAGE, console, errors, fail, handle_errors, run_async, state
 from connector.engine.resolver import BindingResolver
 from connector.model import Entity
@@ -24,7 +24,7 @@ app = typer.Typer(help="Check, preview and describe the mapping files.", no_args
 def check() -> None:
     """Load every mapping file the routes use; report all problems (exit 2 if any)."""
     config = state.config()
-    problems = _mapping_problems(config)
+    problems = mapping_problems(config, built_adapters(config))
     if problems:
         for problem in problems:
             errors.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from connector.adapter import NativeRecord, NativeWrite
 from connector.engine.decide import WritePlan, plan_write
-from connector.errors import ConnectorError, MappingError, RecordError, UnresolvedReference
-from connector.model import Entity, Record, flatten
+from connector.errors import ConnectorError, MappingError, RecordError
+from connector.model import Record, flatten
 
 
 @dataclass
@@ -30,7 +31,6 @@ class Outgoing:
     snapshot: dict[str, Any] | None
     plan: WritePlan
     write: NativeWrite | None = None
-    new_key: bool = False
 
 
 @dataclass
@@ -89,7 +89,7 @@ def plan_for(
     target_updated: dt.datetime | None,
     target_paths: frozenset[str],
     source_names: frozenset[str],
-    owner_of: Any,
+    owner_of: Callable[[str], str | None],
     force: bool,
 ) -> Outgoing:
     flat = flatten(record)
@@ -103,7 +103,3 @@ def plan_for(
         source_is_newer=force or source_is_newer(native.updated_at, target_updated),
     )
     return Outgoing(native, record, flat, key, target_id, snapshot, plan)
-
-
-def unresolved_parents(error: UnresolvedReference) -> tuple[Entity, str]:
-    return Entity(error.entity), error.external_id

@@ -197,13 +197,11 @@ class RouteRun:
 
         self.source_refs.load_external_ids(entity, [native.id for native, _ in mapped])
         keyed = await self._assign_keys(entity, mapped, target_mapper)
-        bindings = self.store.bindings_for(
-            entity, self.route.target, [key for _, _, key, _ in keyed]
-        )
-        for _, _, key, _ in keyed:
+        bindings = self.store.bindings_for(entity, self.route.target, [key for _, _, key in keyed])
+        for _, _, key in keyed:
             if key in bindings:
                 self.target_refs.learn(entity, key, bindings[key].external_id)
-        await self._resolve_target_parents(entity, [record for _, record, _, _ in keyed], depth)
+        await self._resolve_target_parents(entity, [record for _, record, _ in keyed], depth)
 
         # Either file may name a path's owner: each system's file says what it is master of.
         owners = {
@@ -213,7 +211,7 @@ class RouteRun:
         owner_of = owners.get
 
         create_when = self.route.entities[entity].create_when
-        for native, record, key, is_new in keyed:
+        for native, record, key in keyed:
             binding = bindings.get(key)
             item = plan_for(
                 record,
@@ -227,7 +225,6 @@ class RouteRun:
                 owner_of=owner_of,
                 force=self.options.force,
             )
-            item.new_key = is_new
             if item.plan.create and create_when and not may_create(item.flat, create_when):
                 prepared.skipped.append(item)
                 continue
@@ -292,22 +289,22 @@ class RouteRun:
         entity: Entity,
         mapped: list[tuple[NativeRecord, Record]],
         target_mapper: EntityMapper,
-    ) -> list[tuple[NativeRecord, Record, str, bool]]:
+    ) -> list[tuple[NativeRecord, Record, str]]:
         """Existing bindings first; then natural-key matches in the target; then new keys."""
-        keyed: list[tuple[NativeRecord, Record, str, bool]] = []
+        keyed: list[tuple[NativeRecord, Record, str]] = []
         unbound: list[tuple[NativeRecord, Record]] = []
         for native, record in mapped:
             key = self.source_refs.canonical_key(entity, native.id)
             if key is not None:
                 record.key = key
-                keyed.append((native, record, key, False))
+                keyed.append((native, record, key))
             else:
                 unbound.append((native, record))
         matches = await self._match(entity, unbound, target_mapper)
         for native, record in unbound:
             key = matches.get(native.id)
             record.key = key or new_key()
-            keyed.append((native, record, record.key, True))
+            keyed.append((native, record, record.key))
         return keyed
 
     async def _match(

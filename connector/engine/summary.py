@@ -18,10 +18,6 @@ class EntityCounts:
     skipped: int = 0
     failed: int = 0
 
-    def add(self, other: EntityCounts) -> None:
-        for name, value in asdict(other).items():
-            setattr(self, name, getattr(self, name) + value)
-
     @property
     def total(self) -> int:
         return (

@@ -137,10 +137,6 @@ class MemoryAdapter:
         temporary.write_text(self.data.model_dump_json())
         os.replace(temporary, self.path)
 
-    def reload(self) -> None:
-        """Pick up changes another process saved."""
-        self._load()
-
     # -- direct manipulation (tests and demos stand in for a person using the system) -----
 
     def _tick(self) -> dt.datetime:
