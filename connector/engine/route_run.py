@@ -257,6 +257,8 @@ class RouteRun:
                 if parents:
                     await self.sync_page(parent_entity, parents, depth + 1)
                     self.source_refs.load_external_ids(parent_entity, missing)
+                    gone = [parent.id for parent in parents if parent.deleted]
+                    self.source_refs.deleted(parent_entity, external_ids=gone)
 
     async def _resolve_target_parents(
         self, entity: Entity, records: Sequence[Record], depth: int
@@ -276,13 +278,16 @@ class RouteRun:
             source_ids = [
                 external
                 for key in missing
-                if (external := self.source_refs.external_id(parent_entity, key)) is not None
+                if (external := self.source_refs.external_id(parent_entity, key))
                 and (parent_entity, external) not in self._handled
             ]
             parents = await self.source.read(parent_entity, source_ids) if source_ids else []
             if parents:
                 await self.sync_page(parent_entity, parents, depth + 1)
                 self.target_refs.load_keys(parent_entity, missing)
+                gone = [parent.id for parent in parents if parent.deleted]
+                gone_keys = [k for i in gone if (k := self.source_refs.bound_key(parent_entity, i))]
+                self.target_refs.deleted(parent_entity, keys=gone_keys)
 
     async def _assign_keys(
         self,
@@ -294,7 +299,7 @@ class RouteRun:
         keyed: list[tuple[NativeRecord, Record, str]] = []
         unbound: list[tuple[NativeRecord, Record]] = []
         for native, record in mapped:
-            key = self.source_refs.canonical_key(entity, native.id)
+            key = self.source_refs.bound_key(entity, native.id)
             if key is not None:
                 record.key = key
                 keyed.append((native, record, key))
@@ -443,6 +448,7 @@ class RouteRun:
         self, entity: Entity, records: list[NativeRecord], counts: EntityCounts
     ) -> None:
         policy = self.route.entities[entity].deletes
+        self.source_refs.deleted(entity, external_ids=[record.id for record in records])
         if not records or policy is DeletePolicy.IGNORE:
             counts.unchanged += len(records)
             return
@@ -475,6 +481,9 @@ class RouteRun:
                 if policy is DeletePolicy.PROPAGATE:
                     tx.unbind(entity, binding.key, self.route.target)
                     tx.unbind(entity, binding.key, self.route.source)
+                    self.source_refs.forget(entity, binding.key)
+                    self.target_refs.forget(entity, binding.key)
+                    self.target_refs.deleted(entity, keys=[binding.key])
                 counts.deleted += 1
 
     def _deactivation(self, entity: Entity) -> dict[str, object]:

@@ -74,7 +74,7 @@ def build_inbound(fields: Sequence[CompiledField]) -> InboundFunction:
                 "            if key is None:",
                 f"                raise UnresolvedReference(e{index}.value, str(v), "
                 f"{field.canonical[0]!r})",
-                "            v = key",
+                "            v = key or None  # DELETED_REFERENCE: the parent is gone",
             ]
         lines += _assign(field, index, namespace)
         if field.required:
@@ -169,7 +169,7 @@ def _outbound_field(
             f"            ext = refs.external_id(e{index}, v)",
             "            if ext is None:",
             f"                raise UnresolvedReference(e{index}.value, v, {field.canonical[0]!r})",
-            "            v = ext",
+            "            v = ext or None  # DELETED_REFERENCE: the parent is gone",
         ]
     if converts:
         namespace[f"bw{index}"] = field.backward

@@ -13,9 +13,17 @@ from typing import Any, NamedTuple, Protocol
 from connector.adapter import NativeRecord
 from connector.model import Entity, Record
 
+#: What a resolver answers for a referenced record it knows was deleted (a sale whose contact
+#: is gone): the mapper writes the reference empty instead of failing the record.
+DELETED_REFERENCE = ""
+
 
 class RefResolver(Protocol):
-    """Translates references between one system's ids and canonical keys."""
+    """Translates references between one system's ids and canonical keys.
+
+    Each answer is the other side's id, None when the record is not bound (yet), or
+    `DELETED_REFERENCE` when the record referred to was deleted.
+    """
 
     def canonical_key(self, entity: Entity, external_id: str) -> str | None: ...
 

@@ -6,7 +6,7 @@ It lets the engine be tested without mapping files: what the in-memory adapter s
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,11 +20,13 @@ from connector.model import Entity, Record, canonical_fields, flatten, record_ty
 class IdentityMapper:
     """native `{path: value}` ↔ canonical record, references through the resolver."""
 
-    def __init__(self, entity: Entity) -> None:
+    def __init__(self, entity: Entity, owner: str | None = None, owns: Iterable[str] = ()) -> None:
         self.entity = entity
         self.source = f"<identity mapping for {entity}>"
         self._fields = canonical_fields(entity)
         self._references = record_type(entity).references
+        self._owner = owner
+        self._owned = frozenset(owns)
 
     @property
     def inbound_fields(self) -> frozenset[str]:
@@ -48,7 +50,7 @@ class IdentityMapper:
             key = refs.canonical_key(ref.entity, ref.external_id)
             if key is None:
                 raise UnresolvedReference(ref.entity, ref.external_id, ref.path)
-            flat[ref.path] = key
+            flat[ref.path] = key or None  # DELETED_REFERENCE: the parent is gone
         try:
             return unflatten(
                 self.entity, flat, updated_at=native.updated_at, deleted=native.deleted
@@ -75,7 +77,7 @@ class IdentityMapper:
                 external = refs.external_id(entity, value)
                 if external is None:
                     raise UnresolvedReference(entity, value, path)
-                value = external
+                value = external or None  # DELETED_REFERENCE: the parent is gone
             native[path] = value
         return native
 
@@ -83,14 +85,22 @@ class IdentityMapper:
         return path if path in self._fields else None
 
     def owner(self, path: str) -> str | None:
-        return None
+        return self._owner if path in self._owned else None
 
 
 class IdentityMappers:
-    """`MapperSource` for systems whose native shape is the canonical one."""
+    """`MapperSource` for systems whose native shape is the canonical one.
 
-    def __init__(self) -> None:
-        self._mappers = {entity: IdentityMapper(entity) for entity in Entity}
+    `owner` is named as the master of the paths in `owns`, as a mapping file's `owner:` would.
+    """
+
+    def __init__(
+        self, owner: str | None = None, owns: Mapping[Entity, Iterable[str]] | None = None
+    ) -> None:
+        owns = owns or {}
+        self._mappers = {
+            entity: IdentityMapper(entity, owner, owns.get(entity, ())) for entity in Entity
+        }
 
     def mapper(self, system_kind: str, entity: Entity) -> IdentityMapper:
         return self._mappers[entity]

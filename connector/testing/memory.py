@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connector.adapter import (
     AdapterContext,
@@ -29,7 +29,7 @@ from connector.adapter import (
     WriteResult,
 )
 from connector.errors import RecordError, TransientError
-from connector.model import Entity
+from connector.model import Entity, canonical_fields
 from connector.testing.identity import IdentityMappers
 
 KEY_FIELD = "_key"
@@ -57,6 +57,17 @@ class MemorySettings(BaseModel):
     reject: list[RejectRule] = Field(default_factory=list)
     #: Generate this many customers on first use (a demo system with data in it).
     seed_customers: int = Field(default=0, ge=0)
+    #: Canonical paths this system is the master of, per entity: what a real CRM's mapping
+    #: file says with `owner:` (e.g. `customer: [industry, owner]`).
+    owns: dict[Entity, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _owned_paths_exist(self) -> MemorySettings:
+        for entity, paths in self.owns.items():
+            unknown = sorted(set(paths) - canonical_fields(entity))
+            if unknown:
+                raise ValueError(f"owns.{entity.value}: not canonical paths: {', '.join(unknown)}")
+        return self
 
 
 class _Row(BaseModel):
@@ -97,7 +108,7 @@ class MemoryAdapter:
         self.data = MemoryData()
         self.write_calls = 0
         self.fail_next_calls = 0
-        self._mappers = IdentityMappers()
+        self._mappers = IdentityMappers(owner=self.kind, owns=settings.owns)
         self._by_key: dict[Entity, dict[str, _Row]] = {}
         self._indexed_rows: dict[Entity, int] = {}
 

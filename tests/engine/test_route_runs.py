@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from connector.model import Entity
 from connector.runtime import Runtime
 from connector.state.store import StateStore
 from connector.testing.memory import MemoryAdapter, MemorySettings
-from tests.engine.helpers import config_for
+from tests.engine.helpers import TWO_WAY, config_for
 
 
 def memory(name: str, **settings: object) -> MemoryAdapter:
@@ -202,3 +203,58 @@ async def test_decimal_values_compare_by_value_not_by_text(tmp_path, store, syst
     erp.put(Entity.CUSTOMER, {"credit_limit": Decimal("1000")}, record_id=row.id)
     again = await run(tmp_path, store, erp, crm, "erp-to-crm")
     assert again.writes == 0
+
+
+def propagating_customer_deletes() -> dict[str, object]:
+    data = copy.deepcopy(TWO_WAY)
+    data["routes"][0]["entities"]["customer"]["deletes"] = "propagate"
+    return data
+
+
+async def test_a_reference_to_a_customer_deleted_in_the_same_run_is_emptied(
+    tmp_path, store, systems
+):
+    erp, crm = systems
+    config = config_for(tmp_path, propagating_customer_deletes())
+    async with Runtime.open(config, store=store, erp=erp, crm=crm) as runtime:
+        await SyncService(runtime).run_route("erp-to-crm")
+        customer = erp.records(Entity.CUSTOMER)[0]
+        [contact] = [c for c in erp.records(Entity.CONTACT) if c.fields["customer"] == customer.id]
+        erp.remove(Entity.CUSTOMER, customer.id)
+        erp.put(Entity.CONTACT, {"job_title": "Buyer"}, record_id=contact.id)
+        summary = await SyncService(runtime).run_route("erp-to-crm")
+
+    assert summary.counts[Entity.CUSTOMER].deleted == 1
+    assert summary.counts[Entity.CONTACT].updated == 1
+    assert store.failures() == []
+    [moved] = [c for c in crm.records(Entity.CONTACT) if c.fields.get("job_title") == "Buyer"]
+    assert moved.fields["customer"] is None, "the contact must not point at a deleted company"
+
+
+async def test_a_new_record_whose_parent_was_deleted_before_syncing_is_created_unlinked(
+    tmp_path, store, systems
+):
+    erp, crm = systems
+    await run(tmp_path, store, erp, crm, "erp-to-crm")
+    gone = erp.put(Entity.CUSTOMER, {"number": "C999", "name": "Short-lived"})
+    erp.remove(Entity.CUSTOMER, gone)
+    erp.put(Entity.CONTACT, {"email": "late@example.com", "last_name": "L", "customer": gone})
+    summary = await run(tmp_path, store, erp, crm, "erp-to-crm")
+
+    assert summary.counts[Entity.CONTACT].created == 1
+    assert store.failures() == []
+    [late] = [c for c in crm.records(Entity.CONTACT) if c.fields["email"] == "late@example.com"]
+    assert late.fields["customer"] is None
+
+
+async def test_a_reference_to_a_missing_parent_still_waits_in_failures(tmp_path, store, systems):
+    """Only a parent seen deleted empties a reference; one that cannot be found is retried."""
+    erp, crm = systems
+    erp.put(Entity.CONTACT, {"email": "orphan@example.com", "last_name": "O", "customer": "nope"})
+    await run(tmp_path, store, erp, crm, "erp-to-crm")
+    [failure] = store.failures()
+    assert (failure.entity, failure.code, failure.retryable) == (
+        "contact",
+        "UNRESOLVED_REFERENCE",
+        True,
+    )
