@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -59,22 +62,60 @@ def sandbox() -> Iterator[Sandbox]:
     thread.join(timeout=10)
 
 
-def write_config(directory: Path, sandbox_url: str, **route_options: Any) -> Path:
+def shipped_config(directory: Path) -> dict[str, Any]:
+    """The shipped config.yaml with its state store and sample ERP moved into `directory`."""
     shipped = yaml.safe_load(Path(__file__).parents[2].joinpath("config.yaml").read_text())
     shipped["state"] = {"url": f"sqlite:///{directory / 'state.db'}"}
     erp = shipped["systems"]["erp"]["settings"]
     erp["url"] = f"sqlite:///{directory / 'erp.db'}"
     erp.pop("webhooks", None)
-    crm = shipped["systems"]["crm"]["settings"]
-    crm["base_url"] = sandbox_url
-    crm["auth"] = {"kind": "token", "token": TOKEN}
-    crm.pop("webhooks", None)
-    for route in shipped["routes"]:
+    return shipped
+
+
+def save_config(directory: Path, config: dict[str, Any], **route_options: Any) -> Path:
+    """Write `config`, with `route_options` ({route: {entity: options}}) merged into its routes."""
+    for route in config["routes"]:
         for entity, options in route_options.get(route["name"], {}).items():
             route["entities"][entity] = {**route["entities"].get(entity, {}), **options}
     path = directory / "config.yaml"
-    path.write_text(yaml.safe_dump(shipped, sort_keys=False))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def write_config(directory: Path, sandbox_url: str, **route_options: Any) -> Path:
+    config = shipped_config(directory)
+    crm = config["systems"]["crm"]["settings"]
+    crm["base_url"] = sandbox_url
+    crm["auth"] = {"kind": "token", "token": TOKEN}
+    crm.pop("webhooks", None)
+    return save_config(directory, config, **route_options)
+
+
+def run_cli(config: Path, *args: str, expect: int | None = 0) -> str:
+    """`connector --config <config> args…` in process; asserts the exit code unless None."""
+    console.width = errors.width = 200
+    result = CliRunner().invoke(cli, ["--config", str(config), *args])
+    if expect is not None:
+        assert result.exit_code == expect, result.output
+    return result.output
+
+
+def erp_query(database: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(database) as db:
+        rows = db.execute(sql, params).fetchall()
+        db.commit()
+    return rows
+
+
+def erp_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def counts(output: str, route: str, entity: str) -> list[int]:
+    """One row of the sync summary table: created, updated, unchanged, deleted, skipped, failed."""
+    match = re.search(rf"{route}\s*│\s*{entity}\s*│([\s\d│]+)", output)
+    assert match, output
+    return [int(cell) for cell in match.group(1).split("│") if cell.strip()]
 
 
 @dataclass
@@ -88,11 +129,7 @@ class World:
         return self.directory / "erp.db"
 
     def connector(self, *args: str, expect: int | None = 0) -> str:
-        console.width = errors.width = 200
-        result = CliRunner().invoke(cli, ["--config", str(self.config), *args])
-        if expect is not None:
-            assert result.exit_code == expect, result.output
-        return result.output
+        return run_cli(self.config, *args, expect=expect)
 
 
 @pytest.fixture

@@ -6,15 +6,13 @@ on 127.0.0.1, with HubSpot's rate limits enforced, and drives everything with `c
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import sqlite3
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from mappings import __file__ as mappings_init
-from tests.e2e.conftest import World
+from tests.e2e.conftest import World, counts, erp_now, erp_query
 
 WRITE = re.compile(r"/batch/(upsert|update|create|archive)$|/objects/\w+(/\d+)?$")
 
@@ -41,20 +39,7 @@ def write_calls(world: World) -> int:
 
 
 def erp(world: World, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(world.erp_db) as db:
-        rows = db.execute(sql, params).fetchall()
-        db.commit()
-    return rows
-
-
-def erp_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat()
-
-
-def counts(output: str, route: str, entity: str) -> list[int]:
-    match = re.search(rf"{route}\s*│\s*{entity}\s*│([\s\d│]+)", output)
-    assert match, output
-    return [int(cell) for cell in match.group(1).split("│") if cell.strip()]
+    return erp_query(world.erp_db, sql, *params)
 
 
 def ui_edit(world: World, object_type: str, object_id: str, **properties: str) -> None:
