@@ -1,0 +1,100 @@
+"""`connector erp …`: commands for the generic ERP adapter (mounted via entry point).
+
+`connector erp sample` creates the sample ERP that the shipped `config.yaml` points at, so the
+product can be run against realistic data without `./dev demo` (which also does this).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+
+from connector.cli.common import console, fail, handle_errors, state
+from connector.config import AppConfig
+
+from .sample import create_sample_erp, populate, sample_metadata
+from .settings import ErpGenericSettings, SqlSettings
+from .sql import make_engine
+
+app = typer.Typer(help="The generic ERP adapter: a sample ERP to try it on.", no_args_is_help=True)
+
+SAMPLE_TABLES = ("customers", "contacts", "products", "sales_orders", "sales_order_lines")
+
+
+def _sql_settings(config: AppConfig, system: str | None) -> tuple[str, SqlSettings]:
+    names = [
+        n for n, s in config.systems.items() if s.kind == "erp_generic" and system in (None, n)
+    ]
+    if not names:
+        fail(f"no erp_generic system{f' named {system!r}' if system else ''} in {config.path}", 2)
+    if len(names) > 1:
+        fail(f"several erp_generic systems ({', '.join(names)}): name one with --system", 2)
+    settings = config.systems[names[0]].settings
+    root = settings.root if isinstance(settings, ErpGenericSettings) else settings
+    if not isinstance(root, SqlSettings):
+        fail(f"system {names[0]!r} is in REST mode: the sample ERP is a SQL database", 2)
+    return names[0], root
+
+
+@app.command("sample")
+@handle_errors
+def sample(
+    system: Annotated[
+        str | None, typer.Option(help="The erp_generic system in config.yaml (default: the one).")
+    ] = None,
+    customers: Annotated[int, typer.Option(min=1, help="Customers to generate.")] = 1000,
+    contacts: Annotated[
+        int | None, typer.Option(min=0, help="Contacts (default: 3 per customer).")
+    ] = None,
+    orders: Annotated[
+        int | None, typer.Option(min=0, help="Sales orders (default: 5 per customer).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing SQLite sample file.")
+    ] = False,
+) -> None:
+    """Create the sample ERP (customers, contacts, products, orders with lines, invoices).
+
+    A SQLite URL gets a new file; any other database must not have the sample's tables yet
+    (nothing is ever dropped there).
+    """
+    config = state.config()
+    name, settings = _sql_settings(config, system)
+    contacts = 3 * customers if contacts is None else contacts
+    orders = 5 * customers if orders is None else orders
+    engine = make_engine(settings, config.base_dir)
+    try:
+        url = engine.url
+        if url.get_backend_name() == "sqlite":
+            if not url.database or url.database == ":memory:":
+                fail(f"system {name!r}: an in-memory SQLite database cannot hold a sample", 2)
+            engine.dispose()
+            path = Path(url.database).resolve()  # make_engine made it relative to config.yaml
+            if path.exists() and not force:
+                fail(f"{path} exists; --force replaces it", 2)
+            stats = create_sample_erp(
+                path, customers=customers, contacts=contacts, orders=orders, seed=seed
+            )
+            where = str(path)
+        else:
+            present = set(sa.inspect(engine).get_table_names()) & set(SAMPLE_TABLES)
+            if present:
+                fail(
+                    f"system {name!r}: the database already has {', '.join(sorted(present))}; "
+                    "the sample is only created in an empty database",
+                    2,
+                )
+            stats = populate(engine, sample_metadata(), customers, contacts, orders, seed)
+            where = url.render_as_string(hide_password=True)
+    finally:
+        engine.dispose()
+    console.print(
+        f"{name}: sample ERP at {where}: {stats.customers:,} customers, {stats.contacts:,} "
+        f"contacts, {stats.products:,} products, {stats.orders:,} orders with "
+        f"{stats.order_lines:,} lines, {stats.invoices:,} invoices.",
+        highlight=False,
+    )
