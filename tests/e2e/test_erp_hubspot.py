@@ -284,6 +284,32 @@ def test_a_contact_deleted_in_the_erp_is_archived_in_hubspot(world: World):
     assert email not in {c["properties"].get("email") for c in objects(world, "contacts")}
 
 
+def test_a_deleted_customer_is_deactivated_and_a_deleted_order_left_alone(world: World):
+    """The shipped policies: customers `deactivate`, sales `ignore` (the default)."""
+    world.connector("sync", "erp-to-crm")
+    [(customer_id, number)] = erp(
+        world, "SELECT id, customer_no FROM customers ORDER BY id LIMIT 1"
+    )
+    [(order_id, order_no)] = erp(world, "SELECT id, order_no FROM sales_orders ORDER BY id LIMIT 1")
+    now = erp_now()
+    for table, row_id in (("customers", customer_id), ("sales_orders", order_id)):
+        erp(
+            world,
+            f"UPDATE {table} SET deleted_at = ?, updated_at = ? WHERE id = ?",
+            now,
+            now,
+            row_id,
+        )
+    out = world.connector("sync", "erp-to-crm")
+    assert counts(out, "erp-to-crm", "customer")[3] == 1
+    assert counts(out, "erp-to-crm", "sale")[3] == 0
+    [company] = [
+        c for c in objects(world, "companies") if c["properties"]["erp_customer_no"] == number
+    ]
+    assert company["properties"]["erp_customer_status"] == "inactive"
+    assert order_no in {d["properties"].get("erp_order_no") for d in objects(world, "deals")}
+
+
 def test_more_than_ten_thousand_changes_at_one_timestamp_all_arrive(world: World):
     with world.sandbox.client() as client:
         client.patch("/_sandbox/switches", json={"limits_enabled": False}).raise_for_status()
