@@ -1,0 +1,66 @@
+"""What the store's concept modules share: the clock, the mixin bases and two SQL helpers.
+
+`StateStore` and `StoreTx` (in `store.py`) are composed of one mixin per concept — bindings,
+cursors, runs, failures, the webhook inbox, leases. The mixins read the engine, clock, connection
+and transaction time declared on the bases here; the classes in `store.py` set them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class StoreBase:
+    """What a `StateStore` mixin may use: the engine and the clock."""
+
+    engine: Engine
+    clock: Clock
+
+
+class TxBase:
+    """What a `StoreTx` mixin may use: the transaction's connection, its time, and `flush`."""
+
+    _conn: Connection
+    now: dt.datetime
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    conflict: Sequence[str],
+    update_columns: Iterable[str],
+) -> None:
+    """INSERT … ON CONFLICT DO UPDATE for many rows of the same columns, in one executemany.
+
+    The statement is built once per call: SQLAlchemy cannot cache the dialects' ON CONFLICT
+    constructs, so compiling one per row cost milliseconds per record.
+    """
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    changes = {column: statement.excluded[column] for column in update_columns}
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=list(conflict), set_=changes),
+        list(rows),
+    )
+
+
+def chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

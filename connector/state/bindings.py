@@ -1,0 +1,140 @@
+"""Bindings: which record in each system a canonical key is, and what was last synced there.
+
+A binding's snapshot is the flattened canonical values last written to or read from its system;
+the engine's diff compares against it. Binds in a transaction are gathered and written in bulk
+when the transaction flushes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from connector.state import schema
+from connector.state.base import StoreBase, TxBase, chunks, upsert
+
+
+def snapshot_hash(snapshot: Mapping[str, Any]) -> str:
+    """A stable fingerprint of flattened canonical values (order-independent).
+
+    `repr` of the sorted items, not JSON: the values are already JSON-safe primitives, lists and
+    key-sorted dicts (see `connector.model.flatten`), and this runs twice per synced record.
+    """
+    return hashlib.sha256(repr(sorted(snapshot.items())).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    entity: str
+    key: str
+    system: str
+    external_id: str
+    snapshot: dict[str, Any] | None
+    hash: str | None
+    remote_updated_at: dt.datetime | None
+
+
+class BindingStore(StoreBase):
+    """Reading bindings."""
+
+    def keys_for(self, entity: str, system: str, external_ids: Iterable[str]) -> dict[str, str]:
+        """external id → canonical key, for the ids that are bound in `system`."""
+        table = schema.bindings
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in chunks(sorted(set(external_ids))):
+                rows = conn.execute(
+                    select(table.c.external_id, table.c.key).where(
+                        table.c.entity == entity,
+                        table.c.system == system,
+                        table.c.external_id.in_(chunk),
+                    )
+                )
+                found.update({row.external_id: row.key for row in rows})
+        return found
+
+    def bindings_for(self, entity: str, system: str, keys: Iterable[str]) -> dict[str, Binding]:
+        """canonical key → binding in `system`, for the keys that are bound there."""
+        table = schema.bindings
+        found: dict[str, Binding] = {}
+        with self.engine.connect() as conn:
+            for chunk in chunks(sorted(set(keys))):
+                rows = conn.execute(
+                    select(table).where(
+                        table.c.entity == entity, table.c.system == system, table.c.key.in_(chunk)
+                    )
+                )
+                for row in rows:
+                    found[row.key] = Binding(
+                        entity=row.entity,
+                        key=row.key,
+                        system=row.system,
+                        external_id=row.external_id,
+                        snapshot=row.snapshot,
+                        hash=row.hash,
+                        remote_updated_at=row.remote_updated_at,
+                    )
+        return found
+
+    def count_bindings(self, entity: str | None = None, system: str | None = None) -> int:
+        table = schema.bindings
+        query = select(func.count()).select_from(table)
+        if entity is not None:
+            query = query.where(table.c.entity == entity)
+        if system is not None:
+            query = query.where(table.c.system == system)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+
+class BindingTx(TxBase):
+    """Writing bindings in a transaction; binds are gathered until the transaction flushes."""
+
+    # Gathered binds, by the columns an existing row gets updated (set by `StoreTx`).
+    _binds: dict[tuple[str, ...], list[dict[str, Any]]]
+
+    def _flush_binds(self) -> None:
+        """Write the gathered binds, one executemany per set of updated columns."""
+        binds, self._binds = self._binds, {}
+        for updates, rows in binds.items():
+            upsert(self._conn, schema.bindings, rows, ("entity", "key", "system"), updates)
+
+    def bind(
+        self,
+        entity: str,
+        key: str,
+        system: str,
+        external_id: str,
+        *,
+        snapshot: Mapping[str, Any] | None = None,
+        remote_updated_at: dt.datetime | None = None,
+    ) -> None:
+        """Bind `key` to `external_id` in `system`, recording what was last synced there."""
+        values: dict[str, Any] = {
+            "entity": entity,
+            "key": key,
+            "system": system,
+            "external_id": external_id,
+        }
+        updates = ["external_id"]
+        if snapshot is not None:
+            values.update(snapshot=dict(snapshot), hash=snapshot_hash(snapshot), synced_at=self.now)
+            updates += ["snapshot", "hash", "synced_at"]
+        if remote_updated_at is not None:
+            values["remote_updated_at"] = remote_updated_at
+            updates.append("remote_updated_at")
+        self._binds.setdefault(tuple(updates), []).append(values)
+
+    def unbind(self, entity: str, key: str, system: str) -> None:
+        self.flush()
+        table = schema.bindings
+        self._conn.execute(
+            delete(table).where(
+                table.c.entity == entity, table.c.key == key, table.c.system == system
+            )
+        )

@@ -1,0 +1,184 @@
+"""Failures: records that did not sync, with the reason, one row per (route, entity, source id).
+
+A record that fails again counts one more attempt on its row; one that syncs later has its
+pending failure resolved (gathered in a transaction and written in bulk when it flushes). The CLI
+lists, replays and discards them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from connector.state import schema
+from connector.state.base import StoreBase, TxBase, chunks
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    id: int
+    route: str
+    entity: str
+    external_id: str
+    key: str | None
+    stage: str
+    error_class: str
+    code: str | None
+    message: str
+    payload: dict[str, Any] | None
+    retryable: bool
+    attempts: int
+    status: str
+    next_retry_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class FailureStatus:
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    DISCARDED = "discarded"
+
+
+def _json_safe(payload: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if payload is None:
+        return None
+    result: dict[str, Any] = json.loads(json.dumps(payload, default=str))
+    return result
+
+
+class FailureStore(StoreBase):
+    """Listing, counting and discarding failures."""
+
+    def failures(
+        self,
+        *,
+        route: str | None = None,
+        status: str | None = FailureStatus.PENDING,
+        ids: Sequence[int] | None = None,
+        limit: int | None = None,
+    ) -> list[Failure]:
+        table = schema.failures
+        query = select(table).order_by(table.c.id)
+        if route is not None:
+            query = query.where(table.c.route == route)
+        if status is not None:
+            query = query.where(table.c.status == status)
+        if ids is not None:
+            query = query.where(table.c.id.in_(list(ids)))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [Failure(**row._mapping) for row in conn.execute(query)]
+
+    def count_failures(self, status: str = FailureStatus.PENDING) -> dict[str, int]:
+        """Pending failures per route."""
+        table = schema.failures
+        query = (
+            select(table.c.route, func.count())
+            .where(table.c.status == status)
+            .group_by(table.c.route)
+        )
+        with self.engine.connect() as conn:
+            return {row[0]: int(row[1]) for row in conn.execute(query)}
+
+    def discard_failures(self, ids: Sequence[int]) -> int:
+        table = schema.failures
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(table)
+                .where(table.c.id.in_(list(ids)), table.c.status == FailureStatus.PENDING)
+                .values(status=FailureStatus.DISCARDED, updated_at=self.clock())
+            )
+            return int(result.rowcount)
+
+
+class FailureTx(TxBase):
+    """Recording and resolving failures in a transaction."""
+
+    # Gathered resolutions: (route, entity) → source external ids (set by `StoreTx`).
+    _resolved: dict[tuple[str, str], set[str]]
+
+    def _flush_resolved(self) -> None:
+        """Write the gathered resolutions, in chunks of external ids."""
+        resolved, self._resolved = self._resolved, {}
+        table = schema.failures
+        for (route, entity), external_ids in resolved.items():
+            for chunk in chunks(sorted(external_ids)):
+                self._conn.execute(
+                    update(table)
+                    .where(
+                        table.c.route == route,
+                        table.c.entity == entity,
+                        table.c.external_id.in_(chunk),
+                        table.c.status == FailureStatus.PENDING,
+                    )
+                    .values(status=FailureStatus.RESOLVED, updated_at=self.now)
+                )
+
+    def record_failure(
+        self,
+        route: str,
+        entity: str,
+        external_id: str,
+        *,
+        key: str | None,
+        stage: str,
+        error: BaseException,
+        payload: Mapping[str, Any] | None,
+        retryable: bool,
+        next_retry_at: dt.datetime | None = None,
+    ) -> None:
+        """Put a record in `failures`, or count one more attempt if it is there already."""
+        self.flush()
+        table = schema.failures
+        values = {
+            "route": route,
+            "entity": entity,
+            "external_id": external_id,
+            "key": key,
+            "stage": stage,
+            "error_class": type(error).__name__,
+            "code": getattr(error, "code", None),
+            "message": str(error) or type(error).__name__,
+            "payload": _json_safe(payload),
+            "retryable": retryable,
+            "attempts": 1,
+            "status": FailureStatus.PENDING,
+            "next_retry_at": next_retry_at,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table).values(**values)
+        changes = {
+            column: statement.excluded[column]
+            for column in (
+                "key",
+                "stage",
+                "error_class",
+                "code",
+                "message",
+                "payload",
+                "retryable",
+                "status",
+                "next_retry_at",
+                "updated_at",
+            )
+        }
+        changes["attempts"] = table.c.attempts + 1
+        self._conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["route", "entity", "external_id"], set_=changes
+            )
+        )
+
+    def resolve_failure(self, route: str, entity: str, external_id: str) -> None:
+        """Mark the record's pending failure resolved (it synced)."""
+        self._resolved.setdefault((route, entity), set()).add(external_id)

@@ -1,0 +1,165 @@
+"""The webhook inbox: events the receiver stored, waiting for the inbox worker.
+
+One row per (source, event id), so a redelivered webhook is a no-op. The worker claims due
+pending events (`processing`), then completes them, or puts them back for a retry, or fails them
+for good. Events left `processing` by a worker that died go back to pending when the next worker
+takes the inbox lease.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from connector.state import schema
+from connector.state.base import StoreBase
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEvent:
+    id: int
+    source: str
+    event_id: str
+    entity: str
+    external_id: str
+    deleted: bool
+    occurred_at: dt.datetime | None
+    attempts: int
+
+
+class InboxStore(StoreBase):
+    """The inbox's queue operations (each call its own transaction)."""
+
+    def enqueue_events(self, events: Sequence[Mapping[str, Any]]) -> int:
+        """Store webhook events; a (source, event_id) seen before is ignored. Returns new rows."""
+        return len(self.enqueue_new_events(events))
+
+    def enqueue_new_events(self, events: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
+        """`enqueue_events` in one multi-row statement; the (source, event_id) pairs that were new.
+
+        The webhook receiver commits many requests' events together with this: the statement is
+        compiled once per batch instead of once per event (SQLAlchemy 2.0 cannot cache the
+        dialects' ON CONFLICT inserts), and `RETURNING` tells each request which of its events
+        were not seen before.
+        """
+        if not events:
+            return set()
+        now = self.clock()
+        rows = [
+            {
+                "source": event["source"],
+                "event_id": event["event_id"],
+                "entity": event["entity"],
+                "external_id": event["external_id"],
+                "deleted": bool(event.get("deleted", False)),
+                "occurred_at": event.get("occurred_at"),
+                "received_at": now,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+            for event in events
+        ]
+        table = schema.inbox
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            statement = (
+                dialect.insert(table)
+                .on_conflict_do_nothing(index_elements=["source", "event_id"])
+                .returning(table.c.source, table.c.event_id)
+            )
+            # executemany with RETURNING: SQLAlchemy's "insertmanyvalues" compiles one row and
+            # batches the rest into multi-row statements by itself.
+            return {(row.source, row.event_id) for row in conn.execute(statement, rows)}
+
+    def claim_events(self, limit: int = 100) -> list[InboxEvent]:
+        """Take due pending events for processing (marks them `processing`)."""
+        table = schema.inbox
+        now = self.clock()
+        with self.engine.begin() as conn:
+            query = (
+                select(table)
+                .where(table.c.status == "pending", table.c.next_attempt_at <= now)
+                .order_by(table.c.id)
+                .limit(limit)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = list(conn.execute(query))
+            if rows:
+                conn.execute(
+                    update(table)
+                    .where(table.c.id.in_([row.id for row in rows]))
+                    .values(status="processing", attempts=table.c.attempts + 1)
+                )
+        return [
+            InboxEvent(
+                id=row.id,
+                source=row.source,
+                event_id=row.event_id,
+                entity=row.entity,
+                external_id=row.external_id,
+                deleted=row.deleted,
+                occurred_at=row.occurred_at,
+                attempts=row.attempts + 1,
+            )
+            for row in rows
+        ]
+
+    def complete_events(self, ids: Sequence[int]) -> None:
+        table = schema.inbox
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(table).where(table.c.id.in_(list(ids))).values(status="done", error=None)
+            )
+
+    def retry_event(self, event_id: int, error: str, at: dt.datetime | None) -> None:
+        """Back to pending until `at`; with `at` None the event has failed for good."""
+        table = schema.inbox
+        status = "pending" if at is not None else "failed"
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.id == event_id)
+                .values(status=status, next_attempt_at=at, error=error)
+            )
+
+    def requeue_stale_events(self) -> int:
+        """Events left `processing` by a process that died go back to pending."""
+        table = schema.inbox
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(table)
+                .where(table.c.status == "processing")
+                .values(status="pending", next_attempt_at=self.clock())
+            )
+            return int(result.rowcount)
+
+    def inbox_depth(self) -> int:
+        table = schema.inbox
+        with self.engine.connect() as conn:
+            query = (
+                select(func.count())
+                .select_from(table)
+                .where(table.c.status.in_(["pending", "processing"]))
+            )
+            return int(conn.execute(query).scalar_one())
+
+    def inbox_stats(self) -> tuple[dict[str, int], dt.datetime | None]:
+        """Inbox rows per status, and when the oldest unprocessed event was received."""
+        table = schema.inbox
+        with self.engine.connect() as conn:
+            counts = conn.execute(
+                select(table.c.status, func.count()).group_by(table.c.status)
+            ).all()
+            oldest = conn.execute(
+                select(func.min(table.c.received_at)).where(
+                    table.c.status.in_(["pending", "processing"])
+                )
+            ).scalar_one_or_none()
+        return {str(row[0]): int(row[1]) for row in counts}, oldest
