@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: state stores on SQLite and PostgreSQL."""
+"""Fixtures shared by every test folder: state stores on SQLite and PostgreSQL, and empty
+PostgreSQL schemas and MariaDB databases for the ERP adapter's SQL mode."""
 
 from __future__ import annotations
 
@@ -6,16 +7,26 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connector.state.store import StateStore, open_store
 
 PG_URL = os.environ.get(
     "CONNECTOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+MYSQL_URL = os.environ.get("CONNECTOR_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+def unreachable(reason: str, variable: str) -> NoReturn:
+    """Under CI (`CI` set) a database a test needs must be there: the test fails. On a
+    developer's machine without it the test is skipped, saying why and how to point at one."""
+    if os.environ.get("CI"):
+        pytest.fail(reason + "; CI needs it")
+    pytest.skip(f"{reason}; set {variable} to run these tests")
 
 
 @pytest.fixture
@@ -33,15 +44,48 @@ def pg_schema_url() -> Iterator[str]:
     except OperationalError as error:
         admin.dispose()
         reason = f"PostgreSQL is not reachable at {PG_URL} ({type(error.orig).__name__})"
-        if os.environ.get("CI"):
-            pytest.fail(reason + "; CI needs it")
-        pytest.skip(reason + "; set CONNECTOR_TEST_PG_URL to run the PostgreSQL tests")
+        unreachable(reason, "CONNECTOR_TEST_PG_URL")
     separator = "&" if "?" in PG_URL else "?"
     try:
         yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def mysql_database_url() -> Iterator[str]:
+    """The URL of a fresh MariaDB (or MySQL) database, dropped afterwards.
+
+    `CONNECTOR_TEST_MYSQL_URL` names the server and an account that may create databases; each
+    test gets its own database on it, so tests never see each other's tables. Reachability is
+    handled as for PostgreSQL: a failure under CI, a skip with the reason elsewhere.
+    """
+    base = make_url(MYSQL_URL)
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    except ImportError as error:
+        unreachable(
+            f"no MySQL driver for {base.drivername} ({error.name})", "CONNECTOR_TEST_MYSQL_URL"
+        )
+    try:
+        with admin.connect() as conn:
+            # A test that leaves a transaction open must not make the DROP below hang.
+            conn.execute(text("SET SESSION lock_wait_timeout = 10"))
+            conn.execute(text(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4"))
+    except DBAPIError as error:
+        admin.dispose()
+        shown = base.render_as_string(hide_password=True)
+        reason = f"MariaDB is not reachable at {shown} ({type(error.orig).__name__}: {error.orig})"
+        unreachable(reason, "CONNECTOR_TEST_MYSQL_URL")
+    try:
+        yield base.set(database=database).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text("SET SESSION lock_wait_timeout = 10"))
+            conn.execute(text(f"DROP DATABASE `{database}`"))
         admin.dispose()
 
 
