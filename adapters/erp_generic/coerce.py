@@ -1,13 +1,15 @@
 """Value conversion between the native record shape and a reflected column's Python type.
 
 Reads: naive timestamps are the ERP's UTC wall clock (documented in BEHAVIOR.md) and become
-timezone-aware. Writes: values from mapping files (ISO strings, floats, "true") become what the
-column's SQLAlchemy type binds, or a `RecordError` that names the column.
+timezone-aware; MySQL's `TINYINT(1)` booleans become `bool`. Writes: values from mapping files
+(ISO strings, floats, "true") become what the column's SQLAlchemy type binds, timestamps cut to
+the column's fractional-second precision, or a `RecordError` that names the column.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
@@ -16,6 +18,8 @@ import sqlalchemy as sa
 
 from connector.errors import RecordError
 
+_MICROSECOND_DIGITS = 6
+_NO_ATTRIBUTE = object()
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
 
@@ -28,6 +32,42 @@ def naive_timestamp_columns(table: sa.Table) -> tuple[str, ...]:
         for column in table.c
         if isinstance(column.type, sa.DateTime) and not column.type.timezone
     )
+
+
+class TinyIntBoolean(sa.Boolean):
+    """MySQL/MariaDB's BOOLEAN, which is `TINYINT(1)`: reflected as an integer, and the drivers
+    give 0/1. This type reads it back as `bool`, as PostgreSQL and SQLite give booleans."""
+
+    cache_ok = True
+
+    def result_processor(
+        self, dialect: sa.Dialect, coltype: object
+    ) -> Callable[[Any], bool | None]:
+        def process(value: Any) -> bool | None:
+            return None if value is None else bool(value)
+
+        return process
+
+
+def timestamp_digits(column_type: sa.types.TypeEngine[Any]) -> int:
+    """How many fractional-second digits a timestamp column keeps: MySQL's `DATETIME(fsp)`
+    keeps none unless told (`fsp`), PostgreSQL and SQL Server say `precision`; else microseconds.
+    """
+    fsp: Any = getattr(column_type, "fsp", _NO_ATTRIBUTE)
+    if fsp is not _NO_ATTRIBUTE:
+        return min(int(fsp or 0), _MICROSECOND_DIGITS)
+    precision = getattr(column_type, "precision", None)
+    if isinstance(precision, int):
+        return min(precision, _MICROSECOND_DIGITS)
+    return _MICROSECOND_DIGITS
+
+
+def stored_moment(column: sa.Column[Any], moment: dt.datetime) -> dt.datetime:
+    """`moment` as reading it back from the timestamp column gives it: UTC, cut to the column's
+    precision. A write reports this, so a read `since` the reported time finds the row."""
+    value = to_column_value(column, moment)
+    assert isinstance(value, dt.datetime)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def coerce_row(table: sa.Table, row: dict[str, Any]) -> None:
@@ -45,7 +85,8 @@ def to_column_value(column: sa.Column[Any], value: Any) -> Any:
     column_type = column.type
     try:
         if isinstance(column_type, sa.DateTime):
-            return _timestamp(value, aware=bool(column_type.timezone))
+            digits = timestamp_digits(column_type)
+            return _timestamp(value, aware=bool(column_type.timezone), digits=digits)
         if isinstance(column_type, sa.Date):
             return _date(value)
         if isinstance(column_type, sa.Boolean):
@@ -65,7 +106,7 @@ def to_column_value(column: sa.Column[Any], value: Any) -> Any:
     return value
 
 
-def _timestamp(value: Any, *, aware: bool) -> dt.datetime:
+def _timestamp(value: Any, *, aware: bool, digits: int) -> dt.datetime:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
@@ -73,6 +114,11 @@ def _timestamp(value: Any, *, aware: bool) -> dt.datetime:
     if not isinstance(value, dt.datetime):
         raise TypeError(value)
     utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    if digits < _MICROSECOND_DIGITS:
+        # Cut here rather than let the database round (MySQL, PostgreSQL) or cut (MariaDB):
+        # the value we report as written is then exactly the value stored.
+        step = 10 ** (_MICROSECOND_DIGITS - digits)
+        utc = utc.replace(microsecond=utc.microsecond - utc.microsecond % step)
     return utc if aware else utc.replace(tzinfo=None)
 
 

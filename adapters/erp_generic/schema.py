@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy import event
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Connection, Inspector
 
+from adapters.erp_generic.coerce import TinyIntBoolean
 from adapters.erp_generic.settings import SqlEntity, SqlSettings
 from connector.errors import Problem
 from connector.model import Entity
@@ -61,6 +64,7 @@ class _Checker:
         self.inspector = sa.inspect(connection)
         self.connection = connection
         self.metadata = sa.MetaData()
+        event.listen(self.metadata, "column_reflect", _reflected_column)
         self.location = location
         self.problems: list[Problem] = []
         self._names: dict[str | None, list[str]] = {}
@@ -125,6 +129,15 @@ class _Checker:
         covered += [list(i["column_names"]) for i in indexes if i.get("unique")]
         covered.append(list(primary.get("constrained_columns", [])))
         return [name] in covered
+
+
+def _reflected_column(_inspector: Inspector, _table: sa.Table, column: dict[str, Any]) -> None:
+    """MySQL and MariaDB have no boolean type: `BOOLEAN` is an alias of `TINYINT(1)`, and that
+    is what reflection sees. Read it as a boolean, the convention every MySQL connector follows,
+    so a boolean soft-delete flag is accepted and flags come back as `bool` as elsewhere."""
+    kind = column["type"]
+    if isinstance(kind, mysql.TINYINT) and kind.display_width == 1:
+        column["type"] = TinyIntBoolean()
 
 
 _TIMESTAMP = (sa.DateTime,)

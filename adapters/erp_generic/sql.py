@@ -20,7 +20,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from adapters.erp_generic.coerce import coerce_row, naive_timestamp_columns, to_column_value
+from adapters.erp_generic.coerce import (
+    coerce_row,
+    naive_timestamp_columns,
+    stored_moment,
+    to_column_value,
+)
 from adapters.erp_generic.dberrors import classify, database_failure, record_error
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
@@ -32,10 +37,22 @@ Clock = Callable[[], dt.datetime]
 LINES_FIELD = "lines"
 
 #: Dialects with a native INSERT … ON CONFLICT DO UPDATE (sqlite ≥ 3.24, PostgreSQL ≥ 9.5).
+#: MySQL's INSERT … ON DUPLICATE KEY UPDATE is not one: it fires on a clash with *any* unique
+#: key, so a row whose customer number is taken would overwrite that customer instead of failing.
 _ON_CONFLICT_INSERTS: dict[str, Callable[[sa.Table], Any]] = {
     "sqlite": sqlite.insert,
     "postgresql": postgresql.insert,
 }
+
+
+#: SQLAlchemy's backend names for MySQL and MariaDB (`mysql+pymysql://`, `mariadb+pymysql://`).
+MYSQL_BACKENDS = frozenset({"mysql", "mariadb"})
+
+#: The session settings of every MySQL/MariaDB connection; see `_mysql_sessions`.
+_MYSQL_SESSION = (
+    "SET time_zone = '+00:00', "
+    "sql_mode = TRIM(BOTH ',' FROM CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'))"
+)
 
 
 def utc_now() -> dt.datetime:
@@ -50,17 +67,57 @@ def make_engine(settings: SqlSettings, base_dir: Path) -> Engine:
         raise ConfigurationError("the ERP database url is not a valid SQLAlchemy URL") from None
     if settings.password is not None:
         url = url.set(password=settings.password.get_secret_value())
-    if url.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+    backend = url.get_backend_name()
+    if backend in MYSQL_BACKENDS:
+        engine = _create_engine(url, pool_pre_ping=True)
+        _mysql_sessions(engine)
+        return engine
+    if backend != "sqlite":
+        return _create_engine(url, pool_pre_ping=True)
     memory = url.database in (None, "", ":memory:")
     if not memory and url.database is not None and not Path(url.database).is_absolute():
         url = url.set(database=str(base_dir / url.database))
     options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if memory:
         options["poolclass"] = StaticPool
-    engine = sa.create_engine(url, **options)
+    engine = _create_engine(url, **options)
     _sqlite_transactions(engine)
     return engine
+
+
+def _create_engine(url: sa.URL, **options: Any) -> Engine:
+    """`create_engine`, with a missing dialect or driver package as a configuration error."""
+    try:
+        return sa.create_engine(url, **options)
+    except sa.exc.NoSuchModuleError:
+        raise ConfigurationError(
+            f"the ERP database url names an unknown database or driver {url.drivername!r}"
+        ) from None
+    except ImportError as error:
+        raise ConfigurationError(
+            f"the driver package for {url.drivername!r} URLs is not installed "
+            f"(no module {error.name!r}); install it into the connector's environment, "
+            "e.g. `pip install pymysql` for mysql+pymysql://"
+        ) from None
+
+
+def _mysql_sessions(engine: Engine) -> None:
+    """Run every MySQL/MariaDB session in UTC and in strict mode, whatever the server's defaults.
+
+    `TIMESTAMP` columns are converted to and from the session's time zone, which defaults to
+    the server's (often local time); in UTC they read as the UTC wall clock that naive
+    timestamps are taken to be. Outside strict mode the server keeps a refused value in a
+    mangled form (text cut short, a NOT NULL column left out set to '' or 0, a bad date to
+    zeros) with only a warning; in strict mode it refuses the row, which then fails alone as on
+    every other database. Only our own sessions change: the ERP's triggers keep the mode they
+    were created with.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(_MYSQL_SESSION)
+        cursor.close()
 
 
 def _sqlite_transactions(engine: Engine) -> None:
@@ -291,7 +348,7 @@ class SqlStore:
             ready.append((write, values, lines))
 
         def write_all(connection: Connection, isolate: bool) -> list[WriteResult]:
-            now = self.clock()
+            now = self._now(tables)
             out: list[WriteResult] = []
             for write, values, lines in ready:
                 if not isolate:
@@ -324,7 +381,7 @@ class SqlStore:
         pairs = [(external_id, _convert_id(key, external_id)) for external_id in ids]
 
         def delete_all(connection: Connection, isolate: bool) -> list[WriteResult]:
-            now = self.clock()
+            now = self._now(tables)
             out: list[WriteResult] = []
             for external_id, pk in pairs:
                 if pk is _NO_SUCH_ID:  # cannot exist, so it is already gone
@@ -345,6 +402,11 @@ class SqlStore:
             return out
 
         return self._in_transaction(delete_all, "deleting")
+
+    def _now(self, tables: EntityTables) -> dt.datetime:
+        """The write time as the `updated_at` column stores it (a MySQL `DATETIME` keeps whole
+        seconds), so the time a write reports is the time a read finds."""
+        return stored_moment(tables.table.c[tables.config.updated_at], self.clock())
 
     def _in_transaction(
         self, work: Callable[[Connection, bool], list[WriteResult]], doing: str
@@ -422,7 +484,9 @@ class SqlStore:
             )
             return connection.execute(statement).scalar_one(), existing is None
         # Portable path for dialects without ON CONFLICT (MySQL, SQL Server, …): the select
-        # above already told us which statement to run, inside the same transaction.
+        # above already told us which statement to run, inside the same transaction. A
+        # concurrent writer that inserts the same key first makes our INSERT fail as a
+        # duplicate; the batch is then replayed in a new transaction, whose select finds the row.
         if existing is not None:
             connection.execute(sa.update(table).where(key == existing).values(values))
             return existing, False

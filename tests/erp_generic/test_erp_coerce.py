@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql
 
-from adapters.erp_generic.coerce import coerce_row, to_column_value
+from adapters.erp_generic.coerce import TinyIntBoolean, coerce_row, stored_moment, to_column_value
 from connector.errors import RecordError
 
 TABLE = sa.Table(
@@ -73,3 +74,29 @@ def test_read_rows_get_aware_timestamps() -> None:
     row: dict[str, Any] = {"stamp": dt.datetime(2030, 1, 1), "day": dt.date(2030, 1, 1)}
     coerce_row(TABLE, row)
     assert row == {"stamp": dt.datetime(2030, 1, 1, tzinfo=UTC), "day": dt.date(2030, 1, 1)}
+
+
+@pytest.mark.parametrize(
+    ("column_type", "expected_microseconds"),
+    [
+        (sa.DateTime(), 891234),
+        (mysql.DATETIME(), 0),  # MySQL's DATETIME keeps whole seconds unless told
+        (mysql.DATETIME(fsp=3), 891000),
+        (mysql.TIMESTAMP(fsp=6), 891234),
+        (postgresql.TIMESTAMP(precision=0), 0),
+        (postgresql.TIMESTAMP(), 891234),
+    ],
+)
+def test_timestamps_are_cut_to_the_columns_precision(
+    column_type: sa.types.TypeEngine[Any], expected_microseconds: int
+) -> None:
+    column = sa.Column("stamp", column_type)
+    moment = dt.datetime(2030, 1, 2, 3, 4, 5, 891234, tzinfo=UTC)
+    assert to_column_value(column, moment).microsecond == expected_microseconds
+    assert stored_moment(column, moment) == moment.replace(microsecond=expected_microseconds)
+
+
+def test_mysql_tinyint_booleans_read_as_bool() -> None:
+    process = TinyIntBoolean().result_processor(mysql.dialect(), None)
+    assert [process(value) for value in (1, 0, None)] == [True, False, None]
+    assert to_column_value(sa.Column("flag", TinyIntBoolean()), "yes") is True
