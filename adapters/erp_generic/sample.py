@@ -1,9 +1,10 @@
 """The sample ERP: its schema (docs/native-shapes.md) and deterministic generated data.
 
 `create_sample_erp(path)` writes a SQLite ERP database that the shipped config.yaml points at;
-`sample_metadata(schema)` gives the same tables for any SQLAlchemy database (the PostgreSQL
-tests use it). The same seed always gives the same rows. Timestamps are naive UTC written by
-the ERP (SQLAlchemy's ISO-8601 text form on SQLite). A trigger plays the ERP's order intake:
+`sample_metadata(schema)` gives the same tables for SQLite, PostgreSQL and MySQL/MariaDB (the
+tests use all three). The same seed always gives the same rows. Timestamps are naive UTC with
+microseconds, written by the ERP (SQLAlchemy's ISO-8601 text form on SQLite, `DATETIME(6)` on
+MySQL, whose plain `DATETIME` keeps whole seconds). A trigger plays the ERP's order intake:
 it assigns `order_no` on insert when missing, and turns a won sale that arrives with status
 `none` into an `ordered` order; numbering and order state are the ERP's business, not the
 connector's.
@@ -22,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.erp_generic.history import NO_HISTORY, InvoiceFact, OrderFact, compute_history
@@ -88,7 +90,7 @@ def sample_metadata(schema: str | None = None) -> sa.MetaData:
     """The sample ERP's tables (and the order-number trigger) in `schema`."""
     metadata = sa.MetaData(schema=schema)
     money = sa.Numeric(14, 2)
-    stamp = sa.DateTime()
+    stamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
     customers = sa.Table(
         "customers",
         metadata,
@@ -209,6 +211,7 @@ def _create_order_intake_trigger(target: sa.Table, connection: Connection, **_: 
     dated today unless it brings a date). Numbering and order state are the ERP's business."""
     quote = connection.dialect.identifier_preparer
     table = quote.format_table(target)
+    schema = f"{quote.quote_schema(target.schema)}." if target.schema else ""
     if connection.dialect.name == "sqlite":
         # In an UPDATE every SET expression sees the row as it was before the statement.
         connection.exec_driver_sql(
@@ -223,7 +226,6 @@ def _create_order_intake_trigger(target: sa.Table, connection: Connection, **_: 
             "WHERE id = NEW.id; END"
         )
     elif connection.dialect.name == "postgresql":
-        schema = f"{quote.quote_schema(target.schema)}." if target.schema else ""
         connection.exec_driver_sql(
             f"CREATE FUNCTION {schema}order_intake() RETURNS trigger LANGUAGE plpgsql AS $$ "
             "BEGIN IF NEW.order_no IS NULL THEN "
@@ -235,6 +237,20 @@ def _create_order_intake_trigger(target: sa.Table, connection: Connection, **_: 
         connection.exec_driver_sql(
             f"CREATE TRIGGER order_intake BEFORE INSERT ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION {schema}order_intake()"
+        )
+    elif connection.dialect.name in ("mysql", "mariadb"):
+        # A MySQL trigger may not update the table it fires on, and a BEFORE INSERT trigger
+        # sees 0 for the AUTO_INCREMENT id it is about to get: so it takes the next id itself.
+        # Two orders inserted at once may then pick the same id: the later insert fails as a
+        # duplicate key, a refused row that the adapter replays once in a fresh transaction.
+        connection.exec_driver_sql(
+            f"CREATE TRIGGER {schema}order_intake BEFORE INSERT ON {table} FOR EACH ROW BEGIN "
+            "IF NEW.id IS NULL OR NEW.id = 0 THEN "
+            f"SET NEW.id = (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}); END IF; "
+            "IF NEW.order_no IS NULL THEN "
+            "SET NEW.order_no = CONCAT('SO-', LPAD(NEW.id, 6, '0')); END IF; "
+            "IF NEW.stage = 'won' AND NEW.status = 'none' THEN SET NEW.status = 'ordered', "
+            "NEW.order_date = COALESCE(NEW.order_date, UTC_DATE()); END IF; END"
         )
 
 

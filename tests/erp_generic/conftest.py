@@ -1,4 +1,4 @@
-"""Fixtures for the erp_generic tests: a small sample ERP on SQLite and on PostgreSQL."""
+"""Fixtures for the erp_generic tests: a small sample ERP on SQLite, PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 
@@ -17,6 +17,23 @@ from connector.adapter import AdapterContext
 
 SMALL = {"customers": 30, "contacts": 60, "orders": 40, "products": 10}
 
+#: The databases the SQL mode is tested against; a server's cases carry its marker, so
+#: `-m "not mariadb"` leaves them out.
+SQL_DATABASES = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mariadb),
+]
+
+
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, database: str) -> str:
+    """An empty database of the kind named by a `SQL_DATABASES` parameter."""
+    if database == "sqlite":
+        return f"sqlite:///{tmp_path / 'erp.db'}"
+    fixture = {"postgresql": "pg_schema_url", "mariadb": "mysql_database_url"}[database]
+    url: str = request.getfixturevalue(fixture)
+    return url
+
 
 class StepClock:
     """A clock that moves one second per call, so every write has its own timestamp."""
@@ -29,13 +46,10 @@ class StepClock:
         return self.now
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=SQL_DATABASES)
 def erp_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database on each dialect the SQL mode is tested against."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'erp.db'}"
-    url: str = request.getfixturevalue("pg_schema_url")
-    return url
+    return database_url(request, tmp_path, request.param)
 
 
 def fill_sample(url: str) -> None:

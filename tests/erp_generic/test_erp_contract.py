@@ -1,5 +1,5 @@
-"""The shared adapter contract suite, run against erp_generic in SQL mode (SQLite and
-PostgreSQL) and in REST mode (the local REST ERP)."""
+"""The shared adapter contract suite, run against erp_generic in SQL mode (SQLite, PostgreSQL
+and MariaDB) and in REST mode (the local REST ERP)."""
 
 from __future__ import annotations
 
@@ -10,21 +10,23 @@ import pytest
 
 from connector.testing.contract import *  # noqa: F403
 from connector.testing.contract import ContractHarness
-from tests.erp_generic.conftest import StepClock, build_adapter, fill_sample
+from tests.erp_generic.conftest import (
+    SQL_DATABASES,
+    StepClock,
+    build_adapter,
+    database_url,
+    fill_sample,
+)
 from tests.erp_generic.rest_erp import TOKEN, ErpState
 from tests.erp_generic.test_erp_rest import make_adapter, settings_block
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "rest"])
+@pytest.fixture(params=[*SQL_DATABASES, "rest"])
 async def harness(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[ContractHarness]:
     if request.param != "rest":
-        url = (
-            f"sqlite:///{tmp_path / 'erp.db'}"
-            if request.param == "sqlite"
-            else request.getfixturevalue("pg_schema_url")
-        )
+        url = database_url(request, tmp_path, request.param)
         fill_sample(url)
         adapter = build_adapter(url, tmp_path, clock=StepClock(), page_size=5)
         await adapter.open()

@@ -1,5 +1,6 @@
 """A user's own ERP schema, configured only through settings: odd names (upper case, a space,
-reserved words), a boolean soft-delete flag, a timezone-aware timestamp, a text primary key."""
+reserved words), a boolean soft-delete flag, a timezone-aware timestamp (MySQL's `TIMESTAMP`,
+stored as UTC and shown in the session's time zone), a text primary key."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from adapters.erp_generic.adapter import ErpGenericAdapter
 from adapters.erp_generic.settings import ErpGenericSettings
@@ -23,7 +25,11 @@ ORDERS = sa.Table(
     sa.Column("Auftrag Nr", sa.String(20), primary_key=True),
     sa.Column("KUNDE", sa.String(40), nullable=False),
     sa.Column("order", sa.String(40)),  # a reserved word as a column name
-    sa.Column("GEAENDERT_AM", sa.DateTime(timezone=True), nullable=False),
+    sa.Column(
+        "GEAENDERT_AM",
+        sa.DateTime(timezone=True).with_variant(mysql.TIMESTAMP(fsp=6), "mysql", "mariadb"),
+        nullable=False,
+    ),
     sa.Column("GELOESCHT", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("SYNC_SCHLUESSEL", sa.String(64), unique=True),
 )

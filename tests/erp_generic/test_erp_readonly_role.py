@@ -1,5 +1,6 @@
-"""The read-only PostgreSQL role BEHAVIOR.md suggests for pull-only routes: reads work, a write
-is a configuration error (a person must grant rights), never a retried transient failure."""
+"""The read-only role BEHAVIOR.md suggests for pull-only routes, on PostgreSQL and MariaDB:
+reads work, a write is a configuration error (a person must grant rights), never a retried
+transient failure."""
 
 from __future__ import annotations
 
@@ -42,17 +43,45 @@ def reader_url(pg_schema_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def mariadb_reader_url(mysql_database_url: str) -> Iterator[str]:
+    """A MariaDB account that may only SELECT in the sample ERP's database."""
+    fill_sample(mysql_database_url)
+    url = sa.make_url(mysql_database_url)
+    user = f"reader_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(mysql_database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        # text(): it escapes the host wildcard for PyMySQL's %-style parameters.
+        connection.execute(sa.text(f"CREATE USER '{user}'@'%'"))
+        connection.execute(sa.text(f"GRANT SELECT ON `{url.database}`.* TO '{user}'@'%'"))
+    try:
+        yield url.set(username=user, password=None).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"DROP USER '{user}'@'%'"))
+        admin.dispose()
+
+
+@pytest.mark.parametrize(
+    ("database", "refusal"),
+    [
+        pytest.param("postgresql", "read-only transaction", marks=pytest.mark.postgres),
+        pytest.param("mariadb", "INSERT command denied", marks=pytest.mark.mariadb),
+    ],
+)
 async def test_reads_work_and_writes_stop_with_a_clear_error(
-    reader_url: str, tmp_path: Path
+    database: str, refusal: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    fixture = {"postgresql": "reader_url", "mariadb": "mariadb_reader_url"}[database]
+    url = request.getfixturevalue(fixture)
     # The history refresh writes to the ERP: not for a reader.
-    adapter = build_adapter(reader_url, tmp_path, refresh_history=None)
+    adapter = build_adapter(url, tmp_path, refresh_history=None)
     await adapter.open()
     try:
         records = [r async for p in adapter.read_changes(Entity.CUSTOMER, None) for r in p.records]
         assert len(records) == 30
         write = NativeWrite("k", None, {"customer_no": "RO-1", "name": "Read only"})
-        with pytest.raises(ConfigurationError, match="read-only transaction"):
+        with pytest.raises(ConfigurationError, match=refusal):
             await adapter.upsert(Entity.CUSTOMER, [write])
     finally:
         await adapter.close()

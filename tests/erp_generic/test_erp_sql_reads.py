@@ -1,4 +1,4 @@
-"""SQL mode reads on SQLite and PostgreSQL: keyset pages, ties, deletes, lines, lookups."""
+"""SQL mode reads on SQLite, PostgreSQL and MariaDB: keyset pages, ties, deletes, lines, lookups."""
 
 from __future__ import annotations
 
@@ -36,6 +36,9 @@ async def test_full_read_returns_every_row_once_in_keyset_order(erp: ErpGenericA
     assert first.updated_at.tzinfo is dt.UTC
     assert first.fields["id"] == int(first.id)
     assert {"first_name", "customer_id", "sync_key", "updated_at"} <= set(first.fields)
+    # Booleans are booleans on every database (MySQL stores them as TINYINT(1)).
+    assert {type(r.fields["is_primary"]) for r in records} == {bool}
+    assert {r.fields["is_primary"] for r in records} == {True, False}
 
 
 async def test_since_is_inclusive_and_filters(erp: ErpGenericAdapter) -> None:

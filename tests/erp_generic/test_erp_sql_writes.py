@@ -1,4 +1,4 @@
-"""SQL mode writes on SQLite and PostgreSQL: idempotent upserts, atomic sales with lines,
+"""SQL mode writes on SQLite, PostgreSQL and MariaDB: idempotent upserts, atomic sales with lines,
 per-record failure isolation, rollback on a lost connection, soft deletes."""
 
 from __future__ import annotations
@@ -174,11 +174,17 @@ async def test_lost_connection_mid_batch_rolls_everything_back(erp: ErpGenericAd
         if statement.lstrip().upper().startswith("INSERT"):
             seen["inserts"] += 1
             if seen["inserts"] == 3:
+                # On a server, really kill our own session, as a restart or a network cut would.
                 if engine.dialect.name == "postgresql":
-                    # Really kill our own backend, as a restart or a network cut would.
                     with sa.create_engine(engine.url).connect() as killer:
                         pid = connection.connection.dbapi_connection.info.backend_pid
                         killer.execute(sa.select(sa.func.pg_terminate_backend(pid)))
+                elif engine.dialect.name in ("mysql", "mariadb"):
+                    killer_engine = sa.create_engine(engine.url)
+                    with killer_engine.connect() as killer:
+                        thread = connection.connection.dbapi_connection.thread_id()
+                        killer.exec_driver_sql(f"KILL CONNECTION {int(thread)}")
+                    killer_engine.dispose()
                 else:
                     raise sa.exc.OperationalError(statement, {}, Exception("connection lost"))
 
@@ -214,7 +220,7 @@ async def test_portable_fallback_without_on_conflict(sample_url: str, tmp_path: 
     try:
         backend = adapter._backend
         assert isinstance(backend, SqlBackend)
-        backend.store._on_conflict = None  # behave like MySQL / SQL Server
+        backend.store._on_conflict = None  # behave like MySQL / SQL Server (MariaDB really is)
         write = NativeWrite("fallback", None, new_customer("F-1"))
         first = await adapter.upsert(Entity.CUSTOMER, [write])
         second = await adapter.upsert(Entity.CUSTOMER, [write])
