@@ -68,19 +68,21 @@ async def test_open_refuses_a_broken_configuration(sample_db: Path) -> None:
     assert "entities.customer.primary_key: column 'customer_id' not found" in str(raised.value)
 
 
-async def test_sync_key_must_be_unique(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'own.db'}"
-    engine = sa.create_engine(url)
-    sa.Table(
+async def test_sync_key_must_be_unique(erp_url: str, tmp_path: Path) -> None:
+    engine = sa.create_engine(erp_url)
+    kunden = sa.Table(
         "kunden",
         sa.MetaData(),
         sa.Column("nr", sa.Integer, primary_key=True),
         sa.Column("geaendert", sa.DateTime),
         sa.Column("schluessel", sa.String(40)),
-    ).create(engine)
+    )
+    # An index that is not unique does not count (MySQL lists indexes and unique keys alike).
+    sa.Index("ix_kunden_schluessel", kunden.c.schluessel)
+    kunden.create(engine)
     engine.dispose()
     block = {
-        "url": url,
+        "url": erp_url,
         "entities": {
             "customer": {
                 "table": "kunden",
