@@ -8,6 +8,10 @@ be in the ERP within 2 seconds.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import os
 import signal
 import socket
@@ -143,6 +147,119 @@ def test_sandbox_change_reaches_the_erp_within_two_seconds(tmp_path: Path) -> No
 
             deliveries = http.get("/_sandbox/webhooks").json()
             assert {attempt["status"] for attempt in deliveries["attempts"]} == {202}
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    finally:
+        for process in (daemon, sandbox):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(10)
+
+
+ERP_SECRET_KEY = b"erp-e2e-webhook-key-of-32-bytes!"
+
+
+def standard_webhook(event_id: str, body: bytes) -> dict[str, str]:
+    """Headers a Standard Webhooks sender puts on `body` (written from the spec, not our code)."""
+    timestamp = str(int(time.time()))
+    mac = hmac.new(ERP_SECRET_KEY, f"{event_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return {
+        "content-type": "application/json",
+        "webhook-id": event_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": "v1," + base64.b64encode(mac.digest()).decode(),
+    }
+
+
+def hubspot_companies(hubspot: str) -> dict[str, str]:
+    body = httpx.get(f"{hubspot}/_sandbox/objects/companies", timeout=5).json()
+    return {
+        row["properties"].get("erp_customer_no"): row["properties"].get("name")
+        for row in body["results"]
+        if not row.get("archived")
+    }
+
+
+def test_an_erp_webhook_change_reaches_hubspot_within_two_seconds(tmp_path: Path) -> None:
+    """The other direction: the ERP signs a Standard Webhook, the daemon pushes to HubSpot."""
+    hubspot_port, daemon_port = free_port(), free_port()
+    erp = tmp_path / "erp.db"
+    create_sample_erp(erp, customers=3, contacts=0, orders=0, products=1)
+    erp_settings = sample_config(f"sqlite:///{erp}")
+    erp_settings["webhooks"] = {"secrets": ["whsec_" + base64.b64encode(ERP_SECRET_KEY).decode()]}
+    config = {
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "systems": {
+            "erp": {"adapter": "erp_generic", "settings": erp_settings},
+            "crm": {
+                "adapter": "hubspot",
+                "settings": {
+                    "base_url": f"http://127.0.0.1:{hubspot_port}",
+                    "auth": {"kind": "token", "token": "sandbox-token", "token_env": None},
+                },
+            },
+        },
+        "routes": [
+            {
+                "name": "erp-to-crm",
+                "from": "erp",
+                "to": "crm",
+                "entities": {"customer": {"match": ["number"]}},
+                "schedule": "0 3 * * *",  # polling stays out of the way: webhooks only
+            }
+        ],
+        "daemon": {"port": daemon_port, "inbox_poll_seconds": 1.0},
+    }
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    sandbox = subprocess.Popen(
+        [str(CONNECTOR), "sandbox", "hubspot", "--port", str(hubspot_port)],
+        stderr=(tmp_path / "sandbox.log").open("wb"),
+        env=env,
+    )
+    daemon = None
+    try:
+        hubspot = f"http://127.0.0.1:{hubspot_port}"
+        wait_http(f"{hubspot}/_sandbox/switches", sandbox)
+        setup = subprocess.run(
+            [str(CONNECTOR), "--config", str(config_path), "hubspot", "setup"],
+            capture_output=True,
+            env=env,
+            timeout=60,
+        )
+        assert setup.returncode == 0, setup.stderr[-2000:]
+        daemon = subprocess.Popen(
+            [str(CONNECTOR), "--config", str(config_path), "daemon"],
+            stderr=(tmp_path / "daemon.log").open("wb"),
+            env=env,
+        )
+        receiver = f"http://127.0.0.1:{daemon_port}/webhooks/erp"
+        wait_http(f"http://127.0.0.1:{daemon_port}/healthz", daemon)
+        with sqlite3.connect(erp) as db:
+            (customer_id, number) = db.execute(
+                "SELECT id, customer_no FROM customers ORDER BY id LIMIT 1"
+            ).fetchone()
+            db.execute(
+                "UPDATE customers SET name = 'Hooked GmbH', updated_at = ? WHERE id = ?",
+                (time.strftime("%Y-%m-%d %H:%M:%S"), customer_id),
+            )
+        assert number not in hubspot_companies(hubspot), "nothing is pushed before the hint"
+
+        body = json.dumps({"type": "customer.updated", "data": {"id": customer_id}}).encode()
+        tampered = standard_webhook("evt_bad", body)
+        tampered["webhook-signature"] = "v1," + base64.b64encode(b"0" * 32).decode()
+        assert httpx.post(receiver, content=body, headers=tampered).status_code == 401
+
+        accepted = httpx.post(receiver, content=body, headers=standard_webhook("evt_1", body))
+        assert accepted.status_code == 202, accepted.text
+        arrived = time_until(lambda: hubspot_companies(hubspot).get(number) == "Hooked GmbH", 2.0)
+        assert arrived < 2.0, (tmp_path / "daemon.log").read_text()[-3000:]
+        # Only the record the hint named was synced: the other customers stay for the schedule.
+        assert set(hubspot_companies(hubspot)) == {number}
+
+        replayed = httpx.post(receiver, content=body, headers=standard_webhook("evt_1", body))
+        assert replayed.status_code in (200, 202), "a redelivery is acknowledged, not an error"
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0
     finally:
