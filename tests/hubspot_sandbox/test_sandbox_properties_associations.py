@@ -159,3 +159,28 @@ async def test_default_and_labeled_single_record_endpoints(hs: httpx.AsyncClient
     assert labeled.status_code == 201 and labeled.json()["labels"] == ["Primary"]
     assert (await hs.delete(f"{url}/companies/{company['id']}")).status_code == 204
     assert (await hs.get(f"{url}/companies")).json()["results"] == []
+
+
+async def test_the_default_industry_property_takes_only_its_options(hs: httpx.AsyncClient) -> None:
+    definition = (await hs.get(f"{PROPS}/industry")).json()
+    assert definition["type"] == "enumeration" and definition["fieldType"] == "select"
+    values = {option["value"] for option in definition["options"]}
+    assert {"RETAIL", "MACHINERY", "COMPUTER_SOFTWARE"} <= values and "Retail" not in values
+
+    refused = await hs.post(
+        "/crm/v3/objects/companies", json={"properties": {"name": "A", "industry": "Retail"}}
+    )
+    assert refused.status_code == 400 and "INVALID_OPTION" in refused.text
+    batch = await hs.post(
+        "/crm/v3/objects/companies/batch/create",
+        json={
+            "inputs": [
+                {"properties": {"name": "B", "industry": "RETAIL"}, "objectWriteTraceId": "ok"},
+                {"properties": {"name": "C", "industry": "Widgets"}, "objectWriteTraceId": "bad"},
+            ]
+        },
+    )
+    assert batch.status_code == 207, batch.text
+    body = batch.json()
+    assert [r["properties"]["industry"] for r in body["results"]] == ["RETAIL"]
+    assert "INVALID_OPTION" in str(body["errors"]) and "bad" in str(body["errors"])

@@ -18,7 +18,7 @@ async def companies(hs: httpx.AsyncClient, clock: ManualClock) -> list[str]:
     rows = [
         {"name": "Acme Widgets", "domain": "acme.io", "numberofemployees": "50"},
         {"name": "Beta Gears", "domain": "beta.io", "numberofemployees": "5"},
-        {"name": "Gamma", "numberofemployees": "500", "industry": "Retail"},
+        {"name": "Gamma", "numberofemployees": "500", "industry": "RETAIL"},
         {"name": "delta widgets", "domain": "delta.io"},
     ]
     ids = []

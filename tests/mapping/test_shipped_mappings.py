@@ -23,7 +23,15 @@ from connector.adapter import NativeRecord
 from connector.mapping.catalog import MappingCatalog, check, default_mappings, json_schema
 from connector.mapping.countries import NAMES
 from connector.mapping.mapper import CompiledMapper
-from connector.model import Address, Entity, SaleLine, canonical_fields, flatten, record_type
+from connector.model import (
+    Address,
+    Customer,
+    Entity,
+    SaleLine,
+    canonical_fields,
+    flatten,
+    record_type,
+)
 
 from .conftest import WHEN
 
@@ -166,7 +174,7 @@ BY_NAME: dict[str, st.SearchStrategy[Any]] = {
     "country": st.sampled_from(sorted(NAMES)),
     "currency": _word("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 3, 3),
     "domain": st.builds(lambda a, b: f"{a}.{b}", _word(LOWER), _word("abcdefghij", 2, 4)),
-    "industry": st.sampled_from(["Retail", "Computer Software", "Widgets"]),
+    "industry": st.sampled_from(["Retail", "Computer Software", "Food & Beverages"]),
     "customer": KEY,
     "contact": KEY,
     "quantity": st.decimals(min_value=Decimal("0.01"), max_value=10**4, places=2),
@@ -280,6 +288,33 @@ def test_round_trip_on_both_fields(kind: str, entity: Entity):
         assert mapper.to_native(back, refs, create=False) == native
 
     round_trip()
+
+
+def test_industries_reach_hubspot_only_as_its_options():
+    """HubSpot refuses an industry outside the property's options: free text is never sent."""
+    from adapters.hubspot.sandbox.options import COMPANY_INDUSTRIES
+
+    hubspot = CATALOG.mapper("hubspot", Entity.CUSTOMER)
+    erp = CATALOG.mapper("erp_generic", Entity.CUSTOMER)
+    refs = KeyRefs()
+
+    def to_hubspot(industry: str) -> Any:
+        record = Customer(name="X", industry=industry)
+        return hubspot.to_native(record, refs, create=True, paths=["industry"])["industry"]
+
+    for code, label in COMPANY_INDUSTRIES:  # every default option, both ways
+        assert to_hubspot(label) == code
+        native = NativeRecord("1", WHEN, {"name": "X", "industry": code})
+        assert hubspot.to_canonical(native, refs).industry == label
+    assert to_hubspot("Widgets") is None, "a label with no HubSpot option is left out"
+
+    # The sample ERP's own labels are read as the option labels by the ERP's mapping file.
+    read = erp.to_canonical(
+        NativeRecord("1", WHEN, {"name": "X", "industry": " Manufacturing"}), refs
+    )
+    assert to_hubspot(read.industry) == "MACHINERY"
+    unknown = erp.to_canonical(NativeRecord("1", WHEN, {"name": "X", "industry": "Widgets"}), refs)
+    assert unknown.industry == "Widgets", "labels the ERP file does not list pass through"
 
 
 def test_shipped_hubspot_files_fit_the_hubspot_adapters_declared_fields(tmp_path: Path):

@@ -16,6 +16,7 @@ from typing import Any
 from .clock import iso_from_ms, ms_from_iso
 from .errors import ApiError, JsonDict
 from .objecttypes import OBJECT_TYPES
+from .options import COMPANY_INDUSTRIES
 
 PROPERTY_TYPES = frozenset(
     {"string", "number", "date", "datetime", "enumeration", "bool", "phone_number"}
@@ -101,7 +102,11 @@ class PropertyGroup:
         }
 
 
-_S, _N, _D, _B = "string", "number", "datetime", "bool"
+_S, _N, _D, _B, _E = "string", "number", "datetime", "bool", "enumeration"
+#: The options of the built-in enumerations the sandbox enforces, by (object, property).
+_BUILTIN_OPTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("companies", "industry"): COMPANY_INDUSTRIES,
+}
 # fmt: off
 _BUILTIN: dict[str, list[tuple[str, str]]] = {
     "contacts": [
@@ -111,7 +116,7 @@ _BUILTIN: dict[str, list[tuple[str, str]]] = {
         ("lifecyclestage", _S), ("associatedcompanyid", _N),
     ],
     "companies": [
-        ("name", _S), ("domain", _S), ("website", _S), ("industry", _S), ("phone", _S),
+        ("name", _S), ("domain", _S), ("website", _S), ("industry", _E), ("phone", _S),
         ("numberofemployees", _N), ("annualrevenue", _N), ("address", _S), ("address2", _S),
         ("city", _S), ("state", _S), ("zip", _S), ("country", _S), ("description", _S),
         ("type", _S), ("lifecyclestage", _S),
@@ -138,6 +143,13 @@ _FIELD_FOR_TYPE = {
     "enumeration": "select",
     "phone_number": "phonenumber",
 }
+
+
+def _options(pairs: tuple[tuple[str, str], ...]) -> list[JsonDict]:
+    return [
+        {"value": value, "label": label, "displayOrder": order, "hidden": False}
+        for order, (value, label) in enumerate(pairs)
+    ]
 
 
 def _info_group(object_name: str) -> str:
@@ -179,6 +191,7 @@ class PropertyRegistry:
                     group_name=group,
                     hubspot_defined=True,
                     read_only=name in SYSTEM_TIMESTAMPS or name == "hs_object_id",
+                    options=_options(_BUILTIN_OPTIONS.get((object_type.name, name), ())),
                     created_ms=now_ms,
                     updated_ms=now_ms,
                 )
