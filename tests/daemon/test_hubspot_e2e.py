@@ -1,9 +1,9 @@
-"""End to end with real processes: the HubSpot sandbox sends signed webhooks to the daemon.
+"""End to end with real processes: webhooks through the daemon, both directions.
 
-`connector sandbox hubspot` and `connector daemon` run as separate processes on loopback; the
-daemon's route reads companies from the sandbox and writes customers to the sample ERP (SQLite).
-A company created, then edited, in the sandbox's "UI" fires signed v3 webhooks; each change must
-be in the ERP within 2 seconds.
+`connector sandbox hubspot` and `connector daemon` run as separate processes on loopback. A
+company created, then edited, in the sandbox's "UI" fires signed v3 webhooks and must be in the
+sample ERP (SQLite) within 2 seconds; a Standard Webhook signed by "the ERP" must bring that
+customer's change to the sandbox within 2 seconds.
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -65,34 +69,31 @@ def time_until(condition, seconds: float) -> float:
     return time.monotonic() - started
 
 
-def test_sandbox_change_reaches_the_erp_within_two_seconds(tmp_path: Path) -> None:
+@dataclass
+class Running:
+    hubspot: str
+    daemon: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(30)
+
+
+@contextmanager
+def sandbox_and_daemon(
+    tmp_path: Path, systems: dict[str, Any], route: dict[str, Any]
+) -> Iterator[Running]:
+    """`connector sandbox hubspot`, `connector hubspot setup`, then `connector daemon`, as
+    separate processes on loopback; the CRM system's base URL is pointed at the sandbox and the
+    route only runs at 03:00, so whatever arrives came through a webhook."""
     hubspot_port, daemon_port = free_port(), free_port()
-    create_sample_erp(tmp_path / "erp.db", customers=0, contacts=0, orders=0, products=1)
+    systems["crm"]["settings"]["base_url"] = f"http://127.0.0.1:{hubspot_port}"
     config = {
         "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
-        "systems": {
-            "erp": {
-                "adapter": "erp_generic",
-                "settings": sample_config(f"sqlite:///{tmp_path / 'erp.db'}"),
-            },
-            "crm": {
-                "adapter": "hubspot",
-                "settings": {
-                    "base_url": f"http://127.0.0.1:{hubspot_port}",
-                    "auth": {"kind": "token", "token": "sandbox-token", "token_env": None},
-                    "webhooks": {"client_secrets": [SECRET], "client_secret_envs": []},
-                },
-            },
-        },
-        "routes": [
-            {
-                "name": "crm-to-erp",
-                "from": "crm",
-                "to": "erp",
-                "entities": {"customer": {"match": ["number"]}},
-                "schedule": "0 3 * * *",  # polling stays out of the way: webhooks only
-            }
-        ],
+        "systems": systems,
+        "routes": [{**route, "schedule": "0 3 * * *"}],
         "daemon": {"port": daemon_port, "inbox_poll_seconds": 1.0},
     }
     config_path = tmp_path / "config.yaml"
@@ -114,46 +115,70 @@ def test_sandbox_change_reaches_the_erp_within_two_seconds(tmp_path: Path) -> No
             timeout=60,
         )
         assert setup.returncode == 0, setup.stderr[-2000:]
+        log = tmp_path / "daemon.log"
         daemon = subprocess.Popen(
             [str(CONNECTOR), "--config", str(config_path), "daemon"],
-            stderr=(tmp_path / "daemon.log").open("wb"),
+            stderr=log.open("wb"),
             env=env,
         )
         wait_http(f"http://127.0.0.1:{daemon_port}/healthz", daemon)
-        with httpx.Client(base_url=hubspot) as http:
-            switches = {
-                "webhooks": {
-                    "target_url": f"http://127.0.0.1:{daemon_port}/webhooks/crm",
-                    "client_secret": SECRET,
-                    "retry_delays_s": [0.5, 1.0],
-                }
-            }
-            assert http.patch("/_sandbox/switches", json=switches).status_code == 200
-
-            created = http.post(
-                "/_sandbox/ui/companies",
-                json={"properties": {"name": "Acme", "erp_customer_no": "K-1"}},
-            )
-            assert created.status_code == 201, created.text
-            erp = tmp_path / "erp.db"
-            assert time_until(lambda: erp_customers(erp) == [("K-1", "Acme")], 2.0) < 2.0
-
-            company = created.json()["id"]
-            edited = http.patch(
-                f"/_sandbox/ui/companies/{company}", json={"properties": {"name": "Acme GmbH"}}
-            )
-            assert edited.status_code == 200, edited.text
-            assert time_until(lambda: erp_customers(erp) == [("K-1", "Acme GmbH")], 2.0) < 2.0
-
-            deliveries = http.get("/_sandbox/webhooks").json()
-            assert {attempt["status"] for attempt in deliveries["attempts"]} == {202}
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(30) == 0
+        yield Running(hubspot, f"http://127.0.0.1:{daemon_port}", daemon, log)
     finally:
         for process in (daemon, sandbox):
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait(10)
+
+
+def test_sandbox_change_reaches_the_erp_within_two_seconds(tmp_path: Path) -> None:
+    erp = tmp_path / "erp.db"
+    create_sample_erp(erp, customers=0, contacts=0, orders=0, products=1)
+    systems = {
+        "erp": {"adapter": "erp_generic", "settings": sample_config(f"sqlite:///{erp}")},
+        "crm": {
+            "adapter": "hubspot",
+            "settings": {
+                "auth": {"kind": "token", "token": "sandbox-token", "token_env": None},
+                "webhooks": {"client_secrets": [SECRET], "client_secret_envs": []},
+            },
+        },
+    }
+    route = {
+        "name": "crm-to-erp",
+        "from": "crm",
+        "to": "erp",
+        "entities": {"customer": {"match": ["number"]}},
+    }
+    with (
+        sandbox_and_daemon(tmp_path, systems, route) as running,
+        httpx.Client(base_url=running.hubspot) as http,
+    ):
+        switches = {
+            "webhooks": {
+                "target_url": f"{running.daemon}/webhooks/crm",
+                "client_secret": SECRET,
+                "retry_delays_s": [0.5, 1.0],
+            }
+        }
+        assert http.patch("/_sandbox/switches", json=switches).status_code == 200
+
+        created = http.post(
+            "/_sandbox/ui/companies",
+            json={"properties": {"name": "Acme", "erp_customer_no": "K-1"}},
+        )
+        assert created.status_code == 201, created.text
+        assert time_until(lambda: erp_customers(erp) == [("K-1", "Acme")], 2.0) < 2.0
+
+        company = created.json()["id"]
+        edited = http.patch(
+            f"/_sandbox/ui/companies/{company}", json={"properties": {"name": "Acme GmbH"}}
+        )
+        assert edited.status_code == 200, edited.text
+        assert time_until(lambda: erp_customers(erp) == [("K-1", "Acme GmbH")], 2.0) < 2.0
+
+        deliveries = http.get("/_sandbox/webhooks").json()
+        assert {attempt["status"] for attempt in deliveries["attempts"]} == {202}
+        assert running.stop() == 0
 
 
 ERP_SECRET_KEY = b"erp-e2e-webhook-key-of-32-bytes!"
@@ -182,60 +207,25 @@ def hubspot_companies(hubspot: str) -> dict[str, str]:
 
 def test_an_erp_webhook_change_reaches_hubspot_within_two_seconds(tmp_path: Path) -> None:
     """The other direction: the ERP signs a Standard Webhook, the daemon pushes to HubSpot."""
-    hubspot_port, daemon_port = free_port(), free_port()
     erp = tmp_path / "erp.db"
     create_sample_erp(erp, customers=3, contacts=0, orders=0, products=1)
     erp_settings = sample_config(f"sqlite:///{erp}")
     erp_settings["webhooks"] = {"secrets": ["whsec_" + base64.b64encode(ERP_SECRET_KEY).decode()]}
-    config = {
-        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
-        "systems": {
-            "erp": {"adapter": "erp_generic", "settings": erp_settings},
-            "crm": {
-                "adapter": "hubspot",
-                "settings": {
-                    "base_url": f"http://127.0.0.1:{hubspot_port}",
-                    "auth": {"kind": "token", "token": "sandbox-token", "token_env": None},
-                },
-            },
+    systems = {
+        "erp": {"adapter": "erp_generic", "settings": erp_settings},
+        "crm": {
+            "adapter": "hubspot",
+            "settings": {"auth": {"kind": "token", "token": "sandbox-token", "token_env": None}},
         },
-        "routes": [
-            {
-                "name": "erp-to-crm",
-                "from": "erp",
-                "to": "crm",
-                "entities": {"customer": {"match": ["number"]}},
-                "schedule": "0 3 * * *",  # polling stays out of the way: webhooks only
-            }
-        ],
-        "daemon": {"port": daemon_port, "inbox_poll_seconds": 1.0},
     }
-    config_path = tmp_path / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    sandbox = subprocess.Popen(
-        [str(CONNECTOR), "sandbox", "hubspot", "--port", str(hubspot_port)],
-        stderr=(tmp_path / "sandbox.log").open("wb"),
-        env=env,
-    )
-    daemon = None
-    try:
-        hubspot = f"http://127.0.0.1:{hubspot_port}"
-        wait_http(f"{hubspot}/_sandbox/switches", sandbox)
-        setup = subprocess.run(
-            [str(CONNECTOR), "--config", str(config_path), "hubspot", "setup"],
-            capture_output=True,
-            env=env,
-            timeout=60,
-        )
-        assert setup.returncode == 0, setup.stderr[-2000:]
-        daemon = subprocess.Popen(
-            [str(CONNECTOR), "--config", str(config_path), "daemon"],
-            stderr=(tmp_path / "daemon.log").open("wb"),
-            env=env,
-        )
-        receiver = f"http://127.0.0.1:{daemon_port}/webhooks/erp"
-        wait_http(f"http://127.0.0.1:{daemon_port}/healthz", daemon)
+    route = {
+        "name": "erp-to-crm",
+        "from": "erp",
+        "to": "crm",
+        "entities": {"customer": {"match": ["number"]}},
+    }
+    with sandbox_and_daemon(tmp_path, systems, route) as running:
+        receiver = f"{running.daemon}/webhooks/erp"
         with sqlite3.connect(erp) as db:
             (customer_id, number) = db.execute(
                 "SELECT id, customer_no FROM customers ORDER BY id LIMIT 1"
@@ -244,7 +234,7 @@ def test_an_erp_webhook_change_reaches_hubspot_within_two_seconds(tmp_path: Path
                 "UPDATE customers SET name = 'Hooked GmbH', updated_at = ? WHERE id = ?",
                 (time.strftime("%Y-%m-%d %H:%M:%S"), customer_id),
             )
-        assert number not in hubspot_companies(hubspot), "nothing is pushed before the hint"
+        assert number not in hubspot_companies(running.hubspot), "nothing is pushed before the hint"
 
         body = json.dumps({"type": "customer.updated", "data": {"id": customer_id}}).encode()
         tampered = standard_webhook("evt_bad", body)
@@ -253,17 +243,13 @@ def test_an_erp_webhook_change_reaches_hubspot_within_two_seconds(tmp_path: Path
 
         accepted = httpx.post(receiver, content=body, headers=standard_webhook("evt_1", body))
         assert accepted.status_code == 202, accepted.text
-        arrived = time_until(lambda: hubspot_companies(hubspot).get(number) == "Hooked GmbH", 2.0)
-        assert arrived < 2.0, (tmp_path / "daemon.log").read_text()[-3000:]
+        arrived = time_until(
+            lambda: hubspot_companies(running.hubspot).get(number) == "Hooked GmbH", 2.0
+        )
+        assert arrived < 2.0, running.log.read_text()[-3000:]
         # Only the record the hint named was synced: the other customers stay for the schedule.
-        assert set(hubspot_companies(hubspot)) == {number}
+        assert set(hubspot_companies(running.hubspot)) == {number}
 
         replayed = httpx.post(receiver, content=body, headers=standard_webhook("evt_1", body))
         assert replayed.status_code in (200, 202), "a redelivery is acknowledged, not an error"
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(30) == 0
-    finally:
-        for process in (daemon, sandbox):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait(10)
+        assert running.stop() == 0
