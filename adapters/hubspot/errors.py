@@ -15,6 +15,8 @@ and §6 (error-handling docs):
 * 400 `VALIDATION_ERROR` and 409 `CONFLICT` concern the records sent: record-level failures that
   carry HubSpot's message and category.
 * 401 → refresh the token once; 403 `MISSING_SCOPES` → nothing works until scopes are added.
+  The scopes are named only in `context.requiredGranularScopes` (top level or per entry of
+  `errors`), not in the message, so the parsed message gets them appended.
 
 Every body field "should be treated as optional", so parsing never fails.
 """
@@ -94,6 +96,9 @@ def parse_error_content(status: int, content: bytes, headers: httpx.Headers) -> 
     details = body.get("errors")
     if isinstance(details, list) and details and isinstance(details[0], Mapping):
         code = _clip(details[0].get("code"))
+    scopes = _required_scopes(body)
+    if scopes:
+        message = f"{message} (missing scope; one of these is required: {', '.join(scopes)})"
     retry_after: float | None = None
     if status == 429:
         if policy is None and "secondly limit" in message.lower():
@@ -110,6 +115,24 @@ def parse_error_content(status: int, content: bytes, headers: httpx.Headers) -> 
         policy_name=policy.upper() if policy else None,
         retry_after=retry_after,
     )
+
+
+def _required_scopes(body: Mapping[str, Any]) -> list[str]:
+    """The scopes a 403 `MISSING_SCOPES` body says the call needs, in order, once each."""
+    contexts = [body.get("context")]
+    details = body.get("errors")
+    if isinstance(details, list):
+        contexts += [d.get("context") for d in details if isinstance(d, Mapping)]
+    found: list[str] = []
+    for context in contexts:
+        if not isinstance(context, Mapping):
+            continue
+        for key in ("requiredGranularScopes", "requiredScopes"):
+            values = context.get(key)
+            for value in values if isinstance(values, list) else []:
+                if str(value) not in found:
+                    found.append(str(value))
+    return found
 
 
 def parse_hubspot_error(response: httpx.Response) -> ApiError:

@@ -188,6 +188,25 @@ async def test_403_missing_scopes_is_fatal(adapter):
 
 
 @respx.mock
+async def test_403_names_the_scopes_the_body_lists(adapter):
+    """HubSpot names the missing scopes only in `context.requiredGranularScopes`."""
+    body = {
+        "status": "error",
+        "message": "This app hasn't been granted all required scopes to make this call.",
+        "category": "MISSING_SCOPES",
+        "errors": [
+            {
+                "message": "One or more of the following scopes are required.",
+                "context": {"requiredGranularScopes": ["crm.objects.companies.write"]},
+            }
+        ],
+    }
+    respx.post(UPSERT).mock(return_value=httpx.Response(403, json=body))
+    with pytest.raises(ConfigurationError, match=r"crm\.objects\.companies\.write"):
+        await adapter.upsert(Entity.CUSTOMER, one_write())
+
+
+@respx.mock
 async def test_401_refreshes_the_oauth_token_and_retries(clock: FakeClock):
     tokens = respx.post(f"{BASE}/oauth/v1/token").mock(
         side_effect=[
