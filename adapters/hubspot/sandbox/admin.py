@@ -1,8 +1,9 @@
 """Admin routes under /_sandbox/: not HubSpot's API, but the sandbox's own controls.
 
 They reset and seed data, stand in for a person editing records in HubSpot's UI (which fires
-webhooks with changeSource CRM_UI), flip switches, expose the request log, and set many records
-to one modification timestamp (to reproduce more than 10,000 changes sharing one timestamp).
+webhooks with changeSource CRM_UI), flip switches, expose the request log, set many records to
+one modification timestamp (to reproduce more than 10,000 changes sharing one timestamp), and
+add or deactivate owners (the Owners API itself is read-only, as in HubSpot).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .errors import ApiError, validation
+from .errors import ApiError, not_found, validation
 from .objects import written_view
 from .objecttypes import ObjectType, resolve_type
+from .owners import render_owner
+from .settings import SandboxOwner
 from .state import Sandbox
 from .store import Record, require
 from .web import json_object, reply, sandbox_of
@@ -172,6 +175,52 @@ async def webhook_flush(request: Request) -> Response:
     sandbox = sandbox_of(request)
     await sandbox.webhooks.drain()
     return await webhook_log(request)
+
+
+def _switch_owners(sandbox: Sandbox, owners: list[SandboxOwner]) -> None:
+    try:
+        sandbox.update_switches({"owners": [o.model_dump() for o in owners]})
+    except (ValueError, ValidationError) as bad:
+        raise validation(f"Invalid owner: {bad}") from None
+
+
+async def add_owner(request: Request) -> Response:
+    """`{"email", "firstName"?, "lastName"?, "id"?, "userId"?, "type"?}`: a new user in HubSpot.
+    Without an id the next free one is used."""
+    sandbox = sandbox_of(request)
+    body = await json_object(request)
+    owners = list(sandbox.options.owners)
+    next_id = max((int(o.id) for o in owners), default=71_000_000) + 1
+    try:
+        owner = SandboxOwner(
+            id=str(body.get("id") or next_id),
+            email=body.get("email"),
+            first_name=str(body.get("firstName") or ""),
+            last_name=str(body.get("lastName") or ""),
+            user_id=body.get("userId"),
+            type=body.get("type") or "PERSON",
+            created_ms=sandbox.clock.now_ms(),
+        )
+    except ValidationError as bad:
+        raise validation(f"Invalid owner: {bad}") from None
+    _switch_owners(sandbox, [*owners, owner])
+    return reply(render_owner(owner), 201)
+
+
+async def archive_owner(request: Request) -> Response:
+    """A user deactivated in HubSpot: the owner stays, archived, and is no longer an option.
+    Records that hold its id keep it."""
+    sandbox = sandbox_of(request)
+    key = request.path_params["owner_id"]
+    owners = list(sandbox.options.owners)
+    for index, owner in enumerate(owners):
+        if owner.id == key:
+            owners[index] = owner.model_copy(
+                update={"archived": True, "updated_ms": sandbox.clock.now_ms()}
+            )
+            _switch_owners(sandbox, owners)
+            return reply(render_owner(owners[index]))
+    raise not_found(f"Could not find owner with id {key}", ids=[key])
 
 
 __all__ = ["ApiError", "seed_records"]

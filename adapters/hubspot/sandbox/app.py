@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import admin, assoc_routes, batch, objects, prop_routes
+from . import admin, assoc_routes, batch, objects, owner_routes, prop_routes
 from .clock import Clock
 from .errors import ApiError, error_body
 from .gate import Gate
@@ -99,6 +99,15 @@ def _property_routes(prefix: str) -> list[BaseRoute]:
     ]
 
 
+def _owner_routes(prefix: str) -> list[BaseRoute]:
+    # The docs write the list with a trailing slash (`/crm/v3/owners/`); both forms answer.
+    return [
+        Route(prefix, owner_routes.list_owners, methods=["GET"]),
+        Route(prefix + "/", owner_routes.list_owners, methods=["GET"]),
+        Route(prefix + "/{owner_id}", owner_routes.get_owner, methods=["GET"]),
+    ]
+
+
 def _admin_routes() -> list[BaseRoute]:
     base = "/_sandbox"
     return [
@@ -115,6 +124,8 @@ def _admin_routes() -> list[BaseRoute]:
         Route(base + "/ui/{object_type}/{object_id}", admin.ui_delete, methods=["DELETE"]),
         Route(base + "/webhooks", admin.webhook_log, methods=["GET"]),
         Route(base + "/webhooks/flush", admin.webhook_flush, methods=["POST"]),
+        Route(base + "/owners", admin.add_owner, methods=["POST"]),
+        Route(base + "/owners/{owner_id}", admin.archive_owner, methods=["DELETE"]),
     ]
 
 
@@ -167,6 +178,8 @@ def create_app(
         routes += _association_batch_routes(prefix)
     for prefix in sandbox.options.property_prefixes:
         routes += _property_routes(prefix)
+    for prefix in sandbox.options.owner_prefixes:
+        routes += _owner_routes(prefix)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -54,6 +54,10 @@ class PropertyDef:
     hubspot_defined: bool = False
     read_only: bool = False
     options: list[JsonDict] = field(default_factory=list)
+    #: The options are another object's records (owners), not a list kept on the property:
+    #: `Sandbox` refreshes `options` whenever that list changes.
+    external_options: bool = False
+    referenced_object_type: str | None = None
     display_order: int = -1
     form_field: bool = False
     created_ms: int = 0
@@ -61,7 +65,7 @@ class PropertyDef:
     archived: bool = False
 
     def to_json(self) -> JsonDict:
-        return {
+        body: JsonDict = {
             "name": self.name,
             "label": self.label,
             "type": self.type,
@@ -71,7 +75,7 @@ class PropertyDef:
             "hasUniqueValue": self.has_unique_value,
             "hubspotDefined": self.hubspot_defined,
             "calculated": False,
-            "externalOptions": False,
+            "externalOptions": self.external_options,
             "formField": self.form_field,
             "displayOrder": self.display_order,
             "options": self.options,
@@ -84,6 +88,9 @@ class PropertyDef:
             "updatedAt": iso_from_ms(self.updated_ms),
             "archived": self.archived,
         }
+        if self.referenced_object_type is not None:
+            body["referencedObjectType"] = self.referenced_object_type
+        return body
 
 
 @dataclass
@@ -107,6 +114,10 @@ _S, _N, _D, _B, _E = "string", "number", "datetime", "bool", "enumeration"
 _BUILTIN_OPTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("companies", "industry"): COMPANY_INDUSTRIES,
 }
+#: The owner property: an enumeration whose options are the portal's owners (the Owners API),
+#: on every object type that has an owner.
+OWNER_PROPERTY = "hubspot_owner_id"
+OWNER_REFERENCE = "OWNER"
 # fmt: off
 _BUILTIN: dict[str, list[tuple[str, str]]] = {
     "contacts": [
@@ -183,6 +194,7 @@ class PropertyRegistry:
             builtin = [*_BUILTIN[object_type.name], ("hs_object_id", _N), ("createdate", _D)]
             builtin.append((object_type.modified_property, _D))
             for name, kind in builtin:
+                owner = name == OWNER_PROPERTY
                 defs[name] = PropertyDef(
                     name=name,
                     label=name,
@@ -192,10 +204,20 @@ class PropertyRegistry:
                     hubspot_defined=True,
                     read_only=name in SYSTEM_TIMESTAMPS or name == "hs_object_id",
                     options=_options(_BUILTIN_OPTIONS.get((object_type.name, name), ())),
+                    external_options=owner,
+                    referenced_object_type=OWNER_REFERENCE if owner else None,
                     created_ms=now_ms,
                     updated_ms=now_ms,
                 )
             self.properties[object_type.name] = defs
+
+    def set_external_options(self, reference: str, options: list[JsonDict]) -> None:
+        """Makes `options` the allowed values of every property whose options are `reference`
+        records (the owners), as HubSpot's owner properties follow the Owners API."""
+        for defs in self.properties.values():
+            for definition in defs.values():
+                if definition.referenced_object_type == reference:
+                    definition.options = list(options)
 
     def get(self, object_name: str, name: str) -> PropertyDef | None:
         found = self.properties[object_name].get(name)
@@ -253,7 +275,12 @@ def coerce_input(defn: PropertyDef, raw: Any) -> str:
             # Date properties hold midnight UTC; other times are rejected.
             raise _invalid(defn, text, "INVALID_DATE", "is not midnight UTC")
         return str(epoch)
-    if defn.type == "enumeration" and defn.options:
+    if defn.type == "enumeration" and defn.external_options:
+        # One record id (an owner's), never a ";" list; with no owners nothing is allowed.
+        allowed_ids = [str(o.get("value")) for o in defn.options]
+        if text not in allowed_ids:
+            raise _invalid_option(defn, text, allowed_ids)
+    elif defn.type == "enumeration" and defn.options:
         allowed = {str(o.get("value")) for o in defn.options}
         if any(part not in allowed for part in text.split(";")):
             raise _invalid(defn, text, "INVALID_OPTION", "was not one of the allowed options")
@@ -279,6 +306,20 @@ def render_value(defn: PropertyDef | None, stored: str, date_values: str) -> str
     if defn.type == "date":
         return datetime.fromtimestamp(epoch / 1000, tz=UTC).strftime("%Y-%m-%d")
     return iso_from_ms(epoch)
+
+
+def _invalid_option(defn: PropertyDef, raw: str, allowed: list[str]) -> ApiError:
+    """HubSpot's refusal of a value outside an enumeration's options, in its documented words:
+    "<value> was not one of the allowed options: [...]" (the owners' ids, for owner ids)."""
+    message = f"{raw} was not one of the allowed options: [{', '.join(allowed)}]"
+    return ApiError(
+        400,
+        "VALIDATION_ERROR",
+        f"Property values were not valid: {message}",
+        errors=[
+            {"message": message, "code": "INVALID_OPTION", "context": {"propertyName": [defn.name]}}
+        ],
+    )
 
 
 def _invalid(defn: PropertyDef, raw: Any, code: str, what: str) -> ApiError:

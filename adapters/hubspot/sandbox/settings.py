@@ -15,6 +15,8 @@ OBJECT_PREFIXES = ("/crm/v3/objects", "/crm/objects/2026-03")
 ASSOCIATION_PREFIXES = ("/crm/v4/associations", "/crm/associations/2026-03")
 ASSOCIATION_RECORD_PREFIXES = ("/crm/v4/objects", "/crm/objects/2026-03")
 PROPERTY_PREFIXES = ("/crm/v3/properties", "/crm/properties/2026-03")
+# The dated owners path follows the pattern of the others; HubSpot's docs show only /crm/v3.
+OWNER_PREFIXES = ("/crm/v3/owners", "/crm/owners/2026-03")
 
 # HubSpot retries a failed delivery up to 10 times over about 24 hours (hubspot.md §8.3);
 # the exact randomized schedule is not published, so this is an even spread of that span.
@@ -86,6 +88,42 @@ class WebhookOptions(BaseModel):
     api_change_source: str = "INTEGRATION"
 
 
+#: When the default owners were "created": a fixed instant, so their JSON never changes.
+DEFAULT_OWNER_CREATED_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+
+
+class SandboxOwner(BaseModel):
+    """One owner of the portal (a HubSpot user or queue), as `GET /crm/v3/owners` lists it.
+
+    Its `id` is what `hubspot_owner_id` takes; `user_id` is the user's id, a different number
+    that HubSpot refuses as an owner (the owners guide warns about mixing them up).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[1-9][0-9]*$")
+    email: str | None = None
+    first_name: str = ""
+    last_name: str = ""
+    user_id: int | None = None
+    type: Literal["PERSON", "QUEUE"] = "PERSON"
+    archived: bool = False
+    created_ms: int = DEFAULT_OWNER_CREATED_MS
+    updated_ms: int | None = None
+
+
+def _default_owners() -> list[SandboxOwner]:
+    """Three sales reps with stable ids: the sample ERP's `crm_owner` e-mails are theirs."""
+    return [
+        SandboxOwner(id="71000001", email="alice@example.com", first_name="Alice",
+                     last_name="Archer", user_id=9100001),
+        SandboxOwner(id="71000002", email="bob@example.com", first_name="Bob",
+                     last_name="Baker", user_id=9100002),
+        SandboxOwner(id="71000003", email="carol@example.com", first_name="Carol",
+                     last_name="Cooper", user_id=9100003),
+    ]  # fmt: skip
+
+
 class SandboxOptions(BaseModel):
     """Construction options; the names in `RUNTIME_SWITCHES` may also change while running."""
 
@@ -107,6 +145,9 @@ class SandboxOptions(BaseModel):
         default_factory=lambda: list(ASSOCIATION_RECORD_PREFIXES)
     )
     property_prefixes: list[str] = Field(default_factory=lambda: list(PROPERTY_PREFIXES))
+    owner_prefixes: list[str] = Field(default_factory=lambda: list(OWNER_PREFIXES))
+    # The portal's owners: the allowed values of every `hubspot_owner_id` (a runtime switch).
+    owners: list[SandboxOwner] = Field(default_factory=_default_owners)
     # Runtime switches.
     latency_ms: float = Field(0.0, ge=0)
     limits_enabled: bool = True
@@ -124,6 +165,17 @@ class SandboxOptions(BaseModel):
     date_values: Literal["iso", "epoch_ms"] = "iso"
     enforce_required: bool = True
     webhooks: WebhookOptions = Field(default_factory=WebhookOptions)
+
+    @model_validator(mode="after")
+    def _distinct_owners(self) -> SandboxOptions:
+        ids = [owner.id for owner in self.owners]
+        if len(ids) != len(set(ids)):
+            raise ValueError("owner ids must be distinct")
+        # A HubSpot user's e-mail is unique among the active users.
+        emails = [o.email.casefold() for o in self.owners if o.email and not o.archived]
+        if len(emails) != len(set(emails)):
+            raise ValueError("active owners must have distinct e-mails")
+        return self
 
 
 RUNTIME_SWITCHES = frozenset(
@@ -144,6 +196,7 @@ RUNTIME_SWITCHES = frozenset(
         "date_values",
         "enforce_required",
         "webhooks",
+        "owners",
         "access_tokens",
         "require_auth",
         "access_token_ttl_s",

@@ -12,7 +12,8 @@ from .clock import Clock, SystemClock
 from .faults import FaultInjector
 from .limits import RateLimiter
 from .oauth import TokenIssuer
-from .properties import PropertyRegistry
+from .owners import owner_options
+from .properties import OWNER_REFERENCE, PropertyRegistry
 from .settings import RUNTIME_SWITCHES, SandboxOptions
 from .store import Change, ObjectStore
 from .webhooks import WebhookDispatcher
@@ -65,6 +66,7 @@ class Sandbox:
         self.request_log: list[LoggedRequest] = []
         self.store.listeners.append(self._on_change)
         self._apply_store_switches()
+        self._apply_owners()
 
     def _on_change(self, change: Change) -> None:
         if change.kind == "deletion":
@@ -74,6 +76,10 @@ class Sandbox:
     def _apply_store_switches(self) -> None:
         self.store.date_values = self.options.date_values
         self.store.enforce_required = self.options.enforce_required
+
+    def _apply_owners(self) -> None:
+        """The owner properties accept exactly the active owners' ids, as in HubSpot."""
+        self.registry.set_external_options(OWNER_REFERENCE, owner_options(self.options.owners))
 
     def update_switches(self, changes: dict[str, Any]) -> SandboxOptions:
         """Apply runtime switches atomically: all are validated before any takes effect."""
@@ -87,11 +93,14 @@ class Sandbox:
         if reseed:
             self.faults.reseed(updated.seed)
         self._apply_store_switches()
+        self._apply_owners()
         return updated
 
     def reset(self) -> None:
-        """Back to empty: no records, associations or custom properties; windows cleared."""
+        """Back to empty: no records, associations or custom properties; windows cleared.
+        The owners are configuration, like the switches: they stay."""
         self.registry.reset(self.clock.now_ms())
+        self._apply_owners()
         self.store.clear()
         self.associations.clear()
         self.limiter.reset()
