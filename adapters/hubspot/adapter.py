@@ -1,10 +1,11 @@
 """`HubSpotAdapter`: the connector's adapter contract over HubSpot's CRM API.
 
 customer ↔ companies, contact ↔ contacts, sale ↔ deals with their line items. Native records
-are the objects' `properties` at the top level plus the `associations` and `lines`
-pseudo-fields (docs/native-shapes.md). Writes are batch upserts by the unique `connector_key`
-property (so a replayed create is an update), reads of changes go through the search API
-(`search.py`), archived records come back as deletes. See BEHAVIOR.md for the API's surprises.
+are the objects' `properties` at the top level plus the `associations`, `lines` and
+`owner_email` pseudo-fields (docs/native-shapes.md; owner ids ↔ e-mails in owners.py).
+Writes are batch upserts by the unique `connector_key` property (so a replayed create is an
+update), reads of changes go through the search API (`search.py`), archived records come back
+as deletes. See BEHAVIOR.md for the API's surprises.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ from .objects import (
     LINE_ITEMS,
     LINES,
     OBJECT_ID,
+    OWNER_EMAIL,
     ObjectSpec,
     spec,
 )
+from .owners import OwnerDirectory
 from .settings import SEARCH_CLASS, HubSpotSettings
 from .webhooks import HubSpotWebhookVerifier
 from .writes import (
@@ -93,6 +96,9 @@ class HubSpotAdapter:
         self._clock = clock
         self._sleep = sleep
         self._client: HubSpotClient | None = None
+        self.owners = OwnerDirectory(
+            lambda: self.client, refresh_seconds=settings.owners_refresh_seconds, clock=clock
+        )
         self._secrets = settings.webhooks.resolve_secrets()
         self.capabilities = Capabilities(
             entities=frozenset(Entity),
@@ -166,6 +172,7 @@ class HubSpotAdapter:
             pseudo.add(ASSOCIATIONS)
         if entity is Entity.SALE:
             pseudo.add(LINES)
+        pseudo.add(OWNER_EMAIL)  # companies, contacts and deals all have an owner
         return frozenset(self.properties(entity)) | pseudo
 
     def webhook_verifier(self) -> WebhookVerifier | None:
@@ -196,7 +203,8 @@ class HubSpotAdapter:
         return NativeRecord(id=record_id, updated_at=updated, fields=properties, deleted=archived)
 
     async def _enrich(self, entity: Entity, records: list[NativeRecord]) -> list[NativeRecord]:
-        """Adds the `associations` (and for deals `lines`) pseudo-fields."""
+        """Adds the `owner_email`, `associations` (and for deals `lines`) pseudo-fields."""
+        records = await self.owners.fill_emails(records)
         object_spec = spec(entity)
         carried = assoc.CARRIED[object_spec.object_type]
         live = [r.id for r in records if not r.deleted]
@@ -393,6 +401,7 @@ class HubSpotAdapter:
 
     async def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]:
         object_spec = spec(entity)
+        writes = await self.owners.to_owner_ids(writes)
         results: dict[str, WriteResult] = {}
         gate = asyncio.Semaphore(self.settings.max_in_flight)
 

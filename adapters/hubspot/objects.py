@@ -18,7 +18,11 @@ OBJECT_ID = "hs_object_id"
 #: Pseudo-fields of the native shape (not HubSpot properties).
 ASSOCIATIONS = "associations"
 LINES = "lines"
+#: The record owner's e-mail, translated to and from `hubspot_owner_id` (owners.py).
+OWNER_EMAIL = "owner_email"
 LINE_ITEMS = "line_items"
+#: The owner property of companies, contacts and deals: an enumeration of owner ids.
+OWNER_ID = "hubspot_owner_id"
 
 
 @dataclass(frozen=True)

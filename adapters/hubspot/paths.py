@@ -71,6 +71,18 @@ class ApiPaths:
     def property_groups(self, object_type: str) -> str:
         return f"{self.properties(object_type)}/groups"
 
+    # -- owners (read-only) ------------------------------------------------------------------------
+
+    def owners(self) -> str:
+        """The owners list. The dated form follows the other APIs' pattern; HubSpot's owners
+        guide shows only `/crm/v3/owners`."""
+        if self.dated:
+            return f"/crm/owners/{self.version}"
+        return "/crm/v3/owners"
+
+    def owner(self, owner_id: str) -> str:
+        return f"{self.owners()}/{_seg(owner_id)}"
+
     # -- auth ---------------------------------------------------------------------------------
 
     @property

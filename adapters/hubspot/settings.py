@@ -140,6 +140,9 @@ class HubSpotSettings(_Strict):
     property_group_label: str = "ERP sync"
     #: The deal pipeline new deals land in when the mapping does not name one.
     default_pipeline: str = "default"
+    #: The owners list (for the `owner_email` pseudo-field) is cached; an owner id or e-mail it
+    #: does not know reloads it, but at most once in this many seconds (owners.py says why).
+    owners_refresh_seconds: float = Field(default=300.0, ge=0)
 
     def paths(self) -> ApiPaths:
         return ApiPaths(self.api_version, self.oauth_token_path)
