@@ -138,7 +138,11 @@ class Customer(Record):
     credit_limit: Money | None = None
     payment_terms: str | None = None
     status: CustomerStatus | None = None
-    owner: str | None = Field(default=None, description="The CRM's account owner")
+    owner: str | None = Field(
+        default=None,
+        description="The CRM's account owner, as the owner's e-mail address (not a CRM user id: "
+        "the CRM adapters translate)",
+    )
     history: CustomerHistory | None = None
     custom: dict[str, Any] = Field(default_factory=dict)
 
