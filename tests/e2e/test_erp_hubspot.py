@@ -6,10 +6,13 @@ on 127.0.0.1, with HubSpot's rate limits enforced, and drives everything with `c
 
 from __future__ import annotations
 
+import logging
 import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from mappings import __file__ as mappings_init
 from tests.e2e.conftest import World, counts, erp_now, erp_query
@@ -42,6 +45,13 @@ def erp(world: World, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     return erp_query(world.erp_db, sql, *params)
 
 
+def owner_ids(world: World) -> dict[str, str]:
+    """The sandbox's owners, e-mail → owner id, through the Owners API as the adapter sees it."""
+    with world.sandbox.client() as client:
+        body = client.get("/crm/v3/owners", params={"limit": 500}).json()
+    return {owner["email"]: owner["id"] for owner in body["results"]}
+
+
 def ui_edit(world: World, object_type: str, object_id: str, **properties: str) -> None:
     with world.sandbox.client() as client:
         client.patch(
@@ -58,6 +68,17 @@ def test_first_sync_creates_everything_and_nothing_echoes_back(world: World):
     assert sorted(c["properties"]["erp_customer_no"] for c in companies) == sorted(
         row[0] for row in erp(world, "SELECT customer_no FROM customers")
     )
+    # The ERP's owner e-mails arrive as the ids of those owners (HubSpot takes nothing else).
+    owners = owner_ids(world)
+    expected = {
+        number: owners[email] if email else None
+        for number, email in erp(world, "SELECT customer_no, crm_owner FROM customers")
+    }
+    assert {
+        c["properties"]["erp_customer_no"]: c["properties"].get("hubspot_owner_id")
+        for c in companies
+    } == expected
+    assert len({owner for owner in expected.values() if owner}) == 3, "the sample uses all three"
     deals = objects(world, "deals")
     assert len(deals) == 40 and all(d["properties"].get("erp_order_no") for d in deals)
     assert (
@@ -235,6 +256,49 @@ def test_conflicting_edits_end_with_each_field_from_its_owner(world: World):
     assert company["properties"]["industry"] == "RETAIL"
     assert erp(world, "SELECT billing_city, industry FROM customers WHERE id = ?", customer_id) == [
         ("Erpstadt", "Retail")
+    ]
+
+
+def test_the_account_owner_travels_as_an_email_and_arrives_as_an_owner_id(
+    world: World, caplog: pytest.LogCaptureFixture
+):
+    owners = owner_ids(world)
+    [(first_id, first_no), (second_id, second_no)] = erp(
+        world, "SELECT id, customer_no FROM customers ORDER BY id LIMIT 2"
+    )
+    # An owner HubSpot does not have: the company syncs without one, with a warning.
+    erp(world, "UPDATE customers SET crm_owner = 'Dave@Example.com' WHERE id = ?", first_id)
+    erp(world, "UPDATE customers SET crm_owner = 'alice@example.com' WHERE id = ?", second_id)
+    with caplog.at_level(logging.WARNING, logger="adapters.hubspot.owners"):
+        out = world.connector("sync", "erp-to-crm")
+    assert counts(out, "erp-to-crm", "customer")[0] == 30
+    assert counts(out, "erp-to-crm", "customer")[5] == 0
+    warnings = [r.getMessage() for r in caplog.records if "Dave@Example.com" in r.getMessage()]
+    assert len(warnings) == 1, caplog.text
+    by_number = {c["properties"]["erp_customer_no"]: c for c in objects(world, "companies")}
+    assert by_number[first_no]["properties"].get("hubspot_owner_id") is None
+    second = by_number[second_no]
+    assert second["properties"]["hubspot_owner_id"] == owners["alice@example.com"]
+
+    # A sales manager hands the account to Bob in HubSpot: the ERP learns Bob's e-mail.
+    ui_edit(world, "companies", second["id"], hubspot_owner_id=owners["bob@example.com"])
+    world.connector("sync", "crm-to-erp")
+    assert erp(world, "SELECT crm_owner FROM customers WHERE id = ?", second_id) == [
+        ("bob@example.com",)
+    ]
+    # ... and nothing echoes back: HubSpot keeps Bob's id.
+    world.connector("sync", "erp-to-crm")
+    now = next(c for c in objects(world, "companies") if c["id"] == second["id"])
+    assert now["properties"]["hubspot_owner_id"] == owners["bob@example.com"]
+
+    # Bob leaves: his owner is archived in HubSpot, and a company still naming him reads as
+    # having no owner (an archived owner is no option and no e-mail).
+    with world.sandbox.client() as client:
+        client.delete(f"/_sandbox/owners/{owners['bob@example.com']}").raise_for_status()
+    ui_edit(world, "companies", second["id"], name="Touched after Bob left")
+    world.connector("sync", "crm-to-erp")
+    assert erp(world, "SELECT name, crm_owner FROM customers WHERE id = ?", second_id) == [
+        ("Touched after Bob left", None)
     ]
 
 

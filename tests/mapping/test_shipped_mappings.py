@@ -165,10 +165,12 @@ PHONE = st.builds(
     lambda first, rest: f"+{first}{rest}", st.sampled_from("123456789"), _word(DIGITS, 5, 12)
 )
 KEY = _word(DIGITS, 1, 6).map(lambda digits: f"key-{digits}")
+EMAIL = st.builds(
+    lambda a, b, c: f"{a}@{b}.{c}", _word(LOWER), _word(LOWER), _word("abcdefghij", 2, 4)
+)
 BY_NAME: dict[str, st.SearchStrategy[Any]] = {
-    "email": st.builds(
-        lambda a, b, c: f"{a}@{b}.{c}", _word(LOWER), _word(LOWER), _word("abcdefghij", 2, 4)
-    ),
+    "email": EMAIL,
+    "owner": EMAIL,  # the canonical account owner is the owner's e-mail address
     "phone": PHONE,
     "mobile": PHONE,
     "country": st.sampled_from(sorted(NAMES)),

@@ -124,18 +124,18 @@ _BUILTIN: dict[str, list[tuple[str, str]]] = {
         ("email", _S), ("firstname", _S), ("lastname", _S), ("phone", _S), ("mobilephone", _S),
         ("jobtitle", _S), ("company", _S), ("website", _S), ("address", _S), ("city", _S),
         ("state", _S), ("zip", _S), ("country", _S), ("hs_language", _S),
-        ("lifecyclestage", _S), ("associatedcompanyid", _N),
+        ("lifecyclestage", _S), ("associatedcompanyid", _N), (OWNER_PROPERTY, _E),
     ],
     "companies": [
         ("name", _S), ("domain", _S), ("website", _S), ("industry", _E), ("phone", _S),
         ("numberofemployees", _N), ("annualrevenue", _N), ("address", _S), ("address2", _S),
         ("city", _S), ("state", _S), ("zip", _S), ("country", _S), ("description", _S),
-        ("type", _S), ("lifecyclestage", _S),
+        ("type", _S), ("lifecyclestage", _S), (OWNER_PROPERTY, _E),
     ],
     "deals": [
         ("dealname", _S), ("amount", _N), ("closedate", _D), ("pipeline", _S),
         ("dealstage", _S), ("deal_currency_code", _S), ("description", _S),
-        ("hs_is_closed_won", _B),
+        ("hs_is_closed_won", _B), (OWNER_PROPERTY, _E),
     ],
     "line_items": [
         ("name", _S), ("quantity", _N), ("price", _N), ("amount", _N), ("hs_sku", _S),
