@@ -184,8 +184,10 @@ class OwnerDirectory:
         """Every owner, active and archived; the cache is swapped only once all pages are in."""
         by_id: dict[str, Owner] = {}
         by_email: dict[str, Owner] = {}
-        for archived in (False, True):
-            for item in await self._list(archived):
+        # Both lists at once: a run that writes owners waits one round trip for them, not two.
+        listed = await asyncio.gather(self._list(False), self._list(True))
+        for archived, items in zip((False, True), listed, strict=True):
+            for item in items:
                 owner_id = item.get("id")
                 if owner_id in (None, ""):
                     continue
