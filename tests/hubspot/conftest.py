@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import respx
 from pydantic import SecretStr
 
 from adapters.hubspot.adapter import HubSpotAdapter
@@ -38,3 +39,12 @@ async def adapter(clock: FakeClock) -> AsyncIterator[HubSpotAdapter]:
     await hub.open()
     yield hub
     await hub.close()
+
+
+def mock_existing_properties(properties: list[dict[str, Any]]) -> None:
+    """respx: every object type has the `erp_sync` group and these properties already."""
+    for object_type in ("companies", "contacts", "deals"):
+        respx.get(f"{BASE}/crm/v3/properties/{object_type}/groups").respond(
+            json={"results": [{"name": "erp_sync"}]}
+        )
+        respx.get(f"{BASE}/crm/v3/properties/{object_type}").respond(json={"results": properties})

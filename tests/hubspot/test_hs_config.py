@@ -16,7 +16,7 @@ from connector.errors import ConfigurationError
 from connector.http import LimiterRegistry
 from connector.model import Entity
 
-from .conftest import BASE, make_settings
+from .conftest import BASE, make_settings, mock_existing_properties
 
 
 def test_paths_switch_between_v3_and_dated_versions():
@@ -88,13 +88,7 @@ def test_native_fields_name_properties_and_pseudo_fields():
 
 @respx.mock
 async def test_setup_reports_an_existing_non_unique_key_property(adapter):
-    for object_type in ("companies", "contacts", "deals"):
-        respx.get(f"{BASE}/crm/v3/properties/{object_type}/groups").respond(
-            json={"results": [{"name": "erp_sync"}]}
-        )
-        respx.get(f"{BASE}/crm/v3/properties/{object_type}").respond(
-            json={"results": [{"name": "connector_key", "hasUniqueValue": False}]}
-        )
+    mock_existing_properties([{"name": "connector_key", "hasUniqueValue": False}])
     created = respx.post(url__regex=rf"{BASE}/crm/v3/properties/\w+$").mock(
         side_effect=lambda request: httpx.Response(201, json={})
     )

@@ -24,7 +24,7 @@ from connector.http import HttpConfigurationError
 from connector.model import Entity
 from connector.testing.clock import FakeClock
 
-from .conftest import BASE
+from .conftest import BASE, mock_existing_properties
 
 OWNERS = f"{BASE}/crm/v3/owners"
 COMPANIES = f"{BASE}/crm/v3/objects/companies"
@@ -248,14 +248,8 @@ async def test_a_token_without_the_owners_scope_says_which_scope_is_missing(
 
 @respx.mock
 async def test_setup_creates_no_owner_email_property_and_checks_the_owners_scope(adapter):
-    for object_type in ("companies", "contacts", "deals"):
-        respx.get(f"{BASE}/crm/v3/properties/{object_type}/groups").respond(
-            json={"results": [{"name": "erp_sync"}]}
-        )
-        respx.get(f"{BASE}/crm/v3/properties/{object_type}").respond(
-            json={"results": [{"name": n, "hasUniqueValue": True} for n in (
-                "connector_key", "erp_customer_no", "erp_contact_no", "erp_order_no")]}
-        )  # fmt: skip
+    keys = ("connector_key", "erp_customer_no", "erp_contact_no", "erp_order_no")
+    mock_existing_properties([{"name": n, "hasUniqueValue": True} for n in keys])
     created = respx.post(url__regex=rf"{BASE}/crm/v3/properties/\w+$").respond(201, json={})
     respx.get(OWNERS).mock(side_effect=OwnersApi(STAFF))
     lines = await setup(adapter, {Entity.CUSTOMER: ["name", "owner_email"]})
