@@ -257,8 +257,6 @@ class RouteRun:
                 if parents:
                     await self.sync_page(parent_entity, parents, depth + 1)
                     self.source_refs.load_external_ids(parent_entity, missing)
-                    gone = [parent.id for parent in parents if parent.deleted]
-                    self.source_refs.deleted(parent_entity, external_ids=gone)
 
     async def _resolve_target_parents(
         self, entity: Entity, records: Sequence[Record], depth: int
@@ -285,9 +283,6 @@ class RouteRun:
             if parents:
                 await self.sync_page(parent_entity, parents, depth + 1)
                 self.target_refs.load_keys(parent_entity, missing)
-                gone = [parent.id for parent in parents if parent.deleted]
-                gone_keys = [k for i in gone if (k := self.source_refs.bound_key(parent_entity, i))]
-                self.target_refs.deleted(parent_entity, keys=gone_keys)
 
     async def _assign_keys(
         self,
@@ -448,12 +443,17 @@ class RouteRun:
         self, entity: Entity, records: list[NativeRecord], counts: EntityCounts
     ) -> None:
         policy = self.route.entities[entity].deletes
-        self.source_refs.deleted(entity, external_ids=[record.id for record in records])
-        if not records or policy is DeletePolicy.IGNORE:
-            counts.unchanged += len(records)
+        if not records:
             return
+        # References to a deleted record are written empty from now on (DELETED_REFERENCE):
+        # in the source always, in the target where the record never arrived.
+        self.source_refs.deleted(entity, external_ids=[record.id for record in records])
         keys = self.store.keys_for(entity, self.route.source, [record.id for record in records])
         bindings = self.store.bindings_for(entity, self.route.target, keys.values())
+        self.target_refs.deleted(entity, keys=[k for k in keys.values() if k not in bindings])
+        if policy is DeletePolicy.IGNORE:
+            counts.unchanged += len(records)
+            return
         doomed = [
             (record, bindings[keys[record.id]])
             for record in records
