@@ -245,8 +245,11 @@ class HubSpotAdapter:
         records: list[NativeRecord] = []
         path = self.client.paths.batch(object_type, "read")
         for batch in chunks(list(dict.fromkeys(ids)), self.settings.batch_size):
+            # `propertiesWithHistory` is required by HubSpot's API description
+            # (`BatchReadInputSimplePublicObjectId`), even when no history is wanted.
             body: dict[str, Any] = {
                 "properties": list(properties),
+                "propertiesWithHistory": [],
                 "inputs": [{"id": i} for i in batch],
             }
             if id_property is not None:

@@ -52,6 +52,17 @@ def owner_ids(world: World) -> dict[str, str]:
     return {owner["email"]: owner["id"] for owner in body["results"]}
 
 
+SAMPLE_OWNERS = ("alice@example.com", "bob@example.com", "carol@example.com")
+
+
+def hire(world: World, *emails: str) -> None:
+    """Make the sample ERP's sales reps HubSpot users too, through the sandbox's admin API: the
+    sandbox's own default owners are deliberately other people."""
+    with world.sandbox.client() as client:
+        for email in emails:
+            client.post("/_sandbox/owners", json={"email": email}).raise_for_status()
+
+
 def ui_edit(world: World, object_type: str, object_id: str, **properties: str) -> None:
     with world.sandbox.client() as client:
         client.patch(
@@ -60,6 +71,7 @@ def ui_edit(world: World, object_type: str, object_id: str, **properties: str) -
 
 
 def test_first_sync_creates_everything_and_nothing_echoes_back(world: World):
+    hire(world, *SAMPLE_OWNERS)
     out = world.connector("sync", "erp-to-crm")
     assert counts(out, "erp-to-crm", "customer")[0] == 30
     assert counts(out, "erp-to-crm", "contact")[0] == 60
@@ -262,6 +274,7 @@ def test_conflicting_edits_end_with_each_field_from_its_owner(world: World):
 def test_the_account_owner_travels_as_an_email_and_arrives_as_an_owner_id(
     world: World, caplog: pytest.LogCaptureFixture
 ):
+    hire(world, *SAMPLE_OWNERS)
     owners = owner_ids(world)
     [(first_id, first_no), (second_id, second_no)] = erp(
         world, "SELECT id, customer_no FROM customers ORDER BY id LIMIT 2"

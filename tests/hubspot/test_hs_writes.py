@@ -428,7 +428,10 @@ async def test_lookup_by_unique_property_uses_batch_read_with_id_property(adapte
     )
     found = await adapter.lookup(Entity.CUSTOMER, "erp_customer_no", ["C-1", "C-2"])
     assert list(found) == ["C-1"] and found["C-1"].id == "1"
-    assert json.loads(route.calls[0].request.content)["idProperty"] == "erp_customer_no"
+    sent = json.loads(route.calls[0].request.content)
+    assert sent["idProperty"] == "erp_customer_no"
+    # Required by HubSpot's API description, even when no history is wanted.
+    assert sent["propertiesWithHistory"] == [] and "erp_customer_no" in sent["properties"]
 
 
 @respx.mock

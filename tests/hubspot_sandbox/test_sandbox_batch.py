@@ -134,7 +134,7 @@ async def test_upsert_207_echoes_trace_ids(hs: httpx.AsyncClient) -> None:
 async def test_batch_read_by_id_property_reports_missing_with_207(hs: httpx.AsyncClient) -> None:
     await make_unique_property(hs, "companies", "erp_customer_no")
     await hs.post(COMPANIES, json={"properties": {"name": "A", "erp_customer_no": "C-1"}})
-    body = {"idProperty": "erp_customer_no", "properties": ["name"],
+    body = {"idProperty": "erp_customer_no", "properties": ["name"], "propertiesWithHistory": [],
             "inputs": [{"id": "C-1"}, {"id": "C-404"}]}  # fmt: skip
     response = await hs.post(f"{COMPANIES}/batch/read", json=body)
     assert response.status_code == 207
@@ -228,6 +228,7 @@ async def test_patch_by_id_property_and_no_op_keeps_modified_date(
 
 
 async def test_date_property_must_be_midnight_utc(hs: httpx.AsyncClient) -> None:
+    """Dates hold midnight UTC; with normalisation off they read back as the day alone."""
     spec = {"name": "erp_order_date", "label": "Order date", "type": "date",
             "fieldType": "date", "groupName": "dealinformation"}  # fmt: skip
     assert (await hs.post("/crm/properties/2026-03/deals", json=spec)).status_code == 201
@@ -243,4 +244,18 @@ async def test_date_property_must_be_midnight_utc(hs: httpx.AsyncClient) -> None
         json={"properties": {**deal, "erp_order_date": "1714521600000"}},
     )
     assert midnight.status_code == 201
-    assert midnight.json()["properties"]["erp_order_date"] == "2024-05-01"
+    # A normalising portal shows a date as the midnight-UTC datetime it holds.
+    assert midnight.json()["properties"]["erp_order_date"] == "2024-05-01T00:00:00.000Z"
+
+
+async def test_without_normalisation_a_date_reads_back_as_the_day(
+    hs: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    sandbox.update_switches({"normalize_values": False})
+    spec = {"name": "erp_order_date", "label": "Order date", "type": "date",
+            "fieldType": "date", "groupName": "dealinformation"}  # fmt: skip
+    assert (await hs.post("/crm/v3/properties/deals", json=spec)).status_code == 201
+    deal = {"dealname": "D", "dealstage": "s", "pipeline": "default"}
+    deal["erp_order_date"] = "2024-05-01"
+    created = await hs.post("/crm/v3/objects/deals", json={"properties": deal})
+    assert created.json()["properties"]["erp_order_date"] == "2024-05-01"

@@ -9,8 +9,14 @@ from adapters.hubspot.sandbox import Sandbox, create_app
 
 from .conftest import BASE, TOKEN
 
-ALICE, BOB, CAROL = "71000001", "71000002", "71000003"
+# The sandbox's default sales team: deliberately not the sample ERP's crm_owner e-mails.
+JORDAN, PRIYA, TOMAS, SAM = "82000101", "82000102", "82000103", "82000104"
+JORDAN_MAIL = "jordan.blake@northwind-trading.test"
+PRIYA_MAIL = "priya.nair@northwind-trading.test"
+TOMAS_MAIL = "tomas.weber@northwind-trading.test"
+SAM_MAIL = "sam.okafor@northwind-trading.test"
 OWNERS = "/crm/v3/owners"
+SAMPLE_ERP_OWNERS = ("alice@example.com", "bob@example.com", "carol@example.com")
 
 
 async def test_the_default_owners_are_listed_in_hubspots_shape(hs: httpx.AsyncClient) -> None:
@@ -18,28 +24,38 @@ async def test_the_default_owners_are_listed_in_hubspots_shape(hs: httpx.AsyncCl
     assert answer.status_code == 200, answer.text
     owners = answer.json()["results"]
     assert [(o["id"], o["email"]) for o in owners] == [
-        (ALICE, "alice@example.com"),
-        (BOB, "bob@example.com"),
-        (CAROL, "carol@example.com"),
+        (JORDAN, JORDAN_MAIL),
+        (PRIYA, PRIYA_MAIL),
+        (TOMAS, TOMAS_MAIL),
     ]
-    alice = owners[0]
-    assert alice["type"] == "PERSON" and alice["archived"] is False
-    assert alice["firstName"] == "Alice" and isinstance(alice["userId"], int)
-    assert alice["userId"] != int(alice["id"]), "the user id is not the owner id"
-    assert alice["userIdIncludingInactive"] == alice["userId"]
-    assert {"createdAt", "updatedAt", "teams", "lastName"} <= set(alice)
+    jordan = owners[0]
+    assert jordan["type"] == "PERSON" and jordan["archived"] is False
+    assert jordan["firstName"] == "Jordan" and isinstance(jordan["userId"], int)
+    assert jordan["userId"] != int(jordan["id"]), "the user id is not the owner id"
+    assert jordan["userIdIncludingInactive"] == jordan["userId"]
+    assert {"createdAt", "updatedAt", "teams", "lastName"} <= set(jordan)
     assert "paging" not in answer.json()
     # The docs write the path with a trailing slash; the dated prefix answers too.
     assert (await hs.get(OWNERS + "/")).json()["results"] == owners
     assert (await hs.get("/crm/owners/2026-03")).json()["results"] == owners
 
 
+async def test_the_defaults_share_no_owner_with_the_sample_erp(hs: httpx.AsyncClient) -> None:
+    """A sandbox whose owners are the sample's agrees with it by construction (issue 11)."""
+    listed = (await hs.get(OWNERS)).json()["results"]
+    archived = (await hs.get(OWNERS, params={"archived": "true"})).json()["results"]
+    emails = {o["email"] for o in [*listed, *archived]}
+    assert emails.isdisjoint(SAMPLE_ERP_OWNERS)
+    # One deactivated user, as real portals have: listed only with archived=true.
+    assert [(o["id"], o["email"], o["userId"]) for o in archived] == [(SAM, SAM_MAIL, None)]
+
+
 async def test_paging_with_after_and_limit(hs: httpx.AsyncClient) -> None:
     first = (await hs.get(OWNERS, params={"limit": 2})).json()
-    assert [o["id"] for o in first["results"]] == [ALICE, BOB]
+    assert [o["id"] for o in first["results"]] == [JORDAN, PRIYA]
     after = first["paging"]["next"]["after"]
     second = (await hs.get(OWNERS, params={"limit": 2, "after": after})).json()
-    assert [o["id"] for o in second["results"]] == [CAROL] and "paging" not in second
+    assert [o["id"] for o in second["results"]] == [TOMAS] and "paging" not in second
 
     too_many = await hs.get(OWNERS, params={"limit": 501})
     assert too_many.status_code == 400
@@ -49,28 +65,29 @@ async def test_paging_with_after_and_limit(hs: httpx.AsyncClient) -> None:
 
 
 async def test_the_email_filter_and_reading_one_owner(hs: httpx.AsyncClient) -> None:
-    found = (await hs.get(OWNERS, params={"email": "bob@example.com"})).json()["results"]
-    assert [o["id"] for o in found] == [BOB]
-    assert (await hs.get(OWNERS, params={"email": "nobody@example.com"})).json()["results"] == []
+    found = (await hs.get(OWNERS, params={"email": PRIYA_MAIL})).json()["results"]
+    assert [o["id"] for o in found] == [PRIYA]
+    assert (await hs.get(OWNERS, params={"email": "bob@example.com"})).json()["results"] == []
 
-    bob = (await hs.get(f"{OWNERS}/{BOB}")).json()
-    assert bob["email"] == "bob@example.com"
-    by_user = await hs.get(f"{OWNERS}/{bob['userId']}", params={"idProperty": "userId"})
-    assert by_user.status_code == 200 and by_user.json()["id"] == BOB
-    assert (await hs.get(f"{OWNERS}/{bob['userId']}")).status_code == 404, "not an owner id"
+    priya = (await hs.get(f"{OWNERS}/{PRIYA}")).json()
+    assert priya["email"] == PRIYA_MAIL
+    by_user = await hs.get(f"{OWNERS}/{priya['userId']}", params={"idProperty": "userId"})
+    assert by_user.status_code == 200 and by_user.json()["id"] == PRIYA
+    assert (await hs.get(f"{OWNERS}/{priya['userId']}")).status_code == 404, "not an owner id"
     assert (await hs.get(f"{OWNERS}/123")).status_code == 404
 
 
 async def test_an_archived_owner_is_listed_only_with_archived_true(hs: httpx.AsyncClient) -> None:
-    gone = await hs.delete(f"/_sandbox/owners/{BOB}")
+    gone = await hs.delete(f"/_sandbox/owners/{PRIYA}")
     assert gone.status_code == 200 and gone.json()["archived"] is True
     active = (await hs.get(OWNERS)).json()["results"]
-    assert [o["id"] for o in active] == [ALICE, CAROL]
-    [archived] = (await hs.get(OWNERS, params={"archived": "true"})).json()["results"]
-    assert archived["id"] == BOB and archived["email"] == "bob@example.com"
-    assert archived["userId"] is None and archived["userIdIncludingInactive"]
-    assert (await hs.get(f"{OWNERS}/{BOB}")).status_code == 404
-    assert (await hs.get(f"{OWNERS}/{BOB}", params={"archived": "true"})).status_code == 200
+    assert [o["id"] for o in active] == [JORDAN, TOMAS]
+    archived = (await hs.get(OWNERS, params={"archived": "true"})).json()["results"]
+    assert [o["id"] for o in archived] == [PRIYA, SAM]
+    assert archived[0]["email"] == PRIYA_MAIL
+    assert archived[0]["userId"] is None and archived[0]["userIdIncludingInactive"]
+    assert (await hs.get(f"{OWNERS}/{PRIYA}")).status_code == 404
+    assert (await hs.get(f"{OWNERS}/{PRIYA}", params={"archived": "true"})).status_code == 200
     assert (await hs.delete("/_sandbox/owners/999")).status_code == 404
 
 
@@ -87,8 +104,8 @@ async def test_the_owner_property_is_an_enumeration_of_the_owners(hs: httpx.Asyn
         definition = answer.json()
         assert definition["type"] == "enumeration" and definition["externalOptions"] is True
         assert definition["referencedObjectType"] == "OWNER"
-        assert [o["value"] for o in definition["options"]] == [ALICE, BOB, CAROL]
-        assert definition["options"][0]["label"] == "Alice Archer"
+        assert [o["value"] for o in definition["options"]] == [JORDAN, PRIYA, TOMAS]
+        assert definition["options"][0]["label"] == "Jordan Blake"
 
 
 @pytest.mark.parametrize(
@@ -113,14 +130,16 @@ async def test_an_owner_id_is_accepted_and_an_email_refused_as_invalid_option(
     assert error["code"] == "INVALID_OPTION"
     assert error["context"]["propertyName"] == ["hubspot_owner_id"]
     assert error["message"] == (
-        f"alice@example.com was not one of the allowed options: [{ALICE}, {BOB}, {CAROL}]"
+        f"alice@example.com was not one of the allowed options: [{JORDAN}, {PRIYA}, {TOMAS}]"
     )
+    archived = await hs.post(path, json={"properties": {**properties, "hubspot_owner_id": SAM}})
+    assert archived.status_code == 400, "a deactivated user's owner id is no option"
 
-    created = await hs.post(path, json={"properties": {**properties, "hubspot_owner_id": ALICE}})
+    created = await hs.post(path, json={"properties": {**properties, "hubspot_owner_id": JORDAN}})
     assert created.status_code == 201, created.text
     record = created.json()["id"]
     read = await hs.get(f"{path}/{record}", params={"properties": "hubspot_owner_id"})
-    assert read.json()["properties"]["hubspot_owner_id"] == ALICE
+    assert read.json()["properties"]["hubspot_owner_id"] == JORDAN
     cleared = await hs.patch(f"{path}/{record}", json={"properties": {"hubspot_owner_id": ""}})
     assert cleared.status_code == 200, cleared.text
 
@@ -130,15 +149,15 @@ async def test_batches_refuse_a_bad_owner_per_input(hs: httpx.AsyncClient) -> No
         "/crm/v3/objects/companies/batch/create",
         json={
             "inputs": [
-                {"properties": {"name": "A", "hubspot_owner_id": BOB}, "objectWriteTraceId": "a"},
-                {"properties": {"name": "B", "hubspot_owner_id": "9100002"},  # a user id
+                {"properties": {"name": "A", "hubspot_owner_id": PRIYA}, "objectWriteTraceId": "a"},
+                {"properties": {"name": "B", "hubspot_owner_id": "5300102"},  # a user id
                  "objectWriteTraceId": "b"},
             ]
         },
     )  # fmt: skip
     assert answer.status_code == 207, answer.text
     body = answer.json()
-    assert [r["properties"]["hubspot_owner_id"] for r in body["results"]] == [BOB]
+    assert [r["properties"]["hubspot_owner_id"] for r in body["results"]] == [PRIYA]
     [error] = body["errors"]
     assert error["context"]["objectWriteTraceId"] == ["b"] and "INVALID_OPTION" in str(error)
 
@@ -151,7 +170,7 @@ async def test_owners_added_and_archived_change_what_is_allowed(
     )
     assert added.status_code == 201, added.text
     dave = added.json()["id"]
-    assert dave == "71000004", "the next free id"
+    assert dave == "82000105", "the next free id"
     ok = await hs.post(
         "/crm/v3/objects/companies", json={"properties": {"name": "D", "hubspot_owner_id": dave}}
     )
@@ -170,7 +189,7 @@ async def test_owners_added_and_archived_change_what_is_allowed(
 
     # The owners are configuration: a reset empties the records but keeps them.
     await hs.post("/_sandbox/reset")
-    assert len((await hs.get(OWNERS)).json()["results"]) == 3
+    assert len((await hs.get(OWNERS)).json()["results"]) == 3, "Jordan, Priya, Tomas"
     assert [o.id for o in sandbox.options.owners][-1] == dave
 
 

@@ -79,12 +79,28 @@ async def batch_create(request: Request) -> Response:
     return batch_reply(sandbox, results, errors, started, ok_status=201)
 
 
+def _check_read_body(sandbox: Sandbox, body: JsonDict) -> None:
+    """`BatchReadInputSimplePublicObjectId` requires `inputs`, `properties` and
+    `propertiesWithHistory` (spec `crm-objects-*-v3.json`; generated clients make only
+    `idProperty` optional). An empty list is fine: the adapter sends `[]` for no history."""
+    if not sandbox.options.require_properties_with_history:
+        return
+    for name in ("properties", "propertiesWithHistory"):
+        if not isinstance(body.get(name), list):
+            raise validation(
+                f"Invalid input JSON: `{name}` is required (a list of property names)",
+                code="INVALID_INPUT",
+                **{name: ["required"]},
+            )
+
+
 async def batch_read(request: Request) -> Response:
     sandbox = sandbox_of(request)
     started = sandbox.clock.now_ms()
     object_type = resolve_type(request.path_params["object_type"])
     body = await json_object(request)
     inputs = inputs_of(body)
+    _check_read_body(sandbox, body)
     id_property = body.get("idProperty")
     archived = bool_param(request, "archived")
     properties = body.get("properties") or None

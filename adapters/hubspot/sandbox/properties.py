@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .calculated import CALCULATED
 from .clock import iso_from_ms, ms_from_iso
 from .errors import ApiError, JsonDict
 from .objecttypes import OBJECT_TYPES
 from .options import COMPANY_INDUSTRIES
+from .values import normalize_number, normalize_string
 
 PROPERTY_TYPES = frozenset(
     {"string", "number", "date", "datetime", "enumeration", "bool", "phone_number"}
@@ -53,6 +55,8 @@ class PropertyDef:
     has_unique_value: bool = False
     hubspot_defined: bool = False
     read_only: bool = False
+    #: HubSpot computes the value (`calculated.py`); such a property is read-only too.
+    calculated: bool = False
     options: list[JsonDict] = field(default_factory=list)
     #: The options are another object's records (owners), not a list kept on the property:
     #: `Sandbox` refreshes `options` whenever that list changes.
@@ -74,7 +78,7 @@ class PropertyDef:
             "description": self.description,
             "hasUniqueValue": self.has_unique_value,
             "hubspotDefined": self.hubspot_defined,
-            "calculated": False,
+            "calculated": self.calculated,
             "externalOptions": self.external_options,
             "formField": self.form_field,
             "displayOrder": self.display_order,
@@ -140,7 +144,7 @@ _BUILTIN: dict[str, list[tuple[str, str]]] = {
     "line_items": [
         ("name", _S), ("quantity", _N), ("price", _N), ("amount", _N), ("hs_sku", _S),
         ("hs_product_id", _N), ("description", _S), ("discount", _N),
-        ("hs_discount_percentage", _N),
+        ("hs_discount_percentage", _N), ("hs_pre_discount_amount", _N), ("hs_total_discount", _N),
     ],
     "products": [("name", _S), ("description", _S), ("price", _N), ("hs_sku", _S)],
 }
@@ -193,6 +197,7 @@ class PropertyRegistry:
             defs: dict[str, PropertyDef] = {}
             builtin = [*_BUILTIN[object_type.name], ("hs_object_id", _N), ("createdate", _D)]
             builtin.append((object_type.modified_property, _D))
+            computed = CALCULATED.get(object_type.name, frozenset())
             for name, kind in builtin:
                 owner = name == OWNER_PROPERTY
                 defs[name] = PropertyDef(
@@ -202,7 +207,10 @@ class PropertyRegistry:
                     field_type=_FIELD_FOR_TYPE[kind],
                     group_name=group,
                     hubspot_defined=True,
-                    read_only=name in SYSTEM_TIMESTAMPS or name == "hs_object_id",
+                    read_only=name in SYSTEM_TIMESTAMPS
+                    or name == "hs_object_id"
+                    or name in computed,
+                    calculated=name in computed,
                     options=_options(_BUILTIN_OPTIONS.get((object_type.name, name), ())),
                     external_options=owner,
                     referenced_object_type=OWNER_REFERENCE if owner else None,
@@ -242,8 +250,12 @@ class PropertyRegistry:
         self._unique.pop(object_name, None)
 
 
-def coerce_input(defn: PropertyDef, raw: Any) -> str:
-    """Turn a written value into its stored string form, or raise a per-property error."""
+def coerce_input(
+    defn: PropertyDef, raw: Any, *, object_name: str = "", normalize: bool = False
+) -> str:
+    """Turn a written value into its stored string form, or raise a per-property error.
+
+    With `normalize`, the stored form is the one a portal shows (`values.py`)."""
     if raw is None:
         return ""
     if isinstance(raw, bool):
@@ -261,7 +273,7 @@ def coerce_input(defn: PropertyDef, raw: Any) -> str:
             Decimal(text)
         except InvalidOperation:
             raise _invalid(defn, text, "INVALID_DECIMAL", "was not a valid number") from None
-        return text.strip()
+        return normalize_number(text) if normalize else text.strip()
     if defn.type == "bool":
         lowered = text.strip().lower()
         if lowered not in ("true", "false"):
@@ -284,6 +296,8 @@ def coerce_input(defn: PropertyDef, raw: Any) -> str:
         allowed = {str(o.get("value")) for o in defn.options}
         if any(part not in allowed for part in text.split(";")):
             raise _invalid(defn, text, "INVALID_OPTION", "was not one of the allowed options")
+    elif normalize and defn.type in ("string", "phone_number"):
+        return normalize_string(object_name, defn.name, text)
     return text
 
 
@@ -297,13 +311,17 @@ def parse_epoch_ms(text: str) -> int | None:
         return None
 
 
-def render_value(defn: PropertyDef | None, stored: str, date_values: str) -> str:
+def render_value(
+    defn: PropertyDef | None, stored: str, date_values: str, *, midnight_datetimes: bool = False
+) -> str:
+    """A stored value as the API returns it; with `midnight_datetimes` a date property shows as
+    the midnight-UTC datetime it holds (`values.py`), not as the day alone."""
     if defn is None or stored == "" or defn.type not in ("date", "datetime"):
         return stored
     if date_values == "epoch_ms":
         return stored
     epoch = int(stored)
-    if defn.type == "date":
+    if defn.type == "date" and not midnight_datetimes:
         return datetime.fromtimestamp(epoch / 1000, tz=UTC).strftime("%Y-%m-%d")
     return iso_from_ms(epoch)
 

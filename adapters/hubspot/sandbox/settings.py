@@ -113,14 +113,22 @@ class SandboxOwner(BaseModel):
 
 
 def _default_owners() -> list[SandboxOwner]:
-    """Three sales reps with stable ids: the sample ERP's `crm_owner` e-mails are theirs."""
+    """The portal's own sales team, with stable ids.
+
+    Deliberately *not* the sample ERP's `crm_owner` e-mails (alice@, bob@, carol@example.com): a
+    sandbox whose owners are the sample's agrees with it by construction and hides every owner
+    the product cannot resolve. One of them is a deactivated user, as real portals have: its
+    owner is archived, keeps its id, and is no longer a `hubspot_owner_id` option.
+    """
     return [
-        SandboxOwner(id="71000001", email="alice@example.com", first_name="Alice",
-                     last_name="Archer", user_id=9100001),
-        SandboxOwner(id="71000002", email="bob@example.com", first_name="Bob",
-                     last_name="Baker", user_id=9100002),
-        SandboxOwner(id="71000003", email="carol@example.com", first_name="Carol",
-                     last_name="Cooper", user_id=9100003),
+        SandboxOwner(id="82000101", email="jordan.blake@northwind-trading.test",
+                     first_name="Jordan", last_name="Blake", user_id=5300101),
+        SandboxOwner(id="82000102", email="priya.nair@northwind-trading.test",
+                     first_name="Priya", last_name="Nair", user_id=5300102),
+        SandboxOwner(id="82000103", email="tomas.weber@northwind-trading.test",
+                     first_name="Tomas", last_name="Weber", user_id=5300103),
+        SandboxOwner(id="82000104", email="sam.okafor@northwind-trading.test",
+                     first_name="Sam", last_name="Okafor", user_id=5300104, archived=True),
     ]  # fmt: skip
 
 
@@ -164,6 +172,10 @@ class SandboxOptions(BaseModel):
     search_index_delay_ms: int = Field(0, ge=0)
     date_values: Literal["iso", "epoch_ms"] = "iso"
     enforce_required: bool = True
+    # Store values as a portal normalises them (`values.py`): on, as in HubSpot.
+    normalize_values: bool = True
+    # Refuse a batch read without `propertiesWithHistory` (required in HubSpot's API description).
+    require_properties_with_history: bool = True
     webhooks: WebhookOptions = Field(default_factory=WebhookOptions)
 
     @model_validator(mode="after")
@@ -195,6 +207,8 @@ RUNTIME_SWITCHES = frozenset(
         "search_index_delay_ms",
         "date_values",
         "enforce_required",
+        "normalize_values",
+        "require_properties_with_history",
         "webhooks",
         "owners",
         "access_tokens",

@@ -76,6 +76,7 @@ class Sandbox:
     def _apply_store_switches(self) -> None:
         self.store.date_values = self.options.date_values
         self.store.enforce_required = self.options.enforce_required
+        self.store.normalize = self.options.normalize_values
 
     def _apply_owners(self) -> None:
         """The owner properties accept exactly the active owners' ids, as in HubSpot."""

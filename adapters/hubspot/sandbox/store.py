@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .calculated import calculate
 from .clock import Clock, iso_from_ms
 from .errors import ApiError, JsonDict, conflict, not_found, validation
 from .objecttypes import OBJECT_TYPES, ObjectType
@@ -71,6 +71,8 @@ class ObjectStore:
         self.listeners: list[ChangeListener] = []
         self.date_values = "iso"
         self.enforce_required = True
+        #: Store values as a portal normalises them (`values.py`); the `normalize_values` switch.
+        self.normalize = True
 
     # ----- lookups ---------------------------------------------------------------------------
     def unique_properties(self, object_type: ObjectType) -> list[str]:
@@ -143,7 +145,9 @@ class ObjectStore:
                 )
             else:
                 try:
-                    coerced[name] = coerce_input(defn, value)
+                    coerced[name] = coerce_input(
+                        defn, value, object_name=object_type.name, normalize=self.normalize
+                    )
                 except ApiError as bad:
                     problems.extend(bad.errors)
         if problems:
@@ -219,7 +223,7 @@ class ObjectStore:
     ) -> Record:
         now = self.clock.now_ms() if at_ms is None else at_ms
         clean = {k: v for k, v in values.items() if v != ""}
-        _calculate(object_type, clean)
+        calculate(object_type.name, clean, plain=self.normalize)
         record = Record(record_id or self.new_id(), object_type, clean, now, now)
         self.records[object_type.name][record.id] = record
         self._index(record)
@@ -238,7 +242,7 @@ class ObjectStore:
                 record.values.pop(name, None)
             else:
                 record.values[name] = value
-        _calculate(record.object_type, record.values)
+        calculate(record.object_type.name, record.values, plain=self.normalize)
         self._index(record)
         record.updated_ms = max(self.clock.now_ms(), record.updated_ms)
         self._emit(Change("propertyChange", record, changed, source))
@@ -308,7 +312,9 @@ class ObjectStore:
                 iso = self.date_values == "iso"
                 properties[name] = iso_from_ms(int(stored)) if iso else stored
             else:
-                properties[name] = render_value(defn, stored, self.date_values)
+                properties[name] = render_value(
+                    defn, stored, self.date_values, midnight_datetimes=self.normalize
+                )
         body: JsonDict = {
             "id": str(record.id),
             "properties": properties,
@@ -325,23 +331,3 @@ def require(record: Record | None, object_type: ObjectType, key: str) -> Record:
     if record is None:
         raise not_found(f"Could not find {object_type.singular} with id {key}", ids=[key])
     return record
-
-
-def _calculate(object_type: ObjectType, values: dict[str, str]) -> None:
-    """HubSpot's calculated properties: a line item's `amount` is its net price.
-
-    HubSpot shows a line item's `amount` as its "Net price", quantity * price - discount, and
-    computes it itself. The reference does not cover this (UNVERIFIED there); HubSpot's own
-    line-item pages and integrations that watch "net price" changes imply it. Only line items
-    are affected.
-    """
-    if object_type.name != "line_items":
-        return
-    try:
-        quantity = Decimal(values.get("quantity") or "0")
-        price = Decimal(values.get("price") or "0")
-        discount = Decimal(values.get("discount") or "0")
-    except InvalidOperation:
-        return
-    if "price" in values:
-        values["amount"] = str((quantity * price - discount).quantize(Decimal("0.01")))
