@@ -429,6 +429,59 @@ def _build_join_name(args: NameArgs) -> Functions:
     return Functions(lambda value: _join(args, value), lambda value: _split(args, value), True)
 
 
+class PerUnitArgs(_Args):
+    scale: int = Field(default=6, ge=0, le=12, description="digits of the per-unit value")
+    line_scale: int = Field(default=2, ge=0, le=12, description="digits of the line value")
+
+
+def _plain(number: Decimal) -> str:
+    text = format(number, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _build_per_unit(args: PerUnitArgs) -> Functions:
+    """Native `[quantity, per-unit value]` ↔ canonical `[quantity, line value]`.
+
+    For a system that keeps a discount per unit where the canonical model keeps it per line
+    (HubSpot's line-item `discount`). The per-unit value is rounded to `scale` digits, so a
+    line value survives the round trip while quantity * 0.5e-`scale` stays below half a unit
+    of `line_scale` (below 10,000 units with the defaults).
+    """
+    unit_quantum = Decimal(1).scaleb(-args.scale)
+    line_quantum = Decimal(1).scaleb(-args.line_scale)
+
+    def pair(value: Any) -> tuple[Any, Any]:
+        if not isinstance(value, tuple | list) or len(value) != 2:
+            raise TypeError(f"expected (quantity, value), got {value!r}")
+        return value[0], value[1]
+
+    def number(value: Any) -> Decimal | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return _to_decimal(value)
+
+    def forward(value: Any) -> tuple[Decimal | None, Decimal | None]:
+        quantity, unit = (number(part) for part in pair(value))
+        if unit is None:
+            return quantity, None
+        units = Decimal(1) if quantity is None else quantity
+        return quantity, (units * unit).quantize(line_quantum, ROUND_HALF_UP)
+
+    def inverse(value: Any) -> tuple[str | None, str | None]:
+        quantity, line = (number(part) for part in pair(value))
+        shown = None if quantity is None else format(quantity, "f")
+        if line is None:
+            return shown, None
+        units = Decimal(1) if quantity is None else quantity
+        if units.is_zero():
+            if line.is_zero():
+                return shown, "0"
+            raise ValueError(f"a line value of {line} cannot be spread over 0 units")
+        return shown, _plain((line / units).quantize(unit_quantum, ROUND_HALF_UP))
+
+    return Functions(forward, inverse, lossy=True)
+
+
 BUILTIN_TRANSFORMS: tuple[Transform, ...] = (
     Transform("strip", "trim whitespace; blank becomes empty", _build_strip),
     Transform("lower", "lower-case (inbound)", _build_lower),
@@ -459,4 +512,6 @@ BUILTIN_TRANSFORMS: tuple[Transform, ...] = (
               _build_coalesce),
     Transform("split_name", "full name ↔ [first, last]", _build_split_name, NameArgs, "order"),
     Transform("join_name", "[first, last] ↔ full name", _build_join_name, NameArgs, "order"),
+    Transform("per_unit", "[quantity, per-unit value] ↔ [quantity, line value]",
+              _build_per_unit, PerUnitArgs, "scale"),
 )  # fmt: skip

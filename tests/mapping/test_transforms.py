@@ -174,3 +174,23 @@ def test_user_transforms_come_from_the_entry_point_group(monkeypatch: pytest.Mon
         assert mapper.to_native(record, DictRefs(), create=False) == {"n": "acme"}
     finally:
         available_transforms.cache_clear()
+
+
+def test_per_unit_spreads_a_line_value_over_its_units_and_back():
+    """A rebate on the whole line ↔ a discount per unit (HubSpot's line-item `discount`)."""
+    per_unit = build("per_unit")
+    assert per_unit.inverse is not None
+    assert per_unit.forward(("4", "2.5")) == (Decimal(4), Decimal("10.00"))
+    assert per_unit.inverse((Decimal(4), Decimal("10.00"))) == ("4", "2.5")
+    # 1.23 over 7 units is 0.175714 per unit (six digits), and 7 of those are 1.23 again.
+    quantity, unit = per_unit.inverse((Decimal(7), Decimal("1.23")))
+    assert unit == "0.175714"
+    assert per_unit.forward((quantity, unit)) == (Decimal(7), Decimal("1.23"))
+    assert per_unit.forward(("3", None)) == (Decimal(3), None)
+    assert per_unit.inverse((Decimal(3), None)) == ("3", None)
+    assert per_unit.inverse((Decimal(0), Decimal(0))) == ("0", "0")
+    with pytest.raises(ValueError, match="0 units"):
+        per_unit.inverse((Decimal(0), Decimal("5")))
+    coarse = build("per_unit", scale=2)
+    assert coarse.inverse is not None
+    assert coarse.inverse((Decimal(3), Decimal("10.00"))) == ("3", "3.33")
