@@ -54,6 +54,8 @@ class Backend(Protocol):
 
     def native_fields(self, entity: Entity) -> frozenset[str] | None: ...
 
+    def native_line_fields(self, entity: Entity) -> frozenset[str] | None: ...
+
 
 class SqlBackend:
     """SQL mode: reflect on open, then every call is one thread hop into `SqlStore`."""
@@ -67,6 +69,7 @@ class SqlBackend:
         self.clock = clock
         self._store: SqlStore | None = None
         self._columns: dict[Entity, frozenset[str]] | None = None
+        self._line_columns: dict[Entity, frozenset[str]] = {}
 
     @property
     def store(self) -> SqlStore:
@@ -164,6 +167,15 @@ class SqlBackend:
             self._columns = self._reflect_columns()
         return self._columns.get(entity)
 
+    def native_line_fields(self, entity: Entity) -> frozenset[str] | None:
+        """The columns of the entity's lines table, when it has one (as `native_fields`)."""
+        if self._store is not None:
+            tables = self._store.schema.entities.get(entity)
+            return None if tables is None or tables.lines is None else _keys(tables.lines)
+        if self._columns is None:
+            self._columns = self._reflect_columns()
+        return self._line_columns.get(entity)
+
     def _reflect_columns(self) -> dict[Entity, frozenset[str]]:
         engine = make_engine(self.settings, self.context.base_dir)
         try:
@@ -175,10 +187,19 @@ class SqlBackend:
             engine.dispose()
         if problems:
             return {}
+        self._line_columns = {
+            entity: _keys(tables.lines)
+            for entity, tables in schema.entities.items()
+            if tables.lines is not None
+        }
         return {
             entity: SqlStore(engine, schema, self.settings).columns(entity)
             for entity in schema.entities
         }
+
+
+def _keys(table: sa.Table) -> frozenset[str]:
+    return frozenset(table.c.keys())
 
 
 def capabilities_for(settings: SqlSettings | RestSettings) -> Capabilities:
@@ -294,6 +315,9 @@ class ErpGenericAdapter:
 
     def native_fields(self, entity: Entity) -> frozenset[str] | None:
         return self._backend.native_fields(entity)
+
+    def native_line_fields(self, entity: Entity) -> frozenset[str] | None:
+        return self._backend.native_line_fields(entity)
 
     def webhook_verifier(self) -> WebhookVerifier | None:
         """Standard Webhooks from the ERP, when `webhooks.secrets` are configured."""

@@ -345,6 +345,9 @@ class RestBackend:
     def native_fields(self, entity: Entity) -> frozenset[str] | None:
         return None  # a JSON API publishes no schema to check field names against
 
+    def native_line_fields(self, entity: Entity) -> frozenset[str] | None:
+        return None
+
 
 async def _bounded(calls: Iterable[Awaitable[T]]) -> list[T]:
     """Run coroutines with at most `WRITE_CONCURRENCY` at once, results in input order."""

@@ -34,7 +34,7 @@ from connector.http.ratelimit import Clock, Sleep
 from connector.model import Entity
 
 from . import associations as assoc
-from . import linking
+from . import linking, terms
 from . import search as walk
 from .client import HubSpotClient
 from .objects import (
@@ -174,6 +174,22 @@ class HubSpotAdapter:
             pseudo.add(LINES)
         pseudo.add(OWNER_EMAIL)  # companies, contacts and deals all have an owner
         return frozenset(self.properties(entity)) | pseudo
+
+    def native_line_fields(self, entity: Entity) -> frozenset[str] | None:
+        """The line-item properties a sale's lines carry (for the convergence check)."""
+        if entity is not Entity.SALE:
+            return None
+        return frozenset(self.line_properties())
+
+    def normalize_native(self, entity: Entity, field: str, value: Any, *, line: bool) -> Any:
+        """What HubSpot stores when `value` is written to `field` (see `terms.py`)."""
+        return terms.normalize_native(entity, field, value, line=line)
+
+    def computed_native(
+        self, entity: Entity, fields: Mapping[str, Any], *, line: bool
+    ) -> dict[str, Any]:
+        """What HubSpot computes itself on a stored record (a line item's `amount`)."""
+        return terms.computed_native(entity, fields, line=line)
 
     def webhook_verifier(self) -> WebhookVerifier | None:
         if not self._secrets:

@@ -21,15 +21,34 @@ app = typer.Typer(help="Check, preview and describe the mapping files.", no_args
 
 @app.command("check")
 @handle_errors
-def check() -> None:
+def check(
+    convergence: Annotated[
+        bool,
+        typer.Option(
+            help="Also sync generated records both ways between each route's systems through "
+            "the mappings, and report every field that would not settle."
+        ),
+    ] = False,
+    examples: Annotated[
+        int, typer.Option(min=1, help="Generated records per mapping pair (--convergence).")
+    ] = 200,
+) -> None:
     """Load every mapping file the routes use; report all problems (exit 2 if any)."""
     config = state.config()
-    problems = mapping_problems(config, built_adapters(config))
+    adapters = built_adapters(config)
+    problems = mapping_problems(config, adapters)
+    if convergence and not problems:
+        from connector.cli.convergence import convergence_problems
+
+        problems = convergence_problems(config, adapters, examples=examples)
     if problems:
         for problem in problems:
             errors.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_USAGE)
-    console.print("All mapping files are valid.")
+    console.print(
+        "All mapping files are valid"
+        + (f" and converge ({examples} records per pair)." if convergence else ".")
+    )
 
 
 @app.command("schema")
