@@ -21,7 +21,6 @@ default property lists) and ours for the properties `setup` creates (`objects.OW
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 from connector.model import Entity
 
 from .objects import LINE_ITEMS, OWN_PROPERTIES, spec
+from .search import parse_timestamp
 
 #: Built-in number, date and datetime properties per object type (the rest are text).
 _NUMBERS: dict[str, frozenset[str]] = {
@@ -88,16 +88,9 @@ def _number(text: str) -> str:
 
 
 def _instant(text: str) -> str:
-    if text.lstrip("-").isdigit():
-        moment = dt.datetime.fromtimestamp(int(text) / 1000, tz=dt.UTC)
-    else:
-        try:
-            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return text
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.UTC)
-    moment = moment.astimezone(dt.UTC)
+    moment = parse_timestamp(text)
+    if moment is None:
+        return text
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -84,7 +84,7 @@ def value_for(annotation: Any, name: str, rng: random.Random) -> Any:
     """A random value of `annotation` for a path ending in `name`."""
     if name in _BY_NAME:
         return _BY_NAME[name](rng)
-    for candidate in _flattened(annotation):
+    for candidate in flattened(annotation):
         if isinstance(candidate, type) and issubclass(candidate, Enum):
             return rng.choice(list(candidate))
         if candidate is bool:
@@ -104,8 +104,9 @@ def value_for(annotation: Any, name: str, rng: random.Random) -> Any:
     raise ValueError(f"no sample values for {annotation!r}")
 
 
-def _flattened(annotation: Any) -> list[Any]:
+def flattened(annotation: Any) -> list[Any]:
+    """The annotation and every type inside it (Optional, Annotated)."""
     found = [annotation]
     for arg in get_args(annotation):
-        found.extend(_flattened(arg))
+        found.extend(flattened(arg))
     return found

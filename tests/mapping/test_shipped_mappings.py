@@ -13,7 +13,7 @@ import json
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +23,7 @@ from connector.adapter import NativeRecord
 from connector.mapping.catalog import MappingCatalog, check, default_mappings, json_schema
 from connector.mapping.countries import NAMES
 from connector.mapping.mapper import CompiledMapper
+from connector.mapping.samples import annotation_of, flattened
 from connector.model import (
     Address,
     Customer,
@@ -183,21 +184,10 @@ BY_NAME: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
-def _annotation(entity: Entity, path: str) -> Any:
-    head, _, tail = path.partition(".")
-    if head == "custom":
-        return str
-    info = record_type(entity).model_fields[head]
-    if not tail:
-        return info.annotation
-    part = next(arg for arg in get_args(info.annotation) if isinstance(arg, type))
-    return part.model_fields[tail].annotation
-
-
 def _strategy(annotation: Any, name: str) -> st.SearchStrategy[Any]:
     if name in BY_NAME:
         return BY_NAME[name]
-    for candidate in _flattened(annotation):
+    for candidate in flattened(annotation):
         if isinstance(candidate, type) and issubclass(candidate, Enum):
             return st.sampled_from(list(candidate))
         if candidate is bool:
@@ -213,14 +203,6 @@ def _strategy(annotation: Any, name: str) -> st.SearchStrategy[Any]:
     raise AssertionError(f"no strategy for {annotation!r}")
 
 
-def _flattened(annotation: Any) -> list[Any]:
-    """The annotation and every type inside it (Optional, Annotated)."""
-    found = [annotation]
-    for arg in get_args(annotation):
-        found.extend(_flattened(arg))
-    return found
-
-
 def both_paths(mapper: CompiledMapper) -> list[str]:
     return [
         path
@@ -233,7 +215,8 @@ def both_paths(mapper: CompiledMapper) -> list[str]:
 def record_strategy(mapper: CompiledMapper) -> st.SearchStrategy[dict[str, Any]]:
     paths = both_paths(mapper)
     parts = {
-        path: _strategy(_annotation(mapper.entity, path), path.rsplit(".", 1)[-1]) for path in paths
+        path: _strategy(annotation_of(mapper.entity, path), path.rsplit(".", 1)[-1])
+        for path in paths
     }
     strategy = st.fixed_dictionaries(parts)
     if "lines" in mapper.inbound_fields and "lines" in mapper.outbound_fields:
