@@ -132,6 +132,10 @@ def main() -> None:
         create_sample_erp(directory / "erp.db", customers=args.records, contacts=1, orders=1)
         config = write_config(directory, url, args.match)
         asyncio.run(setup_portal(config))
+        # The sandbox's own owners are not the sample's (by design); the sample's sales reps
+        # become portal users here, so the push resolves their owner ids as in production.
+        for email in ("alice@example.com", "bob@example.com", "carol@example.com"):
+            httpx.post(f"{url}/_sandbox/owners", json={"email": email}).raise_for_status()
         httpx.delete(f"{url}/_sandbox/requests")
 
         print(
