@@ -168,7 +168,6 @@ def test_a_line_rebate_sent_as_a_unit_discount_is_reported(tmp_path: Path):
     # The ERP's lines are rewritten with HubSpot's own total, pointing at the entry reading it.
     assert "`lines.line_total` is" in messages, messages
     assert f"{tmp_path / 'hubspot' / 'sale.yaml'}:9:39" in messages, messages
-    assert "erp_generic field `lines.line_total` changed" in messages, messages
 
 
 def test_a_line_column_the_erp_lacks_is_reported_with_its_position():
@@ -180,6 +179,6 @@ def test_a_line_column_the_erp_lacks_is_reported_with_its_position():
     text = (Path(__file__).parents[2] / "mappings" / "erp_generic" / "sale.yaml").read_text()
     assert text.splitlines()[line - 1][column - 1 :].startswith("discount")
     assert "no native field `discount`" in problem.message
-    # Synced with HubSpot, the missing column clears HubSpot's discounts: reported too.
-    found = check_pair(erp, side("hubspot", Entity.SALE), examples=40)
-    assert any("lines.discount" in p.message for p in found[1:]), found
+    # The check of the pair reports it first (what the sync then does depends on the engine).
+    found = check_pair(erp, side("hubspot", Entity.SALE), examples=10)
+    assert found[0] == problem
