@@ -335,6 +335,8 @@ def _report_changes(
         field = parts[2] if line else parts[0]
         if (lines if line else field) in allowed or field in allowed or leaf in allowed:
             continue
+        if not side.native_of_field(field, line=line):
+            continue  # a field the mapping does not map: one the system computes from others
         name = f"lines.{field}" if line else field
         pair.report(
             side.where_native(field, line=line),

@@ -209,6 +209,13 @@ class Side:
                 return entry.where
         return self.mapper.source
 
+    def native_of_field(self, field: str, *, line: bool = False) -> bool:
+        """Whether an entry of the mapping reads or writes this native field."""
+        head = field.split(".")[0]
+        return any(
+            e.line == line and any(n.split(".")[0] == head for n in e.native) for e in self.entries
+        )
+
     def native_of(self, path: str, *, line: bool = False) -> frozenset[str]:
         return frozenset(
             n for e in self.entries if e.line == line and path in e.canonical for n in e.native
