@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, ClassVar, Protocol
 
 import sqlalchemy as sa
 from pydantic import BaseModel
 
+from adapters.erp_generic.checksum import ChecksumReader
 from adapters.erp_generic.dberrors import database_failure
 from adapters.erp_generic.history import refresh_history
+from adapters.erp_generic.reader import PlanReader
 from adapters.erp_generic.rest import RestBackend
 from adapters.erp_generic.schema import reflect_schema
 from adapters.erp_generic.settings import ErpGenericSettings, RestSettings, SqlSettings
@@ -70,6 +72,9 @@ class SqlBackend:
         self._store: SqlStore | None = None
         self._columns: dict[Entity, frozenset[str]] | None = None
         self._line_columns: dict[Entity, frozenset[str]] = {}
+        #: The last read's plan readers and checksum scanners, per entity (their counts).
+        self.readers: dict[Entity, PlanReader] = {}
+        self.scanners: dict[Entity, ChecksumReader] = {}
 
     @property
     def store(self) -> SqlStore:
@@ -100,10 +105,9 @@ class SqlBackend:
             self._store = None
 
     async def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]:
-        store = self.store
         if entity is Entity.CUSTOMER and self.settings.refresh_history is not None:
             await asyncio.to_thread(self._refresh_history, since)
-        pages = store.iter_pages(entity, since)
+        pages = self._pages(entity, since)
         # Fetch the next page while the engine maps this one: the database's latency (a
         # network round trip on a server database) overlaps with our CPU work.
         ahead = asyncio.ensure_future(asyncio.to_thread(next, pages, None))
@@ -118,6 +122,20 @@ class SqlBackend:
                 await asyncio.wait({ahead})
             if not ahead.cancelled():
                 ahead.exception()
+
+    def _pages(self, entity: Entity, since: dt.datetime | None) -> Iterator[list[NativeRecord]]:
+        """The entity's change pages: the plain table, a `read:` plan, or checksum mode."""
+        store = self.store
+        plan = store.tables(entity).plan
+        if plan is None:
+            return store.iter_pages(entity, since)
+        self.readers[entity] = reader = PlanReader(store.engine, plan, self.settings.page_size)
+        if plan.checksum is None:
+            return reader.pages(since)
+        system = self.location.split(".")[1]
+        scanner = ChecksumReader(reader, self.context.row_hashes, system, self.clock)
+        self.scanners[entity] = scanner
+        return scanner.pages(since)
 
     def _refresh_history(self, since: dt.datetime | None) -> int:
         store = self.store
@@ -140,6 +158,10 @@ class SqlBackend:
             raise database_failure(error, "refreshing customer history") from error
 
     async def read(self, entity: Entity, ids: Sequence[str]) -> list[NativeRecord]:
+        plan = self.store.tables(entity).plan
+        if plan is not None:
+            reader = PlanReader(self.store.engine, plan, self.settings.page_size)
+            return await asyncio.to_thread(reader.read, ids, self.clock())
         return await asyncio.to_thread(self.store.read, entity, ids)
 
     async def lookup(

@@ -327,6 +327,8 @@ class SqlStore:
 
     def columns(self, entity: Entity) -> frozenset[str]:
         tables = self.tables(entity)
+        if tables.plan is not None:
+            return tables.plan.fields()
         names = set(tables.table.c.keys())
         if tables.lines is not None:
             names.add(LINES_FIELD)
