@@ -110,6 +110,8 @@ class PlanReader:
         last = since or EPOCH
         while True:
             rows = self._fetch(base if condition is None else base.where(condition))
+            # Records take the rows over (helper columns leave them): note where to go on.
+            tail = (rows[-1][STAMP], rows[-1][plan.key_name]) if rows else None
             for row in rows:
                 try:
                     moment = decode_stamp(plan.change, row[STAMP]) or last
@@ -119,9 +121,9 @@ class PlanReader:
                     continue
                 last = max(last, moment)
                 yield self._record(row, moment)
-            if len(rows) < self.page_size:
+            if len(rows) < self.page_size or tail is None:
                 return
-            at, after = rows[-1][STAMP], rows[-1][plan.key_name]
+            at, after = tail
             condition = sa.and_(stamp >= at, sa.or_(stamp > at, sa.and_(stamp == at, key > after)))
 
     def _scanned(self, since: dt.datetime | None, floor: dt.datetime) -> Iterator[NativeRecord]:
@@ -219,10 +221,11 @@ class PlanReader:
         base = statement.order_by(key).limit(self.page_size)
         rows = self._fetch(base, full=full)
         while True:
+            after = rows[-1][self.plan.key_name] if rows else None
             yield from rows
             if len(rows) < self.page_size:
                 return
-            rows = self._fetch(base.where(key > rows[-1][self.plan.key_name]), full=full)
+            rows = self._fetch(base.where(key > after), full=full)
 
     def _fetch(self, statement: sa.Select[Any], *, full: bool = True) -> list[dict[str, Any]]:
         """One short query; `full` rows also get their lines and history figures."""
@@ -258,13 +261,25 @@ def make_record(
         value = row.get(name)
         if isinstance(value, dt.datetime) and value.tzinfo is None:
             row[name] = value.replace(tzinfo=dt.UTC)
-    for name, value in row.items():
-        if isinstance(value, Unreadable):
-            stats.unreadable += 1
-            if error is None:
-                error = RecordError(f"column {name!r} {value.reason}", code="INVALID_VALUE")
-            row[name] = None  # the failure names it; the payload stays JSON
+    for where, values in _value_rows(row):
+        for name, value in values.items():
+            if isinstance(value, Unreadable):
+                stats.unreadable += 1
+                if error is None:
+                    message = f"{where}column {name!r} {value.reason}"
+                    error = RecordError(message, code="INVALID_VALUE")
+                values[name] = None  # the failure names it; the payload stays JSON
     return NativeRecord(str(row[plan.key_name]), moment, row, deleted, problem=error)
+
+
+def _value_rows(row: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The row itself and each of its lines (with where they are, for messages)."""
+    yield "", row
+    lines = row.get(LINES_FIELD)
+    if isinstance(lines, list):
+        for number, line in enumerate(lines, start=1):
+            if isinstance(line, dict):
+                yield f"line {number}: ", line
 
 
 def complete_rows(connection: Connection, plan: ReadPlan, rows: list[dict[str, Any]]) -> None:
