@@ -87,9 +87,7 @@ def scanner_for(erp: Path, store: StateStore, page_size: int) -> tuple[Any, Chec
                 "primary_key": "kdnr",
                 "read": {
                     "deleted_when": "aktiv = 0",
-                    "checksum": {
-                        "children": [{"table": "ansprechpartner", "foreign_key": "kdnr"}]
-                    },
+                    "checksum": {"children": [{"table": "ansprechpartner", "foreign_key": "kdnr"}]},
                 },
             }
         },
