@@ -72,7 +72,7 @@ async def test_customers_filtered_related_and_placed_by_text_dates(
         stamps = [r.updated_at for r in records]
         assert stamps == sorted(stamps)
         assert by_id["2"].updated_at == dt.datetime(2024, 3, 2, 2, 30, tzinfo=dt.UTC)
-        # History from the user's grouped query: (1×9.50 + 2×9.50) per order.
+        # History from the user's grouped query: (1 x 9.50 + 2 x 9.50) per order, two orders.
         assert Decimal(str(first["umsatz"])) == Decimal("57.00")
         assert first["auftraege"] == 2 and by_id["3"].fields["umsatz"] is None
         later = await read_all(adapter, Entity.CUSTOMER, dt.datetime(2024, 5, 1, tzinfo=dt.UTC))
@@ -172,9 +172,10 @@ async def test_check_names_what_is_wrong(foreign_url: str, tmp_path: Path) -> No
     }  # fmt: skip
     adapter = adapter_for(foreign_url, tmp_path, **entities)
     problems = {p.location: p.message for p in await adapter.check()}
-    assert "column 'wertt' not found in table 'kommunikation'" in problems[
-        "systems.erp.settings.entities.customer.read.related.email"
-    ]
+    assert (
+        "column 'wertt' not found in table 'kommunikation'"
+        in problems["systems.erp.settings.entities.customer.read.related.email"]
+    )
     assert "the query fails" in problems["systems.erp.settings.entities.contact.read.query"]
     fixed = dict(entities["customer"])
     fixed["read"] = {"change": {"column": "geaendert_am", "type": "timestamp"}}
@@ -189,9 +190,7 @@ async def test_sqlite_decimals_stored_as_blobs(tmp_path: Path) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as connection:  # as Tryton's SQLite backend stores Decimal
         connection.exec_driver_sql("UPDATE auftragspos SET preis = CAST('12.25' AS BLOB)")
-        connection.exec_driver_sql(
-            "UPDATE auftragspos SET menge = X'FF00' WHERE auftragsnr = 102"
-        )
+        connection.exec_driver_sql("UPDATE auftragspos SET menge = X'FF00' WHERE auftragsnr = 102")
     engine.dispose()
     sale = dict(foreign_erp.ENTITIES["sale"])
     sale["read"] = {"change": {"expression": "'2024-01-01 00:00:00'"}}
