@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from connector.model import Entity
+from connector.state.store import open_store
 from connector.testing.memory import MemoryAdapter, MemorySettings
 from tests.e2e.conftest import counts, erp_query, run_cli
 from tests.erp_generic import foreign_erp
@@ -137,3 +138,26 @@ def test_checksum_mode_end_to_end(tmp_path: Path) -> None:
     assert counts(out, "erp-to-crm", "sale")[:2] == [0, 0]
     assert foreign_erp.schema_snapshot(url) == before
     assert erp_query(erp, "SELECT count(*) FROM auftrag") == [(3,)]
+
+
+def test_a_value_the_reader_cannot_convert_fails_its_record_only(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'erp.db'}"
+    foreign_erp.create(url)
+    erp = tmp_path / "erp.db"
+    # Decimals as BLOBs (Tryton's SQLite backend does this): read as numbers; bytes that are
+    # not a number in one position of order 102: that order fails, naming the column.
+    erp_query(erp, "UPDATE auftragspos SET preis = CAST('12.25' AS BLOB)")
+    erp_query(erp, "UPDATE auftragspos SET menge = X'FF00' WHERE posid = 1021")
+    config, crm = write_config(tmp_path)
+    out = run_cli(config, "sync", "erp-to-crm", expect=1)  # 1: some records failed
+    created, *_, failed = counts(out, "erp-to-crm", "sale")
+    assert (created, failed) == (3, 1)
+    deals = crm_records(tmp_path, crm, Entity.SALE)
+    assert str(deals["AB-2024-001"].fields["lines"][0]["unit_price"]) == "12.25"
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    try:
+        [failure] = store.failures(route="erp-to-crm")
+    finally:
+        store.close()
+    assert (failure.external_id, failure.stage) == ("102", "read")
+    assert "line 1: column 'menge'" in failure.message
