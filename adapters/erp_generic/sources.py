@@ -76,7 +76,7 @@ def sortable_format(fmt: str) -> bool:
     return (
         tuple(directives) == _ORDERED[: len(directives)]
         and bool(directives)
-        and not re.search(r"[%A-Za-z0-9]", fixed)
+        and not re.search(r"[%A-SU-Ya-z0-9]", fixed)  # separators, or ISO's T and Z
     )
 
 

@@ -56,6 +56,14 @@ ANSPRECHPARTNER = sa.Table(
     sa.Column("nachname", sa.String(40), nullable=False),
     sa.Column("geaendert", sa.String(19)),  # ISO text '2024-01-31T09:15:00', NULL for drafts
 )
+BEZIEHUNG = sa.Table(  # who works for whom (Tryton's party_relation, in German)
+    "beziehung",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("apnr", sa.ForeignKey("ansprechpartner.apnr"), nullable=False),
+    sa.Column("kdnr", sa.ForeignKey("kunde.kdnr"), nullable=False),
+    sa.Column("typ", sa.String(20), nullable=False),
+)
 ARTIKEL = sa.Table(
     "artikel",
     METADATA,
@@ -132,6 +140,14 @@ def fill(connection: sa.Connection) -> None:
              "geaendert": "2024-04-01T12:00:00"},
         ],
     )  # fmt: skip
+    connection.execute(
+        sa.insert(BEZIEHUNG),
+        [
+            {"id": 1, "apnr": 1, "kdnr": 2, "typ": "kunde_von"},
+            {"id": 2, "apnr": 1, "kdnr": 1, "typ": "arbeitgeber"},
+            {"id": 3, "apnr": 3, "kdnr": 4, "typ": "arbeitgeber"},
+        ],
+    )
     connection.execute(
         sa.insert(ARTIKEL), [{"artnr": n, "artikelcode": f"P-{n:04d}"} for n in (17, 18, 19)]
     )
@@ -257,6 +273,15 @@ ENTITIES: dict[str, Any] = {
                 "WHERE k.aktiv = true AND k.kundenart = 'K'"
             ),
             "change": {"column": "geaendert", "type": "text", "format": "%Y-%m-%dT%H:%M:%S"},
+            # The employer's name through the relation table: two hops.
+            "related": {
+                "arbeitgeber": {
+                    "table": "beziehung",
+                    "match": {"apnr": "apnr"},
+                    "where": {"typ": "arbeitgeber"},
+                    "then": {"table": "kunde", "match": {"kdnr": "kdnr"}, "column": "firma"},
+                }
+            },
         },
     },
     "sale": {

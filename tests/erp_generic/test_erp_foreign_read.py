@@ -94,6 +94,8 @@ async def test_a_select_source_with_a_join_keeps_rows_without_a_change_time(
         # has no change time: read first, at the start of the window, and counted.
         assert [r.id for r in records] == ["2", "3", "1"]
         assert records[0].fields["firma"] == "Firma 1 GmbH"
+        employers = {r.id: r.fields["arbeitgeber"] for r in records}
+        assert employers == {"1": "Firma 1 GmbH", "2": None, "3": "Firma 4 GmbH"}
         assert records[0].updated_at == dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
         since = dt.datetime(2024, 2, 15, tzinfo=dt.UTC)
         again = await read_all(adapter, Entity.CONTACT, since)
