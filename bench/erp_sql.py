@@ -53,6 +53,7 @@ from adapters.erp_generic.sample import create_sample_erp, sample_config
 from adapters.erp_generic.settings import ErpGenericSettings
 from connector.adapter import AdapterContext
 from connector.mapping.catalog import MappingCatalog
+from connector.mapping.contract import EntityMapper
 from connector.model import Customer, Entity
 
 GOAL_RECORDS_PER_SECOND = 20_000
@@ -101,7 +102,14 @@ async def read_and_map(
     block["page_size"] = page_size
     settings = ErpGenericSettings.model_validate(block)
     adapter = ErpGenericAdapter.from_settings("erp", settings, AdapterContext(path.parent))
-    mapper = MappingCatalog().mapper("erp_generic", Entity.CUSTOMER)
+    mapper = MappingCatalog().mapper("erp_generic", Entity.CUSTOMER) if mapping else None
+    return await timed_pass(adapter, mapper, expected, traced=traced)
+
+
+async def timed_pass(
+    adapter: ErpGenericAdapter, mapper: EntityMapper | None, expected: int, *, traced: bool
+) -> Pass:
+    """Open, read every customer (mapping each when a mapper is given), close; time it."""
     refs = NoReferences()
     await adapter.open()
     measure = (lambda: tracemalloc.get_traced_memory()[1]) if traced else rss_bytes
@@ -112,7 +120,7 @@ async def read_and_map(
     started, cpu_started = time.perf_counter(), time.process_time()
     async for page in adapter.read_changes(Entity.CUSTOMER, None):
         for native in page.records:
-            if mapping:
+            if mapper is not None:
                 customer = mapper.to_canonical(native, refs)
                 assert isinstance(customer, Customer)
             count += 1
@@ -215,22 +223,7 @@ async def joined_case(url: str, customers: int, page_size: int, folder: Path) ->
     maps.mkdir(parents=True, exist_ok=True)
     (maps / "customer.yaml").write_text(JOINED_MAPPING)
     mapper = MappingCatalog(folder / "maps").mapper("erp_generic", Entity.CUSTOMER)
-    refs = NoReferences()
-    await adapter.open()
-    count, at_tenth, tenth = 0, 0, max(customers * 9 // 100, 1)
-    started, cpu_started = time.perf_counter(), time.process_time()
-    async for page in adapter.read_changes(Entity.CUSTOMER, None):
-        for native in page.records:
-            customer = mapper.to_canonical(native, refs)
-            assert isinstance(customer, Customer) and customer.email
-            count += 1
-            if count == tenth:
-                at_tenth = rss_bytes()
-    seconds = time.perf_counter() - started
-    cpu_seconds = time.process_time() - cpu_started
-    at_end = rss_bytes()
-    await adapter.close()
-    return Pass(count, seconds, cpu_seconds, at_tenth, at_end)
+    return await timed_pass(adapter, mapper, customers * 9 // 10, traced=False)
 
 
 def run_joined(pg_url: str, customers: int, page_size: int) -> None:
