@@ -167,6 +167,10 @@ class SqlBackend:
     async def lookup(
         self, entity: Entity, native_field: str, values: Sequence[str]
     ) -> dict[str, NativeRecord]:
+        tables = self.store.tables(entity)
+        if tables.plan is not None:  # through the plan: related fields, filter, change value
+            reader = PlanReader(self.store.engine, tables.plan, self.settings.page_size)
+            return await asyncio.to_thread(reader.lookup, native_field, values, self.clock())
         return await asyncio.to_thread(self.store.lookup, entity, native_field, values)
 
     async def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]:

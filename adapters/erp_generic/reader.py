@@ -18,12 +18,12 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from adapters.erp_generic.coerce import naive_timestamp_columns
+from adapters.erp_generic.coerce import naive_timestamp_columns, to_column_value
 from adapters.erp_generic.dberrors import database_failure
 from adapters.erp_generic.quirks import Unreadable
 from adapters.erp_generic.sources import (
@@ -35,7 +35,7 @@ from adapters.erp_generic.sources import (
     since_value,
 )
 from connector.adapter import NativeRecord
-from connector.errors import RecordError
+from connector.errors import ConfigurationError, RecordError
 
 log = logging.getLogger("connector.erp_generic")
 
@@ -162,9 +162,46 @@ class PlanReader:
 
     def read(self, ids: Sequence[str], now: dt.datetime) -> list[NativeRecord]:
         """The rows with these ids (that pass the filter), stamped by their change value."""
-        wanted = _typed_ids(self.plan, ids)
+        return self._stamped(self._by_keys(_typed_ids(self.plan, ids)), now)
+
+    def lookup(
+        self, field_name: str, values: Sequence[str], now: dt.datetime
+    ) -> dict[str, NativeRecord]:
+        """Records whose `field_name` (a source column or a related field) equals a value,
+        by the value as given (compared as text: the values come from mapped records)."""
+        by_name = {str(column.key): column for column in self.plan.columns}
+        if field_name not in by_name or field_name in (STAMP, DELETED):
+            raise ConfigurationError(
+                f"cannot look {self.plan.entity.value} up by {field_name!r}: not a field"
+            )
+        column = by_name[field_name]
+        # A source column: the table's `Column` or a query's `ColumnClause`, both typed.
+        typed = cast("sa.Column[Any]", column)
+        found: dict[str, NativeRecord] = {}
+        if isinstance(column, sa.Label):  # a related field: compared as text
+            expression: sa.ColumnElement[Any] = sa.cast(column.element, sa.String)
+            wanted: dict[Any, str] = {str(v): str(v) for v in values}
+        else:  # a column: in its own type, so an index on it serves
+            expression = column
+            wanted = {}
+            for value in values:
+                try:
+                    wanted.setdefault(to_column_value(typed, value), str(value))
+                except RecordError:
+                    continue  # a value the column cannot hold matches no row
+        keys = list(wanted)
+        for start in range(0, len(keys), self.page_size):
+            condition = expression.in_(keys[start : start + self.page_size])
+            for record in self._stamped(self._fetch(self.plan.select().where(condition)), now):
+                stored = record.fields[field_name]
+                if not isinstance(column, sa.Label):
+                    stored = to_column_value(typed, stored)
+                found.setdefault(wanted.get(stored, str(stored)), record)
+        return found
+
+    def _stamped(self, rows: list[dict[str, Any]], now: dt.datetime) -> list[NativeRecord]:
         records = []
-        for row in self._by_keys(wanted):
+        for row in rows:
             error = None
             moment = None
             if self.plan.change is not None and STAMP in row:

@@ -203,13 +203,19 @@ def schema_snapshot(url: str) -> dict[str, Any]:
                     "SELECT type, name, sql FROM sqlite_master ORDER BY name"
                 ).all()
             elif connection.dialect.name == "postgresql":
+                # Only this test's schema: other tests share the database.
                 shot["triggers"] = connection.exec_driver_sql(
-                    "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+                    "SELECT t.tgname, c.relname FROM pg_trigger t "
+                    "JOIN pg_class c ON c.oid = t.tgrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE NOT t.tgisinternal AND n.nspname = current_schema()"
                 ).all()
             else:
-                shot["triggers"] = connection.exec_driver_sql(
-                    "SELECT trigger_name FROM information_schema.triggers "
-                    "WHERE trigger_schema = DATABASE()"
+                shot["triggers"] = connection.execute(
+                    sa.text(
+                        "SELECT trigger_name FROM information_schema.triggers "
+                        "WHERE event_object_schema = DATABASE() AND event_object_table IN :t"
+                    ).bindparams(sa.bindparam("t", tables, expanding=True))
                 ).all()
     finally:
         engine.dispose()

@@ -78,6 +78,11 @@ async def test_customers_filtered_related_and_placed_by_text_dates(
         later = await read_all(adapter, Entity.CUSTOMER, dt.datetime(2024, 5, 1, tzinfo=dt.UTC))
         assert [r.id for r in later] == ["4", "6"]
         assert "email" in (adapter.native_fields(Entity.CUSTOMER) or ())
+        # Matching on a related field (the engine's natural-key lookup) goes through it too.
+        found = await adapter.lookup(Entity.CUSTOMER, "email", ["kontakt@firma2.de", "x@y.z"])
+        assert {value: r.id for value, r in found.items()} == {"kontakt@firma2.de": "2"}
+        found = await adapter.lookup(Entity.CUSTOMER, "kundennummer", ["K-10003"])
+        assert found["K-10003"].id == "3"
     finally:
         await adapter.close()
     assert foreign_erp.schema_snapshot(foreign_url) == before
