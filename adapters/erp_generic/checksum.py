@@ -7,7 +7,8 @@ order's hash) and compares with the hashes kept in the connector's own store
 rows become tombstones with it. The read then reports every row whose stored time is at or
 after `since`, oldest first: so a change found by a scan whose records were never handled (the
 process died) is reported again until the route's cursor passes it, and a vanished row is a
-delete, which the route's delete policy handles. Tombstones older than `since` are dropped.
+delete, which the route's delete policy handles. Tombstones are dropped 30 days after `since`
+(several routes may read one entity, each with its own cursor).
 
 Integer keys (the common case) are compared one key range per page against the store, so
 memory stays one page deep; other keys are kept in a set of the keys seen by the scan.
@@ -29,6 +30,9 @@ from connector.adapter import NativeRecord, RowHashStore
 from connector.errors import ConfigurationError
 
 Clock = Callable[[], dt.datetime]
+
+#: How long a vanished row's tombstone outlives the cursor of the route that read it.
+TOMBSTONE_RETENTION = dt.timedelta(days=30)
 
 
 @dataclass
@@ -172,4 +176,6 @@ class ChecksumReader:
             if len(changed) < size:
                 break
         if since is not None:
-            store.purge_vanished(self.system, entity, since)
+            # Another route may read this entity with an older cursor: keep tombstones long
+            # past this one's (a route idle for longer than that misses those deletes).
+            store.purge_vanished(self.system, entity, since - TOMBSTONE_RETENTION)
