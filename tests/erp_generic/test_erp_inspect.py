@@ -61,3 +61,23 @@ def test_what_inspect_writes_syncs_as_it_is(tmp_path: Path) -> None:
     out = run_cli(config, "sync", "in")
     assert [counts(out, "in", e)[:2] for e in entities] == [[0, 0]] * 3
     assert foreign_erp.schema_snapshot(url) == before
+
+
+def test_a_write_date_that_may_be_null_is_proposed_with_the_creation_time(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'tryton.db'}")
+    with engine.begin() as connection:  # the shape of Tryton's tables (party_party, sale_sale)
+        connection.exec_driver_sql(
+            "CREATE TABLE party_party (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+            "code VARCHAR, active BOOLEAN DEFAULT 1, create_date TIMESTAMP NOT NULL, "
+            "write_date TIMESTAMP)"
+        )
+        connection.exec_driver_sql(
+            "CREATE TABLE stamped (id INTEGER PRIMARY KEY, changed_epoch INTEGER NOT NULL)"
+        )
+        proposals = {p.name: p for p in inspect_database(connection)}
+    engine.dispose()
+    party = proposals["party_party"]
+    assert party.entity == "customer"
+    assert party.change == {"expression": "coalesce(write_date, create_date)"}
+    assert party.required == ["name", "create_date"]
+    assert proposals["stamped"].change == {"column": "changed_epoch", "type": "epoch"}
