@@ -10,12 +10,15 @@ record's failure naming the column, while the rest of the run goes on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+
+from connector.errors import RecordError
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +62,27 @@ class LenientNumeric(sa.Numeric):  # type: ignore[type-arg]
 
     def result_processor(self, dialect: sa.Dialect, coltype: object) -> Callable[[Any], Any] | None:
         return to_decimal
+
+
+@cache
+def lenient_columns(table: sa.Table) -> tuple[str, ...]:
+    """The table's columns that may come back `Unreadable` (checked per row only when any)."""
+    return tuple(c.name for c in table.c if isinstance(c.type, LenientNumeric))
+
+
+def take_unreadable(
+    rows: Iterable[tuple[str, dict[str, Any]]], names: Iterable[str] | None = None
+) -> RecordError | None:
+    """Replace `Unreadable` values by None (the failure payload stays JSON) and return the
+    first as a record error naming where it is; `rows` are (where, values) pairs."""
+    error = None
+    wanted = None if names is None else tuple(names)
+    for where, values in rows:
+        for name in wanted if wanted is not None else list(values):
+            value = values.get(name)
+            if isinstance(value, Unreadable):
+                if error is None:
+                    message = f"{where}column {name!r} {value.reason}"
+                    error = RecordError(message, code="INVALID_VALUE")
+                values[name] = None
+    return error

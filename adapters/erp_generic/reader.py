@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from adapters.erp_generic.coerce import naive_timestamp_columns, to_column_value
 from adapters.erp_generic.dberrors import database_failure
-from adapters.erp_generic.quirks import Unreadable
+from adapters.erp_generic.quirks import take_unreadable
 from adapters.erp_generic.sources import (
     DELETED,
     EPOCH,
@@ -298,18 +298,14 @@ def make_record(
         value = row.get(name)
         if isinstance(value, dt.datetime) and value.tzinfo is None:
             row[name] = value.replace(tzinfo=dt.UTC)
-    for where, values in _value_rows(row):
-        for name, value in values.items():
-            if isinstance(value, Unreadable):
-                stats.unreadable += 1
-                if error is None:
-                    message = f"{where}column {name!r} {value.reason}"
-                    error = RecordError(message, code="INVALID_VALUE")
-                values[name] = None  # the failure names it; the payload stays JSON
+    unreadable = take_unreadable(value_rows(row))
+    if unreadable is not None:
+        stats.unreadable += 1
+        error = error or unreadable
     return NativeRecord(str(row[plan.key_name]), moment, row, deleted, problem=error)
 
 
-def _value_rows(row: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def value_rows(row: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """The row itself and each of its lines (with where they are, for messages)."""
     yield "", row
     lines = row.get(LINES_FIELD)
