@@ -142,6 +142,24 @@ def compile_plan(
     if spec.deleted_when is not None:
         flag = sa.case((sa.literal_column(f"({spec.deleted_when})", sa.Boolean), 1), else_=0)
         columns.append(flag.label(DELETED))
+    elif config.soft_delete is not None:  # the plain setting still holds under `read:`
+        if config.soft_delete not in source.c:
+            problems.append(
+                Problem(f"{where}.soft_delete", f"the source has no column {config.soft_delete!r}")
+            )
+        else:
+            marker = source.c[config.soft_delete]
+            marked = (
+                marker.is_(True) if isinstance(marker.type, sa.Boolean) else marker.is_not(None)
+            )
+            columns.append(sa.case((marked, 1), else_=0).label(DELETED))
+    if config.change_log is not None:
+        problems.append(
+            Problem(
+                f"{where}.change_log",
+                "not read under `read:`; use `read.checksum` (vanished rows are deletes)",
+            )
+        )
     conditions: list[sa.ColumnElement[bool]] = []
     if spec.filter is not None:
         conditions.append(sa.literal_column(f"({spec.filter})", sa.Boolean))

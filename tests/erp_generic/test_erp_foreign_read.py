@@ -232,3 +232,21 @@ async def test_plain_table_reads_cope_with_blob_decimals_too(tmp_path: Path) -> 
     problem = records["2"].problem
     assert problem is not None and "column 'credit_limit'" in str(problem)
     assert records["2"].fields["credit_limit"] is None  # the failure's payload stays JSON
+
+
+async def test_the_plain_soft_delete_setting_holds_under_read(
+    foreign_url: str, tmp_path: Path
+) -> None:
+    customer = {
+        "table": "kunde",
+        "primary_key": "kdnr",
+        "soft_delete": "aktiv",  # here: true marks deleted (a flag read as the plain setting)
+        "read": {"change": {"column": "geaendert_am", "type": "text", "format": "%d.%m.%Y %H:%M"}},
+    }
+    adapter = adapter_for(foreign_url, tmp_path, customer=customer)
+    await adapter.open()
+    try:
+        records = {r.id: r.deleted for r in await read_all(adapter, Entity.CUSTOMER)}
+    finally:
+        await adapter.close()
+    assert records == {"1": True, "2": True, "3": True, "4": True, "5": True, "6": False}
