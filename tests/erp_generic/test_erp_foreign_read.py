@@ -250,3 +250,49 @@ async def test_the_plain_soft_delete_setting_holds_under_read(
     finally:
         await adapter.close()
     assert records == {"1": True, "2": True, "3": True, "4": True, "5": True, "6": False}
+
+
+async def test_a_change_expression_the_newer_of_header_and_positions(
+    erp_url: str, tmp_path: Path
+) -> None:
+    metadata = sa.MetaData()
+    head = sa.Table(
+        "kopf",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("geaendert", sa.DateTime, nullable=False),
+    )
+    line = sa.Table(
+        "zeile",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("kopf", sa.ForeignKey("kopf.id"), nullable=False),
+        sa.Column("geaendert", sa.DateTime, nullable=False),
+    )
+    day = dt.datetime(2024, 1, 1)
+    engine = sa.create_engine(erp_url)
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(sa.insert(head), [{"id": n, "geaendert": day} for n in (1, 2, 3)])
+        connection.execute(
+            sa.insert(line), [{"id": n, "kopf": n, "geaendert": day} for n in (1, 2)]
+        )
+        # Only a position of order 2 changed, a month later; its header did not.
+        connection.execute(
+            sa.update(line).where(line.c.id == 2).values(geaendert=dt.datetime(2024, 2, 1))
+        )
+    engine.dispose()
+    newest = "(SELECT max(z.geaendert) FROM zeile z WHERE z.kopf = kopf.id)"
+    expression = f"CASE WHEN {newest} > kopf.geaendert THEN {newest} ELSE kopf.geaendert END"
+    sale = {"table": "kopf", "read": {"change": {"expression": expression}}}
+    adapter = adapter_for(erp_url, tmp_path, sale=sale)
+    await adapter.open()
+    try:
+        changed = await read_all(adapter, Entity.SALE, dt.datetime(2024, 1, 15, tzinfo=dt.UTC))
+        everything = await read_all(adapter, Entity.SALE)
+    finally:
+        await adapter.close()
+    assert [(r.id, r.updated_at) for r in changed] == [
+        ("2", dt.datetime(2024, 2, 1, tzinfo=dt.UTC))
+    ]
+    assert [r.id for r in everything] == ["1", "3", "2"]
