@@ -124,7 +124,8 @@ def compile_plan(
     key = source.c[config.primary_key]
     columns: list[sa.ColumnElement[Any]] = list(source.c)
     for name, related in spec.related.items():
-        value = related_value(related, source, reflect, f"{where}.read.related.{name}", problems)
+        at_name = f"{where}.read.related.{name}"
+        value = related_value(related, source, reflect, at_name, problems, config.db_schema)
         if value is not None:
             if name in known:
                 problems.append(
@@ -185,7 +186,7 @@ def compile_plan(
                 children.append((lines_table, lines.foreign_key, frozenset({lines.primary_key})))
             for name, related in spec.line_related.items():
                 at = f"{where}.read.line_related.{name}"
-                value = related_value(related, lines_table, reflect, at, problems)
+                value = related_value(related, lines_table, reflect, at, problems, config.db_schema)
                 if value is not None:
                     line_columns.append(value.label(name))
     elif spec.line_related:
@@ -218,10 +219,19 @@ def compile_plan(
 
 
 def related_value(
-    spec: Related, outer: sa.FromClause, reflect: Reflect, where: str, problems: list[Problem]
+    spec: Related,
+    outer: sa.FromClause,
+    reflect: Reflect,
+    where: str,
+    problems: list[Problem],
+    schema: str | None = None,
 ) -> sa.ScalarSelect[Any] | None:
-    """`spec` as a correlated scalar subquery on `outer` (None, with problems, if it cannot)."""
-    table = reflect(f"{where}.table", spec.table, spec.schema_)
+    """`spec` as a correlated scalar subquery on `outer` (None, with problems, if it cannot).
+
+    The other table is looked for in `spec.schema`, else in `schema` (the entity's).
+    """
+    schema = spec.schema_ if spec.schema_ is not None else schema
+    table = reflect(f"{where}.table", spec.table, schema)
     if table is None:
         return None
     other = table.alias()
@@ -246,7 +256,7 @@ def related_value(
             problems.append(Problem(f"{where}.where.{name}", str(error)))
             return None
     if spec.then is not None:
-        inner = related_value(spec.then, other, reflect, f"{where}.then", problems)
+        inner = related_value(spec.then, other, reflect, f"{where}.then", problems, schema)
         if inner is None:
             return None
         value: sa.ColumnElement[Any] = inner

@@ -14,8 +14,8 @@ from tests.e2e.conftest import counts, run_cli
 from tests.erp_generic import foreign_erp
 
 
-def test_the_proposal_reads_the_schema(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'erp.db'}"
+def test_the_proposal_reads_the_schema(erp_url: str) -> None:
+    url = erp_url
     foreign_erp.create(url)
     engine = sa.create_engine(url)
     with engine.connect() as connection:
