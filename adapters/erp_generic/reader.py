@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any, cast
 
@@ -40,7 +40,6 @@ from connector.errors import ConfigurationError, RecordError
 log = logging.getLogger("connector.erp_generic")
 
 LINES_FIELD = "lines"
-_HELPERS = frozenset({STAMP, DELETED})
 
 
 @dataclass
@@ -50,7 +49,6 @@ class ReadStats:
     unplaced: int = 0
     undecodable: int = 0
     unreadable: int = 0
-    samples: list[str] = field(default_factory=list)
 
 
 def raw(expression: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -83,12 +81,20 @@ class PlanReader:
             rows = _chain(rows, self._scanned(since, floor))
         while page := list(islice(rows, self.page_size)):
             yield page
+        change = self.plan.change
+        assert change is not None
         if self.stats.unplaced:
             log.warning(
                 "%s: %d rows have no change time (%s is NULL); they are read on every run",
                 self.plan.entity.value,
                 self.stats.unplaced,
-                self.plan.change.column or self.plan.change.expression if self.plan.change else "",
+                change.column or change.expression,
+            )
+        if self.stats.undecodable:
+            log.warning(
+                "%s: %d rows have a change value that does not decode; they are failures",
+                self.plan.entity.value,
+                self.stats.undecodable,
             )
 
     def _unplaced(self, floor: dt.datetime) -> Iterator[NativeRecord]:
