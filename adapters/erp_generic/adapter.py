@@ -20,7 +20,7 @@ from adapters.erp_generic.dberrors import database_failure
 from adapters.erp_generic.history import refresh_history
 from adapters.erp_generic.reader import PlanReader
 from adapters.erp_generic.rest import RestBackend
-from adapters.erp_generic.schema import reflect_schema
+from adapters.erp_generic.schema import EntityTables, reflect_schema
 from adapters.erp_generic.settings import ErpGenericSettings, RestSettings, SqlSettings
 from adapters.erp_generic.sql import Clock, SqlStore, make_engine, utc_now
 from adapters.erp_generic.webhooks import StandardWebhooksVerifier
@@ -197,7 +197,7 @@ class SqlBackend:
         """The columns of the entity's lines table, when it has one (as `native_fields`)."""
         if self._store is not None:
             tables = self._store.schema.entities.get(entity)
-            return None if tables is None or tables.lines is None else _keys(tables.lines)
+            return None if tables is None else _line_keys(tables)
         if self._columns is None:
             self._columns = self._reflect_columns()
         return self._line_columns.get(entity)
@@ -214,9 +214,9 @@ class SqlBackend:
         if problems:
             return {}
         self._line_columns = {
-            entity: _keys(tables.lines)
+            entity: keys
             for entity, tables in schema.entities.items()
-            if tables.lines is not None
+            if (keys := _line_keys(tables)) is not None
         }
         return {
             entity: SqlStore(engine, schema, self.settings).columns(entity)
@@ -224,8 +224,13 @@ class SqlBackend:
         }
 
 
-def _keys(table: sa.Table) -> frozenset[str]:
-    return frozenset(table.c.keys())
+def _line_keys(tables: EntityTables) -> frozenset[str] | None:
+    """A lines table's columns, plus the related fields a read plan adds to each line."""
+    if tables.lines is None:
+        return None
+    if tables.plan is not None and tables.plan.line_columns:
+        return frozenset(str(column.key) for column in tables.plan.line_columns)
+    return frozenset(tables.lines.c.keys())
 
 
 def capabilities_for(settings: SqlSettings | RestSettings) -> Capabilities:
