@@ -227,19 +227,24 @@ class PlanReader:
         return self._keyset_by_key(statement, full=False)
 
     def child_rows(self, rows: list[dict[str, Any]]) -> dict[Any, list[tuple[Any, ...]]]:
-        """The checksum children of these rows, per parent key, as value tuples."""
-        parents = [row[self.plan.key_name] for row in rows]
+        """The checksum children of these rows, per row key, as value tuples."""
+        key = self.plan.key_name
         out: dict[Any, list[tuple[Any, ...]]] = {}
         try:
             with self.engine.connect() as connection:
-                for table, foreign_key, ignore in self.plan.children:
-                    names = [c.name for c in table.c if c.name not in ignore]
+                for child in self.plan.children:
+                    owners: dict[Any, list[Any]] = {}
+                    for row in rows:
+                        owners.setdefault(row[child.parent_column], []).append(row[key])
+                    table = child.table
+                    names = [c.name for c in table.c if c.name not in child.ignore]
                     statement = sa.select(*(table.c[n] for n in names)).where(
-                        raw(table.c[foreign_key]).in_(parents)
+                        raw(table.c[child.foreign_key]).in_(list(owners))
                     )
-                    position = names.index(foreign_key)
+                    position = names.index(child.foreign_key)
                     for values in connection.execute(statement):
-                        out.setdefault(values[position], []).append((table.name, *values))
+                        for owner in owners.get(values[position], ()):
+                            out.setdefault(owner, []).append((table.name, *values))
         except sa.exc.DBAPIError as error:
             raise database_failure(error, f"reading {self.plan.entity.value}") from error
         return out

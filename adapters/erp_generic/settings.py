@@ -129,6 +129,8 @@ class ChecksumChild(_Strict):
 
     table: str
     foreign_key: str
+    #: The row's column `foreign_key` points at (default: the entity's primary key).
+    parent_column: str | None = None
     #: Columns left out of the hash (a volatile counter, a last-print date).
     ignore: list[str] = Field(default_factory=list)
 

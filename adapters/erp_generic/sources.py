@@ -35,6 +35,16 @@ Reflect = Callable[[str, str, str | None], sa.Table | None]
 
 
 @dataclass(frozen=True)
+class Child:
+    """Rows of `table` whose `foreign_key` equals a row's `parent_column` are its children."""
+
+    table: sa.Table
+    foreign_key: str
+    parent_column: str
+    ignore: frozenset[str]
+
+
+@dataclass(frozen=True)
 class ReadPlan:
     """Everything the reader needs to page through one entity."""
 
@@ -52,7 +62,7 @@ class ReadPlan:
     #: Whether the naive change values of a timestamp column/expression are UTC wall clock.
     aware_stamp: bool
     checksum: Checksum | None = None
-    children: list[tuple[sa.Table, str, frozenset[str]]] = field(default_factory=list)
+    children: list[Child] = field(default_factory=list)
     line_columns: list[sa.ColumnElement[Any]] = field(default_factory=list)
     history: HistoryQueries | None = None
     #: The history figures' names (native fields of the entity).
@@ -164,7 +174,7 @@ def compile_plan(
     conditions: list[sa.ColumnElement[bool]] = []
     if spec.filter is not None:
         conditions.append(sa.literal_column(f"({spec.filter})", sa.Boolean))
-    children = []
+    children: list[Child] = []
     if spec.checksum is not None:
         for index, child in enumerate(spec.checksum.children):
             at = f"{where}.read.checksum.children.{index}"
@@ -175,15 +185,20 @@ def compile_plan(
             if missing:
                 problems.append(Problem(at, f"table {child.table!r} has no column {missing[0]!r}"))
                 continue
-            children.append((found, child.foreign_key, frozenset(child.ignore)))
+            parent = child.parent_column or config.primary_key
+            if parent not in source.c:
+                problems.append(Problem(f"{at}.parent_column", f"no column {parent!r} here"))
+                continue
+            children.append(Child(found, child.foreign_key, parent, frozenset(child.ignore)))
     line_columns: list[sa.ColumnElement[Any]] = []
     lines = config.lines
     if lines is not None:
         lines_table = reflect(f"{where}.lines.table", lines.table, config.db_schema)
         if lines_table is not None:
             line_columns = list(lines_table.c)
-            if spec.checksum is not None and lines.table not in [t.name for t, _, _ in children]:
-                children.append((lines_table, lines.foreign_key, frozenset({lines.primary_key})))
+            if spec.checksum is not None and lines.table not in [c.table.name for c in children]:
+                hidden = frozenset({lines.primary_key})
+                children.append(Child(lines_table, lines.foreign_key, config.primary_key, hidden))
             for name, related in spec.line_related.items():
                 at = f"{where}.read.line_related.{name}"
                 value = related_value(related, lines_table, reflect, at, problems, config.db_schema)

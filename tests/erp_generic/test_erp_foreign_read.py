@@ -296,3 +296,36 @@ async def test_a_change_expression_the_newer_of_header_and_positions(
         ("2", dt.datetime(2024, 2, 1, tzinfo=dt.UTC))
     ]
     assert [r.id for r in everything] == ["1", "3", "2"]
+
+
+async def test_checksum_mode_with_text_keys(
+    foreign_url: str, tmp_path: Path, state: StateStore
+) -> None:
+    customer = {
+        "table": "kunde",
+        "primary_key": "kundennummer",  # text: the scan keeps the keys it saw in a set
+        "read": {
+            "checksum": {
+                "children": [{"table": "anschrift", "foreign_key": "kdnr", "parent_column": "kdnr"}]
+            }
+        },
+    }
+    adapter = adapter_for(foreign_url, tmp_path, state, customer=customer)
+    await adapter.open()
+    try:
+        first = await read_all(adapter, Entity.CUSTOMER)
+        assert sorted(r.id for r in first) == [f"K-1000{n}" for n in range(1, 7)]
+        since = max(r.updated_at for r in first) + dt.timedelta(microseconds=1)
+        engine = sa.create_engine(foreign_url)
+        with engine.begin() as connection:
+            kunde, anschrift = foreign_erp.KUNDE, foreign_erp.ANSCHRIFT
+            connection.execute(sa.delete(foreign_erp.KOMMUNIKATION).where(sa.true()))
+            connection.execute(sa.delete(foreign_erp.BEZIEHUNG).where(sa.true()))
+            connection.execute(sa.delete(foreign_erp.ANSPRECHPARTNER).where(sa.true()))
+            connection.execute(sa.delete(kunde).where(kunde.c.kdnr == 6))
+            connection.execute(sa.update(anschrift).where(anschrift.c.id == 3).values(ort="Bonn"))
+        engine.dispose()
+        changes = await read_all(adapter, Entity.CUSTOMER, since)
+    finally:
+        await adapter.close()
+    assert sorted((r.id, r.deleted) for r in changes) == [("K-10002", False), ("K-10006", True)]
