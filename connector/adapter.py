@@ -21,7 +21,7 @@ with `pip install`; the built-ins register the same way in `pyproject.toml`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -43,6 +43,9 @@ class NativeRecord:
     updated_at: dt.datetime
     fields: Mapping[str, Any]
     deleted: bool = False
+    #: Why the adapter could not read this record whole (a stored value it cannot convert):
+    #: the engine files it as the record's failure and goes on with the rest.
+    problem: RecordError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +131,50 @@ class Capabilities:
     upsert_matches: Mapping[Entity, str] = field(default_factory=dict)
 
 
+class RowHashStore(Protocol):
+    """Where an adapter keeps per-row hashes for sources it can only compare, not ask for
+    changes (`connector.state.checksums.ChecksumStore`)."""
+
+    def row_hashes(self, system: str, entity: str, keys: Sequence[str]) -> Mapping[str, Any]: ...
+
+    def row_hashes_between(
+        self, system: str, entity: str, low: int | None, high: int | None
+    ) -> Mapping[str, Any]: ...
+
+    def live_row_keys(self, system: str, entity: str) -> Iterator[str]: ...
+
+    def save_row_hashes(
+        self,
+        system: str,
+        entity: str,
+        rows: Sequence[tuple[str, int | None, str]],
+        changed_at: dt.datetime,
+    ) -> None: ...
+
+    def mark_vanished(
+        self, system: str, entity: str, keys: Sequence[str], changed_at: dt.datetime
+    ) -> None: ...
+
+    def changed_rows(
+        self,
+        system: str,
+        entity: str,
+        since: dt.datetime | None,
+        after: tuple[dt.datetime, str] | None,
+        limit: int,
+    ) -> Sequence[Any]: ...
+
+    def purge_vanished(self, system: str, entity: str, before: dt.datetime) -> int: ...
+
+
 @dataclass(frozen=True)
 class AdapterContext:
     """What the host gives an adapter besides its own settings."""
 
     #: The folder of `config.yaml`; relative paths in settings are relative to it.
     base_dir: Path
+    #: The sync-state store's row hashes (None where no store is open, e.g. `connector check`).
+    row_hashes: RowHashStore | None = None
 
 
 @runtime_checkable

@@ -47,9 +47,10 @@ class Mappers:
         return self._mapping_files().mapper(self._config.systems[system].kind, entity)
 
 
-def build_adapter(config: AppConfig, system: System) -> Adapter:
+def build_adapter(config: AppConfig, system: System, store: StateStore | None = None) -> Adapter:
     cls = adapter_class(system.kind)
-    return cls.from_settings(system.name, system.settings, AdapterContext(config.base_dir))
+    context = AdapterContext(config.base_dir, row_hashes=store)
+    return cls.from_settings(system.name, system.settings, context)
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Runtime:
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for name, system in config.systems.items():
-                    adapter = adapter_overrides.get(name) or build_adapter(config, system)
+                    adapter = adapter_overrides.get(name) or build_adapter(config, system, store)
                     problems = await adapter.open()
                     stack.push_async_callback(adapter.close)
                     if problems:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, ClassVar, Protocol
 
 import sqlalchemy as sa
 from pydantic import BaseModel
 
+from adapters.erp_generic.checksum import ChecksumReader
 from adapters.erp_generic.dberrors import database_failure
 from adapters.erp_generic.history import refresh_history
+from adapters.erp_generic.reader import PlanReader
 from adapters.erp_generic.rest import RestBackend
-from adapters.erp_generic.schema import reflect_schema
+from adapters.erp_generic.schema import EntityTables, reflect_schema
 from adapters.erp_generic.settings import ErpGenericSettings, RestSettings, SqlSettings
 from adapters.erp_generic.sql import Clock, SqlStore, make_engine, utc_now
 from adapters.erp_generic.webhooks import StandardWebhooksVerifier
@@ -70,6 +72,9 @@ class SqlBackend:
         self._store: SqlStore | None = None
         self._columns: dict[Entity, frozenset[str]] | None = None
         self._line_columns: dict[Entity, frozenset[str]] = {}
+        #: The last read's plan readers and checksum scanners, per entity (their counts).
+        self.readers: dict[Entity, PlanReader] = {}
+        self.scanners: dict[Entity, ChecksumReader] = {}
 
     @property
     def store(self) -> SqlStore:
@@ -100,10 +105,9 @@ class SqlBackend:
             self._store = None
 
     async def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]:
-        store = self.store
         if entity is Entity.CUSTOMER and self.settings.refresh_history is not None:
             await asyncio.to_thread(self._refresh_history, since)
-        pages = store.iter_pages(entity, since)
+        pages = self._pages(entity, since)
         # Fetch the next page while the engine maps this one: the database's latency (a
         # network round trip on a server database) overlaps with our CPU work.
         ahead = asyncio.ensure_future(asyncio.to_thread(next, pages, None))
@@ -118,6 +122,20 @@ class SqlBackend:
                 await asyncio.wait({ahead})
             if not ahead.cancelled():
                 ahead.exception()
+
+    def _pages(self, entity: Entity, since: dt.datetime | None) -> Iterator[list[NativeRecord]]:
+        """The entity's change pages: the plain table, a `read:` plan, or checksum mode."""
+        store = self.store
+        plan = store.tables(entity).plan
+        if plan is None:
+            return store.iter_pages(entity, since)
+        self.readers[entity] = reader = PlanReader(store.engine, plan, self.settings.page_size)
+        if plan.checksum is None:
+            return reader.pages(since)
+        system = self.location.split(".")[1]
+        scanner = ChecksumReader(reader, self.context.row_hashes, system, self.clock)
+        self.scanners[entity] = scanner
+        return scanner.pages(since)
 
     def _refresh_history(self, since: dt.datetime | None) -> int:
         store = self.store
@@ -140,11 +158,19 @@ class SqlBackend:
             raise database_failure(error, "refreshing customer history") from error
 
     async def read(self, entity: Entity, ids: Sequence[str]) -> list[NativeRecord]:
+        plan = self.store.tables(entity).plan
+        if plan is not None:
+            reader = PlanReader(self.store.engine, plan, self.settings.page_size)
+            return await asyncio.to_thread(reader.read, ids, self.clock())
         return await asyncio.to_thread(self.store.read, entity, ids)
 
     async def lookup(
         self, entity: Entity, native_field: str, values: Sequence[str]
     ) -> dict[str, NativeRecord]:
+        tables = self.store.tables(entity)
+        if tables.plan is not None:  # through the plan: related fields, filter, change value
+            reader = PlanReader(self.store.engine, tables.plan, self.settings.page_size)
+            return await asyncio.to_thread(reader.lookup, native_field, values, self.clock())
         return await asyncio.to_thread(self.store.lookup, entity, native_field, values)
 
     async def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]:
@@ -171,7 +197,7 @@ class SqlBackend:
         """The columns of the entity's lines table, when it has one (as `native_fields`)."""
         if self._store is not None:
             tables = self._store.schema.entities.get(entity)
-            return None if tables is None or tables.lines is None else _keys(tables.lines)
+            return None if tables is None else _line_keys(tables)
         if self._columns is None:
             self._columns = self._reflect_columns()
         return self._line_columns.get(entity)
@@ -188,9 +214,9 @@ class SqlBackend:
         if problems:
             return {}
         self._line_columns = {
-            entity: _keys(tables.lines)
+            entity: keys
             for entity, tables in schema.entities.items()
-            if tables.lines is not None
+            if (keys := _line_keys(tables)) is not None
         }
         return {
             entity: SqlStore(engine, schema, self.settings).columns(entity)
@@ -198,8 +224,13 @@ class SqlBackend:
         }
 
 
-def _keys(table: sa.Table) -> frozenset[str]:
-    return frozenset(table.c.keys())
+def _line_keys(tables: EntityTables) -> frozenset[str] | None:
+    """A lines table's columns, plus the related fields a read plan adds to each line."""
+    if tables.lines is None:
+        return None
+    if tables.plan is not None and tables.plan.line_columns:
+        return frozenset(str(column.key) for column in tables.plan.line_columns)
+    return frozenset(tables.lines.c.keys())
 
 
 def capabilities_for(settings: SqlSettings | RestSettings) -> Capabilities:

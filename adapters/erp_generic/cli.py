@@ -15,11 +15,15 @@ import typer
 from connector.cli.common import console, fail, handle_errors, state
 from connector.config import AppConfig
 
+from .inspection import choose, inspect_database, render_config, render_mapping
 from .sample import create_sample_erp, populate, sample_metadata
 from .settings import ErpGenericSettings, SqlSettings
 from .sql import make_engine
 
-app = typer.Typer(help="The generic ERP adapter: a sample ERP to try it on.", no_args_is_help=True)
+app = typer.Typer(
+    help="The generic ERP adapter: a sample ERP to try it on, and inspecting a foreign one.",
+    no_args_is_help=True,
+)
 
 SAMPLE_TABLES = ("customers", "contacts", "products", "sales_orders", "sales_order_lines")
 
@@ -96,5 +100,61 @@ def sample(
         f"{name}: sample ERP at {where}: {stats.customers:,} customers, {stats.contacts:,} "
         f"contacts, {stats.products:,} products, {stats.orders:,} orders with "
         f"{stats.order_lines:,} lines, {stats.invoices:,} invoices.",
+        highlight=False,
+    )
+
+
+@app.command("inspect")
+@handle_errors
+def inspect_command(
+    url: Annotated[
+        str | None,
+        typer.Option(help="A SQLAlchemy URL (default: the erp_generic system's in config.yaml)."),
+    ] = None,
+    system: Annotated[
+        str | None, typer.Option(help="The erp_generic system in config.yaml (default: the one).")
+    ] = None,
+    db_schema: Annotated[
+        str | None, typer.Option("--schema", help="A database schema (default: the default).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write erp-config.yaml and mappings/erp_generic/*.yaml into this folder."
+        ),
+    ] = None,
+) -> None:
+    """Read a database's schema and propose a starting config and mapping files (read-only)."""
+    if url is None:
+        config = state.config()
+        _, settings = _sql_settings(config, system)
+        engine = make_engine(settings, config.base_dir)
+        shown = "${ERP_DATABASE_URL}"
+    else:
+        engine = sa.create_engine(url)
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+    try:
+        with engine.connect() as connection:
+            proposals = inspect_database(connection, db_schema)
+    finally:
+        engine.dispose()
+    config_text = render_config(proposals, shown)
+    chosen = choose(proposals)
+    mappings = {entity: render_mapping(p, chosen) for entity, p in chosen.items()}
+    if out is None:
+        console.print(config_text, highlight=False, markup=False)
+        for entity, text in mappings.items():
+            console.print(
+                f"# --- mappings/erp_generic/{entity}.yaml", highlight=False, markup=False
+            )
+            console.print(text, highlight=False, markup=False)
+        return
+    folder = out / "mappings" / "erp_generic"
+    folder.mkdir(parents=True, exist_ok=True)
+    (out / "erp-config.yaml").write_text(config_text)
+    for entity, text in mappings.items():
+        (folder / f"{entity}.yaml").write_text(text)
+    console.print(
+        f"wrote {out / 'erp-config.yaml'} and {len(mappings)} mapping files in {folder}",
         highlight=False,
     )

@@ -19,7 +19,9 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Inspector
 
 from adapters.erp_generic.coerce import TinyIntBoolean
+from adapters.erp_generic.quirks import LenientNumeric
 from adapters.erp_generic.settings import SqlEntity, SqlSettings
+from adapters.erp_generic.sources import ReadPlan, compile_plan
 from connector.errors import Problem
 from connector.model import Entity
 
@@ -38,6 +40,8 @@ class EntityTables:
     table: sa.Table
     lines: sa.Table | None = None
     change_log: sa.Table | None = None
+    #: How the entity is read when its settings have a `read:` block (see sources.py).
+    plan: ReadPlan | None = None
 
 
 @dataclass
@@ -138,6 +142,9 @@ def _reflected_column(_inspector: Inspector, _table: sa.Table, column: dict[str,
     kind = column["type"]
     if isinstance(kind, mysql.TINYINT) and kind.display_width == 1:
         column["type"] = TinyIntBoolean()
+    elif _inspector.dialect.name == "sqlite" and type(kind) in (sa.NUMERIC, sa.DECIMAL, sa.Numeric):
+        # SQLite keeps decimals as whatever the ERP stored (text, BLOB): read them leniently.
+        column["type"] = LenientNumeric(kind.precision, kind.scale)
 
 
 _TIMESTAMP = (sa.DateTime,)
@@ -159,8 +166,10 @@ def reflect_schema(
         table = check.table(f"{where}.table", config.table, config.db_schema)
         if table is None:
             continue
-        check.column(f"{where}.primary_key", table, config.primary_key)
-        check.column(f"{where}.updated_at", table, config.updated_at, _TIMESTAMP, "a timestamp")
+        if config.read is None:
+            check.column(f"{where}.primary_key", table, config.primary_key)
+            stamp = config.updated_at
+            check.column(f"{where}.updated_at", table, stamp, _TIMESTAMP, "a timestamp")
         check.column(
             f"{where}.soft_delete", table, config.soft_delete, _FLAG, "a timestamp or boolean"
         )
@@ -189,7 +198,19 @@ def reflect_schema(
                 stamp_at = f"{where}.change_log.changed_at"
                 check.column(stamp_at, log, spec.changed_at, _TIMESTAMP, "a timestamp")
                 check.column(f"{where}.change_log.entity_column", log, spec.entity_column)
-        reflected.entities[entity] = EntityTables(entity, config, table, lines, log)
+        plan = None
+        if config.read is not None:
+            plan = compile_plan(
+                entity,
+                config,
+                table,
+                lambda at, name, schema: check.table(at, name, schema),
+                connection,
+                location,
+                where,
+                check.problems,
+            )
+        reflected.entities[entity] = EntityTables(entity, config, table, lines, log, plan)
     if settings.refresh_history is not None:
         _check_history(check, settings, reflected)
     return reflected, check.problems

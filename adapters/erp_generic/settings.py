@@ -68,6 +68,122 @@ class ChangeLog(_Strict):
         return self
 
 
+# --- SQL mode: reading a foreign schema without DDL (issues 13 and 17) ----------------------
+# Everything an integrator needs to read an ERP it may not alter: a SELECT as the source, a row
+# filter, soft delete as a boolean expression, a change column of any type or checksum mode,
+# fields from related tables, and customer history figures from the user's own SQL. SQL text
+# here is written by the user in config.yaml (like a view they could not create); table and
+# column *names* (related fields, checksum children) are checked against the reflected schema.
+
+
+class Change(_Strict):
+    """Where a row's change time comes from: a column or an SQL expression, of a given kind."""
+
+    column: str | None = None
+    #: An SQL expression over the source's columns, e.g. `coalesce(write_date, create_date)`.
+    expression: str | None = None
+    #: timestamp / date / text (parsed with `format`) / epoch seconds / epoch milliseconds.
+    type: Literal["timestamp", "date", "text", "epoch", "epoch_ms"] = "timestamp"
+    #: A `strptime` format for `type: text`, e.g. `%d.%m.%Y %H:%M`.
+    format: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Change:
+        if (self.column is None) == (self.expression is None):
+            raise ValueError("give exactly one of `column` or `expression`")
+        if (self.type == "text") != (self.format is not None):
+            raise ValueError("`format` goes with `type: text`, and `type: text` needs one")
+        return self
+
+
+class Related(_Strict):
+    """One field taken from another table: a correlated lookup, compiled to a subquery.
+
+    `match` pairs the other table's columns with this row's (`{party: id}`: the rows of
+    `table` whose `party` is this row's `id`; `{id: product}`: the row this row's `product`
+    points at). Of several matches the first by `order_by` is taken. `then` follows one more
+    hop from the matched row (the employer's name through `party_relation`).
+    """
+
+    table: str
+    schema_: str | None = Field(default=None, alias="schema")
+    match: dict[str, str] = Field(min_length=1)
+    column: str | None = None
+    #: Equality conditions on the other table (values are bound parameters).
+    where: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    order_by: list[str] = Field(default_factory=list)
+    descending: bool = False
+    then: Related | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_value(self) -> Related:
+        if (self.column is None) == (self.then is None):
+            raise ValueError("give exactly one of `column` or `then`")
+        return self
+
+
+class ChecksumChild(_Strict):
+    """Child rows that belong to a row's checksum (an order's positions, a party's addresses)."""
+
+    table: str
+    foreign_key: str
+    #: The row's column `foreign_key` points at (default: the entity's primary key).
+    parent_column: str | None = None
+    #: Columns left out of the hash (a volatile counter, a last-print date).
+    ignore: list[str] = Field(default_factory=list)
+
+
+class Checksum(_Strict):
+    """Change detection by hashing every row (and its children) against the product's store."""
+
+    children: list[ChecksumChild] = Field(default_factory=list)
+    ignore: list[str] = Field(default_factory=list)
+
+
+class HistoryQueries(_Strict):
+    """Customer history figures from the user's own SQL, attached to each customer read.
+
+    Each query takes the page's customer keys as the expanding parameter `:ids` and answers
+    with the key in a column named `key_column` plus one column per figure (`query`), or one
+    figure column named like the figure (`figures`).
+    """
+
+    query: str | None = None
+    figures: dict[str, str] = Field(default_factory=dict)
+    key_column: str = "customer_id"
+
+    @model_validator(mode="after")
+    def _something(self) -> HistoryQueries:
+        if self.query is None and not self.figures:
+            raise ValueError("give a grouped `query` or `figures`")
+        return self
+
+
+class ReadSpec(_Strict):
+    """How an entity is read from a schema the connector may not change."""
+
+    #: A SELECT used instead of the table (joins, coalesce, lookups); wrapped as a subquery.
+    query: str | None = None
+    #: A boolean SQL expression over the source's columns: only matching rows are the entity.
+    filter: str | None = None
+    #: A boolean SQL expression: true marks a row deleted (`active = false`).
+    deleted_when: str | None = None
+    change: Change | None = None
+    checksum: Checksum | None = None
+    related: dict[str, Related] = Field(default_factory=dict)
+    #: Related fields of each sale line (the product's code instead of its id).
+    line_related: dict[str, Related] = Field(default_factory=dict)
+    history: HistoryQueries | None = None
+
+    @model_validator(mode="after")
+    def _one_detector(self) -> ReadSpec:
+        if self.change is not None and self.checksum is not None:
+            raise ValueError("`change` and `checksum` exclude each other")
+        return self
+
+
 class SqlEntity(_Strict):
     """One entity's table (or view) in the ERP database."""
 
@@ -85,6 +201,8 @@ class SqlEntity(_Strict):
     lines: LinesTable | None = None
     #: Delete rows physically when asked to delete and there is no soft-delete column.
     hard_delete: bool = False
+    #: How the entity is read from a foreign schema (see `ReadSpec`); None: the plain table.
+    read: ReadSpec | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

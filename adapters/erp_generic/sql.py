@@ -27,6 +27,8 @@ from adapters.erp_generic.coerce import (
     to_column_value,
 )
 from adapters.erp_generic.dberrors import classify, database_failure, record_error
+from adapters.erp_generic.quirks import lenient_columns, take_unreadable
+from adapters.erp_generic.reader import value_rows
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
 from connector.adapter import NativeRecord, NativeWrite, WriteResult
@@ -327,6 +329,8 @@ class SqlStore:
 
     def columns(self, entity: Entity) -> frozenset[str]:
         tables = self.tables(entity)
+        if tables.plan is not None:
+            return tables.plan.fields()
         names = set(tables.table.c.keys())
         if tables.lines is not None:
             names.add(LINES_FIELD)
@@ -574,6 +578,9 @@ def _records(tables: EntityTables, rows: list[dict[str, Any]]) -> list[NativeRec
     config = tables.config
     naive = naive_timestamp_columns(tables.table)
     key, stamp, flag = config.primary_key, config.updated_at, config.soft_delete
+    # SQLite numeric columns may hold what no number is (quirks.py): checked only if any.
+    lenient = lenient_columns(tables.table)
+    line_lenient = lenient_columns(tables.lines) if tables.lines is not None else ()
     utc = dt.UTC
     records = []
     for row in rows:
@@ -585,7 +592,12 @@ def _records(tables: EntityTables, rows: list[dict[str, Any]]) -> list[NativeRec
         if flag is not None:
             marker = row[flag]
             deleted = marker is not None and marker is not False and marker != 0
-        records.append(NativeRecord(str(row[key]), _aware(row[stamp]), row, deleted))
+        problem = None
+        if lenient or line_lenient:
+            problem = take_unreadable([("", row)], lenient) or take_unreadable(
+                value_rows({LINES_FIELD: row.get(LINES_FIELD)}), line_lenient
+            )
+        records.append(NativeRecord(str(row[key]), _aware(row[stamp]), row, deleted, problem))
     return records
 
 

@@ -190,6 +190,9 @@ class RouteRun:
         await self._resolve_source_parents(source_mapper, live, depth)
         mapped: list[tuple[NativeRecord, Record]] = []
         for native in live:
+            if native.problem is not None:  # the adapter could not read it whole
+                prepared.failed.append(Failed(native, None, "read", native.problem))
+                continue
             try:
                 mapped.append((native, source_mapper.to_canonical(native, self.source_refs)))
             except Exception as error:  # a bad record must not stop its page

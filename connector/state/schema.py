@@ -15,10 +15,12 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     Dialect,
+    Index,
     Integer,
     MetaData,
     String,
@@ -145,4 +147,22 @@ leases = Table(
     Column("holder", String(128), nullable=False),
     Column("acquired_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+#: Checksum mode (a source without a usable change column): the last hash seen per row. A NULL
+#: hash is a tombstone, kept until the route's cursor has passed the vanishing. `ordinal` holds
+#: an integer key, so a keyset scan compares one key range per page (flat memory).
+row_checksums = Table(
+    "row_checksums",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(64), nullable=False),
+    Column("entity", String(32), nullable=False),
+    Column("row_key", String(255), nullable=False),
+    Column("ordinal", BigInteger, nullable=True),
+    Column("hash", String(32), nullable=True),
+    Column("changed_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("system", "entity", "row_key", name="uq_row_checksums_key"),
+    Index("ix_row_checksums_ordinal", "system", "entity", "ordinal"),
+    Index("ix_row_checksums_changed", "system", "entity", "changed_at", "row_key"),
 )

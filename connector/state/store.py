@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from connector.state.base import Clock, utcnow
 from connector.state.bindings import Binding, BindingStore, BindingTx, snapshot_hash
+from connector.state.checksums import ChecksumStore
 from connector.state.cursors import CursorStore, CursorTx
 from connector.state.failures import Failure, FailureStatus, FailureStore, FailureTx
 from connector.state.inbox import InboxEvent, InboxStore
@@ -61,7 +62,9 @@ class StoreTx(BindingTx, CursorTx, FailureTx):
         self._flush_resolved()
 
 
-class StateStore(BindingStore, CursorStore, RunStore, FailureStore, InboxStore, LeaseStore):
+class StateStore(
+    BindingStore, CursorStore, RunStore, FailureStore, InboxStore, LeaseStore, ChecksumStore
+):
     """The sync-state store on one database (SQLite file or PostgreSQL)."""
 
     def __init__(self, engine: Engine, clock: Clock = utcnow) -> None:

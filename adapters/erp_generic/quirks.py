@@ -1,0 +1,88 @@
+"""Storage quirks on the read side: values a driver hands back in a form their type does not.
+
+SQLite has no decimal type: an ERP may store decimals as text or as BLOBs (Tryton's SQLite
+backend keeps `Decimal` as bytes), and SQLAlchemy's numeric result processor then raises
+`TypeError: must be real number, not bytes` for the whole query. `LenientNumeric` takes the
+place of reflected numeric columns on SQLite: bytes and text that hold a number become
+`Decimal`; anything else becomes an `Unreadable` marker, which the reader turns into that one
+record's failure naming the column, while the rest of the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.errors import RecordError
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A stored value the reader could not turn into its column's type."""
+
+    reason: str
+
+
+def to_decimal(value: Any) -> Decimal | Unreadable | None:
+    """A numeric column's stored value as `Decimal`, whatever storage class SQLite gave it."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        return Unreadable(f"holds a boolean {value!r}, not a number")
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    text = value
+    if isinstance(value, bytes | bytearray | memoryview):
+        try:
+            text = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return Unreadable(f"holds {len(bytes(value))} bytes that are not text, not a number")
+    if isinstance(text, str):
+        try:
+            number = Decimal(text.strip())
+        except InvalidOperation:
+            shown = text if len(text) <= 30 else text[:27] + "..."
+            return Unreadable(f"holds {shown!r}, not a number")
+        if number.is_finite():
+            return number
+        return Unreadable(f"holds {text!r}, not a finite number")
+    return Unreadable(f"holds a {type(value).__name__}, not a number")
+
+
+class LenientNumeric(sa.Numeric):  # type: ignore[type-arg]
+    """A SQLite numeric column read without trusting the storage class (see the module doc);
+    still a `Numeric`, so writes convert and bind exactly as before."""
+
+    cache_ok = True
+
+    def result_processor(self, dialect: sa.Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        return to_decimal
+
+
+@cache
+def lenient_columns(table: sa.Table) -> tuple[str, ...]:
+    """The table's columns that may come back `Unreadable` (checked per row only when any)."""
+    return tuple(c.name for c in table.c if isinstance(c.type, LenientNumeric))
+
+
+def take_unreadable(
+    rows: Iterable[tuple[str, dict[str, Any]]], names: Iterable[str] | None = None
+) -> RecordError | None:
+    """Replace `Unreadable` values by None (the failure payload stays JSON) and return the
+    first as a record error naming where it is; `rows` are (where, values) pairs."""
+    error = None
+    wanted = None if names is None else tuple(names)
+    for where, values in rows:
+        for name in wanted if wanted is not None else list(values):
+            value = values.get(name)
+            if isinstance(value, Unreadable):
+                if error is None:
+                    message = f"{where}column {name!r} {value.reason}"
+                    error = RecordError(message, code="INVALID_VALUE")
+                values[name] = None
+    return error
