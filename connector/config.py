@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from connector.adapter import adapter_class
 from connector.errors import ConfigurationError, InvalidConfiguration, Problem
 from connector.model import ENTITY_ORDER, Entity
+from connector.state.connect import StoreTimeouts
 from connector.yamlsource import KeyPath, Locations, interpolate_env, load_located
 
 CONFIG_ENV = "CONNECTOR_CONFIG"
@@ -130,6 +131,17 @@ class SystemConfig(_Strict):
 class StateConfig(_Strict):
     #: SQLAlchemy URL; empty means a SQLite file beside config.yaml.
     url: str | None = None
+    #: How long to wait for a connection to the store.
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    #: How long one statement may take (PostgreSQL `statement_timeout`, SQLite busy timeout);
+    #: the client gives up on any reply 2 s after that.
+    statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: How long `connector sync` (and a scheduled run) waits out a store that stopped answering,
+    #: resuming from its last checkpoint, before it gives up (exit code 3).
+    outage_seconds: float = Field(default=120.0, ge=0)
+
+    def timeouts(self) -> StoreTimeouts:
+        return StoreTimeouts(self.connect_timeout_seconds, self.statement_timeout_seconds)
 
 
 class DaemonConfig(_Strict):

@@ -12,6 +12,10 @@ Retry semantics live here, in the types, not in if-statements scattered over the
   replay may succeed without anyone fixing the data (a parent not synced yet).
 * `ConfigurationError` — nothing will work until a person fixes the configuration or the
   credentials: stop with a clear message.
+* `StoreUnavailableError` (a `TransientError`) — our own state store is not answering: the run
+  stops committing, waits and resumes from its last checkpoint, within a bounded time.
+* `LeaseHeldError` / `LeaseLostError` — another process runs the route: this run does not start,
+  or (having lost its lease) commits nothing more.
 
 Messages must never contain secrets, tokens or request bodies: they reach logs, the store and
 the CLI.
@@ -113,6 +117,22 @@ class UnresolvedReference(RecordError):
 
 class LeaseHeldError(ConnectorError):
     """Another process holds the route's lease; this run did not start."""
+
+
+class LeaseLostError(ConnectorError):
+    """The run's lease was taken over (or could not be renewed in time): it commits nothing more.
+
+    Raised by the fencing check before a write, by the lease keeper, and before a push, so a
+    paused process that wakes up after its lease ran out stops instead of writing twice.
+    """
+
+
+class StoreUnavailableError(TransientError):
+    """The sync-state store did not answer (connection refused or lost, or a timeout).
+
+    A run that meets it commits nothing more; `connector sync` waits and resumes from the last
+    checkpoint for `state.outage_seconds`, then exits with its own code (3).
+    """
 
 
 class WebhookRejected(ConnectorError):

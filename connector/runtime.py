@@ -67,7 +67,9 @@ class Runtime:
     ) -> AsyncIterator[Runtime]:
         """Open the store and every adapter (`adapter_overrides` replaces some, for tests)."""
         own_store = store is None
-        store = store or open_store(config.state.url, config.base_dir)
+        store = store or open_store(
+            config.state.url, config.base_dir, timeouts=config.state.timeouts()
+        )
         adapters: dict[str, Adapter] = {}
         try:
             async with contextlib.AsyncExitStack() as stack:

@@ -96,7 +96,7 @@ def check(
 def status() -> None:
     """Routes, their cursors, the last runs and the pending failures."""
     config = state.config()
-    store = open_store(config.state.url, config.base_dir)
+    store = open_store(config.state.url, config.base_dir, timeouts=config.state.timeouts())
     cursors = store.cursors()
     pending = store.count_failures()
     routes = Table(title="Routes")
@@ -151,6 +151,6 @@ def status() -> None:
 def upgrade() -> None:
     """Apply the store's pending migrations (also done automatically on first use)."""
     config = state.config()
-    store = open_store(config.state.url, config.base_dir)
+    store = open_store(config.state.url, config.base_dir, timeouts=config.state.timeouts())
     console.print(f"State store at revision {head_revision()}: up to date.")
     store.close()

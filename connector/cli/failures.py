@@ -30,7 +30,7 @@ app = typer.Typer(
 
 def _store() -> tuple[AppConfig, StateStore]:
     config = state.config()
-    return config, open_store(config.state.url, config.base_dir)
+    return config, open_store(config.state.url, config.base_dir, timeouts=config.state.timeouts())
 
 
 @app.command("list")

@@ -69,7 +69,7 @@ class RouteRun:
         summary: RunSummary,
         options: RunOptions = DEFAULT_OPTIONS,
         progress: Progress | None = None,
-        renew_lease: Callable[[], None] | None = None,
+        check_lease: Callable[[], None] | None = None,
     ) -> None:
         self.runtime = runtime
         self.store = runtime.store
@@ -77,7 +77,9 @@ class RouteRun:
         self.summary = summary
         self.options = options
         self.progress = progress
-        self.renew_lease = renew_lease or (lambda: None)
+        #: Raises `LeaseLostError` once the route's lease is not ours: called before each push
+        #: (the store fences every commit itself).
+        self.check_lease = check_lease or (lambda: None)
         self.source: Adapter = runtime.adapters[route.source]
         self.target: Adapter = runtime.adapters[route.target]
         self.source_refs = BindingResolver(self.store, route.source)
@@ -141,7 +143,7 @@ class RouteRun:
             if not self.options.dry_run and self.options.since is None:
                 with self.store.transaction() as tx:
                     tx.set_cursor(self.route.name, entity, watermark)
-            self.renew_lease()
+            self.check_lease()
         return watermark
 
     # -- one page --------------------------------------------------------------------------------
@@ -382,6 +384,7 @@ class RouteRun:
     async def _push(self, entity: Entity, batch: Sequence[Outgoing]) -> None:
         writes = [item.write for item in batch if item.write is not None]
         async with self._slots:
+            self.check_lease()
             results = await self.target.upsert(entity, writes)
         by_key = {result.key: result for result in results}
         counts = self.summary.entity(entity)
@@ -466,6 +469,7 @@ class RouteRun:
         if not doomed or self.options.dry_run:
             counts.deleted += len(doomed)
             return
+        self.check_lease()
         if policy is DeletePolicy.PROPAGATE:
             results = await self.target.delete(
                 entity, [binding.external_id for _, binding in doomed]

@@ -11,21 +11,33 @@ is recorded in `runs`, and ends with a `RunSummary`:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import os
+import random
 import socket
+import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from asyncio import CancelledError
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 
 from connector.adapter import NativeRecord
+from connector.engine.lease import RunLease
 from connector.engine.route_run import DEFAULT_OPTIONS, Progress, RouteRun, RunOptions
 from connector.engine.summary import RunSummary
-from connector.errors import ConfigurationError, LeaseHeldError
+from connector.errors import (
+    ConfigurationError,
+    LeaseHeldError,
+    LeaseLostError,
+    StoreUnavailableError,
+)
 from connector.model import ENTITY_ORDER, Entity
 from connector.runtime import Runtime
-from connector.state.store import Failure
+from connector.state.connect import is_outage, outage_reason
+from connector.state.store import Failure, Lease, RunStatus
 
 log = logging.getLogger("connector.engine")
 
@@ -55,7 +67,26 @@ def holder_is_dead(holder: str) -> bool:
 
 
 def run_status(summary: RunSummary) -> str:
-    return "partial" if summary.failed else "succeeded"
+    return RunStatus.PARTIAL if summary.failed else RunStatus.SUCCEEDED
+
+
+def outage_delay(attempt: int, rng: Callable[[], float] = random.random) -> float:
+    """Seconds before the `attempt`-th look at a store that stopped answering.
+
+    Full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter") over 1, 2, 4 … s,
+    capped at 15 s: several daemons that lost one store do not come back in step.
+    """
+    return rng() * min(15.0, 2.0 ** max(0, attempt - 1)) + 0.2
+
+
+@dataclass
+class LeasedRun:
+    """What a run holds while it runs: its summary, its lease and the runtime it writes with."""
+
+    summary: RunSummary
+    lease: RunLease
+    #: The runtime whose store fences every transaction with the run's lease.
+    runtime: Runtime
 
 
 class SyncService:
@@ -63,37 +94,64 @@ class SyncService:
         self.runtime = runtime
         self.store = runtime.store
         self.lease_ttl = dt.timedelta(seconds=runtime.config.daemon.lease_seconds)
+        self.outage_seconds = runtime.config.state.outage_seconds
 
-    @contextmanager
-    def _leased_run(
-        self, route: str, trigger: str, dry_run: bool
-    ) -> Iterator[tuple[RunSummary, Callable[[], None]]]:
-        """Hold the route's lease and record the run in `runs` for the duration of the block."""
-        lease, holder = f"route:{route}", holder_id()
-        previous = self.store.lease_holder(lease)
+    def _take(self, route: str, holder: str) -> Lease:
+        name = f"route:{route}"
+        previous = self.store.lease_holder(name)
         if previous is not None and holder_is_dead(previous):
             log.warning("taking over the lease of a dead process", extra={"holder": previous})
-            self.store.release_lease(lease, previous)
-        if not self.store.acquire_lease(lease, holder, self.lease_ttl):
-            other = self.store.lease_holder(lease) or "another process"
+            self.store.release_lease(name, previous)
+        lease = self.store.take_lease(name, holder, self.lease_ttl)
+        if lease is None:
+            other = self.store.lease_holder(name) or "another process"
             raise LeaseHeldError(f"route {route!r} is being synced by {other}")
-        summary = RunSummary(route)
-        summary.run_id = None if dry_run else self.store.start_run(route, trigger)
+        for run in self.store.abandon_runs(route):
+            log.warning(
+                "marked a run abandoned",
+                extra={"route": route, "run_id": run.id, "holder": run.holder},
+            )
+        return lease
+
+    @asynccontextmanager
+    async def _leased_run(
+        self, route: str, trigger: str, dry_run: bool
+    ) -> AsyncIterator[LeasedRun]:
+        """Hold the route's lease, fence the run's writes with it, and record the run."""
+        holder = holder_id()
+        taken_at = time.monotonic()
         try:
-            yield summary, lambda: self._renew(lease, holder)
+            lease = self._take(route, holder)
+            summary = RunSummary(route)
+            summary.run_id = None if dry_run else self.store.start_run(route, trigger, holder)
+        except Exception as error:
+            if is_outage(error):
+                raise _store_error(error) from None
+            raise
+        guard = RunLease(
+            self.store, lease, self.lease_ttl, run_id=summary.run_id, taken_at=taken_at
+        )
+        owner = asyncio.current_task()
+        keeper = asyncio.create_task(guard.keep(owner))
+        try:
+            yield LeasedRun(summary, guard, replace(self.runtime, store=self.store.fenced(guard)))
             summary.status = run_status(summary)
         except BaseException as error:
-            summary.status = (
-                "interrupted" if isinstance(error, KeyboardInterrupt | GeneratorExit) else "failed"
-            )
-            summary.error = str(error) or type(error).__name__
+            replacement: BaseException | None = None
+            if guard.cancelled_owner and owner is not None and isinstance(error, CancelledError):
+                owner.uncancel()
+                if not owner.cancelling():  # the keeper's cancel, nobody else's: a lost lease
+                    replacement = LeaseLostError(guard.problem() or "the route's lease was lost")
+            elif is_outage(error):
+                replacement = _store_error(error)
+            summary.status, summary.error = _outcome(replacement or error)
+            if replacement is not None:
+                raise replacement from None
             raise
         finally:
-            if summary.run_id is not None:
-                self.store.finish_run(
-                    summary.run_id, summary.status, summary.as_json(), summary.error
-                )
-            self.store.release_lease(lease, holder)
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+            await asyncio.to_thread(self._finish, summary, lease)
             log.info(
                 "run finished",
                 extra={
@@ -104,9 +162,65 @@ class SyncService:
                 },
             )
 
-    def _renew(self, lease: str, holder: str) -> None:
-        if not self.store.acquire_lease(lease, holder, self.lease_ttl):
-            raise LeaseHeldError(f"lost the lease {lease!r} to another process")
+    def _finish(self, summary: RunSummary, lease: Lease) -> None:
+        """Record the outcome and let go of the lease; a store that is away cannot stop this.
+
+        A run whose outcome could not be written stays `running` until the next process takes
+        the route and marks it `abandoned`.
+        """
+        try:
+            if summary.run_id is not None:
+                self.store.finish_run(
+                    summary.run_id, summary.status, summary.as_json(), summary.error
+                )
+            self.store.release_lease(lease.name, lease.holder)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            log.warning(
+                "could not record the end of a run: the store is not answering",
+                extra={"run_id": summary.run_id, "status": summary.status},
+            )
+
+    async def _riding_out_outages(
+        self, leased: LeasedRun, work: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run `work`; while the store is away, wait and run it again (it resumes from the
+        last checkpoint), for at most `state.outage_seconds`, and only while the lease is ours.
+        """
+        deadline = time.monotonic() + self.outage_seconds
+        attempt = 0
+        while True:
+            try:
+                await work()
+                return
+            except Exception as error:
+                if not is_outage(error) and not isinstance(error, StoreUnavailableError):
+                    raise
+                attempt += 1
+                delay = outage_delay(attempt)
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "the state store is not answering; waiting to resume",
+                    extra={"route": leased.summary.route, "retry_in": round(delay, 1)},
+                )
+            leased.lease.waiting = True
+            try:
+                await asyncio.sleep(delay)
+                await self._reclaim(leased.lease)
+            finally:
+                leased.lease.waiting = False
+
+    async def _reclaim(self, lease: RunLease) -> None:
+        """After an outage: keep the lease if nobody took it meanwhile, else stop the run."""
+        if not lease.lapsed():
+            return
+        renewed = await lease.renew()
+        if lease.taken_over:
+            raise LeaseLostError(lease.problem() or "the route's lease was taken over")
+        if not renewed:
+            raise StoreUnavailableError("the state store is still not answering")
 
     async def run_route(
         self,
@@ -125,12 +239,19 @@ class SyncService:
                 names = ", ".join(entity.value for entity in unknown)
                 raise ConfigurationError(f"route {route!r} does not carry {names}")
             chosen = [entity for entity in chosen if entity in entities]
-        with self._leased_run(route, trigger, options.dry_run) as (summary, renew):
-            run = RouteRun(self.runtime, config, summary, options, progress, renew)
-            for entity in chosen:
-                summary.entity(entity)
-                await run.sync_entity(entity)
-        return summary
+        async with self._leased_run(route, trigger, options.dry_run) as leased:
+
+            async def sync_all() -> None:
+                # A fresh run object per attempt: it re-reads cursors and bindings.
+                run = RouteRun(
+                    leased.runtime, config, leased.summary, options, progress, leased.lease.check
+                )
+                for entity in chosen:
+                    leased.summary.entity(entity)
+                    await run.sync_entity(entity)
+
+            await self._riding_out_outages(leased, sync_all)
+        return leased.summary
 
     async def sync_ids(
         self,
@@ -145,9 +266,10 @@ class SyncService:
         config = self.runtime.config.route(route)
         if entity not in config.entities:
             raise ConfigurationError(f"route {route!r} does not carry {entity.value}")
-        with self._leased_run(route, trigger, dry_run) as (summary, renew):
+        async with self._leased_run(route, trigger, dry_run) as leased:
+            summary = leased.summary
             options = RunOptions(dry_run=dry_run, force=force)
-            run = RouteRun(self.runtime, config, summary, options, None, renew)
+            run = RouteRun(leased.runtime, config, summary, options, None, leased.lease.check)
             summary.entity(entity)
             source = self.runtime.adapters[config.source]
             found = await source.read(entity, list(external_ids))
@@ -173,3 +295,19 @@ class SyncService:
         for (route, entity), ids in sorted(groups.items(), key=lambda g: (g[0][0], order[g[0][1]])):
             summaries.append(await self.sync_ids(route, Entity(entity), ids, trigger=trigger))
         return summaries
+
+
+def _store_error(error: BaseException) -> StoreUnavailableError:
+    return StoreUnavailableError(f"the state store is not answering: {outage_reason(error)}")
+
+
+def _outcome(error: BaseException) -> tuple[str, str]:
+    """The run status and error text a run that raised `error` ends with."""
+    message = str(error) or type(error).__name__
+    if isinstance(error, KeyboardInterrupt | GeneratorExit | CancelledError):
+        return RunStatus.INTERRUPTED, message
+    if isinstance(error, LeaseLostError):
+        return RunStatus.LEASE_LOST, message
+    if isinstance(error, StoreUnavailableError) or is_outage(error):
+        return RunStatus.STORE_UNAVAILABLE, _store_error(error).args[0]
+    return RunStatus.FAILED, message

@@ -1,50 +1,119 @@
-"""Leases: which process runs a route (or drains the inbox) now, and until when.
+"""Leases: which process runs a route (or drains the inbox) now, until when, and with which token.
+
+A lease row is never deleted: releasing it only expires it. Each time a *different* holder takes
+it, its `token` grows by one, so tokens are handed out once and in order — the fencing token of
+Kleppmann's "How to do distributed locking" (martin.kleppmann.com, 2016-02-08) and of Chubby's
+sequencers. A run passes its `Lease` to `fence()` at the start of every transaction it commits;
+the check is an UPDATE of the lease row, so it also locks that row until the commit, and a new
+holder taking the lease waits for the commit instead of slipping in between check and write.
 
 Taking a lease is a conditional UPDATE (ours already, or expired) and, when no row exists, an
-INSERT … ON CONFLICT DO NOTHING whose `RETURNING` says whether we won: psycopg reports rowcount
--1 for that INSERT, so the rowcount cannot tell.
+INSERT … ON CONFLICT DO NOTHING; both use `RETURNING` because psycopg reports rowcount -1 for
+that INSERT.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from connector.errors import LeaseLostError
 from connector.state import schema
 from connector.state.base import StoreBase
 
 
-class LeaseStore(StoreBase):
-    """Taking, releasing and reading leases (each call its own transaction)."""
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A lease as taken: its name, our holder id and the fencing token we got."""
 
-    def acquire_lease(self, name: str, holder: str, ttl: dt.timedelta) -> bool:
-        """Take or renew the lease `name` unless another holder's lease is still live."""
+    name: str
+    holder: str
+    token: int
+
+
+def fence(conn: Connection, lease: Lease) -> None:
+    """Raise `LeaseLostError` unless `lease` is still the current one (and lock its row).
+
+    Expiry alone does not fail the check: while nobody else has taken the lease, no one else
+    has written either, so a late holder's writes are still the only ones.
+    """
+    table = schema.leases
+    still_ours = conn.execute(
+        update(table)
+        .where(table.c.name == lease.name, table.c.holder == lease.holder)
+        .where(table.c.token == lease.token)
+        .values(token=table.c.token)
+    ).rowcount
+    if not still_ours:
+        raise LeaseLostError(f"lost the lease {lease.name!r} to another process")
+
+
+class LeaseStore(StoreBase):
+    """Taking, renewing, releasing and reading leases (each call its own transaction)."""
+
+    def take_lease(self, name: str, holder: str, ttl: dt.timedelta) -> Lease | None:
+        """Take (or renew) `name` unless another holder's lease is live; None when it is."""
         table = schema.leases
         now = self.clock()
         with self.engine.begin() as conn:
-            taken = conn.execute(
+            token = conn.execute(
                 update(table)
                 .where(table.c.name == name)
-                .where((table.c.holder == holder) | (table.c.expires_at < now))
-                .values(holder=holder, acquired_at=now, expires_at=now + ttl)
+                .where((table.c.holder == holder) | (table.c.expires_at <= now))
+                .values(
+                    holder=holder,
+                    acquired_at=now,
+                    expires_at=now + ttl,
+                    # SET expressions read the row as it was: a new holder gets a new token.
+                    token=case((table.c.holder == holder, table.c.token), else_=table.c.token + 1),
+                )
+                .returning(table.c.token)
+            ).scalar_one_or_none()
+            if token is None:
+                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+                token = conn.execute(
+                    dialect.insert(table)
+                    .values(
+                        name=name, holder=holder, acquired_at=now, expires_at=now + ttl, token=1
+                    )
+                    .on_conflict_do_nothing(index_elements=["name"])
+                    .returning(table.c.token)
+                ).scalar_one_or_none()
+        return None if token is None else Lease(name, holder, int(token))
+
+    def acquire_lease(self, name: str, holder: str, ttl: dt.timedelta) -> bool:
+        """Take or renew the lease `name` unless another holder's lease is still live."""
+        return self.take_lease(name, holder, ttl) is not None
+
+    def renew_lease(self, lease: Lease, ttl: dt.timedelta, *, run_id: int | None = None) -> bool:
+        """Extend `lease` if it is still ours (same token); also the heartbeat of run `run_id`."""
+        table = schema.leases
+        now = self.clock()
+        with self.engine.begin() as conn:
+            renewed = conn.execute(
+                update(table)
+                .where(table.c.name == lease.name, table.c.holder == lease.holder)
+                .where(table.c.token == lease.token)
+                .values(expires_at=now + ttl)
             ).rowcount
-            if taken:
-                return True
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            inserted = conn.execute(
-                dialect.insert(table)
-                .values(name=name, holder=holder, acquired_at=now, expires_at=now + ttl)
-                .on_conflict_do_nothing(index_elements=["name"])
-                .returning(table.c.name)
-            ).first()
-            return inserted is not None
+            if renewed and run_id is not None:
+                runs = schema.runs
+                conn.execute(update(runs).where(runs.c.id == run_id).values(heartbeat_at=now))
+        return bool(renewed)
 
     def release_lease(self, name: str, holder: str) -> None:
+        """Let go of `name` if we hold it: it expires now (the row and its token stay)."""
         table = schema.leases
+        now = self.clock()
         with self.engine.begin() as conn:
-            conn.execute(delete(table).where(table.c.name == name, table.c.holder == holder))
+            conn.execute(
+                update(table)
+                .where(table.c.name == name, table.c.holder == holder, table.c.expires_at > now)
+                .values(expires_at=now)
+            )
 
     def lease_holder(self, name: str) -> str | None:
         table = schema.leases
@@ -52,6 +121,6 @@ class LeaseStore(StoreBase):
             row = conn.execute(
                 select(table.c.holder, table.c.expires_at).where(table.c.name == name)
             ).first()
-        if row is None or row.expires_at < self.clock():
+        if row is None or row.expires_at <= self.clock():
             return None
         return str(row.holder)

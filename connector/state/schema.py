@@ -98,6 +98,10 @@ runs = Table(
     Column("finished_at", UtcDateTime(), nullable=True),
     Column("counts", JSON, nullable=True),
     Column("error", Text, nullable=True),
+    # Who runs it (host:pid:nonce) and when it last renewed its lease: a process that died
+    # leaves `running` behind, and whoever takes the route next marks it `abandoned` with this.
+    Column("holder", String(128), nullable=True),
+    Column("heartbeat_at", UtcDateTime(), nullable=True),
 )
 
 failures = Table(
@@ -147,6 +151,9 @@ leases = Table(
     Column("holder", String(128), nullable=False),
     Column("acquired_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
+    # The fencing token: one more each time a different holder takes the lease. Rows are never
+    # deleted (a release only expires them), so a token is never handed out twice.
+    Column("token", Integer, nullable=False, default=0),
 )
 
 #: Checksum mode (a source without a usable change column): the last hash seen per row. A NULL

@@ -11,33 +11,40 @@ records they return are importable from here too.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.engine import make_url
 
+from connector.errors import StoreUnavailableError
 from connector.state.base import Clock, utcnow
 from connector.state.bindings import Binding, BindingStore, BindingTx, snapshot_hash
 from connector.state.checksums import ChecksumStore
+from connector.state.connect import StoreTimeouts, create_store_engine, is_outage, outage_reason
 from connector.state.cursors import CursorStore, CursorTx
 from connector.state.failures import Failure, FailureStatus, FailureStore, FailureTx
 from connector.state.inbox import InboxEvent, InboxStore
-from connector.state.leases import LeaseStore
+from connector.state.leases import Lease, LeaseStore, fence
 from connector.state.migrate import is_current, upgrade
-from connector.state.runs import Run, RunStore
+from connector.state.runs import Run, RunStatus, RunStore
 
 __all__ = [
     "Binding",
     "Clock",
     "Failure",
     "FailureStatus",
+    "Fence",
     "InboxEvent",
+    "Lease",
     "Run",
+    "RunStatus",
     "StateStore",
+    "StoreTimeouts",
     "StoreTx",
     "database_url",
     "open_store",
@@ -62,6 +69,16 @@ class StoreTx(BindingTx, CursorTx, FailureTx):
         self._flush_resolved()
 
 
+class Fence(Protocol):
+    """What a fenced store checks before each transaction (the engine's `RunLease`)."""
+
+    @property
+    def lease(self) -> Lease: ...
+
+    def check(self) -> None:
+        """Raise `LeaseLostError` if the lease is known lost or past its expiry here."""
+
+
 class StateStore(
     BindingStore, CursorStore, RunStore, FailureStore, InboxStore, LeaseStore, ChecksumStore
 ):
@@ -70,6 +87,17 @@ class StateStore(
     def __init__(self, engine: Engine, clock: Clock = utcnow) -> None:
         self.engine = engine
         self.clock = clock
+        self.guard: Fence | None = None
+
+    def fenced(self, guard: Fence) -> StateStore:
+        """This store, but every `transaction()` first proves `guard`'s lease is still current.
+
+        The proof is the first statement of the transaction itself (see `leases.fence`), so a
+        run that lost its lease commits nothing — not a binding, not a failure, not a cursor.
+        """
+        view = copy.copy(self)
+        view.guard = guard
+        return view
 
     def migrate(self) -> None:
         with self.engine.begin() as conn:
@@ -88,7 +116,11 @@ class StateStore(
 
     @contextmanager
     def transaction(self) -> Iterator[StoreTx]:
+        if self.guard is not None:
+            self.guard.check()
         with self.engine.begin() as conn:
+            if self.guard is not None:
+                fence(conn, self.guard.lease)
             tx = StoreTx(conn, self.clock())
             yield tx
             tx.flush()
@@ -112,25 +144,25 @@ def database_url(url: str | None, base_dir: Path) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def open_store(url: str | None, base_dir: Path = Path("."), *, clock: Clock = utcnow) -> StateStore:
-    """Connect, apply pending migrations, and return the store."""
-    resolved = database_url(url, base_dir)
-    engine = create_engine(resolved, pool_pre_ping=True, future=True)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+def open_store(
+    url: str | None,
+    base_dir: Path = Path("."),
+    *,
+    clock: Clock = utcnow,
+    timeouts: StoreTimeouts | None = None,
+) -> StateStore:
+    """Connect, apply pending migrations, and return the store.
+
+    A store that does not answer is a `StoreUnavailableError`, after `timeouts` at most.
+    """
+    engine = create_store_engine(database_url(url, base_dir), timeouts or StoreTimeouts())
     store = StateStore(engine, clock)
-    store.migrate()
+    try:
+        store.migrate()
+    except Exception as error:
+        engine.dispose()
+        if is_outage(error):
+            message = f"the state store is not answering: {outage_reason(error)}"
+            raise StoreUnavailableError(message) from None
+        raise
     return store
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets the CLI read status while a daemon writes; the busy timeout makes two
-    # processes wait for each other's short transactions instead of failing at once.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    # Bindings are keyed by random canonical keys, so index inserts land all over the file: a
-    # 64 MiB page cache (default 2 MiB) keeps a large store's indexes in memory.
-    cursor.execute("PRAGMA cache_size=-65536")
-    cursor.close()

@@ -1,0 +1,123 @@
+"""`RunLease`: a run's hold on its route — renewed in the background, checked before every write.
+
+A run takes its route's lease (with a fencing token, see `connector.state.leases`) and then:
+
+* renews it every third of its time to live, in the background, so a run waiting on a slow
+  CRM call keeps it; each renewal is also the run's heartbeat in `runs`;
+* knows locally until when the lease is good (the monotonic time of the last renewal that
+  went through, plus the time to live, less a margin). `check()` — called before every push
+  and by the fenced store before every transaction — raises `LeaseLostError` once that time
+  has passed or a renewal found the lease taken: a process that was frozen (SIGSTOP, a VM
+  migration, a long GC pause) and wakes after its lease ran out stops before its next write;
+* cancels the run it guards as soon as it knows the lease is lost or has lapsed, unless the
+  run is waiting out a store outage (then nothing is being written, and the lease may be
+  reclaimed if nobody took it meanwhile: same holder, same token).
+
+The store-side fence is what makes this safe; the local check is what makes it prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+
+from connector.errors import LeaseLostError
+from connector.state.store import Lease, StateStore
+
+log = logging.getLogger("connector.engine")
+
+Monotonic = Callable[[], float]
+
+
+class RunLease:
+    def __init__(
+        self,
+        store: StateStore,
+        lease: Lease,
+        ttl: dt.timedelta,
+        *,
+        run_id: int | None = None,
+        taken_at: float | None = None,
+        monotonic: Monotonic = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.lease = lease
+        self.ttl = ttl
+        self.run_id = run_id
+        self._monotonic = monotonic
+        seconds = ttl.total_seconds()
+        # Margin for the store's clock running a little behind ours.
+        self._margin = min(1.0, seconds / 10)
+        start = taken_at if taken_at is not None else monotonic()
+        self.valid_until = start + seconds - self._margin
+        #: A renewal found the lease held by someone else (or with a newer token).
+        self.taken_over = False
+        #: Set while the run waits out a store outage: a lapse then does not cancel it.
+        self.waiting = False
+        #: True once the keeper cancelled the run it guards.
+        self.cancelled_owner = False
+
+    @property
+    def renew_every(self) -> float:
+        return self.ttl.total_seconds() / 3
+
+    def lapsed(self) -> bool:
+        return self._monotonic() >= self.valid_until
+
+    def problem(self) -> str | None:
+        """Why the lease cannot be trusted now, or None while it is ours."""
+        if self.taken_over:
+            return f"another process took over the lease {self.lease.name!r}"
+        if self.lapsed():
+            return (
+                f"the lease {self.lease.name!r} ran out before it could be renewed "
+                "(the process was paused, or the store did not answer)"
+            )
+        return None
+
+    def check(self) -> None:
+        """Raise `LeaseLostError` unless the lease is known to be still ours here and now."""
+        problem = self.problem()
+        if problem is not None:
+            raise LeaseLostError(problem)
+
+    async def renew(self) -> bool:
+        """One renewal; False when it did not go through (taken over, or no answer in time)."""
+        started = self._monotonic()
+        try:
+            renewed = await asyncio.wait_for(
+                asyncio.to_thread(self.store.renew_lease, self.lease, self.ttl, run_id=self.run_id),
+                timeout=max(0.5, self.valid_until - started),
+            )
+        except Exception as error:  # the store is away: keep trying while the lease lasts
+            log.warning(
+                "lease renewal failed",
+                extra={"lease": self.lease.name, "error": type(error).__name__},
+            )
+            return False
+        if renewed:
+            self.valid_until = started + self.ttl.total_seconds() - self._margin
+        else:
+            self.taken_over = True
+        return renewed
+
+    async def keep(self, owner: asyncio.Task[object] | None) -> None:
+        """Renew until cancelled; cancel `owner` once the lease is taken over or lapses."""
+        while True:
+            left = self.valid_until - self._monotonic()
+            await asyncio.sleep(max(0.0, min(self.renew_every, left)))
+            renewed = await self.renew()
+            if self.taken_over or (self.lapsed() and not self.waiting):
+                log.warning(
+                    "stopping the run: lease lost",
+                    extra={"lease": self.lease.name, "reason": self.problem()},
+                )
+                if owner is not None and not owner.done():
+                    self.cancelled_owner = True
+                    owner.cancel()
+                return
+            if not renewed:
+                await asyncio.sleep(min(1.0, self.renew_every))

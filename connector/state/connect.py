@@ -1,0 +1,115 @@
+"""Opening the store's database so that a silent store is a timeout, never a hang.
+
+Every connection gets a bound on each way it could wait:
+
+* **SQLite** — the busy timeout (how long a writer waits for another process's transaction).
+* **PostgreSQL** — `connect_timeout` for the connection itself; server-side
+  `statement_timeout` (a slow statement) and `idle_in_transaction_session_timeout` (a client
+  that froze inside a transaction — a paused lease holder — stops holding its row locks);
+  TCP keepalives and `tcp_user_timeout` for a peer that vanished. None of these helps when the
+  server's side of the socket stays open but nothing comes back (a proxy or a half-open
+  partition: the kernel still acknowledges every packet), so the client also gives each reply
+  a deadline: psycopg's `Connection.wait` takes a `timeout` since 3.2, and every blocking
+  exchange on a connection (statements, commit, rollback, the pool's pre-ping) goes through it.
+  A connection whose reply did not come in time is closed, which SQLAlchemy reads as a
+  disconnect: the pool drops it and the next checkout connects afresh.
+* **The pool** — `pool_pre_ping`, so a connection that died while idle is replaced before use,
+  and a checkout timeout.
+
+libpq parameters: postgresql.org/docs/current/libpq-connect.html (`connect_timeout`,
+`keepalives*`, `tcp_user_timeout`, `options`); server settings: runtime-config-client.html.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, exc
+
+
+@dataclass(frozen=True)
+class StoreTimeouts:
+    """How long the store may take: to connect, to run one statement, and through an outage."""
+
+    connect_seconds: float = 5.0
+    statement_seconds: float = 30.0
+
+    @property
+    def reply_seconds(self) -> float:
+        """The client's deadline for any one reply: the server's own limit, plus slack."""
+        return self.statement_seconds + 2.0
+
+
+def is_outage(error: BaseException) -> bool:
+    """True for errors that say the store is not answering, not that a statement is wrong.
+
+    Connection refused or lost, a reply that did not come in time, a statement cancelled by
+    the server's timeout, SQLite's busy timeout, and no free connection in the pool.
+    """
+    if isinstance(error, exc.DBAPIError):
+        return error.connection_invalidated or isinstance(
+            error, exc.OperationalError | exc.InterfaceError
+        )
+    return isinstance(error, exc.TimeoutError)
+
+
+def outage_reason(error: BaseException) -> str:
+    """The driver's own first line (never the URL, so no password), or the error's class."""
+    original = getattr(error, "orig", None) or error
+    lines = str(original).strip().splitlines()
+    return lines[0][:200] if lines else type(original).__name__
+
+
+def create_store_engine(url: str, timeouts: StoreTimeouts) -> Engine:
+    engine = create_engine(
+        url, pool_pre_ping=True, pool_timeout=timeouts.reply_seconds, future=True
+    )
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas(timeouts))
+    elif engine.dialect.driver == "psycopg":
+        event.listen(engine, "do_connect", _psycopg_connect(timeouts))
+    return engine
+
+
+def _sqlite_pragmas(timeouts: StoreTimeouts) -> Any:
+    busy_ms = int(timeouts.statement_seconds * 1000)
+
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets the CLI read status while a daemon writes; the busy timeout makes two
+        # processes wait for each other's short transactions instead of failing at once.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
+        # Bindings are keyed by random canonical keys, so index inserts land all over the
+        # file: a 64 MiB page cache (default 2 MiB) keeps a large store's indexes in memory.
+        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.close()
+
+    return pragmas
+
+
+def _psycopg_connect(timeouts: StoreTimeouts) -> Any:
+    from connector.state.pgwait import connect_with_deadline
+
+    statement_ms = int(timeouts.statement_seconds * 1000)
+    settings = (
+        f"-c statement_timeout={statement_ms:d} "
+        f"-c idle_in_transaction_session_timeout={2 * statement_ms:d}"
+    )
+
+    def connect(_dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        # libpq treats a connect_timeout under 2 s as 2 s; it takes whole seconds.
+        cparams.setdefault("connect_timeout", max(2, math.ceil(timeouts.connect_seconds)))
+        cparams.setdefault("keepalives", 1)
+        cparams.setdefault("keepalives_idle", 10)
+        cparams.setdefault("keepalives_interval", 5)
+        cparams.setdefault("keepalives_count", 3)
+        cparams.setdefault("tcp_user_timeout", int(timeouts.reply_seconds * 1000))
+        # The URL may carry its own `options` (a search_path): ours are added, not swapped in.
+        cparams["options"] = " ".join(filter(None, [cparams.get("options"), settings]))
+        return connect_with_deadline(timeouts.reply_seconds, *cargs, **cparams)
+
+    return connect
