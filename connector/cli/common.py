@@ -1,7 +1,9 @@
 """What every CLI command shares: the loaded config, error handling, exit codes and output.
 
 Exit codes: 0 everything synced, 1 some records failed (they are in `failures`) or the work
-could not run, 2 a configuration or usage error. Errors are one clear sentence; the traceback
+could not run, 2 a configuration or usage error, 3 the state store did not answer (for up to
+`state.outage_seconds` during a sync): nothing after the last checkpoint was committed, and the
+next run resumes there. Errors are one clear sentence; the traceback
 only with `--debug`.
 """
 
@@ -21,9 +23,14 @@ from rich.table import Table
 
 from connector.config import AppConfig, config_path, load_config
 from connector.engine.summary import RunSummary
-from connector.errors import ConfigurationError, ConnectorError, InvalidConfiguration
+from connector.errors import (
+    ConfigurationError,
+    ConnectorError,
+    InvalidConfiguration,
+    StoreUnavailableError,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 
 console = Console(soft_wrap=True)
 if not console.is_terminal:  # logs and pipes: tables wide enough that names are not cut
@@ -70,6 +77,10 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             if state.debug:
                 raise
             fail(str(error), EXIT_USAGE)
+        except StoreUnavailableError as error:
+            if state.debug:
+                raise
+            fail(f"{error}; the next run resumes from the last checkpoint", EXIT_STORE)
         except ConnectorError as error:
             if state.debug:
                 raise

@@ -37,6 +37,8 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 #: The inbox columns' width; longer ids would fail in the database instead of as a 400.
 MAX_ID_LENGTH = 255
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: How long `/readyz` waits for the store: well inside the 2 s a probe should get its answer.
+READY_TIMEOUT_SECONDS = 1.5
 
 
 class InboxStore(Protocol):
@@ -283,10 +285,21 @@ def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
 
     @app.get("/readyz", response_model=Status, responses={503: {"model": Status}})
     async def readyz() -> JSONResponse:
-        """The store answers and its schema is at the newest migration."""
+        """The store answers (within 1.5 s) and its schema is at the newest migration."""
+
+        def check() -> tuple[bool, bool]:
+            reachable = deps.store.ping()
+            return reachable, reachable and deps.store.migrations_current()
+
         try:
-            reachable = await asyncio.to_thread(deps.store.ping)
-            current = reachable and await asyncio.to_thread(deps.store.migrations_current)
+            # A store that does not answer is "not ready" now, not when its timeouts run out:
+            # the probe stops waiting and the check thread finishes (or times out) on its own.
+            reachable, current = await asyncio.wait_for(
+                asyncio.to_thread(check), READY_TIMEOUT_SECONDS
+            )
+        except TimeoutError:
+            detail = f"store did not answer within {READY_TIMEOUT_SECONDS:g} s"
+            return JSONResponse({"status": "unready", "detail": detail}, status_code=503)
         except Exception as error:
             detail = f"store unreachable ({type(error).__name__})"
             return JSONResponse({"status": "unready", "detail": detail}, status_code=503)
@@ -302,7 +315,9 @@ def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
         now = deps.clock()
         gauges: InboxGauges | None
         try:
-            by_status, oldest = await asyncio.to_thread(deps.store.inbox_stats)
+            by_status, oldest = await asyncio.wait_for(
+                asyncio.to_thread(deps.store.inbox_stats), READY_TIMEOUT_SECONDS
+            )
             age = (now - oldest).total_seconds() if oldest is not None else 0.0
             gauges = InboxGauges(by_status=by_status, oldest_pending_age_seconds=max(0.0, age))
         except Exception:

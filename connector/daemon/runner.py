@@ -1,8 +1,12 @@
 """`connector daemon` and `connector webhooks serve`: the long-running process.
 
-One asyncio loop holds everything: uvicorn serving the receiver, health and metrics on the
-configured host and port (127.0.0.1 unless configured otherwise); the inbox worker; and, for the
-daemon, the route scheduler. SIGTERM or SIGINT stops it in order:
+Two event loops: uvicorn serves the receiver, health and metrics (on the configured host and
+port, 127.0.0.1 unless configured otherwise) on a loop of its own in a thread; the main loop
+runs the inbox worker and, for the daemon, the route scheduler. The engine talks to the store
+synchronously on the main loop, so a store that stops answering holds that loop up to its
+timeouts (`state.statement_timeout_seconds`); the HTTP side keeps answering meanwhile —
+`/readyz` says 503 within 2 s — and keeps taking webhooks as far as the store lets it.
+SIGTERM or SIGINT stops it in order:
 
 1. the scheduler starts no new run and the worker claims no new batch;
 2. uvicorn stops accepting connections and finishes the requests in flight;
@@ -24,6 +28,7 @@ import contextlib
 import datetime as dt
 import logging
 import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -93,7 +98,11 @@ async def serve(
                 lease_ttl=dt.timedelta(seconds=config.daemon.lease_seconds),
             )
             deps = deps_from_runtime(runtime, metrics)
-            deps.on_enqueued = worker.wake
+
+            def wake_worker() -> None:  # called on the HTTP thread
+                loop.call_soon_threadsafe(worker.wake)
+
+            deps.on_enqueued = wake_worker
             server = _Server(
                 uvicorn.Config(
                     create_app(deps),
@@ -105,14 +114,13 @@ async def serve(
                 )
             )
             scheduler = RouteScheduler(service, config.routes, metrics) if with_scheduler else None
-            server_task = asyncio.create_task(server.serve())
+            http = threading.Thread(target=_serve_http, args=(server,), name="http", daemon=True)
+            http.start()
             # uvicorn signals readiness only through this flag.
-            while not server.started and not server_task.done():  # noqa: ASYNC110
+            while not server.started and http.is_alive():  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
-            if server_task.done():
-                # uvicorn could not bind (it logs why and raises SystemExit).
-                with contextlib.suppress(BaseException):
-                    server_task.result()
+            if not server.started:
+                # uvicorn could not bind (it logs why and exits its loop).
                 log_event(LOGGER, "daemon.bind_failed", logging.ERROR, port=config.daemon.port)
                 return 1
             port = _bound_port(server) or config.daemon.port
@@ -137,13 +145,28 @@ async def serve(
             await asyncio.gather(
                 scheduler.stop(grace) if scheduler else asyncio.sleep(0),
                 _finish(worker_task, grace),
-                _finish(server_task, grace),
+                _stop_http(server, http, grace),
             )
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
     log_event(LOGGER, "daemon.stop")
     return 0
+
+
+def _serve_http(server: uvicorn.Server) -> None:
+    """The HTTP side's thread: uvicorn on an event loop of its own."""
+    with contextlib.suppress(BaseException):  # a failed bind ends in SystemExit; it is logged
+        asyncio.run(server.serve())
+
+
+async def _stop_http(server: uvicorn.Server, thread: threading.Thread, grace: float) -> None:
+    """Stop accepting, let requests in flight finish for up to `grace`, then close them."""
+    server.should_exit = True
+    await asyncio.to_thread(thread.join, grace)
+    if thread.is_alive():
+        server.force_exit = True
+        await asyncio.to_thread(thread.join, 5)
 
 
 def _bound_port(server: uvicorn.Server) -> int | None:

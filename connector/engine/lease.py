@@ -9,9 +9,10 @@ A run takes its route's lease (with a fencing token, see `connector.state.leases
   and by the fenced store before every transaction — raises `LeaseLostError` once that time
   has passed or a renewal found the lease taken: a process that was frozen (SIGSTOP, a VM
   migration, a long GC pause) and wakes after its lease ran out stops before its next write;
-* cancels the run it guards as soon as it knows the lease is lost or has lapsed, unless the
-  run is waiting out a store outage (then nothing is being written, and the lease may be
-  reclaimed if nobody took it meanwhile: same holder, same token).
+* cancels the run it guards as soon as a renewal finds the lease taken over. A lease that
+  lapsed because the store stopped answering is not lost yet: `check()` then says the store
+  is unavailable, the run waits the outage out, and reclaims the lease if nobody took it
+  meanwhile (same holder, same token).
 
 The store-side fence is what makes this safe; the local check is what makes it prompt.
 """
@@ -24,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from connector.errors import LeaseLostError
+from connector.errors import LeaseLostError, StoreUnavailableError
 from connector.state.store import Lease, StateStore
 
 log = logging.getLogger("connector.engine")
@@ -55,8 +56,8 @@ class RunLease:
         self.valid_until = start + seconds - self._margin
         #: A renewal found the lease held by someone else (or with a newer token).
         self.taken_over = False
-        #: Set while the run waits out a store outage: a lapse then does not cancel it.
-        self.waiting = False
+        #: The last renewal did not get an answer from the store.
+        self.store_failing = False
         #: True once the keeper cancelled the run it guards.
         self.cancelled_owner = False
 
@@ -79,10 +80,17 @@ class RunLease:
         return None
 
     def check(self) -> None:
-        """Raise `LeaseLostError` unless the lease is known to be still ours here and now."""
+        """Raise unless the lease is known to be still ours here and now.
+
+        `LeaseLostError` when it was taken over or ran out while this process was not running;
+        `StoreUnavailableError` when it ran out because the store did not answer renewals.
+        """
         problem = self.problem()
-        if problem is not None:
-            raise LeaseLostError(problem)
+        if problem is None:
+            return
+        if self.store_failing and not self.taken_over:
+            raise StoreUnavailableError(f"{problem}: the state store is not answering")
+        raise LeaseLostError(problem)
 
     async def renew(self) -> bool:
         """One renewal; False when it did not go through (taken over, or no answer in time)."""
@@ -93,11 +101,13 @@ class RunLease:
                 timeout=max(0.5, self.valid_until - started),
             )
         except Exception as error:  # the store is away: keep trying while the lease lasts
+            self.store_failing = True
             log.warning(
                 "lease renewal failed",
                 extra={"lease": self.lease.name, "error": type(error).__name__},
             )
             return False
+        self.store_failing = False
         if renewed:
             self.valid_until = started + self.ttl.total_seconds() - self._margin
         else:
@@ -105,12 +115,12 @@ class RunLease:
         return renewed
 
     async def keep(self, owner: asyncio.Task[object] | None) -> None:
-        """Renew until cancelled; cancel `owner` once the lease is taken over or lapses."""
+        """Renew until cancelled; cancel `owner` once the lease is found taken over."""
         while True:
             left = self.valid_until - self._monotonic()
             await asyncio.sleep(max(0.0, min(self.renew_every, left)))
             renewed = await self.renew()
-            if self.taken_over or (self.lapsed() and not self.waiting):
+            if self.taken_over:
                 log.warning(
                     "stopping the run: lease lost",
                     extra={"lease": self.lease.name, "reason": self.problem()},

@@ -189,9 +189,12 @@ class SyncService:
         last checkpoint), for at most `state.outage_seconds`, and only while the lease is ours.
         """
         deadline = time.monotonic() + self.outage_seconds
-        attempt = 0
+        attempt, delay = 0, 0.0
         while True:
             try:
+                if attempt:
+                    await asyncio.sleep(delay)
+                    await self._reclaim(leased.lease)
                 await work()
                 return
             except Exception as error:
@@ -205,12 +208,6 @@ class SyncService:
                     "the state store is not answering; waiting to resume",
                     extra={"route": leased.summary.route, "retry_in": round(delay, 1)},
                 )
-            leased.lease.waiting = True
-            try:
-                await asyncio.sleep(delay)
-                await self._reclaim(leased.lease)
-            finally:
-                leased.lease.waiting = False
 
     async def _reclaim(self, lease: RunLease) -> None:
         """After an outage: keep the lease if nobody took it meanwhile, else stop the run."""

@@ -1,0 +1,227 @@
+"""Fencing tokens, fenced transactions, run heartbeats and abandoned runs (SQLite and PostgreSQL).
+
+Two `StateStore`s on one database stand for two processes; a settable clock stands for time
+passing while one of them is frozen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, insert, select
+
+from connector.engine.lease import RunLease
+from connector.errors import LeaseLostError, StoreUnavailableError
+from connector.state import schema
+from connector.state.migrate import _config
+from connector.state.store import StateStore, database_url, open_store
+
+TTL = dt.timedelta(seconds=20)
+START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+class Guard:
+    """The lease check a run hands the fenced store (its local part always passes here)."""
+
+    def __init__(self, lease) -> None:
+        self.lease = lease
+
+    def check(self) -> None:
+        pass
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def two(store_url: str, tmp_path: Path, clock: Clock) -> Iterator[tuple[StateStore, StateStore]]:
+    first = open_store(store_url, tmp_path, clock=clock)
+    second = open_store(store_url, tmp_path, clock=clock)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_each_new_holder_gets_a_larger_token_and_renewal_keeps_it(two, clock) -> None:
+    first, second = two
+    a = first.take_lease("route:r", "a", TTL)
+    assert a is not None and a.token == 1
+    assert first.take_lease("route:r", "a", TTL) == a  # renewing is not a new token
+    assert second.take_lease("route:r", "b", TTL) is None
+    first.release_lease("route:r", "a")  # released, not deleted: the token stays
+    b = second.take_lease("route:r", "b", TTL)
+    assert b is not None and b.token == 2
+    clock.advance(21)
+    c = first.take_lease("route:r", "c", TTL)
+    assert c is not None and c.token == 3
+    assert not second.renew_lease(b, TTL), "an expired, taken-over lease cannot be renewed"
+
+
+def test_a_holder_that_lost_its_lease_commits_nothing(two, clock) -> None:
+    first, second = two
+    paused = first.take_lease("route:r", "paused", TTL)
+    assert paused is not None
+    fenced = first.fenced(Guard(paused))
+    with fenced.transaction() as tx:
+        tx.set_cursor("r", "customer", START)
+    clock.advance(45)  # frozen past its lease; another process takes the route
+    taker = second.take_lease("route:r", "taker", TTL)
+    assert taker is not None and taker.token == paused.token + 1
+    with pytest.raises(LeaseLostError), fenced.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "1", snapshot={"name": "stale"})
+        tx.set_cursor("r", "customer", START + dt.timedelta(hours=1))
+    assert first.bindings_for("customer", "crm", ["k1"]) == {}
+    assert first.cursor("r", "customer") == START
+    with second.fenced(Guard(taker)).transaction() as tx:
+        tx.bind("customer", "k1", "crm", "1", snapshot={"name": "fresh"})
+    assert first.bindings_for("customer", "crm", ["k1"])["k1"].snapshot == {"name": "fresh"}
+
+
+def test_a_late_holder_whose_lease_nobody_took_still_commits(two, clock) -> None:
+    first, _ = two
+    lease = first.take_lease("route:r", "slow", TTL)
+    assert lease is not None
+    clock.advance(60)
+    with first.fenced(Guard(lease)).transaction() as tx:
+        tx.set_cursor("r", "customer", START)
+    assert first.cursor("r", "customer") == START
+    assert first.renew_lease(lease, TTL)
+
+
+def test_renewal_is_the_runs_heartbeat_and_a_dead_run_is_marked_abandoned(two, clock) -> None:
+    first, second = two
+    lease = first.take_lease("route:r", "host:1:aa", TTL)
+    assert lease is not None
+    run_id = first.start_run("r", "schedule", "host:1:aa")
+    clock.advance(10)
+    assert first.renew_lease(lease, TTL, run_id=run_id)
+    seen = clock.now
+    clock.advance(30)  # the process died: no renewal, no finish
+    assert second.take_lease("route:r", "host:2:bb", TTL) is not None
+    abandoned = second.abandon_runs("r")
+    assert [run.id for run in abandoned] == [run_id]
+    run = second.last_runs(1, route="r")[0]
+    assert run.status == "abandoned"
+    assert run.heartbeat_at == seen
+    assert run.finished_at == clock.now
+    assert "host:1:aa" in (run.error or "") and seen.isoformat(timespec="seconds") in run.error
+    assert second.abandon_runs("r") == []
+
+
+def test_migration_0002_keeps_existing_leases_and_runs(store_url: str, tmp_path: Path) -> None:
+    url = store_url
+    engine = create_engine(database_url(url, tmp_path))
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), "0001")
+        conn.exec_driver_sql(
+            "INSERT INTO leases (name, holder, acquired_at, expires_at) "
+            "VALUES ('route:r', 'old', '2026-01-01 00:00:00', '2026-01-01 00:01:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO runs (route, trigger, status, started_at) "
+            "VALUES ('r', 'cli', 'running', '2026-01-01 00:00:00')"
+        )
+    engine.dispose()
+    store = open_store(url, tmp_path)  # upgrades to the newest revision
+    try:
+        assert store.migrations_current()
+        lease = store.take_lease("route:r", "new", TTL)
+        assert lease is not None and lease.token == 1
+        assert [run.status for run in store.abandon_runs("r")] == ["running"]
+        assert store.last_runs(1)[0].status == "abandoned"
+        with store.engine.begin() as conn:
+            conn.execute(
+                insert(schema.leases).values(
+                    name="x", holder="h", acquired_at=START, expires_at=START
+                )
+            )
+            assert (
+                conn.execute(
+                    select(schema.leases.c.token).where(schema.leases.c.name == "x")
+                ).scalar_one()
+                == 0
+            )
+    finally:
+        store.close()
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_local_check_stops_a_run_whose_lease_ran_out(two, clock) -> None:
+    first, second = two
+    lease = first.take_lease("route:r", "a", TTL)
+    assert lease is not None
+    ticks = Ticks()
+    guard = RunLease(first, lease, TTL, monotonic=ticks)
+    guard.check()
+    ticks.now += 25  # frozen for longer than the lease
+    with pytest.raises(LeaseLostError, match="ran out"):
+        guard.check()
+    with pytest.raises(LeaseLostError):  # the fenced store refuses before touching the database
+        with first.fenced(guard).transaction():
+            pass
+    # Nobody took it: a renewal that goes through makes it good again.
+    assert await guard.renew()
+    guard.check()
+    clock.advance(25)
+    assert second.take_lease("route:r", "b", TTL) is not None
+    assert not await guard.renew()
+    with pytest.raises(LeaseLostError, match="took over"):
+        guard.check()
+
+
+async def test_a_lapse_while_the_store_is_away_is_an_outage_not_a_lost_lease(two) -> None:
+    first, _ = two
+    lease = first.take_lease("route:r", "a", TTL)
+    assert lease is not None
+    ticks = Ticks()
+    guard = RunLease(first, lease, TTL, monotonic=ticks)
+    first.engine.dispose()
+    first.renew_lease = _unreachable  # type: ignore[method-assign]
+    assert not await guard.renew()
+    ticks.now += 25
+    with pytest.raises(StoreUnavailableError):
+        guard.check()
+
+
+def _unreachable(*_args, **_kwargs) -> bool:
+    raise ConnectionError("no route to the store")
+
+
+async def test_the_keeper_cancels_the_run_once_its_lease_is_taken(two, clock) -> None:
+    first, second = two
+    lease = first.take_lease("route:r", "a", dt.timedelta(seconds=0.6))
+    assert lease is not None
+    guard = RunLease(first, lease, dt.timedelta(seconds=0.6))
+    clock.advance(5)
+    assert second.take_lease("route:r", "b", TTL) is not None
+    run = asyncio.create_task(asyncio.sleep(30))
+    keeper = asyncio.create_task(guard.keep(run))
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(run, 5)
+    await keeper
+    assert guard.cancelled_owner and guard.taken_over
