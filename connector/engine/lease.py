@@ -60,6 +60,8 @@ class RunLease:
         self.store_failing = False
         #: True once the keeper cancelled the run it guards.
         self.cancelled_owner = False
+        #: The run is finishing: the keeper must not cancel it any more.
+        self.released = False
 
     @property
     def renew_every(self) -> float:
@@ -95,18 +97,22 @@ class RunLease:
     async def renew(self) -> bool:
         """One renewal; False when it did not go through (taken over, or no answer in time)."""
         started = self._monotonic()
-        try:
-            renewed = await asyncio.wait_for(
-                asyncio.to_thread(self.store.renew_lease, self.lease, self.ttl, run_id=self.run_id),
-                timeout=max(0.5, self.valid_until - started),
-            )
-        except Exception as error:  # the store is away: keep trying while the lease lasts
+        call = asyncio.ensure_future(
+            asyncio.to_thread(self.store.renew_lease, self.lease, self.ttl, run_id=self.run_id)
+        )
+        # `asyncio.wait`, not `wait_for`: on 3.11 `wait_for` can swallow a cancellation that
+        # arrives as the call completes, and the keeper must stop when it is cancelled.
+        await asyncio.wait({call}, timeout=max(0.5, self.valid_until - started))
+        if not call.done() or call.exception() is not None:
+            error = call.exception() if call.done() else TimeoutError()
+            call.add_done_callback(_ignore_outcome)
             self.store_failing = True
             log.warning(
                 "lease renewal failed",
                 extra={"lease": self.lease.name, "error": type(error).__name__},
             )
             return False
+        renewed = call.result()
         self.store_failing = False
         if renewed:
             self.valid_until = started + self.ttl.total_seconds() - self._margin
@@ -120,6 +126,8 @@ class RunLease:
             left = self.valid_until - self._monotonic()
             await asyncio.sleep(max(0.0, min(self.renew_every, left)))
             renewed = await self.renew()
+            if self.released:
+                return
             if self.taken_over:
                 log.warning(
                     "stopping the run: lease lost",
@@ -131,3 +139,8 @@ class RunLease:
                 return
             if not renewed:
                 await asyncio.sleep(min(1.0, self.renew_every))
+
+
+def _ignore_outcome(call: asyncio.Future[bool]) -> None:
+    if not call.cancelled():
+        call.exception()  # retrieved, so asyncio does not log it as never retrieved

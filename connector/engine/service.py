@@ -149,6 +149,7 @@ class SyncService:
                 raise replacement from None
             raise
         finally:
+            guard.released = True
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
             await asyncio.to_thread(self._finish, summary, lease)

@@ -54,6 +54,9 @@ class MemorySettings(BaseModel):
     max_in_flight: int = Field(default=2, ge=1)
     #: Seconds each write call takes (to kill a run mid-way in tests).
     write_delay_seconds: float = Field(default=0.0, ge=0)
+    #: Seconds before each page of the change feed (a slow source: a run spends its time
+    #: waiting on it, as on a remote API, so a test can pause or kill it mid-way).
+    read_delay_seconds: float = Field(default=0.0, ge=0)
     reject: list[RejectRule] = Field(default_factory=list)
     #: Generate this many customers on first use (a demo system with data in it).
     seed_customers: int = Field(default=0, ge=0)
@@ -215,6 +218,8 @@ class MemoryAdapter:
             key=lambda row: (row.updated_at, row.id),
         )
         for start in range(0, len(rows), self.settings.page_size):
+            if self.settings.read_delay_seconds:
+                await asyncio.sleep(self.settings.read_delay_seconds)
             yield Page([self._native(row) for row in rows[start : start + self.settings.page_size]])
             await asyncio.sleep(0)
 

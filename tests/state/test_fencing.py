@@ -181,9 +181,9 @@ async def test_the_local_check_stops_a_run_whose_lease_ran_out(two, clock) -> No
     ticks.now += 25  # frozen for longer than the lease
     with pytest.raises(LeaseLostError, match="ran out"):
         guard.check()
-    with pytest.raises(LeaseLostError):  # the fenced store refuses before touching the database
-        with first.fenced(guard).transaction():
-            pass
+    # The fenced store refuses before touching the database.
+    with pytest.raises(LeaseLostError), first.fenced(guard).transaction():
+        pass
     # Nobody took it: a renewal that goes through makes it good again.
     assert await guard.renew()
     guard.check()

@@ -1,0 +1,228 @@
+"""Leases, fencing and store outages with real processes and faults injected from outside.
+
+* Two daemons on one PostgreSQL store; the one running the route is frozen (SIGSTOP) past its
+  lease, the other takes the route over; when the first wakes (SIGCONT) it writes nothing more
+  and its run ends `lease lost`.
+* The PostgreSQL store goes silent behind a proxy the test owns (no RST, no FIN): `/readyz`
+  says 503 within 2 s, `connector sync` waits it out for `state.outage_seconds` and exits 3,
+  and everything works again once the store answers.
+* `connector sync` killed (SIGKILL) mid-push: the next run marks the dead run `abandoned`
+  with when it was last seen, and no run stays `running`.
+
+Leases, timeouts and the outage budget are a few seconds here so each test takes seconds.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import make_url
+
+from connector.state.store import Run, open_store
+
+from .blackhole import BlackholeProxy
+from .processes import (
+    CONNECTOR,
+    erp_numbers,
+    port_of,
+    setup,
+    start,
+    stop,
+    wait,
+    with_new_port,
+)
+
+pytestmark = pytest.mark.e2e
+
+SLOW_SOURCE = {"read_delay_seconds": 0.1}  # 50 records per page: 500 records a second
+
+
+def count_writes(erp: Path) -> None:
+    """Log every write the ERP's customers table takes (the test's own trigger on the ERP)."""
+    with sqlite3.connect(erp) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE write_log (customer_no TEXT NOT NULL);
+            CREATE TRIGGER log_insert AFTER INSERT ON customers
+                BEGIN INSERT INTO write_log VALUES (NEW.customer_no); END;
+            CREATE TRIGGER log_update AFTER UPDATE ON customers
+                BEGIN INSERT INTO write_log VALUES (NEW.customer_no); END;
+            """
+        )
+
+
+def written_twice(erp: Path) -> int:
+    with sqlite3.connect(erp) as conn:
+        query = (
+            "SELECT count(*) FROM "
+            "(SELECT 1 FROM write_log GROUP BY customer_no HAVING count(*) > 1)"
+        )
+        return int(conn.execute(query).fetchone()[0])
+
+
+def runs_of(runs: list[Run], pid: int) -> list[Run]:
+    prefix = f"{socket.gethostname()}:{pid}:"
+    return [run for run in runs if (run.holder or "").startswith(prefix)]
+
+
+def test_a_frozen_lease_holder_writes_nothing_after_it_wakes(tmp_path: Path, pg_url: str) -> None:
+    total = 1500
+    config = setup(
+        tmp_path,
+        pg_url,
+        total,
+        schedule="every 1s",
+        state={"statement_timeout_seconds": 1},
+        daemon={"lease_seconds": 1.5},
+        crm=SLOW_SOURCE,
+    )
+    count_writes(tmp_path / "erp.db")
+    store = open_store(pg_url, tmp_path)
+    first = start(config, tmp_path / "first.log")
+    second = None
+    try:
+        wait(lambda: len(erp_numbers(tmp_path)) >= 100, 30, "the first daemon's run", [first])
+        second = start(with_new_port(config), tmp_path / "second.log")
+        wait(lambda: b"daemon.start" in (tmp_path / "second.log").read_bytes(), 20, "2nd daemon")
+        assert len(erp_numbers(tmp_path)) < total, "the first run must still be going"
+        first.send_signal(signal.SIGSTOP)
+        wait(
+            lambda: runs_of(store.last_runs(20), second.pid),
+            15,
+            "the second daemon taking the route over",
+            [second],
+        )
+        time.sleep(0.5)
+        assert len(erp_numbers(tmp_path)) < total, "the takeover must overlap the frozen run"
+        first.send_signal(signal.SIGCONT)
+
+        def first_run_ended() -> bool:
+            return any(run.finished_at for run in runs_of(store.last_runs(50), first.pid))
+
+        wait(first_run_ended, 15, "the frozen run's outcome", [first, second])
+        wait(lambda: len(erp_numbers(tmp_path)) == total, 30, "every record", [first, second])
+        assert stop(first) == 0 and stop(second) == 0
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGCONT)
+                process.kill()
+    runs = store.last_runs(200)
+    store.close()
+    frozen = runs_of(runs, first.pid)
+    taken_over = [run for run in frozen if run.status == "lease lost"]
+    assert taken_over, [(run.status, run.error) for run in frozen]
+    assert "lease" in (taken_over[0].error or "")
+    assert all(run.status != "running" for run in runs)
+    numbers = erp_numbers(tmp_path)
+    assert len(numbers) == total and len(set(numbers)) == total
+    # Only what was in flight at the freeze (at most the two pages of the pipeline) can have
+    # been written by both; a frozen holder that kept going would rewrite page after page.
+    assert written_twice(tmp_path / "erp.db") <= 100
+
+
+def probe_ready(port: int) -> tuple[int, float]:
+    started = time.monotonic()
+    response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+    return response.status_code, time.monotonic() - started
+
+
+def test_a_silent_store_is_an_outage_with_its_own_exit_code(tmp_path: Path, pg_url: str) -> None:
+    real = make_url(pg_url)
+    proxy = BlackholeProxy(real.host or "127.0.0.1", real.port or 5432)
+    proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    total = 1500
+    config = setup(
+        tmp_path,
+        proxied,
+        total,
+        schedule=None,
+        state={"connect_timeout_seconds": 2, "statement_timeout_seconds": 1, "outage_seconds": 4},
+        crm=SLOW_SOURCE,
+    )
+    daemon = start(config, tmp_path / "daemon.log")
+    port = port_of(config)
+    sync = None
+    try:
+        wait(lambda: _ready(port) == 200, 20, "/readyz 200", [daemon])
+        sync = start(config, tmp_path / "sync.log", "sync")
+        wait(lambda: len(erp_numbers(tmp_path)) >= 100, 30, "the sync under way", [sync])
+        proxy.silent.set()
+        silenced = time.monotonic()
+        for _ in range(2):
+            status, took = probe_ready(port)
+            assert status == 503 and took < 2.0, (status, took)
+        code = sync.wait(40)
+        gave_up_after = time.monotonic() - silenced
+        stderr = (tmp_path / "sync.log").read_text()
+        assert code == 3, stderr
+        assert "state store" in stderr and "waiting to resume" in stderr
+        assert gave_up_after >= 4, gave_up_after  # it waited the outage budget out first
+        assert len(erp_numbers(tmp_path)) < total
+
+        proxy.silent.clear()
+        wait(lambda: _ready(port) == 200, 15, "/readyz 200 after the outage", [daemon])
+        again = subprocess.run(
+            [str(CONNECTOR), "--config", str(config), "sync"], capture_output=True, timeout=60
+        )
+        assert again.returncode == 0, again.stderr.decode()
+        assert stop(daemon) == 0
+    finally:
+        proxy.close()
+        for process in (daemon, sync):
+            if process is not None and process.poll() is None:
+                process.kill()
+    numbers = erp_numbers(tmp_path)
+    assert len(numbers) == total and len(set(numbers)) == total
+    store = open_store(pg_url, tmp_path)
+    runs = store.last_runs(10)
+    store.close()
+    assert [run.status for run in runs] == ["succeeded", "abandoned"] or [
+        run.status for run in runs
+    ] == ["succeeded", "store unavailable"], [(run.status, run.error) for run in runs]
+
+
+def _ready(port: int) -> int:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=3).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def test_a_killed_sync_is_marked_abandoned_by_the_next_run(tmp_path: Path) -> None:
+    total = 800
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    config = setup(tmp_path, state_url, total, schedule=None, crm=SLOW_SOURCE)
+    sync = start(config, tmp_path / "killed.log", "sync")
+    try:
+        wait(lambda: len(erp_numbers(tmp_path)) >= 100, 30, "the sync under way", [sync])
+        time.sleep(0.3)  # past at least one lease renewal (every lease_seconds / 3)
+        sync.kill()
+        sync.wait(10)
+    finally:
+        if sync.poll() is None:
+            sync.kill()
+    store = open_store(state_url, tmp_path)
+    killed = store.last_runs(1)[0]
+    assert killed.status == "running" and killed.heartbeat_at is not None
+    again = subprocess.run(
+        [str(CONNECTOR), "--config", str(config), "sync"], capture_output=True, timeout=60
+    )
+    assert again.returncode == 0, again.stderr.decode()
+    runs = store.last_runs(10)
+    store.close()
+    assert [run.status for run in runs] == ["succeeded", "abandoned"]
+    abandoned = runs[1]
+    assert abandoned.id == killed.id
+    assert f"last seen {killed.heartbeat_at.isoformat(timespec='seconds')}" in (
+        abandoned.error or ""
+    )
+    numbers = erp_numbers(tmp_path)
+    assert len(numbers) == total and len(set(numbers)) == total
