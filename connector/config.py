@@ -151,6 +151,10 @@ class DaemonConfig(_Strict):
     shutdown_grace_seconds: float = Field(default=30.0, gt=0)
     inbox_poll_seconds: float = Field(default=1.0, gt=0)
     lease_seconds: float = Field(default=120.0, gt=0)
+    #: How often the daemon replays retryable failures that are due (0: never on its own).
+    failure_retry_seconds: float = Field(default=60.0, ge=0)
+    #: After this many attempts a failure is left for a person (`connector failures`).
+    failure_retry_attempts: int = Field(default=6, ge=1)
 
 
 class WebhookConfig(_Strict):

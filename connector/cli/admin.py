@@ -14,7 +14,7 @@ from connector.errors import ConnectorError, InvalidConfiguration, Problem
 from connector.model import Entity
 from connector.runtime import Runtime, build_adapter
 from connector.state.migrate import head_revision
-from connector.state.store import open_store
+from connector.state.store import StateStore, open_store
 
 db_app = typer.Typer(help="The sync-state store.", no_args_is_help=True)
 
@@ -124,6 +124,7 @@ def status() -> None:
                 str(pending.get(route.name, 0)),
             )
     console.print(routes)
+    _print_failure_outlook(config, store)
     runs = Table(title="Last runs")
     for column in ("id", "route", "trigger", "status", "started", "duration", "counts"):
         runs.add_column(column)
@@ -144,6 +145,30 @@ def status() -> None:
         )
     console.print(runs)
     console.print(f"Inbox: {store.inbox_depth()} events waiting.")
+
+
+def _print_failure_outlook(config: AppConfig, store: StateStore) -> None:
+    """Which pending failures the daemon retries on its own, and which wait for a person."""
+    attempts = config.daemon.failure_retry_attempts
+    automatic = config.daemon.failure_retry_seconds > 0
+    for route, outlook in sorted(store.retry_outlook(attempts).items()):
+        parts = []
+        if outlook.retrying:
+            if automatic:
+                when = (
+                    outlook.next_retry_at.isoformat(timespec="seconds")
+                    if outlook.next_retry_at
+                    else "at its next look"
+                )
+                parts.append(f"{outlook.retrying} retried by the daemon with backoff (next {when})")
+            else:
+                parts.append(f"{outlook.retrying} retryable (automatic retries are off)")
+        if outlook.for_a_person:
+            parts.append(
+                f"{outlook.for_a_person} need a person: not retryable or {attempts} attempts "
+                "used (`connector failures list`)"
+            )
+        console.print(f"Failures of {route}: " + "; ".join(parts) + ".", highlight=False)
 
 
 @db_app.command("upgrade")

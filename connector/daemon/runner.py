@@ -40,6 +40,7 @@ from connector.daemon.app import create_app, deps_from_runtime
 from connector.daemon.inbox import InboxWorker, RouteTarget
 from connector.daemon.logging import configure_logging, log_event
 from connector.daemon.metrics import DaemonMetrics
+from connector.daemon.retrier import FailureRetrier
 from connector.daemon.scheduler import RouteScheduler
 from connector.errors import ConfigurationError
 
@@ -128,6 +129,16 @@ async def serve(
                 scheduler.start()
             worker_stop = asyncio.Event()
             worker_task = asyncio.create_task(worker.run(worker_stop))
+            retrier_task = asyncio.create_task(asyncio.sleep(0))
+            if with_scheduler and config.daemon.failure_retry_seconds:
+                retrier = FailureRetrier(
+                    runtime.store,
+                    service,
+                    config.daemon.failure_retry_seconds,
+                    config.daemon.failure_retry_attempts,
+                    metrics,
+                )
+                retrier_task = asyncio.create_task(retrier.run(worker_stop))
             log_event(
                 LOGGER,
                 "daemon.start",
@@ -145,6 +156,7 @@ async def serve(
             await asyncio.gather(
                 scheduler.stop(grace) if scheduler else asyncio.sleep(0),
                 _finish(worker_task, grace),
+                _finish(retrier_task, grace),
                 _stop_http(server, http, grace),
             )
     finally:

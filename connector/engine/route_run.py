@@ -36,7 +36,12 @@ from connector.engine.prepare import (
 )
 from connector.engine.resolver import BindingResolver
 from connector.engine.summary import EntityCounts, PlannedChange, RunSummary
-from connector.errors import RecordError
+from connector.errors import (
+    QuotaExhaustedError,
+    RecordError,
+    StoreUnavailableError,
+    TransientError,
+)
 from connector.mapping.contract import EntityMapper
 from connector.model import Entity, Record, flatten, record_type
 from connector.runtime import Runtime
@@ -59,6 +64,21 @@ class RunOptions:
 
 
 DEFAULT_OPTIONS = RunOptions()
+
+
+def whole_batch_failed(writes: Sequence[NativeWrite], error: Exception) -> list[WriteResult]:
+    """Results for a batch whose call failed as a whole once its retries were spent.
+
+    The call may have been the write or something it needed first (a metadata lookup such as
+    an owners list): either way only this batch's records are affected. They go to `failures`
+    as retryable — the daemon replays them with backoff — and the other batches go on.
+    """
+    reason = RecordError(
+        f"{type(error).__name__}: {error}" if str(error) else type(error).__name__,
+        code="BATCH_FAILED",
+        retryable=True,
+    )
+    return [WriteResult(write.key, None, error=reason) for write in writes]
 
 
 class RouteRun:
@@ -385,7 +405,12 @@ class RouteRun:
         writes = [item.write for item in batch if item.write is not None]
         async with self._slots:
             self.check_lease()
-            results = await self.target.upsert(entity, writes)
+            try:
+                results = await self.target.upsert(entity, writes)
+            except (TransientError, QuotaExhaustedError) as call_error:
+                if isinstance(call_error, StoreUnavailableError):
+                    raise
+                results = whole_batch_failed(writes, call_error)
         by_key = {result.key: result for result in results}
         counts = self.summary.entity(entity)
         with self.store.transaction() as tx:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.state import schema
@@ -98,6 +98,70 @@ class FailureStore(StoreBase):
             )
             return int(result.rowcount)
 
+    def due_failures(self, max_attempts: int, limit: int = 500) -> list[Failure]:
+        """Pending retryable failures whose next retry is due, with attempts left."""
+        table = schema.failures
+        query = (
+            select(table)
+            .where(
+                table.c.status == FailureStatus.PENDING,
+                table.c.retryable.is_(True),
+                table.c.attempts < max_attempts,
+                or_(table.c.next_retry_at.is_(None), table.c.next_retry_at <= self.clock()),
+            )
+            .order_by(table.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [Failure(**row._mapping) for row in conn.execute(query)]
+
+    def defer_failures(self, retry_at: Mapping[int, dt.datetime | None]) -> None:
+        """Set when each pending failure is retried next (None: not automatically any more)."""
+        table = schema.failures
+        with self.engine.begin() as conn:
+            for failure_id, at in retry_at.items():
+                conn.execute(
+                    update(table)
+                    .where(table.c.id == failure_id, table.c.status == FailureStatus.PENDING)
+                    .values(next_retry_at=at)
+                )
+
+    def retry_outlook(self, max_attempts: int) -> dict[str, RetryOutlook]:
+        """Per route: pending failures the daemon will retry (and when next), and the rest."""
+        table = schema.failures
+        automatic = table.c.retryable.is_(True) & (table.c.attempts < max_attempts)
+        query = (
+            select(
+                table.c.route,
+                automatic.label("automatic"),
+                func.count().label("pending"),
+                func.min(table.c.next_retry_at, type_=schema.UtcDateTime()).label("next_at"),
+                func.count(case((table.c.next_retry_at.is_(None), 1))).label("due_now"),
+            )
+            .where(table.c.status == FailureStatus.PENDING)
+            .group_by(table.c.route, automatic)
+        )
+        outlook: dict[str, RetryOutlook] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                entry = outlook.setdefault(row.route, RetryOutlook())
+                if row.automatic:
+                    entry.retrying = int(row.pending)
+                    entry.next_retry_at = None if row.due_now else row.next_at
+                else:
+                    entry.for_a_person = int(row.pending)
+        return outlook
+
+
+@dataclass
+class RetryOutlook:
+    """Pending failures of one route: retried automatically, or left for a person."""
+
+    retrying: int = 0
+    #: The earliest scheduled retry (None: some are due at the daemon's next look).
+    next_retry_at: dt.datetime | None = None
+    for_a_person: int = 0
+
 
 class FailureTx(TxBase):
     """Recording and resolving failures in a transaction."""
@@ -168,11 +232,15 @@ class FailureTx(TxBase):
                 "payload",
                 "retryable",
                 "status",
-                "next_retry_at",
                 "updated_at",
             )
         }
         changes["attempts"] = table.c.attempts + 1
+        # A record that fails again keeps the retry time the daemon gave it (see
+        # `defer_failures`) unless the caller names a new one.
+        changes["next_retry_at"] = func.coalesce(
+            statement.excluded.next_retry_at, table.c.next_retry_at
+        )
         self._conn.execute(
             statement.on_conflict_do_update(
                 index_elements=["route", "entity", "external_id"], set_=changes

@@ -27,7 +27,13 @@ from connector.state.bindings import Binding, BindingStore, BindingTx, snapshot_
 from connector.state.checksums import ChecksumStore
 from connector.state.connect import StoreTimeouts, create_store_engine, is_outage, outage_reason
 from connector.state.cursors import CursorStore, CursorTx
-from connector.state.failures import Failure, FailureStatus, FailureStore, FailureTx
+from connector.state.failures import (
+    Failure,
+    FailureStatus,
+    FailureStore,
+    FailureTx,
+    RetryOutlook,
+)
 from connector.state.inbox import InboxEvent, InboxStore
 from connector.state.leases import Lease, LeaseStore, fence
 from connector.state.migrate import is_current, upgrade
@@ -41,6 +47,7 @@ __all__ = [
     "Fence",
     "InboxEvent",
     "Lease",
+    "RetryOutlook",
     "Run",
     "RunStatus",
     "StateStore",

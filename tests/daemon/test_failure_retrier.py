@@ -1,0 +1,111 @@
+"""The daemon replays retryable failures on its own, with backoff, and leaves the rest for a
+person; a batch whose call failed as a whole (a write or the metadata it needed) goes to
+`failures` as retryable while the other batches go on. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from connector.cli import app
+from connector.daemon.retrier import FailureRetrier, retry_delay
+from connector.engine.service import SyncService
+from connector.model import Entity
+from connector.runtime import Runtime
+from connector.state.store import StateStore
+from connector.testing.memory import MemoryAdapter, MemorySettings
+from tests.engine.helpers import config_for, write_config
+
+ROUTE = {
+    "systems": {
+        "erp": {"adapter": "memory", "settings": {}},
+        "crm": {"adapter": "memory", "settings": {}},
+    },
+    "routes": [{"name": "erp-to-crm", "from": "erp", "to": "crm", "entities": ["customer"]}],
+}
+
+
+def systems() -> tuple[MemoryAdapter, MemoryAdapter]:
+    erp = MemoryAdapter("erp", MemorySettings(page_size=30))
+    crm = MemoryAdapter("crm", MemorySettings(batch_size=10, max_in_flight=1))
+    for n in range(30):
+        erp.put(Entity.CUSTOMER, {"number": f"C{n:03d}", "name": f"Customer {n}"})
+    return erp, crm
+
+
+async def test_a_failed_batch_is_retried_by_the_daemon_until_it_syncs(
+    tmp_path: Path, any_store: StateStore, clock
+) -> None:
+    config = config_for(tmp_path, ROUTE)
+    erp, crm = systems()
+    async with Runtime.open(config, store=any_store, erp=erp, crm=crm) as runtime:
+        service = SyncService(runtime)
+        crm.fail_next_calls = 1  # the first batch's call fails after the client's own retries
+        summary = await service.run_route("erp-to-crm")
+        assert summary.status == "partial" and summary.failed == 10
+        assert len(crm.data.entities[Entity.CUSTOMER]) == 20, "the other batches went on"
+        pending = any_store.failures()
+        assert len(pending) == 10 and all(f.retryable for f in pending)
+        assert {f.code for f in pending} == {"BATCH_FAILED"}
+
+        retrier = FailureRetrier(any_store, service, every_seconds=60, max_attempts=3)
+        crm.fail_next_calls = 1  # still failing at the first automatic retry
+        assert await retrier.retry_due() == 10
+        waiting = any_store.failures()
+        assert {f.attempts for f in waiting} == {2}
+        assert all(f.next_retry_at and f.next_retry_at > clock.now for f in waiting)
+        assert await retrier.retry_due() == 0, "not due yet: it backs off"
+
+        clock.advance(120)  # past the second retry's delay (60 s … 120 s)
+        assert await retrier.retry_due() == 10
+    assert any_store.failures() == []
+    assert len(crm.data.entities[Entity.CUSTOMER]) == 30
+
+
+async def test_after_its_attempts_a_failure_waits_for_a_person(
+    tmp_path: Path, any_store: StateStore, clock
+) -> None:
+    config = config_for(tmp_path, ROUTE)
+    erp, crm = systems()
+    async with Runtime.open(config, store=any_store, erp=erp, crm=crm) as runtime:
+        service = SyncService(runtime)
+        crm.fail_next_calls = 1
+        await service.run_route("erp-to-crm")
+        retrier = FailureRetrier(any_store, service, every_seconds=60, max_attempts=2)
+        crm.fail_next_calls = 1
+        assert await retrier.retry_due() == 10
+        clock.advance(7200)
+        assert await retrier.retry_due() == 0, "two attempts used: a person's turn"
+    outlook = any_store.retry_outlook(2)["erp-to-crm"]
+    assert (outlook.retrying, outlook.for_a_person) == (0, 10)
+    assert {f.next_retry_at for f in any_store.failures()} == {None}
+    assert any_store.retry_outlook(5)["erp-to-crm"].retrying == 10
+
+
+def test_the_delay_grows_and_is_capped() -> None:
+    assert [retry_delay(n, 60, lambda: 1.0) for n in (1, 2, 3)] == [60, 120, 240]
+    assert retry_delay(1, 60, lambda: 0.0) == 30
+    assert retry_delay(30, 60, lambda: 1.0) == 3600
+
+
+def test_status_says_what_the_daemon_retries(tmp_path: Path, sqlite_store: StateStore) -> None:
+    with sqlite_store.transaction() as tx:
+        for n, retryable in ((1, True), (2, True), (3, False)):
+            tx.record_failure(
+                "erp-to-crm",
+                "customer",
+                str(n),
+                key=None,
+                stage="push",
+                error=RuntimeError("boom"),
+                payload=None,
+                retryable=retryable,
+                next_retry_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC) if n == 2 else None,
+            )
+    path = write_config(tmp_path, ROUTE, f"sqlite:///{tmp_path / 'state.db'}")
+    result = CliRunner().invoke(app, ["--config", str(path), "status"])
+    assert result.exit_code == 0, result.output
+    assert "2 retried by the daemon with backoff (next at its next look)" in result.output
+    assert "1 need a person" in result.output
