@@ -132,7 +132,7 @@ def main() -> int:
     while kills < args.kills:
         process = sync(killed)
         # Past start-up (about a second) and somewhere in the push.
-        deadline = time.monotonic() + rng.uniform(1.0, 1.0 + clean_seconds / 4)
+        deadline = time.monotonic() + rng.uniform(1.0, 1.0 + clean_seconds / 10)
         while time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.01)
         if process.poll() is not None:

@@ -29,7 +29,7 @@ from connector.daemon.inbox import record_counts
 from connector.daemon.logging import log_event
 from connector.daemon.metrics import DaemonMetrics
 from connector.engine.summary import RunSummary
-from connector.errors import LeaseHeldError
+from connector.errors import LeaseHeldError, LeaseLostError, StoreUnavailableError
 
 LOGGER = logging.getLogger("connector.daemon.scheduler")
 
@@ -107,6 +107,20 @@ class RouteScheduler:
         except asyncio.CancelledError:
             log_event(LOGGER, "run.abandoned", logging.WARNING, route=route)
             raise
+        except (LeaseLostError, StoreUnavailableError) as error:
+            # Not a bug to chase: another process took the route over, or the store was away
+            # for longer than `state.outage_seconds`; the next scheduled run carries on.
+            outcome = "lease lost" if isinstance(error, LeaseLostError) else "store unavailable"
+            self.metrics.run_finished(route, "schedule", outcome, {})
+            log_event(
+                LOGGER,
+                "run.lease_lost" if isinstance(error, LeaseLostError) else "run.store_unavailable",
+                logging.WARNING,
+                route=route,
+                reason=str(error),
+                seconds=round(time.monotonic() - started, 3),
+            )
+            return None
         except Exception as error:
             self.metrics.run_finished(route, "schedule", "error", {})
             log_event(

@@ -102,10 +102,13 @@ class RunLease:
         )
         # `asyncio.wait`, not `wait_for`: on 3.11 `wait_for` can swallow a cancellation that
         # arrives as the call completes, and the keeper must stop when it is cancelled.
-        await asyncio.wait({call}, timeout=max(0.5, self.valid_until - started))
+        try:
+            await asyncio.wait({call}, timeout=max(0.5, self.valid_until - started))
+        finally:
+            # A call still running finishes in its thread; nobody waits for its outcome.
+            call.add_done_callback(_ignore_outcome)
         if not call.done() or call.exception() is not None:
             error = call.exception() if call.done() else TimeoutError()
-            call.add_done_callback(_ignore_outcome)
             self.store_failing = True
             log.warning(
                 "lease renewal failed",

@@ -189,7 +189,7 @@ class SyncService:
         """Run `work`; while the store is away, wait and run it again (it resumes from the
         last checkpoint), for at most `state.outage_seconds`, and only while the lease is ours.
         """
-        deadline = time.monotonic() + self.outage_seconds
+        deadline = 0.0  # set when the store first fails: the budget is for the outage
         attempt, delay = 0, 0.0
         while True:
             try:
@@ -202,6 +202,8 @@ class SyncService:
                 if not is_outage(error) and not isinstance(error, StoreUnavailableError):
                     raise
                 attempt += 1
+                if attempt == 1:
+                    deadline = time.monotonic() + self.outage_seconds
                 delay = outage_delay(attempt)
                 if time.monotonic() + delay > deadline:
                     raise

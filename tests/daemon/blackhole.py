@@ -53,7 +53,10 @@ class BlackholeProxy:
             threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        source.settimeout(0.1)
+        try:
+            source.settimeout(0.1)
+        except OSError:
+            return  # closed by `close()` already
         while not self._closed.is_set():
             if self.silent.is_set():
                 time.sleep(0.05)
