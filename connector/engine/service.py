@@ -12,6 +12,7 @@ is recorded in `runs`, and ends with a `RunSummary`:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -120,11 +121,15 @@ class SyncService:
         """Hold the route's lease, fence the run's writes with it, and record the run."""
         holder = holder_id()
         taken_at = time.monotonic()
+        lease = None
         try:
             lease = self._take(route, holder)
             summary = RunSummary(route)
             summary.run_id = None if dry_run else self.store.start_run(route, trigger, holder)
         except Exception as error:
+            if lease is not None:  # taken but the run could not start: let others have it
+                with contextlib.suppress(Exception):
+                    self.store.release_lease(lease.name, holder)
             if is_outage(error):
                 raise _store_error(error) from None
             raise

@@ -93,12 +93,16 @@ def test_a_frozen_lease_holder_writes_nothing_after_it_wakes(tmp_path: Path, pg_
         wait(lambda: b"daemon.start" in (tmp_path / "second.log").read_bytes(), 20, "2nd daemon")
         assert len(erp_numbers(tmp_path)) < total, "the first run must still be going"
         first.send_signal(signal.SIGSTOP)
-        wait(
-            lambda: runs_of(store.last_runs(20), second.pid),
-            15,
-            "the second daemon taking the route over",
-            [second],
-        )
+        try:
+            wait(
+                lambda: runs_of(store.last_runs(20), second.pid),
+                25,
+                "the second daemon taking the route over",
+                [second],
+            )
+        except AssertionError as error:
+            log = (tmp_path / "second.log").read_text()[-3000:]
+            raise AssertionError(f"{error}; the second daemon's log ends:\n{log}") from None
         time.sleep(0.5)
         assert len(erp_numbers(tmp_path)) < total, "the takeover must overlap the frozen run"
         first.send_signal(signal.SIGCONT)
