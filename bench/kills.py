@@ -29,7 +29,12 @@ from typing import Any
 import yaml
 from sqlalchemy import create_engine, text
 
-from adapters.erp_generic.sample import create_sample_erp, sample_config
+from adapters.erp_generic.sample import (
+    create_sample_erp,
+    customer_writes,
+    log_customer_writes,
+    sample_config,
+)
 from connector.model import Entity
 from connector.state.store import open_store
 from connector.testing.memory import MemoryAdapter, MemorySettings
@@ -41,16 +46,7 @@ GOAL_EXTRA = 0.05
 def prepare(folder: Path, records: int, state_url: str) -> Path:
     folder.mkdir(parents=True)
     create_sample_erp(folder / "erp.db", customers=0, contacts=0, orders=0, products=1)
-    with sqlite3.connect(folder / "erp.db") as conn:
-        conn.executescript(
-            """
-            CREATE TABLE write_log (customer_no TEXT NOT NULL);
-            CREATE TRIGGER log_insert AFTER INSERT ON customers
-                BEGIN INSERT INTO write_log VALUES (NEW.customer_no); END;
-            CREATE TRIGGER log_update AFTER UPDATE ON customers
-                BEGIN INSERT INTO write_log VALUES (NEW.customer_no); END;
-            """
-        )
+    log_customer_writes(folder / "erp.db")
     crm = MemoryAdapter("crm", MemorySettings())
     for n in range(records):
         crm.put(Entity.CUSTOMER, {"number": f"C{n:06d}", "name": f"Customer {n}"})
@@ -90,12 +86,15 @@ def sync(config: Path) -> subprocess.Popen[bytes]:
 
 def writes(folder: Path) -> tuple[int, int, int]:
     """(writes, rows, distinct customer numbers) in the ERP."""
+    logged, _ = customer_writes(folder / "erp.db")
     with sqlite3.connect(folder / "erp.db") as conn:
-        logged = conn.execute("SELECT count(*) FROM write_log").fetchone()[0]
         rows, distinct = conn.execute(
             "SELECT count(*), count(DISTINCT customer_no) FROM customers"
         ).fetchone()
     return int(logged), int(rows), int(distinct)
+
+
+SCHEMAS: list[str] = []
 
 
 def state_url_for(folder: Path, pg: str | None) -> str:
@@ -106,6 +105,7 @@ def state_url_for(folder: Path, pg: str | None) -> str:
     with engine.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
+    SCHEMAS.append(schema)
     joiner = "&" if "?" in pg else "?"
     return f"{pg}{joiner}options=-csearch_path%3D{schema}"
 
@@ -168,6 +168,12 @@ def main() -> int:
         and extra < GOAL_EXTRA
     )
     print("met" if ok else "NOT met")
+    if args.pg:
+        engine = create_engine(args.pg)
+        with engine.begin() as conn:
+            for schema in SCHEMAS:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
     return 0 if ok else 1
 
 

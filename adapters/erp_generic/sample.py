@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -573,3 +574,31 @@ def sample_config(url: str, schema: str | None = None) -> dict[str, Any]:
         },
         "refresh_history": {},
     }
+
+
+def log_customer_writes(path: Path) -> None:
+    """Log every insert and update of the sample ERP's customers in `write_log` (SQLite).
+
+    For tests and benchmarks that count how often each record was written, whoever wrote it.
+    """
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE write_log (customer_no TEXT NOT NULL);
+            CREATE TRIGGER log_insert AFTER INSERT ON customers
+                BEGIN INSERT INTO write_log VALUES (NEW.customer_no); END;
+            CREATE TRIGGER log_update AFTER UPDATE ON customers
+                BEGIN INSERT INTO write_log VALUES (NEW.customer_no); END;
+            """
+        )
+
+
+def customer_writes(path: Path) -> tuple[int, int]:
+    """(writes logged, customers written more than once) since `log_customer_writes`."""
+    with sqlite3.connect(path) as conn:
+        total = conn.execute("SELECT count(*) FROM write_log").fetchone()[0]
+        again = conn.execute(
+            "SELECT count(*) FROM "
+            "(SELECT 1 FROM write_log GROUP BY customer_no HAVING count(*) > 1)"
+        ).fetchone()[0]
+    return int(total), int(again)

@@ -5,8 +5,10 @@ person; a batch whose call failed as a whole (a write or the metadata it needed)
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from connector.cli import app
@@ -27,57 +29,57 @@ ROUTE = {
 }
 
 
-def systems() -> tuple[MemoryAdapter, MemoryAdapter]:
+@pytest.fixture
+async def failed_batch(
+    tmp_path: Path, any_store: StateStore
+) -> AsyncIterator[tuple[SyncService, MemoryAdapter]]:
+    """A runtime whose first run's first batch failed as a whole (after the client's retries);
+    yields the service and the target."""
     erp = MemoryAdapter("erp", MemorySettings(page_size=30))
     crm = MemoryAdapter("crm", MemorySettings(batch_size=10, max_in_flight=1))
     for n in range(30):
         erp.put(Entity.CUSTOMER, {"number": f"C{n:03d}", "name": f"Customer {n}"})
-    return erp, crm
+    config = config_for(tmp_path, ROUTE)
+    async with Runtime.open(config, store=any_store, erp=erp, crm=crm) as runtime:
+        service = SyncService(runtime)
+        crm.fail_next_calls = 1
+        summary = await service.run_route("erp-to-crm")
+        assert summary.status == "partial" and summary.failed == 10
+        yield service, crm
 
 
 async def test_a_failed_batch_is_retried_by_the_daemon_until_it_syncs(
-    tmp_path: Path, any_store: StateStore, clock
+    failed_batch, any_store: StateStore, clock
 ) -> None:
-    config = config_for(tmp_path, ROUTE)
-    erp, crm = systems()
-    async with Runtime.open(config, store=any_store, erp=erp, crm=crm) as runtime:
-        service = SyncService(runtime)
-        crm.fail_next_calls = 1  # the first batch's call fails after the client's own retries
-        summary = await service.run_route("erp-to-crm")
-        assert summary.status == "partial" and summary.failed == 10
-        assert len(crm.data.entities[Entity.CUSTOMER]) == 20, "the other batches went on"
-        pending = any_store.failures()
-        assert len(pending) == 10 and all(f.retryable for f in pending)
-        assert {f.code for f in pending} == {"BATCH_FAILED"}
+    service, crm = failed_batch
+    assert len(crm.data.entities[Entity.CUSTOMER]) == 20, "the other batches went on"
+    pending = any_store.failures()
+    assert len(pending) == 10 and all(f.retryable for f in pending)
+    assert {f.code for f in pending} == {"BATCH_FAILED"}
 
-        retrier = FailureRetrier(any_store, service, every_seconds=60, max_attempts=3)
-        crm.fail_next_calls = 1  # still failing at the first automatic retry
-        assert await retrier.retry_due() == 10
-        waiting = any_store.failures()
-        assert {f.attempts for f in waiting} == {2}
-        assert all(f.next_retry_at and f.next_retry_at > clock.now for f in waiting)
-        assert await retrier.retry_due() == 0, "not due yet: it backs off"
+    retrier = FailureRetrier(any_store, service, every_seconds=60, max_attempts=3)
+    crm.fail_next_calls = 1  # still failing at the first automatic retry
+    assert await retrier.retry_due() == 10
+    waiting = any_store.failures()
+    assert {f.attempts for f in waiting} == {2}
+    assert all(f.next_retry_at and f.next_retry_at > clock.now for f in waiting)
+    assert await retrier.retry_due() == 0, "not due yet: it backs off"
 
-        clock.advance(120)  # past the second retry's delay (60 s … 120 s)
-        assert await retrier.retry_due() == 10
+    clock.advance(120)  # past the second retry's delay (60 s … 120 s)
+    assert await retrier.retry_due() == 10
     assert any_store.failures() == []
     assert len(crm.data.entities[Entity.CUSTOMER]) == 30
 
 
 async def test_after_its_attempts_a_failure_waits_for_a_person(
-    tmp_path: Path, any_store: StateStore, clock
+    failed_batch, any_store: StateStore, clock
 ) -> None:
-    config = config_for(tmp_path, ROUTE)
-    erp, crm = systems()
-    async with Runtime.open(config, store=any_store, erp=erp, crm=crm) as runtime:
-        service = SyncService(runtime)
-        crm.fail_next_calls = 1
-        await service.run_route("erp-to-crm")
-        retrier = FailureRetrier(any_store, service, every_seconds=60, max_attempts=2)
-        crm.fail_next_calls = 1
-        assert await retrier.retry_due() == 10
-        clock.advance(7200)
-        assert await retrier.retry_due() == 0, "two attempts used: a person's turn"
+    service, crm = failed_batch
+    retrier = FailureRetrier(any_store, service, every_seconds=60, max_attempts=2)
+    crm.fail_next_calls = 1
+    assert await retrier.retry_due() == 10
+    clock.advance(7200)
+    assert await retrier.retry_due() == 0, "two attempts used: a person's turn"
     outlook = any_store.retry_outlook(2)["erp-to-crm"]
     assert (outlook.retrying, outlook.for_a_person) == (0, 10)
     assert {f.next_retry_at for f in any_store.failures()} == {None}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import make_url
 
+from adapters.erp_generic.sample import customer_writes, log_customer_writes
 from connector.state.store import Run, open_store
 
 from .blackhole import BlackholeProxy
@@ -44,29 +44,6 @@ pytestmark = pytest.mark.e2e
 SLOW_SOURCE = {"read_delay_seconds": 0.1}  # 50 records per page: 500 records a second
 
 
-def count_writes(erp: Path) -> None:
-    """Log every write the ERP's customers table takes (the test's own trigger on the ERP)."""
-    with sqlite3.connect(erp) as conn:
-        conn.executescript(
-            """
-            CREATE TABLE write_log (customer_no TEXT NOT NULL);
-            CREATE TRIGGER log_insert AFTER INSERT ON customers
-                BEGIN INSERT INTO write_log VALUES (NEW.customer_no); END;
-            CREATE TRIGGER log_update AFTER UPDATE ON customers
-                BEGIN INSERT INTO write_log VALUES (NEW.customer_no); END;
-            """
-        )
-
-
-def written_twice(erp: Path) -> int:
-    with sqlite3.connect(erp) as conn:
-        query = (
-            "SELECT count(*) FROM "
-            "(SELECT 1 FROM write_log GROUP BY customer_no HAVING count(*) > 1)"
-        )
-        return int(conn.execute(query).fetchone()[0])
-
-
 def runs_of(runs: list[Run], pid: int) -> list[Run]:
     prefix = f"{socket.gethostname()}:{pid}:"
     return [run for run in runs if (run.holder or "").startswith(prefix)]
@@ -83,7 +60,7 @@ def test_a_frozen_lease_holder_writes_nothing_after_it_wakes(tmp_path: Path, pg_
         daemon={"lease_seconds": 1.5},
         crm=SLOW_SOURCE,
     )
-    count_writes(tmp_path / "erp.db")
+    log_customer_writes(tmp_path / "erp.db")
     store = open_store(pg_url, tmp_path)
     first = start(config, tmp_path / "first.log")
     second = None
@@ -129,7 +106,7 @@ def test_a_frozen_lease_holder_writes_nothing_after_it_wakes(tmp_path: Path, pg_
     assert len(numbers) == total and len(set(numbers)) == total
     # Only what was in flight at the freeze (at most the two pages of the pipeline) can have
     # been written by both; a frozen holder that kept going would rewrite page after page.
-    assert written_twice(tmp_path / "erp.db") <= 100
+    assert customer_writes(tmp_path / "erp.db")[1] <= 100
 
 
 def probe_ready(port: int) -> tuple[int, float]:
