@@ -14,10 +14,13 @@ from pathlib import Path
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from connector.engine.lease import RunLease
 from connector.errors import LeaseLostError, StoreUnavailableError
 from connector.state import schema
+from connector.state.connect import StoreTimeouts, is_outage, outage_reason
 from connector.state.migrate import _config
 from connector.state.store import StateStore, database_url, open_store
 
@@ -225,3 +228,33 @@ async def test_the_keeper_cancels_the_run_once_its_lease_is_taken(two, clock) ->
         await asyncio.wait_for(run, 5)
     await keeper
     assert guard.cancelled_owner and guard.taken_over
+
+
+def test_every_connection_carries_the_configured_timeouts(store_url: str, tmp_path: Path) -> None:
+    store = open_store(store_url, tmp_path, timeouts=StoreTimeouts(3, 7))
+    try:
+        with store.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                shown = {
+                    name: conn.exec_driver_sql(f"SHOW {name}").scalar()
+                    for name in ("statement_timeout", "idle_in_transaction_session_timeout")
+                }
+                assert shown == {
+                    "statement_timeout": "7s",
+                    "idle_in_transaction_session_timeout": "14s",
+                }
+                raw = conn.connection.dbapi_connection
+                assert getattr(raw, "reply_seconds", None) == 9  # 7 s + 2 s of slack
+            else:
+                assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 7000
+    finally:
+        store.close()
+
+
+def test_what_counts_as_the_store_being_away() -> None:
+    lost = OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
+    assert is_outage(lost)
+    assert is_outage(PoolTimeout("QueuePool limit reached"))
+    assert not is_outage(IntegrityError("INSERT", {}, ValueError("duplicate key")))
+    assert not is_outage(ValueError("a bug"))
+    assert outage_reason(lost) == "server closed the connection"
