@@ -9,7 +9,7 @@ Every connection gets a bound on each way it could wait:
   TCP keepalives and `tcp_user_timeout` for a peer that vanished. None of these helps when the
   server's side of the socket stays open but nothing comes back (a proxy or a half-open
   partition: the kernel still acknowledges every packet), so the client also gives each reply
-  a deadline: psycopg's `Connection.wait` takes a `timeout` since 3.2, and every blocking
+  a deadline: psycopg 3.3's `Connection.wait` takes a `timeout`, and every blocking
   exchange on a connection (statements, commit, rollback, the pool's pre-ping) goes through it.
   A connection whose reply did not come in time is closed, which SQLAlchemy reads as a
   disconnect: the pool drops it and the next checkout connects afresh.

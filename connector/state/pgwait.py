@@ -1,11 +1,11 @@
 """A psycopg connection that gives up on a reply that does not come, instead of waiting forever.
 
 psycopg 3 runs every blocking exchange of a connection through `Connection.wait` (statements,
-commit, rollback), which takes a `timeout` since psycopg 3.2 and raises `_WaitTimeout` when it
-passes. This subclass passes its deadline on every call; when it passes, the protocol is
-mid-exchange and the connection unusable, so it is closed and an `OperationalError` raised —
-SQLAlchemy's psycopg dialect counts a closed connection as a disconnect and drops it from the
-pool. Imported only for PostgreSQL stores.
+commit, rollback), which takes a `timeout` (psycopg 3.3, the version required) and raises
+`_WaitTimeout` when it passes. This subclass passes its deadline on every call; when it passes,
+the protocol is mid-exchange and the connection unusable, so it is closed and an
+`OperationalError` raised — SQLAlchemy's psycopg dialect counts a closed connection as a
+disconnect and drops it from the pool. Imported only for PostgreSQL stores.
 """
 
 from __future__ import annotations
