@@ -4,6 +4,7 @@ person; a batch whose call failed as a whole (a write or the metadata it needed)
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,11 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from connector.cli import app
+from connector.config import load_config
 from connector.daemon.retrier import FailureRetrier, retry_delay
+from connector.daemon.runner import serve
 from connector.engine.service import SyncService
 from connector.model import Entity
 from connector.runtime import Runtime
-from connector.state.store import StateStore
+from connector.state.store import StateStore, open_store
 from connector.testing.memory import MemoryAdapter, MemorySettings
 from tests.engine.helpers import config_for, write_config
 
@@ -111,3 +114,36 @@ def test_status_says_what_the_daemon_retries(tmp_path: Path, sqlite_store: State
     assert result.exit_code == 0, result.output
     assert "2 retried by the daemon with backoff (next at its next look)" in result.output
     assert "1 need a person" in result.output
+
+
+async def test_the_daemon_heals_a_failed_batch_with_no_manual_step(tmp_path: Path) -> None:
+    data = {
+        **ROUTE,
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "routes": [{**ROUTE["routes"][0], "schedule": "0 3 * * *"}],  # no scheduled run
+        "daemon": {"port": 0, "failure_retry_seconds": 0.2, "inbox_poll_seconds": 0.2},
+    }
+    config = load_config(write_config(tmp_path, data))
+    erp = MemoryAdapter("erp", MemorySettings())
+    crm = MemoryAdapter("crm", MemorySettings(batch_size=10, max_in_flight=1))
+    for n in range(30):
+        erp.put(Entity.CUSTOMER, {"number": f"C{n:03d}", "name": f"Customer {n}"})
+    store = open_store(config.state.url, tmp_path)
+    async with Runtime.open(config, store=store, erp=erp, crm=crm) as runtime:
+        crm.fail_next_calls = 1
+        await SyncService(runtime).run_route("erp-to-crm")
+    assert len(store.failures()) == 10
+    stop = asyncio.Event()
+    daemon = asyncio.create_task(serve(config, with_scheduler=True, stop=stop, erp=erp, crm=crm))
+    try:
+        for _ in range(200):
+            if not store.failures():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(daemon, 10) == 0
+    assert store.failures() == []
+    assert len(crm.data.entities[Entity.CUSTOMER]) == 30
+    assert [run.trigger for run in store.last_runs(1)] == ["retry"]
+    store.close()
