@@ -14,7 +14,7 @@ from connector.errors import ConnectorError, InvalidConfiguration, Problem
 from connector.model import Entity
 from connector.runtime import Runtime, build_adapter
 from connector.state.migrate import head_revision
-from connector.state.store import StateStore, open_store
+from connector.state.store import RunStatus, StateStore, open_store
 
 db_app = typer.Typer(help="The sync-state store.", no_args_is_help=True)
 
@@ -129,7 +129,12 @@ def status() -> None:
     for column in ("id", "route", "trigger", "status", "started", "duration", "counts"):
         runs.add_column(column)
     for run in store.last_runs(10):
-        duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+        # An abandoned run ended when its process was last seen, not when it was found dead.
+        ended = run.heartbeat_at if run.status == RunStatus.ABANDONED else run.finished_at
+        duration = (ended - run.started_at).total_seconds() if ended else None
+        status = run.status
+        if run.status == RunStatus.ABANDONED and run.heartbeat_at:
+            status += f" (last seen {run.heartbeat_at.isoformat(timespec='seconds')})"
         totals: dict[str, int] = {}
         for counts in (run.counts or {}).values():
             for name, value in counts.items():
@@ -138,7 +143,7 @@ def status() -> None:
             str(run.id),
             run.route,
             run.trigger,
-            run.status,
+            status,
             run.started_at.isoformat(timespec="seconds"),
             f"{duration:.1f}s" if duration is not None else "running",
             ", ".join(f"{k} {v}" for k, v in totals.items() if v) or "-",

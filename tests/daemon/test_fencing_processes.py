@@ -207,3 +207,7 @@ def test_a_killed_sync_is_marked_abandoned_by_the_next_run(tmp_path: Path) -> No
     )
     numbers = erp_numbers(tmp_path)
     assert len(numbers) == total and len(set(numbers)) == total
+    status = subprocess.run(
+        [str(CONNECTOR), "--config", str(config), "status"], capture_output=True, timeout=60
+    )
+    assert "abandoned (last seen" in status.stdout.decode()
