@@ -23,6 +23,7 @@ from connector.state import schema
 from connector.state.connect import StoreTimeouts, is_outage, outage_reason
 from connector.state.migrate import _config
 from connector.state.store import StateStore, database_url, open_store
+from connector.testing.clock import FakeClock
 
 TTL = dt.timedelta(seconds=20)
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -166,19 +167,11 @@ def test_migration_0002_keeps_existing_leases_and_runs(store_url: str, tmp_path:
         store.close()
 
 
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_the_local_check_stops_a_run_whose_lease_ran_out(two, clock) -> None:
     first, second = two
     lease = first.take_lease("route:r", "a", TTL)
     assert lease is not None
-    ticks = Ticks()
+    ticks = FakeClock()
     guard = RunLease(first, lease, TTL, monotonic=ticks)
     guard.check()
     ticks.now += 25  # frozen for longer than the lease
@@ -201,7 +194,7 @@ async def test_a_lapse_while_the_store_is_away_is_an_outage_not_a_lost_lease(two
     first, _ = two
     lease = first.take_lease("route:r", "a", TTL)
     assert lease is not None
-    ticks = Ticks()
+    ticks = FakeClock()
     guard = RunLease(first, lease, TTL, monotonic=ticks)
     first.engine.dispose()
     first.renew_lease = _unreachable  # type: ignore[method-assign]
