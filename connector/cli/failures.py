@@ -40,8 +40,8 @@ def list_failures(
     all_: Annotated[bool, typer.Option("--all", help="Also resolved and discarded ones.")] = False,
     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100,
 ) -> None:
-    """List failed records, newest problem last."""
-    _, store = _store()
+    """List failed records, newest problem last; `retry?` says what the daemon does with each."""
+    config, store = _store()
     rows = store.failures(route=route, status=None if all_ else FailureStatus.PENDING, limit=limit)
     if not rows:
         console.print("No failures.")
@@ -68,10 +68,23 @@ def list_failures(
             failure.stage,
             f"{failure.code or failure.error_class}: {failure.message}"[:120],
             str(failure.attempts),
-            "yes" if failure.retryable else "no",
+            _retry_note(failure, config.daemon.failure_retry_attempts),
             failure.status,
         )
     console.print(table)
+
+
+def _retry_note(failure: Failure, max_attempts: int) -> str:
+    """Whether the daemon retries this failure by itself, and when."""
+    if failure.status != FailureStatus.PENDING:
+        return "-"
+    if not failure.retryable:
+        return "no: fix the data"
+    if failure.attempts >= max_attempts:
+        return f"no: {failure.attempts} attempts used"
+    if failure.next_retry_at is None:
+        return "yes, due"
+    return f"yes, at {failure.next_retry_at.isoformat(timespec='seconds')}"
 
 
 def _pick(store: StateStore, ids: list[int], everything: bool) -> list[Failure]:

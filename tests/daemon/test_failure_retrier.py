@@ -114,6 +114,10 @@ def test_status_says_what_the_daemon_retries(tmp_path: Path, sqlite_store: State
     assert result.exit_code == 0, result.output
     assert "2 retried by the daemon with backoff (next at its next look)" in result.output
     assert "1 need a person" in result.output
+    listed = CliRunner().invoke(app, ["--config", str(path), "failures", "list"])
+    assert listed.exit_code == 0, listed.output
+    for note in ("yes, due", "yes, at", "2030-01-01T00:00:00+00:00", "no: fix the data"):
+        assert note in listed.output, listed.output
 
 
 async def test_the_daemon_heals_a_failed_batch_with_no_manual_step(tmp_path: Path) -> None:
