@@ -66,6 +66,15 @@ class RunOptions:
 DEFAULT_OPTIONS = RunOptions()
 
 
+def failed_for_now(error: BaseException) -> bool:
+    """A call to a system failed in a way a later retry may not (its own retries are spent).
+
+    Not the state store being away: that stops the run (see `SyncService`).
+    """
+    passing = isinstance(error, TransientError | QuotaExhaustedError)
+    return passing and not isinstance(error, StoreUnavailableError)
+
+
 def whole_batch_failed(writes: Sequence[NativeWrite], error: Exception) -> list[WriteResult]:
     """Results for a batch whose call failed as a whole once its retries were spent.
 
@@ -278,7 +287,7 @@ class RouteRun:
             missing = self.source_refs.load_external_ids(parent_entity, ids)
             missing = [i for i in missing if (parent_entity, i) not in self._handled]
             if missing and depth < MAX_PARENT_DEPTH and parent_entity in self.route.entities:
-                parents = await self.source.read(parent_entity, missing)
+                parents = await self._read_parents(parent_entity, missing)
                 if parents:
                     await self.sync_page(parent_entity, parents, depth + 1)
                     self.source_refs.load_external_ids(parent_entity, missing)
@@ -304,10 +313,24 @@ class RouteRun:
                 if (external := self.source_refs.external_id(parent_entity, key))
                 and (parent_entity, external) not in self._handled
             ]
-            parents = await self.source.read(parent_entity, source_ids) if source_ids else []
+            parents = await self._read_parents(parent_entity, source_ids) if source_ids else []
             if parents:
                 await self.sync_page(parent_entity, parents, depth + 1)
                 self.target_refs.load_keys(parent_entity, missing)
+
+    async def _read_parents(self, entity: Entity, ids: Sequence[str]) -> list[NativeRecord]:
+        """Parents to sync before their children. When the source cannot give them now, the
+        children fail alone (an unresolved reference, retried later), not their whole page."""
+        try:
+            return await self.source.read(entity, ids)
+        except Exception as error:
+            if not failed_for_now(error):
+                raise
+            log.warning(
+                "parents could not be read",
+                extra={"route": self.route.name, "entity": entity.value, "error": str(error)},
+            )
+            return []
 
     async def _assign_keys(
         self,
@@ -325,7 +348,18 @@ class RouteRun:
                 keyed.append((native, record, key))
             else:
                 unbound.append((native, record))
-        matches = await self._match(entity, unbound, target_mapper)
+        try:
+            matches = await self._match(entity, unbound, target_mapper)
+        except Exception as error:
+            if not failed_for_now(error):
+                raise
+            # Without the target's answer a create could duplicate a record that exists there:
+            # only the unbound records wait (retryable failures); the bound ones go on.
+            self._commit_failures(
+                entity, [Failed(native, None, "match", error) for native, _ in unbound]
+            )
+            self.summary.entity(entity).failed += len(unbound)
+            return keyed
         for native, record in unbound:
             key = matches.get(native.id)
             record.key = key or new_key()
@@ -407,8 +441,8 @@ class RouteRun:
             self.check_lease()
             try:
                 results = await self.target.upsert(entity, writes)
-            except (TransientError, QuotaExhaustedError) as call_error:
-                if isinstance(call_error, StoreUnavailableError):
+            except Exception as call_error:
+                if not failed_for_now(call_error):
                     raise
                 results = whole_batch_failed(writes, call_error)
         by_key = {result.key: result for result in results}

@@ -1,4 +1,6 @@
-"""A run whose lease is taken over mid-run stops, commits nothing more and ends `lease lost`."""
+"""What a run stops when something fails under it: everything once its lease is taken over
+(and it says `lease lost`); only the records that need a call that failed (a lookup, a parent
+read), which wait as retryable failures while the rest of the page goes on."""
 
 from __future__ import annotations
 
@@ -62,3 +64,35 @@ async def test_a_run_that_loses_its_lease_stops_and_says_so(
     assert store.count_bindings("customer", "crm") <= written
     store.close()
     other.close()
+
+
+async def test_a_failed_lookup_holds_back_only_the_records_that_need_it(tmp_path: Path) -> None:
+    data = {
+        **ROUTE,
+        "routes": [{**ROUTE["routes"][0], "entities": {"customer": {"match": ["number"]}}}],
+    }
+    config = config_for(tmp_path, data, f"sqlite:///{tmp_path / 'state.db'}")
+    store = open_store(config.state.url, tmp_path)
+    erp = MemoryAdapter("erp", MemorySettings(page_size=50))
+    crm = MemoryAdapter("crm", MemorySettings())
+    first = {
+        f"C{n:03d}": erp.put(Entity.CUSTOMER, {"number": f"C{n:03d}", "name": "old"})
+        for n in range(10)
+    }
+    async with Runtime.open(config, store=store, erp=erp, crm=crm) as runtime:
+        service = SyncService(runtime)
+        await service.run_route("erp-to-crm")
+        for number, record_id in first.items():
+            erp.put(Entity.CUSTOMER, {"number": number, "name": "new"}, record_id)
+        for n in range(10, 20):
+            erp.put(Entity.CUSTOMER, {"number": f"C{n:03d}", "name": "new"})
+        crm.fail_next_calls = 1  # the target's search for the unbound records fails
+        summary = await service.run_route("erp-to-crm")
+        counts = summary.entity(Entity.CUSTOMER)
+        assert (counts.updated, counts.failed) == (10, 10)
+        pending = store.failures()
+        assert {f.stage for f in pending} == {"match"} and all(f.retryable for f in pending)
+        assert [s.status for s in await service.retry_failures(pending)] == ["succeeded"]
+    names = sorted(row.fields["name"] for row in crm.records(Entity.CUSTOMER))
+    assert names == ["new"] * 20
+    store.close()
