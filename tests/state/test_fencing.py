@@ -130,11 +130,11 @@ def test_renewal_is_the_runs_heartbeat_and_a_dead_run_is_marked_abandoned(two, c
     assert second.abandon_runs("r") == []
 
 
-def test_migration_0002_keeps_existing_leases_and_runs(store_url: str, tmp_path: Path) -> None:
+def test_migration_0003_keeps_existing_leases_and_runs(store_url: str, tmp_path: Path) -> None:
     url = store_url
     engine = create_engine(database_url(url, tmp_path))
     with engine.begin() as conn:
-        command.upgrade(_config(conn), "0001")
+        command.upgrade(_config(conn), "0002")
         conn.exec_driver_sql(
             "INSERT INTO leases (name, holder, acquired_at, expires_at) "
             "VALUES ('route:r', 'old', '2026-01-01 00:00:00', '2026-01-01 00:01:00')"
