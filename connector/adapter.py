@@ -12,7 +12,11 @@ Rules every adapter keeps (the contract suite in `connector.testing.contract` ch
 * `upsert` returns exactly one result per write, in any order, matched by `key`; a record-level
   failure is a result with `error` set, never an exception that fails the whole batch.
 * `upsert` of the same write twice leaves one record (idempotent per `key` or `external_id`).
-* A sale's native `lines` (a list of native line dicts) are replaced as a whole when present.
+* A sale's native `lines` (a list of native line dicts) are the whole wanted list when present:
+  the adapter matches them to the lines it has by their key (an ERP line number), updates the
+  lines whose values differ, inserts new ones and removes vanished ones; line ids survive.
+* A write changes only what differs from the system's current value in its own terms, and a
+  field it cannot take is reported in `WriteResult.unwritten`, never dropped silently.
 
 Adapters are found through the `connector.adapters` entry-point group, so a third party adds one
 with `pip install`; the built-ins register the same way in `pyproject.toml`.
@@ -78,6 +82,10 @@ class WriteResult:
     error: RecordError | None = None
     created: bool = False
     updated_at: dt.datetime | None = None
+    #: Native fields of the write the target did not take although the record was saved (an
+    #: owner, option or product it does not know), each with the reason. The engine does not
+    #: record them as synced: the other side keeps its value and the field is tried again.
+    unwritten: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

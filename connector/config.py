@@ -39,6 +39,15 @@ class DeletePolicy(StrEnum):
     IGNORE = "ignore"
 
 
+class MissingPolicy(StrEnum):
+    """What a value the source lacks (empty, or not representable) does to the target's value."""
+
+    #: The target keeps its value; the run logs a warning naming the field.
+    WARN = "warn"
+    #: The target keeps its value; the record goes to `failures` naming the field.
+    FAIL = "fail"
+
+
 class EntityOptions(_Strict):
     """How one entity travels on one route."""
 
@@ -50,6 +59,9 @@ class EntityOptions(_Strict):
     #: Create a record in the target only when these canonical paths hold one of these values
     #: (a deal becomes an ERP order once it is won); records already there are updated anyway.
     create_when: dict[str, list[Any]] = Field(default_factory=dict)
+    #: A source value that is empty where the source never held one never clears the target
+    #: (docs/architecture.md, "The rule"); this says whether that is a warning or a failure.
+    missing_values: MissingPolicy = MissingPolicy.WARN
 
     @field_validator("create_when", mode="before")
     @classmethod

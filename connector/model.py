@@ -97,6 +97,11 @@ class CustomerHistory(_Part):
 
 
 class SaleLine(_Part):
+    number: int | None = Field(
+        default=None,
+        description="The line's key within its sale (the ERP's line number): lines are matched "
+        "by it, compared field by field, and written one by one",
+    )
     sku: str | None = None
     description: str | None = None
     quantity: Decimal = Decimal(1)
@@ -229,9 +234,10 @@ def flatten(record: BaseModel, prefix: str = "") -> dict[str, Any]:
     """`{dotted.path: json value}` over the fields the record's mapper set.
 
     Nested value objects are flattened into their own paths (`billing_address.city`) except
-    lists (sale lines), which are one value: a sale's lines change together. `custom` is
-    flattened per key so a user's custom fields diff one by one. This runs for every record of
-    every sync, so plain values take the shortest path.
+    lists (sale lines), which are one path holding the list; the engine compares it line by
+    line (matched by `SaleLine.number`) and field by field (`engine.decide.lines_equal`).
+    `custom` is flattened per key so a user's custom fields diff one by one. This runs for every
+    record of every sync, so plain values take the shortest path.
     """
     flat: dict[str, Any] = {}
     values = record.__dict__

@@ -106,6 +106,34 @@ def to_column_value(column: sa.Column[Any], value: Any) -> Any:
     return value
 
 
+def same_stored(column: sa.Column[Any], stored: Any, wanted: Any) -> bool:
+    """Whether the column already holds `wanted`, in the column's own terms: both sides go
+    through the column's conversion, numbers compare by value at the column's scale, and
+    timestamps as instants. A value the column cannot hold is never the same."""
+    try:
+        have, want = to_column_value(column, stored), to_column_value(column, wanted)
+    except RecordError:
+        return False
+    if have is None or want is None:
+        return have is want
+    if isinstance(have, Decimal) and isinstance(want, Decimal):
+        scale = getattr(column.type, "scale", None)
+        if isinstance(scale, int):
+            step = Decimal(1).scaleb(-scale)
+            try:
+                return bool(have.quantize(step) == want.quantize(step))
+            except ArithmeticError:
+                return bool(have == want)
+        return bool(have == want)
+    if isinstance(have, dt.datetime) and isinstance(want, dt.datetime):
+        return _instant(have) == _instant(want)
+    return bool(have == want)
+
+
+def _instant(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
 def _timestamp(value: Any, *, aware: bool, digits: int) -> dt.datetime:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -47,6 +47,10 @@ class LinesTable(_Strict):
     foreign_key: str
     #: The column that orders lines; filled with 1, 2, 3 … on write when a line lacks it.
     order_by: str | None = None
+    #: The column that identifies a line within its parent (a line number); lines are matched
+    #: by it on write, so only changed lines are updated and line ids survive. Default:
+    #: `order_by`.
+    key: str | None = None
 
 
 class ChangeLog(_Strict):

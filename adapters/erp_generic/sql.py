@@ -23,10 +23,12 @@ from sqlalchemy.pool import StaticPool
 from adapters.erp_generic.coerce import (
     coerce_row,
     naive_timestamp_columns,
+    same_stored,
     stored_moment,
     to_column_value,
 )
 from adapters.erp_generic.dberrors import classify, database_failure, record_error
+from adapters.erp_generic.lines import match_lines
 from adapters.erp_generic.quirks import lenient_columns, take_unreadable
 from adapters.erp_generic.reader import value_rows
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
@@ -441,43 +443,71 @@ class SqlStore:
         lines: list[dict[str, Any]] | None,
         now: dt.datetime,
     ) -> WriteResult:
+        """Insert, or update only the columns (and lines) whose stored value differs.
+
+        A row whose values and lines already are what the write wants is not touched at all:
+        its `updated_at` stays, so the ERP's change feed (and ours) does not see our echo.
+        """
         table, config = tables.table, tables.config
         key = table.c[config.primary_key]
         values = dict(values)
-        # Our write moves updated_at so the ERP's own change feed (and ours) sees it.
-        values[config.updated_at] = to_column_value(table.c[config.updated_at], now)
-        if config.sync_key is not None:
-            values[config.sync_key] = write.key
-        created = False
         if write.external_id is not None:
             values.pop(config.primary_key, None)
+        pk: Any = None
+        if write.external_id is not None:
             pk = _convert_id(key, write.external_id)
-            done = None
-            if pk is not _NO_SUCH_ID:
-                done = connection.execute(sa.update(table).where(key == pk).values(values))
-            if done is None or done.rowcount == 0:
-                error = RecordError(
-                    f"{table.name} row {write.external_id!r} does not exist", code="NOT_FOUND"
-                )
-                return WriteResult(write.key, write.external_id, error=error)
         elif config.sync_key is not None:
-            pk, created = self._upsert_by_sync_key(connection, tables, values)
-        else:
-            pk = _insert(connection, table, values)
-            created = True
+            sync_key = table.c[config.sync_key]
+            pk = connection.execute(
+                sa.select(key).where(sync_key == write.key)
+            ).scalar_one_or_none()
+        if pk is None and write.external_id is None:
+            # A new row: stamped, with the canonical key so a replayed create finds it.
+            values[config.updated_at] = to_column_value(table.c[config.updated_at], now)
+            if config.sync_key is not None:
+                values[config.sync_key] = write.key
+                pk = self._insert_by_sync_key(connection, tables, values)
+            else:
+                pk = _insert(connection, table, values)
+            if lines is not None and tables.lines is not None:
+                self._sync_lines(connection, tables, pk, lines)
+            return WriteResult(write.key, str(pk), created=True, updated_at=now)
+        current = None
+        if pk is not _NO_SUCH_ID:
+            current = connection.execute(sa.select(table).where(key == pk)).mappings().first()
+        if current is None:
+            error = RecordError(
+                f"{table.name} row {write.external_id or write.key!r} does not exist",
+                code="NOT_FOUND",
+            )
+            return WriteResult(write.key, write.external_id, error=error)
+        changes = {
+            name: value
+            for name, value in values.items()
+            if not same_stored(table.c[name], current[name], value)
+        }
+        lines_changed = False
         if lines is not None and tables.lines is not None:
-            self._replace_lines(connection, tables, pk, lines)
-        return WriteResult(write.key, str(pk), created=created, updated_at=now)
+            lines_changed = self._sync_lines(connection, tables, pk, lines)
+        if not changes and not lines_changed:
+            return WriteResult(write.key, str(pk), updated_at=_aware(current[config.updated_at]))
+        # A real change moves updated_at so the ERP's own change feed (and ours) sees it, and
+        # carries the canonical key along; an unchanged row is left exactly as it is.
+        changes[config.updated_at] = to_column_value(table.c[config.updated_at], now)
+        if config.sync_key is not None and current[config.sync_key] != write.key:
+            changes[config.sync_key] = write.key
+        connection.execute(sa.update(table).where(key == pk).values(changes))
+        return WriteResult(write.key, str(pk), updated_at=now)
 
-    def _upsert_by_sync_key(
+    def _insert_by_sync_key(
         self, connection: Connection, tables: EntityTables, values: dict[str, Any]
-    ) -> tuple[Any, bool]:
+    ) -> Any:
+        """Insert a row carrying a sync key nobody has yet; a concurrent writer that inserted
+        the same key first wins and our values update its row (ON CONFLICT where available,
+        otherwise the duplicate fails and the batch is replayed, finding the row)."""
         table, config = tables.table, tables.config
         assert config.sync_key is not None
         key, sync_key = table.c[config.primary_key], table.c[config.sync_key]
-        existing = connection.execute(
-            sa.select(key).where(sync_key == values[config.sync_key])
-        ).scalar_one_or_none()
         if self._on_conflict is not None:
             changes = {name: value for name, value in values.items() if name != config.sync_key}
             statement = (
@@ -486,34 +516,60 @@ class SqlStore:
                 .on_conflict_do_update(index_elements=[sync_key], set_=changes)
                 .returning(key)
             )
-            return connection.execute(statement).scalar_one(), existing is None
-        # Portable path for dialects without ON CONFLICT (MySQL, SQL Server, …): the select
-        # above already told us which statement to run, inside the same transaction. A
-        # concurrent writer that inserts the same key first makes our INSERT fail as a
-        # duplicate; the batch is then replayed in a new transaction, whose select finds the row.
-        if existing is not None:
-            connection.execute(sa.update(table).where(key == existing).values(values))
-            return existing, False
-        return _insert(connection, table, values), True
+            return connection.execute(statement).scalar_one()
+        return _insert(connection, table, values)
 
-    def _replace_lines(
+    def _sync_lines(
         self, connection: Connection, tables: EntityTables, pk: Any, lines: list[dict[str, Any]]
-    ) -> None:
+    ) -> bool:
+        """Bring a parent's lines to the wanted ones, line by line; returns whether any changed.
+
+        Lines match by their key column (`key`, else `order_by`): a matched line is updated in
+        the columns whose stored value differs, a new one inserted (numbered after the last),
+        a vanished one deleted. Line ids survive. Without a key column lines match by position.
+        """
         table, spec = tables.lines, tables.config.lines
         assert table is not None and spec is not None
-        connection.execute(sa.delete(table).where(table.c[spec.foreign_key] == pk))
-        if not lines:
-            return
-        rows = []
-        for number, line in enumerate(lines, start=1):
-            row = dict(line)
-            row.pop(spec.primary_key, None)  # lines are new rows; the database numbers them
-            row[spec.foreign_key] = pk
-            if spec.order_by is not None and row.get(spec.order_by) is None:
-                row[spec.order_by] = number
-            rows.append(row)
-        names = sorted({name for row in rows for name in row})
-        connection.execute(sa.insert(table), [{n: row.get(n) for n in names} for row in rows])
+        line_pk, foreign = table.c[spec.primary_key], table.c[spec.foreign_key]
+        key_name = spec.key or spec.order_by
+        order = table.c[key_name] if key_name else line_pk
+        current = [
+            dict(row)
+            for row in connection.execute(
+                sa.select(table).where(foreign == pk).order_by(order, line_pk)
+            ).mappings()
+        ]
+        plan = match_lines(current, lines, key_name, spec.primary_key)
+        changed = False
+        for row_id, wanted in plan.updates:
+            row = next(r for r in current if r[spec.primary_key] == row_id)
+            diff = {
+                name: value
+                for name, value in wanted.items()
+                if name not in (spec.primary_key, spec.foreign_key)
+                and not same_stored(table.c[name], row[name], value)
+            }
+            if diff:
+                connection.execute(sa.update(table).where(line_pk == row_id).values(diff))
+                changed = True
+        if plan.deletes:
+            connection.execute(sa.delete(table).where(line_pk.in_(plan.deletes)))
+            changed = True
+        if plan.inserts:
+            numbers = [r[key_name] for r in current if key_name and r[key_name] is not None]
+            after = max((int(n) for n in numbers), default=0)
+            rows = []
+            for line in plan.inserts:
+                row = {k: v for k, v in line.items() if k != spec.primary_key}
+                row[spec.foreign_key] = pk
+                if key_name is not None and row.get(key_name) is None:
+                    after += 1
+                    row[key_name] = after
+                rows.append(row)
+            names = sorted({name for row in rows for name in row})
+            connection.execute(sa.insert(table), [{n: row.get(n) for n in names} for row in rows])
+            changed = True
+        return changed
 
     def _delete_one(
         self, connection: Connection, tables: EntityTables, pk: Any, now: dt.datetime

@@ -11,9 +11,11 @@ as deletes. See BEHAVIOR.md for the API's surprises.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import httpx
@@ -42,6 +44,7 @@ from .objects import (
     CONNECTOR_KEY,
     LINE_ITEM_PROPERTIES,
     LINE_ITEMS,
+    LINE_KEY_PROPERTY,
     LINES,
     OBJECT_ID,
     OWNER_EMAIL,
@@ -420,7 +423,7 @@ class HubSpotAdapter:
 
     async def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]:
         object_spec = spec(entity)
-        writes = await self.owners.to_owner_ids(writes)
+        writes, unwritten = await self.owners.to_owner_ids(writes)
         results: dict[str, WriteResult] = {}
         gate = asyncio.Semaphore(self.settings.max_in_flight)
 
@@ -431,7 +434,7 @@ class HubSpotAdapter:
         for round_writes in plan_rounds(writes):
             batches = list(chunks(round_writes, self.settings.batch_size))
             await asyncio.gather(*(run(batch) for batch in batches))
-        return [results[w.key] for w in writes]
+        return [_with_unwritten(results[w.key], unwritten.get(w.key)) for w in writes]
 
     async def _write_batch(
         self, object_spec: ObjectSpec, writes: Sequence[NativeWrite]
@@ -501,8 +504,12 @@ class HubSpotAdapter:
                 )
             )
         if lines:
-            line_errors = await linking.replace_line_items(
-                self.client, lines, self.settings.batch_size
+            line_errors = await linking.sync_line_items(
+                self.client,
+                lines,
+                self.settings.batch_size,
+                read_lines=lambda ids: self._batch_read(LINE_ITEMS, ids, self.line_properties()),
+                key_property=LINE_KEY_PROPERTY,
             )
             for deal_id, line_error in line_errors.items():
                 errors.setdefault(deal_id, line_error)
@@ -543,18 +550,26 @@ class HubSpotAdapter:
         return {i: WriteResult(key=i, external_id=i) for i in ids}
 
 
+def _with_unwritten(result: WriteResult, unwritten: Mapping[str, str] | None) -> WriteResult:
+    if not unwritten or not result.ok:
+        return result
+    return dataclasses.replace(result, unwritten={**result.unwritten, **unwritten})
+
+
 def _order(record: NativeRecord) -> tuple[dt.datetime, int, str]:
     digits = record.id.isdigit()
     return (record.updated_at, int(record.id) if digits else 0, record.id)
 
 
-def _line_order(record: NativeRecord) -> tuple[int, int]:
-    position = record.fields.get("hs_position_on_quote")
-    try:
-        rank = int(str(position))
-    except ValueError:
-        rank = 1 << 30
-    return (rank, int(record.id) if record.id.isdigit() else 0)
+def _line_order(record: NativeRecord) -> tuple[Decimal, Decimal, int]:
+    """Lines in the order of their key (the ERP line number), then their quote position."""
+    ranks = []
+    for name in (LINE_KEY_PROPERTY, "hs_position_on_quote"):
+        try:
+            ranks.append(Decimal(str(record.fields.get(name))))
+        except ArithmeticError:
+            ranks.append(Decimal(1 << 30))
+    return (ranks[0], ranks[1], int(record.id) if record.id.isdigit() else 0)
 
 
 __all__ = ["HubSpotAdapter"]

@@ -2,19 +2,17 @@
 
 Batch upsert does not take inline associations (only create does, hubspot.md §3.3), so after
 the objects are written their associations go through the v4 batch endpoints, with the type id
-for each direction from `associations.TYPE_IDS`. A deal's line items are replaced as a whole:
-new line items are created with the deal association inline (type 20, line item → deal), and
-only once all of a deal's new lines exist are its previous ones archived. A deal whose new lines
-failed keeps its old lines and loses the partial new ones, so a deal never shows half a change;
-a replay re-reads what is attached and replaces it again, which also sweeps up strays left by a
-create that timed out after HubSpot had acted on it.
+for each direction from `associations.TYPE_IDS`. A deal's line items are records of their own:
+matched to the wanted lines by the line key, updated where they differ, created where new,
+archived where gone (`sync_line_items`); ids of unchanged and changed lines survive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from connector.adapter import NativeRecord
 from connector.errors import RecordError, TransientError
 
 from . import associations as assoc
@@ -22,7 +20,7 @@ from .client import HubSpotClient
 from .errors import batch_item_error
 from .objects import LINE_ITEMS
 from .settings import ASSOCIATIONS_CLASS
-from .writes import chunks
+from .writes import chunks, plan_line_items
 
 
 async def read_associations(
@@ -136,84 +134,114 @@ async def set_associations(
     return errors
 
 
-async def replace_line_items(
+ReadLines = Callable[[Sequence[str]], Awaitable[list[NativeRecord]]]
+
+
+async def sync_line_items(
     client: HubSpotClient,
     lines_by_deal: Mapping[str, Sequence[Mapping[str, str]]],
     batch_size: int,
+    *,
+    read_lines: ReadLines,
+    key_property: str,
 ) -> dict[str, RecordError]:
-    """Replaces each deal's line items with the given ones; returns errors by deal id."""
+    """Brings each deal's line items to the wanted lines; returns errors by deal id.
+
+    Line items are matched to the wanted lines by `key_property` (`writes.plan_line_items`):
+    changed ones are updated in place (their ids survive), new ones created with the deal
+    association inline (type 20, line item → deal), vanished ones archived. Reading what is
+    attached first makes a replay after a crash find the lines it created and create nothing
+    twice. A deal any of whose line writes failed gets a retryable error, so it is not recorded
+    as synced and the next run completes it.
+    """
     if not lines_by_deal:
         return {}
-    errors: dict[str, RecordError] = {}
     deal_ids = list(lines_by_deal)
     try:
-        existing = await read_associations(client, "deals", LINE_ITEMS, deal_ids)
+        attached = await read_associations(client, "deals", LINE_ITEMS, deal_ids)
+        ids = [t for deal_id in deal_ids for t, _ in attached.get(deal_id, [])]
+        current = {record.id: record.fields for record in await read_lines(ids)}
     except (RecordError, TransientError) as exc:
-        error = _line_error("its line items were not replaced", exc)
-        return dict.fromkeys(deal_ids, error)
-    inputs: list[dict[str, Any]] = []
+        return dict.fromkeys(deal_ids, _line_error("its line items were not read", exc))
+    updates: list[dict[str, Any]] = []
+    creates: list[dict[str, Any]] = []
+    archives: list[dict[str, Any]] = []
     for deal_id, lines in lines_by_deal.items():
-        for index, line in enumerate(lines):
-            inputs.append(
+        have = [(t, current[t]) for t, _ in attached.get(deal_id, []) if t in current]
+        plan = plan_line_items(lines, have, key_property)
+        for line_id, changed in plan.updates:
+            trace = f"{deal_id}:{line_id}"
+            updates.append({"id": line_id, "properties": changed, "objectWriteTraceId": trace})
+        for index, line in plan.creates:
+            creates.append(
                 {
-                    "properties": dict(line),
+                    "properties": line,
                     "associations": [assoc.inline_association(LINE_ITEMS, "deals", deal_id)],
-                    "objectWriteTraceId": f"{deal_id}:{index}",
+                    "objectWriteTraceId": f"{deal_id}:new{index}",
                 }
             )
-    path = client.paths.batch(LINE_ITEMS, "create")
-    for batch in chunks(inputs, batch_size):
-        batch_deals = {str(i["objectWriteTraceId"]).rsplit(":", 1)[0] for i in batch}
+        archives.extend({"id": line_id, "deal": deal_id} for line_id in plan.archives)
+    errors: dict[str, RecordError] = {}
+    await _line_batches(client, "update", updates, batch_size, errors)
+    await _line_batches(client, "create", creates, batch_size, errors)
+    await _line_batches(client, "archive", archives, batch_size, errors)
+    return errors
+
+
+async def _line_batches(
+    client: HubSpotClient,
+    operation: str,
+    inputs: Sequence[dict[str, Any]],
+    batch_size: int,
+    errors: dict[str, RecordError],
+) -> None:
+    """One kind of line-item write in batches; failures land on their deals in `errors`.
+
+    Every call goes through the client's retry policy like any other write; a create is safe to
+    retry because the next write of the deal matches line items by key and archives a double.
+    """
+    path = client.paths.batch(LINE_ITEMS, operation)
+    for batch in chunks(list(inputs), batch_size):
+        if operation == "archive":
+            deals = {str(i["deal"]) for i in batch}
+            body_inputs = [{"id": i["id"]} for i in batch]
+        else:
+            deals = {str(i["objectWriteTraceId"]).rsplit(":", 1)[0] for i in batch}
+            body_inputs = list(batch)
         try:
-            _, body = await client.call("POST", path, json={"inputs": list(batch)})
+            _, body = await client.call("POST", path, json={"inputs": body_inputs}, idempotent=True)
         except (RecordError, TransientError) as exc:
-            error = _line_error("its line items were not replaced", exc)
-            for deal_id in batch_deals:
-                errors.setdefault(deal_id, error)
+            if operation == "archive" and getattr(exc, "status", None) == 404:
+                continue  # already gone: archiving is what was asked
+            for deal_id in deals:
+                errors.setdefault(deal_id, _line_error(f"a line item {operation} failed", exc))
             continue
         for entry in (body or {}).get("errors") or []:
             traces = (entry.get("context") or {}).get("objectWriteTraceId") or []
             # An error that names no input cannot be placed: it fails every deal of the batch.
-            failed_deals = {str(t).rsplit(":", 1)[0] for t in traces} or batch_deals
+            failed_deals = {str(t).rsplit(":", 1)[0] for t in traces} or deals
             for deal_id in failed_deals:
-                errors.setdefault(deal_id, batch_item_error(entry))
-    # Which line items are new is read back from the deals' associations rather than from the
-    # create results, whose `objectWriteTraceId` echo is not something to depend on.
-    try:
-        now_attached = await read_associations(client, "deals", LINE_ITEMS, deal_ids)
-    except (RecordError, TransientError) as exc:
-        error = _line_error("its new line items could not be confirmed", exc)
-        return {deal_id: errors.get(deal_id, error) for deal_id in deal_ids}
-    created: dict[str, list[str]] = {}
-    for deal_id in deal_ids:
-        before = {t for t, _ in existing.get(deal_id, [])}
-        created[deal_id] = [t for t, _ in now_attached.get(deal_id, []) if t not in before]
-        if deal_id not in errors and len(created[deal_id]) != len(lines_by_deal[deal_id]):
-            errors[deal_id] = RecordError(
-                "HubSpot did not confirm every new line item", code="NO_RESULT", retryable=True
-            )
-    # Failed deals keep their old lines and drop the new partial ones; the rest drop the old.
-    to_archive: list[str] = []
-    for deal_id in deal_ids:
-        new_ids = set(created[deal_id])
-        if deal_id in errors:
-            to_archive.extend(new_ids)
-        else:
-            to_archive.extend(t for t, _ in existing.get(deal_id, []) if t not in new_ids)
-    archive_path = client.paths.batch(LINE_ITEMS, "archive")
-    try:
-        for batch_ids in chunks(list(dict.fromkeys(to_archive)), batch_size):
-            await client.call(
-                "POST",
-                archive_path,
-                json={"inputs": [{"id": i} for i in batch_ids]},
-                idempotent=True,
-            )
-    except (RecordError, TransientError) as exc:
-        error = _line_error("its old line items were not removed", exc)
-        for deal_id in deal_ids:
-            errors.setdefault(deal_id, error)
-    return errors
+                error = batch_item_error(entry)
+                errors.setdefault(
+                    deal_id,
+                    RecordError(
+                        f"deal saved, but a line item {operation} failed: {error}",
+                        code=error.code or "LINE_ITEMS_FAILED",
+                        retryable=True,
+                    ),
+                )
+        if operation == "create":
+            answered = len((body or {}).get("results") or [])
+            if answered + len((body or {}).get("errors") or []) < len(batch):
+                for deal_id in deals:
+                    errors.setdefault(
+                        deal_id,
+                        RecordError(
+                            "HubSpot did not confirm every new line item",
+                            code="NO_RESULT",
+                            retryable=True,
+                        ),
+                    )
 
 
 def _line_error(what: str, exc: Exception) -> RecordError:

@@ -77,8 +77,12 @@ SPECS: dict[Entity, ObjectSpec] = {
 
 LINE_ITEM_PROPERTIES: tuple[str, ...] = (
     "name", "hs_sku", "description", "quantity", "price", "discount", "hs_discount_percentage",
-    "amount", "hs_product_id", "hs_position_on_quote",
+    "amount", "hs_product_id", "hs_position_on_quote", "erp_line_no",
 )  # fmt: skip
+
+#: The line-item property that identifies a line within its deal (the ERP's line number): line
+#: items are matched by it, so an unchanged line keeps its id and a changed one is updated.
+LINE_KEY_PROPERTY = "erp_line_no"
 
 
 def spec(entity: Entity | str) -> ObjectSpec:
@@ -114,5 +118,8 @@ OWN_PROPERTIES: dict[str, dict[str, CustomProperty]] = {
         CONNECTOR_KEY: CustomProperty("Connector key", unique=True),
         "erp_order_no": CustomProperty("ERP order no.", unique=True),
         "erp_order_status": CustomProperty("ERP order status"),
+    },
+    "line_items": {
+        LINE_KEY_PROPERTY: CustomProperty("ERP line no.", "number", "number"),
     },
 }

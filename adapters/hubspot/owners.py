@@ -12,9 +12,16 @@ https://developers.hubspot.com/docs/api-reference/crm-crm-owners-v3/guide): read
 the archived ones. The owner `id` is what `hubspot_owner_id` takes, not `userId`.
 
 * An e-mail with no active owner is left out of the write (HubSpot keeps what it has; a create
-  gets no owner), so the record still syncs; it is logged once per adapter as a warning.
-* An id with no active owner behind it (a deactivated user: archived owners are listed too, so
-  they are known) reads as no owner, as does an id HubSpot does not list at all.
+  gets no owner), so the record still syncs, and the write reports the field as *unwritten*
+  (`WriteResult.unwritten`) so the engine never records it as synced; the ERP keeps its value.
+  It is logged once per adapter as a warning.
+* An id whose owner is archived (a deactivated user: archived owners are listed too) still reads
+  as that owner's e-mail: deactivating a rep in HubSpot changes no record. Only an id HubSpot
+  does not list at all reads as no owner.
+* When the owners cannot be listed (the token lacks the scope, an error), reads leave
+  `owner_email` out (the owner field waits: the engine sees no value, not an empty one) and
+  writes report it unwritten, so everything else still syncs; one warning says why, and the list
+  is tried again after `owners_refresh_seconds`.
 
 The list is loaded on first need and kept for the adapter's life. An id or e-mail it does not
 know means a rep was added since, so it is reloaded, but at most once per
@@ -32,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.adapter import NativeRecord, NativeWrite
+from connector.errors import ConnectorError
 from connector.http import HttpConfigurationError
 from connector.http.ratelimit import Clock
 
@@ -72,11 +80,16 @@ class OwnerDirectory:
         # Pages and batches run concurrently: one listing serves every caller waiting on it.
         self._lock = asyncio.Lock()
         self._warned: set[str] = set()
+        # Why the last listing failed, and when: callers then go without owners until a retry.
+        self._failure: str | None = None
+        self._failed_at: float | None = None
+        self._failure_warned = False
 
     # -- lookups ----------------------------------------------------------------------------------
 
     async def emails_of(self, ids: Collection[str]) -> dict[str, str | None]:
-        """Owner id → e-mail; None for an archived owner, one without e-mail, or an unknown id."""
+        """Owner id → e-mail (archived owners too); None for one without e-mail or an unknown
+        id. Raises what listing the owners raised."""
         wanted = {str(i) for i in ids if not _blank(i)}
         if not wanted:
             return {}
@@ -84,7 +97,7 @@ class OwnerDirectory:
         found: dict[str, str | None] = {}
         for owner_id in wanted:
             owner = self._by_id.get(owner_id)
-            found[owner_id] = None if owner is None or owner.archived else owner.email
+            found[owner_id] = None if owner is None else owner.email
         return found
 
     async def ids_of(self, emails: Collection[str]) -> dict[str, str | None]:
@@ -103,11 +116,18 @@ class OwnerDirectory:
     # -- the native shape -------------------------------------------------------------------------
 
     async def fill_emails(self, records: Sequence[NativeRecord]) -> list[NativeRecord]:
-        """Adds `owner_email` to every live record that was read with `hubspot_owner_id`."""
+        """Adds `owner_email` to every live record that was read with `hubspot_owner_id`;
+        leaves it out when the owners cannot be listed (the field waits)."""
         live = [r for r in records if not r.deleted and OWNER_ID in r.fields]
         if not live:
             return list(records)
-        emails = await self.emails_of([str(r.fields[OWNER_ID]) for r in live if r.fields[OWNER_ID]])
+        try:
+            emails = await self.emails_of(
+                [str(r.fields[OWNER_ID]) for r in live if r.fields[OWNER_ID]]
+            )
+        except ConnectorError as unavailable:
+            self._note_unavailable(unavailable)
+            return list(records)
         filled: list[NativeRecord] = []
         for record in records:
             if record.deleted or OWNER_ID not in record.fields:
@@ -119,21 +139,31 @@ class OwnerDirectory:
             filled.append(NativeRecord(record.id, record.updated_at, fields, record.deleted))
         return filled
 
-    async def to_owner_ids(self, writes: Sequence[NativeWrite]) -> list[NativeWrite]:
-        """Replaces `owner_email` in writes with `hubspot_owner_id`.
+    async def to_owner_ids(
+        self, writes: Sequence[NativeWrite]
+    ) -> tuple[list[NativeWrite], dict[str, dict[str, str]]]:
+        """Replaces `owner_email` in writes with `hubspot_owner_id`; also returns, by write key,
+        the `owner_email` fields that could not be translated, with the reason.
 
-        An empty e-mail clears the owner. An e-mail with no active owner is left out, with a
-        warning the first time it is met. A write that also names `hubspot_owner_id` keeps that
+        An empty e-mail clears the owner. An e-mail with no active owner is left out (and
+        reported unwritten), with a warning the first time it is met; so is every e-mail while
+        the owners cannot be listed. A write that also names `hubspot_owner_id` keeps that
         value: the property itself, mapped explicitly, wins over the translation.
         """
+        unwritten: dict[str, dict[str, str]] = {}
         if not any(OWNER_EMAIL in w.fields for w in writes):
-            return list(writes)
+            return list(writes), unwritten
         emails = [
             str(w.fields[OWNER_EMAIL]).strip()
             for w in writes
             if OWNER_EMAIL in w.fields and not _blank(w.fields[OWNER_EMAIL])
         ]
-        ids = await self.ids_of(emails)
+        unavailable: str | None = None
+        try:
+            ids = await self.ids_of(emails)
+        except ConnectorError as error:
+            self._note_unavailable(error)
+            ids, unavailable = {}, f"the owners could not be listed ({self._failure})"
         translated: list[NativeWrite] = []
         for write in writes:
             if OWNER_EMAIL not in write.fields:
@@ -144,14 +174,33 @@ class OwnerDirectory:
             if OWNER_ID not in fields:
                 if _blank(email):
                     fields[OWNER_ID] = None  # sent as "", which clears it
+                elif (owner_id := ids.get(str(email).strip())) is not None:
+                    fields[OWNER_ID] = owner_id
+                elif unavailable is not None:
+                    unwritten[write.key] = {OWNER_EMAIL: unavailable}
                 else:
-                    owner_id = ids.get(str(email).strip())
-                    if owner_id is not None:
-                        fields[OWNER_ID] = owner_id
-                    else:
-                        self._warn_unknown(str(email).strip())
+                    self._warn_unknown(str(email).strip())
+                    unwritten[write.key] = {
+                        OWNER_EMAIL: f"HubSpot has no active owner with the e-mail {email}"
+                    }
             translated.append(NativeWrite(write.key, write.external_id, fields))
-        return translated
+        return translated, unwritten
+
+    async def unknown_emails(self, emails: Collection[str]) -> list[str]:
+        """The e-mails no active owner has (for `connector check`); raises when the owners
+        cannot be listed."""
+        ids = await self.ids_of(emails)
+        return sorted(email for email, owner_id in ids.items() if owner_id is None)
+
+    def _note_unavailable(self, error: ConnectorError) -> None:
+        """One warning per failed listing; until the retry, callers go without owners."""
+        if not self._failure_warned:
+            self._failure_warned = True
+            log.warning(
+                "HubSpot owners could not be listed, so owner fields wait (not read, not "
+                "written) while everything else syncs: %s",
+                error,
+            )
 
     def _warn_unknown(self, email: str) -> None:
         if _key(email) in self._warned:
@@ -173,12 +222,29 @@ class OwnerDirectory:
 
     async def _ensure(self, missing: Callable[[], bool]) -> None:
         async with self._lock:
+            failed_at, failure = self._failed_at, self._failure
+            recent = failed_at is not None and self._clock() - failed_at < self._refresh_seconds
+            if self._loaded_at is None and failure and recent:
+                raise ConnectorError(failure)
             if self._loaded_at is None:
-                await self._load()
+                await self._load_or_note()
                 return
             # Something is unknown: reload, unless the list is younger than the refresh period.
             if missing() and self._clock() - self._loaded_at >= self._refresh_seconds:
-                await self._load()
+                try:
+                    await self._load_or_note()
+                except ConnectorError:
+                    return  # the list we have stays good for what it knows
+
+    async def _load_or_note(self) -> None:
+        try:
+            await self._load()
+        except ConnectorError as error:
+            self._failed_at = self._clock()
+            self._failure = str(error)
+            raise
+        self._failed_at = self._failure = None
+        self._failure_warned = False
 
     async def _load(self) -> None:
         """Every owner, active and archived; the cache is swapped only once all pages are in."""

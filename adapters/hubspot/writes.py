@@ -205,3 +205,101 @@ def split_batch_response(
 
 def failed(writes: Iterable[NativeWrite], error: RecordError) -> dict[str, WriteResult]:
     return {w.key: WriteResult(key=w.key, external_id=w.external_id, error=error) for w in writes}
+
+
+@dataclass(frozen=True)
+class LinePlan:
+    """What one deal's line items need: updates `(id, changed properties)`, creates (with
+    their index in the wanted list), and ids to archive."""
+
+    updates: list[tuple[str, dict[str, str]]]
+    creates: list[tuple[int, dict[str, str]]]
+    archives: list[str]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.updates or self.creates or self.archives)
+
+
+def same_in_hubspot(wanted: str, current: Any) -> bool:
+    """Whether HubSpot already holds `wanted`: strings as stored, numbers by value (a portal
+    drops trailing zeros, so "10.00" is stored as "10"), empty and absent alike."""
+    have = "" if current is None else str(current)
+    if wanted == have:
+        return True
+    if not wanted or not have:
+        return not wanted.strip() and not have.strip()
+    try:
+        return Decimal(wanted) == Decimal(have)
+    except ArithmeticError:
+        return False
+
+
+def _line_key(value: Any) -> str | None:
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    try:
+        return format(Decimal(text).normalize(), "f")
+    except ArithmeticError:
+        return text
+
+
+def plan_line_items(
+    wanted: Sequence[Mapping[str, str]],
+    current: Sequence[tuple[str, Mapping[str, Any]]],
+    key_property: str,
+) -> LinePlan:
+    """Match a deal's wanted lines to its line items and say what to write.
+
+    Lines match by `key_property` (the ERP's line number). A line item without a key pairs, in
+    order, with a wanted line no line item has; one with a key no wanted line has is archived,
+    as is every second line item with the same key (a create replayed after a crash). A matched
+    line item is updated only in the properties whose value differs in HubSpot's terms.
+    """
+    by_key: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    keyless: list[tuple[str, Mapping[str, Any]]] = []
+    archives: list[str] = []
+    for line_id, properties in current:
+        key = _line_key(properties.get(key_property))
+        if key is None:
+            keyless.append((line_id, properties))
+        elif key in by_key:
+            archives.append(line_id)
+        else:
+            by_key[key] = (line_id, properties)
+    updates: list[tuple[str, dict[str, str]]] = []
+    creates: list[tuple[int, dict[str, str]]] = []
+    unmatched: list[tuple[int, Mapping[str, str]]] = []
+    used: set[str] = set()
+    for index, line in enumerate(wanted):
+        key = _line_key(line.get(key_property))
+        found = by_key.get(key) if key is not None else None
+        if found is None or found[0] in used:
+            unmatched.append((index, line))
+            continue
+        used.add(found[0])
+        _update(updates, found, line)
+    for index, line in unmatched:
+        if keyless:
+            _update(updates, keyless.pop(0), line)
+        else:
+            creates.append((index, dict(line)))
+    archives.extend(line_id for line_id, _ in by_key.values() if line_id not in used)
+    archives.extend(line_id for line_id, _ in keyless)
+    return LinePlan(updates, creates, archives)
+
+
+def _update(
+    updates: list[tuple[str, dict[str, str]]],
+    found: tuple[str, Mapping[str, Any]],
+    line: Mapping[str, str],
+) -> None:
+    line_id, properties = found
+    changed = {
+        name: value
+        for name, value in line.items()
+        if not same_in_hubspot(value, properties.get(name))
+    }
+    if changed:
+        updates.append((line_id, changed))

@@ -41,14 +41,29 @@ def advance_watermark(
 
 @dataclass(frozen=True)
 class WritePlan:
-    """What to write for one record: `paths` to send, and whether it creates the record."""
+    """What to write for one record: `paths` to send, and whether it creates the record.
+
+    `withheld` are paths whose source value is empty although the source never held a value
+    there: they are not written (an absent value never clears the other side) and the engine
+    reports them per the route's `missing_values` policy.
+    """
 
     paths: frozenset[str]
     create: bool
+    withheld: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
         return not self.paths
+
+
+#: The field of a canonical sale line that identifies it within its sale.
+LINE_KEY = "number"
+LINES = "lines"
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value == "" or value == []
 
 
 def plan_write(
@@ -60,6 +75,7 @@ def plan_write(
     source_names: Collection[str],
     owner_of: Callable[[str], str | None],
     source_is_newer: bool = True,
+    source_snapshot: Mapping[str, Any] | None = None,
 ) -> WritePlan:
     """Decide which canonical paths of a record go to the target.
 
@@ -67,23 +83,104 @@ def plan_write(
     * A path owned by another system than the source is written only when the record is created
       there: the owner wins every conflict on its fields.
     * Unowned paths follow the newer source timestamp: when the target changed the record after
-      the source did, the target keeps its values.
+      the source did, the target keeps its values. An unowned path whose source value is what
+      was last synced with the source (`source_snapshot`) did not change in the source, so it
+      is not written either: an echo never overwrites an edit made in the target meanwhile.
     * On an existing record, a path is written only if its value differs from the snapshot of
       what was last synced with the target — equal means unchanged, and that is also what drops
-      the echo of our own write coming back on a two-way route.
+      the echo of our own write coming back on a two-way route. Lines compare line by line (by
+      `LINE_KEY`) and field by field over the fields the source provides.
+    * An empty source value clears the target only when the source held a value there before
+      (a deliberate clear); otherwise it is `withheld`: a value missing or unrepresentable in
+      the source never erases the target's.
     """
     create = not bound
     paths = set()
+    withheld = set()
     for path in incoming.keys() & set(target_paths):
-        owner = owner_of(path)
-        if owner is not None and owner not in source_names and not create:
-            continue
-        if owner is None and not create and not source_is_newer:
-            continue
-        if not create and snapshot is not None and snapshot.get(path, _MISSING) == incoming[path]:
-            continue
+        value = incoming[path]
+        if not create:
+            owner = owner_of(path)
+            if owner is not None and owner not in source_names:
+                continue
+            if owner is None:
+                if not source_is_newer:
+                    continue
+                if source_snapshot is not None and same_value(
+                    path, source_snapshot.get(path, _MISSING), value
+                ):
+                    continue
+            if snapshot is not None and same_value(path, snapshot.get(path, _MISSING), value):
+                continue
+            if _blank(value) and (source_snapshot is None or _blank(source_snapshot.get(path))):
+                # Reported only where the target is known to hold a value; an unknown one is
+                # left alone silently.
+                if snapshot is not None and not _blank(snapshot.get(path)):
+                    withheld.add(path)
+                continue
         paths.add(path)
-    return WritePlan(frozenset(paths), create)
+    return WritePlan(frozenset(paths), create, frozenset(withheld))
+
+
+def same_value(path: str, known: Any, value: Any) -> bool:
+    """Whether a path's value equals what a snapshot holds (lines: per line, per field)."""
+    if path == LINES and isinstance(known, list) and isinstance(value, list):
+        return lines_equal(known, value)
+    return bool(known == value)
+
+
+def keyed_lines(lines: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Lines by their key; a line without one is known by its position among such lines."""
+    keyed: dict[str, Mapping[str, Any]] = {}
+    position = 0
+    for line in lines:
+        key = line.get(LINE_KEY) if isinstance(line, Mapping) else None
+        if key is None:
+            position += 1
+            keyed[f"#{position}"] = line
+        else:
+            keyed[str(key)] = line
+    return keyed
+
+
+def lines_equal(known: Sequence[Mapping[str, Any]], incoming: Sequence[Mapping[str, Any]]) -> bool:
+    """Same lines (by key) with the same value in every field the incoming lines carry.
+
+    A field the source does not provide (one the other system computes) is no difference.
+    """
+    before, after = keyed_lines(known), keyed_lines(incoming)
+    if before.keys() != after.keys():
+        return False
+    return all(
+        before[key].get(name, _MISSING) == value
+        for key, line in after.items()
+        for name, value in line.items()
+    )
+
+
+def changed_lines(
+    known: Sequence[Mapping[str, Any]], incoming: Sequence[Mapping[str, Any]]
+) -> tuple[list[str], list[str], list[str]]:
+    """(inserted, updated, deleted) line keys going from `known` to `incoming`."""
+    before, after = keyed_lines(known), keyed_lines(incoming)
+    inserted = [key for key in after if key not in before]
+    deleted = [key for key in before if key not in after]
+    updated = [
+        key
+        for key, line in after.items()
+        if key in before
+        and any(before[key].get(name, _MISSING) != value for name, value in line.items())
+    ]
+    return inserted, updated, deleted
+
+
+def merge_lines(
+    previous: Sequence[Mapping[str, Any]] | None, incoming: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The lines a snapshot holds after `incoming` was written: each line keeps the fields it
+    had that the incoming line does not carry (values the other system computes)."""
+    before = keyed_lines(previous or [])
+    return [{**before.get(key, {}), **line} for key, line in keyed_lines(incoming).items()]
 
 
 def may_create(flat: Mapping[str, Any], create_when: Mapping[str, Collection[Any]]) -> bool:
@@ -94,9 +191,18 @@ def may_create(flat: Mapping[str, Any], create_when: Mapping[str, Collection[Any
 def merged_snapshot(
     previous: Mapping[str, Any] | None, incoming: Mapping[str, Any], paths: Collection[str]
 ) -> dict[str, Any]:
-    """The target's snapshot after writing `paths` of `incoming`."""
+    """The target's snapshot after writing `paths` of `incoming`.
+
+    Paths not written keep what the snapshot held, so a field the target could not take (and
+    one the source does not read, such as an outbound-only value) is never claimed.
+    """
     snapshot = dict(previous or {})
-    snapshot.update({path: incoming[path] for path in paths})
+    for path in paths:
+        value = incoming[path]
+        known = snapshot.get(path)
+        if path == LINES and isinstance(value, list) and isinstance(known, list):
+            value = merge_lines(known, value)
+        snapshot[path] = value
     return snapshot
 
 

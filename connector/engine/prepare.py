@@ -31,6 +31,8 @@ class Outgoing:
     snapshot: dict[str, Any] | None
     plan: WritePlan
     write: NativeWrite | None = None
+    #: What was last synced with the source system (None when the route keeps none).
+    source_snapshot: dict[str, Any] | None = None
 
 
 @dataclass
@@ -91,6 +93,7 @@ def plan_for(
     source_names: frozenset[str],
     owner_of: Callable[[str], str | None],
     force: bool,
+    source_snapshot: dict[str, Any] | None = None,
 ) -> Outgoing:
     flat = flatten(record)
     plan = plan_write(
@@ -101,5 +104,6 @@ def plan_for(
         source_names=source_names,
         owner_of=owner_of,
         source_is_newer=force or source_is_newer(native.updated_at, target_updated),
+        source_snapshot=None if force else source_snapshot,
     )
-    return Outgoing(native, record, flat, key, target_id, snapshot, plan)
+    return Outgoing(native, record, flat, key, target_id, snapshot, plan, None, source_snapshot)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from connector.adapter import Adapter, NativeRecord, NativeWrite, WriteResult
-from connector.config import DeletePolicy, RouteConfig
+from connector.config import DeletePolicy, MissingPolicy, RouteConfig
 from connector.engine.decide import (
     advance_watermark,
     chunked,
@@ -231,7 +231,14 @@ class RouteRun:
 
         self.source_refs.load_external_ids(entity, [native.id for native, _ in mapped])
         keyed = await self._assign_keys(entity, mapped, target_mapper)
-        bindings = self.store.bindings_for(entity, self.route.target, [key for _, _, key in keyed])
+        keys = [key for _, _, key in keyed]
+        bindings = self.store.bindings_for(entity, self.route.target, keys)
+        # What the source held when last synced: only kept on routes that also write into it.
+        source_bindings = (
+            self.store.bindings_for(entity, self.route.source, keys)
+            if self.source_is_a_target
+            else {}
+        )
         for _, _, key in keyed:
             if key in bindings:
                 self.target_refs.learn(entity, key, bindings[key].external_id)
@@ -245,8 +252,11 @@ class RouteRun:
         owner_of = owners.get
 
         create_when = self.route.entities[entity].create_when
+        missing_policy = self.route.entities[entity].missing_values
+        withheld: dict[str, list[str]] = {}
         for native, record, key in keyed:
             binding = bindings.get(key)
+            source_binding = source_bindings.get(key)
             item = plan_for(
                 record,
                 native,
@@ -258,7 +268,14 @@ class RouteRun:
                 source_names=self.source_names,
                 owner_of=owner_of,
                 force=self.options.force,
+                source_snapshot=source_binding.snapshot if source_binding else None,
             )
+            if item.plan.withheld:
+                if missing_policy is MissingPolicy.FAIL:
+                    prepared.failed.append(Failed(native, key, "diff", self._missing(item)))
+                    continue
+                for path in item.plan.withheld:
+                    withheld.setdefault(path, []).append(native.id)
             if item.plan.create and create_when and not may_create(item.flat, create_when):
                 prepared.skipped.append(item)
                 continue
@@ -273,7 +290,29 @@ class RouteRun:
                 item.write = NativeWrite(key=key, external_id=item.target_id, fields=fields)
             prepared.outgoing.append(item)
         self._record_source(entity, prepared.outgoing)
+        for path, ids in sorted(withheld.items()):
+            # One line per page and field: a rep the CRM lacks can name hundreds of records.
+            log.warning(
+                "%d %s record(s) have no value for %s in %s, which never held one there; %s "
+                "keeps its value (e.g. %s)",
+                len(ids),
+                entity.value,
+                path,
+                self.route.source,
+                self.route.target,
+                ", ".join(ids[:5]),
+                extra={"route": self.route.name, "field": path, "count": len(ids)},
+            )
         return prepared
+
+    def _missing(self, item: Outgoing) -> RecordError:
+        withheld = ", ".join(sorted(item.plan.withheld))
+        return RecordError(
+            f"no value for {withheld} in {self.route.source}, which never held one there; "
+            f"{self.route.target} keeps its value",
+            code="MISSING_VALUE",
+            retryable=False,
+        )
 
     async def _resolve_source_parents(
         self, mapper: EntityMapper, records: Sequence[NativeRecord], depth: int
@@ -422,12 +461,19 @@ class RouteRun:
         keep = self.source_is_a_target
         with self.store.transaction() as tx:
             for item in items:
+                # Merged into what was last synced: fields the source does not read back (an
+                # outbound-only history, a value it could not take) keep their last value.
+                snapshot = (
+                    merged_snapshot(item.source_snapshot, item.flat, item.flat.keys())
+                    if keep
+                    else None
+                )
                 tx.bind(
                     entity,
                     item.key,
                     self.route.source,
                     item.native.id,
-                    snapshot=item.flat if keep else None,
+                    snapshot=snapshot,
                     remote_updated_at=item.native.updated_at if keep else None,
                 )
                 if item.write is None:
@@ -469,7 +515,8 @@ class RouteRun:
                     counts.failed += 1
                     continue
                 previous = None if item.plan.create else item.snapshot
-                snapshot = merged_snapshot(previous, item.flat, item.plan.paths)
+                written = item.plan.paths - self._unwritten(entity, item, result)
+                snapshot = merged_snapshot(previous, item.flat, written)
                 tx.bind(entity, item.key, self.route.target, result.external_id, snapshot=snapshot)
                 tx.resolve_failure(self.route.name, entity, item.native.id)
                 self.target_refs.learn(entity, item.key, result.external_id)
@@ -477,6 +524,28 @@ class RouteRun:
                     counts.created += 1
                 else:
                     counts.updated += 1
+
+    def _unwritten(self, entity: Entity, item: Outgoing, result: WriteResult) -> set[str]:
+        """The planned paths the target saved the record without; logged with the reason."""
+        if not result.unwritten:
+            return set()
+        mapper = self.mapper(self.route.target, entity)
+        skipped = set()
+        for path in item.plan.paths:
+            reason = result.unwritten.get(mapper.native_field(path) or "")
+            if reason is not None:
+                skipped.add(path)
+                # The adapter warns once per cause; per record this is detail.
+                log.info(
+                    "%s %s: %s not written to %s: %s",
+                    entity.value,
+                    item.native.id,
+                    path,
+                    self.route.target,
+                    reason,
+                    extra={"route": self.route.name, "field": path},
+                )
+        return skipped
 
     def _commit_failures(self, entity: Entity, failed: list[Failed]) -> None:
         if self.options.dry_run or not failed:

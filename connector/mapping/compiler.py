@@ -83,7 +83,9 @@ def compile_mapping(
     if context.problems:
         return None, context.problems
     lines_spec, lines_compiled = lines if lines is not None else (None, None)
-    inbound = [f for f in fields if f.forward is not None and f.canonical]
+    # Computed fields are read-only and never synced: they stay in `fields` (documentation,
+    # previews) but neither direction carries them.
+    inbound = [f for f in fields if f.forward is not None and f.canonical and not f.computed]
     outbound = [f for f in fields if f.backward is not None or not f.canonical]
     mapper = CompiledMapper(
         entity=entity,
@@ -155,7 +157,9 @@ def _compile_lines(context: _Context, raw: Any) -> tuple[LinesSpec, CompiledLine
     lines = CompiledLines(
         label=label,
         native=header.native,
-        inbound=tuple(f for f in compiled if f.forward is not None and f.canonical),
+        inbound=tuple(
+            f for f in compiled if f.forward is not None and f.canonical and not f.computed
+        ),
         outbound=tuple(f for f in compiled if f.backward is not None and f.canonical),
         owner=header.owner,
     )
@@ -180,6 +184,16 @@ def _compile_field(
         )
     if spec.direction == "inbound" and (has_default or spec.create_only):
         context.add(path, "`default` and `create_only` apply only to outbound fields")
+    if spec.computed and (
+        ("direction" in spec.model_fields_set and spec.direction != "inbound")
+        or has_default
+        or spec.create_only
+    ):
+        context.add(
+            path,
+            "a `computed` field is read-only: the system computes it, so it is never written "
+            "(drop `direction`, `default` and `create_only`)",
+        )
     steps = parse_chain(
         spec.transform, (*path, "transform"), context.positions, context.registry, context.problems
     )
@@ -196,7 +210,7 @@ def _compile_field(
         )
     forward = compose([step.functions.forward for step in steps])
     backward = None
-    if spec.direction != "inbound" and canonical:
+    if spec.direction != "inbound" and canonical and not spec.computed:
         backward = _backward(context, spec, path, steps, inverse_steps)
     if len(canonical) == 1:
         _check_value_map(context, steps, canonical[0], line_item)
@@ -222,6 +236,7 @@ def _compile_field(
         required=spec.required,
         owner=spec.owner,
         ref=spec.ref,
+        computed=spec.computed,
     )
 
 

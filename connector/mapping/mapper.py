@@ -53,6 +53,8 @@ class CompiledField:
     required: bool = False
     owner: str | None = None
     ref: Entity | None = None
+    #: Computed by the native system: read-only, never synced (see `FieldSpec.computed`).
+    computed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,12 @@ class FieldSpec(_Strict):
         default=None, description="Native value written on create when the record has none."
     )
     required: bool = Field(default=False, description="A record without a value is an error.")
+    computed: bool = Field(
+        default=False,
+        description="The native system computes this value (a line amount, a formula, an "
+        "auto-number): read-only. It is never written to the native side, and never carried "
+        "into another system, so it cannot flow back into the values it was computed from.",
+    )
     owner: str | None = Field(
         default=None, description="The system (kind or configured name) that wins conflicts."
     )

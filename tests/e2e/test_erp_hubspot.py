@@ -304,14 +304,18 @@ def test_the_account_owner_travels_as_an_email_and_arrives_as_an_owner_id(
     now = next(c for c in objects(world, "companies") if c["id"] == second["id"])
     assert now["properties"]["hubspot_owner_id"] == owners["bob@example.com"]
 
-    # Bob leaves: his owner is archived in HubSpot, and a company still naming him reads as
-    # having no owner (an archived owner is no option and no e-mail).
+    # Bob leaves: his owner is archived in HubSpot. A company still naming him keeps him: an
+    # archived owner still reads as its e-mail, so deactivating a rep erases nothing in the ERP.
     with world.sandbox.client() as client:
         client.delete(f"/_sandbox/owners/{owners['bob@example.com']}").raise_for_status()
     ui_edit(world, "companies", second["id"], name="Touched after Bob left")
     world.connector("sync", "crm-to-erp")
     assert erp(world, "SELECT name, crm_owner FROM customers WHERE id = ?", second_id) == [
-        ("Touched after Bob left", None)
+        ("Touched after Bob left", "bob@example.com")
+    ]
+    # Dave, whom HubSpot never knew, is still Dave in the ERP after the CRM's answer came back.
+    assert erp(world, "SELECT crm_owner FROM customers WHERE id = ?", first_id) == [
+        ("Dave@Example.com",)
     ]
 
 

@@ -43,7 +43,7 @@ async def adapter(clock: FakeClock) -> AsyncIterator[HubSpotAdapter]:
 
 def mock_existing_properties(properties: list[dict[str, Any]]) -> None:
     """respx: every object type has the `erp_sync` group and these properties already."""
-    for object_type in ("companies", "contacts", "deals"):
+    for object_type in ("companies", "contacts", "deals", "line_items"):
         respx.get(f"{BASE}/crm/v3/properties/{object_type}/groups").respond(
             json={"results": [{"name": "erp_sync"}]}
         )

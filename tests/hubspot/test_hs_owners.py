@@ -20,7 +20,6 @@ from adapters.hubspot.owners import OWNERS_SCOPE
 from adapters.hubspot.paths import ApiPaths
 from adapters.hubspot.setup import setup
 from connector.adapter import NativeWrite
-from connector.http import HttpConfigurationError
 from connector.model import Entity
 from connector.testing.clock import FakeClock
 
@@ -132,7 +131,10 @@ async def test_reads_fill_the_owner_email_from_every_page_of_owners(adapter: Hub
     records = {r.id: r for r in await adapter.read(Entity.CUSTOMER, ["1", "2", "3", "4", "5"])}
     assert records["1"].fields["owner_email"] == "carol@example.com", "from the second page"
     assert records["2"].fields["owner_email"] is None, "no owner"
-    assert records["3"].fields["owner_email"] is None, "an archived owner reads as empty"
+    assert records["3"].fields["owner_email"] == "gone@example.com", (
+        "an archived (deactivated) owner still reads as its e-mail: deactivating a rep "
+        "changes no record"
+    )
     assert records["4"].fields["owner_email"] is None, "an owner without an e-mail"
     assert records["5"].fields["owner_email"] is None, "an id HubSpot does not list"
     assert records["1"].fields["hubspot_owner_id"] == "503", "the property itself stays"
@@ -228,22 +230,46 @@ MISSING_SCOPES = {
 
 
 @respx.mock
-async def test_a_token_without_the_owners_scope_says_which_scope_is_missing(
-    adapter: HubSpotAdapter,
+async def test_without_the_owners_scope_the_owner_waits_and_everything_else_syncs(
+    adapter: HubSpotAdapter, caplog: pytest.LogCaptureFixture
 ):
-    respx.get(OWNERS).respond(403, json=MISSING_SCOPES)
-    mock_upsert()
-    with pytest.raises(HttpConfigurationError) as refused:
-        await adapter.upsert(
-            Entity.CUSTOMER, [NativeWrite("k", None, {"owner_email": "alice@example.com"})]
-        )
-    assert OWNERS_SCOPE in str(refused.value) and "owner_email" in str(refused.value)
+    listing = respx.get(OWNERS).respond(403, json=MISSING_SCOPES)
+    upserted = mock_upsert()
+    write = NativeWrite("k", None, {"name": "Acme", "owner_email": "alice@example.com"})
+    with caplog.at_level(logging.WARNING, logger="adapters.hubspot.owners"):
+        [result] = await adapter.upsert(Entity.CUSTOMER, [write])
+        # The record is saved without an owner, and the owner is reported not written, with
+        # the scope the owners list needs.
+        assert result.ok and result.external_id == "100"
+        assert OWNERS_SCOPE in result.unwritten["owner_email"]
+        sent = json.loads(upserted.calls.last.request.content)["inputs"][0]["properties"]
+        assert sent["name"] == "Acme" and "hubspot_owner_id" not in sent
 
-    # Even a 403 whose body names no scope says which one the owners list needs.
-    respx.get(OWNERS).respond(403, json={"status": "error", "message": "Forbidden"})
-    mock_reads(("1", "501"))
-    with pytest.raises(HttpConfigurationError, match=OWNERS_SCOPE.replace(".", r"\.")):
-        await adapter.read(Entity.CUSTOMER, ["1"])
+        # Reads leave the owner out (it waits) rather than reading it as empty.
+        mock_reads(("1", "501"))
+        [record] = await adapter.read(Entity.CUSTOMER, ["1"])
+        assert "owner_email" not in record.fields and record.fields["hubspot_owner_id"] == "501"
+    warnings = [r for r in caplog.records if "owners could not be listed" in r.getMessage()]
+    assert len(warnings) == 1 and OWNERS_SCOPE in warnings[0].getMessage()
+    assert listing.call_count <= 2, "a failed listing is not retried for every batch"
+
+
+@respx.mock
+async def test_an_unknown_owner_email_is_reported_unwritten_not_dropped(adapter: HubSpotAdapter):
+    respx.get(OWNERS).mock(side_effect=OwnersApi(STAFF))
+    mock_upsert()
+    writes = [
+        NativeWrite("a", None, {"owner_email": "dave@example.com"}),
+        NativeWrite("b", None, {"owner_email": "gone@example.com"}),
+        NativeWrite("c", None, {"owner_email": "Alice@Example.com"}),
+    ]
+    a, b, c = await adapter.upsert(Entity.CUSTOMER, writes)
+    assert "dave@example.com" in a.unwritten["owner_email"]
+    assert "owner_email" in b.unwritten, "an archived owner is no option for a write"
+    assert c.ok and not c.unwritten
+    assert await adapter.owners.unknown_emails(["dave@example.com", "bob@example.com"]) == [
+        "dave@example.com"
+    ]
 
 
 @respx.mock

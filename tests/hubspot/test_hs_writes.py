@@ -228,98 +228,113 @@ async def test_contact_company_association_uses_type_1_and_replaces_the_old_comp
     }
 
 
-@respx.mock
-async def test_deal_lines_are_replaced_new_first_then_old_archived(adapter):
+def line_items(*items: tuple[int, dict[str, str]]) -> httpx.Response:
+    """A `line_items/batch/read` answer: the line items with their properties."""
+    results = [{"id": str(i), "properties": props} for i, props in items]
+    return httpx.Response(200, json={"status": "COMPLETE", "results": results})
+
+
+def deal_saved() -> None:
     respx.post(f"{V3}/deals/batch/upsert").respond(
         json={
             "results": [{"id": "900", "new": False, "objectWriteTraceId": "s1", "properties": {}}]
         }
     )
+
+
+@respx.mock
+async def test_deal_lines_are_matched_by_key_and_only_changed_lines_are_written(adapter):
+    deal_saved()
     assoc = respx.post(f"{V4}/deals/companies/batch/create").respond(201, json={"results": []})
     respx.post(f"{V4}/deals/companies/batch/read").respond(json={"results": []})
     respx.post(f"{V4}/deals/contacts/batch/create").respond(201, json={"results": []})
     respx.post(f"{V4}/deals/contacts/batch/read").respond(json={"results": []})
     respx.post(f"{V4}/deals/line_items/batch/read").mock(
-        side_effect=[attached("900", 71, 72), attached("900", 71, 72, 80, 81)]
+        return_value=attached("900", 71, 72, 73, 74)
     )
-    order: list[str] = []
-
-    def create(request: httpx.Request) -> httpx.Response:
-        order.append("create")
-        inputs = json.loads(request.content)["inputs"]
-        return httpx.Response(
-            201,
-            json={
-                "results": [
-                    {
-                        "id": str(80 + n),
-                        "objectWriteTraceId": i["objectWriteTraceId"],
-                        "properties": {},
-                    }
-                    for n, i in enumerate(inputs)
-                ]
-            },
+    respx.post(f"{V3}/line_items/batch/read").mock(
+        return_value=line_items(
+            # HubSpot's own terms: numbers without trailing zeros, its computed amount.
+            (71, {"erp_line_no": "1", "hs_sku": "A", "quantity": "2", "price": "9.5",
+                  "amount": "19"}),
+            (72, {"erp_line_no": "2", "hs_sku": "B", "quantity": "1", "price": "3"}),
+            (73, {"erp_line_no": "3", "hs_sku": "C", "quantity": "1", "price": "3"}),
+            # A create replayed after a crash left a second line item with key 2.
+            (74, {"erp_line_no": "2", "hs_sku": "B", "quantity": "1", "price": "3"}),
         )
-
-    def archive(request: httpx.Request) -> httpx.Response:
-        order.append("archive")
-        return httpx.Response(204)
-
-    created = respx.post(f"{V3}/line_items/batch/create").mock(side_effect=create)
-    archived = respx.post(f"{V3}/line_items/batch/archive").mock(side_effect=archive)
+    )  # fmt: skip
+    created = respx.post(f"{V3}/line_items/batch/create").mock(
+        side_effect=lambda request: httpx.Response(
+            201, json={"results": [{"id": "80", "properties": {}}]}
+        )
+    )
+    updated = respx.post(f"{V3}/line_items/batch/update").respond(
+        json={"results": [{"id": "72", "properties": {}}]}
+    )
+    archived = respx.post(f"{V3}/line_items/batch/archive").respond(204)
     fields = {
         "dealname": "SO-1",
         "associations": {"company": "10", "contact": "20"},
         "lines": [
-            {"hs_sku": "A", "quantity": Decimal("2"), "price": Decimal("9.5")},
-            {"hs_sku": "B", "quantity": 1, "price": 3},
+            {"erp_line_no": 1, "hs_sku": "A", "quantity": Decimal("2.0"), "price": Decimal("9.50")},
+            {"erp_line_no": 2, "hs_sku": "B", "quantity": 5, "price": 3},
+            {"erp_line_no": 4, "hs_sku": "D", "quantity": 1, "price": 7},
         ],
-    }
+    }  # fmt: skip
     [result] = await adapter.upsert(Entity.SALE, [NativeWrite("s1", None, fields)])
     assert result.ok and result.external_id == "900"
-    assert order == ["create", "archive"]
-    inputs = json.loads(created.calls[0].request.content)["inputs"]
-    assert [i["properties"] for i in inputs] == [
-        {"hs_sku": "A", "quantity": "2", "price": "9.5"},
-        {"hs_sku": "B", "quantity": "1", "price": "3"},
+    # Line 1 is unchanged in HubSpot's terms: not written. Line 2 changed in one property.
+    assert json.loads(updated.calls[0].request.content)["inputs"] == [
+        {"id": "72", "properties": {"quantity": "5"}, "objectWriteTraceId": "900:72"}
     ]
-    assert all(i["associations"][0]["to"] == {"id": "900"} for i in inputs)
-    assert {i["associations"][0]["types"][0]["associationTypeId"] for i in inputs} == {20}
-    assert json.loads(archived.calls[0].request.content) == {"inputs": [{"id": "71"}, {"id": "72"}]}
+    [new] = json.loads(created.calls[0].request.content)["inputs"]
+    assert new["properties"] == {"erp_line_no": "4", "hs_sku": "D", "quantity": "1", "price": "7"}
+    assert new["associations"][0]["to"] == {"id": "900"}
+    assert new["associations"][0]["types"][0]["associationTypeId"] == 20
+    # The vanished line 3 and the double of line 2 go; 71 and 72 keep their ids.
+    assert json.loads(archived.calls[0].request.content) == {"inputs": [{"id": "74"}, {"id": "73"}]}
     deal_company = json.loads(assoc.calls[0].request.content)["inputs"][0]["types"][0]
     assert deal_company["associationTypeId"] == 5
 
 
 @respx.mock
-async def test_failed_new_lines_keep_the_old_ones_and_fail_the_deal(adapter):
-    respx.post(f"{V3}/deals/batch/upsert").respond(
-        json={
-            "results": [{"id": "900", "new": False, "objectWriteTraceId": "s1", "properties": {}}]
-        }
+async def test_unchanged_lines_cost_no_line_item_write(adapter):
+    deal_saved()
+    respx.post(f"{V4}/deals/line_items/batch/read").mock(return_value=attached("900", 71))
+    respx.post(f"{V3}/line_items/batch/read").mock(
+        return_value=line_items((71, {"erp_line_no": "1", "hs_sku": "A", "price": "10"}))
     )
-    respx.post(f"{V4}/deals/line_items/batch/read").mock(
-        side_effect=[attached("900", 71), attached("900", 71, 80)]
+    writes = respx.post(url__regex=rf"{V3}/line_items/batch/(create|update|archive)")
+    lines = [{"erp_line_no": 1, "hs_sku": "A", "price": Decimal("10.00")}]
+    [result] = await adapter.upsert(Entity.SALE, [NativeWrite("s1", None, {"lines": lines})])
+    assert result.ok and writes.call_count == 0
+
+
+@respx.mock
+async def test_a_failed_line_write_fails_the_deal_retryably(adapter):
+    deal_saved()
+    respx.post(f"{V4}/deals/line_items/batch/read").mock(return_value=attached("900", 71))
+    respx.post(f"{V3}/line_items/batch/read").mock(
+        return_value=line_items((71, {"erp_line_no": "1", "hs_sku": "A", "price": "1"}))
     )
     respx.post(f"{V3}/line_items/batch/create").respond(
         207,
         json={
-            "results": [{"id": "80", "objectWriteTraceId": "900:0", "properties": {}}],
+            "results": [],
             "errors": [
                 {
                     "category": "VALIDATION_ERROR",
                     "message": "price cannot be negative",
-                    "context": {"objectWriteTraceId": ["900:1"]},
+                    "context": {"objectWriteTraceId": ["900:new1"]},
                 }
             ],
         },
     )
-    archived = respx.post(f"{V3}/line_items/batch/archive").respond(204)
-    lines = [{"hs_sku": "A", "price": "1"}, {"hs_sku": "B", "price": "-1"}]
+    lines = [{"erp_line_no": 1, "hs_sku": "A", "price": "1"}, {"erp_line_no": 2, "price": "-1"}]
     [result] = await adapter.upsert(Entity.SALE, [NativeWrite("s1", None, {"lines": lines})])
     assert result.error is not None and "negative" in str(result.error)
+    assert result.error.retryable, "the deal is not recorded as synced; the next run completes it"
     assert result.external_id == "900"
-    # Only the partial new line goes; the old line 71 stays.
-    assert json.loads(archived.calls[0].request.content) == {"inputs": [{"id": "80"}]}
 
 
 @respx.mock
