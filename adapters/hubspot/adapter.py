@@ -445,8 +445,13 @@ class HubSpotAdapter:
         results: dict[str, WriteResult] = {}
         if creates:
             results.update(await self._send(object_spec, "upsert", creates, split))
-        if updates:
-            results.update(await self._send(object_spec, "update", updates, split))
+        # An update that carries only lines or associations changes no property: no call.
+        changed = [w for w in updates if split[w.key].properties]
+        results.update(
+            {w.key: WriteResult(w.key, w.external_id) for w in updates if w not in changed}
+        )
+        if changed:
+            results.update(await self._send(object_spec, "update", changed, split))
         await self._link(object_spec, writes, split, results)
         return results
 

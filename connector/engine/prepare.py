@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,9 @@ class Outgoing:
     write: NativeWrite | None = None
     #: What was last synced with the source system (None when the route keeps none).
     source_snapshot: dict[str, Any] | None = None
+    #: Planned paths the target's mapping cannot represent (a label with no option there):
+    #: left out of the write, so they neither clear the target nor count as synced.
+    unrepresentable: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -75,6 +78,28 @@ def as_failure(native: NativeRecord, key: str | None, stage: str, error: Excepti
     if not isinstance(error, ConnectorError):
         error = MappingError(f"{type(error).__name__}: {error}", code="UNEXPECTED")
     return Failed(native, key, stage, error)
+
+
+def unrepresentable(
+    flat: dict[str, Any],
+    paths: frozenset[str],
+    fields: dict[str, Any],
+    native_field: Callable[[str], str | None],
+    references: Mapping[str, Any],
+) -> frozenset[str]:
+    """Paths with a value whose native field came out empty: the target cannot hold it.
+
+    Writing that empty value would erase what the target has, so the caller drops it.
+    """
+    found = set()
+    for path in paths - references.keys() - {"lines"}:
+        # A reference written empty is deliberate (its parent was deleted): not checked here.
+        name = native_field(path)
+        if not name or name not in fields or flat.get(path) in (None, "", []):
+            continue
+        if fields[name] in (None, ""):
+            found.add(path)
+    return frozenset(found)
 
 
 def source_is_newer(native_updated: dt.datetime, target_updated: dt.datetime | None) -> bool:

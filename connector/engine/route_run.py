@@ -33,6 +33,7 @@ from connector.engine.prepare import (
     as_failure,
     new_key,
     plan_for,
+    unrepresentable,
 )
 from connector.engine.resolver import BindingResolver
 from connector.engine.summary import EntityCounts, PlannedChange, RunSummary
@@ -287,18 +288,32 @@ class RouteRun:
                 except Exception as error:
                     prepared.failed.append(as_failure(native, key, "map", error))
                     continue
+                native_of = target_mapper.native_field
+                lost = unrepresentable(
+                    item.flat, item.plan.paths, fields, native_of, record.references
+                )
+                if lost:
+                    item.unrepresentable = lost
+                    for path in lost:
+                        fields.pop(target_mapper.native_field(path) or "", None)
+                        withheld.setdefault(path, []).append(native.id)
+                    if item.plan.paths <= lost:
+                        prepared.outgoing.append(item)
+                        continue
                 item.write = NativeWrite(key=key, external_id=item.target_id, fields=fields)
             prepared.outgoing.append(item)
         self._record_source(entity, prepared.outgoing)
         for path, ids in sorted(withheld.items()):
             # One line per page and field: a rep the CRM lacks can name hundreds of records.
             log.warning(
-                "%d %s record(s) have no value for %s in %s, which never held one there; %s "
-                "keeps its value (e.g. %s)",
+                "%d %s record(s): %s has no value %s can use (empty in %s, which never held "
+                "one, or not representable in %s); %s keeps its value (e.g. %s)",
                 len(ids),
                 entity.value,
                 path,
+                self.route.target,
                 self.route.source,
+                self.route.target,
                 self.route.target,
                 ", ".join(ids[:5]),
                 extra={"route": self.route.name, "field": path, "count": len(ids)},
@@ -515,7 +530,9 @@ class RouteRun:
                     counts.failed += 1
                     continue
                 previous = None if item.plan.create else item.snapshot
-                written = item.plan.paths - self._unwritten(entity, item, result)
+                written = (
+                    item.plan.paths - item.unrepresentable - self._unwritten(entity, item, result)
+                )
                 snapshot = merged_snapshot(previous, item.flat, written)
                 tx.bind(entity, item.key, self.route.target, result.external_id, snapshot=snapshot)
                 tx.resolve_failure(self.route.name, entity, item.native.id)
