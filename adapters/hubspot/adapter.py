@@ -194,6 +194,17 @@ class HubSpotAdapter:
         """What HubSpot computes itself on a stored record (a line item's `amount`)."""
         return terms.computed_native(entity, fields, line=line)
 
+    def closed_fields(self, entity: Entity) -> frozenset[str]:
+        """Fields that take only values the portal knows: the owner e-mail (`connector check`)."""
+        return frozenset({OWNER_EMAIL})
+
+    async def unknown_values(
+        self, entity: Entity, native_field: str, values: Sequence[str]
+    ) -> list[str]:
+        if native_field != OWNER_EMAIL:
+            return []
+        return await self.owners.unknown_emails(values)
+
     def webhook_verifier(self) -> WebhookVerifier | None:
         if not self._secrets:
             return None

@@ -10,6 +10,7 @@ from rich.table import Table
 from connector.adapter import Adapter
 from connector.cli.common import EXIT_USAGE, console, errors, handle_errors, run_async, state
 from connector.config import AppConfig
+from connector.engine.unknown_values import unknown_values
 from connector.errors import ConnectorError, InvalidConfiguration, Problem
 from connector.model import Entity
 from connector.runtime import Runtime, build_adapter
@@ -73,11 +74,12 @@ def check(
     config = state.config()
     adapters = built_adapters(config)
     problems = _capability_problems(config, adapters) + mapping_problems(config, adapters)
+    warnings: list[str] = []
     if connect and not problems:
 
         async def connect_all() -> None:
-            async with Runtime.open(config):
-                pass
+            async with Runtime.open(config) as runtime:
+                warnings.extend(await unknown_values(runtime))
 
         try:
             run_async(connect_all())
@@ -85,6 +87,8 @@ def check(
             problems += error.problems
         except ConnectorError as error:
             problems.append(Problem(str(config.path), str(error)))
+    for warning in warnings:
+        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     if problems:
         for problem in problems:
             errors.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)

@@ -115,6 +115,11 @@ def test_a_crm_the_product_did_not_write_changes_exactly_the_edited_records(worl
     sandbox_call(world, "PATCH", "/_sandbox/switches", json={"owners": PORTAL_OWNERS})
     db = world.erp_db
 
+    # `connector check` names the ERP's reps the portal lacks, before any sync meets them.
+    out = " ".join(world.connector("check").split())
+    assert "customer owner value(s) in erp that crm does not know" in out, out
+    assert "bob@example.com, carol@example.com" in out and "alice@" not in out
+
     # 1. Push ERP → CRM. Bob and Carol are unknown to the portal: their companies are created
     # without an owner, the rest of each company arrives.
     out = world.connector("sync", "erp-to-crm")
