@@ -57,6 +57,10 @@ class WritePlan:
         return not self.paths
 
 
+#: Snapshot entries under this prefix remember a value the target refused to take (an owner
+#: it has no user for): the same value is not offered again until it changes (or `resync`).
+UNWRITTEN = "!unwritten:"
+
 #: The field of a canonical sale line that identifies it within its sale.
 LINE_KEY = "number"
 LINES = "lines"
@@ -110,7 +114,10 @@ def plan_write(
                     path, source_snapshot.get(path, _MISSING), value
                 ):
                     continue
-            if snapshot is not None and same_value(path, snapshot.get(path, _MISSING), value):
+            if snapshot is not None and (
+                same_value(path, snapshot.get(path, _MISSING), value)
+                or snapshot.get(UNWRITTEN + path, _MISSING) == value
+            ):
                 continue
             if _blank(value) and (source_snapshot is None or _blank(source_snapshot.get(path))):
                 # Reported only where the target is known to hold a value; an unknown one is
@@ -189,16 +196,37 @@ def may_create(flat: Mapping[str, Any], create_when: Mapping[str, Collection[Any
 
 
 def merged_snapshot(
-    previous: Mapping[str, Any] | None, incoming: Mapping[str, Any], paths: Collection[str]
+    previous: Mapping[str, Any] | None,
+    incoming: Mapping[str, Any],
+    paths: Collection[str],
+    unwritten: Collection[str] = (),
 ) -> dict[str, Any]:
     """The target's snapshot after writing `paths` of `incoming`.
 
     Paths not written keep what the snapshot held, so a field the target could not take (and
-    one the source does not read, such as an outbound-only value) is never claimed.
+    one the source does not read, such as an outbound-only value) is never claimed; the value
+    it refused is remembered beside it (`UNWRITTEN`).
     """
     snapshot = dict(previous or {})
+    for path in unwritten:
+        snapshot[UNWRITTEN + path] = incoming[path]
     for path in paths:
+        snapshot.pop(UNWRITTEN + path, None)
         value = incoming[path]
+        known = snapshot.get(path)
+        if path == LINES and isinstance(value, list) and isinstance(known, list):
+            value = merge_lines(known, value)
+        snapshot[path] = value
+    return snapshot
+
+
+def observed_snapshot(
+    previous: Mapping[str, Any] | None, observed: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A system's snapshot after reading `observed` from it: what it returned replaces what
+    was known, and what it does not return (outbound-only fields, values it refused) stays."""
+    snapshot = dict(previous or {})
+    for path, value in observed.items():
         known = snapshot.get(path)
         if path == LINES and isinstance(value, list) and isinstance(known, list):
             value = merge_lines(known, value)

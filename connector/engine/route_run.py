@@ -24,6 +24,7 @@ from connector.engine.decide import (
     dedupe_latest,
     may_create,
     merged_snapshot,
+    observed_snapshot,
     pull_since,
 )
 from connector.engine.prepare import (
@@ -478,11 +479,7 @@ class RouteRun:
             for item in items:
                 # Merged into what was last synced: fields the source does not read back (an
                 # outbound-only history, a value it could not take) keep their last value.
-                snapshot = (
-                    merged_snapshot(item.source_snapshot, item.flat, item.flat.keys())
-                    if keep
-                    else None
-                )
+                snapshot = observed_snapshot(item.source_snapshot, item.flat) if keep else None
                 tx.bind(
                     entity,
                     item.key,
@@ -530,10 +527,9 @@ class RouteRun:
                     counts.failed += 1
                     continue
                 previous = None if item.plan.create else item.snapshot
-                written = (
-                    item.plan.paths - item.unrepresentable - self._unwritten(entity, item, result)
-                )
-                snapshot = merged_snapshot(previous, item.flat, written)
+                refused = item.unrepresentable | self._unwritten(entity, item, result)
+                written = item.plan.paths - refused
+                snapshot = merged_snapshot(previous, item.flat, written, refused)
                 tx.bind(entity, item.key, self.route.target, result.external_id, snapshot=snapshot)
                 tx.resolve_failure(self.route.name, entity, item.native.id)
                 self.target_refs.learn(entity, item.key, result.external_id)

@@ -58,6 +58,9 @@ class MemorySettings(BaseModel):
     #: waiting on it, as on a remote API, so a test can pause or kill it mid-way).
     read_delay_seconds: float = Field(default=0.0, ge=0)
     reject: list[RejectRule] = Field(default_factory=list)
+    #: Leave a field out of a write when it holds this value and report it unwritten (what a
+    #: CRM does with an owner it has no user for); the record itself is saved.
+    unwritten: list[RejectRule] = Field(default_factory=list)
     #: Generate this many customers on first use (a demo system with data in it).
     seed_customers: int = Field(default=0, ge=0)
     #: Canonical paths this system is the master of, per entity: what a real CRM's mapping
@@ -261,6 +264,14 @@ class MemoryAdapter:
             if error is not None:
                 results.append(WriteResult(write.key, write.external_id, error=error))
                 continue
+            fields = dict(write.fields)
+            unwritten = {
+                rule.field: rule.message
+                for rule in self.settings.unwritten
+                if rule.field in fields and fields[rule.field] == rule.value
+            }
+            for name in unwritten:
+                del fields[name]
             created = row is None
             if row is None:
                 self.data.counter += 1
@@ -269,13 +280,19 @@ class MemoryAdapter:
                 rows[record_id] = row
                 by_key[write.key] = row
                 self._indexed_rows[entity] = len(rows)
-            row.fields.update(write.fields)
+            row.fields.update(fields)
             row.key = row.key or write.key
             by_key[row.key] = row
             row.deleted = False
             row.updated_at = self._tick()
             results.append(
-                WriteResult(write.key, row.id, created=created, updated_at=row.updated_at)
+                WriteResult(
+                    write.key,
+                    row.id,
+                    created=created,
+                    updated_at=row.updated_at,
+                    unwritten=unwritten,
+                )
             )
         self._save()
         return results

@@ -59,9 +59,7 @@ def changes(database: Path, before: Dump, after: Dump) -> dict[tuple[str, Any], 
                 found[(table, rowid)] = {"<added>" if rowid in new else "<deleted>"}
             elif old[rowid] != new[rowid]:
                 found[(table, rowid)] = {
-                    name
-                    for name, a, b in zip(names, old[rowid], new[rowid], strict=True)
-                    if a != b
+                    name for name, a, b in zip(names, old[rowid], new[rowid], strict=True) if a != b
                 }
     return found
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 import datetime as dt
 
 from connector.engine.decide import (
+    UNWRITTEN,
     advance_watermark,
+    changed_lines,
     chunked,
     dedupe_latest,
+    lines_equal,
+    merge_lines,
     merged_snapshot,
+    observed_snapshot,
     plan_write,
     pull_since,
 )
+from connector.engine.prepare import unrepresentable
+from connector.model import Entity
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 SECOND = dt.timedelta(seconds=1)
@@ -135,3 +142,98 @@ def test_create_when_needs_every_condition():
     assert not may_create({"stage": "open"}, {"stage": ["won"]})
     assert not may_create({}, {"stage": ["won"]})
     assert may_create({"stage": "open"}, {})
+
+
+# -- the rule: write only what differs, never clear with an absent value ----------------------
+
+
+def plan(incoming, snapshot=None, source_snapshot=None, owner=None, bound=True, newer=True):
+    return plan_write(
+        incoming,
+        target_paths=set(incoming),
+        snapshot=snapshot,
+        bound=bound,
+        source_names={"crm"},
+        owner_of=lambda path: owner,
+        source_is_newer=newer,
+        source_snapshot=source_snapshot,
+    )
+
+
+def test_an_empty_value_the_source_never_held_is_withheld_not_written():
+    # The CRM never had the owner (it could not take it): its empty owner erases nothing.
+    p = plan({"owner": None}, snapshot={"owner": "bob@example.com"}, source_snapshot={})
+    assert p.empty and p.withheld == {"owner"}
+    p = plan({"lines": []}, snapshot={"lines": [{"number": 1}]}, source_snapshot={"lines": None})
+    assert p.empty and p.withheld == {"lines"}
+    # Where the target's value is unknown nothing is written either, and nothing reported.
+    assert plan({"phone": None}, snapshot={}, source_snapshot=None).withheld == frozenset()
+    assert plan({"phone": None}, snapshot={}, source_snapshot=None).empty
+
+
+def test_a_deliberate_clear_in_the_source_does_reach_the_target():
+    p = plan({"phone": None}, snapshot={"phone": "+49 1"}, source_snapshot={"phone": "+49 1"})
+    assert p.paths == {"phone"} and not p.withheld
+
+
+def test_an_unowned_value_the_source_did_not_change_never_overwrites_the_target():
+    # The echo of an old value must not undo an edit made in the target meanwhile.
+    p = plan({"name": "Old"}, snapshot={"name": "Edited there"}, source_snapshot={"name": "Old"})
+    assert p.empty
+    # The owner's unchanged value still restores its field (the owner wins).
+    p = plan(
+        {"number": "C1"}, snapshot={"number": "typo"}, source_snapshot={"number": "C1"}, owner="crm"
+    )
+    assert p.paths == {"number"}
+
+
+def test_a_value_the_target_refused_is_not_offered_again_until_it_changes():
+    snapshot = merged_snapshot({"name": "A"}, {"owner": "dave@x", "name": "B"}, {"name"}, {"owner"})
+    assert "owner" not in snapshot and snapshot["name"] == "B"
+    assert plan({"owner": "dave@x"}, snapshot=snapshot).empty
+    assert plan({"owner": "erin@x"}, snapshot=snapshot).paths == {"owner"}
+    # Once written, the memory of the refusal goes.
+    assert merged_snapshot(snapshot, {"owner": "erin@x"}, {"owner"}) == {
+        "name": "B",
+        "owner": "erin@x",
+    }
+
+
+def test_lines_compare_by_key_and_only_over_the_fields_the_source_provides():
+    known = [
+        {"number": 1, "sku": "A", "quantity": "2", "line_total": "20"},
+        {"number": 2, "sku": "B", "quantity": "1", "line_total": "5"},
+    ]
+    # The CRM does not provide the line total (it computes its own): no difference.
+    same = [{"number": 2, "sku": "B", "quantity": "1"}, {"number": 1, "sku": "A", "quantity": "2"}]
+    assert lines_equal(known, same)
+    assert plan({"lines": same}, snapshot={"lines": known}).empty
+    edited = [{"number": 1, "sku": "A", "quantity": "3"}, {"number": 2, "sku": "B"}]
+    assert not lines_equal(known, edited)
+    assert changed_lines(known, edited) == ([], ["1"], [])
+    assert changed_lines(known, [{"number": 3, "sku": "C"}]) == (["3"], [], ["1", "2"])
+    # The merged snapshot keeps the fields the source does not carry.
+    assert merge_lines(known, edited) == [
+        {"number": 1, "sku": "A", "quantity": "3", "line_total": "20"},
+        {"number": 2, "sku": "B", "quantity": "1", "line_total": "5"},
+    ]
+
+
+def test_observing_a_system_keeps_what_it_does_not_return():
+    previous = {"name": "A", "history.lifetime_revenue": "10", UNWRITTEN + "owner": "dave@x"}
+    assert observed_snapshot(previous, {"name": "B", "owner": None}) == {
+        "name": "B",
+        "owner": None,
+        "history.lifetime_revenue": "10",
+        UNWRITTEN + "owner": "dave@x",
+    }
+
+
+def test_a_value_the_target_mapping_cannot_represent_is_found():
+    flat = {"industry": "Widgets", "name": "Acme", "customer": "k1", "phone": None}
+    fields = {"industry": None, "name": "Acme", "associations.company": None, "phone": None}
+    natives = {"industry": "industry", "name": "name", "customer": "associations.company"}
+    lost = unrepresentable(
+        flat, frozenset(flat), fields, natives.get, {"customer": Entity.CUSTOMER}
+    )
+    assert lost == {"industry"}, "a reference written empty is deliberate; None was None"

@@ -258,3 +258,78 @@ async def test_a_reference_to_a_missing_parent_still_waits_in_failures(tmp_path,
         "UNRESOLVED_REFERENCE",
         True,
     )
+
+
+async def test_a_field_the_target_could_not_take_is_not_claimed_and_never_clears_the_source(
+    tmp_path, store
+):
+    """The CRM (master of the owner) has no user for an ERP rep: the customer is saved without
+    one and the owner reported unwritten. The reverse run must not read that absence as "the
+    owner was cleared" and erase the ERP's value."""
+    erp = memory("erp")
+    seed_erp(erp, customers=3)
+    first = erp.records(Entity.CUSTOMER)[0]
+    erp.put(Entity.CUSTOMER, {"owner": "dave@example.com"}, record_id=first.id)
+    crm = memory(
+        "crm",
+        owns={Entity.CUSTOMER: ["owner"]},
+        unwritten=[{"field": "owner", "value": "dave@example.com", "message": "no such user"}],
+    )
+    pushed = await run(tmp_path, store, erp, crm, "erp-to-crm")
+    assert pushed.counts[Entity.CUSTOMER].created == 3
+    [in_crm] = [r for r in crm.records(Entity.CUSTOMER) if r.fields["number"] == "C000"]
+    assert "owner" not in in_crm.fields
+    key = store.keys_for("customer", "crm", [in_crm.id])[in_crm.id]
+    assert "owner" not in store.bindings_for("customer", "crm", [key])[key].snapshot
+
+    # The CRM edits something else on that customer; the reverse run writes only that.
+    crm.put(Entity.CUSTOMER, {"name": "Renamed", "owner": None}, record_id=in_crm.id)
+    erp_calls = erp.write_calls
+    back = await run(tmp_path, store, erp, crm, "crm-to-erp")
+    assert back.counts[Entity.CUSTOMER].updated == 1
+    [row] = [r for r in erp.records(Entity.CUSTOMER) if r.id == first.id]
+    assert row.fields["name"] == "Renamed" and row.fields["owner"] == "dave@example.com"
+    assert erp.write_calls == erp_calls + 1
+    # Nothing echoes: the refused owner is remembered, so the forward run that re-reads the
+    # ERP row our reverse write touched does not offer it again.
+    assert (await run(tmp_path, store, erp, crm, "crm-to-erp")).writes == 0
+    assert (await run(tmp_path, store, erp, crm, "erp-to-crm")).writes == 0
+    crm_row = next(r for r in crm.records(Entity.CUSTOMER) if r.id == in_crm.id)
+    assert crm_row.fields.get("owner") is None
+    assert (await run(tmp_path, store, erp, crm, "crm-to-erp")).writes == 0
+    assert next(r for r in erp.records(Entity.CUSTOMER) if r.id == first.id).fields["owner"] == (
+        "dave@example.com"
+    )
+
+
+async def test_a_missing_value_can_fail_the_record_instead_of_warning(tmp_path, store):
+    erp = memory("erp")
+    seed_erp(erp, customers=2)
+    crm = memory("crm")
+    await run(tmp_path, store, erp, crm, "erp-to-crm")
+    # A customer bound by match in the CRM side that never held a phone: the ERP's stays.
+    erp_row = erp.records(Entity.CUSTOMER)[0]
+    erp.put(Entity.CUSTOMER, {"phone": "+49 1"}, record_id=erp_row.id)
+    await run(tmp_path, store, erp, crm, "erp-to-crm")
+    crm_row = next(
+        r for r in crm.records(Entity.CUSTOMER) if r.fields["number"] == erp_row.fields["number"]
+    )
+    # The CRM "loses" the value without the product having cleared it (a foreign write path).
+    crm.put(Entity.CUSTOMER, {"phone": None, "name": "X"}, record_id=crm_row.id)
+    key = store.keys_for("customer", "crm", [crm_row.id])[crm_row.id]
+    with store.transaction() as tx:  # as if the CRM had never been known to hold a phone
+        snapshot = dict(store.bindings_for("customer", "crm", [key])[key].snapshot or {})
+        snapshot.pop("phone", None)
+        tx.bind("customer", key, "crm", crm_row.id, snapshot=snapshot)
+    data = copy.deepcopy(TWO_WAY)
+    data["routes"][1]["entities"]["customer"] = {"missing_values": "fail"}
+    config = config_for(tmp_path, data)
+    async with Runtime.open(config, store=store, erp=erp, crm=crm) as runtime:
+        summary = await SyncService(runtime).run_route("crm-to-erp")
+    assert summary.counts[Entity.CUSTOMER].failed == 1
+    [failure] = [f for f in store.failures() if f.entity == "customer"]
+    assert failure.code == "MISSING_VALUE" and "phone" in failure.message
+    assert (
+        next(r for r in erp.records(Entity.CUSTOMER) if r.id == erp_row.id).fields["phone"]
+        == "+49 1"
+    )

@@ -244,3 +244,57 @@ async def test_a_won_sale_without_status_becomes_an_order(erp: ErpGenericAdapter
     assert kept.ok
     stored = rows(erp, "sales_orders", TABLES["sales_orders"].c.sync_key == "open-none")[0]
     assert stored["status"] == "none"
+
+
+async def test_a_write_of_what_the_row_holds_leaves_it_untouched(erp: ErpGenericAdapter) -> None:
+    """Compared in the ERP's own terms (10.5 is 10.50 in a money column): no UPDATE, so the
+    ERP's change column does not move and the row never re-enters anyone's change feed."""
+    before = rows(erp, "customers", TABLES["customers"].c.id == 4)[0]
+    same = {"name": before["name"], "credit_limit": str(before["credit_limit"]) + "0"}
+    [result] = await erp.upsert(Entity.CUSTOMER, [NativeWrite("k4", "4", same)])
+    assert result.ok and not result.created
+    assert rows(erp, "customers", TABLES["customers"].c.id == 4)[0] == before
+
+
+async def test_lines_are_matched_by_line_number_and_keep_their_ids(erp: ErpGenericAdapter) -> None:
+    lines: list[dict[str, Any]] = [
+        {"line_no": 1, "sku": "P-00001", "quantity": "2", "unit_price": "10", "line_total": "20"},
+        {"line_no": 2, "sku": "P-00002", "quantity": "1", "unit_price": "5", "line_total": "5"},
+        {"line_no": 3, "sku": "P-00003", "quantity": "1", "unit_price": "1", "line_total": "1"},
+    ]
+    [created] = await erp.upsert(Entity.SALE, [NativeWrite("s-1", None, a_sale(1, lines))])
+    order_id = int(created.external_id or "0")
+    table = TABLES["sales_order_lines"]
+    ids = {
+        r["line_no"]: r["id"] for r in rows(erp, "sales_order_lines", table.c.order_id == order_id)
+    }
+    order_before = rows(erp, "sales_orders", TABLES["sales_orders"].c.id == order_id)[0]
+
+    # Line 2 edited (without the line total, which the other side computes), line 3 gone, a
+    # new line without a number (created in the CRM): line 1 is not touched at all.
+    wanted = [
+        {"line_no": 1, "sku": "P-00001", "quantity": "2.000", "unit_price": "10.00"},
+        {"line_no": 2, "sku": "P-00002", "quantity": "7"},
+        {"sku": "P-00009", "quantity": "1"},
+    ]
+    [updated] = await erp.upsert(
+        Entity.SALE, [NativeWrite("s-1", str(order_id), {"lines": wanted})]
+    )
+    assert updated.ok
+    after = {r["line_no"]: r for r in rows(erp, "sales_order_lines", table.c.order_id == order_id)}
+    assert sorted(after) == [1, 2, 4], "the new line is numbered after the last"
+    assert after[1]["id"] == ids[1] and after[2]["id"] == ids[2]
+    assert after[2]["quantity"] == Decimal(7) and after[2]["line_total"] == Decimal(5)
+    assert after[4]["sku"] == "P-00009"
+    order_after = rows(erp, "sales_orders", TABLES["sales_orders"].c.id == order_id)[0]
+    assert order_after["updated_at"] != order_before["updated_at"], "its lines really changed"
+
+    # The same lines again: nothing changes, not even the order's change time.
+    again = [{k: v for k, v in line.items()} for line in wanted[:2]] + [
+        {"line_no": 4, "sku": "P-00009", "quantity": "1"}
+    ]
+    await erp.upsert(Entity.SALE, [NativeWrite("s-1", str(order_id), {"lines": again})])
+    assert rows(erp, "sales_orders", TABLES["sales_orders"].c.id == order_id)[0] == order_after
+    assert {
+        r["line_no"]: r for r in rows(erp, "sales_order_lines", table.c.order_id == order_id)
+    } == after

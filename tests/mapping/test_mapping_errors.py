@@ -4,6 +4,7 @@ likely, what was meant."""
 from __future__ import annotations
 
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from connector.errors import InvalidConfiguration
 from connector.mapping.catalog import MappingCatalog, check, compile_text
 from connector.model import Entity
+from tests.mapping.conftest import DictRefs, compile_yaml, native
 
 
 def problems_of(text: str, entity: Entity = Entity.CUSTOMER, **kwargs):
@@ -257,3 +259,34 @@ def test_misspelt_value_map_argument_is_reported_as_such():
         "my/customer.yaml:4:45: transform `value_map` has no argument `unknwn`"
         " — did you mean `unknown`?"
     )
+
+
+def test_a_computed_field_is_read_only():
+    [found] = problems_of(
+        "fields:\n  - {canonical: annual_revenue, native: rev, computed: true, direction: both}\n"
+    )
+    assert found.startswith("my/customer.yaml:2:") and "`computed` field is read-only" in found
+
+
+def test_a_computed_field_is_neither_written_nor_carried_into_another_system():
+    mapper = compile_yaml(
+        """\
+        entity: sale
+        fields:
+          - {canonical: title, native: dealname}
+        lines:
+          native: lines
+          fields:
+            - {canonical: number, native: line_no, transform: integer}
+            - {canonical: line_total, native: amount, transform: decimal, computed: true}
+        """,
+        Entity.SALE,
+    )
+    refs = DictRefs()
+    record = mapper.to_canonical(
+        native({"dealname": "D", "lines": [{"line_no": "1", "amount": "9"}]}), refs
+    )
+    assert [line.model_dump(exclude_unset=True) for line in record.lines or []] == [{"number": 1}]
+    assert record.lines is not None
+    record.lines[0].line_total = Decimal("5")
+    assert mapper.to_native(record, refs, create=True)["lines"] == [{"line_no": "1"}]
