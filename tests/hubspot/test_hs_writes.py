@@ -234,12 +234,18 @@ def line_items(*items: tuple[int, dict[str, str]]) -> httpx.Response:
     return httpx.Response(200, json={"status": "COMPLETE", "results": results})
 
 
-def deal_saved() -> None:
+def deal_saved(*line_item: tuple[int, dict[str, str]]) -> None:
+    """Deal 900 saved; with `line_item`, it has that one line item attached."""
     respx.post(f"{V3}/deals/batch/upsert").respond(
         json={
             "results": [{"id": "900", "new": False, "objectWriteTraceId": "s1", "properties": {}}]
         }
     )
+    if line_item:
+        respx.post(f"{V4}/deals/line_items/batch/read").mock(
+            return_value=attached("900", *(i for i, _ in line_item))
+        )
+        respx.post(f"{V3}/line_items/batch/read").mock(return_value=line_items(*line_item))
 
 
 @respx.mock
@@ -299,11 +305,7 @@ async def test_deal_lines_are_matched_by_key_and_only_changed_lines_are_written(
 
 @respx.mock
 async def test_unchanged_lines_cost_no_line_item_write(adapter):
-    deal_saved()
-    respx.post(f"{V4}/deals/line_items/batch/read").mock(return_value=attached("900", 71))
-    respx.post(f"{V3}/line_items/batch/read").mock(
-        return_value=line_items((71, {"erp_line_no": "1", "hs_sku": "A", "price": "10"}))
-    )
+    deal_saved((71, {"erp_line_no": "1", "hs_sku": "A", "price": "10"}))
     writes = respx.post(url__regex=rf"{V3}/line_items/batch/(create|update|archive)")
     lines = [{"erp_line_no": 1, "hs_sku": "A", "price": Decimal("10.00")}]
     [result] = await adapter.upsert(Entity.SALE, [NativeWrite("s1", None, {"lines": lines})])
@@ -312,11 +314,7 @@ async def test_unchanged_lines_cost_no_line_item_write(adapter):
 
 @respx.mock
 async def test_a_failed_line_write_fails_the_deal_retryably(adapter):
-    deal_saved()
-    respx.post(f"{V4}/deals/line_items/batch/read").mock(return_value=attached("900", 71))
-    respx.post(f"{V3}/line_items/batch/read").mock(
-        return_value=line_items((71, {"erp_line_no": "1", "hs_sku": "A", "price": "1"}))
-    )
+    deal_saved((71, {"erp_line_no": "1", "hs_sku": "A", "price": "1"}))
     respx.post(f"{V3}/line_items/batch/create").respond(
         207,
         json={
