@@ -9,20 +9,27 @@ Goals (issue 6):
 * throughput >= 90 % of the limit's ceiling: 190 requests x 100 records / 10 s = 1,900 records/s;
 * write calls <= 1.05 x ceil(N / 100);
 * no 429 reaching `failures`;
-* a second run with nothing changed makes 0 write calls.
+* a second run with nothing changed makes 0 write calls;
+* the reverse sync (CRM → ERP) after the unchanged push makes 0 ERP writes (issue 11): every
+  ERP row stays byte-identical.
+
+The routes are the shipped pair (ERP → CRM and CRM → ERP, customers only); `--one-way` drops the
+reverse route, as this benchmark did before issue 11.
 
 `--match` adds the shipped natural-key match on the customer number: one batch read per 100
 unbound records before they are created, which shares the burst limit with the writes.
 
-    .venv/bin/python bench/hubspot_push.py [--records 20000] [--match]
+    .venv/bin/python bench/hubspot_push.py [--records 20000] [--match] [--one-way]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import math
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -50,7 +57,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def write_config(directory: Path, url: str, match: bool) -> Path:
+def write_config(directory: Path, url: str, match: bool, two_way: bool) -> Path:
     shipped = yaml.safe_load(Path(__file__).parents[1].joinpath("config.yaml").read_text())
     shipped["state"] = {"url": f"sqlite:///{directory / 'state.db'}"}
     erp = shipped["systems"]["erp"]["settings"]
@@ -62,7 +69,9 @@ def write_config(directory: Path, url: str, match: bool) -> Path:
     crm.pop("webhooks", None)
     route = next(r for r in shipped["routes"] if r["name"] == "erp-to-crm")
     route["entities"] = {"customer": {"match": ["number"]} if match else {}}
-    shipped["routes"] = [route]
+    back = next(r for r in shipped["routes"] if r["name"] == "crm-to-erp")
+    back["entities"] = {"customer": {}}
+    shipped["routes"] = [route, back] if two_way else [route]
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(shipped))
     return path
@@ -81,6 +90,23 @@ async def setup_portal(config: Path) -> None:
         adapter = runtime.adapters["crm"]
         assert isinstance(adapter, HubSpotAdapter)
         await setup(adapter, [runtime.mappers.for_system("crm", Entity.CUSTOMER)])
+
+
+def erp_rows(database: Path) -> str:
+    """A digest of every customer row exactly as stored."""
+    with sqlite3.connect(database) as db:
+        digest = hashlib.sha256()
+        for row in db.execute("SELECT * FROM customers ORDER BY id"):
+            digest.update(repr(row).encode())
+        return digest.hexdigest()
+
+
+async def reverse(config: Path) -> int:
+    """The CRM → ERP route once; returns its ERP writes (created + updated)."""
+    async with Runtime.open(load_config(config)) as runtime:
+        summary = await SyncService(runtime).run_route("crm-to-erp", trigger="bench")
+    counts = summary.counts[Entity.CUSTOMER]
+    return counts.created + counts.updated
 
 
 async def run_route(config: Path) -> tuple[float, int]:
@@ -103,6 +129,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--match", action="store_true")
+    parser.add_argument("--one-way", action="store_true")
     args = parser.parse_args()
 
     # The sandbox gets a process (and so a core) of its own, as HubSpot would be elsewhere:
@@ -130,7 +157,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder)
         create_sample_erp(directory / "erp.db", customers=args.records, contacts=1, orders=1)
-        config = write_config(directory, url, args.match)
+        config = write_config(directory, url, args.match, not args.one_way)
         asyncio.run(setup_portal(config))
         # The sandbox's own owners are not the sample's (by design); the sample's sales reps
         # become portal users here, so the push resolves their owner ids as in production.
@@ -147,6 +174,12 @@ def main() -> None:
         print("Second run, nothing changed:")
         asyncio.run(run_route(config))
         second_writes, _ = write_calls(url)
+        erp_writes = -1
+        if not args.one_way:
+            before = erp_rows(directory / "erp.db")
+            erp_writes = asyncio.run(reverse(config))
+            if erp_rows(directory / "erp.db") != before:
+                erp_writes = max(erp_writes, 1)  # a row changed: never report 0
     sandbox.terminate()
     sandbox.wait()
 
@@ -164,6 +197,8 @@ def main() -> None:
     print(f"429 answers       {limited:8d}            (absorbed by waits and retries)")
     print(f"failures          {failures:8d}            (goal 0)")
     print(f"second-run writes {second_writes:8d}            (goal 0)")
+    if erp_writes >= 0:
+        print(f"reverse-sync ERP writes after the unchanged push {erp_writes} (goal 0)")
 
 
 if __name__ == "__main__":

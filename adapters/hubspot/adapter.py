@@ -57,6 +57,7 @@ from .webhooks import HubSpotWebhookVerifier
 from .writes import (
     chunks,
     failed,
+    line_order,
     plan_rounds,
     split_batch_response,
     split_fields,
@@ -578,14 +579,7 @@ def _order(record: NativeRecord) -> tuple[dt.datetime, int, str]:
 
 
 def _line_order(record: NativeRecord) -> tuple[Decimal, Decimal, int]:
-    """Lines in the order of their key (the ERP line number), then their quote position."""
-    ranks = []
-    for name in (LINE_KEY_PROPERTY, "hs_position_on_quote"):
-        try:
-            ranks.append(Decimal(str(record.fields.get(name))))
-        except ArithmeticError:
-            ranks.append(Decimal(1 << 30))
-    return (ranks[0], ranks[1], int(record.id) if record.id.isdigit() else 0)
+    return line_order(record.id, record.fields)
 
 
 __all__ = ["HubSpotAdapter"]

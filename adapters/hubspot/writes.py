@@ -24,7 +24,7 @@ from connector.adapter import NativeWrite, WriteResult
 from connector.errors import RecordError
 
 from .errors import batch_item_error
-from .objects import ASSOCIATIONS, CONNECTOR_KEY, LINES
+from .objects import ASSOCIATIONS, CONNECTOR_KEY, LINE_KEY_PROPERTY, LINES
 from .search import parse_timestamp
 
 T = TypeVar("T")
@@ -235,6 +235,18 @@ def same_in_hubspot(wanted: str, current: Any) -> bool:
         return False
 
 
+def line_order(line_id: str, properties: Mapping[str, Any]) -> tuple[Decimal, Decimal, int]:
+    """Line items in the order of their key (the ERP line number), then their quote position,
+    then their id: the order reads list them in and keyless ones are adopted in."""
+    ranks = []
+    for name in (LINE_KEY_PROPERTY, "hs_position_on_quote"):
+        try:
+            ranks.append(Decimal(str(properties.get(name))))
+        except ArithmeticError:
+            ranks.append(Decimal(1 << 30))
+    return (ranks[0], ranks[1], int(line_id) if line_id.isdigit() else 0)
+
+
 def _line_key(value: Any) -> str | None:
     if value is None or str(value).strip() == "":
         return None
@@ -260,7 +272,7 @@ def plan_line_items(
     by_key: dict[str, tuple[str, Mapping[str, Any]]] = {}
     keyless: list[tuple[str, Mapping[str, Any]]] = []
     archives: list[str] = []
-    for line_id, properties in current:
+    for line_id, properties in sorted(current, key=lambda item: line_order(*item)):
         key = _line_key(properties.get(key_property))
         if key is None:
             keyless.append((line_id, properties))
