@@ -490,7 +490,8 @@ class SqlStore:
         if lines is not None and tables.lines is not None:
             lines_changed = self._sync_lines(connection, tables, pk, lines)
         if not changes and not lines_changed:
-            return WriteResult(write.key, str(pk), updated_at=_aware(current[config.updated_at]))
+            stamp = current[config.updated_at]
+            return WriteResult(write.key, str(pk), updated_at=_aware(stamp) if stamp else None)
         # A real change moves updated_at so the ERP's own change feed (and ours) sees it, and
         # carries the canonical key along; an unchanged row is left exactly as it is.
         changes[config.updated_at] = to_column_value(table.c[config.updated_at], now)
