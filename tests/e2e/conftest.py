@@ -47,10 +47,13 @@ class Sandbox:
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     """A HubSpot sandbox served by uvicorn on 127.0.0.1, with HubSpot's limits enforced."""
+    yield from serve(create_app())
+
+
+def serve(app: Any) -> Iterator[Sandbox]:
+    """Serve an ASGI app (the sandbox, or the sandbox behind a test's own layer) on loopback."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -10,12 +10,19 @@ case-blind), so they hold with the sandbox's value normalisation on or off.
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import World, counts
+import pytest
+
+from adapters.erp_generic.sample import create_sample_erp
+from adapters.hubspot.sandbox import create_app
+from tests.e2e.conftest import World, counts, serve, write_config
 from tests.e2e.test_erp_hubspot import objects, write_calls
 
 Dump = dict[str, dict[Any, tuple[Any, ...]]]
@@ -237,3 +244,60 @@ def test_a_crm_the_product_did_not_write_changes_exactly_the_edited_records(worl
     }
     assert after_items[1]["properties"]["name"] == "Edited in the ERP"
     assert [n for n in after_items if after_items[n] != before_items[n]] == [1]
+
+
+def refuse_owners(app: Any) -> Any:
+    """The sandbox as a token without `crm.objects.owners.read` sees it: the Owners API
+    answers 403 MISSING_SCOPES, everything else works."""
+
+    async def layer(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and "/owners" in scope["path"]
+            and "_sandbox" not in scope["path"]
+        ):
+            body = json.dumps(
+                {"status": "error", "category": "MISSING_SCOPES", "message": "missing scopes"}
+            ).encode()
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 403, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await app(scope, receive, send)
+
+    return layer
+
+
+@pytest.fixture
+def scopeless_world(tmp_path: Path) -> Iterator[World]:
+    for sandbox in serve(refuse_owners(create_app())):
+        create_sample_erp(tmp_path / "erp.db", customers=30, contacts=60, orders=40, products=20)
+        world = World(tmp_path, write_config(tmp_path, sandbox.url), sandbox)
+        world.connector("hubspot", "setup")
+        yield world
+
+
+def test_an_unreadable_owners_list_holds_the_owner_back_and_syncs_everything_else(
+    scopeless_world: World, caplog: pytest.LogCaptureFixture
+):
+    # The token lacks the owners scope: the route still syncs every record, the owner field
+    # waits, and one warning says why.
+    world = scopeless_world
+    with caplog.at_level(logging.WARNING, logger="adapters.hubspot.owners"):
+        out = world.connector("sync", "erp-to-crm")
+    for entity, total in (("customer", 30), ("contact", 60), ("sale", 40)):
+        assert counts(out, "erp-to-crm", entity)[0] == total, out
+        assert counts(out, "erp-to-crm", entity)[5] == 0, out
+    warnings = [r for r in caplog.records if "owners could not be listed" in r.getMessage()]
+    assert len(warnings) == 1, caplog.text
+    assert not any(c["properties"].get("hubspot_owner_id") for c in objects(world, "companies"))
+
+    # The reverse sync reads companies whose owner it cannot translate: the ERP keeps every rep.
+    before = dump(world.erp_db)
+    company = objects(world, "companies")[0]
+    ui_edit(world, "companies", company["id"], name="Edited while owners are unreadable")
+    world.connector("sync", "crm-to-erp")
+    changed = changes(world.erp_db, before, dump(world.erp_db))
+    assert len(changed) == 1 and next(iter(changed.values())) - {"updated_at", "sync_key"} == {
+        "name"
+    }
