@@ -91,6 +91,8 @@ def unrepresentable(
 
     Writing that empty value would erase what the target has, so the caller drops it.
     """
+    if all(value is not None and value != "" for value in fields.values()):
+        return frozenset()  # the common case, checked first: this runs for every write
     found = set()
     for path in paths - references.keys() - {"lines"}:
         # A reference written empty is deliberate (its parent was deleted): not checked here.
