@@ -264,10 +264,14 @@ def plan_line_items(
 ) -> LinePlan:
     """Match a deal's wanted lines to its line items and say what to write.
 
-    Lines match by `key_property` (the ERP's line number). A line item without a key pairs, in
-    order, with a wanted line no line item has; one with a key no wanted line has is archived,
-    as is every second line item with the same key (a create replayed after a crash). A matched
-    line item is updated only in the properties whose value differs in HubSpot's terms.
+    Lines match by `key_property` (the ERP's line number). A line item without a key (added in
+    HubSpot, or written before line keys existed) pairs, in order, with a wanted line no line
+    item has; one left over is kept: the product never wrote it, so it is not the product's to
+    delete (the CRM → ERP route brings it into the ERP, and it is adopted then) — unless no
+    line on either side has a key (the mapping maps none): then lines pair by position. A line
+    item with a key no wanted line has is archived, as is every second line item with the same
+    key (a create replayed after a crash). A matched line item is updated only in the
+    properties whose value differs in HubSpot's terms.
     """
     by_key: dict[str, tuple[str, Mapping[str, Any]]] = {}
     keyless: list[tuple[str, Mapping[str, Any]]] = []
@@ -298,7 +302,10 @@ def plan_line_items(
         else:
             creates.append((index, dict(line)))
     archives.extend(line_id for line_id, _ in by_key.values() if line_id not in used)
-    archives.extend(line_id for line_id, _ in keyless)
+    keyed = by_key or any(_line_key(line.get(key_property)) is not None for line in wanted)
+    if not keyed:
+        # A mapping without a line key: lines pair by position, and the rest are ours to drop.
+        archives.extend(line_id for line_id, _ in keyless)
     return LinePlan(updates, creates, archives)
 
 

@@ -28,6 +28,13 @@ def test_nothing_to_do_when_everything_matches():
     assert plan_line_items([{KEY: "1", "price": "9.50"}], current, KEY).empty
 
 
-def test_removing_every_line_archives_them_all():
+def test_removing_every_line_archives_the_ones_the_product_wrote():
+    # 73 has no key: added in HubSpot and not yet in the ERP. It is not ours to delete.
     current = [("71", {KEY: "1"}), ("72", {KEY: "2"}), ("73", {})]
-    assert plan_line_items([], current, KEY).archives == ["71", "72", "73"]
+    assert plan_line_items([], current, KEY).archives == ["71", "72"]
+
+
+def test_without_line_keys_in_the_mapping_lines_pair_by_position():
+    current = [("71", {"name": "A"}), ("72", {"name": "B"})]
+    plan = plan_line_items([{"name": "A2"}], current, KEY)
+    assert plan.updates == [("71", {"name": "A2"})] and plan.archives == ["72"]
