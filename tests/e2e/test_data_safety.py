@@ -164,9 +164,9 @@ def test_a_crm_the_product_did_not_write_changes_exactly_the_edited_records(worl
         "(SELECT COUNT(*) FROM sales_order_lines l WHERE l.order_id = o.id) >= 2 ORDER BY o.id",
         order_a_id,
     )
-    line_id, old_quantity = erp_one(
+    line_id, old_quantity, old_rebate = erp_one(
         world,
-        "SELECT id, quantity FROM sales_order_lines WHERE order_id = ? AND line_no = 2",
+        "SELECT id, quantity, discount FROM sales_order_lines WHERE order_id = ? AND line_no = 2",
         order_b_id,
     )
     contacts = {str(c["properties"]["email"]).casefold(): c for c in objects(world, "contacts")}
@@ -200,10 +200,16 @@ def test_a_crm_the_product_did_not_write_changes_exactly_the_edited_records(worl
     assert changed[("contacts", contact_id)] - stamp == {"job_title"}
     assert changed[("sales_orders", order_a_id)] - stamp == {"title"}
     assert changed[("sales_orders", order_b_id)] - stamp == set(), "only its line changed"
-    # One column of one line: the CRM's computed amount never reaches the ERP's line total.
-    assert changed[("sales_order_lines", line_id)] == {"quantity"}
-    assert Decimal(str(erp_one(world, "SELECT quantity FROM sales_order_lines WHERE id = ?",
-                               line_id)[0])) == new_quantity  # fmt: skip
+    # One line: its quantity, and with it the line's rebate (HubSpot's discount is per unit, so
+    # more units at the same unit discount are a larger rebate). The CRM's computed amount never
+    # reaches the ERP's line total.
+    assert changed[("sales_order_lines", line_id)] - {"discount"} == {"quantity"}
+    quantity, rebate = erp_one(
+        world, "SELECT quantity, discount FROM sales_order_lines WHERE id = ?", line_id
+    )
+    assert Decimal(str(quantity)) == new_quantity
+    unit = Decimal(str(old_rebate or 0)) / Decimal(str(old_quantity))
+    assert abs(Decimal(str(rebate or 0)) - unit * new_quantity) <= Decimal("0.01")
     # Alice, deactivated in the CRM, and Bob, whom the CRM never knew, are still the owners.
     assert erp_one(world, "SELECT name, crm_owner FROM customers WHERE id = ?", alice_id) == (
         "Renamed in the CRM",
