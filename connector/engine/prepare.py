@@ -8,6 +8,7 @@ reads bindings and, for natural-key matching, looks records up in the target.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,9 @@ from typing import Any
 from connector.adapter import NativeRecord, NativeWrite
 from connector.engine.decide import WritePlan, plan_write
 from connector.errors import ConnectorError, MappingError, RecordError
-from connector.model import Record, flatten
+from connector.model import Entity, Record, flatten
+
+log = logging.getLogger("connector.engine")
 
 
 @dataclass
@@ -102,6 +105,37 @@ def unrepresentable(
         if fields[name] in (None, ""):
             found.add(path)
     return frozenset(found)
+
+
+def missing_value(item: Outgoing, source: str, target: str) -> RecordError:
+    """The failure for withheld paths under the `missing_values: fail` policy."""
+    withheld = ", ".join(sorted(item.plan.withheld))
+    return RecordError(
+        f"no value for {withheld} in {source}, which never held one there; {target} keeps its "
+        "value",
+        code="MISSING_VALUE",
+        retryable=False,
+    )
+
+
+def report_withheld(
+    entity: Entity, withheld: Mapping[str, list[str]], source: str, target: str, route: str
+) -> None:
+    """One warning per page and field: a rep the CRM lacks can name hundreds of records."""
+    for path, ids in sorted(withheld.items()):
+        log.warning(
+            "%d %s record(s): %s has no value %s can use (empty in %s, which never held one, "
+            "or not representable in %s); %s keeps its value (e.g. %s)",
+            len(ids),
+            entity.value,
+            path,
+            target,
+            source,
+            target,
+            target,
+            ", ".join(ids[:5]),
+            extra={"route": route, "field": path, "count": len(ids)},
+        )
 
 
 def source_is_newer(native_updated: dt.datetime, target_updated: dt.datetime | None) -> bool:

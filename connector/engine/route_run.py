@@ -32,8 +32,10 @@ from connector.engine.prepare import (
     Outgoing,
     Prepared,
     as_failure,
+    missing_value,
     new_key,
     plan_for,
+    report_withheld,
     unrepresentable,
 )
 from connector.engine.resolver import BindingResolver
@@ -274,7 +276,8 @@ class RouteRun:
             )
             if item.plan.withheld:
                 if missing_policy is MissingPolicy.FAIL:
-                    prepared.failed.append(Failed(native, key, "diff", self._missing(item)))
+                    missing = missing_value(item, self.route.source, self.route.target)
+                    prepared.failed.append(Failed(native, key, "diff", missing))
                     continue
                 for path in item.plan.withheld:
                     withheld.setdefault(path, []).append(native.id)
@@ -304,31 +307,8 @@ class RouteRun:
                 item.write = NativeWrite(key=key, external_id=item.target_id, fields=fields)
             prepared.outgoing.append(item)
         self._record_source(entity, prepared.outgoing)
-        for path, ids in sorted(withheld.items()):
-            # One line per page and field: a rep the CRM lacks can name hundreds of records.
-            log.warning(
-                "%d %s record(s): %s has no value %s can use (empty in %s, which never held "
-                "one, or not representable in %s); %s keeps its value (e.g. %s)",
-                len(ids),
-                entity.value,
-                path,
-                self.route.target,
-                self.route.source,
-                self.route.target,
-                self.route.target,
-                ", ".join(ids[:5]),
-                extra={"route": self.route.name, "field": path, "count": len(ids)},
-            )
+        report_withheld(entity, withheld, self.route.source, self.route.target, self.route.name)
         return prepared
-
-    def _missing(self, item: Outgoing) -> RecordError:
-        withheld = ", ".join(sorted(item.plan.withheld))
-        return RecordError(
-            f"no value for {withheld} in {self.route.source}, which never held one there; "
-            f"{self.route.target} keeps its value",
-            code="MISSING_VALUE",
-            retryable=False,
-        )
 
     async def _resolve_source_parents(
         self, mapper: EntityMapper, records: Sequence[NativeRecord], depth: int
