@@ -86,6 +86,9 @@ class WriteResult:
     #: owner, option or product it does not know), each with the reason. The engine does not
     #: record them as synced: the other side keeps its value and the field is tried again.
     unwritten: Mapping[str, str] = field(default_factory=dict)
+    #: Those of `unwritten` the target could not take only for now (a list it could not read):
+    #: offered again on the next write. Others are remembered as refused until they change.
+    unwritten_for_now: frozenset[str] = frozenset()
 
     @property
     def ok(self) -> bool:

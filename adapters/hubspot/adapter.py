@@ -435,7 +435,7 @@ class HubSpotAdapter:
 
     async def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]:
         object_spec = spec(entity)
-        writes, unwritten = await self.owners.to_owner_ids(writes)
+        writes, unwritten, for_now = await self.owners.to_owner_ids(writes)
         results: dict[str, WriteResult] = {}
         gate = asyncio.Semaphore(self.settings.max_in_flight)
 
@@ -446,7 +446,7 @@ class HubSpotAdapter:
         for round_writes in plan_rounds(writes):
             batches = list(chunks(round_writes, self.settings.batch_size))
             await asyncio.gather(*(run(batch) for batch in batches))
-        return [_with_unwritten(results[w.key], unwritten.get(w.key)) for w in writes]
+        return [_with_unwritten(results[w.key], unwritten.get(w.key), for_now) for w in writes]
 
     async def _write_batch(
         self, object_spec: ObjectSpec, writes: Sequence[NativeWrite]
@@ -567,10 +567,16 @@ class HubSpotAdapter:
         return {i: WriteResult(key=i, external_id=i) for i in ids}
 
 
-def _with_unwritten(result: WriteResult, unwritten: Mapping[str, str] | None) -> WriteResult:
+def _with_unwritten(
+    result: WriteResult, unwritten: Mapping[str, str] | None, for_now: bool
+) -> WriteResult:
     if not unwritten or not result.ok:
         return result
-    return dataclasses.replace(result, unwritten={**result.unwritten, **unwritten})
+    return dataclasses.replace(
+        result,
+        unwritten={**result.unwritten, **unwritten},
+        unwritten_for_now=result.unwritten_for_now | (frozenset(unwritten) if for_now else set()),
+    )
 
 
 def _order(record: NativeRecord) -> tuple[dt.datetime, int, str]:

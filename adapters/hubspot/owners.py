@@ -141,9 +141,10 @@ class OwnerDirectory:
 
     async def to_owner_ids(
         self, writes: Sequence[NativeWrite]
-    ) -> tuple[list[NativeWrite], dict[str, dict[str, str]]]:
+    ) -> tuple[list[NativeWrite], dict[str, dict[str, str]], bool]:
         """Replaces `owner_email` in writes with `hubspot_owner_id`; also returns, by write key,
-        the `owner_email` fields that could not be translated, with the reason.
+        the `owner_email` fields that could not be translated, with the reason, and whether
+        that was only for now (the owners could not be listed).
 
         An empty e-mail clears the owner. An e-mail with no active owner is left out (and
         reported unwritten), with a warning the first time it is met; so is every e-mail while
@@ -152,7 +153,7 @@ class OwnerDirectory:
         """
         unwritten: dict[str, dict[str, str]] = {}
         if not any(OWNER_EMAIL in w.fields for w in writes):
-            return list(writes), unwritten
+            return list(writes), unwritten, False
         emails = [
             str(w.fields[OWNER_EMAIL]).strip()
             for w in writes
@@ -184,7 +185,7 @@ class OwnerDirectory:
                         OWNER_EMAIL: f"HubSpot has no active owner with the e-mail {email}"
                     }
             translated.append(NativeWrite(write.key, write.external_id, fields))
-        return translated, unwritten
+        return translated, unwritten, unavailable is not None
 
     async def unknown_emails(self, emails: Collection[str]) -> list[str]:
         """The e-mails no active owner has (for `connector check`); raises when the owners

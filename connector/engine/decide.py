@@ -110,8 +110,12 @@ def plan_write(
             if owner is None:
                 if not source_is_newer:
                     continue
-                if source_snapshot is not None and same_value(
-                    path, source_snapshot.get(path, _MISSING), value
+                # (Only for a value the target has been given: one it never took is offered.)
+                if (
+                    source_snapshot is not None
+                    and snapshot is not None
+                    and path in snapshot
+                    and same_value(path, source_snapshot.get(path, _MISSING), value)
                 ):
                     continue
             if snapshot is not None and (

@@ -507,8 +507,9 @@ class RouteRun:
                     counts.failed += 1
                     continue
                 previous = None if item.plan.create else item.snapshot
-                refused = item.unrepresentable | self._unwritten(entity, item, result)
-                written = item.plan.paths - refused
+                unwritten, for_now = self._unwritten(entity, item, result)
+                written = item.plan.paths - item.unrepresentable - unwritten
+                refused = (item.unrepresentable | unwritten) - for_now
                 snapshot = merged_snapshot(previous, item.flat, written, refused)
                 tx.bind(entity, item.key, self.route.target, result.external_id, snapshot=snapshot)
                 tx.resolve_failure(self.route.name, entity, item.native.id)
@@ -518,16 +519,22 @@ class RouteRun:
                 else:
                     counts.updated += 1
 
-    def _unwritten(self, entity: Entity, item: Outgoing, result: WriteResult) -> set[str]:
-        """The planned paths the target saved the record without; logged with the reason."""
+    def _unwritten(
+        self, entity: Entity, item: Outgoing, result: WriteResult
+    ) -> tuple[set[str], set[str]]:
+        """The planned paths the target saved the record without, and those of them it could
+        not take only for now; logged with the reason."""
         if not result.unwritten:
-            return set()
+            return set(), set()
         mapper = self.mapper(self.route.target, entity)
-        skipped = set()
+        skipped, for_now = set(), set()
         for path in item.plan.paths:
-            reason = result.unwritten.get(mapper.native_field(path) or "")
+            native = mapper.native_field(path) or ""
+            reason = result.unwritten.get(native)
             if reason is not None:
                 skipped.add(path)
+                if native in result.unwritten_for_now:
+                    for_now.add(path)
                 # The adapter warns once per cause; per record this is detail.
                 log.info(
                     "%s %s: %s not written to %s: %s",
@@ -538,7 +545,7 @@ class RouteRun:
                     reason,
                     extra={"route": self.route.name, "field": path},
                 )
-        return skipped
+        return skipped, for_now
 
     def _commit_failures(self, entity: Entity, failed: list[Failed]) -> None:
         if self.options.dry_run or not failed:

@@ -42,6 +42,8 @@ class RejectRule(BaseModel):
     field: str
     value: Any
     message: str = "rejected by the target"
+    #: For `unwritten` rules: the field is left out only for now (offered again next time).
+    for_now: bool = False
 
 
 class MemorySettings(BaseModel):
@@ -272,6 +274,10 @@ class MemoryAdapter:
             }
             for name in unwritten:
                 del fields[name]
+            for_now = (
+                frozenset(rule.field for rule in self.settings.unwritten if rule.for_now)
+                & unwritten.keys()
+            )
             created = row is None
             if row is None:
                 self.data.counter += 1
@@ -292,6 +298,7 @@ class MemoryAdapter:
                     created=created,
                     updated_at=row.updated_at,
                     unwritten=unwritten,
+                    unwritten_for_now=for_now,
                 )
             )
         self._save()

@@ -333,3 +333,18 @@ async def test_a_missing_value_can_fail_the_record_instead_of_warning(tmp_path, 
         next(r for r in erp.records(Entity.CUSTOMER) if r.id == erp_row.id).fields["phone"]
         == "+49 1"
     )
+
+
+async def test_a_field_unwritten_only_for_now_is_offered_again(tmp_path, store):
+    erp = memory("erp")
+    seed_erp(erp, customers=1)
+    row = erp.records(Entity.CUSTOMER)[0]
+    erp.put(Entity.CUSTOMER, {"owner": "dave@example.com"}, record_id=row.id)
+    rule = {"field": "owner", "value": "dave@example.com", "message": "list down", "for_now": True}
+    crm = memory("crm", unwritten=[rule])
+    await run(tmp_path, store, erp, crm, "erp-to-crm")
+    assert "owner" not in crm.records(Entity.CUSTOMER)[0].fields
+    crm.settings.unwritten.clear()  # the list can be read again
+    erp.put(Entity.CUSTOMER, {"name": "Touched"}, record_id=row.id)
+    await run(tmp_path, store, erp, crm, "erp-to-crm")
+    assert crm.records(Entity.CUSTOMER)[0].fields["owner"] == "dave@example.com"
