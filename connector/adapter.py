@@ -71,6 +71,8 @@ class NativeWrite:
     key: str
     external_id: str | None
     fields: Mapping[str, Any]
+    #: The source record's id (a CRM id), for targets that keep it as a reference.
+    source_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

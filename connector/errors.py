@@ -96,6 +96,18 @@ class RecordError(ConnectorError):
             self.retryable = retryable
 
 
+class AwaitingTarget(RecordError):
+    """The target accepted the record but has not confirmed it yet (an ERP's import job has
+    still to process its staging row). Kept as a pending failure with this code; each run of
+    the route asks again first, and the answer binds the record or fails it for good."""
+
+    retryable = True
+    CODE = "AWAITING_TARGET"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code=self.CODE)
+
+
 class MappingError(RecordError):
     """The record does not fit the mapping (a required field is empty, a date won't parse)."""
 

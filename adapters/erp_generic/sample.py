@@ -555,7 +555,8 @@ def _orders(
 def sample_config(url: str, schema: str | None = None) -> dict[str, Any]:
     """The `settings:` block of an `erp_generic` system for the sample ERP at `url`."""
     located = {"schema": schema} if schema else {}
-    common = {"soft_delete": "deleted_at", "sync_key": "sync_key", **located}
+    # The sample ERP is the product's own: its tables are written directly.
+    common = {"soft_delete": "deleted_at", "sync_key": "sync_key", "write": "table", **located}
     return {
         "mode": "sql",
         "url": url,

@@ -22,6 +22,8 @@ from adapters.erp_generic.coerce import TinyIntBoolean
 from adapters.erp_generic.quirks import LenientNumeric
 from adapters.erp_generic.settings import SqlEntity, SqlSettings
 from adapters.erp_generic.sources import ReadPlan, compile_plan
+from adapters.erp_generic.staging import StagingTables
+from adapters.erp_generic.write_schema import check_write_rules
 from connector.errors import Problem
 from connector.model import Entity
 
@@ -42,6 +44,8 @@ class EntityTables:
     change_log: sa.Table | None = None
     #: How the entity is read when its settings have a `read:` block (see sources.py).
     plan: ReadPlan | None = None
+    #: `write: staging`: the import tables (see staging.py).
+    staging: StagingTables | None = None
 
 
 @dataclass
@@ -210,7 +214,10 @@ def reflect_schema(
                 where,
                 check.problems,
             )
-        reflected.entities[entity] = EntityTables(entity, config, table, lines, log, plan)
+        staging = check_write_rules(check, where, table, config)
+        reflected.entities[entity] = EntityTables(
+            entity, config, table, lines, log, plan=plan, staging=staging
+        )
     if settings.refresh_history is not None:
         _check_history(check, settings, reflected)
     return reflected, check.problems

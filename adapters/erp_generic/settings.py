@@ -34,6 +34,115 @@ class Webhooks(_Strict):
     tolerance_seconds: float = Field(default=300.0, gt=0)
 
 
+# --- Writing into the ERP (how, and what an insert must bring) ------------------------------
+# Kept apart from the reading settings above: these decide only what CRM → ERP routes do.
+
+#: How an entity is written: through the ERP's own API, through its import (staging) tables,
+#: directly into its tables (the sample ERP, or a schema the user owns), or not at all.
+WriteMode = Literal["table", "staging", "api", "none"]
+
+
+class AssignedKey(_Strict):
+    """A required key column (customer number, order number) whose value the ERP assigns.
+
+    With `sequence` the adapter takes the next value of that database sequence; with
+    `expression` it runs the user's `SELECT` (one value) in the insert's transaction; with
+    neither the database fills it (identity, default, trigger) and the adapter reads it back.
+    The key is never inserted or left NULL: a row that would have none fails alone.
+    """
+
+    column: str
+    sequence: str | None = None
+    expression: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AssignedKey:
+        if self.sequence is not None and self.expression is not None:
+            raise ValueError("give sequence or expression, not both")
+        return self
+
+
+class Reference(_Strict):
+    """A column where the connector leaves its own reference on insert: the canonical key
+    (`key`) or the source record's id (`source_id`, e.g. the CRM's id). An insert first looks
+    for a row holding it, so a run killed between the insert and its binding never
+    duplicates the row on the rerun. Needs no UNIQUE constraint (unlike `sync_key`)."""
+
+    column: str
+    value: Literal["key", "source_id"] = "key"
+
+
+class StagingLines(_Strict):
+    """The staging table for a sale's lines, pointing at the staging header's primary key."""
+
+    table: str
+    primary_key: str = "id"
+    foreign_key: str
+    order_by: str | None = None
+    #: Line column → staging column, where the staging table names them differently.
+    columns: dict[str, str] = Field(default_factory=dict)
+
+
+class StagingTable(_Strict):
+    """An ERP import (interface) table: rows the ERP's own import job turns into records.
+
+    The adapter inserts a row per record, then reads the job's outcome from the same row: a
+    status, the id (or number) of the record it created, and its error text.
+    """
+
+    table: str
+    db_schema: str | None = Field(default=None, alias="schema")
+    primary_key: str = "id"
+    #: Holds the connector's canonical key: how the outcome is found again.
+    key_column: str
+    status_column: str
+    #: The status a new row is inserted with (None: the column's default applies).
+    new_status: str | None = "new"
+    #: Statuses that mean "imported" and "refused"; anything else is still waiting.
+    done_statuses: list[str] = Field(default_factory=lambda: ["done"], min_length=1)
+    failed_statuses: list[str] = Field(default_factory=lambda: ["error"], min_length=1)
+    #: The imported record's id in the entity's own table (what the binding points at).
+    result_id_column: str
+    #: The ERP's error text for a refused row.
+    error_column: str | None = None
+    #: For import jobs that also update: the column that names the record to update.
+    target_id_column: str | None = None
+    #: Entity column → staging column, where the staging table names them differently.
+    columns: dict[str, str] = Field(default_factory=dict)
+    lines: StagingLines | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class WriteRules(_Strict):
+    """The write side of one SQL entity (`write:` and what inserts need)."""
+
+    #: How the entity is written; entities that do not say are never written.
+    write: WriteMode = "none"
+    #: Values for columns an insert leaves empty (required columns the mapping does not fill).
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    #: The key column the ERP assigns (customer number).
+    assign: AssignedKey | None = None
+    #: Columns that must hold a value on insert (natural keys); an insert without fails alone.
+    required: list[str] = Field(default_factory=list)
+    reference: Reference | None = None
+    staging: StagingTable | None = None
+    #: `write: api`: options for the API writer's model (its own names, e.g. a Tryton model).
+    api: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApiWriter(_Strict):
+    """`write: api` entities go through a writer plugin (entry-point group
+    `connector.erp_writers`) such as `tryton`; `url` and the login come from here."""
+
+    plugin: str
+    url: str
+    database: str | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
 # --- SQL mode -------------------------------------------------------------------------------
 
 
@@ -188,8 +297,8 @@ class ReadSpec(_Strict):
         return self
 
 
-class SqlEntity(_Strict):
-    """One entity's table (or view) in the ERP database."""
+class SqlEntity(WriteRules):
+    """One entity's table (or view) in the ERP database, and how it is written (`WriteRules`)."""
 
     table: str
     #: A database schema (PostgreSQL schema, SQL Server schema); None: the default one.
@@ -233,6 +342,17 @@ class SqlSettings(_Strict):
     #: customers (for ERPs, like the sample, that keep the history in the customer row).
     refresh_history: HistorySource | None = None
     webhooks: Webhooks | None = None
+    #: The API writer used by `write: api` entities.
+    api: ApiWriter | None = None
+
+    @model_validator(mode="after")
+    def _writers_configured(self) -> SqlSettings:
+        for entity, config in self.entities.items():
+            if config.write == "staging" and config.staging is None:
+                raise ValueError(f"entities.{entity.value}: write: staging needs a staging table")
+            if config.write == "api" and self.api is None:
+                raise ValueError(f"entities.{entity.value}: write: api needs an `api:` block")
+        return self
 
 
 # --- REST mode ------------------------------------------------------------------------------

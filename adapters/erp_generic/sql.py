@@ -33,8 +33,10 @@ from adapters.erp_generic.quirks import lenient_columns, take_unreadable
 from adapters.erp_generic.reader import value_rows
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
+from adapters.erp_generic.staging import write_staged
+from adapters.erp_generic.writes import insert_new, insert_values
 from connector.adapter import NativeRecord, NativeWrite, WriteResult
-from connector.errors import ConfigurationError, RecordError
+from connector.errors import AwaitingTarget, ConfigurationError, RecordError
 from connector.model import Entity
 
 Clock = Callable[[], dt.datetime]
@@ -343,6 +345,9 @@ class SqlStore:
     def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]:
         """Write a batch in one transaction; a row the database refuses fails alone."""
         tables = self.tables(entity)
+        refused = write_refusal(tables, "written")
+        if refused is not None:
+            return [WriteResult(w.key, w.external_id, error=refused) for w in writes]
         results: list[WriteResult] = []
         ready: list[tuple[NativeWrite, dict[str, Any], list[dict[str, Any]] | None]] = []
         for write in writes:
@@ -357,18 +362,27 @@ class SqlStore:
             now = self._now(tables)
             out: list[WriteResult] = []
             for write, values, lines in ready:
-                if not isolate:
-                    out.append(self._write_one(connection, tables, write, values, lines, now))
-                    continue
-                savepoint = connection.begin_nested()
+                savepoint = connection.begin_nested() if isolate else None
                 try:
                     out.append(self._write_one(connection, tables, write, values, lines, now))
-                    savepoint.commit()
+                except RecordError as error:
+                    # Refused before or without harm (see writes.py); a staged row that now
+                    # waits for the ERP's import job is kept.
+                    if savepoint is not None:
+                        keep = isinstance(error, AwaitingTarget)
+                        (savepoint.commit if keep else savepoint.rollback)()
+                    out.append(WriteResult(write.key, write.external_id, error=error))
+                    continue
                 except sa.exc.DBAPIError as error:
+                    if savepoint is None:
+                        raise
                     savepoint.rollback()
                     if not _is_record_level(error):
                         raise
                     out.append(WriteResult(write.key, write.external_id, error=record_error(error)))
+                    continue
+                if savepoint is not None:
+                    savepoint.commit()
             return out
 
         return results + self._in_transaction(write_all, "writing")
@@ -377,6 +391,9 @@ class SqlStore:
         """Mark rows deleted (soft-delete column) or, if configured so, delete them."""
         tables = self.tables(entity)
         config = tables.config
+        refused = write_refusal(tables, "deleted")
+        if refused is not None:
+            return [WriteResult(external_id, external_id, error=refused) for external_id in ids]
         if config.soft_delete is None and not config.hard_delete:
             error = RecordError(
                 f"{entity.value} deletes are not configured (no soft_delete column)",
@@ -447,7 +464,10 @@ class SqlStore:
 
         A row whose values and lines already are what the write wants is not touched at all:
         its `updated_at` stays, so the ERP's change feed (and ours) does not see our echo.
+        Inserts are completed and checked by writes.py; `write: staging` goes to staging.py.
         """
+        if tables.staging is not None and tables.config.write == "staging":
+            return write_staged(connection, tables.staging, write, values, lines)
         table, config = tables.table, tables.config
         key = table.c[config.primary_key]
         values = dict(values)
@@ -464,14 +484,19 @@ class SqlStore:
         if pk is None and write.external_id is None:
             # A new row: stamped, with the canonical key so a replayed create finds it.
             values[config.updated_at] = to_column_value(table.c[config.updated_at], now)
+            created = True
             if config.sync_key is not None:
                 values[config.sync_key] = write.key
-                pk = self._insert_by_sync_key(connection, tables, values)
+            if config.sync_key is not None and config.assign is None and not config.required:
+                row = insert_values(tables, write, values)
+                pk = self._insert_by_sync_key(connection, tables, row)
             else:
-                pk = _insert(connection, table, values)
+                # An ERP-assigned key is drawn (and checked) for a real insert only; a row an
+                # earlier, unbound attempt left is found and updated instead.
+                pk, created = insert_new(connection, tables, write, values)
             if lines is not None and tables.lines is not None:
                 self._sync_lines(connection, tables, pk, lines)
-            return WriteResult(write.key, str(pk), created=True, updated_at=now)
+            return WriteResult(write.key, str(pk), created=created, updated_at=now)
         current = None
         if pk is not _NO_SUCH_ID:
             current = connection.execute(sa.select(table).where(key == pk)).mappings().first()
@@ -588,6 +613,22 @@ class SqlStore:
             foreign = tables.lines.c[tables.config.lines.foreign_key]
             connection.execute(sa.delete(tables.lines).where(foreign == pk))
         connection.execute(sa.delete(table).where(key == pk))
+
+
+def write_refusal(tables: EntityTables, doing: str) -> RecordError | None:
+    """Why this entity may not be written through its tables, or None when it may."""
+    mode = tables.config.write
+    if mode in ("table", "staging") and (doing == "written" or mode == "table"):
+        return None
+    reason = {
+        "none": "the settings give it no `write:` mode (the default for a configured ERP: "
+        "say `write: table` only for tables you own)",
+        "staging": "it is written through import tables, which create and update only",
+        "api": "it is written through the ERP's API",
+    }[mode]
+    return RecordError(
+        f"{tables.entity.value} is not {doing} here: {reason}", code="WRITE_NOT_ALLOWED"
+    )
 
 
 def _insert(connection: Connection, table: sa.Table, values: dict[str, Any]) -> Any:

@@ -42,12 +42,18 @@ COARSE = sa.Table(
     sa.Column("sync_key", sa.String(64), unique=True),
 )
 ENTITIES = {
-    "customer": {"table": "stamped", "updated_at": "changed", "sync_key": "sync_key"},
+    "customer": {
+        "table": "stamped",
+        "updated_at": "changed",
+        "sync_key": "sync_key",
+        "write": "table",
+    },
     "contact": {
         "table": "coarse",
         "updated_at": "changed",
         "soft_delete": "gone",
         "sync_key": "sync_key",
+        "write": "table",
     },
 }
 

@@ -51,6 +51,7 @@ SETTINGS: dict[str, Any] = {
             "updated_at": "GEAENDERT_AM",
             "soft_delete": "GELOESCHT",
             "sync_key": "SYNC_SCHLUESSEL",
+            "write": "table",
             "lines": {
                 "table": "AUFTRAG_POS",
                 "primary_key": "POS_ID",
