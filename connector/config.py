@@ -17,7 +17,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connector.adapter import adapter_class
 from connector.errors import ConfigurationError, InvalidConfiguration, Problem
@@ -48,6 +55,19 @@ class MissingPolicy(StrEnum):
     FAIL = "fail"
 
 
+class CreateWhen(_Strict):
+    """`create: {when: {stage: won}}`: create only records whose canonical paths hold these."""
+
+    when: dict[str, list[Any]] = Field(min_length=1)
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
+        return value
+
+
 class EntityOptions(_Strict):
     """How one entity travels on one route."""
 
@@ -62,6 +82,10 @@ class EntityOptions(_Strict):
     #: A source value that is empty where the source never held one never clears the target
     #: (docs/architecture.md, "The rule"); this says whether that is a warning or a failure.
     missing_values: MissingPolicy = MissingPolicy.WARN
+    #: Whether the route may create records in the target at all: `always` (the default),
+    #: `never` ("the CRM may update ERP customers but never create them"), or
+    #: `{when: {path: values}}`, the same as `create_when`.
+    create: Literal["always", "never"] | CreateWhen = "always"
 
     @field_validator("create_when", mode="before")
     @classmethod
@@ -69,6 +93,20 @@ class EntityOptions(_Strict):
         if isinstance(value, dict):
             return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
         return value
+
+    @model_validator(mode="after")
+    def _one_create_rule(self) -> EntityOptions:
+        if self.create_when and self.create != "always":
+            raise ValueError("give create or create_when, not both")
+        return self
+
+    def create_conditions(self) -> dict[str, list[Any]] | None:
+        """The conditions a new record must meet to be created; None: never created."""
+        if self.create == "never":
+            return None
+        if isinstance(self.create, CreateWhen):
+            return self.create.when
+        return self.create_when
 
 
 _INTERVAL = re.compile(r"^every\s+(\d+)\s*(s|sec|m|min|h|d)$", re.IGNORECASE)

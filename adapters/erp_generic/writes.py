@@ -90,7 +90,7 @@ def assign_key(connection: Connection, tables: EntityTables, row: dict[str, Any]
     column = table.c[assign.column]
     if assign.sequence is not None:
         sequence = sa.Sequence(assign.sequence, schema=table.schema)
-        value = connection.execute(sa.select(sequence.next_value())).scalar_one()
+        value: Any = connection.execute(sa.select(sequence.next_value())).scalar_one()
     elif assign.expression is not None:
         # The user's own SQL from config.yaml, run as written (like a view they would create);
         # it is theirs to write, never built from record values.

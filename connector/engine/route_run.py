@@ -41,6 +41,7 @@ from connector.engine.prepare import (
 from connector.engine.resolver import BindingResolver
 from connector.engine.summary import EntityCounts, PlannedChange, RunSummary
 from connector.errors import (
+    AwaitingTarget,
     QuotaExhaustedError,
     RecordError,
     StoreUnavailableError,
@@ -49,6 +50,7 @@ from connector.errors import (
 from connector.mapping.contract import EntityMapper
 from connector.model import Entity, Record, flatten, record_type
 from connector.runtime import Runtime
+from connector.state.store import StoreConflict, StoreTx
 
 log = logging.getLogger("connector.engine")
 
@@ -134,6 +136,7 @@ class RouteRun:
 
     async def sync_entity(self, entity: Entity) -> None:
         """Pull every change since the cursor and sync it, checkpointing page by page."""
+        await self._ask_after_awaiting(entity)
         options = self.route.entities[entity]
         if self.options.since is not None:
             since: dt.datetime | None = self.options.since
@@ -157,6 +160,22 @@ class RouteRun:
             for _, task in pending:
                 task.cancel()
             await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
+
+    async def _ask_after_awaiting(self, entity: Entity) -> None:
+        """Records the target accepted but has not confirmed yet (a staging row the ERP's import
+        job has still to process) are written again first: the target answers with the record
+        it made (bound now), its refusal (a failure for good), or that it is still waiting."""
+        if self.options.dry_run:
+            return
+        waiting = [
+            failure.external_id
+            for failure in self.store.failures(route=self.route.name)
+            if failure.entity == entity.value and failure.code == AwaitingTarget.CODE
+        ]
+        for ids in chunked(waiting, self.target.capabilities.batch_size):
+            found = await self.source.read(entity, list(ids))
+            if found:
+                await self.sync_page(entity, found)
 
     async def _checkpoint(
         self,
@@ -255,7 +274,7 @@ class RouteRun:
         }
         owner_of = owners.get
 
-        create_when = self.route.entities[entity].create_when
+        create_conditions = self.route.entities[entity].create_conditions()
         missing_policy = self.route.entities[entity].missing_values
         withheld: dict[str, list[str]] = {}
         for native, record, key in keyed:
@@ -281,7 +300,9 @@ class RouteRun:
                     continue
                 for path in item.plan.withheld:
                     withheld.setdefault(path, []).append(native.id)
-            if item.plan.create and create_when and not may_create(item.flat, create_when):
+            if item.plan.create and (
+                create_conditions is None or not may_create(item.flat, create_conditions)
+            ):
                 prepared.skipped.append(item)
                 continue
             if not item.plan.empty:
@@ -304,7 +325,7 @@ class RouteRun:
                     if item.plan.paths <= lost:
                         prepared.outgoing.append(item)
                         continue
-                item.write = NativeWrite(key=key, external_id=item.target_id, fields=fields)
+                item.write = NativeWrite(key, item.target_id, fields, source_id=native.id)
             prepared.outgoing.append(item)
         self._record_source(entity, prepared.outgoing)
         report_withheld(entity, withheld, self.route.source, self.route.target, self.route.name)
@@ -484,40 +505,87 @@ class RouteRun:
                     raise
                 results = whole_batch_failed(writes, call_error)
         by_key = {result.key: result for result in results}
-        counts = self.summary.entity(entity)
-        with self.store.transaction() as tx:
-            for item in batch:
-                result = by_key.get(item.key) or WriteResult(
+        outcomes = [
+            (
+                item,
+                by_key.get(item.key)
+                or WriteResult(
                     item.key,
                     None,
                     error=RecordError("the target returned no result", code="NO_RESULT"),
-                )
-                if result.error is not None or result.external_id is None:
-                    error = result.error or RecordError("no id returned", code="NO_ID")
-                    tx.record_failure(
-                        self.route.name,
-                        entity,
-                        item.native.id,
-                        key=item.key,
-                        stage="push",
-                        error=error,
-                        payload=dict(item.native.fields),
-                        retryable=error.retryable,
-                    )
-                    counts.failed += 1
-                    continue
-                previous = None if item.plan.create else item.snapshot
-                unwritten, for_now = self._unwritten(entity, item, result)
-                written = item.plan.paths - item.unrepresentable - unwritten
-                refused = (item.unrepresentable | unwritten) - for_now
-                snapshot = merged_snapshot(previous, item.flat, written, refused)
-                tx.bind(entity, item.key, self.route.target, result.external_id, snapshot=snapshot)
-                tx.resolve_failure(self.route.name, entity, item.native.id)
+                ),
+            )
+            for item in batch
+        ]
+        self._refuse_shared_targets(entity, outcomes)
+        try:
+            with self.store.transaction() as tx:
+                tallies = [self._record_result(tx, entity, *outcome) for outcome in outcomes]
+        except StoreConflict:
+            # A conflict the check above could not foresee (another process bound the same
+            # record meanwhile): record each result alone, so only its own record fails.
+            tallies = [self._record_alone(entity, item, result) for item, result in outcomes]
+        counts = self.summary.entity(entity)
+        for (item, result), tally in zip(outcomes, tallies, strict=True):
+            setattr(counts, tally, getattr(counts, tally) + 1)
+            if tally != "failed" and result.external_id is not None:
                 self.target_refs.learn(entity, item.key, result.external_id)
-                if item.plan.create and result.created:
-                    counts.created += 1
-                else:
-                    counts.updated += 1
+
+    def _refuse_shared_targets(
+        self, entity: Entity, outcomes: list[tuple[Outgoing, WriteResult]]
+    ) -> None:
+        """A target record already bound to another canonical key (or claimed twice in this
+        batch) fails the write that would bind it again, with the reason, instead of breaking
+        the store's uniqueness and with it the whole run."""
+        ids = [r.external_id for _, r in outcomes if r.error is None and r.external_id]
+        owners = self.store.keys_for(entity, self.route.target, ids)
+        for index, (item, result) in enumerate(outcomes):
+            if result.error is not None or result.external_id is None:
+                continue
+            owner = owners.setdefault(result.external_id, item.key)
+            if owner != item.key:
+                error = RecordError(
+                    f"{self.route.target} {entity.value} {result.external_id!r} is already bound "
+                    f"to another record (canonical key {owner}); not binding it twice",
+                    code="BINDING_CONFLICT",
+                )
+                outcomes[index] = (item, WriteResult(item.key, result.external_id, error=error))
+
+    def _record_alone(self, entity: Entity, item: Outgoing, result: WriteResult) -> str:
+        try:
+            with self.store.transaction() as tx:
+                return self._record_result(tx, entity, item, result)
+        except StoreConflict as conflict:
+            error = RecordError(str(conflict), code="BINDING_CONFLICT")
+            with self.store.transaction() as tx:
+                failed = WriteResult(item.key, result.external_id, error=error)
+                return self._record_result(tx, entity, item, failed)
+
+    def _record_result(
+        self, tx: StoreTx, entity: Entity, item: Outgoing, result: WriteResult
+    ) -> str:
+        """Bind a written record or file its failure; returns the count it adds to."""
+        if result.error is not None or result.external_id is None:
+            error = result.error or RecordError("no id returned", code="NO_ID")
+            tx.record_failure(
+                self.route.name,
+                entity,
+                item.native.id,
+                key=item.key,
+                stage="push",
+                error=error,
+                payload=dict(item.native.fields),
+                retryable=error.retryable,
+            )
+            return "failed"
+        previous = None if item.plan.create else item.snapshot
+        unwritten, for_now = self._unwritten(entity, item, result)
+        written = item.plan.paths - item.unrepresentable - unwritten
+        refused = (item.unrepresentable | unwritten) - for_now
+        snapshot = merged_snapshot(previous, item.flat, written, refused)
+        tx.bind(entity, item.key, self.route.target, result.external_id, snapshot=snapshot)
+        tx.resolve_failure(self.route.name, entity, item.native.id)
+        return "created" if item.plan.create and result.created else "updated"
 
     def _unwritten(
         self, entity: Entity, item: Outgoing, result: WriteResult

@@ -20,8 +20,9 @@ from typing import Protocol
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
-from connector.errors import StoreUnavailableError
+from connector.errors import ConnectorError, StoreUnavailableError
 from connector.state.base import Clock, utcnow
 from connector.state.bindings import Binding, BindingStore, BindingTx, snapshot_hash
 from connector.state.checksums import ChecksumStore
@@ -52,6 +53,7 @@ __all__ = [
     "RunStatus",
     "StateStore",
     "StoreTimeouts",
+    "StoreConflict",
     "StoreTx",
     "database_url",
     "open_store",
@@ -123,14 +125,23 @@ class StateStore(
 
     @contextmanager
     def transaction(self) -> Iterator[StoreTx]:
+        """One store transaction; a unique constraint it breaks is a `StoreConflict`."""
         if self.guard is not None:
             self.guard.check()
-        with self.engine.begin() as conn:
-            if self.guard is not None:
-                fence(conn, self.guard.lease)
-            tx = StoreTx(conn, self.clock())
-            yield tx
-            tx.flush()
+        try:
+            with self.engine.begin() as conn:
+                if self.guard is not None:
+                    fence(conn, self.guard.lease)
+                tx = StoreTx(conn, self.clock())
+                yield tx
+                tx.flush()
+        except IntegrityError as error:
+            detail = str(error.orig).strip().splitlines()[0] if error.orig else "conflict"
+            raise StoreConflict(f"the state store refused the change: {detail}") from error
+
+
+class StoreConflict(ConnectorError):
+    """A store write broke a unique constraint (a target record bound to two records)."""
 
 
 def database_url(url: str | None, base_dir: Path) -> str:
