@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 import sqlalchemy as sa
 from pydantic import BaseModel
 
+from adapters.erp_generic.api import ApiWriter, load_writer
 from adapters.erp_generic.checksum import ChecksumReader
 from adapters.erp_generic.dberrors import database_failure
 from adapters.erp_generic.history import refresh_history
@@ -75,6 +76,7 @@ class SqlBackend:
         #: The last read's plan readers and checksum scanners, per entity (their counts).
         self.readers: dict[Entity, PlanReader] = {}
         self.scanners: dict[Entity, ChecksumReader] = {}
+        self._writer: ApiWriter | None = None
 
     @property
     def store(self) -> SqlStore:
@@ -83,7 +85,18 @@ class SqlBackend:
         return self._store
 
     async def open(self) -> list[Problem]:
-        return await asyncio.to_thread(self._open)
+        problems = await asyncio.to_thread(self._open)
+        uses_api = any(e.write == "api" for e in self.settings.entities.values())
+        if not problems and uses_api and self.settings.api is not None:
+            writer = load_writer(self.settings.api)
+            try:
+                await writer.open()
+            except BaseException:
+                await writer.close()
+                await self.close()
+                raise
+            self._writer = writer
+        return problems
 
     def _open(self) -> list[Problem]:
         engine = make_engine(self.settings, self.context.base_dir)
@@ -100,6 +113,9 @@ class SqlBackend:
         return []
 
     async def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            await writer.close()
         if self._store is not None:
             await asyncio.to_thread(self._store.engine.dispose)
             self._store = None
@@ -174,6 +190,9 @@ class SqlBackend:
         return await asyncio.to_thread(self.store.lookup, entity, native_field, values)
 
     async def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]:
+        config = self.store.tables(entity).config
+        if config.write == "api" and self._writer is not None:
+            return await self._writer.upsert(entity, writes, config.api)
         return await asyncio.to_thread(self.store.upsert, entity, writes)
 
     async def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]:

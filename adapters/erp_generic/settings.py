@@ -131,7 +131,7 @@ class WriteRules(_Strict):
     api: dict[str, Any] = Field(default_factory=dict)
 
 
-class ApiWriter(_Strict):
+class ApiSettings(_Strict):
     """`write: api` entities go through a writer plugin (entry-point group
     `connector.erp_writers`) such as `tryton`; `url` and the login come from here."""
 
@@ -343,7 +343,7 @@ class SqlSettings(_Strict):
     refresh_history: HistorySource | None = None
     webhooks: Webhooks | None = None
     #: The API writer used by `write: api` entities.
-    api: ApiWriter | None = None
+    api: ApiSettings | None = None
 
     @model_validator(mode="after")
     def _writers_configured(self) -> SqlSettings:

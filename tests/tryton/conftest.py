@@ -1,0 +1,155 @@
+"""A real Tryton for the tests: a small database built through Tryton's own tools
+(build_tryton.py) on PostgreSQL, served by the `trytond` server over JSON-RPC on a loopback
+port.
+
+The build (a minute or two, most of it activating the sale module and its dependencies) runs
+once per machine into a PostgreSQL template database named after the build script's and
+Tryton's versions; each test module then gets a copy of it (about a second), dropped
+afterwards. PostgreSQL is reached as in the rest of the suite (`CONNECTOR_TEST_PG_URL`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import PG_URL, unreachable
+from tests.tryton.build_tryton import write_conf
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Tryton:
+    directory: Path
+    url: str
+    database: str
+    #: The SQLAlchemy URL of Tryton's database (what the connector reads).
+    database_url: str
+    made: dict[str, Any]
+
+
+def _template_name() -> str:
+    """The template database for this build script and Tryton version."""
+    from importlib.metadata import version
+
+    script = Path(__file__).with_name("build_tryton.py").read_bytes()
+    digest = hashlib.sha256(script + version("trytond").encode()).hexdigest()[:12]
+    return f"tryton_tpl_{digest}"
+
+
+def _template(admin: sa.Engine, directory: Path) -> tuple[str, dict[str, Any]]:
+    """A PostgreSQL template holding the built Tryton database, built once per machine (the
+    build takes a minute or two; a copy of the template takes a second). What the build made
+    is kept as the template's comment."""
+    name = _template_name()
+    with admin.connect() as connection:
+        comment = connection.execute(
+            sa.text(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                "WHERE datname = :name"
+            ),
+            {"name": name},
+        ).first()
+    if comment is not None and comment[0]:
+        return name, json.loads(comment[0])
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    server = sa.make_url(PG_URL).set(drivername="postgresql", database="")
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.tryton.build_tryton",
+            str(directory),
+            name,
+            server.render_as_string(hide_password=False),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    if built.returncode != 0:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    assert built.returncode == 0, built.stderr[-3000:]
+    made = json.loads(built.stdout.strip().splitlines()[-1])
+    with admin.connect() as connection:
+        # A fixed statement with our own JSON as a literal (COMMENT takes no parameters).
+        literal = json.dumps(made).replace("'", "''")
+        connection.execute(sa.text(f"COMMENT ON DATABASE \"{name}\" IS '{literal}'"))
+    return name, made
+
+
+@pytest.fixture(scope="module")
+def tryton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tryton]:
+    directory = tmp_path_factory.mktemp("tryton")
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        unreachable(
+            f"PostgreSQL is not reachable at {PG_URL} ({error.orig})", "CONNECTOR_TEST_PG_URL"
+        )
+    template, made = _template(admin, directory)
+    name = f"tryton_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    database_url = sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    server_uri = sa.make_url(PG_URL).set(drivername="postgresql", database="")
+    conf = write_conf(directory, server_uri.render_as_string(hide_password=False))
+    try:
+        yield from _serve(directory, conf, name, database_url, made)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _serve(
+    directory: Path, conf: Path, name: str, database_url: str, made: dict[str, Any]
+) -> Iterator[Tryton]:
+    port = free_port()
+    conf = directory / "trytond.conf"
+    conf.write_text(conf.read_text() + f"\n[web]\nlisten = 127.0.0.1:{port}\n")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("trytond")), "-c", str(conf), "-d", name],
+        stdout=subprocess.DEVNULL,
+        stderr=(directory / "server.log").open("w"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, (directory / "server.log").read_text()[-3000:]
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "trytond did not start"
+                time.sleep(0.1)
+        yield Tryton(directory, url, name, database_url, made)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
