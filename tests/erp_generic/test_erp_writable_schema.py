@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from connector.adapter import NativeWrite, WriteResult
+from adapters.erp_generic.adapter import ErpGenericAdapter
+from adapters.erp_generic.settings import ErpGenericSettings
+from connector.adapter import AdapterContext, NativeWrite, WriteResult
 from connector.config import load_config
 from connector.engine.service import SyncService
 from connector.engine.summary import RunSummary
@@ -231,3 +234,85 @@ async def test_two_crm_records_resolving_to_one_erp_row_fail_alone(erp_url: str,
         "drei@example.de",
     }
     assert first and other
+
+
+async def test_numbers_from_a_sequence_and_misnamed_write_settings(erp_url: str, tmp_path: Path):
+    """A customer number from a database sequence (PostgreSQL, MariaDB); on SQLite, which has
+    none, and for every misnamed write setting, `check` says where and what."""
+    create_foreign_erp(erp_url)
+    engine = sa.create_engine(erp_url)
+    with engine.begin() as connection:  # MariaDB says whether it has sequences on connect
+        if engine.dialect.supports_sequences:
+            connection.execute(sa.schema.CreateSequence(sa.Sequence("kdnr_seq", start=50000)))
+    engine.dispose()
+    customer = {
+        **{k: v for k, v in ENTITIES["customer"].items() if k != "assign"},
+        "assign": {"column": "kdnr", "sequence": "kdnr_seq"},
+        "defaults": {"kundengruppe": "B2B"},
+    }
+    settings = ErpGenericSettings.model_validate(
+        {"url": erp_url, "entities": {"customer": customer}}
+    )
+    adapter = ErpGenericAdapter.from_settings("erp", settings, AdapterContext(tmp_path))
+    problems = await adapter.check()
+    try:
+        if not engine.dialect.supports_sequences:
+            assert [p.location for p in problems] == [
+                "systems.erp.settings.entities.customer.assign.sequence"
+            ]
+            return
+        assert problems == []
+        written = await adapter.upsert(
+            Entity.CUSTOMER,
+            [NativeWrite(f"k{n}", None, {"name1": f"Seq {n}"}, source_id=f"c{n}") for n in (1, 2)],
+        )
+        assert [w.ok for w in written] == [True, True]
+        new = rows(erp_url, KUNDE)[1:]
+        assert [(r["kdnr"], r["kundengruppe"], r["waehrung"]) for r in new] == [
+            ("50000", "B2B", "EUR"),
+            ("50001", "B2B", "EUR"),
+        ]
+    finally:
+        await adapter.close()
+
+    wrong = {
+        **customer,
+        "assign": {"column": "kd_nummer", "expression": "SELECT 1"},
+        "defaults": {"gruppe": "B2B"},
+        "reference": {"column": "crmref"},
+    }
+    settings = ErpGenericSettings.model_validate({"url": erp_url, "entities": {"customer": wrong}})
+    adapter = ErpGenericAdapter.from_settings("erp", settings, AdapterContext(tmp_path))
+    problems = await adapter.check()
+    where = "systems.erp.settings.entities.customer"
+    assert {p.location for p in problems} == {
+        f"{where}.defaults",
+        f"{where}.assign.column",
+        f"{where}.reference.column",
+    }
+    assert any("did you mean 'crm_ref'" in p.message for p in problems)
+
+
+def test_a_staging_write_needs_its_table_and_an_api_write_its_writer() -> None:
+    for entity, needs in (({"table": "t", "write": "staging"}, "staging table"),
+                          ({"table": "t", "write": "api"}, "`api:` block")):  # fmt: skip
+        with pytest.raises(ValueError, match=needs):
+            ErpGenericSettings.model_validate({"url": "sqlite://", "entities": {"sale": entity}})
+
+
+async def test_an_entity_without_a_write_mode_is_never_written(erp_url: str, tmp_path: Path):
+    create_foreign_erp(erp_url)
+    customer = {k: v for k, v in ENTITIES["customer"].items() if k != "write"}
+    settings = ErpGenericSettings.model_validate(
+        {"url": erp_url, "entities": {"customer": customer}}
+    )
+    adapter = ErpGenericAdapter.from_settings("erp", settings, AdapterContext(tmp_path))
+    await adapter.open()
+    try:
+        [result] = await adapter.upsert(Entity.CUSTOMER, [NativeWrite("k", "1", {"name1": "X"})])
+        [deleted] = await adapter.delete(Entity.CUSTOMER, ["1"])
+    finally:
+        await adapter.close()
+    assert result.error is not None and result.error.code == "WRITE_NOT_ALLOWED"
+    assert deleted.error is not None and deleted.error.code == "WRITE_NOT_ALLOWED"
+    assert rows(erp_url, KUNDE)[0]["name1"] == "Altkunde GmbH"

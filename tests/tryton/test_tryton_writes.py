@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 import yaml
 
@@ -21,6 +22,8 @@ from connector.runtime import Runtime
 from connector.state.store import open_store
 from connector.testing.memory import MemoryAdapter, MemorySettings
 from tests.tryton.conftest import Tryton
+
+pytestmark = [pytest.mark.tryton, pytest.mark.postgres]
 
 PRESET = Path(__file__).parents[2] / "examples" / "tryton"
 
@@ -53,11 +56,9 @@ def snapshot(url: str, sales: list[int]) -> dict[str, list[tuple[Any, ...]]]:
     meta = sa.MetaData()
     try:
         with engine.connect() as connection:
-            table = {
-                name: sa.Table(name, meta, autoload_with=connection)
-                for name in ("sale_sale", "sale_line", "stock_move", "account_invoice")
-                + ("account_invoice_line",)
-            }
+            names = ["sale_sale", "sale_line", "stock_move", "account_invoice"]
+            names.append("account_invoice_line")
+            table = {name: sa.Table(name, meta, autoload_with=connection) for name in names}
 
             def rows(name: str, condition: Any) -> list[tuple[Any, ...]]:
                 query = sa.select(table[name]).where(condition).order_by(table[name].c.id)
@@ -150,9 +151,7 @@ async def test_a_won_deal_becomes_a_confirmed_tryton_sale_numbered_by_tryton(
     assert deal.fields["number"] == new.number
     # A deal that came from a confirmed Tryton sale is edited in the CRM, with new lines: the
     # reverse route leaves the sale as it is and says why.
-    [from_tryton] = [
-        row.id for row in crm.records(Entity.SALE) if row.fields.get("number") == "1"
-    ]
+    [from_tryton] = [row.id for row in crm.records(Entity.SALE) if row.fields.get("number") == "1"]
     crm.put(Entity.SALE, {"title": "Umbenannt", "lines": lines}, from_tryton)
     summary = await run("crm-to-tryton")
     assert summary.counts[Entity.SALE].updated == 0

@@ -1,5 +1,6 @@
 """A JSON-RPC session with a Tryton-style server: `{"id", "method", "params"}` POSTed to
-`<url>/<database>/rpc/` (Tryton 8: `protocols/dispatcher.py`), answered with `{"id", "result"}` or `{"id", "error"}`.
+`<url>/<database>/rpc/` (Tryton 8: `protocols/dispatcher.py`), answered with
+`{"id", "result"}` or `{"id", "error"}`.
 
 Login is the `common.db.login` call; it answers `[user id, session]`, and every later call
 carries `Authorization: Session base64(login:user id:session)` (trytond's
