@@ -60,7 +60,7 @@ class Prepared:
     outgoing: list[Outgoing] = field(default_factory=list)
     deleted: list[NativeRecord] = field(default_factory=list)
     failed: list[Failed] = field(default_factory=list)
-    #: Not to be created in the target (the route's `create_when` does not hold).
+    #: Not to be created in the target (the route's `create` rule does not allow it).
     skipped: list[Outgoing] = field(default_factory=list)
 
     @property

@@ -14,7 +14,7 @@ class EntityCounts:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
-    #: Not created in the target because the route's `create_when` did not hold.
+    #: Not created in the target: the route's `create` rule (never, or its `when`) did not allow it.
     skipped: int = 0
     failed: int = 0
 

@@ -178,5 +178,37 @@ async def test_tryton_refusals_are_record_failures_with_its_message(tryton: Tryt
         results = await writer.upsert(Entity.SALE, [bad, good], {"workflow": []})
         assert results[0].error is not None and results[0].external_id is None
         assert results[1].ok and results[1].created and results[1].external_id
+        # Without lines Tryton refuses to quote: its message, and no half-made draft is left.
+        empty = NativeWrite("k3", None, {"party": party, "description": "leer"})
+        [refused] = await writer.upsert(Entity.SALE, [empty], {})
+        assert refused.error is not None and refused.error.code == "UserError"
+        assert "the ERP refused it" in str(refused.error)
+        # A party with its e-mail and address, created in one call.
+        fields = {"name": "Neu GmbH", "email": "neu@example.de", "street": "Ring 1", "city": "Graz"}
+        [party_result] = await writer.upsert(Entity.CUSTOMER, [NativeWrite("k4", None, fields)], {})
+        assert party_result.ok and party_result.external_id
     finally:
         await writer.close()
+    engine = sa.create_engine(tryton.database_url)
+    try:
+        with engine.connect() as connection:
+            drafts = connection.execute(
+                sa.text("SELECT count(*) FROM sale_sale WHERE description = 'leer'")
+            ).scalar_one()
+            assert drafts == 0
+            party_id = int(party_result.external_id)
+            mechanisms = connection.execute(
+                sa.text("SELECT type, value FROM party_contact_mechanism WHERE party = :p"),
+                {"p": party_id},
+            ).all()
+            assert [tuple(m) for m in mechanisms] == [("email", "neu@example.de")]
+            cities = (
+                connection.execute(
+                    sa.text("SELECT city FROM party_address WHERE party = :p"), {"p": party_id}
+                )
+                .scalars()
+                .all()
+            )
+            assert cities == ["Graz"]
+    finally:
+        engine.dispose()
