@@ -55,17 +55,19 @@ class MissingPolicy(StrEnum):
     FAIL = "fail"
 
 
+def _values_as_lists(value: Any) -> Any:
+    """`{stage: won}` as `{stage: [won]}`: a condition's allowed values are a list."""
+    if isinstance(value, dict):
+        return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
+    return value
+
+
 class CreateWhen(_Strict):
     """`create: {when: {stage: won}}`: create only records whose canonical paths hold these."""
 
     when: dict[str, list[Any]] = Field(min_length=1)
 
-    @field_validator("when", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
-        return value
+    _listify = field_validator("when", mode="before")(lambda value: _values_as_lists(value))
 
 
 class EntityOptions(_Strict):
@@ -87,12 +89,7 @@ class EntityOptions(_Strict):
     #: `{when: {path: values}}`, the same as `create_when`.
     create: Literal["always", "never"] | CreateWhen = "always"
 
-    @field_validator("create_when", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
-        return value
+    _listify = field_validator("create_when", mode="before")(lambda value: _values_as_lists(value))
 
     @model_validator(mode="after")
     def _one_create_rule(self) -> EntityOptions:

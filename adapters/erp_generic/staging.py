@@ -43,17 +43,27 @@ class StagingTables:
 
 def staged_row(staging: StagingTables, values: Mapping[str, Any]) -> dict[str, Any]:
     """The core table's column values under the staging table's column names."""
-    renames = staging.config.columns
+    return _renamed(staging.table, staging.config.columns, values)
+
+
+def staged_line(staging: StagingTables, line: Mapping[str, Any]) -> dict[str, Any]:
+    assert staging.lines is not None and staging.config.lines is not None
+    return _renamed(staging.lines, staging.config.lines.columns, line)
+
+
+def _renamed(
+    table: sa.Table, renames: Mapping[str, str], values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Non-empty values under the staging table's names, in its columns' types."""
     row: dict[str, Any] = {}
     for name, value in values.items():
         column = renames.get(name, name)
-        if column not in staging.table.c:
+        if column not in table.c:
             raise RecordError(
-                f"staging table {staging.table.name!r} has no column {column!r}",
-                code="UNKNOWN_COLUMN",
+                f"staging table {table.name!r} has no column {column!r}", code="UNKNOWN_COLUMN"
             )
         if value is not None:
-            row[column] = to_column_value(staging.table.c[column], value)
+            row[column] = to_column_value(table.c[column], value)
     return row
 
 
@@ -154,22 +164,6 @@ def _same(
         all(old.get(name) == value for name, value in new.items())
         for old, new in zip(stored, wanted, strict=True)
     )
-
-
-def staged_line(staging: StagingTables, line: Mapping[str, Any]) -> dict[str, Any]:
-    assert staging.lines is not None and staging.config.lines is not None
-    renames = staging.config.lines.columns
-    out: dict[str, Any] = {}
-    for name, value in line.items():
-        column = renames.get(name, name)
-        if column not in staging.lines.c:
-            raise RecordError(
-                f"staging table {staging.lines.name!r} has no column {column!r}",
-                code="UNKNOWN_COLUMN",
-            )
-        if value is not None:
-            out[column] = to_column_value(staging.lines.c[column], value)
-    return out
 
 
 def _insert(

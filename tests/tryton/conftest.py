@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -27,13 +26,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import PG_URL, unreachable
+from tests.e2e.conftest import free_port
 from tests.tryton.build_tryton import write_conf
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
