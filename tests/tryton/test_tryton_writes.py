@@ -97,6 +97,18 @@ async def test_a_won_deal_becomes_a_confirmed_tryton_sale_numbered_by_tryton(
             return await SyncService(runtime).run_route(route)
 
     await run("tryton-to-crm")
+    # Only customers became companies (not the company's own party), with e-mail and address
+    # from Tryton's other tables; the draft sale, never edited, was read too.
+    companies = {row.fields["name"]: row.fields for row in crm.records(Entity.CUSTOMER)}
+    assert set(companies) == {"Kunde Eins", "Kunde Zwei"}
+    assert companies["Kunde Eins"]["email"] == "kunde1@example.de"
+    assert companies["Kunde Zwei"]["billing_address.city"] == "Wien"
+    deals = crm.records(Entity.SALE)
+    assert len(deals) == 2
+    assert {line["sku"] for deal in deals for line in deal.fields.get("lines") or []} == {
+        "P-0001",
+        "P-0002",
+    }
     [(company, _)] = [
         (row.id, row.fields)
         for row in crm.records(Entity.CUSTOMER)

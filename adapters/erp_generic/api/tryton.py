@@ -4,10 +4,11 @@ own rules, defaults, sequences and workflow apply (never its tables behind its b
 * **sale** (`sale.sale`): the header with its lines in one `create`; then the workflow calls
   that make it a real order (`quote` — Tryton numbers it from the sale sequence — and
   `confirm`, which schedules shipments and invoices per the sale's methods); then the number
-  Tryton assigned is read. Lines name their product by id or by its `code`; the line's unit is
-  the product's sale unit, the addresses are the party's first address, as Tryton's client
-  would fill them. An existing sale is only updated while it is in one of `update_states`
-  (draft): a quoted or confirmed order is Tryton's, and lines are never rewritten by an update.
+  Tryton assigned is read. Lines name their product by id or by its `code` (`product` or
+  `product_code`); the line's unit is the product's sale unit, the addresses are the party's
+  first address, as Tryton's client would fill them. An existing sale is only updated while it
+  is in one of `update_states` (draft): a quoted or confirmed order is Tryton's, and lines are
+  never rewritten by an update.
 * **customer** (`party.party`): name and code, with e-mail, phone and website as contact
   mechanisms and an address, created together; updates write the name only.
 
@@ -217,7 +218,13 @@ class TrytonWriter:
             values["lines"] = [["create", await self._line_values(lines)]]
         return values
 
-    async def _line_values(self, lines: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    async def _line_values(self, raw: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        # A line may name its product by `product_code` (what a read maps as the line's SKU).
+        lines = [
+            {k: v for k, v in line.items() if k != "product_code"}
+            | ({"product": line["product_code"]} if line.get("product_code") else {})
+            for line in raw
+        ]
         wanted = {str(line["product"]) for line in lines if line.get("product") not in (None, "")}
         codes = sorted(value for value in wanted if not value.isdigit())
         by_code: dict[str, int] = {}
