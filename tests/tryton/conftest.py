@@ -1,19 +1,22 @@
-"""A real Tryton for the tests: a small database built through Tryton's own tools
-(build_tryton.py) on PostgreSQL, served by the `trytond` server over JSON-RPC on a loopback
+"""A real Tryton for the tests, on PostgreSQL and on SQLite: a small database built through
+Tryton's own tools (build_tryton.py), served by the `trytond` server over JSON-RPC on a loopback
 port.
 
-The build (a minute or two, most of it activating the sale module and its dependencies) runs
-once per machine into a PostgreSQL template database named after the build script's and
-Tryton's versions; each test module then gets a copy of it (about a second), dropped
-afterwards. PostgreSQL is reached as in the rest of the suite (`CONNECTOR_TEST_PG_URL`).
+The build (35 s to a few minutes on a loaded machine, most of it activating the sale module and
+its dependencies) runs once per machine: on PostgreSQL into a template database named after the
+build script's and Tryton's versions, of which each test module gets a copy (about a second);
+on SQLite into a file in the temporary folder, copied likewise. PostgreSQL is reached as in the
+rest of the suite (`CONNECTOR_TEST_PG_URL`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -68,25 +71,12 @@ def _template(admin: sa.Engine, directory: Path) -> tuple[str, dict[str, Any]]:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     server = sa.make_url(PG_URL).set(drivername="postgresql", database="")
-    built = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.tryton.build_tryton",
-            str(directory),
-            name,
-            server.render_as_string(hide_password=False),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=Path(__file__).parents[2],
-    )
-    if built.returncode != 0:
+    try:
+        made = _build(directory, name, server.render_as_string(hide_password=False))
+    except BaseException:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    assert built.returncode == 0, built.stderr[-3000:]
-    made = json.loads(built.stdout.strip().splitlines()[-1])
+        raise
     with admin.connect() as connection:
         # A fixed statement with our own JSON as a literal (COMMENT takes no parameters).
         literal = json.dumps(made).replace("'", "''")
@@ -94,9 +84,46 @@ def _template(admin: sa.Engine, directory: Path) -> tuple[str, dict[str, Any]]:
     return name, made
 
 
-@pytest.fixture(scope="module")
-def tryton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tryton]:
+def _build(directory: Path, name: str, uri: str) -> dict[str, Any]:
+    """Run build_tryton.py in a process of its own; what it made."""
+    built = subprocess.run(
+        [sys.executable, "-m", "tests.tryton.build_tryton", str(directory), name, uri],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    made: dict[str, Any] = json.loads(built.stdout.strip().splitlines()[-1])
+    return made
+
+
+@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
+def tryton(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Tryton]:
     directory = tmp_path_factory.mktemp("tryton")
+    if request.param == "sqlite":
+        yield from _sqlite(directory)
+    else:
+        yield from _postgresql(directory)
+
+
+def _sqlite(directory: Path) -> Iterator[Tryton]:
+    """Tryton's SQLite backend (decimals stored as BLOBs): the database file is built once per
+    machine into the temporary folder and copied for each test module."""
+    cache = Path(tempfile.gettempdir()) / _template_name()
+    if not (cache / "made.json").exists():
+        cache.mkdir(exist_ok=True)
+        made = _build(cache, "tryton", "sqlite://")
+        (cache / "made.json").write_text(json.dumps(made))
+    made = json.loads((cache / "made.json").read_text())
+    shutil.copyfile(cache / "tryton.sqlite", directory / "tryton.sqlite")
+    conf = write_conf(directory, "sqlite://")
+    yield from _serve(directory, conf, "tryton", f"sqlite:///{directory / 'tryton.sqlite'}", made)
+
+
+def _postgresql(directory: Path) -> Iterator[Tryton]:
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:

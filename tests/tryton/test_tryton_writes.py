@@ -1,4 +1,5 @@
-"""CRM → Tryton through Tryton's own API, with the shipped preset (examples/tryton/): a won deal
+"""CRM → Tryton through Tryton's own API, with the shipped preset (examples/tryton/), on
+Tryton's PostgreSQL and SQLite backends (its SQLite keeps decimals as BLOBs): a won deal
 becomes a Tryton sale, quoted and confirmed by Tryton, numbered by Tryton, its number back on
 the deal; Tryton's refusals are record failures with Tryton's message; existing sales, their
 lines, stock moves and invoices stay exactly as they were."""
@@ -61,7 +62,10 @@ def snapshot(url: str, sales: list[int]) -> dict[str, list[tuple[Any, ...]]]:
             table = {name: sa.Table(name, meta, autoload_with=connection) for name in names}
 
             def rows(name: str, condition: Any) -> list[tuple[Any, ...]]:
-                query = sa.select(table[name]).where(condition).order_by(table[name].c.id)
+                # `*`, not the typed columns: the stored values as they are (Tryton's SQLite
+                # backend keeps decimals as BLOBs), compared byte for byte.
+                star = sa.select(sa.text("*")).select_from(table[name])
+                query = star.where(condition).order_by(table[name].c.id)
                 return [tuple(row) for row in connection.execute(query)]
 
             taken = {
