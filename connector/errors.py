@@ -135,6 +135,14 @@ class StoreUnavailableError(TransientError):
     """
 
 
+class UnstorableError(ConnectorError):
+    """The store refused the values themselves (e.g. a NUL character, invalid Unicode).
+
+    Not an outage: writing the same values again fails the same way, so callers answer the
+    sender with a 4xx instead of asking it to retry.
+    """
+
+
 class WebhookRejected(ConnectorError):
     """A webhook request that must not be accepted; `status` is the 4xx to answer with."""
 

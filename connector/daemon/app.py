@@ -7,6 +7,14 @@ events (400), and the verified events are committed to the inbox before the 202 
 redelivery is answered 202 too and stored no second time (the inbox is unique on
 (source, event id)). Processing happens later, in the inbox worker. Bad input is always a 4xx;
 a 5xx (503) only means the inbox could not be written, so the sender should retry.
+
+An id the store cannot hold is bad input, not an outage: an event or record id with a NUL
+character (PostgreSQL text cannot hold one), a lone surrogate (not valid Unicode, so no UTF-8
+database can store it) or more than `MAX_ID_LENGTH` characters gets 400 naming the problem.
+We reject rather than store an escaped form: such an id names no record any system could
+return, so there is nothing to sync, and a 503 would only make the sender redeliver it for
+days. Should the store still refuse a value, the request is answered 400 too, and the requests
+committed together with it are written again without it (see `ingest`).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from connector.adapter import ChangeHint, WebhookRequest, WebhookVerifier
 from connector.daemon.ingest import GroupCommitter
 from connector.daemon.logging import log_event
 from connector.daemon.metrics import DaemonMetrics, InboxGauges
-from connector.errors import WebhookRejected
+from connector.errors import UnstorableError, WebhookRejected
 from connector.http.telemetry import METRICS as HTTP_METRICS
 from connector.http.telemetry import render_prometheus
 
@@ -152,12 +160,27 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def unstorable(value: str) -> str | None:
+    """Why the store cannot hold `value` as an id, or None if it can."""
+    if not value or len(value) > MAX_ID_LENGTH:
+        return f"must be 1 to {MAX_ID_LENGTH} characters"
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode (it holds a lone surrogate)"
+    return None
+
+
 def _inbox_rows(system: str, hints: Sequence[ChangeHint]) -> list[dict[str, Any]]:
     rows = []
-    for hint in hints:
+    for number, hint in enumerate(hints, start=1):
         for what, value in (("event id", hint.event_id), ("record id", hint.external_id)):
-            if not value or len(value) > MAX_ID_LENGTH:
-                raise WebhookRejected(400, f"{what} must be 1 to {MAX_ID_LENGTH} characters")
+            problem = unstorable(value)
+            if problem is not None:
+                where = f" of event {number}" if len(hints) > 1 else ""
+                raise WebhookRejected(400, f"{what}{where} {problem}")
         if hint.occurred_at is not None and hint.occurred_at.tzinfo is None:
             raise WebhookRejected(400, "event time has no time zone")
         rows.append(
@@ -254,6 +277,17 @@ def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
                 return JSONResponse({"detail": rejected.reason}, status_code=status)
             try:
                 new = await committer.submit(rows) if rows else 0
+            except UnstorableError as refused:
+                status = 400
+                log_event(
+                    LOGGER,
+                    "webhook.rejected",
+                    logging.WARNING,
+                    system=system,
+                    status=status,
+                    reason=str(refused),
+                )
+                return JSONResponse({"detail": str(refused)}, status_code=status)
             except Exception as error:
                 status = 503
                 log_event(

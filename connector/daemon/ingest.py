@@ -5,6 +5,13 @@ takes everything waiting, writes it in a single transaction off the event loop, 
 every request with how many of *its* events were new. A request is answered only after the
 transaction that holds its events has committed, so "stored before 202" still holds; what is
 shared is the cost of a commit (and, on SQLite, the single writer lock) across requests.
+
+Sharing a transaction must not mean sharing a fate. When the store refuses a batch because of
+the values in it (`UnstorableError`: a NUL character PostgreSQL cannot hold, say), one request's
+bad event would otherwise fail every request that happened to be committed with it; the batch is
+then written again one request at a time, so only the request that holds the bad value fails.
+Any other failure (the store is down) fails the whole batch at once: retrying it request by
+request would only multiply the wait.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from connector.errors import UnstorableError
 
 EventKey = tuple[str, str]
 WriteBatch = Callable[[Sequence[Mapping[str, Any]]], set[EventKey]]
@@ -58,17 +67,50 @@ class GroupCommitter:
             rows = [row for request_rows, _ in batch for row in request_rows]
             try:
                 new = await asyncio.to_thread(self._write, rows)
+            except UnstorableError as error:
+                if len(batch) == 1:
+                    _settle(batch[0][1], error)
+                else:
+                    outcomes = await asyncio.to_thread(self._write_alone, batch)
+                    for (_, future), outcome in zip(batch, outcomes, strict=True):
+                        _settle(future, outcome)
+                continue
             except Exception as error:
                 for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
+                    _settle(future, error)
                 continue
             for request_rows, future in batch:
-                count = 0
-                for row in request_rows:
-                    key = (row["source"], row["event_id"])
-                    if key in new:
-                        new.discard(key)  # a repeat later in the batch is a duplicate
-                        count += 1
-                if not future.done():
-                    future.set_result(count)
+                _settle(future, _claim(request_rows, new))
+
+    def _write_alone(
+        self, batch: Sequence[tuple[Sequence[Mapping[str, Any]], asyncio.Future[int]]]
+    ) -> list[int | Exception]:
+        """Each request's rows in a transaction of its own: how many were new, or its error."""
+        outcomes: list[int | Exception] = []
+        for request_rows, _ in batch:
+            try:
+                outcomes.append(_claim(request_rows, self._write(request_rows)))
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes
+
+
+def _claim(request_rows: Sequence[Mapping[str, Any]], new: set[EventKey]) -> int:
+    """How many of a request's rows are in `new`; each claimed key is removed, so a repeat
+    later in the batch counts as a duplicate."""
+    count = 0
+    for row in request_rows:
+        key = (row["source"], row["event_id"])
+        if key in new:
+            new.discard(key)
+            count += 1
+    return count
+
+
+def _settle(future: asyncio.Future[int], outcome: int | Exception) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
