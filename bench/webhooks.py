@@ -378,23 +378,79 @@ def inbox_counts(state_url: str) -> dict[str, int]:
         engine.dispose()
 
 
-def bench_daemon(seconds: float, clients: int) -> None:
+def delay_proxy(target_port: int, port: int, delay: float) -> None:
+    """Child process: a TCP proxy on loopback delaying every chunk by `delay` s each way.
+
+    Loopback PostgreSQL answers in ~0.1 ms; a store across a network takes a millisecond or
+    more per round trip, and that is what exposes blocking store calls on an event loop. A
+    process of its own, so forwarding costs neither the daemon nor the load generator.
+    """
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                await asyncio.sleep(delay)
+                writer.write(chunk)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def main() -> None:
+        server = await asyncio.start_server(accept, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+@contextmanager
+def store_proxy(base: str, store_rtt_ms: float) -> Iterator[str]:
+    """`base` itself, or the URL of a `delay_proxy` in front of it adding `store_rtt_ms`."""
+    if store_rtt_ms <= 0:
+        yield base
+        return
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(base)
+    port = free_port()
+    target = str(parsed.port or 5432)
+    delay = str(store_rtt_ms / 2000)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--proxy", target, "--port", str(port), "--delay", delay]
+    )
+    try:
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield parsed.set(host="127.0.0.1", port=port).render_as_string(False)
+    finally:
+        child.terminate()
+        child.wait(10)
+
+
+def bench_daemon(seconds: float, clients: int, store_rtt_ms: float) -> None:
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     postgres_schema("create", schema)
-    base = os.environ.get("CONNECTOR_TEST_PG_URL", DEFAULT_PG)
-    joiner = "&" if "?" in base else "?"
-    url = f"{base}{joiner}options=-csearch_path%3D{schema}"
     try:
         with (
+            store_proxy(os.environ.get("CONNECTOR_TEST_PG_URL", DEFAULT_PG), store_rtt_ms) as base,
             tempfile.TemporaryDirectory() as folder,
-            daemon_processes(Path(folder), url) as (port, pid, companies),
+            daemon_processes(Path(folder), _in_schema(base, schema)) as (port, pid, companies),
         ):
             make = hubspot_delivery(port, companies)
             asyncio.run(load(port, 1.0, clients, make))  # warm-up
             cpu_before = cpu_seconds(pid)
             rate, latencies, errors = asyncio.run(load(port, seconds, clients, make))
             cpu_after = cpu_seconds(pid)
-            counts = inbox_counts(url)
+            counts = inbox_counts(_in_schema(base, schema))
     finally:
         postgres_schema("drop", schema)
     p50 = percentile(latencies, 0.50) * 1000
@@ -403,10 +459,16 @@ def bench_daemon(seconds: float, clients: int) -> None:
         f"daemon/pg  {rate:6d} accepted/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
         f"errors {errors}  | rate/goal {rate / DAEMON_GOAL_RATE:.2f}  "
         f"p99 goal/actual {DAEMON_GOAL_P99_MS / p99:.2f}  ({clients} clients, {seconds:.0f} s, "
-        f"{len(latencies)} deliveries, {REDELIVERED:.0%} redelivered)"
+        f"{len(latencies)} deliveries, {REDELIVERED:.0%} redelivered, "
+        f"store round trip +{store_rtt_ms:g} ms)"
     )
     if cpu_before is not None and cpu_after is not None:
         print(f"{'':10s} daemon CPU {cpu_after - cpu_before:.1f} s; inbox afterwards {counts}")
+
+
+def _in_schema(base: str, schema: str) -> str:
+    joiner = "&" if "?" in base else "?"
+    return f"{base}{joiner}options=-csearch_path%3D{schema}"
 
 
 def postgres_schema(action: str, schema: str) -> None:
@@ -433,11 +495,22 @@ def main() -> None:
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, help="16 (receiver) or 50 (daemon)")
+    parser.add_argument(
+        "--store-rtt-ms",
+        type=float,
+        default=1.0,
+        help="daemon case: round trip added to every store exchange (a store across a network)",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--proxy", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--delay", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.port)
+        return
+    if args.proxy:
+        delay_proxy(args.proxy, args.port, args.delay)
         return
     print(f"uvicorn picks: loop {_available('uvloop')}, http parser {_available('httptools')}")
     if args.case in ("receiver", "all"):
@@ -462,7 +535,7 @@ def main() -> None:
             f"daemon goal: >= {DAEMON_GOAL_RATE:.0f} accepted/s with p99 < "
             f"{DAEMON_GOAL_P99_MS:.0f} ms (PostgreSQL, {REDELIVERED:.0%} redeliveries)"
         )
-        bench_daemon(args.seconds, args.clients or 50)
+        bench_daemon(args.seconds, args.clients or 50, args.store_rtt_ms)
 
 
 if __name__ == "__main__":

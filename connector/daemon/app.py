@@ -47,6 +47,9 @@ MAX_ID_LENGTH = 255
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: How long `/readyz` waits for the store: well inside the 2 s a probe should get its answer.
 READY_TIMEOUT_SECONDS = 1.5
+METRICS_RENDER_ATTEMPTS = 3
+#: Group commits in flight at once on PostgreSQL (bench/webhooks.py, daemon case).
+POSTGRES_WRITERS = 4
 
 
 class InboxStore(Protocol):
@@ -196,10 +199,19 @@ def _inbox_rows(system: str, hints: Sequence[ChangeHint]) -> list[dict[str, Any]
     return rows
 
 
+def _writers_for(store: InboxStore) -> int:
+    """Concurrent inbox writes: several on PostgreSQL, one on SQLite (a single write lock)."""
+    engine = getattr(store, "engine", None)
+    dialect = getattr(getattr(engine, "dialect", None), "name", "")
+    return POSTGRES_WRITERS if dialect == "postgresql" else 1
+
+
 def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
     """The ASGI app; give it `ReceiverDeps` in tests or an opened runtime in the daemon."""
     deps = source if isinstance(source, ReceiverDeps) else deps_from_runtime(source)
-    committer = GroupCommitter(lambda rows: deps.store.enqueue_new_events(rows))
+    committer = GroupCommitter(
+        lambda rows: deps.store.enqueue_new_events(rows), writers=_writers_for(deps.store)
+    )
     app = FastAPI(
         title="connector webhook receiver",
         version="1",
@@ -356,7 +368,18 @@ def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
             gauges = InboxGauges(by_status=by_status, oldest_pending_age_seconds=max(0.0, age))
         except Exception:
             gauges = None  # a scrape must still answer when the store is down
-        text = deps.metrics.render(gauges, now.timestamp()) + render_prometheus(HTTP_METRICS)
+        for _attempt in range(METRICS_RENDER_ATTEMPTS):
+            try:
+                text = deps.metrics.render(gauges, now.timestamp())
+                text += render_prometheus(HTTP_METRICS)
+                break
+            except RuntimeError:
+                # The daemon serves from its own thread while the worker counts on the main
+                # one: a counter gaining its first sample of a label mid-render changes the
+                # dict being read. Rare and harmless; read it again.
+                continue
+        else:
+            return PlainTextResponse("metrics busy; scrape again\n", status_code=503)
         return PlainTextResponse(text, media_type=PROMETHEUS_CONTENT_TYPE)
 
     return app

@@ -30,24 +30,35 @@ MAX_BATCH_ROWS = 500
 
 
 class GroupCommitter:
-    """One writer at a time; requests arriving during a write form the next batch."""
+    """Up to `writers` writes at a time; requests arriving while all are busy form the next batch.
 
-    def __init__(self, write: WriteBatch, max_rows: int = MAX_BATCH_ROWS) -> None:
+    One writer suits SQLite, which has one write lock anyway. On PostgreSQL a commit costs a few
+    round trips to the server, and with one writer every request waits for the batch before its
+    own; a few writers in parallel keep the round trips overlapping. Rows are written in key
+    order, so two batches holding the same redelivered events lock them in the same order and
+    cannot deadlock.
+    """
+
+    def __init__(self, write: WriteBatch, max_rows: int = MAX_BATCH_ROWS, writers: int = 1) -> None:
         self._write = write
         self._max_rows = max_rows
+        self._max_writers = max(1, writers)
         self._waiting: list[tuple[Sequence[Mapping[str, Any]], asyncio.Future[int]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Store `rows`; how many were new. Raises what the write raised."""
         loop = asyncio.get_running_loop()
-        if self._writer is not None and self._writer.get_loop() is not loop:
+        if self._loop is not loop:
             # Served from a new event loop (a test client's portal): start afresh on it.
-            self._writer, self._waiting = None, []
+            self._loop, self._writers, self._waiting = loop, set(), []
         future: asyncio.Future[int] = loop.create_future()
         self._waiting.append((rows, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain())
+        if len(self._writers) < self._max_writers:
+            writer = asyncio.create_task(self._drain())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         # A request whose client went away still has its events written: shielding keeps the
         # batch's bookkeeping intact when the request's task is cancelled.
         return await asyncio.shield(future)
@@ -64,7 +75,10 @@ class GroupCommitter:
     async def _drain(self) -> None:
         while self._waiting:
             batch = self._take()
-            rows = [row for request_rows, _ in batch for row in request_rows]
+            rows = sorted(
+                (row for request_rows, _ in batch for row in request_rows),
+                key=lambda row: (row["source"], row["event_id"]),
+            )
             try:
                 new = await asyncio.to_thread(self._write, rows)
             except UnstorableError as error:
