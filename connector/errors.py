@@ -36,11 +36,27 @@ class TransientError(ConnectorError):
 
 
 class RateLimitedError(TransientError):
-    """The server refused for rate; `retry_after` seconds is how long it asked us to wait."""
+    """The server refused for rate.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    `retry_after` is how long the server asked us to wait, in seconds. When it did not say, the
+    adapter's table may know how its window frees up instead: a rolling window frees a slot every
+    window/limit seconds, so the first retry waits about `first_wait`, each further refusal of
+    the same request doubles that, and no wait exceeds `max_wait` (by then the window has rolled
+    over completely).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        first_wait: float | None = None,
+        max_wait: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.first_wait = first_wait
+        self.max_wait = max_wait
 
 
 class AuthExpiredError(TransientError):
