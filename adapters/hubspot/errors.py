@@ -16,8 +16,8 @@ and §6 (error-handling docs):
   and doubles the wait only while the same request keeps being refused, up to one whole window
   (after which every request the window held has aged out). Waiting the whole window for every
   429, as the Node SDK does (10 s times the attempt number), made an isolated 429 cost ~10 s.
-  The client also marks the limiter full on a 429, so the requests queued behind it wait for a
-  slot too.
+  A 429 with HubSpot's quota headers (remaining 0) also fills the limiter, so the requests
+  queued behind it wait for a slot too; one without them (an outside fault) slows only itself.
 * 423 Locked follows heavy upserting; the lock lasts 2 s, so wait at least that.
 * 477 Migration in Progress carries `Retry-After` in seconds.
 * 502/503/504/521/523/524 (524: no answer within 100 s) and other 5xx are transient.

@@ -14,11 +14,15 @@ What is repeated, and why (RFC 9110 §9.2.2 on idempotent methods):
 
 A 429 waits what the server said (`Retry-After`, or a wait in the body) and no longer; failing
 that, what the adapter's table says about its window (`Rule.wait_cap_seconds`: a rolling window
-frees a slot every window/limit seconds, so a lone 429 costs a fraction of a second, and only
-repeated refusals of one request back off towards a whole window). A 429 also tells the limiter
-that the server's window is full, so the requests queued behind this one wait too instead of
-drawing 429s of their own. Refusals for rate do not use up `max_attempts` (the server did not
-fail, it asked us to come back); they are bounded by `max_elapsed_seconds`.
+frees a slot every window/limit seconds — the limiter's window and capacity where it has them —
+so a lone 429 costs a fraction of a second, and only repeated refusals of one request back off
+towards a whole window). Whether the *other* requests
+should slow down is for the quota headers to say, which a 429 from a server that sends them
+carries like any response (remaining 0: the limiter takes its window as full). A 429 without
+them slows only its own request: taking the window as full on its word alone turned 16 outside
+429s into a push paced at the account's limit for ten seconds after each (bench/faults.py).
+Refusals for rate do not use up `max_attempts` (the server did not fail, it asked us to come
+back); they are bounded by `max_elapsed_seconds`.
 """
 
 from __future__ import annotations
@@ -286,7 +290,6 @@ class ApiClient:
             self._transport_failed(call, number, began, exc)
         duration_ms = (self._clock() - began) * 1000.0
         status = response.status_code
-        hint = None
         if self._quota_parser is not None and call.quota:
             hint = self._quota_parser(response.headers)
             if hint is not None:
@@ -302,8 +305,6 @@ class ApiClient:
         told = parse_retry_after(response.headers.get("Retry-After"), self._now())
         if told is None:
             told = error.retry_after
-        if status == 429 and rule.resolution is Resolution.WAIT and hint is None:
-            limiter.saturate()  # the server's window is full, whatever our count says
         if told is None and rule.wait_cap_seconds is None:
             told = rule.wait_hint_seconds
         call.kind = call.reason = _describe(status, rule, error)
@@ -365,9 +366,11 @@ class ApiClient:
         if resolution is Resolution.WAIT:
             call.rate_limited += 1
             if told is None and rule.wait_cap_seconds is not None:
-                raise RateLimitedError(
-                    detail, first_wait=rule.wait_hint_seconds, max_wait=rule.wait_cap_seconds
-                )
+                # One slot of the window as this account has it (configured, or lowered by the
+                # server's headers); the table's figure where the limiter has no window.
+                slot = limiter.slot_seconds()
+                first = slot if slot is not None else rule.wait_hint_seconds
+                raise RateLimitedError(detail, first_wait=first, max_wait=rule.wait_cap_seconds)
             raise RateLimitedError(detail, retry_after=told)
         if resolution is Resolution.QUOTA:
             if told is not None:

@@ -15,8 +15,8 @@ It also listens to the server. A `QuotaParser` reads remaining-quota headers, an
   sent in the last window. The difference is entered as starts spread evenly over the window —
   the steady state of a sender at the limit — so they free one slot at a time instead of all at
   once. Where our own count is already as high, nothing changes, so the limiter never throttles
-  twice for the same requests. A 429 that carries no headers says the same with remaining 0
-  (`saturate`). The server's `limit` lowers our capacity when it is below the configured one.
+  twice for the same requests. The server's `limit` lowers our capacity when it is below the
+  configured one.
 * without a window of its own, or for long (e.g. daily) quotas, requests are spread over the rest
   of the window once little is left; when a long quota is at zero, `acquire` raises
   `QuotaExhaustedError` until it resets.
@@ -206,10 +206,11 @@ class RateLimiter:
         self._spacing = pacing.spacing
         self._paced_until = now + pacing.duration
 
-    def saturate(self) -> None:
-        """The server refused for rate (a 429) without quota headers: its window is full now."""
-        if self.limit is not None:
-            self._adopt(QuotaHint(remaining=0, limit=None, window_seconds=self.limit.per_seconds))
+    def slot_seconds(self) -> float | None:
+        """How often a full rolling window frees a slot at steady state: window / capacity."""
+        if self.limit is None or self._capacity <= 0:
+            return None
+        return self.limit.per_seconds / self._capacity
 
     def in_window(self) -> int:
         """Starts (ours, and those adopted from the server) counted in the current window."""

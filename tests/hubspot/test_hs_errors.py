@@ -67,9 +67,9 @@ async def test_an_isolated_429_costs_a_fraction_of_a_second_not_the_window(adapt
     [result] = await adapter.upsert(Entity.CUSTOMER, one_write())
     assert result.ok and result.external_id == "1000" and result.created
     assert route.call_count == 2
-    # The table's first wait (0.1 s, equal jitter: 0.05-0.1 s), then the limiter holds the
-    # retry until the window it was told is full frees a slot (10 s / 191 ≈ 0.05 s).
-    assert 0.05 <= sum(clock.sleeps) <= 0.2
+    # One slot of the burst window as configured (10.3 s / 190 = 54 ms; equal jitter: 27-54 ms).
+    slot = 10.3 / 190
+    assert len(clock.sleeps) == 1 and slot / 2 <= clock.sleeps[0] <= slot
 
 
 @respx.mock
@@ -78,11 +78,11 @@ async def test_repeated_429s_of_one_request_back_off_up_to_the_window(adapter, c
     route = respx.post(UPSERT).mock(side_effect=[*refusals, ok_upsert])
     [result] = await adapter.upsert(Entity.CUSTOMER, one_write())
     assert result.ok and route.call_count == 10  # 429s do not use up the 8 attempts
-    # Ceilings 0.1, 0.2, 0.4, ... 6.4, then the 10 s window twice; each wait is in the upper
-    # half of its ceiling (equal jitter), plus at most one limiter slot (~0.05 s) per retry.
-    ceilings = [min(10.0, 0.1 * 2**n) for n in range(9)]
-    assert sum(ceilings) / 2 <= sum(clock.sleeps) <= sum(ceilings) + 9 * 0.06
-    assert max(clock.sleeps) <= 10.0
+    # Ceilings from one slot (54 ms) doubling to 6.9 s, then the 10 s window; each wait is in
+    # the upper half of its ceiling (equal jitter).
+    ceilings = [min(10.0, 10.3 / 190 * 2**n) for n in range(9)]
+    assert len(clock.sleeps) == 9
+    assert all(c / 2 <= w <= c for w, c in zip(clock.sleeps, ceilings, strict=True))
 
 
 @respx.mock
@@ -129,8 +129,8 @@ async def test_search_secondly_limit_without_policy_waits_a_search_slot(adapter,
     )
     pages = [page async for page in adapter.read_changes(Entity.CUSTOMER, None)]
     assert pages == []
-    # 0.1-0.2 s from the table (1 s / 5 per second), then a slot of the full search window.
-    assert 0.1 <= sum(clock.sleeps) <= 0.5
+    # One slot of the search window as configured (1.3 s / 5), equal jitter: 0.13-0.26 s.
+    assert len(clock.sleeps) == 1 and 0.13 <= clock.sleeps[0] <= 0.26
 
 
 @respx.mock
