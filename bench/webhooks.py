@@ -181,6 +181,19 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def report(
+    head: str, latencies: list[float], errors: int, goal: tuple[float, float], detail: str
+) -> None:
+    """One result line: `head`, p50/p99, errors, and the ratios to the goal (rate, p99 ms)."""
+    rate_ratio, goal_p99_ms = goal
+    p50 = percentile(latencies, 0.50) * 1000
+    p99 = percentile(latencies, 0.99) * 1000
+    print(
+        f"{head}  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  errors {errors}  | "
+        f"rate/goal {rate_ratio:.2f}  p99 goal/actual {goal_p99_ms / p99:.2f}  ({detail})"
+    )
+
+
 def bench_store(name: str, url: str, seconds: float, clients: int) -> None:
     port = free_port()
     child = subprocess.Popen(
@@ -201,13 +214,12 @@ def bench_store(name: str, url: str, seconds: float, clients: int) -> None:
     finally:
         child.terminate()
         child.wait(10)
-    p50 = percentile(latencies, 0.50) * 1000
-    p99 = percentile(latencies, 0.99) * 1000
-    print(
-        f"{name:10s} {rate:6d} events/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
-        f"errors {errors}  | rate/goal {rate / GOAL_RATE:.2f}  "
-        f"p99 goal/actual {GOAL_P99_MS / p99:.2f}  ({clients} clients, {seconds:.0f} s, "
-        f"{len(latencies)} requests)"
+    report(
+        f"{name:10s} {rate:6d} events/s",
+        latencies,
+        errors,
+        (rate / GOAL_RATE, GOAL_P99_MS),
+        f"{clients} clients, {seconds:.0f} s, {len(latencies)} requests",
     )
     if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before:
         per_event = (cpu_after - cpu_before) / len(latencies)
@@ -453,14 +465,13 @@ def bench_daemon(seconds: float, clients: int, store_rtt_ms: float) -> None:
             counts = inbox_counts(_in_schema(base, schema))
     finally:
         postgres_schema("drop", schema)
-    p50 = percentile(latencies, 0.50) * 1000
-    p99 = percentile(latencies, 0.99) * 1000
-    print(
-        f"daemon/pg  {rate:6d} accepted/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
-        f"errors {errors}  | rate/goal {rate / DAEMON_GOAL_RATE:.2f}  "
-        f"p99 goal/actual {DAEMON_GOAL_P99_MS / p99:.2f}  ({clients} clients, {seconds:.0f} s, "
-        f"{len(latencies)} deliveries, {REDELIVERED:.0%} redelivered, "
-        f"store round trip +{store_rtt_ms:g} ms)"
+    report(
+        f"daemon/pg  {rate:6d} accepted/s",
+        latencies,
+        errors,
+        (rate / DAEMON_GOAL_RATE, DAEMON_GOAL_P99_MS),
+        f"{clients} clients, {seconds:.0f} s, {len(latencies)} deliveries, "
+        f"{REDELIVERED:.0%} redelivered, store round trip +{store_rtt_ms:g} ms",
     )
     if cpu_before is not None and cpu_after is not None:
         print(f"{'':10s} daemon CPU {cpu_after - cpu_before:.1f} s; inbox afterwards {counts}")

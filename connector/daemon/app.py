@@ -204,6 +204,14 @@ def _inbox_rows(system: str, hints: Sequence[ChangeHint]) -> list[dict[str, Any]
 WebhookHandler = Callable[[str, Request], Awaitable[JSONResponse]]
 
 
+class _StoreFailed(Exception):
+    """The inbox could not be written (not the delivery's fault): answered 503."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(type(error).__name__)
+        self.error = error
+
+
 class WebhookFastPath:
     """ASGI middleware: `POST /webhooks/{system}` straight to the handler.
 
@@ -285,6 +293,12 @@ def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
         try:
             try:
                 rows, total = await verify(system, request)
+                try:
+                    new = await committer.submit(rows) if rows else 0
+                except UnstorableError as refused:
+                    raise WebhookRejected(400, str(refused)) from None
+                except Exception as error:
+                    raise _StoreFailed(error) from error
             except WebhookRejected as rejected:
                 status = rejected.status if 400 <= rejected.status < 500 else 400
                 log_event(
@@ -296,27 +310,14 @@ def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
                     reason=rejected.reason,
                 )
                 return JSONResponse({"detail": rejected.reason}, status_code=status)
-            try:
-                new = await committer.submit(rows) if rows else 0
-            except UnstorableError as refused:
-                status = 400
-                log_event(
-                    LOGGER,
-                    "webhook.rejected",
-                    logging.WARNING,
-                    system=system,
-                    status=status,
-                    reason=str(refused),
-                )
-                return JSONResponse({"detail": str(refused)}, status_code=status)
-            except Exception as error:
+            except _StoreFailed as failed:
                 status = 503
                 log_event(
                     LOGGER,
                     "webhook.store_failed",
                     logging.ERROR,
                     system=system,
-                    error_class=type(error).__name__,
+                    error_class=type(failed.error).__name__,
                 )
                 return JSONResponse(
                     {"detail": "events could not be stored; retry later"},
