@@ -21,6 +21,9 @@ from connector.errors import UnstorableError
 from connector.state import schema
 from connector.state.base import StoreBase
 
+#: Rows SQLAlchemy sends as one multi-row INSERT (its `insertmanyvalues_page_size` default).
+ONE_STATEMENT_ROWS = 1000
+
 
 @dataclass(frozen=True, slots=True)
 class InboxEvent:
@@ -68,14 +71,22 @@ class InboxStore(StoreBase):
             for event in events
         ]
         table = schema.inbox
+        postgres = self.engine.dialect.name == "postgresql"
+        dialect = postgresql if postgres else sqlite
+        statement = (
+            dialect.insert(table)
+            .on_conflict_do_nothing(index_elements=["source", "event_id"])
+            .returning(table.c.source, table.c.event_id)
+        )
         try:
+            if postgres and len(rows) <= ONE_STATEMENT_ROWS:
+                # One statement is a transaction of its own: in autocommit mode it commits when
+                # it completes, and BEGIN and COMMIT cost no round trips of their own (half of
+                # a group commit's time with the store a network hop away).
+                with self.engine.connect() as conn:
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                    return {(row.source, row.event_id) for row in conn.execute(statement, rows)}
             with self.engine.begin() as conn:
-                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-                statement = (
-                    dialect.insert(table)
-                    .on_conflict_do_nothing(index_elements=["source", "event_id"])
-                    .returning(table.c.source, table.c.event_id)
-                )
                 # executemany with RETURNING: SQLAlchemy's "insertmanyvalues" compiles one row
                 # and batches the rest into multi-row statements by itself.
                 return {(row.source, row.event_id) for row in conn.execute(statement, rows)}
