@@ -43,7 +43,7 @@ from connector.daemon.logging import configure_logging, log_event
 from connector.daemon.metrics import DaemonMetrics
 from connector.daemon.retrier import FailureRetrier
 from connector.daemon.scheduler import RouteScheduler
-from connector.daemon.server import ReceiverThread, threadsafe
+from connector.daemon.server import ReceiverThread, threadsafe, tune_gc
 from connector.errors import ConfigurationError
 
 LOGGER = logging.getLogger("connector.daemon")
@@ -62,9 +62,13 @@ async def serve(
     with_scheduler: bool,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[int], None] | None = None,
+    own_process: bool = False,
     **runtime_options: Any,
 ) -> int:
-    """Run until `stop` is set (or a signal sets it); the process exit status."""
+    """Run until `stop` is set (or a signal sets it); the process exit status.
+
+    `own_process`: the daemon owns the interpreter (the CLI), so process-wide tuning applies.
+    """
     from connector.engine.service import SyncService
     from connector.runtime import Runtime
 
@@ -101,6 +105,8 @@ async def serve(
                 )
             )
             scheduler = RouteScheduler(service, config.routes, metrics) if with_scheduler else None
+            if own_process:
+                tune_gc()  # start-up is done: what exists now lives as long as the process
             port = await receiver.start()
             if port is None:
                 # uvicorn could not bind (it logs why and exits its loop).
@@ -162,7 +168,7 @@ def _main(config_path: Path, with_scheduler: bool) -> int:
     configure_logging()
     try:
         config = load_config(config_path)
-        return asyncio.run(serve(config, with_scheduler=with_scheduler))
+        return asyncio.run(serve(config, with_scheduler=with_scheduler, own_process=True))
     except ConfigurationError as error:
         log_event(LOGGER, "daemon.config_error", logging.ERROR, message=str(error))
         return 2
