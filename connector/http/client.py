@@ -16,13 +16,12 @@ A 429 waits what the server said (`Retry-After`, or a wait in the body) and no l
 that, what the adapter's table says about its window (`Rule.wait_cap_seconds`: a rolling window
 frees a slot every window/limit seconds — the limiter's window and capacity where it has them —
 so a lone 429 costs a fraction of a second, and only repeated refusals of one request back off
-towards a whole window). Whether the *other* requests
-should slow down is for the quota headers to say, which a 429 from a server that sends them
-carries like any response (remaining 0: the limiter takes its window as full). A 429 without
-them slows only its own request: taking the window as full on its word alone turned 16 outside
-429s into a push paced at the account's limit for ten seconds after each (bench/faults.py).
-Refusals for rate do not use up `max_attempts` (the server did not fail, it asked us to come
-back); they are bounded by `max_elapsed_seconds`.
+towards a whole window). Whether the *other* requests should slow down is for the quota headers
+to say, which a 429 from a server that sends them carries like any response (remaining 0: the
+limiter takes its window as full). A 429 without them slows only its own request: taking the
+window as full on its word alone turned 16 outside 429s into a push paced at the account's
+limit for ten seconds after each (bench/faults.py). 429s do not use up `max_attempts` (the
+server did not fail, it asked us to come back); they are bounded by `max_elapsed_seconds`.
 """
 
 from __future__ import annotations
@@ -101,7 +100,7 @@ class _Call:
     refreshed: bool = False
     reason: str = ""  # what went wrong last, for people (may include the wait we were told)
     kind: str = ""  # the same without variable parts, for metric labels
-    rate_limited: int = 0  # attempts refused for rate: they do not use up `max_attempts`
+    rate_limited: int = 0  # attempts answered 429: they do not use up `max_attempts`
     quota: bool = True  # whether the quota headers of the responses describe this limiter
 
 
@@ -364,7 +363,8 @@ class ApiClient:
         if resolution is Resolution.RETRY:
             raise ServerError(detail, status=status, retry_after=told)
         if resolution is Resolution.WAIT:
-            call.rate_limited += 1
+            if status == 429:
+                call.rate_limited += 1
             if told is None and rule.wait_cap_seconds is not None:
                 # One slot of the window as this account has it (configured, or lowered by the
                 # server's headers); the table's figure where the limiter has no window.

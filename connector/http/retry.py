@@ -110,7 +110,7 @@ class stop_before_deadline(stop_base):
 
 
 class stop_after_failures(stop_base):
-    """Stops after `max_attempts` attempts, not counting those refused for rate.
+    """Stops after `max_attempts` attempts, not counting those refused for rate (429).
 
     A 429 is the server asking us to come back, not a failure of the request: those attempts
     are bounded by the elapsed-time budget instead.
