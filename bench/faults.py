@@ -32,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -113,13 +115,17 @@ async def push(config: Path) -> tuple[float, dict[str, int], int]:
     return elapsed, outcomes, failures
 
 
-def run_once(latency_ms: float, rate: float, seed: int) -> tuple[float, dict[str, int], int, int]:
+@contextmanager
+def portal(
+    latency_ms: float, customers: int, contacts: int, sales: int
+) -> Iterator[tuple[str, Path]]:
+    """A fresh sandbox set up for the sample ERP, the ERP itself and a config: (url, config)."""
     sandbox, url = start_sandbox(latency_ms)
     try:
         with tempfile.TemporaryDirectory() as folder:
             directory = Path(folder)
             create_sample_erp(
-                directory / "erp.db", customers=CUSTOMERS, contacts=CONTACTS, orders=SALES
+                directory / "erp.db", customers=customers, contacts=contacts, orders=sales
             )
             config = write_config(directory, url)
             subprocess.run(
@@ -128,16 +134,19 @@ def run_once(latency_ms: float, rate: float, seed: int) -> tuple[float, dict[str
                 capture_output=True,
                 timeout=120,
             )
-            switches = {"faults": {"rate_limited": rate}, "seed": seed}
-            httpx.patch(f"{url}/_sandbox/switches", json=switches, timeout=10).raise_for_status()
             httpx.delete(f"{url}/_sandbox/requests", timeout=10)
-            elapsed, outcomes, failures = asyncio.run(push(config))
-            log = httpx.get(f"{url}/_sandbox/requests", timeout=30).json()["results"]
-            limited = sum(1 for entry in log if entry["status"] == 429)
-            return elapsed, outcomes, failures, limited
+            yield url, config
     finally:
         sandbox.terminate()
         sandbox.wait(10)
+
+
+def run_once(latency_ms: float, rate: float, seed: int) -> tuple[float, dict[str, int], int, int]:
+    with portal(latency_ms, CUSTOMERS, CONTACTS, SALES) as (url, config):
+        switches = {"faults": {"rate_limited": rate}, "seed": seed}
+        httpx.patch(f"{url}/_sandbox/switches", json=switches, timeout=10).raise_for_status()
+        elapsed, outcomes, failures = asyncio.run(push(config))
+        return elapsed, outcomes, failures, limited(url)
 
 
 async def push_then_restart(config: Path, url: str, after: float) -> tuple[int, int, float]:
@@ -170,23 +179,8 @@ def limited(url: str, *, clear: bool = False) -> int:
 
 
 def restart(latency_ms: float, customers: int, after: float) -> None:
-    sandbox, url = start_sandbox(latency_ms)
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            directory = Path(folder)
-            create_sample_erp(directory / "erp.db", customers=customers, contacts=1, orders=1)
-            config = write_config(directory, url)
-            subprocess.run(
-                [str(CONNECTOR), "--config", str(config), "hubspot", "setup"],
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
-            httpx.delete(f"{url}/_sandbox/requests", timeout=10)
-            before, after_restart, elapsed = asyncio.run(push_then_restart(config, url, after))
-    finally:
-        sandbox.terminate()
-        sandbox.wait(10)
+    with portal(latency_ms, customers, 1, 1) as (url, config):
+        before, after_restart, elapsed = asyncio.run(push_then_restart(config, url, after))
     print(
         f"{customers} customers, cancelled after {after:g} s and resumed with fresh limiters: "
         f"429s before the restart {before}, after it {after_restart} (resumed run {elapsed:.1f} s)"
