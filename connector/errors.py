@@ -36,11 +36,27 @@ class TransientError(ConnectorError):
 
 
 class RateLimitedError(TransientError):
-    """The server refused for rate; `retry_after` seconds is how long it asked us to wait."""
+    """The server refused for rate.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    `retry_after` is how long the server asked us to wait, in seconds. When it did not say, the
+    adapter's table may know how its window frees up instead: a rolling window frees a slot every
+    window/limit seconds, so the first retry waits about `first_wait`, each further refusal of
+    the same request doubles that, and no wait exceeds `max_wait` (by then the window has rolled
+    over completely).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        first_wait: float | None = None,
+        max_wait: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.first_wait = first_wait
+        self.max_wait = max_wait
 
 
 class AuthExpiredError(TransientError):
@@ -144,6 +160,14 @@ class StoreUnavailableError(TransientError):
 
     A run that meets it commits nothing more; `connector sync` waits and resumes from the last
     checkpoint for `state.outage_seconds`, then exits with its own code (3).
+    """
+
+
+class UnstorableError(ConnectorError):
+    """The store refused the values themselves (e.g. a NUL character, invalid Unicode).
+
+    Not an outage: writing the same values again fails the same way, so callers answer the
+    sender with a 4xx instead of asking it to retry.
     """
 
 

@@ -5,11 +5,17 @@ Three endpoint classes are limited separately because HubSpot counts them separa
 (5 per second per account, carries no rate-limit headers) and the v4 association batches (exempt
 from the burst limit, with their own).
 
-The `X-HubSpot-RateLimit-Remaining` headers are deliberately not fed to the limiter: the shared
-limiter already holds HubSpot's rolling window exactly, and pacing on the remaining count as
-well throttled twice — bench/hubspot_push.py measured 67 % of the 1,900 records/s ceiling with
-it and 99 % without. The burst limit is per app, so processes sharing one app split
-`limits.burst_requests` between them; a 429 that still happens is waited out by the error table.
+The burst window's headers (`X-HubSpot-RateLimit-Remaining`, `-Max`, `-Interval-Milliseconds`,
+hubspot.md §5.2) are fed to the general limiter, so a process starts from the quota HubSpot
+reports rather than from an empty window: after a restart the previous process's requests still
+count on HubSpot's side for up to ten seconds, and a limiter that ignored that drew hundreds of
+429s. The limiter only *adopts* a count lower than its own (see `connector.http.ratelimit`); it
+does not pace on top of its own window, which throttled twice before (bench/hubspot_push.py
+measured 67 % of the 1,900 records/s ceiling with pacing and 99 % without). Search responses
+carry no such headers, and the association batches are exempt from the burst window their
+headers describe, so only the general class listens. The burst limit is per app, so processes
+sharing one app split `limits.burst_requests` between them; a 429 that still happens is waited
+out as the error table says.
 """
 
 from __future__ import annotations
@@ -30,11 +36,18 @@ from connector.http import (
     StaticToken,
     TokenProvider,
 )
-from connector.http.ratelimit import Clock, Sleep
+from connector.http.ratelimit import Clock, QuotaParser, Sleep, remaining_header_parser
 
 from .errors import HUBSPOT_POLICY, parse_hubspot_error
 from .paths import ApiPaths
 from .settings import DEFAULT_CLASS, HubSpotSettings, OAuthAuth
+
+#: The general burst window as HubSpot reports it on every non-search response.
+BURST_QUOTA: QuotaParser = remaining_header_parser(
+    "X-HubSpot-RateLimit-Remaining",
+    limit="X-HubSpot-RateLimit-Max",
+    window_ms="X-HubSpot-RateLimit-Interval-Milliseconds",
+)
 
 
 class HubSpotClient:
@@ -60,6 +73,8 @@ class HubSpotClient:
             policy=HUBSPOT_POLICY,
             auth=self.auth,
             error_parser=parse_hubspot_error,
+            quota_parser=BURST_QUOTA,
+            quota_classes=frozenset({DEFAULT_CLASS}),
             registry=registry,
             clock=clock,
             sleep=sleep,

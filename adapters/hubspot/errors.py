@@ -4,11 +4,20 @@
 `parse_hubspot_error` reads the body fields the rows match on. Facts from hubspot.md §5.3-§5.4
 and §6 (error-handling docs):
 
-* 429 names the limit in `policyName`: `TEN_SECONDLY_ROLLING` (burst: wait the window, 10 s or
-  `X-HubSpot-RateLimit-Interval-Milliseconds`), `DAILY` (stop until the reset at midnight in the
-  account's time zone), legacy `SECONDLY` (search, sometimes sent with no `policyName` at all and
-  only the message "You have reached your secondly limit.": wait about 1 s). Bodies may carry
-  `category: RATE_LIMITS` and/or `errorType: RATE_LIMIT`; both are parsed.
+* 429 names the limit in `policyName`: `TEN_SECONDLY_ROLLING` (the burst limit), `DAILY` (stop
+  until the reset at midnight in the account's time zone), legacy `SECONDLY` (search, sometimes
+  sent with no `policyName` at all and only the message "You have reached your secondly
+  limit."). Bodies may carry `category: RATE_LIMITS` and/or `errorType: RATE_LIMIT`; both are
+  parsed. HubSpot documents no `Retry-After` on REST 429s; one that comes is honoured.
+
+  Both short limits are *rolling* windows: a full window frees a slot each time its oldest
+  request ages out, about every window/limit seconds at steady state (10 s / 100 = 0.1 s on
+  Free/Starter, less on higher tiers; search 1 s / 5 = 0.2 s). So a 429 waits that long first
+  and doubles the wait only while the same request keeps being refused, up to one whole window
+  (after which every request the window held has aged out). Waiting the whole window for every
+  429, as the Node SDK does (10 s times the attempt number), made an isolated 429 cost ~10 s.
+  A 429 with HubSpot's quota headers (remaining 0) also fills the limiter, so the requests
+  queued behind it wait for a slot too; one without them (an outside fault) slows only itself.
 * 423 Locked follows heavy upserting; the lock lasts 2 s, so wait at least that.
 * 477 Migration in Progress carries `Retry-After` in seconds.
 * 502/503/504/521/523/524 (524: no answer within 100 s) and other 5xx are transient.
@@ -41,14 +50,18 @@ DAILY = "DAILY"
 
 HUBSPOT_POLICY: ErrorPolicy = DEFAULT_POLICY.override(
     {
-        (429, TEN_SECONDLY): Rule(Resolution.WAIT, 10.0, "HubSpot burst (ten-secondly) limit"),
-        (429, SECONDLY): Rule(Resolution.WAIT, 1.0, "HubSpot search per-second limit"),
+        (429, TEN_SECONDLY): Rule(
+            Resolution.WAIT, 0.1, "HubSpot burst (ten-secondly) limit", wait_cap_seconds=10.0
+        ),
+        (429, SECONDLY): Rule(
+            Resolution.WAIT, 0.2, "HubSpot search per-second limit", wait_cap_seconds=1.0
+        ),
         (429, DAILY): Rule(
             Resolution.QUOTA,
             reason="HubSpot daily API limit reached; the route stops until the daily reset "
             "(midnight in the account's time zone)",
         ),
-        429: Rule(Resolution.WAIT, 10.0, "HubSpot rate limit"),
+        429: Rule(Resolution.WAIT, 1.0, "HubSpot rate limit", wait_cap_seconds=10.0),
         423: Rule(Resolution.WAIT, 2.0, "HubSpot locked the records after heavy upserting"),
         477: Rule(Resolution.WAIT, 60.0, "HubSpot portal is migrating between data centres"),
         (400, "VALIDATION_ERROR"): Rule(Resolution.RECORD, reason="HubSpot validation error"),
@@ -69,18 +82,7 @@ def _clip(value: Any) -> str | None:
     return None if value is None else str(value)[:MAX_MESSAGE_CHARS]
 
 
-def _header_seconds(headers: httpx.Headers, name: str, scale: float = 1.0) -> float | None:
-    raw = headers.get(name)
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw) * scale
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
-
-
-def parse_error_content(status: int, content: bytes, headers: httpx.Headers) -> ApiError:
+def parse_error_content(status: int, content: bytes) -> ApiError:
     """The fields of a HubSpot error body the policy matches on (every one optional)."""
     try:
         body: Any = json.loads(content) if content else None
@@ -99,21 +101,16 @@ def parse_error_content(status: int, content: bytes, headers: httpx.Headers) -> 
     scopes = _required_scopes(body)
     if scopes:
         message = f"{message} (missing scope; one of these is required: {', '.join(scopes)})"
-    retry_after: float | None = None
-    if status == 429:
-        if policy is None and "secondly limit" in message.lower():
-            # Search reports its per-second limit this way, often without a policyName.
-            policy = SECONDLY
-        if policy and policy.upper() == TEN_SECONDLY:
-            retry_after = _header_seconds(
-                headers, "X-HubSpot-RateLimit-Interval-Milliseconds", scale=0.001
-            )
+    if status == 429 and policy is None and "secondly limit" in message.lower():
+        # Search reports its per-second limit this way, often without a policyName.
+        policy = SECONDLY
+    # `X-HubSpot-RateLimit-Interval-Milliseconds` is the window's length, not a wait: the quota
+    # headers of the 429 go to the limiter (client.py), which then knows when a slot is free.
     return ApiError(
         code=code,
         category=category,
         message=message,
         policy_name=policy.upper() if policy else None,
-        retry_after=retry_after,
     )
 
 
@@ -137,7 +134,7 @@ def _required_scopes(body: Mapping[str, Any]) -> list[str]:
 
 def parse_hubspot_error(response: httpx.Response) -> ApiError:
     """The `error_parser` hook of the shared client."""
-    return parse_error_content(response.status_code, response.content, response.headers)
+    return parse_error_content(response.status_code, response.content)
 
 
 def decide(response: httpx.Response) -> Rule:

@@ -1,11 +1,13 @@
 """`connector daemon` and `connector webhooks serve`: the long-running process.
 
 Two event loops: uvicorn serves the receiver, health and metrics (on the configured host and
-port, 127.0.0.1 unless configured otherwise) on a loop of its own in a thread; the main loop
-runs the inbox worker and, for the daemon, the route scheduler. The engine talks to the store
-synchronously on the main loop, so a store that stops answering holds that loop up to its
-timeouts (`state.statement_timeout_seconds`); the HTTP side keeps answering meanwhile —
-`/readyz` says 503 within 2 s — and keeps taking webhooks as far as the store lets it.
+port, 127.0.0.1 unless configured otherwise) on a loop of its own in a thread
+(`server.ReceiverThread`); the main loop runs the inbox worker and, for the daemon, the route
+scheduler. The engine talks to the store synchronously on the main loop, so a store that stops
+answering holds that loop up to its timeouts (`state.statement_timeout_seconds`), and a store a
+network hop away holds it for every round trip; the HTTP side keeps answering meanwhile —
+`/readyz` says 503 within 2 s, and no webhook is acknowledged late because a sync holds the main
+loop — and keeps taking webhooks as far as the store lets it.
 SIGTERM or SIGINT stops it in order:
 
 1. the scheduler starts no new run and the worker claims no new batch;
@@ -28,8 +30,7 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,21 +43,10 @@ from connector.daemon.logging import configure_logging, log_event
 from connector.daemon.metrics import DaemonMetrics
 from connector.daemon.retrier import FailureRetrier
 from connector.daemon.scheduler import RouteScheduler
+from connector.daemon.server import ReceiverThread, threadsafe, tune_gc
 from connector.errors import ConfigurationError
 
 LOGGER = logging.getLogger("connector.daemon")
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the daemon decides when the server stops.
-
-    uvicorn re-raises a captured SIGTERM after serving, which would end the process with the
-    signal's status instead of our clean exit 0.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def route_targets(routes: Sequence[RouteConfig]) -> list[RouteTarget]:
@@ -72,9 +62,13 @@ async def serve(
     with_scheduler: bool,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[int], None] | None = None,
+    own_process: bool = False,
     **runtime_options: Any,
 ) -> int:
-    """Run until `stop` is set (or a signal sets it); the process exit status."""
+    """Run until `stop` is set (or a signal sets it); the process exit status.
+
+    `own_process`: the daemon owns the interpreter (the CLI), so process-wide tuning applies.
+    """
     from connector.engine.service import SyncService
     from connector.runtime import Runtime
 
@@ -99,12 +93,8 @@ async def serve(
                 lease_ttl=dt.timedelta(seconds=config.daemon.lease_seconds),
             )
             deps = deps_from_runtime(runtime, metrics)
-
-            def wake_worker() -> None:  # called on the HTTP thread
-                loop.call_soon_threadsafe(worker.wake)
-
-            deps.on_enqueued = wake_worker
-            server = _Server(
+            deps.on_enqueued = threadsafe(worker.wake)  # called on the receiver's thread
+            receiver = ReceiverThread(
                 uvicorn.Config(
                     create_app(deps),
                     host=config.daemon.host,
@@ -115,16 +105,13 @@ async def serve(
                 )
             )
             scheduler = RouteScheduler(service, config.routes, metrics) if with_scheduler else None
-            http = threading.Thread(target=_serve_http, args=(server,), name="http", daemon=True)
-            http.start()
-            # uvicorn signals readiness only through this flag.
-            while not server.started and http.is_alive():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-            if not server.started:
+            if own_process:
+                tune_gc()  # start-up is done: what exists now lives as long as the process
+            port = await receiver.start()
+            if port is None:
                 # uvicorn could not bind (it logs why and exits its loop).
                 log_event(LOGGER, "daemon.bind_failed", logging.ERROR, port=config.daemon.port)
                 return 1
-            port = _bound_port(server) or config.daemon.port
             if scheduler is not None:
                 scheduler.start()
             worker_stop = asyncio.Event()
@@ -152,41 +139,17 @@ async def serve(
             await stop.wait()
             log_event(LOGGER, "daemon.stopping", grace_seconds=grace)
             worker_stop.set()
-            server.should_exit = True
             await asyncio.gather(
                 scheduler.stop(grace) if scheduler else asyncio.sleep(0),
                 _finish(worker_task, grace),
                 _finish(retrier_task, grace),
-                _stop_http(server, http, grace),
+                receiver.stop(grace),
             )
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
     log_event(LOGGER, "daemon.stop")
     return 0
-
-
-def _serve_http(server: uvicorn.Server) -> None:
-    """The HTTP side's thread: uvicorn on an event loop of its own."""
-    with contextlib.suppress(BaseException):  # a failed bind ends in SystemExit; it is logged
-        asyncio.run(server.serve())
-
-
-async def _stop_http(server: uvicorn.Server, thread: threading.Thread, grace: float) -> None:
-    """Stop accepting, let requests in flight finish for up to `grace`, then close them."""
-    server.should_exit = True
-    await asyncio.to_thread(thread.join, grace)
-    if thread.is_alive():
-        server.force_exit = True
-        await asyncio.to_thread(thread.join, 5)
-
-
-def _bound_port(server: uvicorn.Server) -> int | None:
-    for listener in getattr(server, "servers", []):
-        for sock in listener.sockets:
-            name = sock.getsockname()
-            return int(name[1])
-    return None
 
 
 async def _finish(task: asyncio.Task[Any], grace: float) -> None:
@@ -205,7 +168,7 @@ def _main(config_path: Path, with_scheduler: bool) -> int:
     configure_logging()
     try:
         config = load_config(config_path)
-        return asyncio.run(serve(config, with_scheduler=with_scheduler))
+        return asyncio.run(serve(config, with_scheduler=with_scheduler, own_process=True))
     except ConfigurationError as error:
         log_event(LOGGER, "daemon.config_error", logging.ERROR, message=str(error))
         return 2

@@ -11,6 +11,17 @@ What is repeated, and why (RFC 9110 §9.2.2 on idempotent methods):
   external id);
 * failures before the request left (connect errors, pool timeouts), 429s and a 401 followed by
   a token refresh — for every request, since the server did not act on it.
+
+A 429 waits what the server said (`Retry-After`, or a wait in the body) and no longer; failing
+that, what the adapter's table says about its window (`Rule.wait_cap_seconds`: a rolling window
+frees a slot every window/limit seconds — the limiter's window and capacity where it has them —
+so a lone 429 costs a fraction of a second, and only repeated refusals of one request back off
+towards a whole window). Whether the *other* requests should slow down is for the quota headers
+to say, which a 429 from a server that sends them carries like any response (remaining 0: the
+limiter takes its window as full). A 429 without them slows only its own request: taking the
+window as full on its word alone turned 16 outside 429s into a push paced at the account's
+limit for ten seconds after each (bench/faults.py). 429s do not use up `max_attempts` (the
+server did not fail, it asked us to come back); they are bounded by `max_elapsed_seconds`.
 """
 
 from __future__ import annotations
@@ -26,7 +37,6 @@ from typing import Any, NoReturn
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception
-from tenacity.stop import stop_after_attempt
 
 from connector.errors import (
     AuthExpiredError,
@@ -61,9 +71,11 @@ from connector.http.ratelimit import (
     Sleep,
 )
 from connector.http.retry import (
+    doubling_wait,
     full_jitter_backoff,
     is_idempotent,
     parse_retry_after,
+    stop_after_failures,
     stop_before_deadline,
     told_wait,
 )
@@ -88,6 +100,8 @@ class _Call:
     refreshed: bool = False
     reason: str = ""  # what went wrong last, for people (may include the wait we were told)
     kind: str = ""  # the same without variable parts, for metric labels
+    rate_limited: int = 0  # attempts answered 429: they do not use up `max_attempts`
+    quota: bool = True  # whether the quota headers of the responses describe this limiter
 
 
 class ApiClient:
@@ -103,6 +117,7 @@ class ApiClient:
         limits: Mapping[str, RateLimit] | None = None,
         error_parser: ErrorParser | None = None,
         quota_parser: QuotaParser | None = None,
+        quota_classes: frozenset[str] | None = None,
         account: str | None = None,
         registry: LimiterRegistry = DEFAULT_REGISTRY,
         metrics: HttpMetrics = METRICS,
@@ -120,6 +135,8 @@ class ApiClient:
         self._limits: dict[str, RateLimit] = {**(limits or {}), **settings.rate_limits}
         self._error_parser = error_parser or parse_json_error
         self._quota_parser = quota_parser
+        # The endpoint classes whose quota the headers describe (None: all of them).
+        self._quota_classes = quota_classes
         self._account = account or settings.base_url
         self._registry = registry
         self._limiters: dict[str, RateLimiter] = {}
@@ -180,6 +197,8 @@ class ApiClient:
             started=self._clock(),
         )
         limiter = self.limiter(endpoint_class)
+        if self._quota_classes is not None and endpoint_class not in self._quota_classes:
+            call.quota = False
         # The first attempt runs outside tenacity: most requests succeed at once, and building a
         # retry loop costs more than the rest of the layer together (see bench/http_overhead.py).
         try:
@@ -189,9 +208,9 @@ class ApiClient:
                 raise
             first_failure = error
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.max_attempts)
+            stop=stop_after_failures(self.settings.max_attempts, lambda: call.rate_limited)
             | stop_before_deadline(self.settings.max_elapsed_seconds, self._clock, call.started),
-            wait=self._wait,
+            wait=lambda state: self._wait(state, call),
             retry=retry_if_exception(lambda exc: _may_repeat(call, exc)),
             sleep=self._sleep,
             before_sleep=lambda state: self._metrics.record_retry(self.name, call.kind),
@@ -228,7 +247,7 @@ class ApiClient:
             message, method=call.method, path=call.path, attempts=attempts, last=last
         ) from last
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _wait(self, state: RetryCallState, call: _Call) -> float:
         assert state.outcome is not None
         exc = state.outcome.exception()
         if isinstance(exc, AuthExpiredError):
@@ -236,6 +255,9 @@ class ApiClient:
         told = getattr(exc, "retry_after", None)
         if isinstance(told, int | float):
             return told_wait(float(told), self._uniform)
+        if isinstance(exc, RateLimitedError) and exc.first_wait is not None:
+            cap = exc.max_wait if exc.max_wait is not None else exc.first_wait
+            return doubling_wait(call.rate_limited, exc.first_wait, cap, self._uniform)
         return full_jitter_backoff(
             state.attempt_number,
             self.settings.backoff_base_seconds,
@@ -267,7 +289,7 @@ class ApiClient:
             self._transport_failed(call, number, began, exc)
         duration_ms = (self._clock() - began) * 1000.0
         status = response.status_code
-        if self._quota_parser is not None:
+        if self._quota_parser is not None and call.quota:
             hint = self._quota_parser(response.headers)
             if hint is not None:
                 limiter.observe(hint)
@@ -281,7 +303,9 @@ class ApiClient:
         error = error or ApiError()
         told = parse_retry_after(response.headers.get("Retry-After"), self._now())
         if told is None:
-            told = error.retry_after if error.retry_after is not None else rule.wait_hint_seconds
+            told = error.retry_after
+        if told is None and rule.wait_cap_seconds is None:
+            told = rule.wait_hint_seconds
         call.kind = call.reason = _describe(status, rule, error)
         if told is not None and rule.resolution in _TOLD_MATTERS:
             call.reason += f", told to wait {told:g} s"
@@ -339,6 +363,14 @@ class ApiClient:
         if resolution is Resolution.RETRY:
             raise ServerError(detail, status=status, retry_after=told)
         if resolution is Resolution.WAIT:
+            if status == 429:
+                call.rate_limited += 1
+            if told is None and rule.wait_cap_seconds is not None:
+                # One slot of the window as this account has it (configured, or lowered by the
+                # server's headers); the table's figure where the limiter has no window.
+                slot = limiter.slot_seconds()
+                first = slot if slot is not None else rule.wait_hint_seconds
+                raise RateLimitedError(detail, first_wait=first, max_wait=rule.wait_cap_seconds)
             raise RateLimitedError(detail, retry_after=told)
         if resolution is Resolution.QUOTA:
             if told is not None:

@@ -30,11 +30,16 @@ class Resolution(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One row of the table. `wait_hint_seconds` is used when the server sends no Retry-After."""
+    """One row of the table. `wait_hint_seconds` is used when the server sends no Retry-After.
+
+    With `wait_cap_seconds` set (a rolling rate window), `wait_hint_seconds` is only the first
+    wait: each further refusal of the same request doubles it, up to the cap.
+    """
 
     resolution: Resolution
     wait_hint_seconds: float | None = None
     reason: str = ""
+    wait_cap_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,19 @@ never starts more than `requests` in any window, which is what servers with roll
 count. Callers reserve a start time without awaiting anything in between, so the limiter needs no
 lock and serves concurrent callers in arrival order.
 
-It also listens to the server: a `QuotaParser` reads remaining-quota headers and, once little is
-left, requests are spread over the rest of the window instead of bouncing off the limit. When a
-long (e.g. daily) quota is at zero, `acquire` raises `QuotaExhaustedError` until it resets.
+It also listens to the server. A `QuotaParser` reads remaining-quota headers, and:
+
+* for a limiter with a window of its own, the server's count is adopted where it is *lower*
+  than ours (`observe` → `_adopt`): a process that just started believes its window is empty,
+  while the server still counts what the previous process (or another one sharing the account)
+  sent in the last window. The difference is entered as starts spread evenly over the window —
+  the steady state of a sender at the limit — so they free one slot at a time instead of all at
+  once. Where our own count is already as high, nothing changes, so the limiter never throttles
+  twice for the same requests. The server's `limit` lowers our capacity when it is below the
+  configured one.
+* without a window of its own, or for long (e.g. daily) quotas, requests are spread over the rest
+  of the window once little is left; when a long quota is at zero, `acquire` raises
+  `QuotaExhaustedError` until it resets.
 """
 
 from __future__ import annotations
@@ -143,6 +153,8 @@ class RateLimiter:
         self._sleep = sleep
         self._low_water = low_water_fraction
         self._starts: deque[float] = deque(maxlen=limit.requests if limit else 1)
+        #: Starts allowed per window: the configured limit, or the server's if that is lower.
+        self._capacity = limit.requests if limit else 0
         self._last = -math.inf
         self._spacing = 0.0
         self._paced_until = -math.inf
@@ -159,8 +171,8 @@ class RateLimiter:
             )
         start = max(now, self._last)
         limit = self.limit
-        if limit is not None and len(self._starts) == limit.requests:
-            start = max(start, self._starts[0] + limit.per_seconds)
+        if limit is not None and len(self._starts) >= self._capacity:
+            start = max(start, self._starts[-self._capacity] + limit.per_seconds)
         if start < self._paced_until:
             start = max(start, self._last + self._spacing)
         if limit is not None:
@@ -179,6 +191,9 @@ class RateLimiter:
 
     def observe(self, hint: QuotaHint) -> None:
         """Adopts the server's view of the quota (called with each response's hint)."""
+        if self.limit is not None and hint.window_seconds <= MAX_PACING_PAUSE_SECONDS:
+            self._adopt(hint)
+            return
         pacing = pacing_for(hint, self._low_water)
         now = self._clock()
         if pacing is None:
@@ -190,6 +205,36 @@ class RateLimiter:
             return
         self._spacing = pacing.spacing
         self._paced_until = now + pacing.duration
+
+    def slot_seconds(self) -> float | None:
+        """How often a full rolling window frees a slot at steady state: window / capacity."""
+        if self.limit is None or self._capacity <= 0:
+            return None
+        return self.limit.per_seconds / self._capacity
+
+    def in_window(self) -> int:
+        """Starts (ours, and those adopted from the server) counted in the current window."""
+        if self.limit is None:
+            return 0
+        horizon = self._clock() - self.limit.per_seconds
+        return sum(1 for start in self._starts if start > horizon)
+
+    def _adopt(self, hint: QuotaHint) -> None:
+        limit = self.limit
+        assert limit is not None
+        if hint.limit is not None and 0 < hint.limit < self._capacity:
+            self._capacity = hint.limit
+        missing = (self._capacity - self.in_window()) - max(0, hint.remaining)
+        if missing <= 0:
+            return
+        # Unknown starts, assumed spread evenly over the server's window: the k-th of n frees
+        # its slot (k + 1) / (n + 1) of a window from now. Our window length is kept, so a
+        # start placed at t frees at t + per_seconds.
+        now = self._clock()
+        window = min(hint.window_seconds, limit.per_seconds)
+        step = window / (missing + 1)
+        adopted = [now - limit.per_seconds + step * (k + 1) for k in range(missing)]
+        self._starts = deque(sorted([*self._starts, *adopted]), maxlen=self._starts.maxlen)
 
 
 class LimiterRegistry:

@@ -71,8 +71,24 @@ def full_jitter_backoff(
 
 
 def told_wait(seconds: float, uniform: Callable[[float, float], float] = random.uniform) -> float:
-    """The server told us how long to wait; add a little jitter on top, never less."""
-    return seconds + uniform(0.0, RETRY_AFTER_JITTER_SECONDS)
+    """The server told us how long to wait; add a little jitter on top, never less.
+
+    The jitter is a tenth of the wait, at most a second: enough to spread a released herd, and
+    an isolated short wait is not doubled by it.
+    """
+    return seconds + uniform(0.0, min(RETRY_AFTER_JITTER_SECONDS, seconds / 10))
+
+
+def doubling_wait(
+    refusals: int, first: float, cap: float, uniform: Callable[[float, float], float]
+) -> float:
+    """The wait after the `refusals`-th rate refusal of one request, for a rolling window.
+
+    `first` doubled per refusal, capped, with "equal jitter" (half fixed, half random; AWS
+    Architecture Blog, "Exponential Backoff and Jitter"), so the wait never drops to nothing.
+    """
+    ceiling = min(cap, first * 2.0 ** max(0, refusals - 1))
+    return ceiling / 2 + uniform(0.0, ceiling / 2)
 
 
 class stop_before_deadline(stop_base):
@@ -91,3 +107,18 @@ class stop_before_deadline(stop_base):
     def __call__(self, retry_state: RetryCallState) -> bool:
         elapsed = self.clock() - self.started
         return elapsed + retry_state.upcoming_sleep >= self.max_elapsed
+
+
+class stop_after_failures(stop_base):
+    """Stops after `max_attempts` attempts, not counting those refused for rate (429).
+
+    A 429 is the server asking us to come back, not a failure of the request: those attempts
+    are bounded by the elapsed-time budget instead.
+    """
+
+    def __init__(self, max_attempts: int, refused_for_rate: Callable[[], int]) -> None:
+        self.max_attempts = max_attempts
+        self.refused_for_rate = refused_for_rate
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return retry_state.attempt_number - self.refused_for_rate() >= self.max_attempts

@@ -18,6 +18,7 @@ from connector.http import (
     ApiError,
     HttpRecordError,
     HttpSettings,
+    RateLimit,
     Resolution,
     RetriesExhaustedError,
     Rule,
@@ -57,8 +58,8 @@ async def test_429_with_retry_after_waits_that_long_then_succeeds(
         response = await client.request("GET", "/items")
     assert response.json() == {"ok": True}
     assert route.call_count == 2
-    # 7 s as told, plus at most one second of jitter (the fake picks the top: exactly 1 s).
-    assert clock.sleeps == [8.0]
+    # 7 s as told, plus a tenth of it as jitter at most (the fake picks the top: 0.7 s).
+    assert clock.sleeps == [pytest.approx(7.7)]
     assert metrics.rate_limited["remote"] == 1
     assert dict(metrics.retries) == {("remote", "HTTP 429 rate limited"): 1}
 
@@ -150,10 +151,11 @@ async def test_deadline_exhausted_stops_before_sleeping_past_it(clock, registry,
     async with make_client(settings, clock, registry, metrics) as client:
         with pytest.raises(RetriesExhaustedError) as caught:
             await client.request("GET", "/slow")
-    # Waits of 7 s each: 0 → 7 → 14; the next would end at 21 s > 20 s, so it stops there.
-    assert route.call_count == 3
-    assert clock.sleeps == [7.0, 7.0]
-    assert "GET /slow failed after 3 attempts" in str(caught.value)
+    # Waits of 6.6 s each (6 told + 10 % jitter): 0 → 6.6 → 13.2 → 19.8; the next would end
+    # at 26.4 s > 20 s, so it stops there.
+    assert route.call_count == 4
+    assert clock.sleeps == [pytest.approx(6.6)] * 3
+    assert "GET /slow failed after 4 attempts" in str(caught.value)
 
 
 @respx.mock
@@ -270,3 +272,49 @@ async def test_absolute_urls_are_refused(settings, clock, registry, metrics) -> 
     async with make_client(settings, clock, registry, metrics) as client:
         with pytest.raises(ValueError, match="relative"):
             await client.request("GET", "https://evil.test/steal")
+
+
+@respx.mock
+async def test_a_rolling_window_429_backs_off_from_the_table_and_not_from_max_attempts(
+    clock, registry, metrics
+) -> None:
+    """A row with `wait_cap_seconds`: the waits double from the hint up to the cap, 429s do not
+    use up `max_attempts`, and the limiter takes the server's window as full."""
+    policy = DEFAULT_POLICY.override(
+        {429: Rule(Resolution.WAIT, 0.5, "rolling window", wait_cap_seconds=3.0)}
+    )
+    settings = HttpSettings(base_url=BASE_URL, max_attempts=2, max_elapsed_seconds=60)
+    route = respx.get(f"{BASE_URL}/busy").mock(
+        side_effect=[httpx.Response(429)] * 5 + [httpx.Response(200, json={})]
+    )
+    client = make_client(settings, clock, registry, metrics, policy=policy)
+    async with client:
+        await client.request("GET", "/busy")
+    assert route.call_count == 6
+    # No window of our own to take a slot's time from: the table's 0.5 s, doubling to the cap
+    # (the top of each equal-jitter range).
+    assert clock.sleeps == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+@respx.mock
+async def test_a_429_without_quota_headers_slows_only_its_own_request(
+    clock, registry, metrics
+) -> None:
+    """Without quota headers the server has not said its window is full for everyone: the
+    refused request backs off, the limiter's window stays as our own count has it."""
+    policy = DEFAULT_POLICY.override(
+        {429: Rule(Resolution.WAIT, 0.01, "rolling window", wait_cap_seconds=0.01)}
+    )
+    respx.get(f"{BASE_URL}/busy").mock(side_effect=[httpx.Response(429), httpx.Response(200)])
+    client = make_client(
+        HttpSettings(base_url=BASE_URL),
+        clock,
+        registry,
+        metrics,
+        policy=policy,
+        limits={"default": RateLimit(4, 1.0)},
+    )
+    async with client:
+        await client.request("GET", "/busy")
+        assert client.limiter("default").in_window() == 2
+    assert clock.sleeps == [pytest.approx(0.01)]

@@ -99,7 +99,9 @@ def test_a_spent_long_quota_is_exhaustion_not_a_pause() -> None:
     assert pacing is not None and pacing.exhausted
 
 
-async def test_limiter_slows_down_from_remaining_quota_headers() -> None:
+async def test_limiter_adopts_a_lower_remaining_count_from_headers() -> None:
+    """Ours says 97 left, the server 4 (someone else sent 93): 4 go at once, then one per slot
+    the server's window frees, assumed spread evenly over it."""
     clock = FakeClock()
     limiter = RateLimiter(RateLimit(requests=100, per_seconds=10), clock=clock, sleep=clock.sleep)
     parse = remaining_header_parser(
@@ -112,11 +114,37 @@ async def test_limiter_slows_down_from_remaining_quota_headers() -> None:
     assert hint == QuotaHint(remaining=4, limit=100, window_seconds=10.0)
     for _ in range(3):
         await limiter.acquire()
-    assert clock.sleeps == []  # the bucket alone would let these through at once
     limiter.observe(hint)
+    assert limiter.in_window() == 96  # 3 of ours + 93 adopted
+    for _ in range(4):
+        await limiter.acquire()
+    assert clock.sleeps == []  # the server said 4 are left: no pacing on top of that
     await limiter.acquire()
+    assert clock.sleeps == [pytest.approx(10 / 94)]  # the first adopted start frees its slot
+
+
+async def test_a_count_the_limiter_already_holds_changes_nothing() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(requests=10, per_seconds=10), clock=clock, sleep=clock.sleep)
+    for _ in range(6):
+        await limiter.acquire()
+    limiter.observe(QuotaHint(remaining=5, limit=10, window_seconds=10))  # one still in flight
+    assert limiter.in_window() == 6
+    for _ in range(4):
+        await limiter.acquire()
+    assert clock.sleeps == []
+
+
+async def test_a_lower_server_limit_lowers_the_capacity() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(requests=190, per_seconds=10), clock=clock, sleep=clock.sleep)
     await limiter.acquire()
-    assert clock.sleeps == [2.5, 2.5]  # 10 s window / 4 left
+    limiter.observe(QuotaHint(remaining=99, limit=100, window_seconds=10))  # a Starter account
+    for _ in range(99):
+        await limiter.acquire()
+    assert clock.sleeps == []
+    await limiter.acquire()
+    assert clock.sleeps == [pytest.approx(10.0)]  # the 101st waits for the first to leave
 
 
 async def test_usage_ratio_header_at_limit_raises_quota_exhausted() -> None:

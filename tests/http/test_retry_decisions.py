@@ -16,7 +16,7 @@ from connector.http import (
     parse_json_error,
     parse_retry_after,
 )
-from connector.http.retry import full_jitter_backoff
+from connector.http.retry import doubling_wait, full_jitter_backoff, told_wait
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -68,6 +68,19 @@ def test_full_jitter_stays_under_the_capped_exponential() -> None:
         full_jitter_backoff(retry, base=0.5, cap=30.0, uniform=top)
     assert ceilings == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
     assert full_jitter_backoff(3, 0.5, 30.0, lambda low, high: low) == 0.0
+
+
+def test_doubling_wait_starts_small_and_never_passes_the_window() -> None:
+    top = [doubling_wait(n, 0.1, 10.0, lambda low, high: high) for n in range(1, 10)]
+    bottom = [doubling_wait(n, 0.1, 10.0, lambda low, high: low) for n in range(1, 10)]
+    assert top == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0])
+    assert bottom == pytest.approx([t / 2 for t in top])  # equal jitter: never below half
+
+
+def test_a_told_wait_gets_at_most_a_tenth_of_itself_on_top() -> None:
+    assert told_wait(2.0, lambda low, high: high) == pytest.approx(2.2)
+    assert told_wait(60.0, lambda low, high: high) == pytest.approx(61.0)  # capped at 1 s
+    assert told_wait(0.0, lambda low, high: high) == 0.0
 
 
 def test_default_policy_by_status_and_class() -> None:

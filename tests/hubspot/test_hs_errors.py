@@ -62,22 +62,54 @@ DAILY = {
 
 
 @respx.mock
-async def test_429_ten_secondly_waits_the_window_then_succeeds(adapter, clock: FakeClock):
+async def test_an_isolated_429_costs_a_fraction_of_a_second_not_the_window(adapter, clock):
     route = respx.post(UPSERT).mock(side_effect=[httpx.Response(429, json=TEN_SECONDLY), ok_upsert])
     [result] = await adapter.upsert(Entity.CUSTOMER, one_write())
     assert result.ok and result.external_id == "1000" and result.created
     assert route.call_count == 2
-    assert len(clock.sleeps) == 1 and 10.0 <= clock.sleeps[0] <= 11.0
+    # One slot of the burst window as configured (10.3 s / 190 = 54 ms; equal jitter: 27-54 ms).
+    slot = 10.3 / 190
+    assert len(clock.sleeps) == 1 and slot / 2 <= clock.sleeps[0] <= slot
 
 
 @respx.mock
-async def test_429_ten_secondly_uses_the_interval_header(adapter, clock: FakeClock):
+async def test_repeated_429s_of_one_request_back_off_up_to_the_window(adapter, clock):
+    refusals = [httpx.Response(429, json=TEN_SECONDLY)] * 9
+    route = respx.post(UPSERT).mock(side_effect=[*refusals, ok_upsert])
+    [result] = await adapter.upsert(Entity.CUSTOMER, one_write())
+    assert result.ok and route.call_count == 10  # 429s do not use up the 8 attempts
+    # Ceilings from one slot (54 ms) doubling to 6.9 s, then the 10 s window; each wait is in
+    # the upper half of its ceiling (equal jitter).
+    ceilings = [min(10.0, 10.3 / 190 * 2**n) for n in range(9)]
+    assert len(clock.sleeps) == 9
+    assert all(c / 2 <= w <= c for w, c in zip(clock.sleeps, ceilings, strict=True))
+
+
+@respx.mock
+async def test_429_retry_after_is_waited_exactly(adapter, clock: FakeClock):
+    limited = httpx.Response(429, json=TEN_SECONDLY, headers={"Retry-After": "3"})
+    respx.post(UPSERT).mock(side_effect=[limited, ok_upsert])
+    await adapter.upsert(Entity.CUSTOMER, one_write())
+    assert 3.0 <= clock.sleeps[0] <= 3.3
+
+
+@respx.mock
+async def test_429_quota_headers_fill_the_limiter_for_the_requests_behind(adapter, clock):
+    """A 429 with HubSpot's headers (remaining 0 of 190 in 10 s): the limiter takes the
+    window as full, so the next start waits for the first slot instead of drawing a 429."""
     limited = httpx.Response(
-        429, json=TEN_SECONDLY, headers={"X-HubSpot-RateLimit-Interval-Milliseconds": "4000"}
+        429,
+        json=TEN_SECONDLY,
+        headers={
+            "X-HubSpot-RateLimit-Remaining": "0",
+            "X-HubSpot-RateLimit-Max": "190",
+            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+        },
     )
     respx.post(UPSERT).mock(side_effect=[limited, ok_upsert])
     await adapter.upsert(Entity.CUSTOMER, one_write())
-    assert 4.0 <= clock.sleeps[-1] <= 5.0
+    limiter = adapter.client.api.limiter("default")
+    assert limiter.in_window() == 190
 
 
 @respx.mock
@@ -90,14 +122,15 @@ async def test_429_daily_stops_with_quota_exhausted_and_no_retry(adapter, clock:
 
 
 @respx.mock
-async def test_search_secondly_limit_without_policy_waits_about_a_second(adapter, clock):
+async def test_search_secondly_limit_without_policy_waits_a_search_slot(adapter, clock):
     body = {"status": "error", "message": "You have reached your secondly limit."}
     respx.post(SEARCH).mock(
         side_effect=[httpx.Response(429, json=body), httpx.Response(200, json={"results": []})]
     )
     pages = [page async for page in adapter.read_changes(Entity.CUSTOMER, None)]
     assert pages == []
-    assert 1.0 <= clock.sleeps[0] <= 2.0
+    # One slot of the search window as configured (1.3 s / 5), equal jitter: 0.13-0.26 s.
+    assert len(clock.sleeps) == 1 and 0.13 <= clock.sleeps[0] <= 0.26
 
 
 @respx.mock
@@ -305,9 +338,11 @@ def test_policy_table_rows():
         return decide(httpx.Response(status, json=body or {}))
 
     assert rule(429, TEN_SECONDLY).resolution is Resolution.WAIT
-    assert rule(429, TEN_SECONDLY).wait_hint_seconds == 10.0
+    burst = rule(429, TEN_SECONDLY)
+    assert (burst.wait_hint_seconds, burst.wait_cap_seconds) == (0.1, 10.0)
     assert rule(429, DAILY).resolution is Resolution.QUOTA
-    assert rule(429, {"message": "You have reached your secondly limit."}).wait_hint_seconds == 1.0
+    secondly = rule(429, {"message": "You have reached your secondly limit."})
+    assert (secondly.wait_hint_seconds, secondly.wait_cap_seconds) == (0.2, 1.0)
     assert rule(423).resolution is Resolution.WAIT and rule(423).wait_hint_seconds == 2.0
     assert rule(477).resolution is Resolution.WAIT
     assert rule(524).resolution is Resolution.RETRY
