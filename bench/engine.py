@@ -135,9 +135,11 @@ def write_config(directory: Path, state_url: str) -> Path:
     crm = shipped["systems"]["crm"]["settings"]
     crm.update(base_url="http://127.0.0.1:9", auth={"kind": "token", "token": "unused"})
     crm.pop("webhooks", None)
-    route = next(r for r in shipped["routes"] if r["name"] == "erp-to-crm")
-    route["entities"] = {"customer": route["entities"]["customer"]}
-    shipped["routes"] = [route]
+    # Both shipped routes stay (only customers): the CRM → ERP route makes the ERP a target,
+    # so the first route keeps the ERP side's snapshot as production does.
+    for route in shipped["routes"]:
+        route["entities"] = {"customer": route["entities"]["customer"]}
+        route.pop("schedule", None)
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(shipped))
     return path
