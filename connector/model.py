@@ -256,6 +256,21 @@ def flatten(record: BaseModel, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def path_value(record: BaseModel, path: str) -> Any:
+    """`flatten(record).get(path)` for one path, without flattening the whole record."""
+    value: Any = record
+    for part in path.split("."):
+        if isinstance(value, BaseModel):
+            if part not in value.model_fields_set:
+                return None
+            value = value.__dict__[part]
+        elif isinstance(value, dict):
+            value = value.get(part)
+        else:
+            return None
+    return _jsonable(value)
+
+
 def unflatten(entity: Entity, flat: dict[str, Any], **meta: Any) -> Record:
     """The inverse of `flatten`: build a record that has exactly these paths set."""
     nested: dict[str, Any] = {}

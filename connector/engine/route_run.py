@@ -48,7 +48,7 @@ from connector.errors import (
     TransientError,
 )
 from connector.mapping.contract import EntityMapper
-from connector.model import Entity, Record, flatten, record_type
+from connector.model import Entity, Record, path_value, record_type
 from connector.runtime import Runtime
 from connector.state.store import StoreConflict, StoreTx
 
@@ -436,7 +436,7 @@ class RouteRun:
             for native, record in unbound:
                 if native.id in found:
                     continue
-                value = flatten(record).get(path)
+                value = path_value(record, path)
                 if value not in (None, ""):
                     try:
                         native_value = mapper.to_native(

@@ -221,7 +221,14 @@ class CompiledMapper:
     ) -> dict[str, Any]:
         wanted: AbstractSet[str] | None = None
         if paths is not None:
-            wanted = paths if isinstance(paths, AbstractSet) else frozenset(paths)
+            # The exact-type test first: an ABC `isinstance` costs microseconds per record.
+            kind = type(paths)
+            if kind is frozenset or kind is set:
+                wanted = paths  # type: ignore[assignment]
+            elif kind is not list and kind is not tuple and isinstance(paths, AbstractSet):
+                wanted = paths
+            else:
+                wanted = frozenset(paths)
         out = self._outbound_function(record, refs, create, wanted)
         if self._lines_out is not None and (
             "lines" in (record.model_fields_set if wanted is None else wanted)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,13 +20,34 @@ from connector.state import schema
 from connector.state.base import StoreBase, TxBase, chunks, upsert
 
 
-def snapshot_hash(snapshot: Mapping[str, Any]) -> str:
-    """A stable fingerprint of flattened canonical values (order-independent).
+class EncodedJSON(str):
+    """JSON text the store writes as it is (see `store_json_serializer`): encoded once."""
 
-    `repr` of the sorted items, not JSON: the values are already JSON-safe primitives, lists and
-    key-sorted dicts (see `connector.model.flatten`), and this runs twice per synced record.
+    __slots__ = ()
+
+
+def store_json_serializer(value: Any) -> str:
+    """The store engine's JSON serializer: pre-encoded text passes, anything else is encoded."""
+    if type(value) is EncodedJSON:
+        return value
+    return json.dumps(value)
+
+
+def encode_snapshot(snapshot: Mapping[str, Any]) -> tuple[EncodedJSON, str]:
+    """A snapshot's JSON text and its fingerprint, from one encoding.
+
+    Keys sorted, so the fingerprint does not depend on the order the paths were set in; the
+    values are JSON-safe primitives, lists and key-sorted dicts (`connector.model.flatten`).
+    This runs twice per synced record (source and target binding), so the text the column
+    stores is the text that was hashed: no second encoding in the driver.
     """
-    return hashlib.sha256(repr(sorted(snapshot.items())).encode()).hexdigest()
+    text = json.dumps(snapshot, sort_keys=True, separators=(",", ":"))
+    return EncodedJSON(text), hashlib.sha256(text.encode()).hexdigest()
+
+
+def snapshot_hash(snapshot: Mapping[str, Any]) -> str:
+    """A stable fingerprint of flattened canonical values (order-independent)."""
+    return encode_snapshot(snapshot)[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +145,8 @@ class BindingTx(TxBase):
         }
         updates = ["external_id"]
         if snapshot is not None:
-            values.update(snapshot=dict(snapshot), hash=snapshot_hash(snapshot), synced_at=self.now)
+            text, fingerprint = encode_snapshot(snapshot)
+            values.update(snapshot=text, hash=fingerprint, synced_at=self.now)
             updates += ["snapshot", "hash", "synced_at"]
         if remote_updated_at is not None:
             values["remote_updated_at"] = remote_updated_at

@@ -28,6 +28,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
 
+from connector.state.bindings import store_json_serializer
+
 
 @dataclass(frozen=True)
 class StoreTimeouts:
@@ -64,7 +66,12 @@ def outage_reason(error: BaseException) -> str:
 
 def create_store_engine(url: str, timeouts: StoreTimeouts) -> Engine:
     engine = create_engine(
-        url, pool_pre_ping=True, pool_timeout=timeouts.reply_seconds, future=True
+        url,
+        pool_pre_ping=True,
+        pool_timeout=timeouts.reply_seconds,
+        future=True,
+        # Binding snapshots arrive encoded (`EncodedJSON`): the driver must not encode them again.
+        json_serializer=store_json_serializer,
     )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas(timeouts))
