@@ -203,14 +203,29 @@ def record_type(entity: Entity | str) -> type[Record]:
     return RECORD_TYPES[Entity(entity)]
 
 
-_PLAIN = (str, int, float, bool, type(None))
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+#: Per value type, whether it is a pydantic model. `BaseModel`'s metaclass is an ABC's, so a
+#: plain `isinstance` goes through `ABCMeta` for every value; this asks once per type.
+_MODEL_TYPES: dict[type, bool] = {}
+
+
+def _is_model(kind: type) -> bool:
+    known = _MODEL_TYPES.get(kind)
+    if known is None:
+        known = _MODEL_TYPES[kind] = issubclass(kind, BaseModel)
+    return known
 
 
 def _jsonable(value: Any) -> Any:
     """A value in a stable JSON form: Decimals normalised so 10.0 and 10.00 compare equal."""
-    if type(value) in _PLAIN:  # the common case first: this runs for every field of every record
+    kind = type(value)
+    if kind in _PLAIN:  # the common case first: this runs for every field of every record
         return value
-    if isinstance(value, BaseModel):
+    if kind is Decimal:
+        return format(value.normalize(), "f")
+    if _is_model(kind):
         return {name: _jsonable(getattr(value, name)) for name in sorted(value.model_fields_set)}
     if isinstance(value, Decimal):
         # normalize() drops trailing zeros; format "f" never uses exponent notation.
@@ -243,10 +258,11 @@ def flatten(record: BaseModel, prefix: str = "") -> dict[str, Any]:
     values = record.__dict__
     for name in record.model_fields_set:
         value = values[name]
-        if type(value) in _PLAIN:
+        kind = type(value)
+        if kind in _PLAIN:
             if prefix or name not in META_FIELDS:
                 flat[prefix + name] = value
-        elif isinstance(value, BaseModel):
+        elif _is_model(kind):
             flat.update(flatten(value, prefix=f"{prefix}{name}."))
         elif name == "custom" and isinstance(value, dict):
             for custom_key, custom_value in value.items():

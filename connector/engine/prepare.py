@@ -12,12 +12,14 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from connector.adapter import NativeRecord, NativeWrite
 from connector.engine.decide import WritePlan, plan_write
 from connector.errors import ConnectorError, MappingError, RecordError
 from connector.model import Entity, Record, flatten
+from connector.state.bindings import EncodedSnapshot, encode_snapshot
 
 log = logging.getLogger("connector.engine")
 
@@ -39,6 +41,17 @@ class Outgoing:
     #: Planned paths the target's mapping cannot represent (a label with no option there):
     #: left out of the write, so they neither clear the target nor count as synced.
     unrepresentable: frozenset[str] = frozenset()
+
+    @cached_property
+    def _encoded_flat(self) -> EncodedSnapshot:
+        return encode_snapshot(self.flat)
+
+    def encoded(self, snapshot: dict[str, Any] | None) -> dict[str, Any] | EncodedSnapshot | None:
+        """`snapshot` for the store; when it is all of `flat` (a create, a full write, the
+        source side), `flat`'s one encoding serves both the source and the target binding."""
+        if snapshot is None or snapshot != self.flat:
+            return snapshot
+        return self._encoded_flat
 
 
 @dataclass

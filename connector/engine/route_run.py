@@ -486,7 +486,7 @@ class RouteRun:
                     item.key,
                     self.route.source,
                     item.native.id,
-                    snapshot=snapshot,
+                    snapshot=item.encoded(snapshot),
                     remote_updated_at=item.native.updated_at if keep else None,
                 )
                 if item.write is None:
@@ -583,7 +583,9 @@ class RouteRun:
         written = item.plan.paths - item.unrepresentable - unwritten
         refused = (item.unrepresentable | unwritten) - for_now
         snapshot = merged_snapshot(previous, item.flat, written, refused)
-        tx.bind(entity, item.key, self.route.target, result.external_id, snapshot=snapshot)
+        tx.bind(
+            entity, item.key, self.route.target, result.external_id, snapshot=item.encoded(snapshot)
+        )
         tx.resolve_failure(self.route.name, entity, item.native.id)
         return "created" if item.plan.create and result.created else "updated"
 

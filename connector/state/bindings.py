@@ -19,6 +19,9 @@ from sqlalchemy import delete, func, select
 from connector.state import schema
 from connector.state.base import StoreBase, TxBase, chunks, upsert
 
+#: One encoder for every snapshot: `json.dumps` with options builds a new one per call.
+_SNAPSHOT_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
 
 class EncodedJSON(str):
     """JSON text the store writes as it is (see `store_json_serializer`): encoded once."""
@@ -33,21 +36,29 @@ def store_json_serializer(value: Any) -> str:
     return json.dumps(value)
 
 
-def encode_snapshot(snapshot: Mapping[str, Any]) -> tuple[EncodedJSON, str]:
-    """A snapshot's JSON text and its fingerprint, from one encoding.
+@dataclass(frozen=True, slots=True)
+class EncodedSnapshot:
+    """A snapshot's JSON text and its fingerprint, from one encoding (`encode_snapshot`)."""
+
+    text: EncodedJSON
+    hash: str
+
+
+def encode_snapshot(snapshot: Mapping[str, Any]) -> EncodedSnapshot:
+    """Encode a snapshot once: the text the column stores is the text that was hashed.
 
     Keys sorted, so the fingerprint does not depend on the order the paths were set in; the
     values are JSON-safe primitives, lists and key-sorted dicts (`connector.model.flatten`).
-    This runs twice per synced record (source and target binding), so the text the column
-    stores is the text that was hashed: no second encoding in the driver.
+    A record's source and target bindings usually hold the same snapshot: the engine encodes
+    it once and binds both with the result.
     """
-    text = json.dumps(snapshot, sort_keys=True, separators=(",", ":"))
-    return EncodedJSON(text), hashlib.sha256(text.encode()).hexdigest()
+    text = _SNAPSHOT_ENCODER.encode(snapshot)
+    return EncodedSnapshot(EncodedJSON(text), hashlib.sha256(text.encode()).hexdigest())
 
 
 def snapshot_hash(snapshot: Mapping[str, Any]) -> str:
     """A stable fingerprint of flattened canonical values (order-independent)."""
-    return encode_snapshot(snapshot)[1]
+    return encode_snapshot(snapshot).hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +144,14 @@ class BindingTx(TxBase):
         system: str,
         external_id: str,
         *,
-        snapshot: Mapping[str, Any] | None = None,
+        snapshot: Mapping[str, Any] | EncodedSnapshot | None = None,
         remote_updated_at: dt.datetime | None = None,
     ) -> None:
-        """Bind `key` to `external_id` in `system`, recording what was last synced there."""
+        """Bind `key` to `external_id` in `system`, recording what was last synced there.
+
+        `snapshot` may come encoded already (`encode_snapshot`), to encode it once for both
+        systems' bindings.
+        """
         values: dict[str, Any] = {
             "entity": entity,
             "key": key,
@@ -145,8 +160,9 @@ class BindingTx(TxBase):
         }
         updates = ["external_id"]
         if snapshot is not None:
-            text, fingerprint = encode_snapshot(snapshot)
-            values.update(snapshot=text, hash=fingerprint, synced_at=self.now)
+            if not isinstance(snapshot, EncodedSnapshot):
+                snapshot = encode_snapshot(snapshot)
+            values.update(snapshot=snapshot.text, hash=snapshot.hash, synced_at=self.now)
             updates += ["snapshot", "hash", "synced_at"]
         if remote_updated_at is not None:
             values["remote_updated_at"] = remote_updated_at
