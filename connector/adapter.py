@@ -29,12 +29,15 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
 from connector.errors import ConfigurationError, Problem, RecordError
 from connector.model import Entity
+
+if TYPE_CHECKING:  # the mapping package imports this module
+    from connector.mapping.contract import MapperSource
 
 ENTRY_POINT_GROUP = "connector.adapters"
 
@@ -226,6 +229,10 @@ class Adapter(Protocol):
     def native_fields(self, entity: Entity) -> frozenset[str] | None: ...
 
     def webhook_verifier(self) -> WebhookVerifier | None: ...
+
+    def mapper_source(self) -> MapperSource | None:
+        """The adapter's own mappers (a fixed native shape); None to use the mapping files."""
+        ...
 
 
 def available_adapters() -> list[str]:

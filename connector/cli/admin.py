@@ -13,7 +13,7 @@ from connector.config import AppConfig
 from connector.engine.unknown_values import unknown_values
 from connector.errors import ConnectorError, InvalidConfiguration, Problem
 from connector.model import Entity
-from connector.runtime import Runtime, build_adapter
+from connector.runtime import Runtime, build_adapter, own_mappers
 from connector.state.migrate import head_revision
 from connector.state.store import RunStatus, StateStore, open_store
 
@@ -32,7 +32,7 @@ def mapping_problems(config: AppConfig, adapters: dict[str, Adapter]) -> list[Pr
     pairs: list[tuple[str, str]] = []
     for route in config.routes.values():
         for system in (route.source, route.target):
-            if getattr(adapters[system], "mapper_source", None) is not None:
+            if own_mappers(adapters[system]) is not None:
                 continue  # the adapter brings its own mapping
             kind = config.systems[system].kind
             pairs += [

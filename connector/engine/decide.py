@@ -5,7 +5,7 @@ the cursor may move. No I/O here, so each rule is tested alone (tests/engine/tes
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -236,11 +236,6 @@ def observed_snapshot(
             value = merge_lines(known, value)
         snapshot[path] = value
     return snapshot
-
-
-def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def dedupe_latest(records: Iterable[T], identity: Callable[[T], str]) -> list[T]:

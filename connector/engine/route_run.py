@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from connector.adapter import Adapter, NativeRecord, NativeWrite, WriteResult
+from connector.batching import chunked
 from connector.config import DeletePolicy, MissingPolicy, RouteConfig
 from connector.engine.decide import (
     advance_watermark,
-    chunked,
     dedupe_latest,
     may_create,
     merged_snapshot,

@@ -8,17 +8,18 @@ and transaction time declared on the bases here; the classes in `store.py` set t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-Clock = Callable[[], dt.datetime]
+from connector.batching import chunked
+from connector.timestamps import WallClock, utc_now
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+#: The store's clock tells wall-clock time (kept under its old names for the store's modules).
+Clock = WallClock
+utcnow = utc_now
 
 
 class StoreBase:
@@ -62,5 +63,5 @@ def upsert(
 
 
 def chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    """Id lists cut to a size every database takes in one `IN (...)`."""
+    return chunked(items, size)

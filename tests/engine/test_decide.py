@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from connector.batching import chunked
 from connector.engine.decide import (
     UNWRITTEN,
     advance_watermark,
     changed_lines,
-    chunked,
     dedupe_latest,
     lines_equal,
     merge_lines,

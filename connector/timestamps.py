@@ -1,0 +1,51 @@
+"""Wall-clock time in one place: `utc_now`, parsing the timestamps APIs send, and the two clocks.
+
+Two kinds of clock are passed around and they are not interchangeable: a `WallClock` returns an
+aware UTC `datetime` (stamps stored or compared with a remote system's), a `MonotonicClock`
+returns seconds that only ever grow (timeouts, rate limits, backoff).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+WallClock = Callable[[], dt.datetime]
+MonotonicClock = Callable[[], float]
+
+EPOCH = dt.datetime.fromtimestamp(0, dt.UTC)
+
+# `+0000` (no colon) is what Salesforce sends; Python 3.11's fromisoformat wants `+00:00`.
+_COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
+def utc_now() -> dt.datetime:
+    """The current time, timezone-aware, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def parse_timestamp(value: Any) -> dt.datetime | None:
+    """An API timestamp as an aware UTC datetime, or None when empty or unreadable.
+
+    Accepts ISO-8601 (`Z`, `+00:00` or `+0000` offsets; naive text is taken as UTC), epoch
+    milliseconds as digits (HubSpot) and epoch seconds as numbers.
+    """
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, int | float | Decimal):
+        return dt.datetime.fromtimestamp(float(value), dt.UTC)
+    else:
+        text = str(value).strip()
+        if text.isdigit():
+            return dt.datetime.fromtimestamp(int(text) / 1000, dt.UTC)
+        text = _COMPACT_OFFSET.sub(r"\1:\2", text.replace("Z", "+00:00"))
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
