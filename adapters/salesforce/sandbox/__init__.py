@@ -1,0 +1,7 @@
+"""A local emulator of the Salesforce REST API subset the adapter uses (see ../BEHAVIOR.md)."""
+
+from .app import create_app, serve
+from .org import Org
+from .state import Fault, Sandbox, SandboxOptions
+
+__all__ = ["Fault", "Org", "Sandbox", "SandboxOptions", "create_app", "serve"]

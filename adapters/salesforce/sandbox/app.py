@@ -1,0 +1,149 @@
+"""The sandbox ASGI app: `create_app(...)` in process (httpx.ASGITransport), `serve(...)` on a
+port (`connector sandbox salesforce --port 8082`)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import admin, rest
+from .oauth import OAuthRefused
+from .query import render_value
+from .state import Sandbox, SandboxOptions
+
+DATA = "/services/data/{version}"
+
+
+async def token(request: Request) -> Response:
+    sandbox = rest.sandbox_of(request)
+    form = dict(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
+    basic = _basic(request.headers.get("authorization", ""))
+    try:
+        access = sandbox.issuer.grant(
+            form,
+            basic=basic,
+            users=sandbox.users(),
+            run_as=sandbox.options.integration_user,
+            now=_epoch(sandbox),
+        )
+    except OAuthRefused as refused:
+        return JSONResponse(
+            {"error": refused.error, "error_description": refused.description},
+            status_code=refused.status,
+        )
+    user_id = sandbox.issuer.sessions[access].user_id
+    # Sessions are checked against the monotonic clock from then on.
+    sandbox.issuer.sessions[access].last_used = sandbox.monotonic()
+    instance = sandbox.options.instance_url or str(request.base_url).rstrip("/")
+    identity = f"{instance}/id/{sandbox.org.org_id}/{user_id}"
+    issued_at = str(int(sandbox.clock().timestamp() * 1000))
+    return JSONResponse(
+        {
+            "access_token": access,
+            "signature": sandbox.issuer.signature(identity, issued_at),
+            "scope": "api",
+            "instance_url": instance,
+            "id": identity,
+            "token_type": "Bearer",
+            "issued_at": issued_at,
+        }
+    )
+
+
+def _epoch(sandbox: Sandbox) -> float:
+    return sandbox.clock().timestamp()
+
+
+def _basic(header: str) -> tuple[str, str] | None:
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+async def versions(request: Request) -> Response:
+    return JSONResponse([{"label": "Summer '26", "url": "/services/data/v67.0", "version": "67.0"}])
+
+
+async def identity(request: Request) -> Response:
+    sandbox = rest.sandbox_of(request)
+    user = sandbox.org.get("User", request.path_params["user_id"])
+    if user is None:
+        return JSONResponse({"error": "not found"}, status_code=404)
+    return JSONResponse({k: render_value(v) for k, v in user.items()})
+
+
+def create_app(sandbox: Sandbox | None = None, **options: Any) -> Starlette:
+    """The ASGI app around `sandbox` (or a new one built from `options`)."""
+    state = sandbox or Sandbox(SandboxOptions(**options))
+    routes = [
+        Route("/services/oauth2/token", token, methods=["POST"]),
+        Route("/services/data", versions, methods=["GET"]),
+        Route("/id/{org_id}/{user_id}", identity, methods=["GET"]),
+        Route(DATA + "/limits", rest.api(rest.limits), methods=["GET"]),
+        Route(DATA + "/query", rest.api(rest.query), methods=["GET"]),
+        Route(DATA + "/queryAll", rest.api(rest.query), methods=["GET"]),
+        Route(DATA + "/query/{locator}", rest.api(rest.query_more), methods=["GET"]),
+        Route(DATA + "/sobjects/{sobject}/describe", rest.api(rest.describe), methods=["GET"]),
+        Route(DATA + "/sobjects/{sobject}", rest.api(rest.create_row), methods=["POST"]),
+        Route(
+            DATA + "/sobjects/{sobject}/{record_id}",
+            rest.api(rest.row),
+            methods=["GET", "PATCH", "DELETE"],
+        ),
+        Route(
+            DATA + "/sobjects/{sobject}/{field}/{value}",
+            rest.api(rest.upsert_row),
+            methods=["PATCH"],
+        ),
+        Route(
+            DATA + "/composite/sobjects",
+            rest.api(rest.collection_create_update, min_version=42),
+            methods=["POST", "PATCH"],
+        ),
+        Route(
+            DATA + "/composite/sobjects",
+            rest.api(rest.collection_delete, min_version=42),
+            methods=["DELETE"],
+        ),
+        Route(
+            DATA + "/composite/sobjects/{sobject}/{field}",
+            rest.api(rest.collection_upsert, min_version=46),
+            methods=["PATCH"],
+        ),
+        Route("/_sandbox/records/{sobject}", admin.records, methods=["GET", "POST"]),
+        Route("/_sandbox/records/{sobject}/{record_id}", admin.record, methods=["PATCH", "DELETE"]),
+        Route("/_sandbox/users", admin.users, methods=["POST"]),
+        Route("/_sandbox/products", admin.products, methods=["POST"]),
+        Route("/_sandbox/faults", admin.faults, methods=["POST"]),
+        Route("/_sandbox/limits", admin.limits, methods=["POST"]),
+        Route("/_sandbox/validation-rules", admin.rules, methods=["POST"]),
+        Route("/_sandbox/sessions", admin.sessions, methods=["DELETE"]),
+        Route("/_sandbox/requests", admin.log, methods=["GET", "DELETE"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.sandbox = state
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8082, **options: Any) -> None:
+    """Run standalone with uvicorn. The connected app's certificate for the JWT bearer flow is
+    read from the file named by `SALESFORCE_SANDBOX_CERT` (PEM), if set."""
+    import uvicorn
+
+    cert = os.environ.get("SALESFORCE_SANDBOX_CERT")
+    if cert:
+        options.setdefault("certificate_pem", Path(cert).read_bytes())
+    uvicorn.run(create_app(**options), host=host, port=port, log_level="warning")
