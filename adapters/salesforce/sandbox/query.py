@@ -25,6 +25,7 @@ from .soql import (
     BoolOp,
     Compare,
     Condition,
+    Exact,
     InList,
     Like,
     Not,
@@ -97,7 +98,10 @@ class QueryEngine:
         spec = current_object.field(parts[-1])
         if spec is None:
             raise self._no_column(parts[-1], current_object)
-        return current.get(spec.name)
+        value = current.get(spec.name)
+        if spec.type in ("id", "reference") and isinstance(value, str):
+            return Exact(value)
+        return value
 
     @staticmethod
     def _no_column(name: str, sobject: SObject) -> ApiFault:

@@ -308,9 +308,17 @@ def parse(text: str) -> Query:
 # -- evaluation -----------------------------------------------------------------------------
 
 
+class Exact(str):
+    """A text value compared case-sensitively (record ids: `001…a` and `001…A` differ)."""
+
+    __slots__ = ()
+
+
 def _comparable(left: Any, right: Any) -> tuple[Any, Any]:
     if isinstance(left, int | float) and not isinstance(left, bool):
         left = Decimal(str(left))
+    if isinstance(left, Exact):
+        return str(left), str(right)
     if isinstance(left, str) and isinstance(right, str):
         return left.casefold(), right.casefold()  # SOQL string comparison is case-insensitive
     return left, right
@@ -370,7 +378,9 @@ def sort_rows(rows: Sequence[Row], order: Sequence[OrderBy], resolve: Resolve) -
 
         def key(row: Row, path: str = item.path) -> Any:
             value = resolve(row, path)
-            return value.casefold() if isinstance(value, str) else value
+            if isinstance(value, str) and not isinstance(value, Exact):
+                return value.casefold()
+            return value
 
         present.sort(key=key, reverse=item.descending)
         nulls_last = item.nulls_last if item.nulls_last is not None else item.descending

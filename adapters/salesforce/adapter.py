@@ -1,0 +1,429 @@
+"""`SalesforceAdapter`: the connector's adapter contract over Salesforce's REST API.
+
+customer ↔ Account, contact ↔ Contact, sale ↔ Opportunity with its OpportunityLineItem lines
+(native shapes in objects.py). Reads are SOQL on `SystemModstamp` with the `(SystemModstamp,
+Id)` tie-break, paged by `nextRecordsUrl`; deleted rows come from `queryAll`. Writes go through
+sObject Collections, 200 a call with `allOrNone: false`: new records are upserted by the
+`Connector_Key__c` external id (a replayed create updates), bound ones are updated by Id (a
+record matched in a pre-populated org has no key yet). See BEHAVIOR.md for the API's surprises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel
+
+from connector.adapter import (
+    AdapterContext,
+    Capabilities,
+    NativeRecord,
+    NativeWrite,
+    Page,
+    WriteResult,
+)
+from connector.adapter_base import BaseAdapter
+from connector.batching import bisect_batch, chunked
+from connector.errors import RecordError
+from connector.http import DEFAULT_REGISTRY, LimiterRegistry
+from connector.http.ratelimit import Sleep
+from connector.model import Entity
+from connector.timestamps import EPOCH, MonotonicClock, parse_timestamp
+
+from . import soql
+from .client import SalesforceClient
+from .errors import LOCKED, record_error
+from .ids import is_record_id, to18
+from .lines import PriceBook, read_lines, replace_lines
+from .objects import CONNECTOR_KEY, LINES, MODSTAMP, STAGE_OUTCOME, ObjectSpec, spec, stage_outcome
+from .owners import OwnerDirectory
+from .settings import SalesforceSettings
+
+log = logging.getLogger(__name__)
+IN_CHUNK = 100
+#: Record ids per `WHERE Id IN (…)`: 200 ids of 21 characters stays far under the 16 KB URI limit.
+ID_CHUNK = 200
+
+
+class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
+    """One Salesforce org."""
+
+    kind: ClassVar[str] = "salesforce"
+    Settings: ClassVar[type[BaseModel]] = SalesforceSettings
+
+    def __init__(
+        self,
+        name: str,
+        settings: SalesforceSettings,
+        *,
+        base_dir: Path = Path("."),
+        transport: httpx.AsyncBaseTransport | None = None,
+        registry: LimiterRegistry = DEFAULT_REGISTRY,
+        clock: MonotonicClock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        super().__init__(name, settings)
+        self._base_dir = base_dir
+        self._transport = transport
+        self._registry = registry
+        self._clock = clock
+        self._sleep = sleep
+        self.owners = OwnerDirectory(lambda: self.client, clock=clock)
+        self._book: PriceBook | None = None
+        self.capabilities = Capabilities(
+            entities=frozenset(Entity),
+            deletes=True,
+            batch_size=settings.batch_size,
+            max_in_flight=settings.max_in_flight,
+            upsert_matches={entity: CONNECTOR_KEY for entity in Entity},
+        )
+
+    @classmethod
+    def from_settings(
+        cls, name: str, settings: BaseModel, context: AdapterContext
+    ) -> SalesforceAdapter:
+        return cls(name, cls.coerce_settings(settings), base_dir=context.base_dir)
+
+    async def connect(self) -> SalesforceClient:
+        client = SalesforceClient(
+            self.settings,
+            name=self.name,
+            base_dir=self._base_dir,
+            transport=self._transport,
+            registry=self._registry,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+        try:
+            await client.connect()
+        except BaseException:
+            await client.aclose()
+            raise
+        return client
+
+    @property
+    def book(self) -> PriceBook:
+        if self._book is None:
+            self._book = PriceBook(self.client, self.settings.pricebook)
+        return self._book
+
+    # -- fields -------------------------------------------------------------------------------
+
+    def fields(self, entity: Entity) -> list[str]:
+        extra = self.settings.extra_fields.get(entity.value, [])
+        return list(dict.fromkeys([*spec(entity).fields, *extra]))
+
+    def native_fields(self, entity: Entity) -> frozenset[str] | None:
+        return frozenset([*self.fields(entity), *spec(entity).pseudo, "Owner"])
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _native(self, entity: Entity, row: Mapping[str, Any]) -> NativeRecord:
+        fields = {k: _plain(v) for k, v in row.items() if k != "attributes"}
+        if entity is Entity.SALE:
+            fields[STAGE_OUTCOME] = stage_outcome(fields.get("IsWon"), fields.get("IsClosed"))
+        return NativeRecord(
+            id=to18(str(row["Id"])),
+            updated_at=parse_timestamp(row.get(MODSTAMP)) or EPOCH,
+            fields=fields,
+            deleted=bool(row.get("IsDeleted")),
+        )
+
+    async def _with_lines(self, entity: Entity, records: list[NativeRecord]) -> list[NativeRecord]:
+        live = [r.id for r in records if not r.deleted]
+        if entity is not Entity.SALE or not live:
+            return records
+        lines = await read_lines(self.client, live)
+        return [
+            NativeRecord(r.id, r.updated_at, {**r.fields, LINES: lines.get(r.id, [])}, r.deleted)
+            if not r.deleted
+            else r
+            for r in records
+        ]
+
+    async def _select(
+        self, entity: Entity, where: str, *, include_deleted: bool = False
+    ) -> list[NativeRecord]:
+        object_spec = spec(entity)
+        fields = self.fields(entity) + (["IsDeleted"] if include_deleted else [])
+        text = f"{soql.select(fields, object_spec.sobject)} WHERE {where}"
+        rows = [row async for row in self.client.query(text, include_deleted=include_deleted)]
+        return [self._native(entity, row) for row in rows]
+
+    async def read(self, entity: Entity, ids: Sequence[str]) -> list[NativeRecord]:
+        wanted = list(dict.fromkeys(to18(i) for i in ids if is_record_id(str(i))))
+        records: list[NativeRecord] = []
+        for batch in chunked(wanted, ID_CHUNK):
+            records += await self._select(entity, soql.in_list("Id", list(batch)))
+        return await self._with_lines(entity, records)
+
+    async def lookup(
+        self, entity: Entity, native_field: str, values: Sequence[str]
+    ) -> dict[str, NativeRecord]:
+        wanted = [str(v) for v in dict.fromkeys(values) if v not in (None, "")]
+        if native_field == "Id":
+            wanted = [to18(v) for v in wanted if is_record_id(v)]
+        records: list[NativeRecord] = []
+        for batch in chunked(wanted, IN_CHUNK):
+            records += await self._select(entity, soql.in_list(native_field, list(batch)))
+        records = await self._with_lines(entity, records)
+        folded = {v.casefold(): v for v in wanted}  # SOQL's = is case-insensitive
+        found: dict[str, NativeRecord] = {}
+        for record in sorted(records, key=_order):
+            value = record.id if native_field == "Id" else _dig(record.fields, native_field)
+            original = folded.get(str(value).casefold()) if value is not None else None
+            if original is not None and original not in found:
+                found[original] = record
+        return found
+
+    async def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]:
+        deleted: list[NativeRecord] = []
+        if self.settings.read_deleted and since is not None:
+            deleted = [r async for r in self._changed(entity, since, deleted=True)]
+        pending: list[NativeRecord] = []
+        async for record in self._changed(entity, since, deleted=False):
+            pending.append(record)
+            if len(pending) >= self.settings.query_batch_size:
+                yield Page(await self._merge(entity, pending, deleted, final=False))
+                pending = []
+        page = await self._merge(entity, pending, deleted, final=True)
+        if page:
+            yield Page(page)
+
+    async def _merge(
+        self,
+        entity: Entity,
+        live: list[NativeRecord],
+        deleted: list[NativeRecord],
+        *,
+        final: bool,
+    ) -> list[NativeRecord]:
+        records = await self._with_lines(entity, live)
+        last = _order(live[-1]) if live else None
+        while deleted and (final or (last is not None and _order(deleted[0]) <= last)):
+            records.append(deleted.pop(0))
+        return sorted(records, key=_order)
+
+    async def _changed(
+        self, entity: Entity, since: dt.datetime | None, *, deleted: bool
+    ) -> AsyncIterator[NativeRecord]:
+        """Every changed row, in chunks of `query_chunk` resumed after the last (stamp, Id)."""
+        object_spec = spec(entity)
+        fields = self.fields(entity) + (["IsDeleted"] if deleted else [])
+        after: tuple[dt.datetime, str] | None = None
+        while True:
+            text = soql.changes_query(
+                fields,
+                object_spec.sobject,
+                since=since,
+                after=after,
+                limit=self.settings.query_chunk,
+                deleted=deleted,
+            )
+            count = 0
+            async for row in self.client.query(text, include_deleted=deleted):
+                record = self._native(entity, row)
+                count += 1
+                after = (record.updated_at, str(row["Id"]))
+                yield record
+            if count < self.settings.query_chunk:
+                return
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]:
+        object_spec = spec(entity)
+        keys = [w.key for w in writes]
+        results: dict[str, WriteResult] = {}
+        writes = await self.owners.to_owner_ids(writes)
+        if entity is Entity.SALE:
+            writes = await self._check_products(writes, results)
+        gate = asyncio.Semaphore(self.settings.max_in_flight)
+
+        async def run(batch: Sequence[NativeWrite]) -> None:
+            async with gate:
+                results.update(await self._write_batch(object_spec, batch))
+
+        await asyncio.gather(*(run(b) for b in chunked(writes, self.settings.batch_size)))
+        if entity is Entity.SALE:
+            await self._write_lines(writes, results)
+        return [results[key] for key in keys]
+
+    async def _check_products(
+        self, writes: Sequence[NativeWrite], results: dict[str, WriteResult]
+    ) -> list[NativeWrite]:
+        keep = []
+        for write in writes:
+            lines = write.fields.get(LINES)
+            problem = await self.book.missing(lines) if lines else None
+            if problem is not None:
+                results[write.key] = WriteResult(write.key, write.external_id, error=problem)
+            else:
+                keep.append(write)
+        return keep
+
+    async def _write_batch(
+        self, object_spec: ObjectSpec, writes: Sequence[NativeWrite]
+    ) -> dict[str, WriteResult]:
+        creates = [w for w in writes if w.external_id is None]
+        updates = [w for w in writes if w.external_id is not None]
+        results: dict[str, WriteResult] = {}
+        if creates:
+            results.update(await bisect_batch(creates, self._sender(object_spec, False), _failed))
+        if updates:
+            results.update(await bisect_batch(updates, self._sender(object_spec, True), _failed))
+        return results
+
+    def _sender(
+        self, object_spec: ObjectSpec, update: bool
+    ) -> Callable[[Sequence[NativeWrite]], Awaitable[dict[str, WriteResult]]]:
+        async def send(batch: Sequence[NativeWrite]) -> dict[str, WriteResult]:
+            return await self._send(object_spec, batch, update)
+
+        return send
+
+    async def _send(
+        self, object_spec: ObjectSpec, writes: Sequence[NativeWrite], update: bool
+    ) -> dict[str, WriteResult]:
+        """One Collections call; records answered UNABLE_TO_LOCK_ROW are sent again."""
+        results: dict[str, WriteResult] = {}
+        pending = list(writes)
+        for attempt in range(self.settings.limits.lock_retries + 1):
+            body = {
+                "allOrNone": False,
+                "records": [_body(object_spec, w, update) for w in pending],
+            }
+            if update:
+                answer = await self.client.call(
+                    "PATCH", "/composite/sobjects", json=body, idempotent=True
+                )
+            else:
+                answer = await self.client.call(
+                    "PATCH",
+                    f"/composite/sobjects/{object_spec.sobject}/{CONNECTOR_KEY}",
+                    json=body,
+                    idempotent=True,
+                )
+            locked = []
+            for write, result in zip(pending, answer or [], strict=False):
+                outcome = _result(write, result)
+                if outcome.error is not None and outcome.error.code == LOCKED:
+                    locked.append(write)
+                results[write.key] = outcome
+            if not locked or attempt == self.settings.limits.lock_retries:
+                break
+            pending = locked
+            await self._sleep(0.5 * 2**attempt)
+        for write in writes:
+            results.setdefault(
+                write.key,
+                WriteResult(
+                    write.key,
+                    write.external_id,
+                    error=RecordError(
+                        "Salesforce answered fewer results than records", code="MISSING_RESULT"
+                    ),
+                ),
+            )
+        return results
+
+    async def _write_lines(
+        self, writes: Sequence[NativeWrite], results: dict[str, WriteResult]
+    ) -> None:
+        wanted = {}
+        for write in writes:
+            result = results[write.key]
+            lines = write.fields.get(LINES)
+            if result.ok and result.external_id and lines is not None:
+                wanted[result.external_id] = list(lines)
+        if not wanted:
+            return
+        errors = await replace_lines(self.client, self.book, wanted)
+        for write in writes:
+            result = results[write.key]
+            error = errors.get(result.external_id or "")
+            if error is not None:
+                results[write.key] = WriteResult(
+                    write.key, result.external_id, error=error, created=result.created
+                )
+
+    async def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]:
+        results: dict[str, WriteResult] = {}
+        for batch in chunked(list(dict.fromkeys(ids)), self.settings.batch_size):
+            answer = await self.client.call(
+                "DELETE",
+                "/composite/sobjects",
+                params={"ids": ",".join(batch), "allOrNone": "false"},
+                idempotent=True,
+            )
+            for record_id, result in zip(batch, answer or [], strict=False):
+                error = None
+                if not result.get("success"):
+                    error = record_error(result.get("errors") or [])
+                    if error.code in ("ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"):
+                        error = None  # already gone: that is what was asked
+                results[record_id] = WriteResult(record_id, record_id, error=error)
+        return [
+            results.get(i) or WriteResult(i, i, error=RecordError("no result", code="MISSING"))
+            for i in ids
+        ]
+
+
+def _failed(write: NativeWrite, error: RecordError) -> dict[str, WriteResult]:
+    return {write.key: WriteResult(write.key, write.external_id, error=error)}
+
+
+def _body(object_spec: ObjectSpec, write: NativeWrite, update: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"attributes": {"type": object_spec.sobject}}
+    body.update({k: _wire(v) for k, v in write.fields.items() if k not in (LINES, STAGE_OUTCOME)})
+    body[CONNECTOR_KEY] = write.key
+    if update:
+        assert write.external_id is not None
+        body["id"] = to18(write.external_id)
+    return body
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _result(write: NativeWrite, result: Mapping[str, Any]) -> WriteResult:
+    if result.get("success"):
+        return WriteResult(
+            write.key, to18(str(result["id"])), created=bool(result.get("created", False))
+        )
+    return WriteResult(write.key, write.external_id, error=record_error(result.get("errors") or []))
+
+
+def _plain(value: Any) -> Any:
+    """A relationship object without its `attributes`."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items() if k != "attributes"}
+    return value
+
+
+def _dig(fields: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = fields
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _order(record: NativeRecord) -> tuple[dt.datetime, str]:
+    return (record.updated_at, record.id)
+
+
+__all__ = ["SalesforceAdapter"]

@@ -1,0 +1,162 @@
+"""Opportunity lines (OpportunityLineItem): read with their sale, replaced as a whole on write.
+
+Facts (salesforce.md §7): a line names a `PricebookEntryId` of the opportunity's price book
+(the API sets the opportunity's price book from the first line's entry); `ProductCode`,
+`ListPrice` and `TotalPrice` are computed; send `UnitPrice` or `TotalPrice`, never both. The
+native `lines` carry `ProductCode`, which the adapter turns into the entry of the configured
+price book (`settings.pricebook`); a code with no active entry there fails the whole sale, naming
+the product, before anything is written.
+
+Replacing costs one query for the current lines of every sale in the batch, then Collections
+deletes and creates of at most 200 rows each across sales; a sale whose lines already equal
+the wanted ones is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connector.batching import chunked
+from connector.errors import RecordError
+
+from .client import SalesforceClient
+from .errors import record_error
+from .objects import LINE_FIELDS, LINE_OBJECT, LINE_READ_ONLY
+from .soql import in_list, quote, select
+
+IN_CHUNK = 100
+COLLECTION = 200
+
+
+def native_line(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "attributes"}
+
+
+async def read_lines(
+    client: SalesforceClient, opportunity_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {i: [] for i in opportunity_ids}
+    for batch in chunked(list(opportunity_ids), IN_CHUNK):
+        soql = (
+            f"{select(LINE_FIELDS, LINE_OBJECT)} WHERE {in_list('OpportunityId', list(batch))}"
+            " ORDER BY OpportunityId, CreatedDate, Id"
+        )
+        async for row in client.query(soql):
+            found.setdefault(str(row["OpportunityId"]), []).append(native_line(row))
+    return found
+
+
+class PriceBook:
+    """ProductCode → PricebookEntry id in the configured price book, cached."""
+
+    def __init__(self, client: SalesforceClient, name: str) -> None:
+        self._client = client
+        self.name = name
+        self._entries: dict[str, str | None] = {}
+
+    async def entries(self, codes: Sequence[str]) -> dict[str, str | None]:
+        wanted = sorted({c for c in codes if c not in self._entries})
+        for batch in chunked(wanted, IN_CHUNK):
+            soql = (
+                f"{select(['Id', 'ProductCode'], 'PricebookEntry')} WHERE Pricebook2.Name = "
+                f"{quote(self.name)} AND IsActive = true AND {in_list('ProductCode', list(batch))}"
+            )
+            found: dict[str, str] = {}
+            async for row in self._client.query(soql):
+                found.setdefault(str(row["ProductCode"]), str(row["Id"]))
+            for code in batch:
+                self._entries[code] = found.get(code)
+        return {c: self._entries.get(c) for c in codes}
+
+    async def missing(self, lines: Sequence[Mapping[str, Any]]) -> RecordError | None:
+        """A failure naming the products without an entry, or None when all resolve."""
+        codes = [str(line.get("ProductCode") or "") for line in lines]
+        if "" in codes:
+            return RecordError("an opportunity line has no ProductCode", code="PRODUCT_MISSING")
+        entries = await self.entries(codes)
+        absent = [code for code in codes if entries.get(code) is None]
+        if absent:
+            names = ", ".join(dict.fromkeys(absent))
+            return RecordError(
+                f"product {names} has no active entry in price book {self.name!r}",
+                code="PRICEBOOK_ENTRY_MISSING",
+            )
+        return None
+
+    def entry(self, code: str) -> str:
+        found = self._entries.get(code)
+        assert found is not None, "missing() is called first"
+        return found
+
+
+def _wanted_row(opportunity_id: str, line: Mapping[str, Any], book: PriceBook) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "attributes": {"type": LINE_OBJECT},
+        "OpportunityId": opportunity_id,
+        "PricebookEntryId": book.entry(str(line["ProductCode"])),
+    }
+    row.update({k: v for k, v in line.items() if k not in LINE_READ_ONLY and k != "Id"})
+    return row
+
+
+def _same(current: Sequence[Mapping[str, Any]], wanted: Sequence[Mapping[str, Any]]) -> bool:
+    if len(current) != len(wanted):
+        return False
+    for have, want in zip(current, wanted, strict=True):
+        for name, value in want.items():
+            if name == "attributes":
+                continue
+            if not _equal(have.get(name), value):
+                return False
+    return True
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if left in (None, "") and right in (None, ""):
+        return True
+    try:
+        return Decimal(str(left)) == Decimal(str(right))
+    except (InvalidOperation, ValueError):
+        return str(left) == str(right)
+
+
+async def replace_lines(
+    client: SalesforceClient,
+    book: PriceBook,
+    wanted: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> dict[str, RecordError]:
+    """Makes each opportunity's lines the wanted ones; errors by opportunity id."""
+    current = await read_lines(client, list(wanted))
+    doomed: list[str] = []
+    owners = {str(line["Id"]): o for o, lines in current.items() for line in lines}
+    creates: list[tuple[str, dict[str, Any]]] = []
+    for opportunity_id, lines in wanted.items():
+        rows = [_wanted_row(opportunity_id, line, book) for line in lines]
+        if _same(current.get(opportunity_id, []), rows):
+            continue
+        doomed += [str(line["Id"]) for line in current.get(opportunity_id, [])]
+        creates += [(opportunity_id, row) for row in rows]
+    errors: dict[str, RecordError] = {}
+    for ids in chunked(doomed, COLLECTION):
+        results = await client.call(
+            "DELETE",
+            "/composite/sobjects",
+            params={"ids": ",".join(ids), "allOrNone": "false"},
+        )
+        for line_id, result in zip(ids, results or [], strict=False):
+            if not result.get("success"):
+                error = record_error(result.get("errors") or [])
+                if error.code not in ("ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"):
+                    errors.setdefault(owners[line_id], error)
+    for batch in chunked(creates, COLLECTION):
+        results = await client.call(
+            "POST",
+            "/composite/sobjects",
+            json={"allOrNone": False, "records": [row for _, row in batch]},
+        )
+        for (opportunity_id, _), result in zip(batch, results or [], strict=False):
+            if not result.get("success"):
+                errors.setdefault(opportunity_id, record_error(result.get("errors") or []))
+    return errors

@@ -1,0 +1,171 @@
+"""The `settings:` block of a Salesforce system in config.yaml, validated by pydantic.
+
+Secrets (the JWT private key, client secrets, refresh tokens) are `SecretStr` read from the
+environment or a file; they never reach a message. The login URL is production
+(`https://login.salesforce.com`), a sandbox org (`https://test.salesforce.com`) or the org's
+My Domain; the API host is the `instance_url` of the token response (salesforce.md §5).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from connector.errors import ConfigurationError
+from connector.http import HttpSettings
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def secret(value: SecretStr | None, env_name: str | None, what: str) -> SecretStr:
+    if value is not None and value.get_secret_value():
+        return value
+    if env_name:
+        found = os.environ.get(env_name)
+        if found:
+            return SecretStr(found)
+        raise ConfigurationError(f"Salesforce {what}: environment variable {env_name} is not set")
+    raise ConfigurationError(f"Salesforce {what} is not configured")
+
+
+class JwtAuth(_Strict):
+    """OAuth 2.0 JWT bearer flow: server-to-server as a named integration user (recommended)."""
+
+    kind: Literal["jwt"] = "jwt"
+    #: The connected app's consumer key (the JWT `iss`).
+    client_id: str
+    #: The integration user's Salesforce username (the JWT `sub`).
+    username: str
+    private_key: SecretStr | None = None
+    private_key_env: str | None = "SALESFORCE_PRIVATE_KEY"
+    private_key_file: Path | None = None
+    #: The JWT `aud`: the login host even when posting to My Domain (salesforce.md §5.2).
+    audience: str = "https://login.salesforce.com"
+
+    def resolve_private_key(self, base_dir: Path) -> SecretStr:
+        if self.private_key_file is not None:
+            path = self.private_key_file
+            path = path if path.is_absolute() else base_dir / path
+            try:
+                return SecretStr(path.read_text())
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"Salesforce private key file {path}: {exc.strerror}"
+                ) from None
+        return secret(self.private_key, self.private_key_env, "JWT private key")
+
+
+class ClientCredentialsAuth(_Strict):
+    """OAuth 2.0 client credentials flow (the connected app names a run-as user)."""
+
+    kind: Literal["client_credentials"] = "client_credentials"
+    client_id: str
+    client_secret: SecretStr | None = None
+    client_secret_env: str | None = "SALESFORCE_CLIENT_SECRET"
+
+    def resolve_client_secret(self) -> SecretStr:
+        return secret(self.client_secret, self.client_secret_env, "client secret")
+
+
+class RefreshTokenAuth(_Strict):
+    """OAuth 2.0 refresh-token flow, for a token obtained once through the web-server flow."""
+
+    kind: Literal["refresh_token"] = "refresh_token"
+    client_id: str
+    client_secret: SecretStr | None = None
+    client_secret_env: str | None = "SALESFORCE_CLIENT_SECRET"
+    refresh_token: SecretStr | None = None
+    refresh_token_env: str | None = "SALESFORCE_REFRESH_TOKEN"
+
+    def resolve_client_secret(self) -> SecretStr | None:
+        if self.client_secret is None and not (
+            self.client_secret_env and os.environ.get(self.client_secret_env)
+        ):
+            return None  # a public client refreshes without a secret
+        return secret(self.client_secret, self.client_secret_env, "client secret")
+
+    def resolve_refresh_token(self) -> SecretStr:
+        return secret(self.refresh_token, self.refresh_token_env, "refresh token")
+
+
+Auth = Annotated[JwtAuth | ClientCredentialsAuth | RefreshTokenAuth, Field(discriminator="kind")]
+
+
+class Limits(_Strict):
+    """How much of the org's API the connector may use, and how hard it retries."""
+
+    #: Share of the org's daily API allocation (`Sforce-Limit-Info`) the connector may use; the
+    #: route stops (until usage falls) when the org's usage reaches it.
+    daily_share: float = Field(default=0.5, gt=0, le=1)
+    #: Concurrent long-running requests are limited to 25 per org (salesforce.md §4.3).
+    max_connections: int = Field(default=10, ge=1, le=25)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    max_elapsed_seconds: float = Field(default=120.0, gt=0)
+    #: Per-record UNABLE_TO_LOCK_ROW results are re-sent this many times.
+    lock_retries: int = Field(default=3, ge=0, le=10)
+
+
+class SalesforceSettings(_Strict):
+    """Everything needed to talk to one Salesforce org."""
+
+    login_url: str = "https://login.salesforce.com"
+    #: The REST API version, in one place. Upsert through Collections needs v46.0 or later.
+    api_version: str = "v62.0"
+    auth: Auth
+    limits: Limits = Field(default_factory=Limits)
+    #: Records per Collections call: at most 200 (salesforce.md §2.3).
+    batch_size: int = Field(default=200, ge=1, le=200)
+    max_in_flight: int = Field(default=4, ge=1, le=16)
+    #: Rows per query response (`Sforce-Query-Options: batchSize`, 200-2,000).
+    query_batch_size: int = Field(default=2000, ge=200, le=2000)
+    #: A change query reads at most this many rows before the next query resumes after the
+    #: last (SystemModstamp, Id): a query locator expires after 15 minutes unused.
+    query_chunk: int = Field(default=10_000, ge=200)
+    #: Writes in one `upsert` above this many go through Bulk API 2.0 (salesforce.md §3.4).
+    bulk_threshold: int = Field(default=10_000, ge=1)
+    #: The price book Opportunity lines take their PricebookEntry from.
+    pricebook: str = "Standard Price Book"
+    #: Report deleted rows (Recycle Bin, through queryAll) as deletes in `read_changes`.
+    read_deleted: bool = True
+    #: The client name in `Sforce-Call-Options`, so the org's logs (and CDC's changeOrigin)
+    #: show which writes are ours.
+    client_name: str = "erp-crm-connector"
+    #: Fields read besides the mapped defaults (per entity: customer, contact, sale, line).
+    extra_fields: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        text = value if value.startswith("v") else f"v{value}"
+        try:
+            number = float(text[1:])
+        except ValueError:
+            raise ValueError("api_version looks like v62.0") from None
+        if number < 46:
+            raise ValueError("api_version must be v46.0 or later (upsert through Collections)")
+        return f"v{number:.1f}"
+
+    @field_validator("login_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("login_url must start with https://")
+        return value.rstrip("/")
+
+    def http_settings(self, instance_url: str) -> HttpSettings:
+        limits = self.limits
+        return HttpSettings(
+            base_url=instance_url,
+            max_connections=limits.max_connections,
+            max_attempts=limits.max_attempts,
+            max_elapsed_seconds=limits.max_elapsed_seconds,
+        )
+
+    @property
+    def data_path(self) -> str:
+        return f"/services/data/{self.api_version}"

@@ -1,0 +1,95 @@
+"""Fixtures for the Salesforce adapter: a key pair for the JWT bearer flow, the sandbox in
+process (httpx.ASGITransport), and adapters opened against it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from adapters.salesforce.adapter import SalesforceAdapter
+from adapters.salesforce.sandbox import Sandbox, SandboxOptions, create_app
+from adapters.salesforce.settings import SalesforceSettings
+from connector.http import LimiterRegistry
+
+CONSUMER_KEY = "sandbox-consumer-key"
+LOGIN = "http://login.sf.test"
+
+
+@pytest.fixture(scope="session")
+def key_pair() -> tuple[str, bytes]:
+    """A private key (PEM text) and its self-signed certificate (what the app holds)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "connector-test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return private, cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture
+def sandbox(key_pair: tuple[str, bytes]) -> Sandbox:
+    return Sandbox(SandboxOptions(certificate_pem=key_pair[1], seed_demo_accounts=False))
+
+
+def settings_for(key_pair: tuple[str, bytes], **overrides: Any) -> SalesforceSettings:
+    values: dict[str, Any] = {
+        "login_url": LOGIN,
+        "auth": {
+            "kind": "jwt",
+            "client_id": CONSUMER_KEY,
+            "username": "integration@acme-corp.example",
+            "private_key": key_pair[0],
+        },
+        "limits": {"max_attempts": 3, "max_elapsed_seconds": 5},
+    }
+    values.update(overrides)
+    return SalesforceSettings.model_validate(values)
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
+
+
+@pytest.fixture
+async def make_adapter(
+    sandbox: Sandbox, key_pair: tuple[str, bytes]
+) -> AsyncIterator[Callable[..., Any]]:
+    opened: list[SalesforceAdapter] = []
+
+    async def make(**overrides: Any) -> SalesforceAdapter:
+        transport = httpx.ASGITransport(app=create_app(sandbox))
+        adapter = SalesforceAdapter(
+            "crm",
+            settings_for(key_pair, **overrides),
+            transport=transport,
+            registry=LimiterRegistry(),
+            sleep=_no_sleep,
+        )
+        await adapter.open()
+        opened.append(adapter)
+        return adapter
+
+    yield make
+    for adapter in opened:
+        await adapter.close()
