@@ -127,6 +127,8 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
 
     def _native(self, entity: Entity, row: Mapping[str, Any]) -> NativeRecord:
         fields = {k: _plain(v) for k, v in row.items() if k != "attributes"}
+        if fields.get("OwnerId") and fields.get("OwnerId") == self.client.user_id:
+            fields["Owner"] = None  # owned by the connector itself: no rep assigned
         if entity is Entity.SALE:
             fields[STAGE_OUTCOME] = stage_outcome(fields.get("IsWon"), fields.get("IsClosed"))
         return NativeRecord(

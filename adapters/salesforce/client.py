@@ -28,6 +28,7 @@ from connector.timestamps import MonotonicClock
 
 from .auth import SalesforceAuth
 from .errors import SALESFORCE_POLICY, parse_salesforce_error
+from .ids import is_record_id, to18
 from .settings import SalesforceSettings
 
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
@@ -73,6 +74,16 @@ class SalesforceClient:
         self._api: ApiClient | None = None
         self.headers = {"Sforce-Call-Options": f"client={settings.client_name}"}
         self.data = settings.data_path
+
+    @property
+    def user_id(self) -> str | None:
+        """The integration user's id, from the token's identity URL (`…/id/{org}/{user}`)."""
+        identity = self.auth.identity_url
+        return (
+            to18(identity.rsplit("/", 1)[-1])
+            if identity and is_record_id(identity.rsplit("/", 1)[-1])
+            else None
+        )
 
     async def connect(self) -> None:
         await self.auth.token()

@@ -30,8 +30,35 @@ IN_CHUNK = 100
 COLLECTION = 200
 
 
+DISCOUNT_AMOUNT = "DiscountAmount"
+CENT = Decimal("0.01")
+
+
 def native_line(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k != "attributes"}
+    """A line as read, with `DiscountAmount`: the percent `Discount` as an amount."""
+    line = {k: v for k, v in row.items() if k != "attributes"}
+    try:
+        gross = Decimal(str(line["Quantity"])) * Decimal(str(line["UnitPrice"]))
+        percent = Decimal(str(line.get("Discount") or 0))
+    except (KeyError, InvalidOperation, ValueError):
+        return line
+    line[DISCOUNT_AMOUNT] = float((gross * percent / 100).quantize(CENT))
+    return line
+
+
+def discount_percent(line: Mapping[str, Any]) -> float | None:
+    """`DiscountAmount` as Salesforce's `Discount` percent (two decimals), or None."""
+    amount = line.get(DISCOUNT_AMOUNT)
+    if amount in (None, ""):
+        return None
+    try:
+        gross = Decimal(str(line["Quantity"])) * Decimal(str(line["UnitPrice"]))
+        rebate = Decimal(str(amount))
+    except (KeyError, InvalidOperation, ValueError):
+        return None
+    if gross == 0 or rebate == 0:
+        return 0.0
+    return float((rebate / gross * 100).quantize(CENT))
 
 
 async def read_lines(
@@ -97,7 +124,16 @@ def _wanted_row(opportunity_id: str, line: Mapping[str, Any], book: PriceBook) -
         "OpportunityId": opportunity_id,
         "PricebookEntryId": book.entry(str(line["ProductCode"])),
     }
-    row.update({k: v for k, v in line.items() if k not in LINE_READ_ONLY and k != "Id"})
+    row.update(
+        {
+            k: v
+            for k, v in line.items()
+            if k not in LINE_READ_ONLY and k not in ("Id", DISCOUNT_AMOUNT)
+        }
+    )
+    percent = discount_percent(line)
+    if percent is not None:
+        row["Discount"] = percent
     return row
 
 

@@ -3,7 +3,9 @@
 Native records are the sObject's fields without `attributes` (docs/native-shapes.md), plus:
 
 * `Owner.Email` — the owner's e-mail, read through the `Owner` relationship in the same query and
-  written by e-mail (owners.py turns it into `OwnerId`);
+  written by e-mail (owners.py turns it into `OwnerId`). Every record has an owner in
+  Salesforce; one owned by the connector's own integration user (what a create without an owner
+  gets) reads as having none, so "no rep" survives the round trip;
 * on sales, `lines` (OpportunityLineItem rows, lines.py) and `StageOutcome` (`won`, `lost` or
   `open`, from the read-only `IsWon`/`IsClosed`, which follow the org's own stage names);
 * `Connector_Key__c` — the External ID + Unique field holding the canonical key, the key of
@@ -35,7 +37,7 @@ class ObjectSpec:
     pseudo: tuple[str, ...] = ()
 
 
-_COMMON = ("Id", MODSTAMP, CONNECTOR_KEY, OWNER_EMAIL)
+_COMMON = ("Id", MODSTAMP, CONNECTOR_KEY, "OwnerId", OWNER_EMAIL)
 _ADDRESS = tuple(
     f"{kind}{part}"
     for kind in ("Billing", "Shipping")

@@ -3,21 +3,17 @@ process (httpx.ASGITransport), and adapters opened against it."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from adapters.salesforce.adapter import SalesforceAdapter
 from adapters.salesforce.sandbox import Sandbox, SandboxOptions, create_app
 from adapters.salesforce.settings import SalesforceSettings
 from connector.http import LimiterRegistry
+from tests.salesforce.keys import make_key_pair
 
 CONSUMER_KEY = "sandbox-consumer-key"
 LOGIN = "http://login.sf.test"
@@ -25,26 +21,7 @@ LOGIN = "http://login.sf.test"
 
 @pytest.fixture(scope="session")
 def key_pair() -> tuple[str, bytes]:
-    """A private key (PEM text) and its self-signed certificate (what the app holds)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "connector-test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return private, cert.public_bytes(serialization.Encoding.PEM)
+    return make_key_pair()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ async def harness(request, make_adapter):
             adapter,
             new_fields=lambda n: {"Name": f"Company {n}", "ERP_Customer_No__c": f"C-{n:05d}"},
             lookup_field="ERP_Customer_No__c",
-            bad_fields={"Name": "Bad", "Industry": "Not an industry"},
+            bad_fields={"Name": "Bad", "ERP_Customer_Status__c": "closed"},
             changed_fields=lambda n: {"Name": f"Company {n} renamed"},
         )
     return ContractHarness(

@@ -2,8 +2,8 @@
 
 Defaults deliberately differ from the sample ERP: the org's users are not the sample's sales
 reps (an owner e-mail the org does not know must be handled, as in a real org), the org ships
-Salesforce's demo accounts (a first sync meets records it did not write), Account.Industry is a
-restricted picklist with Salesforce's own values, and the daily API allocation is a Developer
+Salesforce's demo accounts (a first sync meets records it did not write), Account.Industry lists
+Salesforce's own values (not the sample's), and the daily API allocation is a Developer
 Edition's 15,000 (salesforce.md §4.4).
 """
 
@@ -52,7 +52,8 @@ class SandboxOptions:
     session_seconds: float = 7200.0
     latency_seconds: float = 0.0
     seed_demo_accounts: bool = True
-    industry_restricted: bool = True
+    #: Standard picklists accept values outside their list unless an admin restricts them.
+    industry_restricted: bool = False
     stages: tuple[tuple[str, bool, bool], ...] = DEFAULT_STAGES
     org_id: str = "00D5g000008aBcDEAW"
 
