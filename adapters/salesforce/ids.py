@@ -27,23 +27,43 @@ def checksum(id15: str) -> str:
     return suffix
 
 
+def _restore_case(id15: str, suffix: str) -> str | None:
+    """The 15 characters with their case as the suffix records it; None if it cannot be."""
+    out = []
+    for block in range(3):
+        bits = _SUFFIX_ALPHABET.index(suffix[block].upper())
+        for position, char in enumerate(id15[block * 5 : block * 5 + 5]):
+            upper = bool(bits & (1 << position))
+            if not char.isalpha():
+                if upper:
+                    return None  # the suffix marks a digit as an upper-case letter
+                out.append(char)
+            else:
+                out.append(char.upper() if upper else char.lower())
+    return "".join(out)
+
+
 def is_record_id(value: str) -> bool:
-    """Whether `value` has the shape of a 15- or 18-character id (with a valid checksum)."""
+    """Whether `value` has the shape of a 15-character id, or of an 18-character one whose
+    suffix is consistent with its first 15 characters (in any case)."""
     if not _SHAPE.match(value):
         return False
-    return len(value) == 15 or checksum(value[:15]) == value[15:].upper()
+    return len(value) == 15 or _restore_case(value[:15], value[15:]) is not None
 
 
 def to18(value: str) -> str:
     """The 18-character form of an id given in either form; ValueError if it is not an id.
 
-    An 18-character id's suffix is case-insensitive (that is its purpose), so it is
-    re-derived from the first 15 characters rather than trusted.
+    An 18-character id is case-insensitive: that is the suffix's purpose. Its first 15
+    characters get back the case the suffix records, so `001d000000iqhslIAZ` (an id that went
+    through something that folds case) is `001D000000IqhSLIAZ` again.
     """
     text = value.strip()
     if not is_record_id(text):
         raise ValueError(f"{value!r} is not a Salesforce record id")
-    return text[:15] + checksum(text[:15])
+    id15 = text[:15] if len(text) == 15 else _restore_case(text[:15], text[15:])
+    assert id15 is not None
+    return id15 + checksum(id15)
 
 
 def key_prefix(record_id: str) -> str:
