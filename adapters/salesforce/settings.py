@@ -120,7 +120,9 @@ class SalesforceSettings(_Strict):
     limits: Limits = Field(default_factory=Limits)
     #: Records per Collections call: at most 200 (salesforce.md §2.3).
     batch_size: int = Field(default=200, ge=1, le=200)
-    max_in_flight: int = Field(default=4, ge=1, le=16)
+    #: Collections calls in flight at once. Short calls are not limited by Salesforce (only
+    #: those running 20 s or more count against the 25 concurrent per org, salesforce.md §4.3).
+    max_in_flight: int = Field(default=8, ge=1, le=16)
     #: Rows per query response (`Sforce-Query-Options: batchSize`, 200-2,000).
     query_batch_size: int = Field(default=2000, ge=200, le=2000)
     #: A change query reads at most this many rows before the next query resumes after the

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from adapters.salesforce.ids import is_record_id, to18
+from adapters.salesforce.ids import checksum, is_record_id, to18
 
 from .schema import DEFAULT_STAGES, Field, SObject, build_schema
 
@@ -125,7 +125,8 @@ class Org:
         for _ in range(8):
             number, rest = divmod(number, 62)
             digits = _BASE62[rest] + digits
-        return to18(f"{sobject.prefix}Rb{digits}"[:15].ljust(15, "0"))
+        id15 = f"{sobject.prefix}Rb{digits}"[:15].ljust(15, "0")
+        return id15 + checksum(id15)
 
     def get(self, sobject: str, record_id: str) -> Row | None:
         try:
@@ -359,19 +360,15 @@ class Org:
         return key
 
     def _validate(self, sobject: SObject, row: Row, own_id: str | None) -> None:
-        missing = [
-            spec.name
-            for spec in sobject.fields.values()
-            if spec.required and spec.writable and row.get(spec.name) is None
-        ]
+        missing = [name for name in sobject.required if row.get(name) is None]
         if missing:
             raise RecordFailure(
                 "REQUIRED_FIELD_MISSING",
                 f"Required fields are missing: [{', '.join(missing)}]",
                 missing,
             )
-        for spec in sobject.fields.values():
-            if not spec.unique or row.get(spec.name) is None:
+        for spec in sobject.unique:
+            if row.get(spec.name) is None:
                 continue
             holder = self._unique.get((sobject.name, spec.name), {}).get(_fold(row[spec.name]))
             if holder is not None and holder != own_id:
@@ -468,15 +465,15 @@ class Org:
     def _index(self, sobject: SObject, row: Row) -> None:
         if row.get("IsDeleted"):
             return
-        for spec in sobject.fields.values():
-            if spec.unique and row.get(spec.name) is not None:
+        for spec in sobject.unique:
+            if row.get(spec.name) is not None:
                 self._unique.setdefault((sobject.name, spec.name), {})[_fold(row[spec.name])] = row[
                     "Id"
                 ]
 
     def _unindex(self, sobject: SObject, row: Row) -> None:
-        for spec in sobject.fields.values():
-            if spec.unique and row.get(spec.name) is not None:
+        for spec in sobject.unique:
+            if row.get(spec.name) is not None:
                 index = self._unique.get((sobject.name, spec.name), {})
                 if index.get(_fold(row[spec.name])) == row["Id"]:
                     del index[_fold(row[spec.name])]

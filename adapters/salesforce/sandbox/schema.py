@@ -65,6 +65,8 @@ class SObject:
 
     def __post_init__(self) -> None:
         self._lower = {name.lower(): spec for name, spec in self.fields.items()}
+        self.required = [s.name for s in self.fields.values() if s.required and s.writable]
+        self.unique = [s for s in self.fields.values() if s.unique]
         self._relations = {
             spec.relationship.lower(): spec for spec in self.fields.values() if spec.relationship
         }
@@ -74,7 +76,8 @@ class SObject:
         self.__post_init__()
 
     def field(self, name: str) -> Field | None:
-        return self._lower.get(name.lower())
+        found = self.fields.get(name)
+        return found if found is not None else self._lower.get(name.lower())
 
     def relationship(self, name: str) -> Field | None:
         return self._relations.get(name.lower())
