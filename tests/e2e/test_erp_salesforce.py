@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +221,13 @@ def test_a_won_opportunity_becomes_an_erp_order_and_its_number_and_status_flow_b
     world.connector("sync", "erp-to-crm")
     mine = next(o for o in world.org.records("Opportunity") if o["Id"] == opportunity)
     assert mine["ERP_Order_Status__c"] == "shipped"
+
+
+def test_setup_checks_the_org_through_describe(world: World):
+    assert "the org has every field" in world.connector("salesforce", "setup")
+    account = world.org.sandbox.org.schema["Account"]
+    del account.fields["ERP_Open_Orders__c"]
+    account.add(replace(account.fields["ERP_Customer_No__c"], unique=False))
+    out = world.connector("salesforce", "setup", expect=1)
+    assert "Account.ERP_Open_Orders__c: missing" in out
+    assert "Account.ERP_Customer_No__c: not External ID + Unique" in out
