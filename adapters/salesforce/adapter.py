@@ -37,7 +37,7 @@ from connector.http.ratelimit import Sleep
 from connector.model import Entity
 from connector.timestamps import EPOCH, MonotonicClock, parse_timestamp
 
-from . import soql
+from . import bulk, soql
 from .client import SalesforceClient
 from .errors import LOCKED, record_error
 from .ids import is_record_id, to18
@@ -80,7 +80,7 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
         self.capabilities = Capabilities(
             entities=frozenset(Entity),
             deletes=True,
-            batch_size=settings.batch_size,
+            batch_size=settings.write_batch,
             max_in_flight=settings.max_in_flight,
             upsert_matches={entity: CONNECTOR_KEY for entity in Entity},
         )
@@ -247,6 +247,9 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
         writes = await self.owners.to_owner_ids(writes)
         if entity is Entity.SALE:
             writes = await self._check_products(writes, results)
+        elif len(writes) >= self.settings.bulk_threshold:
+            results.update(await self._bulk(object_spec, writes))
+            return [results[key] for key in keys]
         gate = asyncio.Semaphore(self.settings.max_in_flight)
 
         async def run(batch: Sequence[NativeWrite]) -> None:
@@ -257,6 +260,48 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
         if entity is Entity.SALE:
             await self._write_lines(writes, results)
         return [results[key] for key in keys]
+
+    async def _bulk(
+        self, object_spec: ObjectSpec, writes: Sequence[NativeWrite]
+    ) -> dict[str, WriteResult]:
+        """Creates as one upsert job by Connector_Key__c, bound records as one update job."""
+        results: dict[str, WriteResult] = {}
+        for update in (False, True):
+            group = [w for w in writes if (w.external_id is not None) == update]
+            if not group:
+                continue
+            rows = []
+            for write in group:
+                row = {
+                    k: v for k, v in _body(object_spec, write, update).items() if k != "attributes"
+                }
+                if update:
+                    row["Id"] = row.pop("id")
+                rows.append(row)
+            outcomes = await bulk.run_job(
+                self.client,
+                object_spec.sobject,
+                "update" if update else "upsert",
+                rows,
+                key_column=CONNECTOR_KEY,
+                external_id=None if update else CONNECTOR_KEY,
+                sleep=self._sleep,
+                clock=self._clock,
+            )
+            for write in group:
+                outcome = outcomes.get(write.key)
+                if outcome is None:
+                    error = RecordError("Bulk job returned no result for it", code="MISSING_RESULT")
+                    results[write.key] = WriteResult(write.key, write.external_id, error=error)
+                elif outcome.error is not None:
+                    results[write.key] = WriteResult(
+                        write.key, write.external_id, error=outcome.error
+                    )
+                else:
+                    results[write.key] = WriteResult(
+                        write.key, outcome.record_id, created=outcome.created
+                    )
+        return results
 
     async def _check_products(
         self, writes: Sequence[NativeWrite], results: dict[str, WriteResult]

@@ -128,7 +128,12 @@ class SalesforceSettings(_Strict):
     #: A change query reads at most this many rows before the next query resumes after the
     #: last (SystemModstamp, Id): a query locator expires after 15 minutes unused.
     query_chunk: int = Field(default=10_000, ge=200)
-    #: Writes in one `upsert` above this many go through Bulk API 2.0 (salesforce.md §3.4).
+    #: The largest batch the engine hands to one write call. Above `batch_size` the adapter
+    #: splits it into Collections calls itself, or sends it as a Bulk API 2.0 job when it holds
+    #: `bulk_threshold` records or more: raise it (and the source's page size) for first loads.
+    write_batch: int = Field(default=200, ge=1, le=150_000)
+    #: Write calls of at least this many customers or contacts go through Bulk API 2.0
+    #: (salesforce.md §3.4: Salesforce's own rule of thumb is above 2,000).
     bulk_threshold: int = Field(default=10_000, ge=1)
     #: The price book Opportunity lines take their PricebookEntry from.
     pricebook: str = "Standard Price Book"

@@ -184,8 +184,11 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
         endpoint_class: str = "default",
         idempotent: bool | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
-        """Sends a request; returns a successful response or raises a typed error."""
+        """Sends a request; returns a successful response or raises a typed error.
+
+        The body is `json` (serialised) or `content` (raw bytes, e.g. a CSV upload)."""
         if "://" in path or path.startswith("//"):
             # An absolute URL would send our token to whatever host it names.
             raise ValueError("path must be relative to the configured base_url")
@@ -202,7 +205,9 @@ class ApiClient:
         # The first attempt runs outside tenacity: most requests succeed at once, and building a
         # retry loop costs more than the rest of the layer together (see bench/http_overhead.py).
         try:
-            return await self._attempt(call, 1, limiter, json=json, params=params, headers=headers)
+            return await self._attempt(
+                call, 1, limiter, json=json, params=params, headers=headers, content=content
+            )
         except Exception as error:
             if not _may_repeat(call, error):
                 raise
@@ -225,7 +230,13 @@ class ApiClient:
                         # the stop exactly as if it had run the first attempt itself.
                         raise first_failure
                     return await self._attempt(
-                        call, number, limiter, json=json, params=params, headers=headers
+                        call,
+                        number,
+                        limiter,
+                        json=json,
+                        params=params,
+                        headers=headers,
+                        content=content,
                     )
         except RetryError as exhausted:
             self._give_up(call, exhausted)
@@ -274,6 +285,7 @@ class ApiClient:
         json: Any,
         params: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         await limiter.acquire()
         token = await self._auth.token() if self._auth is not None else None
@@ -283,7 +295,12 @@ class ApiClient:
         began = self._clock()
         try:
             response = await self._http.request(
-                call.method, call.path, json=json, params=params, headers=sent_headers
+                call.method,
+                call.path,
+                json=json,
+                params=params,
+                headers=sent_headers,
+                content=content,
             )
         except httpx.TransportError as exc:
             self._transport_failed(call, number, began, exc)

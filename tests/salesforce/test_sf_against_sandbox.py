@@ -195,3 +195,26 @@ def test_ids_checksum_matches_documented_ids():
 
 def test_sandbox_is_a_fresh_org_each_time():
     assert Sandbox().org.rows["Account"], "the default org ships Salesforce's demo accounts"
+
+
+async def test_large_writes_go_through_one_bulk_job_with_results_joined_by_key(
+    make_adapter, sandbox
+):
+    adapter = await make_adapter(bulk_threshold=50, write_batch=1000)
+    [bound] = await adapter.upsert(Entity.CUSTOMER, accounts(1, start=900))
+    writes = accounts(120)
+    writes[7] = NativeWrite("k7", None, {"Name": "", "ERP_Customer_No__c": "C7"})  # Name missing
+    writes.append(NativeWrite("k900", bound.external_id, {"Name": "Renamed in bulk"}))
+    sandbox.log.clear()
+    results = await adapter.upsert(Entity.CUSTOMER, writes)
+    assert [r.key for r in results] == [w.key for w in writes]
+    assert results[7].error is not None and results[7].error.code == "REQUIRED_FIELD_MISSING"
+    assert all(r.ok for i, r in enumerate(results) if i != 7)
+    assert results[-1].external_id == bound.external_id and not results[-1].created
+    assert sandbox.org.get("Account", bound.external_id)["Name"] == "Renamed in bulk"
+    created = {r.key: r.external_id for r in results if r.ok and r.created}
+    rows = {row["Connector_Key__c"]: row["Id"] for row in sandbox.org.live("Account")}
+    assert all(rows[key] == record_id for key, record_id in created.items())
+    paths = [e["path"] for e in sandbox.log]
+    assert not any("/composite/" in p for p in paths), "no Collections call for a bulk write"
+    assert sum(p.endswith("/jobs/ingest") for p in paths) == 2  # one upsert, one update job

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import admin, rest
+from . import admin, bulk, rest
 from .oauth import OAuthRefused
 from .query import render_value
 from .state import Sandbox, SandboxOptions
@@ -123,6 +123,7 @@ def create_app(sandbox: Sandbox | None = None, **options: Any) -> Starlette:
             rest.api(rest.collection_upsert, min_version=46),
             methods=["PATCH"],
         ),
+        *bulk.routes(DATA),
         Route("/_sandbox/records/{sobject}", admin.records, methods=["GET", "POST"]),
         Route("/_sandbox/records/{sobject}/{record_id}", admin.record, methods=["PATCH", "DELETE"]),
         Route("/_sandbox/users", admin.users, methods=["POST"]),
