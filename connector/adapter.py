@@ -128,6 +128,20 @@ class WebhookVerifier(Protocol):
     def verify(self, request: WebhookRequest) -> list[ChangeHint]: ...
 
 
+@runtime_checkable
+class AcknowledgingVerifier(WebhookVerifier, Protocol):
+    """A verifier for senders that post something other than JSON and expect a particular
+    answer once the events are stored (a SOAP acknowledgement, say). The receiver accepts
+    `content_types` and answers 200 with `acknowledgement()` only after the inbox commit, so a
+    sender that retries until acknowledged loses nothing."""
+
+    content_types: frozenset[str]
+
+    def acknowledgement(self) -> tuple[bytes, str]:
+        """The body and its media type."""
+        ...
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What an adapter can do; the engine plans around it."""

@@ -27,6 +27,7 @@ from connector.adapter import (
     NativeRecord,
     NativeWrite,
     Page,
+    WebhookVerifier,
     WriteResult,
 )
 from connector.adapter_base import BaseAdapter
@@ -45,6 +46,7 @@ from .lines import PriceBook, read_lines, replace_lines
 from .objects import CONNECTOR_KEY, LINES, MODSTAMP, STAGE_OUTCOME, ObjectSpec, spec, stage_outcome
 from .owners import OwnerDirectory
 from .settings import SalesforceSettings
+from .webhooks import OutboundMessageVerifier
 
 log = logging.getLogger(__name__)
 IN_CHUNK = 100
@@ -80,6 +82,7 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
         self.capabilities = Capabilities(
             entities=frozenset(Entity),
             deletes=True,
+            webhooks=settings.outbound_messages is not None,
             batch_size=settings.write_batch,
             max_in_flight=settings.max_in_flight,
             upsert_matches={entity: CONNECTOR_KEY for entity in Entity},
@@ -119,6 +122,14 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
     def fields(self, entity: Entity) -> list[str]:
         extra = self.settings.extra_fields.get(entity.value, [])
         return list(dict.fromkeys([*spec(entity).fields, *extra]))
+
+    def webhook_verifier(self) -> WebhookVerifier | None:
+        messages = self.settings.outbound_messages
+        if messages is None:
+            return None
+        return OutboundMessageVerifier(
+            messages.organization_id, max_body_bytes=messages.max_body_bytes
+        )
 
     def native_fields(self, entity: Entity) -> frozenset[str] | None:
         return frozenset([*self.fields(entity), *spec(entity).pseudo, "Owner"])

@@ -110,6 +110,22 @@ class Limits(_Strict):
     lock_retries: int = Field(default=3, ge=0, le=10)
 
 
+class OutboundMessages(_Strict):
+    """The org whose Outbound Messages the daemon accepts (they carry no signature)."""
+
+    organization_id: str
+    max_body_bytes: int = Field(default=1_000_000, gt=0)
+
+    @field_validator("organization_id")
+    @classmethod
+    def _org(cls, value: str) -> str:
+        from .ids import is_record_id
+
+        if not is_record_id(value.strip()) or not value.startswith("00D"):
+            raise ValueError("organization_id is the org's id (15 or 18 characters, 00D…)")
+        return value.strip()
+
+
 class SalesforceSettings(_Strict):
     """Everything needed to talk to one Salesforce org."""
 
@@ -142,6 +158,8 @@ class SalesforceSettings(_Strict):
     #: The client name in `Sforce-Call-Options`, so the org's logs (and CDC's changeOrigin)
     #: show which writes are ours.
     client_name: str = "erp-crm-connector"
+    #: Accept Outbound Messages (SOAP) at `/webhooks/<system>` from this org.
+    outbound_messages: OutboundMessages | None = None
     #: Fields read besides the mapped defaults (per entity: customer, contact, sale, line).
     extra_fields: dict[str, list[str]] = Field(default_factory=dict)
 

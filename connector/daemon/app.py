@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connector.adapter import ChangeHint, WebhookRequest, WebhookVerifier
+from connector.adapter import AcknowledgingVerifier, ChangeHint, WebhookRequest, WebhookVerifier
 from connector.daemon.ingest import GroupCommitter
 from connector.daemon.logging import log_event
 from connector.daemon.metrics import DaemonMetrics, InboxGauges
@@ -201,7 +201,7 @@ def _inbox_rows(system: str, hints: Sequence[ChangeHint]) -> list[dict[str, Any]
     return rows
 
 
-WebhookHandler = Callable[[str, Request], Awaitable[JSONResponse]]
+WebhookHandler = Callable[[str, Request], Awaitable[Response]]
 
 
 class _StoreFailed(Exception):
@@ -261,7 +261,12 @@ def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
         verifier = deps.verifiers.get(system)
         if verifier is None:
             raise WebhookRejected(404, "no webhook receiver for this system")
-        if not _is_json(request.headers.get("content-type")):
+        media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+        if isinstance(verifier, AcknowledgingVerifier):
+            if media not in verifier.content_types:
+                allowed = ", ".join(sorted(verifier.content_types))
+                raise WebhookRejected(415, f"content type must be one of {allowed}")
+        elif not _is_json(request.headers.get("content-type")):
             raise WebhookRejected(415, "content type must be application/json")
         body = await _read_capped(request, deps.max_body_bytes)
         raw = WebhookRequest(
@@ -287,7 +292,7 @@ def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
         rows = _inbox_rows(system, hints)
         return rows, len(rows)
 
-    async def handle_webhook(system: str, request: Request) -> JSONResponse:
+    async def handle_webhook(system: str, request: Request) -> Response:
         started = time.perf_counter()
         status = 500
         try:
@@ -327,6 +332,11 @@ def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
             deps.metrics.webhook_stored(system, new, total - new)
             if new and deps.on_enqueued is not None:
                 deps.on_enqueued()
+            verifier = deps.verifiers[system]
+            if isinstance(verifier, AcknowledgingVerifier):
+                status = 200  # the sender's own acknowledgement, sent only after the commit
+                body, media_type = verifier.acknowledgement()
+                return Response(body, status_code=200, media_type=media_type)
             status = 202
             return JSONResponse({"accepted": new, "duplicates": total - new}, status_code=202)
         finally:
@@ -354,7 +364,7 @@ def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
             },
         },
     )
-    async def receive_webhook(system: str, request: Request) -> JSONResponse:
+    async def receive_webhook(system: str, request: Request) -> Response:
         """Verify a delivery from `system` and store its events in the inbox."""
         return await handle_webhook(system, request)
 

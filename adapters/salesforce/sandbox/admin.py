@@ -50,6 +50,7 @@ async def records(request: Request) -> Response:
             return JSONResponse({"records": rows})
         body = dict(await _json(request))
         outcome = sandbox.org.create(sobject, body, _acting_user(sandbox, body))
+        sandbox.outbound.notify(sobject.name, outcome.id)
         return JSONResponse({"id": outcome.id}, status_code=201)
 
     return await _guarded(request, action)
@@ -63,7 +64,8 @@ async def record(request: Request) -> Response:
             sandbox.org.delete(sobject.name, record_id)
             return Response(status_code=204)
         body = dict(await _json(request))
-        sandbox.org.update(sobject, record_id, body, _acting_user(sandbox, body))
+        outcome = sandbox.org.update(sobject, record_id, body, _acting_user(sandbox, body))
+        sandbox.outbound.notify(sobject.name, outcome.id)
         return JSONResponse(_row(sandbox.org.get(sobject.name, record_id) or {}))
 
     return await _guarded(request, action)
@@ -139,6 +141,23 @@ async def rules(request: Request) -> Response:
         return JSONResponse({"ok": True}, status_code=201)
 
     return await _guarded(request, action)
+
+
+async def outbound(request: Request) -> Response:
+    """Point Outbound Messages at a URL (`{"url": …}`); GET shows deliveries and the queue."""
+    sandbox = sandbox_of(request)
+    sender = sandbox.outbound
+    if request.method == "POST":
+        body = dict(await _json(request))
+        sender.url = body.get("url")
+    return JSONResponse(
+        {
+            "url": sender.url,
+            "delivered": sender.delivered,
+            "attempts": sender.attempts,
+            "queued": len(sender.queue),
+        }
+    )
 
 
 async def sessions(request: Request) -> Response:

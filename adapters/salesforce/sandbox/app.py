@@ -3,9 +3,12 @@ port (`connector sandbox salesforce --port 8082`)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -132,11 +135,25 @@ def create_app(sandbox: Sandbox | None = None, **options: Any) -> Starlette:
         Route("/_sandbox/limits", admin.limits, methods=["POST"]),
         Route("/_sandbox/validation-rules", admin.rules, methods=["POST"]),
         Route("/_sandbox/sessions", admin.sessions, methods=["DELETE"]),
+        Route("/_sandbox/outbound", admin.outbound, methods=["GET", "POST"]),
         Route("/_sandbox/requests", admin.log, methods=["GET", "DELETE"]),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=_lifespan)
     app.state.sandbox = state
     return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Runs the Outbound Message sender while the app is served."""
+    sandbox: Sandbox = app.state.sandbox
+    task = asyncio.create_task(sandbox.outbound.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def serve(host: str = "127.0.0.1", port: int = 8082, **options: Any) -> None:

@@ -92,7 +92,7 @@ class Org:
         *,
         stages: tuple[tuple[str, bool, bool], ...] = DEFAULT_STAGES,
         industry_restricted: bool = True,
-        org_id: str = "00D5g000008aBcDEAW",
+        org_id: str = "00D5g000008aBcDEAU",
     ) -> None:
         self._clock = clock
         self.stages = {name: (closed, won) for name, closed, won in stages}

@@ -18,6 +18,7 @@ from typing import Any
 
 from .oauth import TokenIssuer
 from .org import Org
+from .outbound import Sender
 from .query import QueryEngine
 from .schema import DEFAULT_STAGES
 
@@ -55,7 +56,9 @@ class SandboxOptions:
     #: Standard picklists accept values outside their list unless an admin restricts them.
     industry_restricted: bool = False
     stages: tuple[tuple[str, bool, bool], ...] = DEFAULT_STAGES
-    org_id: str = "00D5g000008aBcDEAW"
+    org_id: str = "00D5g000008aBcDEAU"
+    #: Where Outbound Messages go when a sales rep changes a record (None: nowhere).
+    outbound_url: str | None = None
 
 
 @dataclass
@@ -102,6 +105,7 @@ class Sandbox:
         self.log: list[dict[str, Any]] = []
         self.lock = asyncio.Lock()
         self.bulk_jobs: dict[str, Any] = {}
+        self.outbound = Sender(self.options.outbound_url, self.org.org_id)
         self._seed()
 
     def _seed(self) -> None:

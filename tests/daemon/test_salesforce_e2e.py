@@ -1,0 +1,97 @@
+"""End to end with real processes: a Salesforce Outbound Message through the daemon to the ERP.
+
+`connector sandbox salesforce` and `connector daemon` run as separate processes on loopback. An
+Account a sales rep creates, then renames, in the sandbox fires Outbound Messages (SOAP) at the
+daemon, which acknowledges them once stored; the change must be in the sample ERP within 2 s.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from adapters.erp_generic.sample import create_sample_erp, sample_config
+from tests.daemon.test_hubspot_e2e import CONNECTOR, erp_customers, free_port, time_until, wait_http
+
+pytestmark = pytest.mark.e2e
+ORG = "00D5g000008aBcDEAU"
+
+
+def test_an_outbound_message_reaches_the_erp_within_two_seconds(tmp_path: Path) -> None:
+    erp = tmp_path / "erp.db"
+    create_sample_erp(erp, customers=0, contacts=0, orders=0, products=1)
+    sf_port, daemon_port = free_port(), free_port()
+    salesforce = f"http://127.0.0.1:{sf_port}"
+    config = {
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "systems": {
+            "erp": {"adapter": "erp_generic", "settings": sample_config(f"sqlite:///{erp}")},
+            "crm": {
+                "adapter": "salesforce",
+                "settings": {
+                    "login_url": salesforce,
+                    "auth": {
+                        "kind": "client_credentials",
+                        "client_id": "sandbox-consumer-key",
+                        "client_secret": "sandbox-consumer-secret",
+                    },
+                    "outbound_messages": {"organization_id": ORG[:15]},
+                },
+            },
+        },
+        # The route runs only at 03:00: whatever arrives came through an Outbound Message.
+        "routes": [
+            {
+                "name": "crm-to-erp",
+                "from": "crm",
+                "to": "erp",
+                "schedule": "0 3 * * *",
+                "entities": {"customer": {"match": ["number"]}},
+            }
+        ],
+        "daemon": {"port": daemon_port, "inbox_poll_seconds": 1.0},
+    }
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    sandbox = subprocess.Popen(
+        [str(CONNECTOR), "sandbox", "salesforce", "--port", str(sf_port)],
+        stderr=(tmp_path / "sandbox.log").open("wb"),
+        env=env,
+    )
+    daemon = None
+    try:
+        wait_http(f"{salesforce}/services/data", sandbox)
+        daemon = subprocess.Popen(
+            [str(CONNECTOR), "--config", str(config_path), "daemon"],
+            stderr=(tmp_path / "daemon.log").open("wb"),
+            env=env,
+        )
+        wait_http(f"http://127.0.0.1:{daemon_port}/healthz", daemon)
+        with httpx.Client(base_url=salesforce, timeout=10) as http:
+            target = {"url": f"http://127.0.0.1:{daemon_port}/webhooks/crm"}
+            http.post("/_sandbox/outbound", json=target).raise_for_status()
+            created = http.post(
+                "/_sandbox/records/Account", json={"Name": "Acme", "ERP_Customer_No__c": "K-1"}
+            )
+            assert created.status_code == 201, created.text
+            assert time_until(lambda: erp_customers(erp) == [("K-1", "Acme")], 2.0) < 2.0
+            account = created.json()["id"]
+            http.patch(f"/_sandbox/records/Account/{account}", json={"Name": "Acme GmbH"})
+            assert time_until(lambda: erp_customers(erp) == [("K-1", "Acme GmbH")], 2.0) < 2.0
+            deadline = time.monotonic() + 5
+            while http.get("/_sandbox/outbound").json()["queued"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            state = http.get("/_sandbox/outbound").json()
+            assert state["delivered"] == 2 and state["queued"] == 0, "both were acknowledged"
+    finally:
+        for process in (daemon, sandbox):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(10)
