@@ -231,3 +231,76 @@ def test_setup_checks_the_org_through_describe(world: World):
     out = world.connector("salesforce", "setup", expect=1)
     assert "Account.ERP_Open_Orders__c: missing" in out
     assert "Account.ERP_Customer_No__c: not External ID + Unique" in out
+
+
+def test_first_sync_into_a_populated_org_binds_instead_of_duplicating(world: World):
+    numbers = [r[0] for r in world.erp("SELECT customer_no FROM customers ORDER BY id LIMIT 5")]
+    with world.org.admin() as client:
+        for number in numbers:
+            client.post(
+                "/_sandbox/records/Account",
+                json={"Name": f"Pre-existing {number}", "ERP_Customer_No__c": number},
+            ).raise_for_status()
+    out = world.connector("sync", "erp-to-crm", "--entity", "customer")
+    assert counts(out, "erp-to-crm", "customer")[:2] == [25, 5]
+    accounts = world.org.records("Account")
+    assert len(accounts) == 30 and len({a["ERP_Customer_No__c"] for a in accounts}) == 30
+    keyed = [a for a in accounts if a["ERP_Customer_No__c"] in numbers]
+    assert all(a["Connector_Key__c"] for a in keyed), "matched accounts get their key"
+
+
+def test_a_validation_rule_fails_one_account_alone_with_salesforces_reason(world: World):
+    [(bad,)] = world.erp("SELECT customer_no FROM customers ORDER BY id LIMIT 1")
+    with world.org.admin() as client:
+        client.post(
+            "/_sandbox/validation-rules",
+            json={
+                "sobject": "Account",
+                "field": "ERP_Customer_No__c",
+                "pattern": f"^{bad}$",
+                "message": "This customer number is reserved",
+            },
+        ).raise_for_status()
+    out = world.connector("sync", "erp-to-crm", "--entity", "customer", expect=1)
+    created, _, _, _, _, failed = counts(out, "erp-to-crm", "customer")
+    assert (created, failed) == (29, 1)
+    listing = world.connector("failures", "list")
+    assert "FIELD_CUSTOM_VALIDATION_EXCEPTION" in listing and "reserved" in listing, listing
+
+
+def test_customer_history_and_a_deleted_customer_reach_the_account(world: World):
+    world.connector("sync", "erp-to-crm")
+    [(customer_id, number, revenue)] = world.erp(
+        "SELECT id, customer_no, lifetime_revenue FROM customers ORDER BY id LIMIT 1"
+    )
+    [account] = [a for a in world.org.records("Account") if a["ERP_Customer_No__c"] == number]
+    assert float(account["ERP_Lifetime_Revenue__c"] or 0) == float(revenue or 0)
+    now = erp_now()
+    world.erp(
+        "UPDATE customers SET deleted_at = ?, updated_at = ? WHERE id = ?", now, now, customer_id
+    )
+    out = world.connector("sync", "erp-to-crm")
+    assert counts(out, "erp-to-crm", "customer")[3] == 1
+    [account] = [a for a in world.org.records("Account") if a["ERP_Customer_No__c"] == number]
+    assert account["ERP_Customer_Status__c"] == "inactive", "the shipped policy deactivates"
+
+
+def test_an_account_deleted_in_salesforce_and_a_reps_edit_come_back(world: World):
+    world.connector("sync", "erp-to-crm")
+    world.connector("sync", "crm-to-erp")
+    accounts = sorted(world.org.records("Account"), key=lambda a: a["ERP_Customer_No__c"])
+    edited, doomed = accounts[0], accounts[1]
+    with world.org.admin() as client:
+        client.patch(
+            f"/_sandbox/records/Account/{edited['Id']}",
+            json={"Industry": "Banking", "BillingCity": "Ignored"},
+        ).raise_for_status()
+        client.delete(f"/_sandbox/records/Account/{doomed['Id']}").raise_for_status()
+    out = world.connector("sync", "crm-to-erp")
+    assert counts(out, "crm-to-erp", "customer")[1] == 1
+    assert world.erp(
+        "SELECT industry, billing_city <> 'Ignored' FROM customers WHERE customer_no = ?",
+        edited["ERP_Customer_No__c"],
+    ) == [("Banking", 1)], "the CRM owns industry, the ERP the billing address"
+    deleted = world.org.records("Contact")
+    assert not [c for c in deleted if c["AccountId"] == doomed["Id"]], "contacts went with it"
