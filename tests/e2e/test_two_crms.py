@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from adapters.erp_generic.sample import create_sample_erp
-from tests.e2e.conftest import Sandbox, counts, erp_query, run_cli
 from tests.e2e import test_erp_salesforce as salesforce_e2e
+from tests.e2e.conftest import Sandbox, counts, erp_query, run_cli
 from tests.e2e.test_erp_salesforce import Org
 
 org = salesforce_e2e.org  # the Salesforce sandbox fixture, shared with that module
