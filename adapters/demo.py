@@ -8,7 +8,8 @@
    `connector sync erp-to-crm` sends the ERP's order number back to the deal;
 6. `connector status`.
 
-Every step runs the real CLI against real HTTP on the loopback interface.
+`--crm salesforce` runs the same story against the Salesforce sandbox (adapters/salesforce/
+demo.py). Every step runs the real CLI against real HTTP on the loopback interface.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("config.yaml"))
     parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--crm", choices=("hubspot", "salesforce"), default="hubspot")
     args = parser.parse_args()
     config: Path = args.config.resolve()
     demo = config.parent / "demo"
@@ -149,6 +151,10 @@ def main() -> int:
         orders=int(5000 * scale),
     )
     print(f"Created {demo / 'erp.db'}: {stats}")
+    if args.crm == "salesforce":
+        from adapters.salesforce.demo import run
+
+        return run(demo, connector, step)
 
     step("2. Local HubSpot sandbox")
     server = start_sandbox()
