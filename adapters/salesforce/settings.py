@@ -12,25 +12,17 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from connector.errors import ConfigurationError
 from connector.http import HttpSettings
+from connector.settings_base import StrictModel, secret_from_env
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Strict = StrictModel
 
 
 def secret(value: SecretStr | None, env_name: str | None, what: str) -> SecretStr:
-    if value is not None and value.get_secret_value():
-        return value
-    if env_name:
-        found = os.environ.get(env_name)
-        if found:
-            return SecretStr(found)
-        raise ConfigurationError(f"Salesforce {what}: environment variable {env_name} is not set")
-    raise ConfigurationError(f"Salesforce {what} is not configured")
+    return secret_from_env(value, env_name, what, system="Salesforce")
 
 
 class JwtAuth(_Strict):
