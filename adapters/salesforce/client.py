@@ -72,6 +72,8 @@ class SalesforceClient:
         self._clock = clock
         self._sleep = sleep
         self._api: ApiClient | None = None
+        self._identity: str | None = None
+        self._user_id: str | None = None
         self.headers = {"Sforce-Call-Options": f"client={settings.client_name}"}
         self.data = settings.data_path
 
@@ -79,11 +81,10 @@ class SalesforceClient:
     def user_id(self) -> str | None:
         """The integration user's id, from the token's identity URL (`…/id/{org}/{user}`)."""
         identity = self.auth.identity_url
-        return (
-            to18(identity.rsplit("/", 1)[-1])
-            if identity and is_record_id(identity.rsplit("/", 1)[-1])
-            else None
-        )
+        if identity != self._identity:
+            last = identity.rsplit("/", 1)[-1] if identity else ""
+            self._identity, self._user_id = identity, to18(last) if is_record_id(last) else None
+        return self._user_id
 
     async def connect(self) -> None:
         await self.auth.token()
