@@ -448,7 +448,12 @@ def _body(object_spec: ObjectSpec, write: NativeWrite, update: bool) -> dict[str
     return body
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _wire(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, dt.date):

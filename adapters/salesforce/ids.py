@@ -48,7 +48,9 @@ def is_record_id(value: str) -> bool:
     suffix is consistent with its first 15 characters (in any case)."""
     if not _SHAPE.match(value):
         return False
-    return len(value) == 15 or _restore_case(value[:15], value[15:]) is not None
+    if len(value) == 15 or checksum(value[:15]) == value[15:]:
+        return True  # the common case: an id exactly as the API wrote it
+    return _restore_case(value[:15], value[15:]) is not None
 
 
 def to18(value: str) -> str:
@@ -59,6 +61,8 @@ def to18(value: str) -> str:
     through something that folds case) is `001D000000IqhSLIAZ` again.
     """
     text = value.strip()
+    if len(text) == 18 and _SHAPE.match(text) and checksum(text[:15]) == text[15:]:
+        return text  # already the API's own form
     if not is_record_id(text):
         raise ValueError(f"{value!r} is not a Salesforce record id")
     id15 = text[:15] if len(text) == 15 else _restore_case(text[:15], text[15:])

@@ -290,6 +290,9 @@ def test_an_account_deleted_in_salesforce_and_a_reps_edit_come_back(world: World
     world.connector("sync", "crm-to-erp")
     accounts = sorted(world.org.records("Account"), key=lambda a: a["ERP_Customer_No__c"])
     edited, doomed = accounts[0], accounts[1]
+    [(edited_id,)] = world.erp(
+        "SELECT id FROM customers WHERE customer_no = ?", edited["ERP_Customer_No__c"]
+    )
     with world.org.admin() as client:
         client.patch(
             f"/_sandbox/records/Account/{edited['Id']}",
@@ -302,5 +305,8 @@ def test_an_account_deleted_in_salesforce_and_a_reps_edit_come_back(world: World
         "SELECT industry, billing_city <> 'Ignored' FROM customers WHERE customer_no = ?",
         edited["ERP_Customer_No__c"],
     ) == [("Banking", 1)], "the CRM owns industry, the ERP the billing address"
+    # The ERP-owned city the rep overwrote is put back; nothing else is written.
+    out = world.connector("sync", "erp-to-crm", "--dry-run")
+    assert f"update customer {edited_id}: billing_address.city" in out, out
     deleted = world.org.records("Contact")
     assert not [c for c in deleted if c["AccountId"] == doomed["Id"]], "contacts went with it"
