@@ -224,6 +224,7 @@ def test_a_won_opportunity_becomes_an_erp_order_and_its_number_and_status_flow_b
 
 
 def test_setup_checks_the_org_through_describe(world: World):
+    assert "OK" in world.connector("check")
     assert "the org has every field" in world.connector("salesforce", "setup")
     account = world.org.sandbox.org.schema["Account"]
     del account.fields["ERP_Open_Orders__c"]
