@@ -9,7 +9,10 @@ last pair seen, so a chunk boundary inside a run of equal stamps loses and repea
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
+
+from connector.errors import ConfigurationError
 
 _ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t", '"': '\\"'}
 
@@ -26,12 +29,23 @@ def floor_second(moment: dt.datetime) -> dt.datetime:
     return moment.replace(microsecond=0)
 
 
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*$")
+
+
+def name(text: str) -> str:
+    """A field or object name from configuration, refused unless it is one (no injection)."""
+    if not _NAME.match(text):
+        raise ConfigurationError(f"{text!r} is not a Salesforce field or object name")
+    return text
+
+
 def select(fields: Sequence[str], sobject: str) -> str:
-    return f"SELECT {', '.join(dict.fromkeys(fields))} FROM {sobject}"
+    names = ", ".join(name(f) for f in dict.fromkeys(fields))
+    return f"SELECT {names} FROM {name(sobject)}"
 
 
 def in_list(field: str, values: Sequence[str]) -> str:
-    return f"{field} IN ({', '.join(quote(v) for v in values)})"
+    return f"{name(field)} IN ({', '.join(quote(v) for v in values)})"
 
 
 def changes_query(

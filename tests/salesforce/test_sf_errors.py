@@ -314,3 +314,13 @@ def test_policy_table_rows():
     assert rule(400, [{"message": "x", "errorCode": "INVALID_TYPE"}]) is Resolution.FATAL
     assert rule(400, [{"message": "x", "errorCode": "STRING_TOO_LONG"}]) is Resolution.RECORD
     assert rule(300, ["/services/data/v62.0/sobjects/Account/001"]) is Resolution.RECORD
+
+
+def test_soql_is_built_from_values_never_from_text():
+    from adapters.salesforce import soql
+
+    assert soql.quote("O'Brien\\n") == "'O\\'Brien\\\\n'"
+    with pytest.raises(ConfigurationError):
+        soql.in_list("Name) OR (Id", ["x"])
+    with pytest.raises(ConfigurationError):
+        soql.select(["Id", "Name FROM User --"], "Account")

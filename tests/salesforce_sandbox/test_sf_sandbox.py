@@ -147,3 +147,41 @@ async def test_system_modstamp_moves_on_every_update_even_without_change(api):
     row = (await api.get(f"{V}/sobjects/Account/{created}")).json()
     assert row["SystemModstamp"] == "2026-01-01T12:00:05.000+0000"
     assert row["CreatedDate"] == "2026-01-01T12:00:00.000+0000"
+
+
+@pytest.mark.parametrize(
+    ("claims", "error"),
+    [
+        ({"aud": "https://evil.example"}, "audience is invalid"),
+        ({"exp_offset": -600}, "expired"),
+        ({"sub": "someone@else.example"}, "hasn't approved"),
+        ({"iss": "other-app"}, "client identifier invalid"),
+    ],
+)
+async def test_jwt_bearer_claims_are_checked(claims, error):
+    import time
+
+    from pydantic import SecretStr
+
+    from adapters.salesforce.auth import jwt_assertion
+    from tests.salesforce.keys import make_key_pair
+
+    private, certificate = make_key_pair()
+    sandbox = Sandbox(SandboxOptions(certificate_pem=certificate, seed_demo_accounts=False))
+    assertion = jwt_assertion(
+        SecretStr(private),
+        issuer=claims.get("iss", "sandbox-consumer-key"),
+        subject=claims.get("sub", "integration@acme-corp.example"),
+        audience=claims.get("aud", "https://login.salesforce.com"),
+        now=time.time() + claims.get("exp_offset", 0),
+    )
+    transport = httpx.ASGITransport(app=create_app(sandbox))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sf.test") as client:
+        answer = await client.post(
+            "/services/oauth2/token",
+            data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "assertion": assertion,
+            },
+        )
+    assert answer.status_code == 400 and error in answer.json()["error_description"]
