@@ -16,15 +16,26 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
 
-from adapters.erp_generic.settings import Endpoint, RestEntity, RestSettings
+from adapters.erp_generic.settings import Endpoint, Pagination, RestEntity, RestSettings
 from connector.adapter import NativeRecord, NativeWrite, Page, WriteResult
 from connector.errors import ConfigurationError, Problem, RecordError
 from connector.http import DEFAULT_POLICY, ApiClient, ErrorPolicy, HttpRecordError, StaticToken
+from connector.http.paging import (
+    JsonCursor,
+    LinkHeader,
+    Offset,
+    PageAnswer,
+    PageNumber,
+    PageRequest,
+    Paginator,
+    SinglePage,
+    paginate,
+)
 from connector.mapping.contract import native_value
 from connector.model import Entity
 
@@ -59,21 +70,35 @@ def parse_timestamp(value: Any) -> dt.datetime:
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
 
 
+def paginator_for(paging: Pagination, records_path: str, base_url: str) -> Paginator:
+    """The configured pagination style as one of the core's paginators."""
+    items = tuple(records_path.split(".")) if records_path else ()
+    if paging.style == "page":
+        return PageNumber(
+            items_path=items, param=paging.page_param, start=paging.first_page, size=paging.size
+        )
+    if paging.style == "offset":
+        return Offset(
+            paging.size,
+            items_path=items,
+            offset_param=paging.offset_param,
+            limit_param=paging.size_param,
+        )
+    if paging.style == "cursor":
+        return JsonCursor(tuple(paging.cursor_path.split(".")), paging.cursor_param)
+    if paging.style == "link":
+        return LinkHeader(base_url=base_url)
+    return SinglePage()
+
+
 def next_link(response: httpx.Response, base_url: str) -> str | None:
     """The `rel="next"` target as a path under `base_url`, or None on the last page."""
-    target = response.links.get("next", {}).get("url")
-    if not target:
+    answer = PageAnswer(None, response.headers, str(response.request.url))
+    following = LinkHeader(base_url=base_url).next_request(PageRequest(""), answer)
+    if following is None:
         return None
-    absolute = str(response.request.url.join(target))
-    base = base_url.rstrip("/")
-    base_parts, target_parts = urlsplit(base), urlsplit(absolute)
-    same_origin = (base_parts.scheme, base_parts.netloc) == (
-        target_parts.scheme,
-        target_parts.netloc,
-    )
-    if not same_origin or not absolute.startswith(base + "/"):
-        raise ConfigurationError("the ERP's Link header points outside base_url; not followed")
-    return absolute[len(base) :]
+    query = str(httpx.QueryParams(following.params))
+    return following.path + (f"?{query}" if query else "")
 
 
 def to_record(raw: Mapping[str, Any], spec: RestEntity) -> NativeRecord:
@@ -199,44 +224,25 @@ class RestBackend:
         self, spec: RestEntity, params: dict[str, Any]
     ) -> AsyncIterator[list[Mapping[str, Any]]]:
         paging = spec.pagination
-        method, path = spec.list.method, spec.list.path
         if paging.style in ("page", "offset", "cursor"):
             params[paging.size_param] = paging.size
-        position = paging.first_page if paging.style == "page" else 0
-        cursor: str | None = None
-        while True:
-            query = dict(params)
-            if paging.style == "page":
-                query[paging.page_param] = position
-            elif paging.style == "offset":
-                query[paging.offset_param] = position
-            elif paging.style == "cursor" and cursor is not None:
-                query[paging.cursor_param] = cursor
+
+        async def fetch(request: PageRequest) -> PageAnswer:
             response = await self.client.request(
-                method, path, params=query, endpoint_class="read", idempotent=True
+                spec.list.method,
+                request.path,
+                params=request.params,
+                endpoint_class="read",
+                idempotent=True,
             )
-            body = response.json()
-            records = _records_in(body, spec.records_path)
+            return PageAnswer(response.json(), response.headers, str(response.request.url))
+
+        first = PageRequest(spec.list.path, params)
+        paginator = paginator_for(paging, spec.records_path, self.settings.base_url)
+        async for answer in paginate(fetch, first, paginator):
+            records = _records_in(answer.body, spec.records_path)
             if records:
                 yield records
-            if paging.style == "none":
-                return
-            if paging.style == "link":
-                following = next_link(response, self.settings.base_url)
-                if following is None:
-                    return
-                path, _, rest = following.partition("?")
-                params = dict(httpx.QueryParams(rest))
-                continue
-            if paging.style == "cursor":
-                token = native_value(body, paging.cursor_path)
-                if token in (None, ""):
-                    return
-                cursor = str(token)
-                continue
-            if len(records) < paging.size:
-                return
-            position += 1 if paging.style == "page" else len(records)
 
     async def read(self, entity: Entity, ids: Sequence[str]) -> list[NativeRecord]:
         spec = self.spec(entity)

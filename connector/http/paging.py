@@ -9,10 +9,12 @@ adapter writes its paging style as one constructor call instead of a `while` loo
 * `JsonNextUrl` — the body names the next page's path (Salesforce's `nextRecordsUrl`);
 * `LinkHeader` — RFC 8288 `Link: <…>; rel="next"` (GitHub-style APIs);
 * `Offset` — `offset`/`limit` parameters, stopping on a short page or at a total;
-* `PageNumber` — `page=1, 2, …`, stopping on an empty or short page.
+* `PageNumber` — `page=1, 2, …`, stopping on an empty or short page;
+* `SinglePage` — no paging at all.
 
-Next-page paths taken from an answer are checked to stay relative: an absolute URL could point
-at another host and would carry our token there.
+Next-page targets taken from an answer must stay under the client's `base_url` (same scheme,
+host and path prefix) and come back as paths relative to it: a URL elsewhere would carry our
+token there, so it is refused with a `ConfigurationError`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+from connector.errors import ConfigurationError
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,11 @@ class PageRequest:
 
 @dataclass(frozen=True)
 class PageAnswer:
-    """What came back for one page."""
+    """What came back for one page (`url`: the URL that answered, for relative links)."""
 
     body: Any
     headers: httpx.Headers = field(default_factory=httpx.Headers)
+    url: str | None = None
 
 
 Fetch = Callable[[PageRequest], Awaitable[PageAnswer]]
@@ -55,17 +60,33 @@ def dig(body: Any, path: Sequence[str]) -> Any:
     return body
 
 
-def relative_path(target: str, base_url: str | None = None) -> str | None:
-    """`target` as a path on the same host as `base_url` (or already relative); None otherwise."""
+def relative_path(target: str, base_url: str | None = None) -> str:
+    """`target` as a path relative to `base_url`; `ConfigurationError` if it leaves it.
+
+    A host-relative target (`/services/…`) is taken as it is when no `base_url` is given."""
     parts = urlsplit(target)
-    if not parts.scheme and not parts.netloc:
-        return target if target.startswith("/") else None
+    query = f"?{parts.query}" if parts.query else ""
     if base_url is None:
-        return None
-    base = urlsplit(base_url)
-    if (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
-        return None
-    return parts.path + (f"?{parts.query}" if parts.query else "")
+        if parts.scheme or parts.netloc or not target.startswith("/"):
+            raise ConfigurationError("next page points outside base_url; not followed")
+        return target
+    base = urlsplit(base_url.rstrip("/"))
+    if (parts.scheme or parts.netloc) and (parts.scheme, parts.netloc) != (
+        base.scheme,
+        base.netloc,
+    ):
+        raise ConfigurationError("next page points outside base_url; not followed")
+    prefix = base.path
+    if prefix and not parts.path.startswith(prefix + "/"):
+        raise ConfigurationError("next page points outside base_url; not followed")
+    return parts.path[len(prefix) :] + query
+
+
+def request_for(path_and_query: str) -> PageRequest:
+    """A next-page target as a request: its query string becomes the parameters (the shared
+    client sends a path and parameters separately)."""
+    path, _, query = path_and_query.partition("?")
+    return PageRequest(path, dict(httpx.QueryParams(query)))
 
 
 class Paginator(abc.ABC):
@@ -114,11 +135,8 @@ class JsonNextUrl(Paginator):
         target = dig(answer.body, self.url_path)
         if not isinstance(target, str) or not target:
             return None
-        path = relative_path(target, self.base_url)
-        if path is None:
-            raise ValueError("next-page URL points at another host; refusing to follow it")
         # The next URL carries its own query string: earlier parameters must not be re-sent.
-        return PageRequest(path)
+        return request_for(relative_path(target, self.base_url))
 
 
 class LinkHeader(Paginator):
@@ -133,10 +151,9 @@ class LinkHeader(Paginator):
         target = links.get(self.rel, {}).get("url")
         if not target:
             return None
-        path = relative_path(target, self.base_url)
-        if path is None:
-            raise ValueError("Link header points at another host; refusing to follow it")
-        return PageRequest(path)
+        if answer.url is not None:
+            target = str(httpx.URL(answer.url).join(target))  # targets may be relative
+        return request_for(relative_path(target, self.base_url))
 
 
 class Offset(Paginator):
@@ -195,6 +212,13 @@ class PageNumber(Paginator):
             return None
         page = int(request.params.get(self.param, self.start)) + 1
         return replace(request, params={**request.params, self.param: page})
+
+
+class SinglePage(Paginator):
+    """Everything comes in one answer."""
+
+    def next_request(self, request: PageRequest, answer: PageAnswer) -> PageRequest | None:
+        return None
 
 
 async def paginate(

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from connector.batching import bisect_batch, chunked
-from connector.errors import RecordError
+from connector.errors import ConfigurationError, RecordError
 from connector.http.paging import (
     JsonCursor,
     JsonNextUrl,
@@ -67,16 +67,24 @@ async def test_next_url_follows_relative_paths_and_refuses_other_hosts():
         ("/q/01g-2000", {}),
     ]
     evil = JsonNextUrl(("next",))
-    with pytest.raises(ValueError, match="another host"):
+    with pytest.raises(ConfigurationError, match="outside base_url"):
         evil.next_request(PageRequest("/q"), PageAnswer({"next": "https://evil.example/steal"}))
 
 
-async def test_link_header_same_host_only():
-    paginator = LinkHeader(base_url="https://api.example")
-    answer = PageAnswer(
-        None, httpx.Headers({"Link": '<https://api.example/items?page=2>; rel="next"'})
+async def test_link_header_stays_under_base_url_and_resolves_relative_targets():
+    paginator = LinkHeader(base_url="https://api.example/v1")
+    link = httpx.Headers({"Link": '<https://api.example/v1/items?page=2>; rel="next"'})
+    following = paginator.next_request(PageRequest("/items"), PageAnswer(None, link))
+    assert following == PageRequest("/items", {"page": "2"})
+    relative = PageAnswer(
+        None, httpx.Headers({"Link": '<?page=3>; rel="next"'}), "https://api.example/v1/items"
     )
-    assert paginator.next_request(PageRequest("/items"), answer) == PageRequest("/items?page=2")
+    following = paginator.next_request(PageRequest("/items"), relative)
+    assert following == PageRequest("/items", {"page": "3"})
+    for outside in ("https://evil.example/v1/items", "https://api.example/other"):
+        answer = PageAnswer(None, httpx.Headers({"Link": f'<{outside}>; rel="next"'}))
+        with pytest.raises(ConfigurationError, match="outside base_url"):
+            paginator.next_request(PageRequest("/items"), answer)
     assert paginator.next_request(PageRequest("/items"), PageAnswer(None)) is None
 
 
