@@ -38,7 +38,7 @@ from connector.http.ratelimit import Sleep
 from connector.model import Entity
 from connector.timestamps import EPOCH, MonotonicClock, parse_timestamp
 
-from . import bulk, soql
+from . import bulk, soql, terms
 from .client import SalesforceClient
 from .errors import LOCKED, record_error
 from .ids import is_record_id, to18
@@ -122,6 +122,18 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
     def fields(self, entity: Entity) -> list[str]:
         extra = self.settings.extra_fields.get(entity.value, [])
         return list(dict.fromkeys([*spec(entity).fields, *extra]))
+
+    # The convergence check's hooks (terms.py): what Salesforce stores and computes.
+    def normalize_native(self, entity: Entity, field: str, value: Any, *, line: bool) -> Any:
+        return terms.normalize_native(entity, field, value, line=line)
+
+    def computed_native(
+        self, entity: Entity, fields: Mapping[str, Any], *, line: bool
+    ) -> dict[str, Any]:
+        return terms.computed_native(entity, fields, line=line)
+
+    def native_line_fields(self, entity: Entity) -> frozenset[str] | None:
+        return terms.native_line_fields(entity)
 
     def webhook_verifier(self) -> WebhookVerifier | None:
         messages = self.settings.outbound_messages

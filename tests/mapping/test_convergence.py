@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from adapters.erp_generic.sample import sample_metadata
 from adapters.hubspot import terms as hubspot_terms
 from adapters.hubspot.objects import LINE_ITEM_PROPERTIES
+from adapters.salesforce import terms as salesforce_terms
 from connector.mapping.catalog import MappingCatalog
 from connector.mapping.convergence import Pair, check_pair, run_example, static_problems
 from connector.mapping.simulation import Side, mapping_entries
@@ -85,7 +86,27 @@ class Plain:
         return {}
 
 
-TERMS: dict[str, Any] = {"erp_generic": SampleErp(), "hubspot": HubSpot(), "salesforce": Plain()}
+class Salesforce:
+    """Salesforce's stored values and its computed StageOutcome (the adapter's own functions)."""
+
+    def native_fields(self, entity: Entity) -> frozenset[str] | None:
+        return None
+
+    def native_line_fields(self, entity: Entity) -> frozenset[str] | None:
+        return salesforce_terms.native_line_fields(entity)
+
+    def normalize_native(self, entity: Entity, field: str, value: Any, *, line: bool) -> Any:
+        return salesforce_terms.normalize_native(entity, field, value, line=line)
+
+    def computed_native(self, entity: Entity, fields: Any, *, line: bool) -> dict[str, Any]:
+        return salesforce_terms.computed_native(entity, fields, line=line)
+
+
+TERMS: dict[str, Any] = {
+    "erp_generic": SampleErp(),
+    "hubspot": HubSpot(),
+    "salesforce": Salesforce(),
+}
 
 
 def side(
