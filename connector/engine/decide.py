@@ -5,7 +5,7 @@ the cursor may move. No I/O here, so each rule is tested alone (tests/engine/tes
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
