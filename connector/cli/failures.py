@@ -60,7 +60,10 @@ def list_failures(
         emit_json(
             {
                 "failures": [
-                    {**_failure_json(failure, payload=False), "retry": _retry_note(failure, attempts)}
+                    {
+                        **_failure_json(failure, payload=False),
+                        "retry": _retry_note(failure, attempts),
+                    }
                     for failure in rows
                 ]
             }
