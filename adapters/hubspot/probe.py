@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from connector.errors import ConfigurationError, ConnectorError, Problem, RecordError
-from connector.http import HttpRecordError
+from connector.http import HttpRecordError, LimiterRegistry
 
 from .objects import CONNECTOR_KEY, LINE_ITEMS, spec
 from .settings import OAuthAuth
@@ -72,6 +72,9 @@ async def probe(adapter: HubSpotAdapter, entities: frozenset[Entity]) -> list[Pr
         adapter.settings.model_copy(update={"limits": limits}),
         name=adapter.name,
         transport=adapter._transport,
+        # Its own limiters: `/readyz` probes from the receiver's event loop (another thread),
+        # and a handful of reads a minute need no share of the sync's budget.
+        registry=LimiterRegistry(),
     )
     where = f"systems.{adapter.name}"
     try:
