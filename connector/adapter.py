@@ -27,14 +27,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from connector.entity import Entity
 from connector.errors import ConfigurationError, Problem, RecordError
-from connector.model import Entity
 
 if TYPE_CHECKING:  # the mapping package imports this module
     from connector.mapping.contract import MapperSource
@@ -249,13 +248,37 @@ class Adapter(Protocol):
         ...
 
 
+@runtime_checkable
+class Probing(Protocol):
+    """The optional health hook: an adapter that can tell, cheaply, whether it would work.
+
+    `probe` makes one cheap authenticated call per thing it needs (a token check, a scope, a
+    readable table) with no retries, and returns what is wrong, each problem saying how to fix
+    it; an empty list means healthy. `connector check` and the daemon's `/readyz` call it on an
+    opened adapter. Adapters without it are taken as healthy once opened (`probe_adapter`).
+    """
+
+    async def probe(self, entities: frozenset[Entity]) -> Sequence[Problem]: ...
+
+
+async def probe_adapter(adapter: object, entities: frozenset[Entity]) -> list[Problem]:
+    """The adapter's own probe, or no problems for one that has none (the default)."""
+    if isinstance(adapter, Probing):
+        return list(await adapter.probe(entities))
+    return []
+
+
 def available_adapters() -> list[str]:
     """The names registered in the `connector.adapters` entry-point group."""
+    from importlib.metadata import entry_points
+
     return sorted({point.name for point in entry_points(group=ENTRY_POINT_GROUP)})
 
 
 def adapter_class(kind: str) -> type[Adapter]:
     """Load the adapter registered as `kind` (only that one: others may not import here)."""
+    from importlib.metadata import entry_points
+
     for point in entry_points(group=ENTRY_POINT_GROUP, name=kind):
         loaded: type[Adapter] = point.load()
         return loaded

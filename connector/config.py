@@ -10,12 +10,15 @@ adapter's own `settings:` block (validated by that adapter's `Settings` model, w
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -27,8 +30,8 @@ from pydantic import (
 )
 
 from connector.adapter import adapter_class
+from connector.entity import ENTITY_ORDER, Entity
 from connector.errors import ConfigurationError, InvalidConfiguration, Problem
-from connector.model import ENTITY_ORDER, Entity
 from connector.state.connect import StoreTimeouts
 from connector.yamlsource import KeyPath, Locations, interpolate_env, load_located
 
@@ -106,8 +109,34 @@ class EntityOptions(_Strict):
         return self.create_when
 
 
-_INTERVAL = re.compile(r"^every\s+(\d+)\s*(s|sec|m|min|h|d)$", re.IGNORECASE)
-_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+#: `every 5m`, `every 5 min`, `every 5 minutes`, `every 90s`, `every 2 hours`, `every day`.
+_INTERVAL = re.compile(r"^every\s*(\d+(?:\.\d+)?)?\s*([a-z]+)$", re.IGNORECASE)
+_UNIT_SECONDS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
+    **dict.fromkeys(("d", "day", "days"), 86400),
+}
+SCHEDULE_HELP = (
+    "write 'every 5m' (or 'every 5 minutes', 'every 30s', 'every 2h', 'every day') "
+    "or a five-field cron line such as '*/5 * * * *'"
+)
+
+
+def parse_interval(text: str) -> float | None:
+    """Seconds for an `every …` schedule; None when `text` is not one (a cron line)."""
+    match = _INTERVAL.match(text.strip())
+    if match is None:
+        if text.strip().lower().startswith("every"):
+            raise ValueError(f"cannot read {text.strip()!r}: {SCHEDULE_HELP}")
+        return None
+    number, unit = match[1], match[2].lower()
+    if unit not in _UNIT_SECONDS:
+        raise ValueError(f"unknown unit {match[2]!r} in {text.strip()!r}: {SCHEDULE_HELP}")
+    seconds = float(number or 1) * _UNIT_SECONDS[unit]
+    if seconds <= 0:
+        raise ValueError(f"{text.strip()!r} is no interval: {SCHEDULE_HELP}")
+    return seconds
 
 
 class Schedule(_Strict):
@@ -122,17 +151,31 @@ class Schedule(_Strict):
         if isinstance(value, Schedule):
             return value
         if isinstance(value, str):
-            match = _INTERVAL.match(value.strip())
-            if match:
-                return cls(every_seconds=int(match[1]) * _UNIT_SECONDS[match[2].lower()])
+            try:
+                seconds = parse_interval(value)
+            except ValueError:
+                # Kept as written: `trigger()` reports it, beside every other problem.
+                return cls(cron=value.strip())
+            if seconds is not None:
+                return cls(every_seconds=seconds)
             return cls(cron=value.strip())
         if isinstance(value, dict):
             data = dict(value)
             if "every" in data:
-                every = cls.parse(f"every {data.pop('every')}")
-                return cls(every_seconds=every.every_seconds, **data)
+                seconds = parse_interval(f"every {data.pop('every')}")
+                return cls(every_seconds=seconds, **data)
             return cls.model_validate(data)
-        raise ValueError("a schedule is 'every <n><s|m|h|d>', a cron line, or a mapping")
+        raise ValueError(f"a schedule is a string or a mapping: {SCHEDULE_HELP}")
+
+    def describe(self) -> str:
+        """As a person would write it: `every 5m`, `every 90s`, `cron */5 * * * *`."""
+        if self.every_seconds is None:
+            return f"cron {self.cron}"
+        seconds = self.every_seconds
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if seconds >= size and seconds % size == 0:
+                return f"every {seconds / size:g}{unit}"
+        return f"every {seconds:g}s"
 
     def trigger(self) -> Any:
         """The APScheduler trigger for this schedule (also how cron lines are validated)."""
@@ -141,8 +184,15 @@ class Schedule(_Strict):
 
         if self.every_seconds is not None:
             return IntervalTrigger(seconds=self.every_seconds, timezone=self.timezone)
-        assert self.cron is not None
-        return CronTrigger.from_crontab(self.cron, timezone=self.timezone)
+        if self.cron is None:
+            raise ValueError(f"a schedule needs `every` or `cron`: {SCHEDULE_HELP}")
+        parse_interval(self.cron)  # an `every …` that could not be read says why
+        if len(self.cron.split()) != 5:
+            raise ValueError(f"{self.cron!r} is not a five-field cron line: {SCHEDULE_HELP}")
+        try:
+            return CronTrigger.from_crontab(self.cron, timezone=self.timezone)
+        except ValueError as error:
+            raise ValueError(f"{self.cron!r}: {error}; {SCHEDULE_HELP}") from None
 
 
 class RouteConfig(_Strict):
@@ -245,6 +295,14 @@ class AppConfig:
     def base_dir(self) -> Path:
         return self.path.parent
 
+    def entities_by_system(self, routes: list[str] | None = None) -> dict[str, frozenset[Entity]]:
+        """Per system, the entities the routes (default: all) read from it or write to it."""
+        used: dict[str, set[Entity]] = {name: set() for name in self.systems}
+        for route in (self.route(name) for name in routes) if routes else self.routes.values():
+            for system in (route.source, route.target):
+                used.setdefault(system, set()).update(route.entities)
+        return {name: frozenset(entities) for name, entities in used.items()}
+
     def route(self, name: str) -> RouteConfig:
         try:
             return self.routes[name]
@@ -262,16 +320,70 @@ def config_path(explicit: Path | None) -> Path:
 
 
 def _validation_problems(
-    error: ValidationError, locations: Locations, prefix: KeyPath = ()
+    error: ValidationError,
+    locations: Locations,
+    prefix: KeyPath = (),
+    model: type[BaseModel] | None = None,
 ) -> list[Problem]:
     problems = []
     for detail in error.errors():
-        path = (*prefix, *(part for part in detail["loc"] if not _is_internal(part)))
+        inner = tuple(part for part in detail["loc"] if not _is_internal(part))
+        path = (*prefix, *inner)
         message = detail["msg"]
         if detail["type"] == "extra_forbidden":
-            message = "unknown key"
+            message = "unknown key" + _suggestion(model, inner)
         problems.append(locations.problem(path, message))
     return problems
+
+
+def _suggestion(model: type[BaseModel] | None, loc: KeyPath) -> str:
+    """` (did you mean 'x'?)` for an unknown key, from the keys allowed where it stands."""
+    if model is None or not loc or not isinstance(loc[-1], str):
+        return ""
+    allowed = allowed_keys(model, loc[:-1])
+    close = difflib.get_close_matches(loc[-1], sorted(allowed), n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (allowed here: {', '.join(sorted(allowed))})" if allowed else ""
+
+
+def allowed_keys(model: Any, loc: KeyPath) -> set[str]:
+    """The keys a mapping at `loc` inside `model` may hold (field names and aliases)."""
+    current: list[Any] = [model]
+    for part in loc:
+        following: list[Any] = []
+        for kind in _expand(current):
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                for name, info in kind.model_fields.items():
+                    if part in (name, info.alias):
+                        following.append(info.annotation)
+            elif get_origin(kind) in (dict, Mapping) and isinstance(part, str):
+                following.append(get_args(kind)[-1])
+            elif get_origin(kind) in (list, tuple, Sequence) and isinstance(part, int):
+                following.append(get_args(kind)[0])
+        current = following or current  # a union's tag in `loc` names no field: skip it
+    keys: set[str] = set()
+    for kind in _expand(current):
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            for name, info in kind.model_fields.items():
+                keys.add(info.alias or name)
+    return keys
+
+
+def _expand(kinds: list[Any]) -> list[Any]:
+    """Unions, `Annotated[...]` and root models opened up into their members."""
+    out: list[Any] = []
+    for kind in kinds:
+        if getattr(kind, "__pydantic_root_model__", False):
+            out += _expand([kind.model_fields["root"].annotation])
+            continue
+        origin = get_origin(kind)
+        if origin in (Union, UnionType) or origin is Annotated:
+            members = get_args(kind)[:1] if origin is Annotated else get_args(kind)
+            out += _expand(list(members))
+        else:
+            out.append(kind)
+    return out
 
 
 def _is_internal(part: Any) -> bool:
@@ -279,8 +391,15 @@ def _is_internal(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part or part.startswith("function-"))
 
 
-def load_config(path: Path, environ: dict[str, str] | None = None) -> AppConfig:
-    """Read, interpolate and check `config.yaml`; `InvalidConfiguration` lists every problem."""
+def load_config(
+    path: Path, environ: dict[str, str] | None = None, *, systems: bool = True
+) -> AppConfig:
+    """Read, interpolate and check `config.yaml`; `InvalidConfiguration` lists every problem.
+
+    `systems=False` leaves each system's `settings:` unchecked (kept as written) and loads no
+    adapter: for commands that only read the store (`status`, `failures list`), which then start
+    without importing every adapter. `connector check` checks them all.
+    """
     if not path.exists():
         raise InvalidConfiguration([Problem(str(path), "no such configuration file")])
     data, locations = load_located(path)
@@ -290,11 +409,16 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> AppConfig:
     try:
         raw = RawConfig.model_validate(data)
     except ValidationError as error:
-        raise InvalidConfiguration(problems + _validation_problems(error, locations)) from None
+        raise InvalidConfiguration(
+            problems + _validation_problems(error, locations, model=RawConfig)
+        ) from None
 
-    systems: dict[str, System] = {}
+    found: dict[str, System] = {}
     for name, system in raw.systems.items():
         where: KeyPath = ("systems", name)
+        if not systems:
+            found[name] = System(name=name, kind=system.adapter, settings=system)
+            continue
         try:
             cls = adapter_class(system.adapter)
         except ConfigurationError as error:
@@ -303,9 +427,9 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> AppConfig:
         try:
             settings = cls.Settings.model_validate(system.settings)
         except ValidationError as error:
-            problems += _validation_problems(error, locations, (*where, "settings"))
+            problems += _validation_problems(error, locations, (*where, "settings"), cls.Settings)
             continue
-        systems[name] = System(name=name, kind=system.adapter, settings=settings)
+        found[name] = System(name=name, kind=system.adapter, settings=settings)
 
     routes: dict[str, RouteConfig] = {}
     for index, route in enumerate(raw.routes):
@@ -336,7 +460,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> AppConfig:
         path=path,
         state=raw.state,
         mappings_dir=(base / raw.mappings).resolve() if raw.mappings else None,
-        systems=systems,
+        systems=found,
         routes=routes,
         daemon=raw.daemon,
         webhooks=raw.webhooks,

@@ -24,17 +24,10 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-
-class Entity(StrEnum):
-    """The kinds of record the product syncs, in dependency order."""
-
-    CUSTOMER = "customer"
-    CONTACT = "contact"
-    SALE = "sale"
-
-
-#: Parents before children: a contact needs its customer, a sale its customer and contact.
-ENTITY_ORDER: tuple[Entity, ...] = (Entity.CUSTOMER, Entity.CONTACT, Entity.SALE)
+# Defined apart so the CLI can name entities without building the models (start-up time);
+# re-exported here, where the rest of the code imports them from.
+from connector.entity import ENTITY_ORDER as ENTITY_ORDER
+from connector.entity import Entity as Entity
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:

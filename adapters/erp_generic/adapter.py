@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 import sqlalchemy as sa
@@ -34,7 +34,8 @@ from connector.adapter import (
     WebhookVerifier,
     WriteResult,
 )
-from connector.errors import ConfigurationError, InvalidConfiguration, Problem
+from connector.dburl import MISSING_DATABASE_HINT, normalise_url, sqlite_file
+from connector.errors import ConfigurationError, ConnectorError, InvalidConfiguration, Problem
 from connector.model import Entity
 
 
@@ -77,6 +78,7 @@ class SqlBackend:
         self.readers: dict[Entity, PlanReader] = {}
         self.scanners: dict[Entity, ChecksumReader] = {}
         self._writer: ApiWriter | None = None
+        self._types: dict[Entity, dict[str, type | None]] | None = None
 
     @property
     def store(self) -> SqlStore:
@@ -99,6 +101,16 @@ class SqlBackend:
         return problems
 
     def _open(self) -> list[Problem]:
+        url = normalise_url(self.settings.url.get_secret_value(), "url")
+        path = sqlite_file(url, self.context.base_dir)
+        if path is not None and not path.is_file():
+            # Connecting would create an empty file and then report every table missing.
+            return [
+                Problem(
+                    f"{self.location}.url",
+                    f"the ERP database {path.resolve()} does not exist; {MISSING_DATABASE_HINT}",
+                )
+            ]
         engine = make_engine(self.settings, self.context.base_dir)
         try:
             with engine.connect() as connection:
@@ -119,6 +131,32 @@ class SqlBackend:
         if self._store is not None:
             await asyncio.to_thread(self._store.engine.dispose)
             self._store = None
+
+    async def probe(self, entities: frozenset[Entity]) -> list[Problem]:
+        return await asyncio.to_thread(self._probe, entities)
+
+    def _probe(self, entities: frozenset[Entity]) -> list[Problem]:
+        """Read one row of every table the entities use: reflection works without SELECT."""
+        problems = []
+        for entity in sorted(entities):
+            if entity not in self.store.schema.entities:
+                continue
+            tables = self.store.tables(entity)
+            for table in (tables.table, tables.lines, tables.change_log):
+                if table is None:
+                    continue
+                try:
+                    with self.store.engine.connect() as connection:
+                        connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1))
+                except sa.exc.DBAPIError as error:
+                    failure = database_failure(error, f"reading table {table.name!r}")
+                    problems.append(
+                        Problem(
+                            f"{self.location}.entities.{entity.value}",
+                            f"{failure}; grant the connector's database user SELECT on it",
+                        )
+                    )
+        return problems
 
     async def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]:
         if entity is Entity.CUSTOMER and self.settings.refresh_history is not None:
@@ -221,7 +259,17 @@ class SqlBackend:
             self._columns = self._reflect_columns()
         return self._line_columns.get(entity)
 
+    def native_types(self, entity: Entity) -> dict[str, type | None] | None:
+        """Each column's Python type, for the mapping type check (None: not known)."""
+        if self._types is None:
+            self._reflect_columns()
+        return (self._types or {}).get(entity)
+
     def _reflect_columns(self) -> dict[Entity, frozenset[str]]:
+        url = normalise_url(self.settings.url.get_secret_value(), "url")
+        path = sqlite_file(url, self.context.base_dir)
+        if path is not None and not path.is_file():
+            return {}  # connecting would create the file; `open` says it is missing
         engine = make_engine(self.settings, self.context.base_dir)
         try:
             with engine.connect() as connection:
@@ -236,6 +284,10 @@ class SqlBackend:
             entity: keys
             for entity, tables in schema.entities.items()
             if (keys := _line_keys(tables)) is not None
+        }
+        self._types = {
+            entity: {column.name: _python_type(column) for column in tables.table.columns}
+            for entity, tables in schema.entities.items()
         }
         return {
             entity: SqlStore(engine, schema, self.settings).columns(entity)
@@ -252,6 +304,14 @@ def _line_keys(tables: EntityTables) -> frozenset[str] | None:
     return frozenset(tables.lines.c.keys())
 
 
+def _python_type(column: sa.Column[Any]) -> type | None:
+    try:
+        found: type = column.type.python_type
+    except NotImplementedError:
+        return None
+    return found
+
+
 def capabilities_for(settings: SqlSettings | RestSettings) -> Capabilities:
     """What the configured ERP offers, decided from the settings alone (before connecting)."""
     entities = frozenset(settings.entities)
@@ -260,7 +320,7 @@ def capabilities_for(settings: SqlSettings | RestSettings) -> Capabilities:
             e.soft_delete or e.change_log or e.hard_delete for e in settings.entities.values()
         )
         matches = {k: e.sync_key for k, e in settings.entities.items() if e.sync_key}
-        backend = sa.make_url(settings.url.get_secret_value()).get_backend_name()
+        backend = normalise_url(settings.url.get_secret_value(), "url").get_backend_name()
         # SQLite has one writer at a time: parallel write transactions would only queue.
         in_flight = 1 if backend == "sqlite" else 4
         return Capabilities(
@@ -340,6 +400,20 @@ class ErpGenericAdapter:
         await self._backend.close()
         self._opened = False
 
+    async def probe(self, entities: frozenset[Entity]) -> list[Problem]:
+        """SQL mode: every configured table answers a one-row SELECT. REST mode: one page of
+        each entity's list answers with the configured credentials."""
+        if isinstance(self._backend, SqlBackend):
+            return await self._backend.probe(entities)
+        problems = []
+        for entity in sorted(entities & frozenset(self.settings.entities)):
+            try:
+                async for _page in self._backend.read_changes(entity, dt.datetime.now(dt.UTC)):
+                    break
+            except ConnectorError as error:
+                problems.append(Problem(f"{self.location}.entities.{entity.value}", str(error)))
+        return problems
+
     def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]:
         return self._backend.read_changes(entity, since)
 
@@ -368,6 +442,12 @@ class ErpGenericAdapter:
 
     def native_line_fields(self, entity: Entity) -> frozenset[str] | None:
         return self._backend.native_line_fields(entity)
+
+    def native_types(self, entity: Entity) -> Mapping[str, type | None] | None:
+        """SQL mode: the reflected columns' Python types (the mapping type check uses them)."""
+        if isinstance(self._backend, SqlBackend):
+            return self._backend.native_types(entity)
+        return None
 
     def webhook_verifier(self) -> WebhookVerifier | None:
         """Standard Webhooks from the ERP, when `webhooks.secrets` are configured."""

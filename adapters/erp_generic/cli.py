@@ -7,18 +7,16 @@ product can be run against realistic data without `./dev demo` (which also does 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import sqlalchemy as sa
 import typer
 
 from connector.cli.common import console, fail, handle_errors, state
-from connector.config import AppConfig
 
-from .inspection import choose, inspect_database, render_config, render_mapping
-from .sample import create_sample_erp, populate, sample_metadata
-from .settings import ErpGenericSettings, SqlSettings
-from .sql import make_engine
+if TYPE_CHECKING:
+    from connector.config import AppConfig
+
+    from .settings import SqlSettings
 
 app = typer.Typer(
     help="The generic ERP adapter: a sample ERP to try it on, and inspecting a foreign one.",
@@ -29,6 +27,8 @@ SAMPLE_TABLES = ("customers", "contacts", "products", "sales_orders", "sales_ord
 
 
 def _sql_settings(config: AppConfig, system: str | None) -> tuple[str, SqlSettings]:
+    from .settings import ErpGenericSettings, SqlSettings
+
     names = [
         n for n, s in config.systems.items() if s.kind == "erp_generic" and system in (None, n)
     ]
@@ -66,6 +66,11 @@ def sample(
     A SQLite URL gets a new file; any other database must not have the sample's tables yet
     (nothing is ever dropped there).
     """
+    import sqlalchemy as sa
+
+    from .sample import create_sample_erp, populate, sample_metadata
+    from .sql import make_engine
+
     config = state.config()
     name, settings = _sql_settings(config, system)
     contacts = 3 * customers if contacts is None else contacts
@@ -125,14 +130,22 @@ def inspect_command(
     ] = None,
 ) -> None:
     """Read a database's schema and propose a starting config and mapping files (read-only)."""
+    import sqlalchemy as sa
+
+    from connector.dburl import normalise_url
+
+    from .inspection import choose, inspect_database, render_config, render_mapping
+    from .sql import make_engine
+
     if url is None:
         config = state.config()
         _, settings = _sql_settings(config, system)
         engine = make_engine(settings, config.base_dir)
         shown = "${ERP_DATABASE_URL}"
     else:
-        engine = sa.create_engine(url)
-        shown = sa.make_url(url).render_as_string(hide_password=True)
+        parsed = normalise_url(url, "--url")  # postgresql:// and mysql:// as everywhere else
+        engine = sa.create_engine(parsed)
+        shown = parsed.render_as_string(hide_password=True)
     try:
         with engine.connect() as connection:
             proposals = inspect_database(connection, db_schema)

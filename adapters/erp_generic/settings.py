@@ -15,9 +15,12 @@ from pydantic import (
     RootModel,
     SecretStr,
     ValidatorFunctionWrapHandler,
+    field_validator,
     model_validator,
 )
 
+from connector.dburl import normalise_url
+from connector.errors import ConfigurationError
 from connector.http import HttpSettings
 from connector.model import Entity
 
@@ -334,6 +337,18 @@ class SqlSettings(_Strict):
     url: SecretStr
     password: SecretStr | None = None
     entities: dict[Entity, SqlEntity]
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: SecretStr) -> SecretStr:
+        # Checked here so a bad URL is reported at its line in config.yaml; the message never
+        # quotes the URL (it may hold a password).
+        try:
+            normalise_url(value.get_secret_value(), "the ERP database url")
+        except ConfigurationError as error:
+            raise ValueError(str(error)) from None
+        return value
+
     #: Rows per keyset page on reads.
     page_size: int = Field(default=1000, ge=1, le=50_000)
     #: Writes per transaction.

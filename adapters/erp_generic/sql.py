@@ -36,6 +36,7 @@ from adapters.erp_generic.settings import SqlSettings
 from adapters.erp_generic.staging import write_staged
 from adapters.erp_generic.writes import insert_new, insert_values
 from connector.adapter import NativeRecord, NativeWrite, WriteResult
+from connector.dburl import normalise_url
 from connector.errors import AwaitingTarget, ConfigurationError, RecordError
 from connector.model import Entity
 
@@ -67,10 +68,7 @@ def utc_now() -> dt.datetime:
 
 def make_engine(settings: SqlSettings, base_dir: Path) -> Engine:
     """An engine for the configured URL; a relative SQLite path is relative to `base_dir`."""
-    try:
-        url = sa.make_url(settings.url.get_secret_value())
-    except sa.exc.ArgumentError:
-        raise ConfigurationError("the ERP database url is not a valid SQLAlchemy URL") from None
+    url = normalise_url(settings.url.get_secret_value(), "the ERP database url")
     if settings.password is not None:
         url = url.set(password=settings.password.get_secret_value())
     backend = url.get_backend_name()
@@ -102,8 +100,8 @@ def _create_engine(url: sa.URL, **options: Any) -> Engine:
     except ImportError as error:
         raise ConfigurationError(
             f"the driver package for {url.drivername!r} URLs is not installed "
-            f"(no module {error.name!r}); install it into the connector's environment, "
-            "e.g. `pip install pymysql` for mysql+pymysql://"
+            f"(no module {error.name!r}); use a driver the connector ships: postgresql:// "
+            "(psycopg 3), mysql:// or mariadb:// (PyMySQL), sqlite:///path"
         ) from None
 
 

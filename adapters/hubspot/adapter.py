@@ -30,7 +30,7 @@ from connector.adapter import (
     WebhookVerifier,
     WriteResult,
 )
-from connector.errors import ConfigurationError, RecordError
+from connector.errors import ConfigurationError, Problem, RecordError
 from connector.http import DEFAULT_REGISTRY, HttpRecordError, LimiterRegistry
 from connector.http.ratelimit import Clock, Sleep
 from connector.model import Entity
@@ -133,6 +133,12 @@ class HubSpotAdapter:
                 clock=self._clock,
                 sleep=self._sleep,
             )
+
+    async def probe(self, entities: frozenset[Entity]) -> list[Problem]:
+        """Token, scopes, base URL and the connector's key property, checked live (probe.py)."""
+        from .probe import probe
+
+        return await probe(self, entities)
 
     async def close(self) -> None:
         if self._client is not None:

@@ -7,11 +7,6 @@ from typing import Annotated
 import typer
 
 from connector.cli.common import console, fail, handle_errors, run_async, state
-from connector.model import Entity
-from connector.runtime import Runtime
-
-from .adapter import HubSpotAdapter
-from .setup import setup as create_properties
 
 app = typer.Typer(help="HubSpot: set the portal up for the connector.", no_args_is_help=True)
 
@@ -24,6 +19,12 @@ def setup(
     ] = None,
 ) -> None:
     """Create the property group, the unique key properties and the mapped custom properties."""
+    from connector.model import Entity
+    from connector.runtime import Runtime
+
+    from .adapter import HubSpotAdapter
+    from .setup import setup as create_properties
+
     config = state.config()
     names = [n for n, s in config.systems.items() if s.kind == "hubspot" and system in (None, n)]
     if not names:

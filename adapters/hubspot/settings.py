@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connector.errors import ConfigurationError
 from connector.http import HttpSettings, RateLimit
@@ -143,6 +143,16 @@ class HubSpotSettings(_Strict):
     #: The owners list (for the `owner_email` pseudo-field) is cached; an owner id or e-mail it
     #: does not know reloads it, but at most once in this many seconds (owners.py says why).
     owners_refresh_seconds: float = Field(default=300.0, ge=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(
+                "base_url must start with https:// or http:// (https://api.hubapi.com, or the "
+                "local sandbox's http://127.0.0.1:8081)"
+            )
+        return value
 
     def paths(self) -> ApiPaths:
         return ApiPaths(self.api_version, self.oauth_token_path)

@@ -1,33 +1,61 @@
-"""`connector check`, `connector status` and `connector db upgrade`."""
+"""`connector check` and `connector db upgrade`.
+
+`check` goes as far as it can and reports every problem at once: the configuration, the mapping
+files (including their types, `connector.mapping.typecheck`), then, unless `--offline`, each
+system live: the adapter opens (the ERP's tables and columns are reflected) and its `probe`
+makes one cheap authenticated call per thing it needs (token, scopes, base URL, readable tables).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from connector.adapter import Adapter
-from connector.cli.common import EXIT_USAGE, console, errors, handle_errors, run_async, state
-from connector.config import AppConfig
-from connector.engine.unknown_values import unknown_values
-from connector.errors import ConnectorError, InvalidConfiguration, Problem
-from connector.model import Entity
-from connector.runtime import Runtime, build_adapter, own_mappers
-from connector.state.migrate import head_revision
-from connector.state.store import RunStatus, StateStore, open_store
+from connector.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    JsonFlag,
+    console,
+    emit_json,
+    errors,
+    handle_errors,
+    report,
+    run_async,
+    state,
+)
+
+if TYPE_CHECKING:
+    from connector.adapter import Adapter
+    from connector.config import AppConfig
+    from connector.errors import Problem
+    from connector.model import Entity
 
 db_app = typer.Typer(help="The sync-state store.", no_args_is_help=True)
 
 
 def built_adapters(config: AppConfig) -> dict[str, Adapter]:
     """Every configured system's adapter, built but not opened (for checks)."""
+    from connector.runtime import build_adapter
+
     return {name: build_adapter(config, system) for name, system in config.systems.items()}
 
 
-def mapping_problems(config: AppConfig, adapters: dict[str, Adapter]) -> list[Problem]:
-    """Problems in the mapping files of every (system, entity) a route uses."""
+def mapping_problems(
+    config: AppConfig, adapters: dict[str, Adapter], *, live: bool = True
+) -> list[Problem]:
+    """Problems in the mapping files of every (system, entity) a route uses, types included.
+
+    `live=False` (`check --offline`) asks the adapters nothing: their native fields and types
+    may need a connection (the ERP reflects its tables), so only the files and the canonical
+    model are checked then.
+    """
     from connector.mapping.catalog import MappingCatalog
+    from connector.mapping.typecheck import type_problems
+    from connector.runtime import own_mappers
 
     pairs: list[tuple[str, str]] = []
     for route in config.routes.values():
@@ -45,7 +73,15 @@ def mapping_problems(config: AppConfig, adapters: dict[str, Adapter]) -> list[Pr
     def declared(kind: str, entity: Entity) -> frozenset[str] | None:
         return by_kind[kind].native_fields(entity)
 
-    return MappingCatalog(config.mappings_dir).check(pairs, declared)
+    def native_types(kind: str, entity: Entity) -> Mapping[str, type | None] | None:
+        hook = getattr(by_kind[kind], "native_types", None)  # optional (typecheck.py)
+        return hook(entity) if hook is not None else None
+
+    catalog = MappingCatalog(config.mappings_dir)
+    problems = catalog.check(pairs, declared if live else None)
+    if problems:
+        return problems
+    return type_problems(catalog, pairs, native_types if live else None)
 
 
 def _capability_problems(config: AppConfig, adapters: dict[str, Adapter]) -> list[Problem]:
@@ -64,126 +100,125 @@ def _capability_problems(config: AppConfig, adapters: dict[str, Adapter]) -> lis
     return problems
 
 
-@handle_errors
-def check(
-    connect: Annotated[
-        bool, typer.Option(help="Also connect to each system and check its schema.")
-    ] = True,
-) -> None:
-    """Check config.yaml, the mapping files and (by default) each system; report every problem."""
-    config = state.config()
-    adapters = built_adapters(config)
-    problems = _capability_problems(config, adapters) + mapping_problems(config, adapters)
-    warnings: list[str] = []
-    if connect and not problems:
+async def system_problems(config: AppConfig) -> dict[str, list[Problem]]:
+    """Open each system on its own and probe it; what is wrong, per system."""
+    from connector.adapter import probe_adapter
+    from connector.errors import ConnectorError, InvalidConfiguration
+    from connector.errors import Problem as Found
+    from connector.runtime import build_adapter
 
-        async def connect_all() -> None:
-            async with Runtime.open(config) as runtime:
-                warnings.extend(await unknown_values(runtime))
-
+    entities = config.entities_by_system()
+    found: dict[str, list[Problem]] = {}
+    for name, system in config.systems.items():
+        adapter = build_adapter(config, system)
+        problems: list[Problem] = []
         try:
-            run_async(connect_all())
+            opened = await adapter.open()
+            if opened:
+                problems += opened
+            else:
+                problems += await probe_adapter(adapter, entities[name])
         except InvalidConfiguration as error:
             problems += error.problems
         except ConnectorError as error:
-            problems.append(Problem(str(config.path), str(error)))
-    for warning in warnings:
-        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
-    if problems:
-        for problem in problems:
-            errors.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_USAGE)
-    console.print(f"{config.path}: OK ({len(config.systems)} systems, {len(config.routes)} routes)")
+            problems.append(Found(f"systems.{name}", str(error)))
+        finally:
+            await adapter.close()
+        found[name] = problems
+    return found
+
+
+async def _unknown_values(config: AppConfig) -> list[str]:
+    """Values a source holds that its target's closed fields do not know (warnings)."""
+    from connector.engine.unknown_values import unknown_values
+    from connector.runtime import Runtime
+
+    async with Runtime.open(config) as runtime:
+        return await unknown_values(runtime)
 
 
 @handle_errors
-def status() -> None:
-    """Routes, their cursors, the last runs and the pending failures."""
+def check(
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Check files only; contact no system.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check config.yaml, the mapping files and (unless --offline) each system, live."""
+    state.json_output = as_json
     config = state.config()
-    store = open_store(config.state.url, config.base_dir, timeouts=config.state.timeouts())
-    cursors = store.cursors()
-    pending = store.count_failures()
-    routes = Table(title="Routes")
-    for column in ("route", "from → to", "entity", "cursor", "schedule", "failures"):
-        routes.add_column(column)
-    for route in config.routes.values():
-        schedule = route.schedule
-        when = (
-            "manual"
-            if schedule is None
-            else (
-                f"every {schedule.every_seconds:g}s"
-                if schedule.every_seconds
-                else f"cron {schedule.cron}"
-            )
+    adapters = built_adapters(config)
+    problems = _capability_problems(config, adapters)
+    problems += mapping_problems(config, adapters, live=not offline)
+    systems: dict[str, list[Problem]] = {}
+    warnings: list[str] = []
+    if not offline and not problems:
+        from connector.state.store import open_store
+
+        open_store(config.state.url, config.base_dir, timeouts=config.state.timeouts()).close()
+        http_log = logging.getLogger("connector.http")
+        level = http_log.level
+        if not state.debug:  # each refused probe is reported below; its retry log is noise
+            http_log.setLevel(logging.ERROR)
+        try:
+            systems = run_async(system_problems(config))
+        finally:
+            http_log.setLevel(level)
+        if not any(systems.values()):
+            warnings = run_async(_unknown_values(config))
+    every = problems + [problem for found in systems.values() for problem in found]
+    if as_json:
+        emit_json({**_check_document(config, problems, systems, offline), "warnings": warnings})
+    for warning in warnings:
+        errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    for problem in every:
+        report(problem)
+    if every:
+        raise typer.Exit(EXIT_USAGE)
+    if not as_json:
+        contacted = " (offline: no system contacted)" if offline else "; every system answered"
+        console.print(
+            f"{config.path}: OK ({len(config.systems)} systems, {len(config.routes)} routes)"
+            f"{contacted}",
+            highlight=False,
         )
-        for entity in route.ordered_entities():
-            watermark = cursors.get((route.name, entity.value))
-            routes.add_row(
-                route.name,
-                f"{route.source} → {route.target}",
-                entity.value,
-                watermark.isoformat(timespec="seconds") if watermark else "never",
-                when,
-                str(pending.get(route.name, 0)),
-            )
-    console.print(routes)
-    _print_failure_outlook(config, store)
-    runs = Table(title="Last runs")
-    for column in ("id", "route", "trigger", "status", "started", "duration", "counts"):
-        runs.add_column(column)
-    for run in store.last_runs(10):
-        # An abandoned run ended when its process was last seen, not when it was found dead.
-        ended = run.heartbeat_at if run.status == RunStatus.ABANDONED else run.finished_at
-        duration = (ended - run.started_at).total_seconds() if ended else None
-        status = run.status
-        if run.status == RunStatus.ABANDONED and run.heartbeat_at:
-            status += f" (last seen {run.heartbeat_at.isoformat(timespec='seconds')})"
-        totals: dict[str, int] = {}
-        for counts in (run.counts or {}).values():
-            for name, value in counts.items():
-                totals[name] = totals.get(name, 0) + value
-        runs.add_row(
-            str(run.id),
-            run.route,
-            run.trigger,
-            status,
-            run.started_at.isoformat(timespec="seconds"),
-            f"{duration:.1f}s" if duration is not None else "running",
-            ", ".join(f"{k} {v}" for k, v in totals.items() if v) or "-",
-        )
-    console.print(runs)
-    console.print(f"Inbox: {store.inbox_depth()} events waiting.")
+    raise typer.Exit(EXIT_OK)
 
 
-def _print_failure_outlook(config: AppConfig, store: StateStore) -> None:
-    """Which pending failures the daemon retries on its own, and which wait for a person."""
-    attempts = config.daemon.failure_retry_attempts
-    automatic = config.daemon.failure_retry_seconds > 0
-    for route, outlook in sorted(store.retry_outlook(attempts).items()):
-        parts = []
-        if outlook.retrying:
-            if automatic:
-                when = (
-                    outlook.next_retry_at.isoformat(timespec="seconds")
-                    if outlook.next_retry_at
-                    else "at its next look"
-                )
-                parts.append(f"{outlook.retrying} retried by the daemon with backoff (next {when})")
-            else:
-                parts.append(f"{outlook.retrying} retryable (automatic retries are off)")
-        if outlook.for_a_person:
-            parts.append(
-                f"{outlook.for_a_person} need a person: not retryable or {attempts} attempts "
-                "used (`connector failures list`)"
-            )
-        console.print(f"Failures of {route}: " + "; ".join(parts) + ".", highlight=False)
+def _check_document(
+    config: AppConfig,
+    problems: list[Problem],
+    systems: dict[str, list[Problem]],
+    offline: bool,
+) -> dict[str, Any]:
+    def rows(found: list[Problem]) -> list[dict[str, str]]:
+        return [{"location": p.location, "message": p.message} for p in found]
+
+    ok = not problems and not any(systems.values())
+    return {
+        "ok": ok,
+        "exit_code": EXIT_OK if ok else EXIT_USAGE,
+        "config": str(config.path),
+        "offline": offline,
+        "problems": rows(problems),
+        "systems": {
+            name: {
+                "checked": name in systems,
+                "ok": name in systems and not systems[name],
+                "problems": rows(systems.get(name, [])),
+            }
+            for name in config.systems
+        },
+    }
 
 
 @db_app.command("upgrade")
 @handle_errors
 def upgrade() -> None:
     """Apply the store's pending migrations (also done automatically on first use)."""
+    from connector.state.migrate import head_revision
+    from connector.state.store import open_store
+
     config = state.config()
     store = open_store(config.state.url, config.base_dir, timeouts=config.state.timeouts())
     console.print(f"State store at revision {head_revision()}: up to date.")

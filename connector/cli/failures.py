@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from connector.cli.common import (
+    EXIT_USAGE,
+    JsonFlag,
     console,
+    emit_json,
     exit_code,
     fail,
     handle_errors,
@@ -17,19 +20,22 @@ from connector.cli.common import (
     state,
     summary_table,
 )
-from connector.config import AppConfig
-from connector.engine.service import SyncService
-from connector.engine.summary import RunSummary
-from connector.runtime import Runtime
-from connector.state.store import Failure, FailureStatus, StateStore, open_store
+
+if TYPE_CHECKING:
+    from connector.config import AppConfig
+    from connector.engine.summary import RunSummary
+    from connector.state.store import Failure, StateStore
+
 
 app = typer.Typer(
     help="Records that could not be synced, and what to do with them.", no_args_is_help=True
 )
 
 
-def _store() -> tuple[AppConfig, StateStore]:
-    config = state.config()
+def _store(*, systems: bool = False) -> tuple[AppConfig, StateStore]:
+    from connector.state.store import open_store
+
+    config = state.config(systems=systems)
     return config, open_store(config.state.url, config.base_dir, timeouts=config.state.timeouts())
 
 
@@ -39,10 +45,30 @@ def list_failures(
     route: Annotated[str | None, typer.Option(help="Only this route.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Also resolved and discarded ones.")] = False,
     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100,
+    as_json: JsonFlag = False,
 ) -> None:
     """List failed records, newest problem last; `retry?` says what the daemon does with each."""
+    from rich.table import Table
+
+    from connector.state.store import FailureStatus
+
+    state.json_output = as_json
     config, store = _store()
     rows = store.failures(route=route, status=None if all_ else FailureStatus.PENDING, limit=limit)
+    if as_json:
+        attempts = config.daemon.failure_retry_attempts
+        emit_json(
+            {
+                "failures": [
+                    {
+                        **_failure_json(failure, payload=False),
+                        "retry": _retry_note(failure, attempts),
+                    }
+                    for failure in rows
+                ]
+            }
+        )
+        return
     if not rows:
         console.print("No failures.")
         return
@@ -66,7 +92,7 @@ def list_failures(
             failure.entity,
             failure.external_id,
             failure.stage,
-            f"{failure.code or failure.error_class}: {failure.message}"[:120],
+            f"{failure.code or failure.error_class}: {failure.message}",
             str(failure.attempts),
             _retry_note(failure, config.daemon.failure_retry_attempts),
             failure.status,
@@ -76,6 +102,8 @@ def list_failures(
 
 def _retry_note(failure: Failure, max_attempts: int) -> str:
     """Whether the daemon retries this failure by itself, and when."""
+    from connector.state.store import FailureStatus
+
     if failure.status != FailureStatus.PENDING:
         return "-"
     if not failure.retryable:
@@ -87,25 +115,46 @@ def _retry_note(failure: Failure, max_attempts: int) -> str:
     return f"yes, at {failure.next_retry_at.isoformat(timespec='seconds')}"
 
 
+def _failure_json(failure: Failure, *, payload: bool) -> dict[str, Any]:
+    data = dataclasses.asdict(failure)
+    if not payload:
+        data.pop("payload", None)
+    for name in ("created_at", "updated_at", "next_retry_at"):
+        value = data.get(name)
+        data[name] = value.isoformat() if value is not None else None
+    return data
+
+
 def _pick(store: StateStore, ids: list[int], everything: bool) -> list[Failure]:
     if not ids and not everything:
-        fail("name failure ids, or pass --all", 2)
+        fail("name failure ids, or pass --all", EXIT_USAGE)
     chosen: list[Failure] = store.failures(ids=None if everything else ids)
     if ids and len(chosen) != len(set(ids)):
         missing = sorted(set(ids) - {failure.id for failure in chosen})
-        fail(f"no pending failure with id {', '.join(map(str, missing))}", 2)
+        fail(
+            f"no pending failure with id {', '.join(map(str, missing))} "
+            "(see `connector failures list`)",
+            EXIT_USAGE,
+        )
     return chosen
 
 
 @app.command("show")
 @handle_errors
-def show(failure_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def show(
+    failure_id: Annotated[int, typer.Argument(metavar="ID")],
+    as_json: JsonFlag = False,
+) -> None:
     """Everything known about one failure, with the record as the source sent it."""
+    state.json_output = as_json
     _, store = _store()
     rows = store.failures(ids=[failure_id], status=None)
     if not rows:
-        fail(f"no failure with id {failure_id}", 2)
+        fail(f"no failure with id {failure_id} (see `connector failures list --all`)", EXIT_USAGE)
     failure = rows[0]
+    if as_json:
+        emit_json(_failure_json(failure, payload=True))
+        return
     for name in (
         "id",
         "route",
@@ -134,7 +183,10 @@ def retry(
     all_: Annotated[bool, typer.Option("--all", help="Retry every pending failure.")] = False,
 ) -> None:
     """Re-read the failed records from their source and sync them again."""
-    config, store = _store()
+    from connector.engine.service import SyncService
+    from connector.runtime import Runtime
+
+    config, store = _store(systems=True)
     chosen = _pick(store, ids or [], all_)
     if not chosen:
         console.print("No failures to retry.")

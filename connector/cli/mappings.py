@@ -7,14 +7,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from connector.adapter import NativeRecord
 from connector.cli.admin import built_adapters, mapping_problems
-from connector.cli.common import EXIT_USAGE, console, errors, fail, handle_errors, run_async, state
-from connector.engine.resolver import BindingResolver
-from connector.model import Entity
-from connector.runtime import Runtime
+from connector.cli.common import (
+    EXIT_USAGE,
+    console,
+    errors,
+    fail,
+    handle_errors,
+    report,
+    run_async,
+    state,
+)
+from connector.entity import Entity
 
 app = typer.Typer(help="Check, preview and describe the mapping files.", no_args_is_help=True)
 
@@ -43,7 +48,7 @@ def check(
         problems = convergence_problems(config, adapters, examples=examples)
     if problems:
         for problem in problems:
-            errors.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
+            report(problem)
         raise typer.Exit(EXIT_USAGE)
     console.print(
         "All mapping files are valid"
@@ -72,8 +77,17 @@ def preview(
     record_id: Annotated[str | None, typer.Option("--id", help="Read this record.")] = None,
     file: Annotated[Path | None, typer.Option(help="A JSON file with native fields.")] = None,
 ) -> None:
-    """Show one record native → canonical → each other system's native, side by side."""
+    """Show one record native → canonical → each other system's native, side by side.
+
+    Exits 2 when the record does not map into some system (the reason is printed).
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from connector.adapter import NativeRecord
+    from connector.engine.resolver import BindingResolver
     from connector.mapping.preview import preview as build_preview
+    from connector.runtime import Runtime
 
     if (record_id is None) == (file is None):
         fail("give exactly one of --id and --file", EXIT_USAGE)
@@ -133,4 +147,6 @@ def preview(
         table.add_row(*cells)
     console.print(table)
     for name, message in result.errors.items():
-        errors.print(f"[red]{name}:[/red] {message}", highlight=False)
+        errors.print(f"[red]error:[/red] {escape(name)}: {escape(str(message))}", highlight=False)
+    if result.errors:
+        raise typer.Exit(EXIT_USAGE)

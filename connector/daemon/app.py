@@ -81,6 +81,8 @@ class ReceiverDeps:
     clock: Callable[[], dt.datetime] = _utcnow
     #: Called after new events are committed (wakes an inbox worker in the same process).
     on_enqueued: Callable[[], None] | None = None
+    #: Per unhealthy system, what is wrong (`health.SystemHealth`); `/readyz` reports it.
+    health: Callable[[], Awaitable[dict[str, list[str]]]] | None = None
 
 
 class RuntimeLike(Protocol):
@@ -101,11 +103,15 @@ def deps_from_runtime(runtime: RuntimeLike, metrics: DaemonMetrics | None = None
         verifier = adapter.webhook_verifier()
         if verifier is not None:
             verifiers[name] = verifier
+    from connector.daemon.health import SystemHealth
+
+    health = SystemHealth(runtime.adapters, runtime.config.entities_by_system())
     return ReceiverDeps(
         store=runtime.store,
         verifiers=verifiers,
         metrics=metrics or DaemonMetrics(),
         max_body_bytes=runtime.config.webhooks.max_body_bytes,
+        health=health.problems,
     )
 
 
@@ -379,7 +385,8 @@ def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
 
     @app.get("/readyz", response_model=Status, responses={503: {"model": Status}})
     async def readyz() -> JSONResponse:
-        """The store answers (within 1.5 s) and its schema is at the newest migration."""
+        """The store answers (within 1.5 s), its schema is current, and every system accepts
+        our credentials."""
 
         def check() -> tuple[bool, bool]:
             reachable = deps.store.ping()
@@ -401,6 +408,14 @@ def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:
             return JSONResponse({"status": "unready", "detail": "store unreachable"}, 503)
         if not current:
             return JSONResponse({"status": "unready", "detail": "migrations pending"}, 503)
+        if deps.health is not None:
+            unhealthy = await deps.health()
+            if unhealthy:
+                detail = "; ".join(
+                    f"system {name!r}: {' / '.join(problems)}"
+                    for name, problems in sorted(unhealthy.items())
+                )
+                return JSONResponse({"status": "unready", "detail": detail}, 503)
         return JSONResponse({"status": "ready", "detail": None})
 
     @app.get("/metrics", response_class=PlainTextResponse)

@@ -15,10 +15,12 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from connector.adapter import Adapter, NativeRecord, NativeWrite, WriteResult
 from connector.batching import chunked
 from connector.config import DeletePolicy, MissingPolicy, RouteConfig
+from connector.engine.blame import Blamed
 from connector.engine.decide import (
     advance_watermark,
     dedupe_latest,
@@ -115,8 +117,9 @@ class RouteRun:
         #: Raises `LeaseLostError` once the route's lease is not ours: called before each push
         #: (the store fences every commit itself).
         self.check_lease = check_lease or (lambda: None)
-        self.source: Adapter = runtime.adapters[route.source]
-        self.target: Adapter = runtime.adapters[route.target]
+        # Failures escaping these name the system and the step (blame.py).
+        self.source: Adapter = cast(Adapter, Blamed(runtime.adapters[route.source], route.source))
+        self.target: Adapter = cast(Adapter, Blamed(runtime.adapters[route.target], route.target))
         self.source_refs = BindingResolver(self.store, route.source)
         self.target_refs = BindingResolver(self.store, route.target)
         source_kind = runtime.config.systems[route.source].kind

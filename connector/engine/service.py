@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
 from connector.adapter import NativeRecord
+from connector.engine.blame import RunFailure
 from connector.engine.lease import RunLease
 from connector.engine.route_run import DEFAULT_OPTIONS, Progress, RouteRun, RunOptions
 from connector.engine.summary import RunSummary
@@ -307,12 +308,15 @@ def _store_error(error: BaseException) -> StoreUnavailableError:
 
 
 def _outcome(error: BaseException) -> tuple[str, str]:
-    """The run status and error text a run that raised `error` ends with."""
-    message = str(error) or type(error).__name__
+    """The run status and error text a run that raised `error` ends with.
+
+    The text is a `RunFailure` (blame.py): the message with the system and step it came from.
+    """
+    message = RunFailure.of(error).to_text()
     if isinstance(error, KeyboardInterrupt | GeneratorExit | CancelledError):
         return RunStatus.INTERRUPTED, message
     if isinstance(error, LeaseLostError):
         return RunStatus.LEASE_LOST, message
     if isinstance(error, StoreUnavailableError) or is_outage(error):
-        return RunStatus.STORE_UNAVAILABLE, _store_error(error).args[0]
+        return RunStatus.STORE_UNAVAILABLE, RunFailure.of(_store_error(error)).to_text()
     return RunStatus.FAILED, message

@@ -88,6 +88,19 @@ class FailureStore(StoreBase):
         with self.engine.connect() as conn:
             return {row[0]: int(row[1]) for row in conn.execute(query)}
 
+    def count_failures_by_entity(
+        self, status: str = FailureStatus.PENDING
+    ) -> dict[tuple[str, str], int]:
+        """Failures per (route, entity)."""
+        table = schema.failures
+        query = (
+            select(table.c.route, table.c.entity, func.count())
+            .where(table.c.status == status)
+            .group_by(table.c.route, table.c.entity)
+        )
+        with self.engine.connect() as conn:
+            return {(row[0], row[1]): int(row[2]) for row in conn.execute(query)}
+
     def discard_failures(self, ids: Sequence[int]) -> int:
         table = schema.failures
         with self.engine.begin() as conn:

@@ -22,7 +22,8 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from connector.errors import ConnectorError, StoreUnavailableError
+from connector.dburl import MISSING_DATABASE_HINT, normalise_url, sqlite_file
+from connector.errors import ConfigurationError, ConnectorError, StoreUnavailableError
 from connector.state.base import Clock, utcnow
 from connector.state.bindings import Binding, BindingStore, BindingTx, snapshot_hash
 from connector.state.checksums import ChecksumStore
@@ -148,17 +149,19 @@ def database_url(url: str | None, base_dir: Path) -> str:
     """The SQLAlchemy URL to use: a SQLite file beside the config unless told otherwise.
 
     A relative SQLite path is relative to the config's folder; `postgresql://` is taken to
-    mean the psycopg 3 driver.
+    mean the psycopg 3 driver (`connector.dburl`).
     """
     if not url:
         return f"sqlite:///{(base_dir / 'connector-state.db').resolve()}"
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database)
-        if not path.is_absolute():
-            parsed = parsed.set(database=str((base_dir / path).resolve()))
+    parsed = normalise_url(url, "state.url")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigurationError(
+            f"state.url: the state store runs on SQLite or PostgreSQL, not "
+            f"{parsed.get_backend_name()!r} (e.g. postgresql://user@host/db)"
+        )
+    path = sqlite_file(parsed, base_dir)
+    if path is not None:
+        parsed = parsed.set(database=str(path.resolve()))
     return parsed.render_as_string(hide_password=False)
 
 
@@ -171,9 +174,17 @@ def open_store(
 ) -> StateStore:
     """Connect, apply pending migrations, and return the store.
 
-    A store that does not answer is a `StoreUnavailableError`, after `timeouts` at most.
+    A store that does not answer is a `StoreUnavailableError`, after `timeouts` at most; a
+    SQLite store whose folder is missing (a fresh clone) is a `ConfigurationError` that says so.
     """
-    engine = create_store_engine(database_url(url, base_dir), timeouts or StoreTimeouts())
+    resolved = database_url(url, base_dir)
+    path = sqlite_file(make_url(resolved), base_dir)
+    if path is not None and not path.parent.is_dir():
+        raise ConfigurationError(
+            f"state.url: the folder of the state store {path} does not exist; create it, "
+            f"or {MISSING_DATABASE_HINT}"
+        )
+    engine = create_store_engine(resolved, timeouts or StoreTimeouts())
     store = StateStore(engine, clock)
     try:
         store.migrate()

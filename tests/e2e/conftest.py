@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,12 @@ class Sandbox:
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     """A HubSpot sandbox served by uvicorn on 127.0.0.1, with HubSpot's limits enforced."""
+    yield from serve(create_app())
+
+
+@contextmanager
+def serve_sandbox() -> Iterator[Sandbox]:
+    """The HubSpot sandbox on loopback for a block (for fixtures of a wider scope)."""
     yield from serve(create_app())
 
 

@@ -210,9 +210,11 @@ async def test_a_missing_driver_is_a_configuration_error(
     module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # as if mysqlclient were not installed
+    # `mysql://` means PyMySQL, which is installed; naming another driver must still be a
+    # configuration error that says which drivers the connector ships.
     settings = ErpGenericSettings.model_validate(
-        {"url": "mysql://erp@127.0.0.1/erp", "entities": ENTITIES}
+        {"url": "mysql+mysqldb://erp@127.0.0.1/erp", "entities": ENTITIES}
     )
     adapter = ErpGenericAdapter.from_settings("erp", settings, AdapterContext(tmp_path))
-    with pytest.raises(ConfigurationError, match="pip install pymysql"):
+    with pytest.raises(ConfigurationError, match=r"mysql:// or mariadb:// \(PyMySQL\)"):
         await adapter.open()
