@@ -10,19 +10,45 @@ holder taking the lease waits for the commit instead of slipping in between chec
 Taking a lease is a conditional UPDATE (ours already, or expired) and, when no row exists, an
 INSERT … ON CONFLICT DO NOTHING; both use `RETURNING` because psycopg reports rowcount -1 for
 that INSERT.
+
+The row lock has one way to outlive its lease on PostgreSQL: a holder frozen (SIGSTOP, a VM
+pause) in the middle of sending a statement leaves its backend waiting for the rest of the
+message, where neither `statement_timeout` nor `idle_in_transaction_session_timeout` applies and
+the frozen machine's kernel still acknowledges keepalives. A taker that finds the expired lease's
+row locked therefore ends that backend (`pg_terminate_backend`; PostgreSQL lets a role end its
+own sessions): its transaction rolls back, which is exactly what fencing wants of it anyway.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, case, select, update
+from sqlalchemy import Connection, case, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
 from connector.errors import LeaseLostError
 from connector.state import schema
 from connector.state.base import StoreBase
+
+log = logging.getLogger(__name__)
+
+#: How long a taker waits for the row lock before it looks for a frozen holder to end.
+LOCK_PATIENCE_MS = 500
+
+#: PostgreSQL's "lock_not_available", raised when `lock_timeout` runs out.
+_LOCK_NOT_AVAILABLE = "55P03"
+
+# The session whose open transaction locks the lease row (the row version we can see names that
+# transaction in `xmax`), when the lease as last committed has expired and is not ours.
+_END_FROZEN_HOLDER = f"""
+SELECT pg_terminate_backend(l.pid)
+FROM pg_locks AS l JOIN {schema.leases.name} AS s ON l.transactionid = s.xmax
+WHERE s.name = :name AND s.holder <> :holder AND s.expires_at <= :now
+  AND l.locktype = 'transactionid' AND l.granted AND l.pid <> pg_backend_pid()
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +82,35 @@ class LeaseStore(StoreBase):
 
     def take_lease(self, name: str, holder: str, ttl: dt.timedelta) -> Lease | None:
         """Take (or renew) `name` unless another holder's lease is live; None when it is."""
+        if self.engine.dialect.name != "postgresql":
+            return self._take_lease(name, holder, ttl, lock_patience_ms=None)
+        try:
+            return self._take_lease(name, holder, ttl, lock_patience_ms=LOCK_PATIENCE_MS)
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+                raise
+        self._end_frozen_holder(name, holder)
+        return self._take_lease(name, holder, ttl, lock_patience_ms=None)
+
+    def _end_frozen_holder(self, name: str, holder: str) -> None:
+        with self.engine.begin() as conn:
+            ended = conn.execute(
+                text(_END_FROZEN_HOLDER), {"name": name, "holder": holder, "now": self.clock()}
+            ).all()
+        if ended:
+            log.warning(
+                "ended the session of a frozen lease holder",
+                extra={"lease": name, "sessions": len(ended)},
+            )
+
+    def _take_lease(
+        self, name: str, holder: str, ttl: dt.timedelta, *, lock_patience_ms: int | None
+    ) -> Lease | None:
         table = schema.leases
         now = self.clock()
         with self.engine.begin() as conn:
+            if lock_patience_ms is not None:
+                conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_patience_ms):d}"))
             token = conn.execute(
                 update(table)
                 .where(table.c.name == name)

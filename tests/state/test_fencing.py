@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from connector.engine.lease import RunLease
 from connector.errors import LeaseLostError, StoreUnavailableError
 from connector.state import schema
 from connector.state.connect import StoreTimeouts, is_outage, outage_reason
+from connector.state.leases import fence
 from connector.state.migrate import _config
 from connector.state.store import StateStore, database_url, open_store
 from connector.testing.clock import FakeClock
@@ -97,6 +100,55 @@ def test_a_holder_that_lost_its_lease_commits_nothing(two, clock) -> None:
     with second.fenced(Guard(taker)).transaction() as tx:
         tx.bind("customer", "k1", "crm", "1", snapshot={"name": "fresh"})
     assert first.bindings_for("customer", "crm", ["k1"])["k1"].snapshot == {"name": "fresh"}
+
+
+def test_a_taker_ends_a_frozen_holder_that_still_locks_the_lease_row(
+    pg_schema_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    """A holder frozen inside a fenced transaction keeps the row locked; its lease has run out."""
+    first = open_store(pg_schema_url, tmp_path, clock=clock)
+    second = open_store(pg_schema_url, tmp_path, clock=clock)
+    try:
+        paused = first.take_lease("route:r", "paused", TTL)
+        assert paused is not None
+        frozen = first.engine.connect()
+        frozen.begin()
+        fence(frozen, paused)  # the row is locked until this transaction ends
+        clock.advance(45)
+        started = time.monotonic()
+        taker = second.take_lease("route:r", "taker", TTL)
+        assert taker is not None and taker.token == paused.token + 1
+        assert time.monotonic() - started < 5, "the taker waited out a timeout instead"
+        with pytest.raises(OperationalError):  # its session was ended: nothing it did commits
+            frozen.execute(select(schema.leases.c.token))
+        frozen.invalidate()
+        assert second.take_lease("route:r", "paused", TTL) is None, "the taker holds it now"
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_live_holders_row_lock_is_waited_for_not_ended(
+    pg_schema_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    first = open_store(pg_schema_url, tmp_path, clock=clock)
+    second = open_store(pg_schema_url, tmp_path, clock=clock)
+    try:
+        holder = first.take_lease("route:r", "holder", TTL)
+        assert holder is not None
+        busy = first.engine.connect()
+        busy.begin()
+        fence(busy, holder)
+        # The live holder commits a moment later, as one finishing its write would.
+        finishing = threading.Timer(1.0, busy.commit)
+        finishing.start()
+        assert second.take_lease("route:r", "other", TTL) is None
+        finishing.join()
+        busy.execute(select(schema.leases.c.token))  # its session was not ended
+        busy.close()
+    finally:
+        first.close()
+        second.close()
 
 
 def test_a_late_holder_whose_lease_nobody_took_still_commits(two, clock) -> None:
