@@ -78,6 +78,7 @@ class SqlBackend:
         self.readers: dict[Entity, PlanReader] = {}
         self.scanners: dict[Entity, ChecksumReader] = {}
         self._writer: ApiWriter | None = None
+        self._writer_lock = asyncio.Lock()
         self._types: dict[Entity, dict[str, type | None]] | None = None
 
     @property
@@ -87,18 +88,22 @@ class SqlBackend:
         return self._store
 
     async def open(self) -> list[Problem]:
-        problems = await asyncio.to_thread(self._open)
-        uses_api = any(e.write == "api" for e in self.settings.entities.values())
-        if not problems and uses_api and self.settings.api is not None:
-            writer = load_writer(self.settings.api)
-            try:
-                await writer.open()
-            except BaseException:
-                await writer.close()
-                await self.close()
-                raise
-            self._writer = writer
-        return problems
+        return await asyncio.to_thread(self._open)
+
+    async def _api_writer(self) -> ApiWriter:
+        """The API writer, logged in on the first write: a run that only reads the ERP (ERP →
+        CRM) opens no session in it (Tryton would record each login in its own tables)."""
+        async with self._writer_lock:
+            if self._writer is None:
+                assert self.settings.api is not None  # settings validation requires it
+                writer = load_writer(self.settings.api)
+                try:
+                    await writer.open()
+                except BaseException:
+                    await writer.close()
+                    raise
+                self._writer = writer
+            return self._writer
 
     def _open(self) -> list[Problem]:
         url = normalise_url(self.settings.url.get_secret_value(), "url")
@@ -229,8 +234,9 @@ class SqlBackend:
 
     async def upsert(self, entity: Entity, writes: Sequence[NativeWrite]) -> list[WriteResult]:
         config = self.store.tables(entity).config
-        if config.write == "api" and self._writer is not None:
-            return await self._writer.upsert(entity, writes, config.api)
+        if config.write == "api" and self.settings.api is not None:
+            writer = await self._api_writer()
+            return await writer.upsert(entity, writes, config.api)
         return await asyncio.to_thread(self.store.upsert, entity, writes)
 
     async def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]:

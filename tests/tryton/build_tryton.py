@@ -2,10 +2,12 @@
 
 `python -m tests.tryton.build_tryton DIRECTORY NAME [DATABASE_URI]` activates the sale module
 (and its dependencies: party, company, product, stock, account, account_invoice) with
-`trytond-admin`, then fills it through proteus (Tryton's client library, so Tryton's rules and
-defaults apply): a company with a minimal chart of accounts and a fiscal year, two customers
-with an address and an e-mail, two products with codes, and two existing sales — one confirmed
-(Tryton made its stock moves and its invoice), one still a draft. It prints what it made as
+`trytond-admin`, and party_relationship (persons related to their employer), then fills it through
+proteus (Tryton's client library, so Tryton's rules and defaults apply): a company with a minimal
+chart of accounts and a fiscal year, two customers with an address, an e-mail and a phone, three
+contact persons (parties related to a customer as "Employee of", with their own e-mail or
+phone), two products with codes, and two existing sales — one confirmed (Tryton made its stock
+moves and its invoice), one still a draft. It prints what it made as
 JSON. Runs in a process of its own: trytond's configuration and pool are process-global.
 """
 
@@ -40,7 +42,9 @@ def activate(directory: Path, name: str, uri: str) -> Path:
     env = {**os.environ, "TRYTONPASSFILE": str(password)}
     base = [admin, "-c", str(conf), "-d", name]
     subprocess.run([*base, "--all", "--email", "admin@example.com"], check=True, env=env)
-    subprocess.run([*base, "-u", "sale", "--activate-dependencies"], check=True, env=env)
+    subprocess.run(
+        [*base, "-u", "sale", "party_relationship", "--activate-dependencies"], check=True, env=env
+    )
     return conf
 
 
@@ -74,8 +78,32 @@ def fill(conf: Path, name: str, uri: str) -> dict[str, object]:
         address.street, address.city, address.postal_code = f"Weg {number}", city, "1000"
         mechanism = party.contact_mechanisms.new()
         mechanism.type, mechanism.value = "email", f"kunde{number}@example.de"
+        mechanism = party.contact_mechanisms.new()
+        mechanism.type, mechanism.value = "phone", f"+49 30 1000{number}"
         party.save()
         customers.append(party)
+
+    # Persons are parties too; Tryton ties them to their employer by a party relation.
+    RelationType = Model.get("party.relation.type")
+    employee_of = RelationType(name="Employee of")
+    employee_of.save()
+    employer_of = RelationType(name="Employer of", reverse=employee_of)
+    employer_of.save()
+    employee_of.reverse = employer_of
+    employee_of.save()
+    persons = []
+    for label, customer, kind, value in (
+        ("Anna Schmidt", customers[0], "email", "Anna.Schmidt@Example.de"),
+        ("Ben Meier", customers[0], "phone", "+49 30 2000 1"),
+        ("Clara Huber", customers[1], "email", "clara.huber@example.at"),
+    ):
+        person = Party(name=label)
+        mechanism = person.contact_mechanisms.new()
+        mechanism.type, mechanism.value = kind, value
+        relation = person.relations.new()
+        relation.type, relation.to = employee_of, customer
+        person.save()
+        persons.append(person)
 
     Category = Model.get("product.category")
     category = Category(name="Waren", accounting=True)
@@ -109,6 +137,8 @@ def fill(conf: Path, name: str, uri: str) -> dict[str, object]:
     confirmed.reload()
     return {
         "customers": [party.id for party in customers],
+        "persons": {person.name: person.id for person in persons},
+        "company_party": get_company().party.id,
         "products": {product.code: product.id for product in products},
         "sales": {"confirmed": confirmed.id, "draft": draft.id},
         "confirmed_state": confirmed.state,
