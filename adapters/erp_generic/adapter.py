@@ -91,8 +91,8 @@ class SqlBackend:
         return await asyncio.to_thread(self._open)
 
     async def _api_writer(self) -> ApiWriter:
-        """The API writer, logged in on the first write: a run that only reads the ERP (ERP →
-        CRM) opens no session in it (Tryton would record each login in its own tables)."""
+        """The API writer, logged in on the first write or probe, not on open: opening the
+        adapter (tests, previews, a route that only reads) needs no session in the ERP."""
         async with self._writer_lock:
             if self._writer is None:
                 assert self.settings.api is not None  # settings validation requires it
@@ -138,7 +138,18 @@ class SqlBackend:
             self._store = None
 
     async def probe(self, entities: frozenset[Entity]) -> list[Problem]:
-        return await asyncio.to_thread(self._probe, entities)
+        problems = await asyncio.to_thread(self._probe, entities)
+        api = [e for e in sorted(entities) if self._writes_by_api(e)]
+        if api and self.settings.api is not None:
+            try:  # `connector check` proves the API login works, as it does the tables
+                await self._api_writer()
+            except ConnectorError as error:
+                problems.append(Problem(f"{self.location}.api", str(error)))
+        return problems
+
+    def _writes_by_api(self, entity: Entity) -> bool:
+        config = self.settings.entities.get(entity)
+        return config is not None and config.write == "api"
 
     def _probe(self, entities: frozenset[Entity]) -> list[Problem]:
         """Read one row of every table the entities use: reflection works without SELECT."""

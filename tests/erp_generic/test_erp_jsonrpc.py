@@ -34,6 +34,7 @@ def answer(request: httpx.Request, result: object = None, error: object = None) 
 @respx.mock
 async def test_login_then_calls_carry_the_session_and_a_401_logs_in_again() -> None:
     logins: list[str] = []
+    logouts: list[str] = []
     expired = {"done": False}
 
     def server(request: httpx.Request) -> httpx.Response:
@@ -42,6 +43,9 @@ async def test_login_then_calls_carry_the_session_and_a_401_logs_in_again() -> N
             assert body["params"][:2] == ["admin", {"password": "s3cret"}]
             logins.append("x")
             return answer(request, [7, f"token{len(logins)}", None])
+        if body["method"] == "common.db.logout":
+            logouts.append(request.headers["Authorization"])
+            return answer(request, None)
         if not expired["done"]:
             expired["done"] = True
             return httpx.Response(401)
@@ -60,6 +64,8 @@ async def test_login_then_calls_carry_the_session_and_a_401_logs_in_again() -> N
     finally:
         await rpc.close()
     assert result == [Decimal("9.99")] and len(logins) == 2
+    # Closing logs the live session out: the server keeps no session row from the run.
+    assert logouts == ["Session " + base64.b64encode(b"admin:7:token2").decode()]
 
 
 @respx.mock

@@ -113,11 +113,11 @@ def test_tryton_customers_contacts_and_sales_reach_hubspot_and_tryton_is_untouch
     for name, value in environment(tryton).items():
         monkeypatch.setenv(name, value)
     sales = [tryton.made["sales"]["confirmed"], tryton.made["sales"]["draft"]]
-    before = erp_state(tryton.database_url, sales)
     config = hubspot_config(tmp_path, hubspot)
     run_cli(config, "hubspot", "setup")
     # The preset's SQL (the contacts' and sales' queries, the history query) checks out live.
     run_cli(config, "check")
+    before = erp_state(tryton.database_url, sales)
 
     out = run_cli(config, "sync", "tryton-to-crm")
     assert counts(out, "tryton-to-crm", "customer")[0] == 2, out

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from connector.errors import ConfigurationError, RecordError
+from connector.errors import ConfigurationError, ConnectorError, RecordError
 from connector.http import ApiClient, HttpConfigurationError, HttpSettings
 
 
@@ -111,7 +111,17 @@ class JsonRpcSession:
         self._ids = itertools.count(1)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        """Log out (the server drops its session row: runs leave none behind), then close."""
+        try:
+            if self._header is not None:
+                header, self._header = self._header, None
+                body = {"id": next(self._ids), "method": "common.db.logout", "params": []}
+                headers = {"Authorization": header}
+                await self._client.request("POST", self._path, json=body, headers=headers)
+        except ConnectorError:
+            pass  # an expired session or a server gone: nothing left to log out of
+        finally:
+            await self._client.aclose()
 
     async def login(self) -> None:
         body = {
