@@ -187,3 +187,13 @@ def test_tryton_customers_contacts_and_sales_reach_hubspot_and_tryton_is_untouch
     cities = {c["id"]: c["properties"]["city"] for c in listed(hubspot, "companies", "city")}
     assert cities == {eins: "Hamburg", zwei: "Wien"}
     assert erp_state(tryton.database_url, sales) == edited
+
+
+def test_the_preset_mappings_converge(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Contacts and history included, every field the preset maps agrees both ways (or is
+    mapped one way), so no run writes the same value again."""
+    for name in ("TRYTON_DATABASE", "TRYTON_PASSWORD", "HUBSPOT_TOKEN"):
+        monkeypatch.setenv(name, "unused")
+    monkeypatch.setenv("TRYTON_DATABASE_URL", f"sqlite:///{tmp_path / 'unused.db'}")
+    out = run_cli(PRESET / "config.yaml", "mappings", "check", "--convergence")
+    assert "converge" in out
