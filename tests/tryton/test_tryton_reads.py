@@ -83,8 +83,9 @@ def erp_state(url: str, sales: list[int]) -> tuple[dict[str, list[str]], dict[st
     return schema, rows, snapshot(url, sales)
 
 
-def edit_city(tryton: Tryton, party: int, city: str) -> None:
-    """Change a party's address through Tryton's own API (its rules and write_date apply)."""
+def edit_in_tryton(tryton: Tryton, party: int, city: str, quote: int) -> None:
+    """Change a party's address and quote a draft sale through Tryton's own API (its rules
+    and write_date apply)."""
 
     async def edit() -> None:
         settings = ApiSettings(
@@ -101,6 +102,7 @@ def edit_city(tryton: Tryton, party: int, city: str) -> None:
                 "party.address", "search", [["party", "=", party]], 0, None, None
             )
             await writer.call("party.address", "write", ids, {"city": city})
+            await writer.call("sale.sale", "quote", [quote])
         finally:
             await writer.close()
 
@@ -179,13 +181,16 @@ def test_tryton_customers_contacts_and_sales_reach_hubspot_and_tryton_is_untouch
     assert {t: n for t, n in after[1].items() if before[1][t] != n} == {}
     assert after[2] == before[2]
 
-    # An address edited in Tryton is seen on the next run; nothing else is written again.
-    edit_city(tryton, tryton.made["customers"][0], "Hamburg")
+    # An address edited in Tryton is seen on the next run; so is a customer's history when
+    # only its sale changed (the draft quoted: an open order now).
+    edit_in_tryton(tryton, tryton.made["customers"][0], "Hamburg", tryton.made["sales"]["draft"])
     edited = erp_state(tryton.database_url, sales)
     out = run_cli(config, "sync", "tryton-to-crm")
-    assert counts(out, "tryton-to-crm", "customer")[:2] == [0, 1], out
-    cities = {c["id"]: c["properties"]["city"] for c in listed(hubspot, "companies", "city")}
-    assert cities == {eins: "Hamburg", zwei: "Wien"}
+    assert counts(out, "tryton-to-crm", "customer")[:2] == [0, 2], out
+    assert counts(out, "tryton-to-crm", "sale")[:2] == [0, 1], out
+    now = {c["id"]: c["properties"] for c in listed(hubspot, "companies", f"city,{figures}")}
+    assert (now[eins]["city"], now[zwei]["city"]) == ("Hamburg", "Wien")
+    assert now[zwei]["erp_open_orders"] == "1"
     assert erp_state(tryton.database_url, sales) == edited
 
 
