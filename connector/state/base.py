@@ -8,11 +8,12 @@ and transaction time declared on the bases here; the classes in `store.py` set t
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table
-from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.batching import chunked
 from connector.timestamps import WallClock, utc_now
@@ -39,6 +40,16 @@ class TxBase:
         raise NotImplementedError
 
 
+def dialect_of(name: str) -> ModuleType:
+    """The SQLAlchemy dialect package (its ON CONFLICT `insert`) for a store on database `name`.
+
+    Imported on first use: a store on SQLite never loads the PostgreSQL dialect (and its
+    asyncpg module), which was a tenth of `connector status`'s start-up (bench/cli_startup.py).
+    """
+    package = "postgresql" if name == "postgresql" else "sqlite"
+    return importlib.import_module(f"sqlalchemy.dialects.{package}")
+
+
 def upsert(
     conn: Connection,
     table: Table,
@@ -53,8 +64,7 @@ def upsert(
     """
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
+    statement = dialect_of(conn.dialect.name).insert(table)
     changes = {column: statement.excluded[column] for column in update_columns}
     conn.execute(
         statement.on_conflict_do_update(index_elements=list(conflict), set_=changes),

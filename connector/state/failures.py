@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.state import schema
-from connector.state.base import StoreBase, TxBase, chunks
+from connector.state.base import StoreBase, TxBase, chunks, dialect_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +231,7 @@ class FailureTx(TxBase):
             "created_at": self.now,
             "updated_at": self.now,
         }
-        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(table).values(**values)
+        statement = dialect_of(self._conn.dialect.name).insert(table).values(**values)
         changes = {
             column: statement.excluded[column]
             for column in (

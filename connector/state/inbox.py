@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError
 
 from connector.errors import UnstorableError
 from connector.state import schema
-from connector.state.base import StoreBase
+from connector.state.base import StoreBase, dialect_of
 
 #: Rows SQLAlchemy sends as one multi-row INSERT (its `insertmanyvalues_page_size` default).
 ONE_STATEMENT_ROWS = 1000
@@ -72,7 +71,7 @@ class InboxStore(StoreBase):
         ]
         table = schema.inbox
         postgres = self.engine.dialect.name == "postgresql"
-        dialect = postgresql if postgres else sqlite
+        dialect = dialect_of(self.engine.dialect.name)
         statement = (
             dialect.insert(table)
             .on_conflict_do_nothing(index_elements=["source", "event_id"])

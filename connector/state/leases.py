@@ -26,12 +26,11 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, case, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from connector.errors import LeaseLostError
 from connector.state import schema
-from connector.state.base import StoreBase
+from connector.state.base import StoreBase, dialect_of
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +124,7 @@ class LeaseStore(StoreBase):
                 .returning(table.c.token)
             ).scalar_one_or_none()
             if token is None:
-                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+                dialect = dialect_of(conn.dialect.name)
                 token = conn.execute(
                     dialect.insert(table)
                     .values(
