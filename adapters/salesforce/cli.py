@@ -7,11 +7,6 @@ from typing import Annotated
 import typer
 
 from connector.cli.common import console, fail, handle_errors, run_async, state
-from connector.model import Entity
-from connector.runtime import Runtime
-
-from .adapter import SalesforceAdapter
-from .setup import Finding, check
 
 app = typer.Typer(
     help="Salesforce: check the org is ready for the connector.", no_args_is_help=True
@@ -27,6 +22,13 @@ def setup(
 ) -> None:
     """Check through describe that every field the adapter and the mapping files use exists,
     is writable and (for keys) is External ID + Unique; print what to create where not."""
+    # Imported here: `connector --help` mounts this app and must not load the adapter.
+    from connector.model import Entity
+    from connector.runtime import Runtime
+
+    from .adapter import SalesforceAdapter
+    from .setup import Finding, check
+
     config = state.config()
     names = [n for n, s in config.systems.items() if s.kind == "salesforce" and system in (None, n)]
     if not names:
