@@ -22,7 +22,6 @@ import httpx
 from pydantic import BaseModel
 
 from connector.adapter import (
-    AdapterContext,
     Capabilities,
     NativeRecord,
     NativeWrite,
@@ -30,7 +29,8 @@ from connector.adapter import (
     WebhookVerifier,
     WriteResult,
 )
-from connector.errors import ConfigurationError, Problem, RecordError
+from connector.adapter_base import BaseAdapter
+from connector.errors import Problem, RecordError
 from connector.http import DEFAULT_REGISTRY, HttpRecordError, LimiterRegistry
 from connector.http.ratelimit import Clock, Sleep
 from connector.model import Entity
@@ -77,7 +77,7 @@ def record_error_from(exc: HttpRecordError) -> RecordError:
     return RecordError(message, code=exc.category or exc.code or f"HTTP_{exc.status}")
 
 
-class HubSpotAdapter:
+class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
     """One HubSpot account."""
 
     kind: ClassVar[str] = "hubspot"
@@ -93,13 +93,11 @@ class HubSpotAdapter:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.name = name
-        self.settings = settings
+        super().__init__(name, settings)
         self._transport = transport
         self._registry = registry
         self._clock = clock
         self._sleep = sleep
-        self._client: HubSpotClient | None = None
         self.owners = OwnerDirectory(
             lambda: self.client, refresh_seconds=settings.owners_refresh_seconds, clock=clock
         )
@@ -113,43 +111,23 @@ class HubSpotAdapter:
             upsert_matches={entity: CONNECTOR_KEY for entity in Entity},
         )
 
-    @classmethod
-    def from_settings(
-        cls, name: str, settings: BaseModel, context: AdapterContext
-    ) -> HubSpotAdapter:
-        if not isinstance(settings, HubSpotSettings):
-            settings = HubSpotSettings.model_validate(settings.model_dump())
-        return cls(name, settings)
-
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def open(self) -> None:
-        if self._client is None:
-            self._client = HubSpotClient(
-                self.settings,
-                name=self.name,
-                transport=self._transport,
-                registry=self._registry,
-                clock=self._clock,
-                sleep=self._sleep,
-            )
+    async def connect(self) -> HubSpotClient:
+        return HubSpotClient(
+            self.settings,
+            name=self.name,
+            transport=self._transport,
+            registry=self._registry,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
 
     async def probe(self, entities: frozenset[Entity]) -> list[Problem]:
         """Token, scopes, base URL and the connector's key property, checked live (probe.py)."""
         from .probe import probe
 
         return await probe(self, entities)
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    @property
-    def client(self) -> HubSpotClient:
-        if self._client is None:
-            raise ConfigurationError(f"adapter {self.name!r} is not open")
-        return self._client
 
     # -- properties ---------------------------------------------------------------------------
 
