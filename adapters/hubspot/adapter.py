@@ -30,6 +30,7 @@ from connector.adapter import (
     WriteResult,
 )
 from connector.adapter_base import BaseAdapter
+from connector.batching import bisect_batch
 from connector.errors import Problem, RecordError
 from connector.http import DEFAULT_REGISTRY, HttpRecordError, LimiterRegistry
 from connector.http.ratelimit import Clock, Sleep
@@ -71,8 +72,10 @@ LOOKUP_IN_CHUNK = 50
 ARCHIVED_PAGE = 100
 
 
-def record_error_from(exc: HttpRecordError) -> RecordError:
+def record_error_from(exc: RecordError) -> RecordError:
     """HubSpot's own message and category for a request-level refusal."""
+    if not isinstance(exc, HttpRecordError):
+        return exc
     message = exc.api_message or str(exc)
     return RecordError(message, code=exc.category or exc.code or f"HTTP_{exc.status}")
 
@@ -460,21 +463,16 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
     ) -> dict[str, WriteResult]:
         """One batch call; a whole-batch refusal is bisected so one bad record fails alone."""
         build = upsert_input if operation == "upsert" else update_input
-        inputs = [build(w, split[w.key].properties) for w in writes]
-        try:
-            _, body = await self.client.call(
-                "POST",
-                self.client.paths.batch(object_spec.object_type, operation),
-                json={"inputs": inputs},
-                idempotent=True,
-            )
-        except HttpRecordError as exc:
-            if len(writes) == 1:
-                return failed(writes, record_error_from(exc))
-            middle = len(writes) // 2
-            first = await self._send(object_spec, operation, writes[:middle], split)
-            return {**first, **await self._send(object_spec, operation, writes[middle:], split)}
-        return split_batch_response(writes, body)
+        path = self.client.paths.batch(object_spec.object_type, operation)
+
+        async def send(batch: Sequence[NativeWrite]) -> dict[str, WriteResult]:
+            inputs = [build(w, split[w.key].properties) for w in batch]
+            _, body = await self.client.call("POST", path, json={"inputs": inputs}, idempotent=True)
+            return split_batch_response(batch, body)
+
+        return await bisect_batch(
+            writes, send, lambda write, error: failed([write], record_error_from(error))
+        )
 
     async def _link(
         self,
@@ -532,23 +530,23 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
         return [results[i] for i in ids]
 
     async def _archive(self, object_spec: ObjectSpec, ids: Sequence[str]) -> dict[str, WriteResult]:
-        try:
-            await self.client.call(
-                "POST",
-                self.client.paths.batch(object_spec.object_type, "archive"),
-                json={"inputs": [{"id": i} for i in ids]},
-                idempotent=True,
-            )
-        except HttpRecordError as exc:
-            if exc.status == 404:
-                pass  # already gone: archiving is what was asked
-            elif len(ids) == 1:
-                return {ids[0]: WriteResult(ids[0], ids[0], error=record_error_from(exc))}
-            else:
-                middle = len(ids) // 2
-                first = await self._archive(object_spec, ids[:middle])
-                return {**first, **await self._archive(object_spec, ids[middle:])}
-        return {i: WriteResult(key=i, external_id=i) for i in ids}
+        """One batch archive; a whole-batch refusal is bisected so one bad id fails alone."""
+        path = self.client.paths.batch(object_spec.object_type, "archive")
+
+        async def send(batch: Sequence[str]) -> dict[str, WriteResult]:
+            try:
+                await self.client.call(
+                    "POST", path, json={"inputs": [{"id": i} for i in batch]}, idempotent=True
+                )
+            except HttpRecordError as exc:
+                if exc.status != 404:
+                    raise
+                # 404: already gone, and archiving is what was asked.
+            return {i: WriteResult(key=i, external_id=i) for i in batch}
+
+        return await bisect_batch(
+            ids, send, lambda i, error: {i: WriteResult(i, i, error=record_error_from(error))}
+        )
 
 
 def _with_unwritten(
