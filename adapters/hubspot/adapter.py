@@ -30,11 +30,12 @@ from connector.adapter import (
     WriteResult,
 )
 from connector.adapter_base import BaseAdapter
-from connector.batching import bisect_batch
+from connector.batching import bisect_batch, chunked
 from connector.errors import Problem, RecordError
 from connector.http import DEFAULT_REGISTRY, HttpRecordError, LimiterRegistry
-from connector.http.ratelimit import Clock, Sleep
+from connector.http.ratelimit import Sleep
 from connector.model import Entity
+from connector.timestamps import EPOCH, MonotonicClock, parse_timestamp
 
 from . import associations as assoc
 from . import linking, terms
@@ -56,7 +57,6 @@ from .owners import OwnerDirectory
 from .settings import SEARCH_CLASS, HubSpotSettings
 from .webhooks import HubSpotWebhookVerifier
 from .writes import (
-    chunks,
     failed,
     line_order,
     plan_rounds,
@@ -93,7 +93,7 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         registry: LimiterRegistry = DEFAULT_REGISTRY,
-        clock: Clock = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         super().__init__(name, settings)
@@ -210,14 +210,14 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
         properties = dict(item.get("properties") or {})
         record_id = str(item.get("id") or properties.get(OBJECT_ID))
         updated = (
-            walk.parse_timestamp(properties.get(object_spec.modified_property))
-            or walk.parse_timestamp(item.get("updatedAt"))
-            or walk.parse_timestamp(item.get("archivedAt"))
-            or dt.datetime.fromtimestamp(0, dt.UTC)
+            parse_timestamp(properties.get(object_spec.modified_property))
+            or parse_timestamp(item.get("updatedAt"))
+            or parse_timestamp(item.get("archivedAt"))
+            or EPOCH
         )
         archived = bool(item.get("archived"))
         if archived:
-            updated = walk.parse_timestamp(item.get("archivedAt")) or updated
+            updated = parse_timestamp(item.get("archivedAt")) or updated
         return NativeRecord(id=record_id, updated_at=updated, fields=properties, deleted=archived)
 
     async def _enrich(self, entity: Entity, records: list[NativeRecord]) -> list[NativeRecord]:
@@ -262,7 +262,7 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
     ) -> list[NativeRecord]:
         records: list[NativeRecord] = []
         path = self.client.paths.batch(object_type, "read")
-        for batch in chunks(list(dict.fromkeys(ids)), self.settings.batch_size):
+        for batch in chunked(list(dict.fromkeys(ids)), self.settings.batch_size):
             # `propertiesWithHistory` is required by HubSpot's API description
             # (`BatchReadInputSimplePublicObjectId`), even when no history is wanted.
             body: dict[str, Any] = {
@@ -281,8 +281,7 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
                 records.append(
                     NativeRecord(
                         id=str(item.get("id")),
-                        updated_at=walk.parse_timestamp(item.get("updatedAt"))
-                        or dt.datetime.fromtimestamp(0, dt.UTC),
+                        updated_at=parse_timestamp(item.get("updatedAt")) or EPOCH,
                         fields=properties_now,
                     )
                 )
@@ -294,7 +293,7 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
         records = [
             NativeRecord(
                 r.id,
-                walk.parse_timestamp(r.fields.get(object_spec.modified_property)) or r.updated_at,
+                parse_timestamp(r.fields.get(object_spec.modified_property)) or r.updated_at,
                 r.fields,
             )
             for r in raw
@@ -317,7 +316,7 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
             records = await self._enrich(entity, natives)
         else:
             records = []
-            for batch in chunks(wanted, LOOKUP_IN_CHUNK):
+            for batch in chunked(wanted, LOOKUP_IN_CHUNK):
                 records.extend(await self._search_in(object_spec, native_field, batch, properties))
             records = await self._enrich(entity, records)
         folded = {v.casefold(): v for v in wanted}
@@ -431,7 +430,7 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
                 results.update(await self._write_batch(object_spec, batch))
 
         for round_writes in plan_rounds(writes):
-            batches = list(chunks(round_writes, self.settings.batch_size))
+            batches = list(chunked(round_writes, self.settings.batch_size))
             await asyncio.gather(*(run(batch) for batch in batches))
         return [_with_unwritten(results[w.key], unwritten.get(w.key), for_now) for w in writes]
 
@@ -525,7 +524,7 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
     async def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]:
         object_spec = spec(entity)
         results: dict[str, WriteResult] = {}
-        for batch in chunks(list(dict.fromkeys(ids)), self.settings.batch_size):
+        for batch in chunked(list(dict.fromkeys(ids)), self.settings.batch_size):
             results.update(await self._archive(object_spec, batch))
         return [results[i] for i in ids]
 

@@ -36,7 +36,8 @@ from connector.http import (
     StaticToken,
     TokenProvider,
 )
-from connector.http.ratelimit import Clock, QuotaParser, Sleep, remaining_header_parser
+from connector.http.ratelimit import QuotaParser, Sleep, remaining_header_parser
+from connector.timestamps import MonotonicClock
 
 from .errors import HUBSPOT_POLICY, parse_hubspot_error
 from .paths import ApiPaths
@@ -60,7 +61,7 @@ class HubSpotClient:
         name: str = "hubspot",
         transport: httpx.AsyncBaseTransport | None = None,
         registry: LimiterRegistry = DEFAULT_REGISTRY,
-        clock: Clock = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.settings = settings
@@ -85,7 +86,7 @@ class HubSpotClient:
         self,
         settings: HubSpotSettings,
         transport: httpx.AsyncBaseTransport | None,
-        clock: Clock,
+        clock: MonotonicClock,
     ) -> TokenProvider:
         auth = settings.auth
         if not isinstance(auth, OAuthAuth):

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from connector.adapter import NativeRecord
+from connector.batching import chunked
 from connector.errors import RecordError, TransientError
 
 from . import associations as assoc
@@ -20,7 +21,7 @@ from .client import HubSpotClient
 from .errors import batch_item_error
 from .objects import LINE_ITEMS
 from .settings import ASSOCIATIONS_CLASS
-from .writes import chunks, plan_line_items
+from .writes import plan_line_items
 
 
 async def read_associations(
@@ -56,7 +57,7 @@ async def create_associations(
     errors: dict[str, RecordError] = {}
     path = client.paths.association_batch(from_type, to_type, "create")
     unique = list(dict.fromkeys(links))
-    for batch in chunks(unique, assoc.BATCH_CREATE_LIMIT):
+    for batch in chunked(unique, assoc.BATCH_CREATE_LIMIT):
         _, body = await client.call(
             "POST",
             path,
@@ -82,7 +83,7 @@ async def remove_associations(
         for from_id, to_ids in removals.items()
         if to_ids
     ]
-    for batch in chunks(inputs, assoc.BATCH_ARCHIVE_LIMIT):
+    for batch in chunked(inputs, assoc.BATCH_ARCHIVE_LIMIT):
         await client.call(
             "POST",
             path,
@@ -201,7 +202,7 @@ async def _line_batches(
     retry because the next write of the deal matches line items by key and archives a double.
     """
     path = client.paths.batch(LINE_ITEMS, operation)
-    for batch in chunks(list(inputs), batch_size):
+    for batch in chunked(list(inputs), batch_size):
         if operation == "archive":
             deals = {str(i["deal"]) for i in batch}
             body_inputs = [{"id": i["id"]} for i in batch]

@@ -41,7 +41,7 @@ from typing import Any
 from connector.adapter import NativeRecord, NativeWrite
 from connector.errors import ConnectorError
 from connector.http import HttpConfigurationError
-from connector.http.ratelimit import Clock
+from connector.timestamps import MonotonicClock
 
 from .client import HubSpotClient
 from .objects import OWNER_EMAIL, OWNER_ID
@@ -69,7 +69,7 @@ class OwnerDirectory:
     """The portal's owners by id and by e-mail, cached per adapter (see the module doc)."""
 
     def __init__(
-        self, client: Callable[[], HubSpotClient], *, refresh_seconds: float, clock: Clock
+        self, client: Callable[[], HubSpotClient], *, refresh_seconds: float, clock: MonotonicClock
     ) -> None:
         self._client = client
         self._refresh_seconds = refresh_seconds

@@ -65,22 +65,6 @@ def from_ms(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
 
-def parse_timestamp(value: Any) -> dt.datetime | None:
-    """HubSpot datetimes: ISO-8601 in `properties` and `updatedAt`, epoch ms in filters."""
-    if value is None or value == "":
-        return None
-    text = str(value)
-    if text.isdigit():
-        return from_ms(int(text))
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
-
-
 def first_cursor(since: dt.datetime | None, overlap: dt.timedelta) -> SearchCursor:
     """Start `overlap` before `since`: search lags writes by "a few moments"."""
     if since is None:

@@ -26,9 +26,9 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from connector.model import Entity
+from connector.timestamps import parse_timestamp
 
 from .objects import LINE_ITEMS, OWN_PROPERTIES, spec
-from .search import parse_timestamp
 
 #: Built-in number, date and datetime properties per object type (the rest are text).
 _NUMBERS: dict[str, frozenset[str]] = {

@@ -15,24 +15,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from connector.adapter import NativeWrite, WriteResult
 from connector.errors import RecordError
+from connector.timestamps import parse_timestamp
 
 from .errors import batch_item_error
 from .objects import ASSOCIATIONS, CONNECTOR_KEY, LINE_KEY_PROPERTY, LINES
-from .search import parse_timestamp
-
-T = TypeVar("T")
-
-
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def to_hubspot_value(value: Any) -> str:

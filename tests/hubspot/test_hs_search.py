@@ -12,11 +12,11 @@ from adapters.hubspot.search import (
     SearchCursor,
     build_request,
     first_cursor,
-    parse_timestamp,
     step,
     to_ms,
 )
 from connector.model import Entity
+from connector.timestamps import parse_timestamp
 
 from .conftest import BASE
 from .fake_search import FakeSearch
