@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
-from connector.errors import ConfigurationError
 from connector.http import HttpSettings, RateLimit
+from connector.settings_base import StrictModel, secret_from_env
 
 from .paths import ApiPaths
 
@@ -23,22 +23,7 @@ SEARCH_CLASS = "search"
 ASSOCIATIONS_CLASS = "associations"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _from_env(value: SecretStr | None, env_name: str | None, what: str) -> SecretStr:
-    if value is not None and value.get_secret_value():
-        return value
-    if env_name:
-        found = os.environ.get(env_name)
-        if found:
-            return SecretStr(found)
-        raise ConfigurationError(f"HubSpot {what}: environment variable {env_name} is not set")
-    raise ConfigurationError(f"HubSpot {what} is not configured")
-
-
-class TokenAuth(_Strict):
+class TokenAuth(StrictModel):
     """A private-app access token or a service key: a static bearer token."""
 
     kind: Literal["token"] = "token"
@@ -46,10 +31,10 @@ class TokenAuth(_Strict):
     token_env: str | None = "HUBSPOT_TOKEN"
 
     def resolve_token(self) -> SecretStr:
-        return _from_env(self.token, self.token_env, "access token")
+        return secret_from_env(self.token, self.token_env, "access token", system="HubSpot")
 
 
-class OAuthAuth(_Strict):
+class OAuthAuth(StrictModel):
     """OAuth 2.0 refresh-token flow; the access token is refreshed before `expires_in` runs out."""
 
     kind: Literal["oauth"] = "oauth"
@@ -62,13 +47,17 @@ class OAuthAuth(_Strict):
     refresh_margin_seconds: float = Field(default=120.0, ge=0)
 
     def resolve_client_secret(self) -> SecretStr:
-        return _from_env(self.client_secret, self.client_secret_env, "OAuth client secret")
+        return secret_from_env(
+            self.client_secret, self.client_secret_env, "OAuth client secret", system="HubSpot"
+        )
 
     def resolve_refresh_token(self) -> SecretStr:
-        return _from_env(self.refresh_token, self.refresh_token_env, "OAuth refresh token")
+        return secret_from_env(
+            self.refresh_token, self.refresh_token_env, "OAuth refresh token", system="HubSpot"
+        )
 
 
-class Limits(_Strict):
+class Limits(StrictModel):
     """Client-side throttles, kept under HubSpot's published limits (hubspot.md §5.1)."""
 
     #: General burst limit per app: 100 (Free/Starter), 190 (Pro/Enterprise), 250 (add-on).
@@ -92,7 +81,7 @@ SignatureVersion = Literal["v1", "v2", "v3"]
 ALL_VERSIONS: tuple[SignatureVersion, ...] = ("v3", "v2", "v1")
 
 
-class WebhookSettings(_Strict):
+class WebhookSettings(StrictModel):
     """Client secrets that sign incoming webhooks; two or more let a secret be rotated."""
 
     client_secrets: list[SecretStr] = Field(default_factory=list)
@@ -114,7 +103,7 @@ class WebhookSettings(_Strict):
         return secrets
 
 
-class HubSpotSettings(_Strict):
+class HubSpotSettings(StrictModel):
     """Everything needed to talk to one HubSpot account."""
 
     base_url: str = "https://api.hubapi.com"
