@@ -345,18 +345,17 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
             "properties": list(properties),
             "limit": walk.MAX_PAGE_SIZE,
         }
-        records: list[NativeRecord] = []
-        path = self.client.paths.search(object_spec.object_type)
-        while True:
-            _, answer = await self.client.call(
-                "POST", path, json=body, endpoint_class=SEARCH_CLASS, idempotent=True
-            )
-            answer = answer or {}
-            records.extend(self._native(object_spec, i) for i in answer.get("results") or [])
-            after = ((answer.get("paging") or {}).get("next") or {}).get("after")
-            if not after or int(after) + walk.MAX_PAGE_SIZE > walk.RESULT_CAP:
-                return records
-            body = {**body, "after": after}
+        # Paging by `after` stops at HubSpot's 10,000-result cap (a page past it is a 400).
+        pages = self.client.pages(
+            "POST",
+            self.client.paths.search(object_spec.object_type),
+            json=body,
+            endpoint_class=SEARCH_CLASS,
+            max_pages=walk.RESULT_CAP // walk.MAX_PAGE_SIZE,
+        )
+        return [
+            self._native(object_spec, i) async for page in pages for i in page.get("results") or []
+        ]
 
     async def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]:
         object_spec = spec(entity)
@@ -398,24 +397,19 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
     ) -> list[NativeRecord]:
         """Archived records (recycle bin) archived at or after `since`: search never returns
         archived records; the list endpoint with `archived=true` returns only them."""
-        found: list[NativeRecord] = []
-        path = self.client.paths.objects(object_spec.object_type)
-        params: dict[str, str] = {
+        params = {
             "archived": "true",
             "limit": str(ARCHIVED_PAGE),
             "properties": ",".join([object_spec.erp_key_property, CONNECTOR_KEY]),
         }
-        while True:
-            _, answer = await self.client.call("GET", path, params=params)
-            answer = answer or {}
-            for item in answer.get("results") or []:
+        path = self.client.paths.objects(object_spec.object_type)
+        found: list[NativeRecord] = []
+        async for page in self.client.pages("GET", path, params=params):
+            for item in page.get("results") or []:
                 record = self._native(object_spec, {**item, "archived": True})
                 if record.updated_at >= since:
                     found.append(record)
-            after = ((answer.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                return found
-            params = {**params, "after": str(after)}
+        return found
 
     # -- writing ------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -36,6 +36,7 @@ from connector.http import (
     StaticToken,
     TokenProvider,
 )
+from connector.http.paging import JsonCursor, PageAnswer, PageRequest, paginate
 from connector.http.ratelimit import QuotaParser, Sleep, remaining_header_parser
 from connector.timestamps import MonotonicClock
 
@@ -49,6 +50,11 @@ BURST_QUOTA: QuotaParser = remaining_header_parser(
     limit="X-HubSpot-RateLimit-Max",
     window_ms="X-HubSpot-RateLimit-Interval-Milliseconds",
 )
+
+#: Every paged HubSpot list and search names the next page at `paging.next.after`, sent back as
+#: `after`: a query parameter of a GET, a field of a search's JSON body.
+NEXT_PAGE = JsonCursor(("paging", "next", "after"), "after")
+NEXT_SEARCH_PAGE = JsonCursor(("paging", "next", "after"), "after", in_body=True)
 
 
 class HubSpotClient:
@@ -138,3 +144,31 @@ class HubSpotClient:
             return response.status_code, response.json()
         except ValueError:
             return response.status_code, None
+
+    async def pages(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        endpoint_class: str = DEFAULT_CLASS,
+        max_pages: int | None = None,
+    ) -> AsyncIterator[Mapping[str, Any]]:
+        """Each page's body (`{}` for an empty answer), following `paging.next.after`."""
+
+        async def fetch(request: PageRequest) -> PageAnswer:
+            _, body = await self.call(
+                method,
+                request.path,
+                json=request.json,
+                params=request.params or None,
+                endpoint_class=endpoint_class,
+                idempotent=True,
+            )
+            return PageAnswer(body or {})
+
+        first = PageRequest(path, params or {}, json)
+        cursor = NEXT_PAGE if json is None else NEXT_SEARCH_PAGE
+        async for answer in paginate(fetch, first, cursor, max_pages=max_pages):
+            yield answer.body

@@ -15,9 +15,10 @@ from typing import Any
 from connector.adapter import NativeRecord
 from connector.batching import chunked
 from connector.errors import RecordError, TransientError
+from connector.http.paging import dig
 
 from . import associations as assoc
-from .client import HubSpotClient
+from .client import NEXT_PAGE, HubSpotClient
 from .errors import batch_item_error
 from .objects import LINE_ITEMS
 from .settings import ASSOCIATIONS_CLASS
@@ -44,7 +45,8 @@ async def read_associations(
         for from_id, targets in assoc.parse_batch_read(body).items():
             found.setdefault(from_id, []).extend(targets)
         for result in body.get("results") or []:
-            after = ((result.get("paging") or {}).get("next") or {}).get("after")
+            # Each input has its own cursor: a work queue, not one paged stream.
+            after = dig(result, NEXT_PAGE.cursor_path)
             if after:
                 pending.append({"id": str((result.get("from") or {}).get("id")), "after": after})
     return found

@@ -272,30 +272,23 @@ class OwnerDirectory:
 
     async def _list(self, archived: bool) -> list[Mapping[str, Any]]:
         client = self._client()
-        params: dict[str, str] = {"limit": str(OWNERS_PAGE), "archived": str(archived).lower()}
+        params = {"limit": str(OWNERS_PAGE), "archived": str(archived).lower()}
         found: list[Mapping[str, Any]] = []
-        while True:
-            try:
-                _, body = await client.call(
-                    "GET", client.paths.owners(), params=params, idempotent=True
-                )
-            except HttpConfigurationError as refused:
-                if refused.status == 403:
-                    raise HttpConfigurationError(
-                        f"HubSpot refused the owners list: the token lacks the scope "
-                        f"{OWNERS_SCOPE}, which translating owner e-mails (the mapping's "
-                        f"`{OWNER_EMAIL}` field) needs; add the scope to the app, or map "
-                        f"`{OWNER_ID}` instead ({refused})",
-                        status=403,
-                        code=refused.code,
-                    ) from None
-                raise
-            body = body or {}
-            found.extend(i for i in body.get("results") or [] if isinstance(i, Mapping))
-            after = ((body.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                return found
-            params = {**params, "after": str(after)}
+        try:
+            async for page in client.pages("GET", client.paths.owners(), params=params):
+                found.extend(i for i in page.get("results") or [] if isinstance(i, Mapping))
+        except HttpConfigurationError as refused:
+            if refused.status == 403:
+                raise HttpConfigurationError(
+                    f"HubSpot refused the owners list: the token lacks the scope "
+                    f"{OWNERS_SCOPE}, which translating owner e-mails (the mapping's "
+                    f"`{OWNER_EMAIL}` field) needs; add the scope to the app, or map "
+                    f"`{OWNER_ID}` instead ({refused})",
+                    status=403,
+                    code=refused.code,
+                ) from None
+            raise
+        return found
 
 
 def _key(email: str) -> str:
