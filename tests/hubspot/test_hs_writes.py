@@ -463,3 +463,41 @@ async def test_delete_archives_in_batches(adapter):
     route = respx.post(f"{V3}/contacts/batch/archive").respond(204)
     results = await adapter.delete(Entity.CONTACT, [str(n) for n in range(150)])
     assert len(results) == 150 and all(r.ok for r in results) and route.call_count == 2
+
+
+@respx.mock
+async def test_lookup_search_follows_after_in_the_body_and_stops_at_the_10000_cap(adapter):
+    def page(request: httpx.Request) -> httpx.Response:
+        offset = int(json.loads(request.content).get("after", 0))
+        results = [{"id": str(offset + n), "properties": {"domain": "x.com"}} for n in range(200)]
+        # HubSpot always offers a next page here; asking past 10,000 results would be a 400.
+        return httpx.Response(
+            200, json={"results": results, "paging": {"next": {"after": str(offset + 200)}}}
+        )
+
+    route = respx.post(f"{V3}/companies/search").mock(side_effect=page)
+    await adapter.lookup(Entity.CUSTOMER, "domain", ["x.com"])
+    afters = [json.loads(call.request.content).get("after") for call in route.calls]
+    assert afters == [None, *(str(n) for n in range(200, 10_000, 200))]
+
+
+@respx.mock
+async def test_archived_records_are_read_from_every_page_of_the_archived_list(adapter):
+    respx.post(f"{V3}/companies/search").respond(json={"results": []})
+    pages = {
+        None: {"results": [archived("1")], "paging": {"next": {"after": "abc"}}},
+        "abc": {"results": [archived("2")]},
+    }
+    route = respx.get(f"{V3}/companies").mock(
+        side_effect=lambda request: httpx.Response(200, json=pages[request.url.params.get("after")])
+    )
+    since = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    deleted = [
+        r async for page in adapter.read_changes(Entity.CUSTOMER, since) for r in page.records
+    ]
+    assert [(r.id, r.deleted) for r in deleted] == [("1", True), ("2", True)]
+    assert [call.request.url.params.get("archived") for call in route.calls] == ["true", "true"]
+
+
+def archived(record_id: str) -> dict[str, object]:
+    return {"id": record_id, "properties": {}, "archivedAt": "2026-02-01T00:00:00Z"}
