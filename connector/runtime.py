@@ -40,16 +40,10 @@ class Mappers:
         return self._files
 
     def for_system(self, system: str, entity: Entity) -> EntityMapper:
-        own = own_mappers(self._adapters[system])
+        own = self._adapters[system].mapper_source()
         if own is not None:
             return own.mapper(self._config.systems[system].kind, entity)
         return self._mapping_files().mapper(self._config.systems[system].kind, entity)
-
-
-def own_mappers(adapter: Adapter) -> MapperSource | None:
-    """`adapter.mapper_source()`; adapters written before it joined the protocol lack it."""
-    method = getattr(adapter, "mapper_source", None)
-    return method() if method is not None else None
 
 
 def build_adapter(config: AppConfig, system: System, store: StateStore | None = None) -> Adapter:

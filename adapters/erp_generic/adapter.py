@@ -36,6 +36,7 @@ from connector.adapter import (
 )
 from connector.dburl import MISSING_DATABASE_HINT, normalise_url, sqlite_file
 from connector.errors import ConfigurationError, ConnectorError, InvalidConfiguration, Problem
+from connector.mapping.contract import MapperSource
 from connector.model import Entity
 
 
@@ -465,6 +466,9 @@ class ErpGenericAdapter:
         if isinstance(self._backend, SqlBackend):
             return self._backend.native_types(entity)
         return None
+
+    def mapper_source(self) -> MapperSource | None:
+        return None  # an ERP's tables are the user's own: the mapping files describe them
 
     def webhook_verifier(self) -> WebhookVerifier | None:
         """Standard Webhooks from the ERP, when `webhooks.secrets` are configured."""

@@ -55,12 +55,11 @@ def mapping_problems(
     """
     from connector.mapping.catalog import MappingCatalog
     from connector.mapping.typecheck import type_problems
-    from connector.runtime import own_mappers
 
     pairs: list[tuple[str, str]] = []
     for route in config.routes.values():
         for system in (route.source, route.target):
-            if own_mappers(adapters[system]) is not None:
+            if adapters[system].mapper_source() is not None:
                 continue  # the adapter brings its own mapping
             kind = config.systems[system].kind
             pairs += [
