@@ -61,10 +61,6 @@ def to_ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def from_ms(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-
-
 def first_cursor(since: dt.datetime | None, overlap: dt.timedelta) -> SearchCursor:
     """Start `overlap` before `since`: search lags writes by "a few moments"."""
     if since is None:
