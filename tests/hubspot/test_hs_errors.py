@@ -213,6 +213,26 @@ async def test_whole_batch_400_is_bisected_so_only_the_bad_record_fails(adapter)
 
 
 @respx.mock
+async def test_archive_bisects_a_refused_batch_and_takes_404_as_already_gone(adapter):
+    import json
+
+    def server(request: httpx.Request) -> httpx.Response:
+        ids = [i["id"] for i in json.loads(request.content)["inputs"]]
+        if "3" in ids:
+            return httpx.Response(400, json={"message": "locked", "category": "VALIDATION_ERROR"})
+        if "6" in ids:
+            return httpx.Response(404, json={"message": "gone", "category": "OBJECT_NOT_FOUND"})
+        return httpx.Response(204)
+
+    route = respx.post(f"{BASE}/crm/v3/objects/companies/batch/archive").mock(side_effect=server)
+    results = await adapter.delete(Entity.CUSTOMER, [str(n) for n in range(8)])
+    assert [r.ok for r in results] == [n != 3 for n in range(8)]
+    assert str(results[3].error) == "locked" and results[3].error.code == "VALIDATION_ERROR"
+    # 0-7 refused, then 0-3 refused (0-1 fine, 2-3 refused, 2 fine, 3 fails), 4-7 taken as gone.
+    assert route.call_count == 7
+
+
+@respx.mock
 async def test_403_missing_scopes_is_fatal(adapter):
     body = {"status": "error", "message": "missing scopes", "category": "MISSING_SCOPES"}
     respx.post(UPSERT).mock(return_value=httpx.Response(403, json=body))
