@@ -21,6 +21,7 @@ out as the error table says.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -157,15 +158,10 @@ class HubSpotClient:
     ) -> AsyncIterator[Mapping[str, Any]]:
         """Each page's body (`{}` for an empty answer), following `paging.next.after`."""
 
+        send = functools.partial(self.call, method, endpoint_class=endpoint_class, idempotent=True)
+
         async def fetch(request: PageRequest) -> PageAnswer:
-            _, body = await self.call(
-                method,
-                request.path,
-                json=request.json,
-                params=request.params or None,
-                endpoint_class=endpoint_class,
-                idempotent=True,
-            )
+            _, body = await send(request.path, json=request.json, params=request.params or None)
             return PageAnswer(body or {})
 
         first = PageRequest(path, params or {}, json)
