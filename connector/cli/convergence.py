@@ -26,7 +26,7 @@ def convergence_problems(
     problems: list[Problem] = []
     for route in config.routes.values():
         names = (route.source, route.target)
-        if any(getattr(adapters[n], "mapper_source", None) is not None for n in names):
+        if any(adapters[n].mapper_source() is not None for n in names):
             continue  # an adapter with its own mapping has no file to check
         for entity in route.entities:
             key = (frozenset(names), entity)
