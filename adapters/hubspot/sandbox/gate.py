@@ -76,7 +76,8 @@ class Gate:
         options = sandbox.options
         if options.latency_ms > 0:
             await asyncio.sleep(options.latency_ms / 1000)
-        fault = sandbox.faults.next(options.faults)
+        targeted = not options.fault_paths or any(p in scope["path"] for p in options.fault_paths)
+        fault = sandbox.faults.next(options.faults) if targeted else None
         outcome["fault"] = fault.value if fault else None
         if fault is Fault.STALL:
             await asyncio.sleep(options.stall_seconds)

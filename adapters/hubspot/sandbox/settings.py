@@ -166,6 +166,9 @@ class SandboxOptions(BaseModel):
     retry_after_on_429: bool = False
     rate_limit_body: Literal["errorType", "category", "both"] = "both"
     faults: FaultRates = Field(default_factory=FaultRates)
+    # Where faults may strike: requests whose path contains one of these (e.g.
+    # "/line_items/batch/create"); empty means every API request.
+    fault_paths: list[str] = Field(default_factory=list)
     seed: int = 0
     stall_seconds: float = Field(30.0, ge=0)
     migrating_retry_after_s: int = Field(30, ge=0)
@@ -201,6 +204,7 @@ RUNTIME_SWITCHES = frozenset(
         "retry_after_on_429",
         "rate_limit_body",
         "faults",
+        "fault_paths",
         "seed",
         "stall_seconds",
         "migrating_retry_after_s",
