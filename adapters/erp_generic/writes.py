@@ -147,7 +147,15 @@ def insert_new(
     existing = find_existing(connection, tables, row)
     if existing is not None:
         key = table.c[config.primary_key]
-        changes = {name: value for name, value in values.items() if name != config.primary_key}
+        # What the insert brought, as the insert would have written it: an empty column is
+        # left alone, so the row keeps the key the ERP assigned it and its columns' defaults
+        # (writing NULL there failed the replay on NOT NULL, and forever).
+        changes = {
+            name: value
+            for name, value in row.items()
+            if name != config.primary_key and name not in config.defaults
+        }
+        changes.update((n, row[n]) for n in config.defaults if values.get(n) is not None)
         connection.execute(sa.update(table).where(key == existing).values(changes))
         return existing, False
     assign_key(connection, tables, row)
