@@ -58,13 +58,25 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def two(store_url: str, tmp_path: Path, clock: Clock) -> Iterator[tuple[StateStore, StateStore]]:
-    first = open_store(store_url, tmp_path, clock=clock)
-    second = open_store(store_url, tmp_path, clock=clock)
+def _two_stores(url: str, tmp_path: Path, clock: Clock) -> Iterator[tuple[StateStore, StateStore]]:
+    first = open_store(url, tmp_path, clock=clock)
+    second = open_store(url, tmp_path, clock=clock)
     yield first, second
     first.close()
     second.close()
+
+
+@pytest.fixture
+def two(store_url: str, tmp_path: Path, clock: Clock) -> Iterator[tuple[StateStore, StateStore]]:
+    yield from _two_stores(store_url, tmp_path, clock)
+
+
+@pytest.fixture
+def two_on_postgresql(
+    pg_schema_url: str, tmp_path: Path, clock: Clock
+) -> Iterator[tuple[StateStore, StateStore]]:
+    """Row locks and backend sessions are PostgreSQL's: these cases have no SQLite twin."""
+    yield from _two_stores(pg_schema_url, tmp_path, clock)
 
 
 def test_each_new_holder_gets_a_larger_token_and_renewal_keeps_it(two, clock) -> None:
@@ -103,52 +115,40 @@ def test_a_holder_that_lost_its_lease_commits_nothing(two, clock) -> None:
 
 
 def test_a_taker_ends_a_frozen_holder_that_still_locks_the_lease_row(
-    pg_schema_url: str, tmp_path: Path, clock: Clock
+    two_on_postgresql, clock
 ) -> None:
     """A holder frozen inside a fenced transaction keeps the row locked; its lease has run out."""
-    first = open_store(pg_schema_url, tmp_path, clock=clock)
-    second = open_store(pg_schema_url, tmp_path, clock=clock)
-    try:
-        paused = first.take_lease("route:r", "paused", TTL)
-        assert paused is not None
-        frozen = first.engine.connect()
-        frozen.begin()
-        fence(frozen, paused)  # the row is locked until this transaction ends
-        clock.advance(45)
-        started = time.monotonic()
-        taker = second.take_lease("route:r", "taker", TTL)
-        assert taker is not None and taker.token == paused.token + 1
-        assert time.monotonic() - started < 5, "the taker waited out a timeout instead"
-        with pytest.raises(OperationalError):  # its session was ended: nothing it did commits
-            frozen.execute(select(schema.leases.c.token))
-        frozen.invalidate()
-        assert second.take_lease("route:r", "paused", TTL) is None, "the taker holds it now"
-    finally:
-        first.close()
-        second.close()
+    first, second = two_on_postgresql
+    paused = first.take_lease("route:r", "paused", TTL)
+    assert paused is not None
+    frozen = first.engine.connect()
+    frozen.begin()
+    fence(frozen, paused)  # the row is locked until this transaction ends
+    clock.advance(45)
+    started = time.monotonic()
+    taker = second.take_lease("route:r", "taker", TTL)
+    assert taker is not None and taker.token == paused.token + 1
+    assert time.monotonic() - started < 5, "the taker waited out a timeout instead"
+    with pytest.raises(OperationalError):  # its session was ended: nothing it did commits
+        frozen.execute(select(schema.leases.c.token))
+    frozen.invalidate()
+    assert second.take_lease("route:r", "paused", TTL) is None, "the taker holds it now"
 
 
-def test_a_live_holders_row_lock_is_waited_for_not_ended(
-    pg_schema_url: str, tmp_path: Path, clock: Clock
-) -> None:
-    first = open_store(pg_schema_url, tmp_path, clock=clock)
-    second = open_store(pg_schema_url, tmp_path, clock=clock)
-    try:
-        holder = first.take_lease("route:r", "holder", TTL)
-        assert holder is not None
-        busy = first.engine.connect()
-        busy.begin()
-        fence(busy, holder)
-        # The live holder commits a moment later, as one finishing its write would.
-        finishing = threading.Timer(1.0, busy.commit)
-        finishing.start()
-        assert second.take_lease("route:r", "other", TTL) is None
-        finishing.join()
-        busy.execute(select(schema.leases.c.token))  # its session was not ended
-        busy.close()
-    finally:
-        first.close()
-        second.close()
+def test_a_live_holders_row_lock_is_waited_for_not_ended(two_on_postgresql) -> None:
+    first, second = two_on_postgresql
+    holder = first.take_lease("route:r", "holder", TTL)
+    assert holder is not None
+    busy = first.engine.connect()
+    busy.begin()
+    fence(busy, holder)
+    # The live holder commits a moment later, as one finishing its write would.
+    finishing = threading.Timer(1.0, busy.commit)
+    finishing.start()
+    assert second.take_lease("route:r", "other", TTL) is None
+    finishing.join()
+    busy.execute(select(schema.leases.c.token))  # its session was not ended
+    busy.close()
 
 
 def test_a_late_holder_whose_lease_nobody_took_still_commits(two, clock) -> None:
