@@ -90,6 +90,9 @@ class Sink:
     async def close(self) -> None:
         return None
 
+    def mapper_source(self) -> None:
+        return None  # the HubSpot mapping files shape the writes
+
     async def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]:
         return
         yield  # an async generator that yields nothing
