@@ -8,7 +8,9 @@ reading and writing methods. Inherited, with defaults that a subclass may overri
 * `open` / `close` / `client` — the client exists between `open()` and `close()`; using it
   outside that raises a `ConfigurationError` naming the adapter, not an `AttributeError`;
 * `mapper_source` (None: use the mapping files), `webhook_verifier` (None: no webhooks),
-  `native_fields` (None: unknown, so mapping checks are skipped).
+  `native_fields` (None: unknown, so mapping checks are skipped), `describe_fields` (None: the
+  system cannot describe its fields live, so `connector check` does not hold the mapping files
+  against them; see `connector.native_schema`).
 
 Batch helpers live in `connector.batching` (`chunked`, `bisect_batch`).
 """
@@ -25,6 +27,7 @@ from connector.adapter import AdapterContext, Capabilities, WebhookVerifier
 from connector.errors import ConfigurationError, Problem
 from connector.mapping.contract import MapperSource
 from connector.model import Entity
+from connector.native_schema import NativeSchema
 
 
 class Closable(Protocol):
@@ -95,4 +98,7 @@ class BaseAdapter(abc.ABC, Generic[SettingsT, ClientT]):
         return None
 
     def native_fields(self, entity: Entity) -> frozenset[str] | None:
+        return None
+
+    async def describe_fields(self, entity: Entity) -> NativeSchema | None:
         return None

@@ -36,6 +36,7 @@ from connector.errors import RecordError
 from connector.http import DEFAULT_REGISTRY, LimiterRegistry
 from connector.http.ratelimit import Sleep
 from connector.model import Entity
+from connector.native_schema import NativeSchema
 from connector.timestamps import EPOCH, MonotonicClock, parse_timestamp
 
 from . import bulk, soql, terms
@@ -43,7 +44,16 @@ from .client import SalesforceClient
 from .errors import LOCKED, record_error
 from .ids import is_record_id, to18
 from .lines import PriceBook, read_lines, replace_lines
-from .objects import CONNECTOR_KEY, LINES, MODSTAMP, STAGE_OUTCOME, ObjectSpec, spec, stage_outcome
+from .objects import (
+    CONNECTOR_KEY,
+    LINE_OBJECT,
+    LINES,
+    MODSTAMP,
+    STAGE_OUTCOME,
+    ObjectSpec,
+    spec,
+    stage_outcome,
+)
 from .owners import OwnerDirectory
 from .settings import SalesforceSettings
 from .webhooks import OutboundMessageVerifier
@@ -145,6 +155,16 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
 
     def native_fields(self, entity: Entity) -> frozenset[str] | None:
         return frozenset([*self.fields(entity), *spec(entity).pseudo, "Owner"])
+
+    async def describe_fields(self, entity: Entity) -> NativeSchema | None:
+        """The org's describe of the entity's sObject as the native shape (describe.py)."""
+        from .describe import native_schema
+
+        described = await self.client.call("GET", f"/sobjects/{spec(entity).sobject}/describe")
+        lines = None
+        if entity is Entity.SALE:
+            lines = await self.client.call("GET", f"/sobjects/{LINE_OBJECT}/describe")
+        return native_schema(entity, described or {}, lines)
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from connector.adapter import Adapter
     from connector.config import AppConfig
     from connector.errors import Problem
+    from connector.mapping.live_check import Findings
     from connector.model import Entity
 
 db_app = typer.Typer(help="The sync-state store.", no_args_is_help=True)
@@ -99,8 +100,12 @@ def _capability_problems(config: AppConfig, adapters: dict[str, Adapter]) -> lis
     return problems
 
 
-async def system_problems(config: AppConfig) -> dict[str, list[Problem]]:
-    """Open each system on its own and probe it; what is wrong, per system."""
+async def system_problems(
+    config: AppConfig, warnings: list[Problem] | None = None
+) -> dict[str, list[Problem]]:
+    """Open each system on its own, probe it and hold the mapping files against what it
+    describes (`connector.mapping.live_check`); what is wrong, per system. Findings that only
+    warn are appended to `warnings`."""
     from connector.adapter import probe_adapter
     from connector.errors import ConnectorError, InvalidConfiguration
     from connector.errors import Problem as Found
@@ -117,6 +122,11 @@ async def system_problems(config: AppConfig) -> dict[str, list[Problem]]:
                 problems += opened
             else:
                 problems += await probe_adapter(adapter, entities[name])
+            if not problems:
+                live = await _live_mapping_findings(config, name, adapter, entities[name])
+                problems += live.problems
+                if warnings is not None:
+                    warnings += live.warnings
         except InvalidConfiguration as error:
             problems += error.problems
         except ConnectorError as error:
@@ -124,6 +134,40 @@ async def system_problems(config: AppConfig) -> dict[str, list[Problem]]:
         finally:
             await adapter.close()
         found[name] = problems
+    return found
+
+
+async def _live_mapping_findings(
+    config: AppConfig, name: str, adapter: Adapter, entities: frozenset[Entity]
+) -> Findings:
+    """The mapping files of `name` held against the fields its system describes."""
+    from connector.mapping.catalog import MappingCatalog
+    from connector.mapping.live_check import Findings, check_against_schema
+    from connector.native_schema import describe_adapter
+
+    found = Findings()
+    if adapter.mapper_source() is not None:
+        return found  # the adapter brings its own mapping
+    kind = config.systems[name].kind
+    catalog = MappingCatalog(config.mappings_dir)
+    targets = [route for route in config.routes.values() if route.target == name]
+    written = {entity for route in targets for entity in route.entities}
+    for entity in sorted(entities):
+        schema = await describe_adapter(adapter, entity)
+        source = catalog.source(kind, entity)
+        if schema is None or source is None:
+            continue
+        text, shown = source
+        result = check_against_schema(
+            text,
+            shown,
+            entity,
+            schema,
+            written=entity in written,
+            compiled=catalog.mapper(kind, entity).fields,
+        )
+        found.problems += result.problems
+        found.warnings += result.warnings
     return found
 
 
@@ -151,6 +195,7 @@ def check(
     problems += mapping_problems(config, adapters, live=not offline)
     systems: dict[str, list[Problem]] = {}
     warnings: list[str] = []
+    live_warnings: list[Problem] = []
     if not offline and not problems:
         from connector.state.store import open_store
 
@@ -160,11 +205,12 @@ def check(
         if not state.debug:  # each refused probe is reported below; its retry log is noise
             http_log.setLevel(logging.ERROR)
         try:
-            systems = run_async(system_problems(config))
+            systems = run_async(system_problems(config, live_warnings))
         finally:
             http_log.setLevel(level)
         if not any(systems.values()):
             warnings = run_async(_unknown_values(config))
+        warnings = [str(w) for w in live_warnings] + warnings
     every = problems + [problem for found in systems.values() for problem in found]
     if as_json:
         emit_json({**_check_document(config, problems, systems, offline), "warnings": warnings})

@@ -53,6 +53,13 @@ class MappingCatalog:
         shipped = default_mappings() / system_kind / name
         return shipped if shipped.is_file() else None
 
+    def source(self, system_kind: str, entity: Entity | str) -> tuple[str, str] | None:
+        """The text of the file that maps this pair and its name in messages, or None."""
+        found = self.locate(system_kind, entity)
+        if found is None:
+            return None
+        return found.read_text(encoding="utf-8"), _display(found)
+
     def mapper(self, system_kind: str, entity: Entity) -> CompiledMapper:
         key = (system_kind, Entity(entity))
         cached = self._cache.get(key)

@@ -110,21 +110,29 @@ def _field_problems(
 ) -> list[Problem]:
     problems = []
     for field in fields:
-        if len(field.canonical) != 1 or len(field.native) != 1 or field.ref is not None:
-            continue  # split/join and references are checked by their transforms and binds
-        native_type = types.get(field.native[0])
-        path = tuple(field.canonical[0].split("."))
-        annotation = canonical_type(entity, path)
-        if native_type not in _SAMPLES or annotation is None:
+        if len(field.native) != 1:
             continue
-        message = None
-        if field.forward is not None:
-            message = _inbound(field, native_type, annotation)
-        if message is None and field.backward is identity:
-            message = _outbound(native_type, annotation)
+        message = field_type_problem(entity, field, types.get(field.native[0]))
         if message is not None:
             problems.append(Problem(field.label, message))
     return problems
+
+
+def field_type_problem(
+    entity: Entity, field: CompiledField, native_type: type | None
+) -> str | None:
+    """Why a native field of `native_type` cannot carry `field`'s canonical value, or None."""
+    if len(field.canonical) != 1 or len(field.native) != 1 or field.ref is not None:
+        return None  # split/join and references are checked by their transforms and binds
+    annotation = canonical_type(entity, tuple(field.canonical[0].split(".")))
+    if native_type is None or native_type not in _SAMPLES or annotation is None:
+        return None
+    message = None
+    if field.forward is not None:
+        message = _inbound(field, native_type, annotation)
+    if message is None and field.backward is identity:
+        message = _outbound(native_type, annotation)
+    return message
 
 
 def _inbound(field: CompiledField, native_type: type, annotation: Any) -> str | None:

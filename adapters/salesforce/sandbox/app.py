@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import admin, bulk, rest
+from . import admin, bulk, rest, tooling
 from .oauth import OAuthRefused
 from .query import render_value
 from .state import Sandbox, SandboxOptions
@@ -127,6 +127,10 @@ def create_app(sandbox: Sandbox | None = None, **options: Any) -> Starlette:
             methods=["PATCH"],
         ),
         *bulk.routes(DATA),
+        *(
+            Route(DATA + path, rest.api(tooling.create_custom_field), methods=["POST"])
+            for path in ("/tooling/sobjects/CustomField", "/tooling/sobjects/CustomField/")
+        ),
         Route("/_sandbox/records/{sobject}", admin.records, methods=["GET", "POST"]),
         Route("/_sandbox/records/{sobject}/{record_id}", admin.record, methods=["PATCH", "DELETE"]),
         Route("/_sandbox/users", admin.users, methods=["POST"]),

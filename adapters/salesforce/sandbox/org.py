@@ -106,6 +106,8 @@ class Org:
         self.rules: list[ValidationRule] = []
         #: Injected: the next this-many record writes fail with UNABLE_TO_LOCK_ROW.
         self.lock_next = 0
+        #: Called after every write (tooling.py recomputes field-level security).
+        self.listeners: list[Callable[[SObject, Row], None]] = []
 
     # -- basics -------------------------------------------------------------------------------
 
@@ -446,6 +448,8 @@ class Org:
 
     def _after_write(self, sobject: SObject, row: Row) -> None:
         """Roll-ups: an Opportunity's Amount and price book follow its lines."""
+        for listener in self.listeners:
+            listener(sobject, row)
         if sobject.name != "OpportunityLineItem":
             return
         opportunity = self.rows["Opportunity"].get(row["OpportunityId"])

@@ -21,6 +21,7 @@ from .org import Org
 from .outbound import Sender
 from .query import QueryEngine
 from .schema import DEFAULT_STAGES
+from .tooling import Tooling, strip_custom_fields
 
 INTEGRATION_USER = "integration@acme-corp.example"
 DEFAULT_REPS = (
@@ -59,6 +60,11 @@ class SandboxOptions:
     org_id: str = "00D5g000008aBcDEAU"
     #: Where Outbound Messages go when a sales rep changes a record (None: nowhere).
     outbound_url: str | None = None
+    #: False: a fresh org without the connector's custom fields (`connector salesforce setup
+    #: --create` makes them through the Tooling API, tooling.py).
+    custom_fields: bool = True
+    #: The integration user has "Customize Application" (may create fields and grant access).
+    customize_application: bool = True
 
 
 @dataclass
@@ -106,7 +112,11 @@ class Sandbox:
         self.lock = asyncio.Lock()
         self.bulk_jobs: dict[str, Any] = {}
         self.outbound = Sender(self.options.outbound_url, self.org.org_id)
+        if not self.options.custom_fields:
+            strip_custom_fields(self.org)
+        self.tooling = Tooling(self.org, customize=self.options.customize_application)
         self._seed()
+        self.tooling.integration_user_id = self.integration_user_id
 
     def _seed(self) -> None:
         users = self.org.schema["User"]
