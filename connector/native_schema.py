@@ -48,6 +48,9 @@ class NativeSchema:
     lines: NativeSchema | None = None
     #: How to add a missing field, appended to "has no field" messages.
     missing_hint: str = ""
+    #: What the adapter itself needs and the system lacks, beyond the mapping files' fields
+    #: (a key field it upserts by): reported against the system, not a file position.
+    problems: tuple[str, ...] = ()
     _folded: dict[str, NativeField] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -164,7 +164,8 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
         lines = None
         if entity is Entity.SALE:
             lines = await self.client.call("GET", f"/sobjects/{LINE_OBJECT}/describe")
-        return native_schema(entity, described or {}, lines)
+        read = [name for name in self.fields(entity) if "." not in name]
+        return native_schema(entity, described or {}, lines, read=read)
 
     # -- reading ------------------------------------------------------------------------------
 

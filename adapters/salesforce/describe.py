@@ -21,7 +21,7 @@ from connector.model import Entity
 from connector.native_schema import NativeField, NativeSchema
 
 from .lines import DISCOUNT_AMOUNT
-from .objects import LINE_OBJECT, OWNER_EMAIL, STAGE_OUTCOME
+from .objects import CONNECTOR_KEY, LINE_OBJECT, OWNER_EMAIL, STAGE_OUTCOME
 
 #: What a read hands the mapper for each describe type (JSON: dates and ids are text).
 _PYTHON_TYPES: dict[str, type] = {
@@ -81,10 +81,37 @@ def _as(
         )
 
 
+def adapter_problems(
+    sobject: str, described: Mapping[str, Any], read: Iterable[str]
+) -> tuple[str, ...]:
+    """What the adapter needs whatever the mapping says: every field its queries select, and
+    the `Connector_Key__c` it upserts by as an External ID + Unique field."""
+    fields = {str(f.get("name", "")).lower(): f for f in described.get("fields") or []}
+    problems = []
+    lacking = [name for name in read if name.lower() not in fields]
+    if lacking:
+        problems.append(
+            f"{sobject} lacks {', '.join(lacking)}, which the adapter reads (every query of "
+            f"{sobject} would fail); {MISSING_HINT}"
+        )
+    key = fields.get(CONNECTOR_KEY.lower())
+    if key is not None and not (key.get("externalId") and key.get("unique")):
+        problems.append(
+            f"{sobject}.{CONNECTOR_KEY} is not External ID + Unique: the adapter upserts by it; "
+            "edit the field and tick both"
+        )
+    return tuple(problems)
+
+
 def native_schema(
-    entity: Entity, described: Mapping[str, Any], lines: Mapping[str, Any] | None = None
+    entity: Entity,
+    described: Mapping[str, Any],
+    lines: Mapping[str, Any] | None = None,
+    *,
+    read: Iterable[str] = (),
 ) -> NativeSchema:
-    """The native shape of `entity` from its sObject's describe (and the lines' for a sale)."""
+    """The native shape of `entity` from its sObject's describe (and the lines' for a sale);
+    `read` are the fields the adapter's queries select."""
     sobject = str(described.get("name") or "")
     fields = _fields(described)
     owner = fields.get("OwnerId")
@@ -109,5 +136,10 @@ def native_schema(
             LINE_OBJECT, line_fields, case_sensitive=False, missing_hint=MISSING_HINT
         )
     return NativeSchema(
-        sobject, fields, case_sensitive=False, lines=line_schema, missing_hint=MISSING_HINT
+        sobject,
+        fields,
+        case_sensitive=False,
+        lines=line_schema,
+        missing_hint=MISSING_HINT,
+        problems=adapter_problems(sobject, described, read),
     )

@@ -141,6 +141,7 @@ async def _live_mapping_findings(
     config: AppConfig, name: str, adapter: Adapter, entities: frozenset[Entity]
 ) -> Findings:
     """The mapping files of `name` held against the fields its system describes."""
+    from connector.errors import Problem
     from connector.mapping.catalog import MappingCatalog
     from connector.mapping.live_check import Findings, check_against_schema
     from connector.native_schema import describe_adapter
@@ -157,6 +158,10 @@ async def _live_mapping_findings(
         source = catalog.source(kind, entity)
         if schema is None or source is None:
             continue
+        for message in schema.problems:
+            problem = Problem(f"systems.{name}", message)
+            if problem not in found.problems:
+                found.problems.append(problem)
         text, shown = source
         result = check_against_schema(
             text,

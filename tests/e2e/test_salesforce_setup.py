@@ -166,6 +166,8 @@ def test_check_names_file_line_column_of_a_missing_field_and_a_refused_picklist_
         "'Agri-Food'" in errors
     ), errors
     assert "connector salesforce setup" in errors  # how to add the missing fields
+    # The key the adapter upserts by is in no mapping file: reported against the system.
+    assert "systems.crm: Account lacks Connector_Key__c, ERP_Customer_No__c" in errors, errors
     # The shipped files are reported at their own positions too (the contact's key field).
     contact = resources.files("mappings").joinpath("salesforce", "contact.yaml")
     contact_text = contact.read_text(encoding="utf-8")

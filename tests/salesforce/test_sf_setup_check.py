@@ -11,6 +11,7 @@ import pytest
 import respx
 
 from adapters.salesforce.adapter import SalesforceAdapter
+from adapters.salesforce.describe import adapter_problems
 from adapters.salesforce.sandbox.schema import INDUSTRIES
 from adapters.salesforce.setup import Finding, creation, findings_for
 from adapters.salesforce.tooling import PERMISSION_SET, create
@@ -120,6 +121,11 @@ async def test_describe_check_names_file_line_column_of_each_finding():
         await adapter.close()
     assert described.call_count == 1
     assert schema is not None
+    # Beyond the mapping: fields the adapter's own queries select (reported against the system).
+    [lacking] = schema.problems
+    assert lacking.startswith(
+        "Account lacks AccountNumber, AnnualRevenue, ERP_Customer_No__c, which the adapter reads"
+    )
     text = shipped("customer.yaml")
     compiled = MappingCatalog().mapper("salesforce", Entity.CUSTOMER).fields
     found = check_against_schema(
@@ -324,3 +330,14 @@ def test_the_shipped_custom_fields_have_tooling_bodies_of_their_kind(kind: str):
         )
     ]
     assert kind in {b["Metadata"]["type"] for b in bodies if b}
+
+
+def test_a_key_field_that_is_not_an_external_id_is_the_adapter_s_problem():
+    described = {
+        "name": "Contact",
+        "fields": [field("Id", "id"), field("Connector_Key__c", unique=True)],
+    }
+    [problem] = adapter_problems("Contact", described, ["Id", "Connector_Key__c"])
+    assert problem.startswith("Contact.Connector_Key__c is not External ID + Unique")
+    fine = {"name": "Contact", "fields": [field("Connector_Key__c", externalId=True, unique=True)]}
+    assert adapter_problems("Contact", fine, ["Connector_Key__c"]) == ()
