@@ -119,7 +119,8 @@ class _Checker:
             where = (*path, "native", index) if isinstance(spec.native, list) else (*path, "native")
             native = schema.field(name)
             if native is None:
-                typo = difflib.get_close_matches(name, list(schema.fields), n=1, cutoff=0.85)
+                spelt = [f for f in schema.fields if f.casefold() == name.casefold()]
+                typo = spelt or difflib.get_close_matches(name, list(schema.fields), cutoff=0.85)
                 hint = f" (a typo for `{typo[0]}`?)" if typo else ""
                 if schema.missing_hint:
                     hint += f"; {schema.missing_hint}"
