@@ -1,0 +1,200 @@
+"""Bind: what the store keeps of each record, before and after its write.
+
+Before the write, every record is bound on the *source* side (`record_source`), so a new
+canonical key is durable before the target sees it: a create replayed after a crash reuses the
+key and the target's upsert by it makes the replay an update. After the write, per batch, one
+transaction binds the successes with their new snapshot and files the failures with the
+target's reason (`record_results`); a failure never stops its neighbours. Records that failed
+before the write are filed by `commit_failures`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from connector.adapter import WriteResult
+from connector.config import RouteConfig
+from connector.engine.decide import merged_snapshot, observed_snapshot
+from connector.engine.prepare import Failed, Outgoing
+from connector.engine.resolver import BindingResolver
+from connector.engine.stages.write import Outcome
+from connector.errors import RecordError
+from connector.mapping.contract import EntityMapper
+from connector.model import Entity
+from connector.state.store import StateStore, StoreConflict, StoreTx
+
+log = logging.getLogger("connector.engine")
+
+
+class Binder:
+    def __init__(
+        self,
+        store: StateStore,
+        route: RouteConfig,
+        source_refs: BindingResolver,
+        mapper: Callable[[str, Entity], EntityMapper],
+        *,
+        dry_run: bool,
+        source_is_a_target: bool,
+    ) -> None:
+        self.store = store
+        self.route = route
+        self.source_refs = source_refs
+        self.mapper = mapper
+        self.dry_run = dry_run
+        self.source_is_a_target = source_is_a_target
+
+    def record_source(self, entity: Entity, items: list[Outgoing]) -> None:
+        """Bind every record on the source side, with what it holds now, *before* pushing.
+
+        A new key is durable before the target sees it, so a create replayed after a crash
+        reuses the key (and the target's upsert by it makes the replay an update). Records
+        that need no write are handled here for good: their pending failures are resolved.
+        """
+        for item in items:
+            self.source_refs.learn(entity, item.key, item.native.id)
+        if self.dry_run or not items:
+            return
+        # The source's snapshot only serves routes that write *into* the source system (their
+        # diff and echo check); without one, binding the key is all that is needed.
+        keep = self.source_is_a_target
+        with self.store.transaction() as tx:
+            for item in items:
+                # Merged into what was last synced: fields the source does not read back (an
+                # outbound-only history, a value it could not take) keep their last value.
+                snapshot = observed_snapshot(item.source_snapshot, item.flat) if keep else None
+                tx.bind(
+                    entity,
+                    item.key,
+                    self.route.source,
+                    item.native.id,
+                    snapshot=item.encoded(snapshot),
+                    remote_updated_at=item.native.updated_at if keep else None,
+                )
+                if item.write is None:
+                    tx.resolve_failure(self.route.name, entity, item.native.id)
+
+    def record_results(self, entity: Entity, outcomes: list[Outcome]) -> list[str]:
+        """Bind the written records and file the failed ones, in one transaction; returns the
+        count each adds to ("created", "updated" or "failed")."""
+        self._refuse_shared_targets(entity, outcomes)
+        try:
+            with self.store.transaction() as tx:
+                tallies = [self._record_result(tx, entity, *outcome) for outcome in outcomes]
+        except StoreConflict:
+            # A conflict the check above could not foresee (another process bound the same
+            # record meanwhile): record each result alone, so only its own record fails.
+            tallies = [self._record_alone(entity, item, result) for item, result in outcomes]
+        return tallies
+
+    def _refuse_shared_targets(self, entity: Entity, outcomes: list[Outcome]) -> None:
+        """A target record already bound to another canonical key (or claimed twice in this
+        batch) fails the write that would bind it again, with the reason, instead of breaking
+        the store's uniqueness and with it the whole run."""
+        ids = [r.external_id for _, r in outcomes if r.error is None and r.external_id]
+        owners = self.store.keys_for(entity, self.route.target, ids)
+        for index, (item, result) in enumerate(outcomes):
+            if result.error is not None or result.external_id is None:
+                continue
+            owner = owners.setdefault(result.external_id, item.key)
+            if owner != item.key:
+                error = RecordError(
+                    f"{self.route.target} {entity.value} {result.external_id!r} is already bound "
+                    f"to another record (canonical key {owner}); not binding it twice",
+                    code="BINDING_CONFLICT",
+                )
+                outcomes[index] = (item, WriteResult(item.key, result.external_id, error=error))
+
+    def _record_alone(self, entity: Entity, item: Outgoing, result: WriteResult) -> str:
+        try:
+            with self.store.transaction() as tx:
+                return self._record_result(tx, entity, item, result)
+        except StoreConflict as conflict:
+            error = RecordError(str(conflict), code="BINDING_CONFLICT")
+            with self.store.transaction() as tx:
+                failed = WriteResult(item.key, result.external_id, error=error)
+                return self._record_result(tx, entity, item, failed)
+
+    def _record_result(
+        self, tx: StoreTx, entity: Entity, item: Outgoing, result: WriteResult
+    ) -> str:
+        """Bind a written record or file its failure; returns the count it adds to."""
+        if result.error is not None or result.external_id is None:
+            error = result.error or RecordError("no id returned", code="NO_ID")
+            tx.record_failure(
+                self.route.name,
+                entity,
+                item.native.id,
+                key=item.key,
+                stage="push",
+                error=error,
+                payload=dict(item.native.fields),
+                retryable=error.retryable,
+            )
+            return "failed"
+        previous = None if item.plan.create else item.snapshot
+        unwritten, for_now = self._unwritten(entity, item, result)
+        written = item.plan.paths - item.unrepresentable - unwritten
+        refused = (item.unrepresentable | unwritten) - for_now
+        snapshot = merged_snapshot(previous, item.flat, written, refused)
+        tx.bind(
+            entity, item.key, self.route.target, result.external_id, snapshot=item.encoded(snapshot)
+        )
+        tx.resolve_failure(self.route.name, entity, item.native.id)
+        return "created" if item.plan.create and result.created else "updated"
+
+    def _unwritten(
+        self, entity: Entity, item: Outgoing, result: WriteResult
+    ) -> tuple[set[str], set[str]]:
+        """The planned paths the target saved the record without, and those of them it could
+        not take only for now; logged with the reason."""
+        if not result.unwritten:
+            return set(), set()
+        mapper = self.mapper(self.route.target, entity)
+        skipped, for_now = set(), set()
+        for path in item.plan.paths:
+            native = mapper.native_field(path) or ""
+            reason = result.unwritten.get(native)
+            if reason is not None:
+                skipped.add(path)
+                if native in result.unwritten_for_now:
+                    for_now.add(path)
+                # The adapter warns once per cause; per record this is detail.
+                log.info(
+                    "%s %s: %s not written to %s: %s",
+                    entity.value,
+                    item.native.id,
+                    path,
+                    self.route.target,
+                    reason,
+                    extra={"route": self.route.name, "field": path},
+                )
+        return skipped, for_now
+
+    def commit_failures(self, entity: Entity, failed: list[Failed]) -> None:
+        """File records that failed before their write (read, map, match, diff)."""
+        if self.dry_run or not failed:
+            return
+        with self.store.transaction() as tx:
+            for failure in failed:
+                log.warning(
+                    "record failed",
+                    extra={
+                        "route": self.route.name,
+                        "entity": entity.value,
+                        "external_id": failure.native.id,
+                        "stage": failure.stage,
+                        "error": type(failure.error).__name__,
+                    },
+                )
+                tx.record_failure(
+                    self.route.name,
+                    entity,
+                    failure.native.id,
+                    key=failure.key,
+                    stage=failure.stage,
+                    error=failure.error,
+                    payload=dict(failure.native.fields),
+                    retryable=failure.retryable,
+                )

@@ -1,0 +1,123 @@
+"""Match: each mapped record gets its canonical key.
+
+A record bound on the source side keeps its key. An unbound one is looked up in the target by
+the route's `match` paths (customer number, email, …) before anything is created, so a record
+that exists there already is updated, not duplicated; where the target's upsert matches on
+that field by itself (`Capabilities.upsert_matches`) no lookup call is made. The rest get new
+keys. When the target cannot be asked now, the unbound records wait (retryable failures).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from connector.adapter import Adapter, NativeRecord
+from connector.config import RouteConfig
+from connector.engine.prepare import Failed, new_key
+from connector.engine.resolver import BindingResolver
+from connector.engine.stages.calls import failed_for_now
+from connector.errors import RecordError
+from connector.mapping.contract import EntityMapper
+from connector.model import Entity, Record, path_value
+from connector.state.store import StateStore
+
+
+@dataclass
+class Keyed:
+    records: list[tuple[NativeRecord, Record, str]] = field(default_factory=list)
+    #: Unbound records the target could not be asked about: they wait, retryably.
+    failed: list[Failed] = field(default_factory=list)
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for _, _, key in self.records]
+
+
+class Matcher:
+    def __init__(
+        self,
+        store: StateStore,
+        route: RouteConfig,
+        target: Adapter,
+        source_refs: BindingResolver,
+        target_refs: BindingResolver,
+        *,
+        dry_run: bool,
+    ) -> None:
+        self.store = store
+        self.route = route
+        self.target = target
+        self.source_refs = source_refs
+        self.target_refs = target_refs
+        self.dry_run = dry_run
+
+    async def assign_keys(
+        self,
+        entity: Entity,
+        mapped: list[tuple[NativeRecord, Record]],
+        target_mapper: EntityMapper,
+    ) -> Keyed:
+        """Existing bindings first; then natural-key matches in the target; then new keys."""
+        keyed = Keyed()
+        unbound: list[tuple[NativeRecord, Record]] = []
+        for native, record in mapped:
+            key = self.source_refs.bound_key(entity, native.id)
+            if key is not None:
+                record.key = key
+                keyed.records.append((native, record, key))
+            else:
+                unbound.append((native, record))
+        try:
+            matches = await self._match(entity, unbound, target_mapper)
+        except Exception as error:
+            if not failed_for_now(error):
+                raise
+            # Without the target's answer a create could duplicate a record that exists there:
+            # only the unbound records wait (retryable failures); the bound ones go on.
+            keyed.failed = [Failed(native, None, "match", error) for native, _ in unbound]
+            return keyed
+        for native, record in unbound:
+            key = matches.get(native.id)
+            record.key = key or new_key()
+            keyed.records.append((native, record, record.key))
+        return keyed
+
+    async def _match(
+        self, entity: Entity, unbound: list[tuple[NativeRecord, Record]], mapper: EntityMapper
+    ) -> dict[str, str]:
+        """Find unbound records in the target by the route's natural keys → {source id: key}."""
+        found: dict[str, str] = {}
+        upsert_field = self.target.capabilities.upsert_matches.get(entity)
+        for path in self.route.entities[entity].match:
+            native_field = mapper.native_field(path)
+            if native_field is None or native_field == upsert_field:
+                continue  # the target's upsert matches on this field by itself
+            wanted: dict[str, str] = {}
+            for native, record in unbound:
+                if native.id in found:
+                    continue
+                value = path_value(record, path)
+                if value not in (None, ""):
+                    try:
+                        native_value = mapper.to_native(
+                            record, self.target_refs, create=True, paths=[path]
+                        ).get(native_field)
+                    except RecordError:
+                        continue
+                    if native_value not in (None, ""):
+                        wanted[str(native_value)] = native.id
+            if not wanted:
+                continue
+            hits = await self.target.lookup(entity, native_field, sorted(wanted))
+            bound = self.store.keys_for(
+                entity, self.route.target, [hit.id for hit in hits.values()]
+            )
+            for value, hit in hits.items():
+                source_id = wanted[value]
+                key = bound.get(hit.id) or new_key()
+                found[source_id] = key
+                self.target_refs.learn(entity, key, hit.id)
+                if not self.dry_run and hit.id not in bound:
+                    with self.store.transaction() as tx:
+                        tx.bind(entity, key, self.route.target, hit.id)
+        return found

@@ -1,0 +1,69 @@
+"""Read: what the source gives for one page, split into records to sync and records deleted.
+
+The change feed itself is pulled by `RouteRun.sync_entity` (its pages feed the `Cursor`); this
+stage turns one page into data, reads parents a page refers to, and finds the records the
+target accepted but has not confirmed yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from connector.adapter import Adapter, NativeRecord
+from connector.engine.decide import dedupe_latest
+from connector.engine.stages.calls import failed_for_now
+from connector.errors import AwaitingTarget
+from connector.model import Entity
+from connector.state.store import StateStore
+
+log = logging.getLogger("connector.engine")
+
+
+@dataclass(frozen=True)
+class SourcePage:
+    """One page of source records, each id once (its latest version)."""
+
+    records: list[NativeRecord]
+
+    @property
+    def live(self) -> list[NativeRecord]:
+        """To map and write (one the adapter could not read whole among them: see map.py)."""
+        return [record for record in self.records if not record.deleted]
+
+    @property
+    def deleted(self) -> list[NativeRecord]:
+        return [record for record in self.records if record.deleted]
+
+
+def split_page(records: Sequence[NativeRecord]) -> SourcePage:
+    """A page as the stages see it: a record read twice counts once, as its last version."""
+    return SourcePage(dedupe_latest(records, lambda record: record.id))
+
+
+async def read_parents(
+    source: Adapter, route: str, entity: Entity, ids: Sequence[str]
+) -> list[NativeRecord]:
+    """Parents to sync before their children. When the source cannot give them now, the
+    children fail alone (an unresolved reference, retried later), not their whole page."""
+    try:
+        return await source.read(entity, ids)
+    except Exception as error:
+        if not failed_for_now(error):
+            raise
+        log.warning(
+            "parents could not be read",
+            extra={"route": route, "entity": entity.value, "error": str(error)},
+        )
+        return []
+
+
+def awaiting_ids(store: StateStore, route: str, entity: Entity) -> list[str]:
+    """Source ids of records the target accepted but has not confirmed yet (a staging row the
+    ERP's import job has still to process): they are written again before the change feed."""
+    return [
+        failure.external_id
+        for failure in store.failures(route=route)
+        if failure.entity == entity.value and failure.code == AwaitingTarget.CODE
+    ]
