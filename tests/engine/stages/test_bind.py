@@ -1,0 +1,94 @@
+"""The bind stage on a temp SQLite store: the source side before the write, results after."""
+
+from __future__ import annotations
+
+from connector.adapter import WriteResult
+from connector.engine.decide import UNWRITTEN
+from connector.engine.prepare import Failed
+from connector.engine.resolver import BindingResolver
+from connector.engine.stages.bind import Binder
+from connector.errors import MappingError, RecordError
+from connector.model import Customer, Entity
+from connector.testing.identity import IdentityMapper
+from tests.engine.stages.conftest import native, outgoing
+
+
+def binder(store, route, *, dry_run=False, keep=True):  # type: ignore[no-untyped-def]
+    refs = BindingResolver(store, route.source)
+    mapper = lambda system, entity: IdentityMapper(entity)  # noqa: E731
+    return Binder(store, route, refs, mapper, dry_run=dry_run, source_is_a_target=keep), refs
+
+
+def failures(store):  # type: ignore[no-untyped-def]
+    return {(f.external_id, f.stage, f.code) for f in store.failures()}
+
+
+def test_the_source_side_is_bound_with_what_it_holds_before_anything_is_written(
+    sqlite_store, route
+):
+    items = outgoing(("k1", Customer(number="N1", name="Acme")))
+    stage, refs = binder(sqlite_store, route)
+    stage.record_source(Entity.CUSTOMER, items)
+    known = sqlite_store.bindings_for(Entity.CUSTOMER, route.source, ["k1"])
+    assert known["k1"].external_id == "e1"
+    assert known["k1"].snapshot == {"number": "N1", "name": "Acme"}
+    assert refs.bound_key(Entity.CUSTOMER, "e1") == "k1"
+
+    # Without a route back into the source, only the key is kept.
+    plain, _ = binder(sqlite_store, route, keep=False)
+    plain.record_source(Entity.CUSTOMER, outgoing(("k2", Customer(number="N2"))))
+    assert sqlite_store.bindings_for(Entity.CUSTOMER, route.source, ["k2"])["k2"].snapshot is None
+
+
+def test_results_bind_the_written_file_the_failed_and_refuse_a_target_record_bound_twice(
+    sqlite_store, route
+):
+    with sqlite_store.transaction() as tx:
+        tx.bind(Entity.CUSTOMER, "other", route.target, "crm-taken")
+    items = outgoing(
+        ("k1", Customer(number="N1", name="Acme", industry="Mining")),
+        ("k2", Customer(number="N2")),
+        ("k3", Customer(number="N3")),
+    )
+    outcomes = [
+        (items[0], WriteResult("k1", "crm-1", created=True, unwritten={"industry": "no option"})),
+        (items[1], WriteResult("k2", None, error=RecordError("refused", code="REJECTED"))),
+        (items[2], WriteResult("k3", "crm-taken", created=True)),
+    ]
+    stage, _ = binder(sqlite_store, route)
+
+    assert stage.record_results(Entity.CUSTOMER, outcomes) == ["created", "failed", "failed"]
+
+    bound = sqlite_store.bindings_for(Entity.CUSTOMER, route.target, ["k1", "k2", "k3"])
+    assert list(bound) == ["k1"] and bound["k1"].external_id == "crm-1"
+    # A field the target did not take is not claimed as synced; its refused value is kept.
+    assert bound["k1"].snapshot == {
+        "number": "N1",
+        "name": "Acme",
+        UNWRITTEN + "industry": "Mining",
+    }
+    assert failures(sqlite_store) == {
+        ("e2", "push", "REJECTED"),
+        ("e3", "push", "BINDING_CONFLICT"),
+    }
+
+
+def test_a_later_success_resolves_the_records_failure(sqlite_store, route):
+    items = outgoing(("k1", Customer(number="N1")))
+    stage, _ = binder(sqlite_store, route)
+    failed = WriteResult("k1", None, error=RecordError("busy", code="BUSY"))
+    stage.record_results(Entity.CUSTOMER, [(items[0], failed)])
+    assert failures(sqlite_store) == {("e1", "push", "BUSY")}
+    stage.record_results(Entity.CUSTOMER, [(items[0], WriteResult("k1", "crm-1", created=True))])
+    assert failures(sqlite_store) == set()
+
+
+def test_failures_before_the_write_are_filed_except_in_a_dry_run(sqlite_store, route):
+    failed = [Failed(native("e1", name="x"), None, "map", MappingError("bad", code="INVALID"))]
+    dry, _ = binder(sqlite_store, route, dry_run=True)
+    dry.commit_failures(Entity.CUSTOMER, failed)
+    assert failures(sqlite_store) == set()
+    stage, _ = binder(sqlite_store, route)
+    stage.commit_failures(Entity.CUSTOMER, failed)
+    (filed,) = sqlite_store.failures()
+    assert (filed.external_id, filed.stage, filed.payload) == ("e1", "map", {"name": "x"})

@@ -1,0 +1,97 @@
+"""The match stage: binding first, then the target's natural keys, then a new key."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from connector.adapter import NativeRecord
+from connector.engine.resolver import BindingResolver
+from connector.engine.stages.match import Matcher
+from connector.errors import TransientError
+from connector.model import Customer, Entity
+from connector.testing.identity import IdentityMapper
+from connector.testing.memory import MemoryAdapter, MemorySettings
+from tests.engine.stages.conftest import native
+
+
+class Target(MemoryAdapter):
+    def __init__(self) -> None:
+        super().__init__("crm", MemorySettings())
+        self.lookups: list[tuple[str, list[str]]] = []
+
+    async def lookup(
+        self, entity: Entity, native_field: str, values: Sequence[str]
+    ) -> dict[str, NativeRecord]:
+        self.lookups.append((native_field, list(values)))
+        return await super().lookup(entity, native_field, values)
+
+
+def matcher(store, route, target, *, dry_run=False):  # type: ignore[no-untyped-def]
+    refs = BindingResolver(store, route.source), BindingResolver(store, route.target)
+    for resolver in refs:  # what the wiring does before matching
+        resolver.load_external_ids(Entity.CUSTOMER, ["e1", "e2", "e3", "e4"])
+    return Matcher(store, route, target, *refs, dry_run=dry_run), refs
+
+
+def page():  # type: ignore[no-untyped-def]
+    return [(native(f"e{n}"), Customer(number=f"N{n}")) for n in range(1, 5)]
+
+
+async def test_bound_records_keep_their_key_and_the_others_are_matched_or_new(sqlite_store, route):
+    target = Target()
+    n2 = target.put(Entity.CUSTOMER, {"number": "N2"})
+    n3 = target.put(Entity.CUSTOMER, {"number": "N3"})
+    with sqlite_store.transaction() as tx:
+        tx.bind(Entity.CUSTOMER, "k1", route.source, "e1")
+        tx.bind(Entity.CUSTOMER, "k3", route.target, n3)  # bound, from another source record
+    stage, (_, target_refs) = matcher(sqlite_store, route, target)
+
+    keyed = await stage.assign_keys(Entity.CUSTOMER, page(), IdentityMapper(Entity.CUSTOMER))
+
+    keys = {native.id: key for native, _, key in keyed.records}
+    assert keyed.failed == []
+    assert keys["e1"] == "k1" and keys["e3"] == "k3"
+    assert len({keys["e2"], keys["e4"], "k1", "k3"}) == 4  # new keys, each its own
+    assert all(record.key == keys[n.id] for n, record, _ in keyed.records)
+    # One lookup for the unbound records; the match is bound at once, before any write.
+    assert target.lookups == [("number", ["N2", "N3", "N4"])]
+    assert sqlite_store.keys_for(Entity.CUSTOMER, route.target, [n2]) == {n2: keys["e2"]}
+    assert target_refs.external_id(Entity.CUSTOMER, keys["e2"]) == n2
+
+
+async def test_a_dry_run_matches_without_binding(sqlite_store, route):
+    target = Target()
+    n2 = target.put(Entity.CUSTOMER, {"number": "N2"})
+    stage, _ = matcher(sqlite_store, route, target, dry_run=True)
+    keyed = await stage.assign_keys(Entity.CUSTOMER, page(), IdentityMapper(Entity.CUSTOMER))
+    assert len(keyed.records) == 4
+    assert sqlite_store.keys_for(Entity.CUSTOMER, route.target, [n2]) == {}
+
+
+async def test_no_lookup_where_the_targets_upsert_matches_on_the_field_itself(sqlite_store, route):
+    target = Target()
+    target.capabilities = dataclasses.replace(
+        target.capabilities, upsert_matches={Entity.CUSTOMER: "number"}
+    )
+    stage, _ = matcher(sqlite_store, route, target)
+    keyed = await stage.assign_keys(Entity.CUSTOMER, page(), IdentityMapper(Entity.CUSTOMER))
+    assert target.lookups == [] and len(keyed.records) == 4
+
+
+async def test_when_the_target_cannot_be_asked_only_the_unbound_records_wait(sqlite_store, route):
+    target = Target()
+    target.fail_next_calls = 1
+    with sqlite_store.transaction() as tx:
+        tx.bind(Entity.CUSTOMER, "k1", route.source, "e1")
+    stage, _ = matcher(sqlite_store, route, target)
+
+    keyed = await stage.assign_keys(Entity.CUSTOMER, page(), IdentityMapper(Entity.CUSTOMER))
+
+    assert [(n.id, key) for n, _, key in keyed.records] == [("e1", "k1")]
+    assert [(f.native.id, f.stage, f.retryable) for f in keyed.failed] == [
+        ("e2", "match", True),
+        ("e3", "match", True),
+        ("e4", "match", True),
+    ]
+    assert all(isinstance(f.error, TransientError) for f in keyed.failed)
