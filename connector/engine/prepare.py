@@ -1,8 +1,9 @@
-"""Turning a page of source records into writes: map, resolve references, match, diff.
+"""One record's plan (`plan_for`) and the data the stages pass along (engine/stages/).
 
-`Prepared` is the outcome for one page: the writes to send, the records that need no write,
-deletions, and the records that failed (with why). Nothing here writes to the target; it only
-reads bindings and, for natural-key matching, looks records up in the target.
+`Outgoing` is a record on its way to the target, `Failed` one that failed before its write,
+and `Prepared` the outcome for one page: the writes to send, the records that need no write,
+deletions, and the records that failed (with why). The stages that map, match and plan a page
+live in engine/stages/; nothing here does I/O.
 """
 
 from __future__ import annotations

@@ -24,29 +24,18 @@ from connector.engine.blame import Blamed
 from connector.engine.prepare import Outgoing, Prepared, report_withheld
 from connector.engine.resolver import BindingResolver
 from connector.engine.stages.bind import Binder
-from connector.engine.stages.calls import failed_for_now
 from connector.engine.stages.checkpoint import Cursor
 from connector.engine.stages.deletes import Deleter
 from connector.engine.stages.map import map_page
 from connector.engine.stages.match import Matcher
 from connector.engine.stages.plan import PlanRules, load_known, plan_page
 from connector.engine.stages.read import SourcePage, awaiting_ids, split_page
-from connector.engine.stages.references import MAX_PARENT_DEPTH, Parents
-from connector.engine.stages.write import Writer, plan_only, whole_batch_failed
+from connector.engine.stages.references import Parents
+from connector.engine.stages.write import Writer, plan_only
 from connector.engine.summary import EntityCounts, RunSummary
 from connector.mapping.contract import EntityMapper
 from connector.model import Entity
 from connector.runtime import Runtime
-
-__all__ = [
-    "DEFAULT_OPTIONS",
-    "MAX_PARENT_DEPTH",
-    "Progress",
-    "RouteRun",
-    "RunOptions",
-    "failed_for_now",
-    "whole_batch_failed",
-]
 
 Progress = Callable[[Entity, EntityCounts], None]
 
