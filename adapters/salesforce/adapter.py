@@ -33,7 +33,7 @@ from connector.adapter import (
 from connector.adapter_base import BaseAdapter
 from connector.batching import bisect_batch, chunked
 from connector.errors import RecordError
-from connector.http import DEFAULT_REGISTRY, LimiterRegistry
+from connector.http import DEFAULT_REGISTRY, LimiterRegistry, TransportError
 from connector.http.ratelimit import Sleep
 from connector.model import Entity
 from connector.native_schema import NativeSchema
@@ -436,7 +436,16 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
                 wanted[result.external_id] = list(lines)
         if not wanted:
             return
-        errors = await replace_lines(self.client, self.book, wanted)
+        try:
+            errors = await replace_lines(self.client, self.book, wanted)
+        except TransportError as lost:
+            if not lost.sent:
+                raise
+            # The Composite call's answer was lost and it holds creates, so it is not sent
+            # again as it was; replacing anew from a fresh read of the lines is safe whatever
+            # the lost call did (duplicated lines are deleted with the rest).
+            log.warning("Salesforce: answer to a line replacement lost; replacing again")
+            errors = await replace_lines(self.client, self.book, wanted)
         for write in writes:
             result = results[write.key]
             error = errors.get(result.external_id or "")

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import admin, bulk, rest, tooling
+from . import admin, bulk, composite, rest, tooling
 from .oauth import OAuthRefused
 from .query import render_value
 from .state import Sandbox, SandboxOptions
@@ -126,6 +126,7 @@ def create_app(sandbox: Sandbox | None = None, **options: Any) -> Starlette:
             rest.api(rest.collection_upsert, min_version=46),
             methods=["PATCH"],
         ),
+        Route(DATA + "/composite", rest.api(composite.composite, min_version=34), methods=["POST"]),
         *bulk.routes(DATA),
         *(
             Route(DATA + path, rest.api(tooling.create_custom_field), methods=["POST"])
