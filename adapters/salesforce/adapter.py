@@ -46,6 +46,7 @@ from .ids import is_record_id, to18
 from .lines import PriceBook, read_lines, replace_lines
 from .objects import (
     CONNECTOR_KEY,
+    CURRENCY,
     LINE_OBJECT,
     LINES,
     MODSTAMP,
@@ -89,6 +90,7 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
         self._sleep = sleep
         self.owners = OwnerDirectory(lambda: self.client, clock=clock)
         self._book: PriceBook | None = None
+        self._default_currency_code: str | None = None
         self.capabilities = Capabilities(
             entities=frozenset(Entity),
             deletes=True,
@@ -124,14 +126,17 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
     @property
     def book(self) -> PriceBook:
         if self._book is None:
-            self._book = PriceBook(self.client, self.settings.pricebook)
+            self._book = PriceBook(
+                self.client, self.settings.pricebook, self.settings.multi_currency
+            )
         return self._book
 
     # -- fields -------------------------------------------------------------------------------
 
     def fields(self, entity: Entity) -> list[str]:
         extra = self.settings.extra_fields.get(entity.value, [])
-        return list(dict.fromkeys([*spec(entity).fields, *extra]))
+        currency = [CURRENCY] if self.settings.multi_currency else []
+        return list(dict.fromkeys([*spec(entity).fields, *currency, *extra]))
 
     # The convergence check's hooks (terms.py): what Salesforce stores and computes.
     def normalize_native(self, entity: Entity, field: str, value: Any, *, line: bool) -> Any:
@@ -289,8 +294,9 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
         keys = [w.key for w in writes]
         results: dict[str, WriteResult] = {}
         writes = await self.owners.to_owner_ids(writes)
+        currencies: dict[str, str | None] = {}
         if entity is Entity.SALE:
-            writes = await self._check_products(writes, results)
+            writes, currencies = await self._check_products(writes, results)
         elif len(writes) >= self.settings.bulk_threshold:
             results.update(await self._bulk(object_spec, writes))
             return [results[key] for key in keys]
@@ -302,7 +308,7 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
 
         await asyncio.gather(*(run(b) for b in chunked(writes, self.settings.batch_size)))
         if entity is Entity.SALE:
-            await self._write_lines(writes, results)
+            await self._write_lines(writes, results, currencies)
         return [results[key] for key in keys]
 
     async def _bulk(
@@ -349,16 +355,53 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
 
     async def _check_products(
         self, writes: Sequence[NativeWrite], results: dict[str, WriteResult]
-    ) -> list[NativeWrite]:
+    ) -> tuple[list[NativeWrite], dict[str, str | None]]:
+        """The sales whose every line has a price book entry (in the sale's currency), and
+        those currencies by key; the others fail here, before anything is written."""
+        currencies = await self._sale_currencies([w for w in writes if w.fields.get(LINES)])
         keep = []
         for write in writes:
             lines = write.fields.get(LINES)
-            problem = await self.book.missing(lines) if lines else None
+            currency = currencies.get(write.key)
+            problem = await self.book.missing(lines, currency) if lines else None
             if problem is not None:
                 results[write.key] = WriteResult(write.key, write.external_id, error=problem)
             else:
                 keep.append(write)
-        return keep
+        return keep, currencies
+
+    async def _sale_currencies(self, writes: Sequence[NativeWrite]) -> dict[str, str | None]:
+        """Each sale's currency in a multi-currency org (none elsewhere): the one written, else
+        the opportunity's own, else what Salesforce gives a new record: its creator's (our
+        integration user's) personal currency."""
+        if not writes or not await self.book.multi_currency():
+            return {}
+        found: dict[str, str | None] = {
+            w.key: str(w.fields[CURRENCY]).upper() for w in writes if w.fields.get(CURRENCY)
+        }
+        bound = [w for w in writes if w.key not in found and w.external_id]
+        current: dict[str, str] = {}
+        for batch in chunked([to18(str(w.external_id)) for w in bound], ID_CHUNK):
+            where = soql.in_list("Id", list(batch))
+            text = f"{soql.select(['Id', CURRENCY], 'Opportunity')} WHERE {where}"
+            async for row in self.client.query(text):
+                current[to18(str(row["Id"]))] = str(row[CURRENCY])
+        for write in bound:
+            found[write.key] = current.get(to18(str(write.external_id)))
+        if any(w.key not in found for w in writes):
+            default = await self._default_currency()
+            found.update({w.key: default for w in writes if w.key not in found})
+        return found
+
+    async def _default_currency(self) -> str | None:
+        if self._default_currency_code is None:
+            user = self.client.user_id
+            if user is None:
+                return None
+            text = f"SELECT DefaultCurrencyIsoCode FROM User WHERE {soql.in_list('Id', [user])}"
+            rows = [row async for row in self.client.query(text)]
+            self._default_currency_code = str(rows[0]["DefaultCurrencyIsoCode"]) if rows else ""
+        return self._default_currency_code or None
 
     async def _write_batch(
         self, object_spec: ObjectSpec, writes: Sequence[NativeWrite]
@@ -426,18 +469,23 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
         return results
 
     async def _write_lines(
-        self, writes: Sequence[NativeWrite], results: dict[str, WriteResult]
+        self,
+        writes: Sequence[NativeWrite],
+        results: dict[str, WriteResult],
+        currencies: Mapping[str, str | None],
     ) -> None:
         wanted = {}
+        by_opportunity: dict[str, str | None] = {}
         for write in writes:
             result = results[write.key]
             lines = write.fields.get(LINES)
             if result.ok and result.external_id and lines is not None:
                 wanted[result.external_id] = list(lines)
+                by_opportunity[result.external_id] = currencies.get(write.key)
         if not wanted:
             return
         try:
-            errors = await replace_lines(self.client, self.book, wanted)
+            errors = await replace_lines(self.client, self.book, wanted, by_opportunity)
         except TransportError as lost:
             if not lost.sent:
                 raise
@@ -445,7 +493,7 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
             # again as it was; replacing anew from a fresh read of the lines is safe whatever
             # the lost call did (duplicated lines are deleted with the rest).
             log.warning("Salesforce: answer to a line replacement lost; replacing again")
-            errors = await replace_lines(self.client, self.book, wanted)
+            errors = await replace_lines(self.client, self.book, wanted, by_opportunity)
         for write in writes:
             result = results[write.key]
             error = errors.get(result.external_id or "")

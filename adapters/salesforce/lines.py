@@ -84,53 +84,78 @@ async def read_lines(
 
 
 class PriceBook:
-    """ProductCode → PricebookEntry id in the configured price book, cached."""
+    """(ProductCode, currency) → PricebookEntry id in the configured price book, cached.
 
-    def __init__(self, client: SalesforceClient, name: str) -> None:
+    In a multi-currency org a price book holds one entry per product *and currency*, and a
+    line's entry must be in its opportunity's currency (salesforce.md §7); elsewhere there is
+    no `CurrencyIsoCode` field at all, and the currency is None throughout. Which kind of org
+    this is comes from `multi_currency`, or (None) from whether PricebookEntry's describe lists
+    the field: one call, the first time it matters.
+    """
+
+    def __init__(
+        self, client: SalesforceClient, name: str, multi_currency: bool | None = None
+    ) -> None:
         self._client = client
         self.name = name
-        self._entries: dict[str, str | None] = {}
+        self._multi_currency = multi_currency
+        self._fetched: set[str] = set()
+        self._entries: dict[tuple[str, str | None], str] = {}
 
-    async def entries(self, codes: Sequence[str]) -> dict[str, str | None]:
-        wanted = sorted({c for c in codes if c not in self._entries})
+    async def multi_currency(self) -> bool:
+        if self._multi_currency is None:
+            described = await self._client.call("GET", "/sobjects/PricebookEntry/describe")
+            names = {str(f.get("name")) for f in (described or {}).get("fields") or []}
+            self._multi_currency = "CurrencyIsoCode" in names
+        return self._multi_currency
+
+    async def _fetch(self, codes: Sequence[str]) -> None:
+        wanted = sorted({c for c in codes if c not in self._fetched})
+        multi = await self.multi_currency() if wanted else False
+        fields = ["Id", "ProductCode", *(["CurrencyIsoCode"] if multi else [])]
         for batch in chunked(wanted, CODE_CHUNK):
             soql = (
-                f"{select(['Id', 'ProductCode'], 'PricebookEntry')} WHERE Pricebook2.Name = "
-                f"{quote(self.name)} AND IsActive = true AND {in_list('ProductCode', list(batch))}"
+                f"{select(fields, 'PricebookEntry')} WHERE Pricebook2.Name = {quote(self.name)} "
+                f"AND IsActive = true AND {in_list('ProductCode', list(batch))}"
             )
-            found: dict[str, str] = {}
             async for row in self._client.query(soql):
-                found.setdefault(str(row["ProductCode"]), str(row["Id"]))
-            for code in batch:
-                self._entries[code] = found.get(code)
-        return {c: self._entries.get(c) for c in codes}
+                currency = str(row["CurrencyIsoCode"]).upper() if multi else None
+                self._entries.setdefault((str(row["ProductCode"]), currency), str(row["Id"]))
+            self._fetched.update(batch)
 
-    async def missing(self, lines: Sequence[Mapping[str, Any]]) -> RecordError | None:
-        """A failure naming the products without an entry, or None when all resolve."""
+    async def missing(
+        self, lines: Sequence[Mapping[str, Any]], currency: str | None = None
+    ) -> RecordError | None:
+        """A failure naming the products without an entry (in `currency`, for a multi-currency
+        org), or None when all resolve."""
         codes = [str(line.get("ProductCode") or "") for line in lines]
         if "" in codes:
             return RecordError("an opportunity line has no ProductCode", code="PRODUCT_MISSING")
-        entries = await self.entries(codes)
-        absent = [code for code in codes if entries.get(code) is None]
+        await self._fetch(codes)
+        key = currency.upper() if currency else None
+        absent = [code for code in codes if (code, key) not in self._entries]
         if absent:
             names = ", ".join(dict.fromkeys(absent))
+            where = f"price book {self.name!r}" + (f" for currency {key}" if key else "")
             return RecordError(
-                f"product {names} has no active entry in price book {self.name!r}",
+                f"product {names} has no active entry in {where}",
                 code="PRICEBOOK_ENTRY_MISSING",
             )
         return None
 
-    def entry(self, code: str) -> str:
-        found = self._entries.get(code)
+    def entry(self, code: str, currency: str | None = None) -> str:
+        found = self._entries.get((code, currency.upper() if currency else None))
         assert found is not None, "missing() is called first"
         return found
 
 
-def _wanted_row(opportunity_id: str, line: Mapping[str, Any], book: PriceBook) -> dict[str, Any]:
+def _wanted_row(
+    opportunity_id: str, line: Mapping[str, Any], book: PriceBook, currency: str | None
+) -> dict[str, Any]:
     row: dict[str, Any] = {
         "attributes": {"type": LINE_OBJECT},
         "OpportunityId": opportunity_id,
-        "PricebookEntryId": book.entry(str(line["ProductCode"])),
+        "PricebookEntryId": book.entry(str(line["ProductCode"]), currency),
     }
     row.update(
         {
@@ -170,8 +195,10 @@ async def replace_lines(
     client: SalesforceClient,
     book: PriceBook,
     wanted: Mapping[str, Sequence[Mapping[str, Any]]],
+    currencies: Mapping[str, str | None] | None = None,
 ) -> dict[str, RecordError]:
-    """Makes each opportunity's lines the wanted ones; errors by opportunity id.
+    """Makes each opportunity's lines the wanted ones, priced in the opportunity's currency
+    (`currencies`, multi-currency orgs only); errors by opportunity id.
 
     One query reads the current lines of up to 200 opportunities; the deletes and creates of
     every opportunity that changed then go as Collections subrequests (200 rows each), five to
@@ -183,7 +210,8 @@ async def replace_lines(
     owners = {str(line["Id"]): o for o, lines in current.items() for line in lines}
     creates: list[tuple[str, dict[str, Any]]] = []
     for opportunity_id, lines in wanted.items():
-        rows = [_wanted_row(opportunity_id, line, book) for line in lines]
+        currency = (currencies or {}).get(opportunity_id)
+        rows = [_wanted_row(opportunity_id, line, book, currency) for line in lines]
         if _same(current.get(opportunity_id, []), rows):
             continue
         doomed += [str(line["Id"]) for line in current.get(opportunity_id, [])]

@@ -26,6 +26,8 @@ OWNER_EMAIL = "Owner.Email"
 LINES = "lines"
 STAGE_OUTCOME = "StageOutcome"
 LINE_OBJECT = "OpportunityLineItem"
+#: Only in multi-currency orgs (salesforce.md §7); read when `settings.multi_currency` is true.
+CURRENCY = "CurrencyIsoCode"
 
 
 @dataclass(frozen=True)

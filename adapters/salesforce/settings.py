@@ -145,6 +145,11 @@ class SalesforceSettings(_Strict):
     bulk_threshold: int = Field(default=10_000, ge=1)
     #: The price book Opportunity lines take their PricebookEntry from.
     pricebook: str = "Standard Price Book"
+    #: Whether the org has multi-currency on (records then carry `CurrencyIsoCode`, and a
+    #: line's PricebookEntry must be in its opportunity's currency). None: found out from
+    #: describe the first time a sale's lines are priced. true also reads `CurrencyIsoCode`
+    #: on customers, contacts and sales, so a mapping can carry the currency.
+    multi_currency: bool | None = None
     #: Report deleted rows (Recycle Bin, through queryAll) as deletes in `read_changes`.
     read_deleted: bool = True
     #: The client name in `Sforce-Call-Options`, so the org's logs (and CDC's changeOrigin)

@@ -33,6 +33,12 @@ def query_answer(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={"done": True, "totalSize": 0, "records": []})
 
 
+def describe_route() -> None:
+    """A single-currency org: PricebookEntry has no CurrencyIsoCode."""
+    fields = [{"name": n} for n in ("Id", "Pricebook2Id", "Product2Id", "UnitPrice")]
+    respx.get(f"{DATA}/sobjects/PricebookEntry/describe").respond(json={"fields": fields})
+
+
 def updated(request: httpx.Request) -> httpx.Response:
     records = json.loads(request.content)["records"]
     return httpx.Response(
@@ -51,6 +57,7 @@ def test_pack_keeps_order_and_both_limits():
 @respx.mock
 async def test_a_refused_subrequest_fails_only_the_sales_in_it():
     token_route()
+    describe_route()
     respx.get(f"{DATA}/query").mock(side_effect=query_answer)
     respx.patch(f"{DATA}/composite/sobjects").mock(side_effect=updated)
     sent: list[dict[str, Any]] = []
@@ -79,6 +86,7 @@ async def test_a_refused_subrequest_fails_only_the_sales_in_it():
 @respx.mock
 async def test_a_lost_composite_answer_replaces_the_lines_again_from_a_fresh_read():
     token_route()
+    describe_route()
     reads = respx.get(f"{DATA}/query").mock(side_effect=query_answer)
     respx.patch(f"{DATA}/composite/sobjects").mock(side_effect=updated)
     attempts: list[int] = []

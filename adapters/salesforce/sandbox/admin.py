@@ -94,7 +94,15 @@ async def products(request: Request) -> Response:
     async def action(sandbox: Any) -> Response:
         body = await _json(request)
         items = body if isinstance(body, list) else [body]
-        ids = [sandbox.add_product(i["code"], i.get("name", i["code"]), i["price"]) for i in items]
+        ids = [
+            sandbox.add_product(
+                i["code"],
+                i.get("name", i["code"]),
+                i["price"],
+                currencies=tuple(i["currencies"]) if i.get("currencies") else None,
+            )
+            for i in items
+        ]
         return JSONResponse({"ids": ids}, status_code=201)
 
     return await _guarded(request, action)

@@ -27,7 +27,7 @@ from typing import Any
 
 from adapters.salesforce.ids import checksum, is_record_id, to18
 
-from .schema import DEFAULT_STAGES, Field, SObject, build_schema
+from .schema import DEFAULT_STAGES, Field, SObject, add_currency_fields, build_schema
 
 Row = dict[str, Any]
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -93,12 +93,17 @@ class Org:
         stages: tuple[tuple[str, bool, bool], ...] = DEFAULT_STAGES,
         industry_restricted: bool = True,
         org_id: str = "00D5g000008aBcDEAU",
+        currencies: tuple[str, ...] = (),
     ) -> None:
         self._clock = clock
         self.stages = {name: (closed, won) for name, closed, won in stages}
         self.schema: dict[str, SObject] = build_schema(
             stages, industry_restricted=industry_restricted
         )
+        #: Multi-currency: the org's active currencies, the corporate one first; () when off.
+        self.currencies = currencies
+        if currencies:
+            add_currency_fields(self.schema, currencies)
         self.rows: dict[str, dict[str, Row]] = {name: {} for name in self.schema}
         self._unique: dict[tuple[str, str], dict[str, str]] = {}
         self._counter = itertools.count(1)
@@ -181,6 +186,12 @@ class Org:
         )
         if sobject.name == "User":
             row["IsActive"] = True
+            if self.currencies:
+                row["DefaultCurrencyIsoCode"] = self.currencies[0]
+        if self.currencies and "CurrencyIsoCode" in sobject.fields:
+            # A record created without a currency takes its creator's personal currency.
+            creator = self.rows["User"].get(user_id) or {}
+            row["CurrencyIsoCode"] = creator.get("DefaultCurrencyIsoCode") or self.currencies[0]
         if sobject.name in ("Product2", "Pricebook2", "PricebookEntry"):
             row["IsActive"] = True
         row.update(changes)
@@ -415,6 +426,13 @@ class Org:
                 "pricebook than the one assigned to the opportunity)",
                 ["PricebookEntryId"],
             )
+        if self.currencies and entry.get("CurrencyIsoCode") != opportunity.get("CurrencyIsoCode"):
+            raise RecordFailure(
+                "FIELD_INTEGRITY_EXCEPTION",
+                "field integrity exception: PricebookEntryId (pricebook entry currency code does "
+                "not match opportunity currency code)",
+                ["PricebookEntryId"],
+            )
         if row.get("UnitPrice") is not None and row.get("TotalPrice") is not None:
             raise RecordFailure(
                 "FIELD_INTEGRITY_EXCEPTION",
@@ -436,6 +454,8 @@ class Org:
             entry = self.rows["PricebookEntry"][row["PricebookEntryId"]]
             row["Product2Id"] = entry["Product2Id"]
             row["ProductCode"] = entry.get("ProductCode")
+            if self.currencies:
+                row["CurrencyIsoCode"] = entry.get("CurrencyIsoCode")
             row["ListPrice"] = entry["UnitPrice"]
             quantity = Decimal(row["Quantity"])
             discount = Decimal(row.get("Discount") or 0) / 100

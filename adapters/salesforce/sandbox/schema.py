@@ -282,3 +282,22 @@ def build_schema(
         ),
     ]
     return {obj.name: obj for obj in objects}
+
+
+#: Objects that carry `CurrencyIsoCode` once multi-currency is on (salesforce.md §7: the field
+#: exists only in multi-currency orgs). On a line it is read-only: it follows the opportunity.
+CURRENCY_OBJECTS = ("Account", "Contact", "Opportunity", "Product2", "PricebookEntry")
+
+
+def add_currency_fields(schema: dict[str, SObject], currencies: tuple[str, ...]) -> None:
+    """Turn multi-currency on: `CurrencyIsoCode` (a restricted picklist of the org's active
+    currencies) on the records that have one, and each user's `DefaultCurrencyIsoCode`."""
+    for name in CURRENCY_OBJECTS:
+        schema[name].add(Field("CurrencyIsoCode", "picklist", 3, picklist=currencies,
+                               restricted=True))  # fmt: skip
+    schema["OpportunityLineItem"].add(
+        Field("CurrencyIsoCode", "picklist", 3, writable=False, picklist=currencies)
+    )
+    schema["User"].add(
+        Field("DefaultCurrencyIsoCode", "picklist", 3, picklist=currencies, restricted=True)
+    )

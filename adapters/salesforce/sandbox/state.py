@@ -65,6 +65,9 @@ class SandboxOptions:
     custom_fields: bool = True
     #: The integration user has "Customize Application" (may create fields and grant access).
     customize_application: bool = True
+    #: Multi-currency on, with these active currencies (the corporate one first). Off by
+    #: default, as in a new org: then no record has a `CurrencyIsoCode` field at all.
+    currencies: tuple[str, ...] = ()
 
 
 @dataclass
@@ -94,6 +97,7 @@ class Sandbox:
             stages=self.options.stages,
             industry_restricted=self.options.industry_restricted,
             org_id=self.options.org_id,
+            currencies=tuple(self.options.currencies),
         )
         self.queries = QueryEngine(self.org)
         self.issuer = TokenIssuer(
@@ -156,19 +160,32 @@ class Sandbox:
     def user_id(self, username: str) -> str:
         return self.users()[username]
 
-    def add_product(self, code: str, name: str, price: Any, pricebook: str | None = None) -> str:
-        """A Product2 with its standard price (and optionally a custom price book entry)."""
+    def add_product(
+        self,
+        code: str,
+        name: str,
+        price: Any,
+        pricebook: str | None = None,
+        currencies: tuple[str, ...] | None = None,
+    ) -> str:
+        """A Product2 with its standard price (and optionally in a custom price book); in a
+        multi-currency org one entry per currency of `currencies` (default: the corporate one).
+        Answers the first entry's id."""
         user = self.integration_user_id
         product = self.org.create(
             self.org.schema["Product2"], {"Name": name, "ProductCode": code}, user
         )
-        entry = self.org.create(
-            self.org.schema["PricebookEntry"],
-            {
+        wanted: tuple[str | None, ...] = (
+            (currencies or self.org.currencies[:1]) if self.org.currencies else (None,)
+        )
+        ids = []
+        for currency in wanted:
+            values = {
                 "Pricebook2Id": pricebook or self.standard_pricebook,
                 "Product2Id": product.id,
                 "UnitPrice": price,
-            },
-            user,
-        )
-        return entry.id
+            }
+            if currency is not None:
+                values["CurrencyIsoCode"] = currency
+            ids.append(self.org.create(self.org.schema["PricebookEntry"], values, user).id)
+        return ids[0]
