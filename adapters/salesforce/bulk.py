@@ -16,18 +16,23 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from connector.errors import RecordError, TransientError
+from connector.http import TransportError
 from connector.timestamps import MonotonicClock
 
 from .client import SalesforceClient
 from .errors import LOCKED, MAX_MESSAGE_CHARS
 from .ids import to18
 
+log = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+#: Operations that may run twice with the same effect as once (a lost answer reruns the job).
+SAFE_TWICE = frozenset({"upsert", "update", "delete"})
 POLL_FIRST_SECONDS = 0.5
 POLL_MAX_SECONDS = 5.0
 DONE = frozenset({"JobComplete", "Failed", "Aborted"})
@@ -94,15 +99,27 @@ async def run_job(
     clock: MonotonicClock,
     timeout_seconds: float = 3600.0,
 ) -> dict[str, BulkOutcome]:
-    """Runs one ingest job per upload part; outcomes by the value of `key_column`."""
+    """Runs one ingest job per upload part; outcomes by the value of `key_column`.
+
+    A part whose job creation or upload lost its answer runs again as a new job (the old one,
+    if it exists, is aborted before it was ever closed, so it never processes anything): an
+    upsert by external id or an update by Id is safe to run twice, the CSV is still here.
+    """
     outcomes: dict[str, BulkOutcome] = {}
     for part in csv_parts(rows):
-        outcomes.update(
-            await _one_job(
-                client, sobject, operation, part, key_column, external_id, sleep, clock,
-                timeout_seconds,
-            )
-        )  # fmt: skip
+        for attempt in range(2):
+            try:
+                outcomes.update(
+                    await _one_job(
+                        client, sobject, operation, part, key_column, external_id, sleep,
+                        clock, timeout_seconds,
+                    )
+                )  # fmt: skip
+                break
+            except TransportError as lost:
+                if not lost.sent or attempt == 1 or operation not in SAFE_TWICE:
+                    raise
+                log.warning("Salesforce Bulk: answer lost before the job was closed; new job")
     return outcomes
 
 
@@ -128,14 +145,20 @@ async def _one_job(
         spec["externalIdFieldName"] = external_id
     job = await client.call("POST", "/jobs/ingest", json=spec)
     job_path = f"/jobs/ingest/{job['id']}"
-    await client.api.request(
-        "PUT",
-        f"{client.data}{job_path}/batches",
-        content=data,
-        headers={**client.headers, "Content-Type": "text/csv"},
-        idempotent=True,
-    )
-    await client.call("PATCH", job_path, json={"state": "UploadComplete"}, idempotent=True)
+    try:
+        # Not repeated on a lost answer: a job takes one upload (a second PUT is refused).
+        await client.api.request(
+            "PUT",
+            f"{client.data}{job_path}/batches",
+            content=data,
+            headers={**client.headers, "Content-Type": "text/csv"},
+            idempotent=False,
+        )
+    except TransportError as lost:
+        if lost.sent:
+            await _abort(client, job_path)
+        raise
+    await _close(client, job_path)
     wait, deadline = POLL_FIRST_SECONDS, clock() + timeout_seconds
     while True:
         state = await client.call("GET", job_path)
@@ -156,6 +179,25 @@ async def _one_job(
     for row in await _results(client, f"{job_path}/failedResults/"):
         outcomes[row[key_column]] = BulkOutcome(None, False, _error(row.get("sf__Error", "")))
     return outcomes
+
+
+async def _close(client: SalesforceClient, job_path: str) -> None:
+    """`UploadComplete`, once: after a lost answer the job's state says whether it took."""
+    try:
+        await client.call("PATCH", job_path, json={"state": "UploadComplete"}, idempotent=False)
+    except TransportError as lost:
+        if not lost.sent:
+            raise
+        state = await client.call("GET", job_path)
+        if state.get("state") == "Open":
+            await client.call("PATCH", job_path, json={"state": "UploadComplete"})
+
+
+async def _abort(client: SalesforceClient, job_path: str) -> None:
+    try:
+        await client.call("PATCH", job_path, json={"state": "Aborted"}, idempotent=False)
+    except (TransientError, RecordError) as exc:
+        log.warning("Salesforce Bulk: could not abort %s (%s)", job_path, type(exc).__name__)
 
 
 async def _results(client: SalesforceClient, path: str) -> list[dict[str, str]]:

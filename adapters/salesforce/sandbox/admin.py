@@ -2,7 +2,8 @@
 
 A "sales rep" creates and edits records (as one of the org's users, so `SystemModstamp` moves
 and `LastModifiedById` is not the integration user), an admin adds users, products, validation
-rules, and tests inject faults, change the daily allocation, revoke sessions and read the request
+rules, and tests inject faults (request-level errors, lock errors, latency, connection resets
+before or after the work is done), change the daily allocation, revoke sessions and read the request
 log. None of these count against the API allocation.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .network import Reset
 from .org import ApiFault, RecordFailure, ValidationRule
 from .query import render_value
 from .rest import _json, sandbox_of
@@ -124,6 +126,13 @@ async def faults(request: Request) -> Response:
                     item.get("path", ""),
                     int(item.get("count", 1)),
                 )
+            )
+        for item in body.get("resets", []):
+            when = item.get("when", "after")
+            if when not in ("before", "after"):
+                raise ApiFault(400, "INVALID_INPUT", "a reset's when is 'before' or 'after'")
+            sandbox.resets.append(
+                Reset(item.get("path", ""), int(item.get("count", 1)), when, item.get("method"))
             )
         return JSONResponse({"ok": True})
 

@@ -14,11 +14,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import admin, bulk, composite, rest, tooling
+from .network import ResetMiddleware
 from .oauth import OAuthRefused
 from .query import render_value
 from .state import Sandbox, SandboxOptions
@@ -143,7 +145,7 @@ def create_app(sandbox: Sandbox | None = None, **options: Any) -> Starlette:
         Route("/_sandbox/outbound", admin.outbound, methods=["GET", "POST"]),
         Route("/_sandbox/requests", admin.log, methods=["GET", "DELETE"]),
     ]
-    app = Starlette(routes=routes, lifespan=_lifespan)
+    app = Starlette(routes=routes, lifespan=_lifespan, middleware=[Middleware(ResetMiddleware)])
     app.state.sandbox = state
     return app
 

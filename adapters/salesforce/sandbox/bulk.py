@@ -3,7 +3,8 @@ successful / failed / unprocessed results.
 
 * `POST /jobs/ingest` `{object, operation, externalIdFieldName?, contentType: CSV, lineEnding,
   columnDelimiter}` answers the job in state `Open` with its `contentUrl`;
-* `PUT /jobs/ingest/{id}/batches` (text/csv) answers 201 with no body, only while `Open`;
+* `PUT /jobs/ingest/{id}/batches` (text/csv) answers 201 with no body, only while `Open`, and
+  only once a job (a second upload is refused: a client must not repeat it blindly);
 * `PATCH /jobs/ingest/{id}` `{"state": "UploadComplete"}` starts processing (`Aborted` aborts);
 * `GET /jobs/ingest/{id}` shows `InProgress` once, then `JobComplete` with
   `numberRecordsProcessed` / `numberRecordsFailed` — processing is asynchronous in Salesforce,
@@ -94,7 +95,16 @@ async def upload(request: Request, sandbox: Sandbox, user: str) -> Response:
     job = _job(sandbox, request)
     if job.state != "Open":
         raise ApiFault(409, "INVALIDJOBSTATE", f"Job is in state {job.state}")
-    job.data += (await request.body()).decode("utf-8")
+    if job.data:
+        # One upload a job (the wording as users report it; the status code is unverified).
+        raise ApiFault(
+            400,
+            "INVALIDJOBSTATE",
+            f"Found multiple contents for job: <{job.id}>, please 'Close' / 'Abort' / 'Delete' "
+            "the current Job then create a new Job and make sure you only do 'PUT' once on a "
+            "given Job.",
+        )
+    job.data = (await request.body()).decode("utf-8")
     return Response(status_code=201)
 
 

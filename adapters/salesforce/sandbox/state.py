@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .network import Reset
 from .oauth import TokenIssuer
 from .org import Org
 from .outbound import Sender
@@ -111,6 +112,8 @@ class Sandbox:
         self.api_used = 0
         self.api_limit = self.options.daily_api_limit
         self.faults: list[Fault] = []
+        #: Connections to drop mid-request (network.py).
+        self.resets: list[Reset] = []
         self.latency = self.options.latency_seconds
         self.log: list[dict[str, Any]] = []
         self.lock = asyncio.Lock()
