@@ -39,7 +39,7 @@ from connector.model import Entity
 from connector.native_schema import NativeSchema
 from connector.timestamps import EPOCH, MonotonicClock, parse_timestamp
 
-from . import bulk, soql, terms
+from . import bulk, bulk_query, soql, terms
 from .client import SalesforceClient
 from .errors import LOCKED, record_error
 from .ids import is_record_id, to18
@@ -235,6 +235,10 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
         return found
 
     async def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]:
+        if since is None and await self._pull_in_bulk(entity):
+            async for page in self._bulk_pull(entity):
+                yield page
+            return
         deleted: list[NativeRecord] = []
         if self.settings.read_deleted and since is not None:
             deleted = [r async for r in self._changed(entity, since, deleted=True)]
@@ -244,9 +248,35 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
             if len(pending) >= self.settings.query_batch_size:
                 yield Page(await self._merge(entity, pending, deleted, final=False))
                 pending = []
-        page = await self._merge(entity, pending, deleted, final=True)
-        if page:
-            yield Page(page)
+        last = await self._merge(entity, pending, deleted, final=True)
+        if last:
+            yield Page(last)
+
+    async def _pull_in_bulk(self, entity: Entity) -> bool:
+        """A pull from the beginning of at least `bulk_query_threshold` rows: one COUNT()."""
+        threshold = self.settings.bulk_query_threshold
+        if threshold is None:
+            return False
+        text = f"SELECT COUNT() FROM {soql.name(spec(entity).sobject)}"
+        answer = await self.client.call("GET", "/query", params={"q": text})
+        return int((answer or {}).get("totalSize") or 0) >= threshold
+
+    async def _bulk_pull(self, entity: Entity) -> AsyncIterator[Page]:
+        """Every row through one Bulk API 2.0 query job, in (SystemModstamp, Id) order."""
+        object_spec = spec(entity)
+        types = await bulk_query.field_types(self.client, object_spec.sobject)
+        rows = await bulk_query.query_rows(
+            self.client,
+            soql.select(self.fields(entity), object_spec.sobject),
+            types,
+            sleep=self._sleep,
+            clock=self._clock,
+            page_size=self.settings.bulk_query_page,
+        )
+        records = sorted((self._native(entity, row) for row in rows), key=_order)
+        log.info("Salesforce: %s %s rows read through a Bulk query job", len(records), entity)
+        for batch in chunked(records, self.settings.query_batch_size):
+            yield Page(await self._with_lines(entity, list(batch)))
 
     async def _merge(
         self,

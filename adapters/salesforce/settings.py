@@ -143,6 +143,12 @@ class SalesforceSettings(_Strict):
     #: Write calls of at least this many customers or contacts go through Bulk API 2.0
     #: (salesforce.md §3.4: Salesforce's own rule of thumb is above 2,000).
     bulk_threshold: int = Field(default=10_000, ge=1)
+    #: A pull from the beginning (a first sync, `--full`) of at least this many rows reads
+    #: through one Bulk API 2.0 query job instead of REST query pages (one `COUNT()` query
+    #: decides); None: never.
+    bulk_query_threshold: int | None = Field(default=10_000, ge=1)
+    #: Rows per Bulk query result page (`maxRecords`).
+    bulk_query_page: int = Field(default=50_000, ge=1)
     #: The price book Opportunity lines take their PricebookEntry from.
     pricebook: str = "Standard Price Book"
     #: Whether the org has multi-currency on (records then carry `CurrencyIsoCode`, and a

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import admin, bulk, composite, rest, tooling
+from . import admin, bulk, bulk_query, composite, rest, tooling
 from .network import ResetMiddleware
 from .oauth import OAuthRefused
 from .query import render_value
@@ -134,6 +134,7 @@ def create_app(sandbox: Sandbox | None = None, **options: Any) -> Starlette:
             Route(DATA + path, rest.api(tooling.create_custom_field), methods=["POST"])
             for path in ("/tooling/sobjects/CustomField", "/tooling/sobjects/CustomField/")
         ),
+        *bulk_query.routes(DATA),
         Route("/_sandbox/records/{sobject}", admin.records, methods=["GET", "POST"]),
         Route("/_sandbox/records/{sobject}/{record_id}", admin.record, methods=["PATCH", "DELETE"]),
         Route("/_sandbox/users", admin.users, methods=["POST"]),

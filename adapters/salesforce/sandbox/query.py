@@ -112,6 +112,15 @@ class QueryEngine:
     def run(
         self, text: str, *, include_deleted: bool, version: str, batch: int, owner: str, now: float
     ) -> dict[str, Any]:
+        query, rendered = self.rows(text, include_deleted=include_deleted, version=version)
+        if query.count:
+            return {"totalSize": len(rendered), "done": True, "records": []}
+        return self._page(rendered, version, max(MIN_BATCH, min(batch, MAX_BATCH)), owner, now)
+
+    def rows(
+        self, text: str, *, include_deleted: bool, version: str
+    ) -> tuple[Query, list[dict[str, Any]]]:
+        """The parsed query and every row it selects, rendered as the REST API renders them."""
         try:
             query = parse_soql(text)
         except SoqlError as exc:
@@ -141,8 +150,7 @@ class QueryEngine:
         hits = hits[query.offset :]
         if query.limit is not None:
             hits = hits[: query.limit]
-        rendered = [self._render(sobject, row, query.fields, version) for row in hits]
-        return self._page(rendered, version, max(MIN_BATCH, min(batch, MAX_BATCH)), owner, now)
+        return query, [self._render(sobject, row, query.fields, version) for row in hits]
 
     def _where_value(self, sobject: SObject, row: Row, path: str) -> Any:
         value = self.resolve(sobject, row, path)

@@ -157,6 +157,8 @@ class Query:
     order: list[OrderBy] = field(default_factory=list)
     limit: int | None = None
     offset: int = 0
+    #: `SELECT COUNT() FROM …`: the answer is the number of rows (`totalSize`), no records.
+    count: bool = False
 
 
 class _Parser:
@@ -207,11 +209,19 @@ class _Parser:
 
     def query(self) -> Query:
         self.expect_kw("SELECT")
-        fields = [self.name()]
-        while self._punct(","):
+        token = self.peek()
+        count = token is not None and token.kind == "name" and token.text.upper() == "COUNT"
+        fields: list[str] = []
+        if count:
+            self.take()
+            self.expect_punct("(")
+            self.expect_punct(")")
+        else:
             fields.append(self.name())
+            while self._punct(","):
+                fields.append(self.name())
         self.expect_kw("FROM")
-        query = Query(fields=fields, sobject=self.name())
+        query = Query(fields=fields, sobject=self.name(), count=count)
         if self.keyword("WHERE"):
             query.where = self.expr()
         if self.keyword("ORDER"):
