@@ -6,7 +6,8 @@ successful / failed / unprocessed results.
 * `PUT /jobs/ingest/{id}/batches` (text/csv) answers 201 with no body, only while `Open`, and
   only once a job (a second upload is refused: a client must not repeat it blindly);
 * `PATCH /jobs/ingest/{id}` `{"state": "UploadComplete"}` starts processing (`Aborted` aborts);
-* `GET /jobs/ingest/{id}` shows `InProgress` once, then `JobComplete` with
+* `GET /jobs/ingest/{id}` shows `InProgress` while the rows are processed in the background
+  (500 at a time, other requests going through in between), then `JobComplete` with
   `numberRecordsProcessed` / `numberRecordsFailed` — processing is asynchronous in Salesforce,
   so a client must poll;
 * `successfulResults/` (`sf__Id`, `sf__Created`, the uploaded columns) and `failedResults/`
@@ -19,6 +20,7 @@ allocation like any REST call.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import secrets
@@ -35,6 +37,8 @@ from .schema import SObject
 from .state import Sandbox
 
 OPERATIONS = frozenset({"insert", "upsert", "update", "delete"})
+#: Rows a job processes before letting other requests through.
+CHUNK_ROWS = 500
 
 
 @dataclass
@@ -45,7 +49,8 @@ class Job:
     external_id: str | None
     state: str = "Open"
     data: str = ""
-    polled: bool = False
+    #: The processing run, started by `UploadComplete` (kept so it is not collected).
+    task: asyncio.Task[None] | None = None
     successes: list[tuple[str, bool, dict[str, str]]] = field(default_factory=list)
     failures: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
@@ -119,16 +124,11 @@ async def job_state(request: Request, sandbox: Sandbox, user: str) -> Response:
         if wanted == "Aborted":
             job.state = "Aborted"
         elif wanted == "UploadComplete" and job.state == "Open":
-            _process(sandbox, job, user)
             job.state = "UploadComplete"
+            job.task = asyncio.create_task(_process(sandbox, job, user))
         else:
             raise ApiFault(400, "INVALIDJOBSTATE", f"cannot move {job.state} to {wanted}")
         return JSONResponse(job.info(version))
-    if job.state == "UploadComplete":
-        job.state = "InProgress" if not job.polled else "JobComplete"
-        job.polled = True
-    elif job.state == "InProgress":
-        job.state = "JobComplete"
     return JSONResponse(job.info(version))
 
 
@@ -147,21 +147,33 @@ def _cells(sobject: SObject, row: dict[str, str]) -> dict[str, Any]:
     return values
 
 
-def _process(sandbox: Sandbox, job: Job, user: str) -> None:
+async def _process(sandbox: Sandbox, job: Job, user: str) -> None:
+    """The job's rows, `CHUNK_ROWS` at a time under the org's lock: other requests (and polls,
+    which see `InProgress`) go through between chunks, as Salesforce runs jobs in the
+    background instead of holding the API up."""
+    await asyncio.sleep(0)  # the close is answered first
     org = sandbox.org
     sobject = org.sobject(job.sobject)
     reader = csv.DictReader(io.StringIO(job.data))
     job.columns = list(reader.fieldnames or [])
-    for row in reader:
-        values = _cells(sobject, row)
-        try:
-            outcome = _apply(sandbox, sobject, job, values, user)
-        except RecordFailure as failure:
-            job.failures.append((f"{failure.code}:{failure.message}", row))
-        except ApiFault as fault:
-            job.failures.append((f"{fault.code}:{fault.message}", row))
-        else:
-            job.successes.append((outcome.id, outcome.created, row))
+    rows = list(reader)
+    job.state = "InProgress"
+    for start in range(0, len(rows), CHUNK_ROWS):
+        if job.state == "Aborted":
+            return
+        async with sandbox.lock:
+            for row in rows[start : start + CHUNK_ROWS]:
+                values = _cells(sobject, row)
+                try:
+                    outcome = _apply(sandbox, sobject, job, values, user)
+                except RecordFailure as failure:
+                    job.failures.append((f"{failure.code}:{failure.message}", row))
+                except ApiFault as fault:
+                    job.failures.append((f"{fault.code}:{fault.message}", row))
+                else:
+                    job.successes.append((outcome.id, outcome.created, row))
+        await asyncio.sleep(0)
+    job.state = "JobComplete"
 
 
 def _apply(
