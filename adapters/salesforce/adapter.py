@@ -32,7 +32,7 @@ from connector.adapter import (
 )
 from connector.adapter_base import BaseAdapter
 from connector.batching import bisect_batch, chunked
-from connector.errors import RecordError
+from connector.errors import RecordError, TransientError
 from connector.http import DEFAULT_REGISTRY, LimiterRegistry, TransportError
 from connector.http.ratelimit import Sleep
 from connector.model import Entity
@@ -515,15 +515,16 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
         if not wanted:
             return
         try:
-            errors = await replace_lines(self.client, self.book, wanted, by_opportunity)
-        except TransportError as lost:
-            if not lost.sent:
-                raise
-            # The Composite call's answer was lost and it holds creates, so it is not sent
-            # again as it was; replacing anew from a fresh read of the lines is safe whatever
-            # the lost call did (duplicated lines are deleted with the rest).
-            log.warning("Salesforce: answer to a line replacement lost; replacing again")
-            errors = await replace_lines(self.client, self.book, wanted, by_opportunity)
+            errors = await self._replace_lines(wanted, by_opportunity)
+        except (RecordError, TransientError) as refused:
+            # The sales themselves are written: they keep their ids (and so their bindings)
+            # and fail as a whole for their lines, retryable when the refusal was transient.
+            whole = RecordError(
+                f"lines not replaced: {refused}",
+                code=getattr(refused, "code", None) or "LINES_FAILED",
+                retryable=isinstance(refused, TransientError),
+            )
+            errors = dict.fromkeys(wanted, whole)
         for write in writes:
             result = results[write.key]
             error = errors.get(result.external_id or "")
@@ -531,6 +532,20 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
                 results[write.key] = WriteResult(
                     write.key, result.external_id, error=error, created=result.created
                 )
+
+    async def _replace_lines(
+        self, wanted: dict[str, list[Any]], currencies: dict[str, str | None]
+    ) -> dict[str, RecordError]:
+        try:
+            return await replace_lines(self.client, self.book, wanted, currencies)
+        except TransportError as lost:
+            if not lost.sent:
+                raise
+            # The Composite call's answer was lost and it holds creates, so it is not sent
+            # again as it was; replacing anew from a fresh read of the lines is safe whatever
+            # the lost call did (duplicated lines are deleted with the rest).
+            log.warning("Salesforce: answer to a line replacement lost; replacing again")
+            return await replace_lines(self.client, self.book, wanted, currencies)
 
     async def delete(self, entity: Entity, ids: Sequence[str]) -> list[WriteResult]:
         results: dict[str, WriteResult] = {}

@@ -112,3 +112,21 @@ async def test_a_lost_composite_answer_replaces_the_lines_again_from_a_fresh_rea
     assert len(attempts) == 2
     line_reads = [c for c in reads.calls if "OpportunityLineItem" in c.request.url.params["q"]]
     assert len(line_reads) == 2, "the second replacement starts from a fresh read of the lines"
+
+
+@respx.mock
+async def test_a_composite_refused_whole_fails_the_sales_for_their_lines_and_keeps_their_ids():
+    token_route()
+    describe_route()
+    respx.get(f"{DATA}/query").mock(side_effect=query_answer)
+    respx.patch(f"{DATA}/composite/sobjects").mock(side_effect=updated)
+    refused = [{"errorCode": "INVALID_INPUT", "message": "too many subrequests"}]
+    respx.post(f"{DATA}/composite").respond(400, json=refused)
+    adapter = await opened()
+    try:
+        results = await adapter.upsert(Entity.SALE, sales())
+    finally:
+        await adapter.close()
+    assert [r.external_id for r in results] == OPPS, "the sales are written: they keep their ids"
+    assert all(r.error is not None and r.error.code == "INVALID_INPUT" for r in results)
+    assert not any(r.error.retryable for r in results if r.error is not None)
