@@ -17,10 +17,13 @@ snapshot.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
+from collections.abc import Callable, Hashable
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -192,6 +195,55 @@ RECORD_TYPES: dict[Entity, type[Record]] = {
 META_FIELDS = frozenset({"key", "updated_at", "deleted"})
 
 
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def trusted_constructor(model: type[_Model]) -> Callable[[dict[str, Any]], _Model]:
+    """A function building `model` instances from values already checked against its types.
+
+    What `model_validate` would return for the same values, without validating them again: the
+    given names are the fields set, every other field takes its default. Only for callers that
+    have checked each value against the field's type themselves (the mapping's generated code,
+    `connector.mapping.fast_types`), and that pass no name the model lacks. Pydantic's own
+    `model_construct` does the same in Python, looking up aliases field by field, and costs
+    more than validating; this sets the same four attributes it sets (tests/mapping pins the
+    result to `model_validate`'s).
+    """
+    if model.__pydantic_post_init__ or model.__private_attributes__:
+        raise TypeError(f"{model.__name__} has private attributes or a post-init hook")
+    if model.model_config.get("extra") == "allow":
+        raise TypeError(f"{model.__name__} allows extra fields")
+    defaults: dict[str, Any] = {}
+    factories: list[tuple[str, Callable[[], Any]]] = []
+    for name, info in model.model_fields.items():
+        if info.default_factory is not None:
+            defaults[name] = None  # the slot, so `__dict__` keeps the declared field order
+            factories.append((name, cast(Callable[[], Any], info.default_factory)))
+        elif info.is_required():
+            raise TypeError(f"{model.__name__}.{name} is required")
+        elif isinstance(info.default, Hashable):  # immutable: shared by every instance
+            defaults[name] = info.default
+        else:
+            factories.append((name, functools.partial(copy.deepcopy, info.default)))
+            defaults[name] = None
+    new = model.__new__
+    put = object.__setattr__
+
+    def construct(values: dict[str, Any]) -> _Model:
+        data = {**defaults, **values}
+        for name, factory in factories:
+            if name not in values:
+                data[name] = factory()
+        instance = new(model)
+        put(instance, "__dict__", data)
+        put(instance, "__pydantic_fields_set__", set(values))
+        put(instance, "__pydantic_extra__", None)
+        put(instance, "__pydantic_private__", None)
+        return instance
+
+    return construct
+
+
 def record_type(entity: Entity | str) -> type[Record]:
     return RECORD_TYPES[Entity(entity)]
 
@@ -238,6 +290,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+#: Per value-object field name (`billing_address`), its fields' flat paths
+#: (`{"city": "billing_address.city"}`): built once, not one f-string per value per record.
+_PREFIXED: dict[tuple[type, str], dict[str, str]] = {}
+
+
+def _prefixed(kind: type[BaseModel], name: str) -> dict[str, str]:
+    known = _PREFIXED.get((kind, name))
+    if known is None:
+        known = _PREFIXED[kind, name] = {field: f"{name}.{field}" for field in kind.model_fields}
+    return known
+
+
 def flatten(record: BaseModel, prefix: str = "") -> dict[str, Any]:
     """`{dotted.path: json value}` over the fields the record's mapper set.
 
@@ -245,23 +309,41 @@ def flatten(record: BaseModel, prefix: str = "") -> dict[str, Any]:
     lists (sale lines), which are one path holding the list; the engine compares it line by
     line (matched by `SaleLine.number`) and field by field (`engine.decide.lines_equal`).
     `custom` is flattened per key so a user's custom fields diff one by one. This runs for every
-    record of every sync, so plain values take the shortest path.
+    record of every sync, so plain values take the shortest path and a value object's fields
+    are flattened in place rather than by a recursive call.
     """
+    if prefix:
+        return _flatten_part(record, {}, {n: prefix + n for n in type(record).model_fields})
     flat: dict[str, Any] = {}
     values = record.__dict__
-    for name in record.model_fields_set:
+    for name in record.__pydantic_fields_set__:
         value = values[name]
         kind = type(value)
         if kind in _PLAIN:
-            if prefix or name not in META_FIELDS:
-                flat[prefix + name] = value
+            if name not in META_FIELDS:
+                flat[name] = value
         elif _is_model(kind):
-            flat.update(flatten(value, prefix=f"{prefix}{name}."))
-        elif name == "custom" and isinstance(value, dict):
+            _flatten_part(value, flat, _prefixed(kind, name))
+        elif name == "custom" and kind is dict:
             for custom_key, custom_value in value.items():
-                flat[f"{prefix}custom.{custom_key}"] = _jsonable(custom_value)
-        elif prefix or name not in META_FIELDS:
-            flat[prefix + name] = _jsonable(value)
+                flat[f"custom.{custom_key}"] = _jsonable(custom_value)
+        elif name not in META_FIELDS:
+            flat[name] = _jsonable(value)
+    return flat
+
+
+def _flatten_part(part: BaseModel, flat: dict[str, Any], paths: dict[str, str]) -> dict[str, Any]:
+    """A value object's set fields into `flat`, each under its path from `paths`."""
+    values = part.__dict__
+    for name in part.__pydantic_fields_set__:
+        value = values[name]
+        kind = type(value)
+        if kind in _PLAIN:
+            flat[paths[name]] = value
+        elif _is_model(kind):
+            _flatten_part(value, flat, {n: f"{paths[name]}.{n}" for n in kind.model_fields})
+        else:
+            flat[paths[name]] = _jsonable(value)
     return flat
 
 

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from connector.errors import MappingError, UnresolvedReference
 from connector.mapping.mapper import MISSING, CompiledField
 from connector.mapping.transforms import identity
+from connector.mapping.value_checks import VALIDATE, value_check
+from connector.model import Entity
 
 CONVERSION_ERRORS = (ValueError, TypeError, ArithmeticError, LookupError)
 
-InboundFunction = Callable[..., dict[str, Any]]
+InboundFunction = Callable[..., tuple[dict[str, Any], bool]]
 OutboundFunction = Callable[..., dict[str, Any]]
 
 
@@ -36,13 +39,21 @@ def _namespace() -> dict[str, Any]:
         "UnresolvedReference": UnresolvedReference,
         "fail": fail,
         "deepcopy": copy.deepcopy,
+        "Decimal": Decimal,
     }
 
 
-def build_inbound(fields: Sequence[CompiledField]) -> InboundFunction:
-    """`(fields, refs) -> dict` of canonical values, nested as the record model expects."""
+def build_inbound(fields: Sequence[CompiledField], entity: Entity) -> InboundFunction:
+    """`(fields, refs) -> (values, checked)`: canonical values, nested as the record model
+    expects, and whether each one passed its field's type check (`value_checks`); when one did
+    not, the caller validates the record to say why (or to convert what pydantic converts)."""
     namespace = _namespace()
-    lines = ["def inbound(fields, refs):", "    get = fields.get", "    values = {}"]
+    lines = [
+        "def inbound(fields, refs):",
+        "    get = fields.get",
+        "    values = {}",
+        "    checked = True",
+    ]
     for index, field in enumerate(fields):
         namespace[f"f{index}"] = field
         lines.append(f"    # {field.label!r}")
@@ -76,14 +87,49 @@ def build_inbound(fields: Sequence[CompiledField]) -> InboundFunction:
                 f"{field.canonical[0]!r})",
                 "            v = key or None  # DELETED_REFERENCE: the parent is gone",
             ]
+        lines += _check(field, index, namespace, entity)
         lines += _assign(field, index, namespace)
         if field.required:
             lines += [
                 "    else:",
                 f"        raise fail(f{index}, 'required, but the record does not have it')",
             ]
-    lines.append("    return values")
+    lines.append("    return values, checked")
     return _define("inbound", lines, namespace)
+
+
+def _check(
+    field: CompiledField, index: int, namespace: dict[str, Any], entity: Entity
+) -> list[str]:
+    """Lines testing `v` against the canonical type; a failed test clears `checked`."""
+    check = value_check(entity, field.canonical[0]) if len(field.canonical) == 1 else VALIDATE
+    if check.kind == "any":
+        return []
+    if check.kind == "validate":
+        return ["        checked = False"]
+    present = "v is not None and " if check.optional else ""
+    if check.kind == "exact":
+        namespace[f"x{index}"] = check.exact
+        return [f"        if {present}type(v) is not x{index}:", "            checked = False"]
+    if check.kind == "decimal":
+        return [
+            f"        if {present}(type(v) is not Decimal or not v.is_finite()):",
+            "            checked = False",
+        ]
+    namespace[f"en{index}"] = check.enum
+    namespace[f"em{index}"] = check.members
+    # A member or its value becomes the member, as pydantic makes it.
+    test = f"type(v) is str or type(v) is en{index}"
+    body = [
+        f"m = em{index}.get(v) if {test} else None",
+        "if m is None:",
+        "    checked = False",
+        "else:",
+        "    v = m",
+    ]
+    if not check.optional:  # None is no member: it fails the test like any other non-member
+        return [f"        {line}" for line in body]
+    return ["        if v is not None:", *[f"            {line}" for line in body]]
 
 
 def _assign(field: CompiledField, index: int, namespace: dict[str, Any]) -> list[str]:

@@ -97,7 +97,7 @@ def compile_mapping(
         lines=lines_compiled,
         lines_inbound=lines_spec is not None and lines_spec.direction != "outbound",
         lines_outbound=lines_spec is not None and lines_spec.direction != "inbound",
-        inbound_function=build_inbound(inbound),
+        inbound_function=build_inbound(inbound, entity),
         outbound_function=build_outbound(outbound),
     )
     return mapper, []

@@ -2,25 +2,27 @@
 
 `compiler.py` turns a validated file into `CompiledField`s whose readers, writers and transform
 chains are ready-made closures, and `codegen.py` turns those into one straight-line function per
-direction, so mapping a record never looks at YAML structures. Records are
-built with one `model_validate` call (pydantic-core is faster than `model_construct` here, and it
-catches a transform that produced the wrong type), and a validation failure becomes a
-`MappingError` naming the file, line and field.
+direction, so mapping a record never looks at YAML structures. The generated inbound code
+checks each value against its canonical field's type as it goes (`value_checks.py`); a record
+whose every value passed is built without validating it again (`trusted_constructor`). One that
+did not is validated by pydantic, which converts what it converts and words the error, and a
+validation failure becomes a `MappingError` naming the file, line and field.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Collection, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from connector.adapter import NativeRecord
 from connector.errors import MappingError
 from connector.mapping.contract import NativeRef, RefResolver
-from connector.model import Entity, Record
+from connector.model import Entity, Record, trusted_constructor
 
 MISSING: Any = object()
 """What a native reader returns when the record does not carry the field at all."""
@@ -85,7 +87,7 @@ class CompiledMapper:
         lines: CompiledLines | None,
         lines_inbound: bool,
         lines_outbound: bool,
-        inbound_function: Callable[..., dict[str, Any]],
+        inbound_function: Callable[..., tuple[dict[str, Any], bool]],
         outbound_function: Callable[..., dict[str, Any]],
     ) -> None:
         self.entity = entity
@@ -100,10 +102,25 @@ class CompiledMapper:
         self._inbound_function = inbound_function
         self._outbound_function = outbound_function
         self._refs = tuple(f for f in self._inbound if f.ref is not None)
+        self._construct = trusted_constructor(record_type)
+        self._parts = tuple(
+            (name, trusted_constructor(part)) for name, part in _value_objects(record_type)
+        )
+        self._lines_adapter: TypeAdapter[Any] | None = None
+        if self._lines_in is not None:
+            lines_type: Any = record_type.model_fields["lines"].annotation
+            self._lines_adapter = TypeAdapter(lines_type)
         self._by_path: dict[str, CompiledField] = {}
         for compiled in self._fields:
             for path in compiled.canonical:
                 self._by_path.setdefault(path, compiled)
+        # Asked for every planned path of every write (`prepare.unrepresentable`): a table.
+        self._native_of: dict[str, str | None] = {
+            path: found.native[0] if len(found.native) == 1 else None
+            for path, found in self._by_path.items()
+        }
+        if lines is not None:
+            self._native_of["lines"] = lines.native
         self._inbound_paths = frozenset(
             {path for f in self._inbound for path in f.canonical}
             | ({"lines"} if self._lines_in else set())
@@ -130,10 +147,7 @@ class CompiledMapper:
         return self._fields
 
     def native_field(self, path: str) -> str | None:
-        if path == "lines" and self._lines is not None:
-            return self._lines.native
-        found = self._by_path.get(path)
-        return found.native[0] if found is not None and len(found.native) == 1 else None
+        return self._native_of.get(path)
 
     def owner(self, path: str) -> str | None:
         if path == "lines" and self._lines is not None:
@@ -155,15 +169,45 @@ class CompiledMapper:
 
     def to_canonical(self, native: NativeRecord, refs: RefResolver) -> Record:
         fields = native.fields
-        values = self._inbound_function(fields, refs)
+        values, checked = self._inbound_function(fields, refs)
         if self._lines_in is not None:
             self._lines_to_canonical(self._lines_in, fields, values)
         values["updated_at"] = native.updated_at
         values["deleted"] = native.deleted
+        if checked:
+            record = self._checked_record(values)
+            if record is not None:
+                return record
         try:
             return self._type.model_validate(values)
         except ValidationError as error:
             raise self._validation_failure(error) from None
+
+    def _checked_record(self, values: dict[str, Any]) -> Record | None:
+        """The record from values the generated code has type-checked, or None when the rest
+        (the timestamp, the lines) needs pydantic: the caller validates it whole then."""
+        updated = values["updated_at"]
+        if updated is not None:
+            if type(updated) is not dt.datetime or updated.tzinfo is None:
+                return None
+            if updated.tzinfo is not dt.UTC:
+                values["updated_at"] = updated.astimezone(dt.UTC)  # as `UtcDatetime` does
+        if type(values["deleted"]) is not bool:
+            return None
+        if self._lines_adapter is not None and values.get("lines") is not None:
+            # Lines are validated here (their own types); a failure is worded by validating
+            # the whole record, which names the line and the field.
+            try:
+                values["lines"] = self._lines_adapter.validate_python(values["lines"])
+            except ValidationError:
+                return None
+        for name, construct in self._parts:
+            part = values.get(name)
+            if type(part) is dict:  # the generated code fills a value object as a dict
+                values[name] = construct(part)
+            elif part is not None:
+                return None
+        return self._construct(values)
 
     def _lines_to_canonical(
         self, lines: CompiledLines, fields: Mapping[str, Any], values: dict[str, Any]
@@ -235,6 +279,16 @@ class CompiledMapper:
         ):
             out[self._lines_out.native] = _lines_to_native(self._lines_out, record)
         return out
+
+
+def _value_objects(model: type[Record]) -> list[tuple[str, type[BaseModel]]]:
+    """The record's fields holding one nested value object (an address), with its model."""
+    found = []
+    for name, info in model.model_fields.items():
+        for candidate in (info.annotation, *getattr(info.annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                found.append((name, candidate))
+    return found
 
 
 def _convert(field: CompiledField, function: Function | None, value: Any) -> Any:

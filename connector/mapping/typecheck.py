@@ -29,7 +29,8 @@ from connector.errors import InvalidConfiguration, Problem
 from connector.mapping.catalog import MappingCatalog
 from connector.mapping.mapper import CompiledField
 from connector.mapping.transforms import identity
-from connector.model import Entity, record_type
+from connector.mapping.value_checks import canonical_type
+from connector.model import Entity
 
 #: Per (system kind, entity): native field → Python type, or None when the adapter cannot say.
 NativeTypes = Callable[[str, Entity], Mapping[str, type | None] | None]
@@ -83,26 +84,6 @@ def type_problems(
         if types:
             problems += _field_problems(entity, mapper.fields, types)
     return problems
-
-
-def canonical_type(entity: Entity, path: tuple[str, ...]) -> Any:
-    """The annotation of a canonical path (`billing_address.city`), or None if open/unknown."""
-    model: Any = record_type(entity)
-    annotation: Any = None
-    for part in path:
-        fields = getattr(model, "model_fields", None)
-        if not fields or part not in fields:
-            return None
-        annotation = fields[part].annotation
-        model = _model_in(annotation)
-    return annotation
-
-
-def _model_in(annotation: Any) -> Any:
-    for candidate in (annotation, *getattr(annotation, "__args__", ())):
-        if isinstance(candidate, type) and hasattr(candidate, "model_fields"):
-            return candidate
-    return None
 
 
 def _field_problems(
