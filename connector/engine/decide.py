@@ -99,38 +99,40 @@ def plan_write(
       the source never erases the target's.
     """
     create = not bound
+    if create:  # everything the target's mapping writes: no snapshot, no owner to ask
+        return WritePlan(frozenset(incoming.keys() & target_paths), True)
     paths = set()
     withheld = set()
-    for path in incoming.keys() & set(target_paths):
+    for path in incoming.keys() & target_paths:
         value = incoming[path]
-        if not create:
-            owner = owner_of(path)
-            if owner is not None and owner not in source_names:
+        owner = owner_of(path)
+        if owner is not None and owner not in source_names:
+            continue
+        if owner is None:
+            if not source_is_newer:
                 continue
-            if owner is None:
-                if not source_is_newer:
-                    continue
-                # (Only for a value the target has been given: one it never took is offered.)
-                if (
-                    source_snapshot is not None
-                    and snapshot is not None
-                    and path in snapshot
-                    and same_value(path, source_snapshot.get(path, _MISSING), value)
-                ):
-                    continue
-            if snapshot is not None and (
-                same_value(path, snapshot.get(path, _MISSING), value)
-                or snapshot.get(UNWRITTEN + path, _MISSING) == value
+            # (Only for a value the target has been given: one it never took is offered.)
+            if (
+                source_snapshot is not None
+                and snapshot is not None
+                and path in snapshot
+                and same_value(path, source_snapshot.get(path, _MISSING), value)
             ):
                 continue
-            if _blank(value) and (source_snapshot is None or _blank(source_snapshot.get(path))):
-                # Reported only where the target is known to hold a value; an unknown one is
-                # left alone silently.
-                if snapshot is not None and not _blank(snapshot.get(path)):
-                    withheld.add(path)
+        if snapshot is not None:
+            known = snapshot.get(path, _MISSING)
+            if known == value if path != LINES else same_value(path, known, value):
+                continue  # unchanged: the common case on an incremental run
+            if snapshot.get(UNWRITTEN + path, _MISSING) == value:
                 continue
+        if _blank(value) and (source_snapshot is None or _blank(source_snapshot.get(path))):
+            # Reported only where the target is known to hold a value; an unknown one is
+            # left alone silently.
+            if snapshot is not None and not _blank(snapshot.get(path)):
+                withheld.add(path)
+            continue
         paths.add(path)
-    return WritePlan(frozenset(paths), create, frozenset(withheld))
+    return WritePlan(frozenset(paths), False, frozenset(withheld))
 
 
 def same_value(path: str, known: Any, value: Any) -> bool:
@@ -211,6 +213,8 @@ def merged_snapshot(
     one the source does not read, such as an outbound-only value) is never claimed; the value
     it refused is remembered beside it (`UNWRITTEN`).
     """
+    if not previous and not unwritten:  # a first write: nothing to merge into
+        return {path: incoming[path] for path in paths}
     snapshot = dict(previous or {})
     for path in unwritten:
         snapshot[UNWRITTEN + path] = incoming[path]
@@ -229,7 +233,9 @@ def observed_snapshot(
 ) -> dict[str, Any]:
     """A system's snapshot after reading `observed` from it: what it returned replaces what
     was known, and what it does not return (outbound-only fields, values it refused) stays."""
-    snapshot = dict(previous or {})
+    if not previous:
+        return dict(observed)
+    snapshot = dict(previous)
     for path, value in observed.items():
         known = snapshot.get(path)
         if path == LINES and isinstance(value, list) and isinstance(known, list):

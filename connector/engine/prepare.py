@@ -108,16 +108,17 @@ def unrepresentable(
 
     Writing that empty value would erase what the target has, so the caller drops it.
     """
-    if all(value is not None and value != "" for value in fields.values()):
+    empty = {name for name, value in fields.items() if value is None or value == ""}
+    if not empty:
         return frozenset()  # the common case, checked first: this runs for every write
     found = set()
-    for path in paths - references.keys() - {"lines"}:
-        # A reference written empty is deliberate (its parent was deleted): not checked here.
-        name = native_field(path)
-        if not name or name not in fields or flat.get(path) in (None, "", []):
+    for path in paths:
+        if native_field(path) not in empty:
             continue
-        if fields[name] in (None, ""):
-            found.add(path)
+        # A reference written empty is deliberate (its parent was deleted): not checked here.
+        if path in references or path == "lines" or flat.get(path) in (None, "", []):
+            continue
+        found.add(path)
     return frozenset(found)
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 from connector.batching import chunked
 from connector.engine.decide import (
     UNWRITTEN,
+    WritePlan,
     advance_watermark,
     changed_lines,
     dedupe_latest,
@@ -237,3 +238,26 @@ def test_a_value_the_target_mapping_cannot_represent_is_found():
         flat, frozenset(flat), fields, natives.get, {"customer": Entity.CUSTOMER}
     )
     assert lost == {"industry"}, "a reference written empty is deliberate; None was None"
+
+
+def test_a_first_write_or_read_snapshots_exactly_what_went_through():
+    incoming = {"a": 1, "b": None, "c": [{"number": 1}]}
+    first = merged_snapshot(None, incoming, {"a", "c"})
+    assert first == {"a": 1, "c": [{"number": 1}]}
+    refused = merged_snapshot({}, incoming, {"a"}, {"b"})
+    assert refused == {"a": 1, UNWRITTEN + "b": None}
+    observed = observed_snapshot(None, incoming)
+    assert observed == incoming and observed is not incoming  # the caller's dict stays its own
+
+
+def test_a_create_plans_every_path_the_target_writes_whatever_the_owner():
+    plan = plan_write(
+        {"name": "A", "credit_limit": "5", "email": None, "history.x": "1"},
+        target_paths=frozenset({"name", "credit_limit", "email"}),
+        snapshot=None,
+        bound=False,
+        source_names={"crm"},
+        owner_of=lambda path: "erp",
+        source_is_newer=False,
+    )
+    assert plan == WritePlan(frozenset({"name", "credit_limit", "email"}), True)
