@@ -119,6 +119,16 @@ class Record(BaseModel):
     updated_at: UtcDatetime | None = None
     deleted: bool = False
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The engine sets `key` on every record it maps; a str or None is what validating the
+        # assignment would store unchanged, and pydantic's assignment check copies the record's
+        # whole field dict to do it. Anything else is validated as before.
+        if name == "key" and (value is None or type(value) is str):
+            self.__dict__["key"] = value
+            self.__pydantic_fields_set__.add("key")
+            return
+        super().__setattr__(name, value)
+
 
 class Customer(Record):
     entity: ClassVar[Entity] = Entity.CUSTOMER
@@ -268,25 +278,40 @@ def _jsonable(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:  # the common case first: this runs for every field of every record
         return value
-    if kind is Decimal:
-        return format(value.normalize(), "f")
-    if _is_model(kind):
-        return {name: _jsonable(getattr(value, name)) for name in sorted(value.model_fields_set)}
-    if isinstance(value, Decimal):
+    convert = _CONVERTERS.get(kind)
+    if convert is None:
+        convert = _CONVERTERS[kind] = _converter(kind)
+    return convert(value)
+
+
+#: Per value type, the function giving its JSON form: the type tests below run once per type.
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _converter(kind: type) -> Callable[[Any], Any]:
+    if issubclass(kind, Decimal):
         # normalize() drops trailing zeros; format "f" never uses exponent notation.
-        return format(value.normalize(), "f")
-    if isinstance(value, dt.datetime):
-        return _as_utc(value).isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
+        return lambda value: format(value.normalize(), "f")
+    if _is_model(kind):
+        return lambda value: {
+            name: _jsonable(getattr(value, name)) for name in sorted(value.model_fields_set)
+        }
+    if issubclass(kind, dt.datetime):
+        return lambda value: _as_utc(value).isoformat()
+    if issubclass(kind, dt.date):
+        return kind.isoformat
+    if issubclass(kind, StrEnum):
+        return lambda value: value.value
+    if issubclass(kind, str):
+        return str
+    if issubclass(kind, list | tuple):
+        return lambda value: [_jsonable(item) for item in value]
+    if issubclass(kind, dict):
+        return lambda value: {str(k): _jsonable(v) for k, v in sorted(value.items())}
+    return _unchanged
+
+
+def _unchanged(value: Any) -> Any:
     return value
 
 

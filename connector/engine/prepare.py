@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -87,7 +87,15 @@ class Prepared:
 
 
 def new_key() -> str:
-    return uuid.uuid4().hex
+    """A fresh canonical key: a random UUID (version 4) as 32 hex digits.
+
+    Made from the random bytes directly: `uuid.uuid4().hex` builds and checks a `UUID` object
+    first, which costs three times as much, once per record of a first sync.
+    """
+    data = bytearray(os.urandom(16))
+    data[6] = (data[6] & 0x0F) | 0x40  # version 4 (RFC 9562 §5.4)
+    data[8] = (data[8] & 0x3F) | 0x80  # the RFC's variant
+    return data.hex()
 
 
 def as_failure(native: NativeRecord, key: str | None, stage: str, error: Exception) -> Failed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from connector.batching import chunked
 from connector.engine.decide import (
@@ -18,7 +19,7 @@ from connector.engine.decide import (
     plan_write,
     pull_since,
 )
-from connector.engine.prepare import unrepresentable
+from connector.engine.prepare import new_key, unrepresentable
 from connector.model import Entity
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -261,3 +262,11 @@ def test_a_create_plans_every_path_the_target_writes_whatever_the_owner():
         source_is_newer=False,
     )
     assert plan == WritePlan(frozenset({"name", "credit_limit", "email"}), True)
+
+
+def test_new_keys_are_random_version_4_uuids():
+    keys = {new_key() for _ in range(200)}
+    assert len(keys) == 200
+    for key in keys:
+        parsed = uuid.UUID(hex=key)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, key)

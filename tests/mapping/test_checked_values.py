@@ -285,3 +285,15 @@ def test_trusted_construction_is_model_validate_without_the_checks():
         first.deleted = "perhaps"  # type: ignore[assignment]
     part = trusted_constructor(Address)({"city": "Lyon"})
     _same_record(part, Address(city="Lyon"))
+
+
+def test_setting_the_key_is_checked_like_any_assignment():
+    record = _map({"name": "Acme"})
+    assert "key" not in record.model_fields_set
+    record.key = "k1"
+    assert (record.key, "key" in record.model_fields_set) == ("k1", True)
+    record.key = None
+    assert record.key is None
+    with pytest.raises(ValidationError):
+        record.key = 7  # type: ignore[assignment]
+    assert record.key is None
