@@ -13,7 +13,6 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from connector.adapter import NativeRecord, NativeWrite
@@ -43,16 +42,17 @@ class Outgoing:
     #: left out of the write, so they neither clear the target nor count as synced.
     unrepresentable: frozenset[str] = frozenset()
 
-    @cached_property
-    def _encoded_flat(self) -> EncodedSnapshot:
-        return encode_snapshot(self.flat)
+    #: `flat` encoded, once asked for (`encoded`).
+    _flat_encoding: EncodedSnapshot | None = field(default=None, init=False, repr=False)
 
     def encoded(self, snapshot: dict[str, Any] | None) -> dict[str, Any] | EncodedSnapshot | None:
         """`snapshot` for the store; when it is all of `flat` (a create, a full write, the
         source side), `flat`'s one encoding serves both the source and the target binding."""
         if snapshot is None or snapshot != self.flat:
             return snapshot
-        return self._encoded_flat
+        if self._flat_encoding is None:  # (not a cached_property: that one takes a lock)
+            self._flat_encoding = encode_snapshot(self.flat)
+        return self._flat_encoding
 
 
 @dataclass

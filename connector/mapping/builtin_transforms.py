@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -42,16 +43,34 @@ def _strip(value: Any) -> str | None:
     return _text(value).strip() or None
 
 
+def _lower(value: Any) -> str:
+    return _text(value).lower()
+
+
+def _upper(value: Any) -> str:
+    return _text(value).upper()
+
+
+#: What these functions compute for a value of exactly `str`, as an expression in `v`: the
+#: generated mapping code writes it in place of the call (`codegen.py`), and calls the function
+#: for anything else, which raises as before.
+INLINE_FOR_TEXT: dict[Callable[[Any], Any], str] = {
+    _strip: "v.strip() or None",
+    _lower: "v.lower()",
+    _upper: "v.upper()",
+}
+
+
 def _build_strip(_: Any) -> Functions:
     return Functions(_strip, identity, lossy=True)
 
 
 def _build_lower(_: Any) -> Functions:
-    return Functions(lambda value: _text(value).lower(), identity, lossy=True)
+    return Functions(_lower, identity, lossy=True)
 
 
 def _build_upper(_: Any) -> Functions:
-    return Functions(lambda value: _text(value).upper(), identity, lossy=True)
+    return Functions(_upper, identity, lossy=True)
 
 
 def _build_string(_: Any) -> Functions:

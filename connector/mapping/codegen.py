@@ -17,8 +17,9 @@ from decimal import Decimal
 from typing import Any
 
 from connector.errors import MappingError, UnresolvedReference
+from connector.mapping.builtin_transforms import INLINE_FOR_TEXT
 from connector.mapping.mapper import MISSING, CompiledField
-from connector.mapping.transforms import identity
+from connector.mapping.transforms import chain_steps, identity
 from connector.mapping.value_checks import VALIDATE, value_check
 from connector.model import Entity
 
@@ -64,11 +65,10 @@ def build_inbound(fields: Sequence[CompiledField], entity: Entity) -> InboundFun
             lines.append(f"    v = rd{index}(fields)")
         lines.append("    if v is not MISSING:")
         if field.forward is not None and field.forward is not identity:
-            namespace[f"fw{index}"] = field.forward
             lines += [
                 "        if v is not None:",
                 "            try:",
-                f"                v = fw{index}(v)",
+                *_chain(chain_steps(field.forward), f"fw{index}", namespace, indent=16),
                 "            except CONVERSION_ERRORS as error:",
                 f"                raise fail(f{index}, error) from None",
             ]
@@ -96,6 +96,28 @@ def build_inbound(fields: Sequence[CompiledField], entity: Entity) -> InboundFun
             ]
     lines.append("    return values, checked")
     return _define("inbound", lines, namespace)
+
+
+def _chain(
+    steps: Sequence[Callable[[Any], Any]], name: str, namespace: dict[str, Any], *, indent: int
+) -> list[str]:
+    """A transform chain unrolled: each step applied while the value is not None (as
+    `compose` does), text normalisers written inline for a `str` (`INLINE_FOR_TEXT`)."""
+    lines = []
+    for number, step in enumerate(steps):
+        pad = " " * indent
+        namespace[f"{name}_{number}"] = step
+        call = f"{name}_{number}(v)"
+        inline = INLINE_FOR_TEXT.get(step)
+        if inline is None:
+            lines.append(f"{pad}v = {call}")
+        else:
+            lines += [f"{pad}if type(v) is str:", f"{pad}    v = {inline}", f"{pad}else:"]
+            lines.append(f"{pad}    v = {call}")
+        if number < len(steps) - 1:
+            lines.append(f"{pad}if v is not None:")
+            indent += 4
+    return lines
 
 
 def _check(

@@ -79,7 +79,14 @@ def compose(functions: Sequence[Function]) -> Function:
             value = step(value)
         return value
 
+    run.steps = steps  # type: ignore[attr-defined]  # the code generator unrolls the chain
     return run
+
+
+def chain_steps(function: Function) -> tuple[Function, ...]:
+    """The steps `compose` made `function` of (itself alone when it is no chain)."""
+    steps: tuple[Function, ...] = getattr(function, "steps", (function,))
+    return steps
 
 
 def identity(value: Any) -> Any:
