@@ -297,3 +297,24 @@ def test_setting_the_key_is_checked_like_any_assignment():
     with pytest.raises(ValidationError):
         record.key = 7  # type: ignore[assignment]
     assert record.key is None
+
+
+def test_an_unrolled_transform_chain_behaves_as_the_composed_one():
+    mapper = compile_yaml(
+        """\
+        fields:
+          - {canonical: email, native: email, transform: [strip, lower]}
+          - {canonical: currency, native: currency, transform: [strip, upper]}
+          - {canonical: name, native: name, transform: strip}
+        """
+    )
+    record = mapper.to_canonical(
+        native({"email": "  Info@ACME.example ", "currency": "  ", "name": " Acme "}), DictRefs()
+    )
+    assert (record.email, record.currency, record.name) == ("info@acme.example", None, "Acme")
+    assert record.model_fields_set >= {"email", "currency", "name"}
+    with pytest.raises(MappingError) as caught:
+        mapper.to_canonical(native({"email": 5}), DictRefs())
+    assert str(caught.value) == (
+        "test.yaml:2: field `email` (native `email`): expected text, got int 5"
+    )
