@@ -374,10 +374,14 @@ def _flatten_part(part: BaseModel, flat: dict[str, Any], paths: dict[str, str]) 
 
 def path_value(record: BaseModel, path: str) -> Any:
     """`flatten(record).get(path)` for one path, without flattening the whole record."""
+    if "." not in path:  # the common case (a natural key such as `number`), asked per record
+        if path not in record.__pydantic_fields_set__:
+            return None
+        return _jsonable(record.__dict__[path])
     value: Any = record
     for part in path.split("."):
-        if isinstance(value, BaseModel):
-            if part not in value.model_fields_set:
+        if _is_model(type(value)):
+            if part not in value.__pydantic_fields_set__:
                 return None
             value = value.__dict__[part]
         elif isinstance(value, dict):
