@@ -315,18 +315,6 @@ def _unchanged(value: Any) -> Any:
     return value
 
 
-#: Per value-object field name (`billing_address`), its fields' flat paths
-#: (`{"city": "billing_address.city"}`): built once, not one f-string per value per record.
-_PREFIXED: dict[tuple[type, str], dict[str, str]] = {}
-
-
-def _prefixed(kind: type[BaseModel], name: str) -> dict[str, str]:
-    known = _PREFIXED.get((kind, name))
-    if known is None:
-        known = _PREFIXED[kind, name] = {field: f"{name}.{field}" for field in kind.model_fields}
-    return known
-
-
 def flatten(record: BaseModel, prefix: str = "") -> dict[str, Any]:
     """`{dotted.path: json value}` over the fields the record's mapper set.
 
@@ -334,27 +322,84 @@ def flatten(record: BaseModel, prefix: str = "") -> dict[str, Any]:
     lists (sale lines), which are one path holding the list; the engine compares it line by
     line (matched by `SaleLine.number`) and field by field (`engine.decide.lines_equal`).
     `custom` is flattened per key so a user's custom fields diff one by one. This runs for every
-    record of every sync, so plain values take the shortest path and a value object's fields
-    are flattened in place rather than by a recursive call.
+    record of every sync, so each model gets its own straight-line function (`_flattener`).
     """
     if prefix:
         return _flatten_part(record, {}, {n: prefix + n for n in type(record).model_fields})
-    flat: dict[str, Any] = {}
-    values = record.__dict__
-    for name in record.__pydantic_fields_set__:
-        value = values[name]
-        kind = type(value)
-        if kind in _PLAIN:
-            if name not in META_FIELDS:
-                flat[name] = value
-        elif _is_model(kind):
-            _flatten_part(value, flat, _prefixed(kind, name))
-        elif name == "custom" and kind is dict:
-            for custom_key, custom_value in value.items():
-                flat[f"custom.{custom_key}"] = _jsonable(custom_value)
-        elif name not in META_FIELDS:
-            flat[name] = _jsonable(value)
-    return flat
+    flattener = _FLATTENERS.get(type(record))
+    if flattener is None:
+        flattener = _FLATTENERS[type(record)] = _flattener(type(record))
+    return flattener(record)
+
+
+_FLATTENERS: dict[type, Callable[[Any], dict[str, Any]]] = {}
+
+
+def _flattener(model: type[BaseModel]) -> Callable[[Any], dict[str, Any]]:
+    """`flatten` for one model, written out field by field (and a value object's fields).
+
+    Only names from the model's own field list reach the source text. A value that is not of
+    a plain type, or a value object of another type than declared, takes `_put` (the general
+    rule), so the result is the same as walking the fields one by one.
+    """
+    namespace: dict[str, Any] = {"PLAIN": _PLAIN, "put": _put}
+    lines = [
+        "def flatten_model(record):",
+        "    fs = record.__pydantic_fields_set__",
+        "    values = record.__dict__",
+        "    flat = {}",
+    ]
+    for name, info in model.model_fields.items():
+        if name in META_FIELDS:
+            continue
+        lines += [f"    if {name!r} in fs:", f"        value = values[{name!r}]"]
+        part = _model_in(info.annotation)
+        if part is not None:
+            namespace[f"part_{name}"] = part
+            lines += [
+                f"        if type(value) is part_{name}:",
+                "            part_fs = value.__pydantic_fields_set__",
+                "            part_values = value.__dict__",
+            ]
+            for inner in part.model_fields:
+                path = f"{name}.{inner}"
+                lines += [
+                    f"            if {inner!r} in part_fs:",
+                    f"                v = part_values[{inner!r}]",
+                    "                if type(v) in PLAIN:",
+                    f"                    flat[{path!r}] = v",
+                    "                else:",
+                    f"                    put(flat, {path!r}, v)",
+                ]
+            lines += ["        elif type(value) in PLAIN:", f"            flat[{name!r}] = value"]
+        else:
+            lines.append("        if type(value) in PLAIN:")
+            lines.append(f"            flat[{name!r}] = value")
+        lines += ["        else:", f"            put(flat, {name!r}, value)"]
+    lines.append("    return flat")
+    exec(compile("\n".join(lines) + "\n", f"<flatten {model.__name__}>", "exec"), namespace)
+    function: Callable[[Any], dict[str, Any]] = namespace["flatten_model"]
+    return function
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The one model class an annotation names (`Address | None`), if any."""
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _put(flat: dict[str, Any], path: str, value: Any) -> None:
+    """A value of no plain type into `flat` under `path` (a top-level name or a dotted one)."""
+    kind = type(value)
+    if _is_model(kind):
+        _flatten_part(value, flat, {n: f"{path}.{n}" for n in kind.model_fields})
+    elif path == "custom" and kind is dict:
+        for custom_key, custom_value in value.items():
+            flat[f"custom.{custom_key}"] = _jsonable(custom_value)
+    else:
+        flat[path] = _jsonable(value)
 
 
 def _flatten_part(part: BaseModel, flat: dict[str, Any], paths: dict[str, str]) -> dict[str, Any]:
