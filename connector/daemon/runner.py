@@ -36,6 +36,7 @@ from typing import Any
 
 import uvicorn
 
+from connector import gctune
 from connector.config import AppConfig, RouteConfig, load_config
 from connector.daemon.app import create_app, deps_from_runtime
 from connector.daemon.inbox import InboxWorker, RouteTarget
@@ -43,7 +44,7 @@ from connector.daemon.logging import configure_logging, log_event
 from connector.daemon.metrics import DaemonMetrics
 from connector.daemon.retrier import FailureRetrier
 from connector.daemon.scheduler import RouteScheduler
-from connector.daemon.server import ReceiverThread, threadsafe, tune_gc
+from connector.daemon.server import ReceiverThread, threadsafe
 from connector.errors import ConfigurationError
 
 LOGGER = logging.getLogger("connector.daemon")
@@ -106,7 +107,8 @@ async def serve(
             )
             scheduler = RouteScheduler(service, config.routes, metrics) if with_scheduler else None
             if own_process:
-                tune_gc()  # start-up is done: what exists now lives as long as the process
+                # Start-up is done: what exists now lives as long as the process.
+                gctune.for_process()
             port = await receiver.start()
             if port is None:
                 # uvicorn could not bind (it logs why and exits its loop).

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import threading
 from collections.abc import Callable, Iterator
 
@@ -28,7 +27,6 @@ import uvicorn
 FORCE_EXIT_SECONDS = 5.0
 #: Allocations between young collections (CPython's default is 700), and how many collections
 #: of each generation before the next older one is collected (default 10, 10).
-GC_THRESHOLDS = (50_000, 50, 100)
 
 
 class _Server(uvicorn.Server):
@@ -76,21 +74,6 @@ class ReceiverThread:
         if self._thread.is_alive():
             self.server.force_exit = True
             await asyncio.to_thread(self._thread.join, FORCE_EXIT_SECONDS)
-
-
-def tune_gc() -> None:
-    """Fewer, cheaper garbage collections for the long-running daemon.
-
-    A collection holds the GIL, so it stalls the receiver's thread too, and the inbox worker
-    allocates heavily (rows, models, records): with CPython's defaults a young collection ran
-    every 700 allocations and the full ones walked every object loaded at start-up. `gc.freeze`
-    moves what exists after start-up (modules, configuration, compiled mappers) into a permanent
-    generation no collection walks again (Python docs, `gc.freeze`); the thresholds make
-    collections rarer. In bench/webhooks.py's daemon case, four alternating pairs under the same
-    load: p99 81-117 ms with this against 105-264 ms without.
-    """
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def threadsafe(callback: Callable[[], None]) -> Callable[[], None]:

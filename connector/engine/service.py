@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
+from connector import gctune
 from connector.adapter import NativeRecord
 from connector.engine.blame import RunFailure
 from connector.engine.lease import RunLease
@@ -140,7 +141,10 @@ class SyncService:
         owner = asyncio.current_task()
         keeper = asyncio.create_task(guard.keep(owner))
         try:
-            yield LeasedRun(summary, guard, replace(self.runtime, store=self.store.fenced(guard)))
+            with gctune.fewer_collections():
+                yield LeasedRun(
+                    summary, guard, replace(self.runtime, store=self.store.fenced(guard))
+                )
             summary.status = run_status(summary)
         except BaseException as error:
             replacement: BaseException | None = None
