@@ -57,12 +57,11 @@ def native_field(described: Mapping[str, Any]) -> NativeField:
     meta = described.get("modificationMetadata") or {}
     writable = not (bool(meta.get("readOnlyValue")) or bool(described.get("calculated")))
     values = None
-    if kind == "enumeration":
-        values = tuple(
-            str(option["value"])
-            for option in described.get("options") or []
-            if option.get("value") is not None
-        )
+    listed = [o for o in described.get("options") or [] if o.get("value") is not None]
+    # Options kept elsewhere (`externalOptions`: owners, pipeline stages) and listed empty are
+    # unknown here, not an empty list that would refuse every value.
+    if kind == "enumeration" and (listed or not described.get("externalOptions")):
+        values = tuple(str(option["value"]) for option in listed)
     label = f"calculated {kind}" if described.get("calculated") else kind
     return NativeField(
         name=str(described["name"]),

@@ -111,6 +111,11 @@ def test_a_property_reads_as_its_type_writability_and_closed_list():
     assert native_field(prop("n", "number")).python_type is float
     assert native_field(prop("b", "bool")).python_type is bool
     assert native_field(prop("d", "date")).python_type is str
+    # Options kept elsewhere (owners, pipeline stages) are judged when listed, unknown if not.
+    owners = prop("hubspot_owner_id", "enumeration", externalOptions=True)
+    assert native_field({**owners, "options": options("101")}).values == ("101",)
+    assert native_field(owners).values is None and not native_field(owners).restricted
+    assert native_field(prop("empty", "enumeration")).values == ()  # its own list, empty
     free = native_field(prop("dealname"))
     assert free.values is None and not free.restricted
 

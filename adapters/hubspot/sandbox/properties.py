@@ -123,6 +123,8 @@ _BUILTIN_OPTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("deals", "dealstage"): DEAL_STAGES,
     ("deals", "pipeline"): PIPELINES,
 }
+#: Enumerations whose options live in the pipeline settings (BEHAVIOR.md, "Enumerations").
+_PIPELINE_OPTIONS = frozenset({"dealstage", "pipeline"})
 #: The owner property: an enumeration whose options are the portal's owners (the Owners API),
 #: on every object type that has an owner.
 OWNER_PROPERTY = "hubspot_owner_id"
@@ -217,7 +219,7 @@ class PropertyRegistry:
                     or name in computed,
                     calculated=name in computed,
                     options=_options(_BUILTIN_OPTIONS.get((object_type.name, name), ())),
-                    external_options=owner,
+                    external_options=owner or name in _PIPELINE_OPTIONS,
                     referenced_object_type=OWNER_REFERENCE if owner else None,
                     created_ms=now_ms,
                     updated_ms=now_ms,
