@@ -26,7 +26,8 @@ How the answer is read:
 The adapter's pseudo-fields appear with the abilities of what they become: `owner_email` is
 written as `hubspot_owner_id`; `associations.company` / `.contact` are links written through
 the associations API (always there for the objects that carry them, `associations.CARRIED`);
-`lines` are the deal's line items, described from the `line_items` properties.
+`lines` are the deal's line items, described from the `line_items` properties. Beyond the
+mapping files, the keys the adapter passes as `idProperty` must be unique (`adapter_problems`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,15 @@ from connector.model import Entity
 from connector.native_schema import NativeField, NativeSchema
 
 from . import associations as assoc
-from .objects import ASSOCIATIONS, LINE_ITEMS, LINES, OWNER_EMAIL, OWNER_ID, spec
+from .objects import (
+    ASSOCIATIONS,
+    CONNECTOR_KEY,
+    LINE_ITEMS,
+    LINES,
+    OWNER_EMAIL,
+    OWNER_ID,
+    spec,
+)
 
 #: What a number or boolean property holds (its values arrive as text, checked on write).
 _PYTHON_TYPES: dict[str, type] = {"number": float, "bool": bool}
@@ -106,6 +115,26 @@ def _pseudo(entity: Entity, fields: Mapping[str, NativeField]) -> dict[str, Nati
     return found
 
 
+def adapter_problems(entity: Entity, properties: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """What the adapter needs whatever the mapping says: the keys it passes as `idProperty`
+    (`connector_key` on every upsert, the ERP number on lookups) must be unique properties, or
+    HubSpot refuses the call ("Unable to perform update/upsert by non-unique … property",
+    hubspot.md §1). A missing one is the probe's and the mapping check's to report."""
+    by_name = {str(p.get("name")): p for p in properties if not p.get("archived")}
+    object_spec = spec(entity)
+    object_type = object_spec.object_type
+    problems = []
+    for key in (CONNECTOR_KEY, object_spec.erp_key_property):
+        found = by_name.get(key)
+        if found is not None and not found.get("hasUniqueValue"):
+            problems.append(
+                f"{object_type}.{key} is not a unique property, but the adapter reads and writes "
+                "records by it (idProperty); HubSpot cannot make an existing property unique: "
+                f"archive {key} and run `connector hubspot setup` to create it unique"
+            )
+    return tuple(problems)
+
+
 def native_schema(
     entity: Entity,
     properties: Iterable[Mapping[str, Any]],
@@ -114,13 +143,20 @@ def native_schema(
     """The native shape of `entity` from its object's properties (and, for a sale, the line
     items' properties)."""
     object_type = spec(entity).object_type
+    properties = list(properties)
     fields = _fields(properties)
     fields.update(_pseudo(entity, fields))
     lines = None
     if line_properties is not None:
         lines = NativeSchema(LINE_ITEMS, _fields(line_properties), missing_hint=MISSING_HINT)
     # Property names are lowercase internal names and the API matches them exactly.
-    return NativeSchema(object_type, fields, lines=lines, missing_hint=MISSING_HINT)
+    return NativeSchema(
+        object_type,
+        fields,
+        lines=lines,
+        missing_hint=MISSING_HINT,
+        problems=adapter_problems(entity, properties),
+    )
 
 
 class PropertyCatalog:

@@ -135,6 +135,8 @@ async def test_a_sale_is_described_from_deals_and_line_items_once_per_object_typ
     assert (deals.call_count, lines.call_count) == (1, 1)  # cached for the run
     assert schema is not None and again is not None
     assert schema.where == "deals"
+    # `erp_order_no` is the lookup key (idProperty) and unique: nothing beyond the mapping.
+    assert schema.problems == ()
     assert schema.field("gone") is None  # an archived property cannot be written
     # The pseudo-fields the adapter translates, with the abilities of what they become.
     owner = schema.field("owner_email")
@@ -202,3 +204,20 @@ async def test_the_shipped_sale_mapping_against_a_portal_with_its_own_stages(
         "mapping writes it: make the entry `direction: inbound`, or grant the integration user "
         "edit access to it"
     ], found.problems
+
+
+@respx.mock
+async def test_a_key_the_adapter_upserts_by_must_be_a_unique_property(adapter: HubSpotAdapter):
+    respx.get(f"{BASE}/crm/v3/properties/companies").respond(
+        json={
+            "results": [
+                prop("connector_key", hubspotDefined=False),  # made by hand, not unique
+                prop("erp_customer_no", hasUniqueValue=True, hubspotDefined=False),
+            ]
+        }
+    )
+    schema = await adapter.describe_fields(Entity.CUSTOMER)
+    assert schema is not None
+    [problem] = schema.problems
+    assert problem.startswith("companies.connector_key is not a unique property")
+    assert "archive connector_key and run `connector hubspot setup`" in problem
