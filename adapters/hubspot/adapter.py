@@ -35,12 +35,14 @@ from connector.errors import Problem, RecordError
 from connector.http import DEFAULT_REGISTRY, HttpRecordError, LimiterRegistry
 from connector.http.ratelimit import Sleep
 from connector.model import Entity
+from connector.native_schema import NativeSchema
 from connector.timestamps import EPOCH, MonotonicClock, parse_timestamp
 
 from . import associations as assoc
 from . import linking, terms
 from . import search as walk
 from .client import HubSpotClient
+from .describe import PropertyCatalog, results_of
 from .objects import (
     ASSOCIATIONS,
     CONNECTOR_KEY,
@@ -105,6 +107,7 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
             lambda: self.client, refresh_seconds=settings.owners_refresh_seconds, clock=clock
         )
         self._secrets = settings.webhooks.resolve_secrets()
+        self._catalog = PropertyCatalog(self._property_list)
         self.capabilities = Capabilities(
             entities=frozenset(Entity),
             deletes=True,
@@ -171,6 +174,15 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
         if entity is not Entity.SALE:
             return None
         return frozenset(self.line_properties())
+
+    async def describe_fields(self, entity: Entity) -> NativeSchema | None:
+        """The portal's properties of the entity's object as the native shape (describe.py);
+        each object type's list is read once per adapter."""
+        return await self._catalog.describe(entity)
+
+    async def _property_list(self, object_type: str) -> list[Mapping[str, Any]]:
+        _, body = await self.client.call("GET", self.client.paths.properties(object_type))
+        return results_of(body)
 
     def normalize_native(self, entity: Entity, field: str, value: Any, *, line: bool) -> Any:
         """What HubSpot stores when `value` is written to `field` (see `terms.py`)."""

@@ -232,7 +232,7 @@ async def test_date_property_must_be_midnight_utc(hs: httpx.AsyncClient) -> None
     spec = {"name": "erp_order_date", "label": "Order date", "type": "date",
             "fieldType": "date", "groupName": "dealinformation"}  # fmt: skip
     assert (await hs.post("/crm/properties/2026-03/deals", json=spec)).status_code == 201
-    deal = {"dealname": "D", "dealstage": "s", "pipeline": "default"}
+    deal = {"dealname": "D", "dealstage": "appointmentscheduled", "pipeline": "default"}
     noon = await hs.post(
         "/crm/v3/objects/deals",
         json={"properties": {**deal, "erp_order_date": "1714564800000"}},
@@ -255,7 +255,7 @@ async def test_without_normalisation_a_date_reads_back_as_the_day(
     spec = {"name": "erp_order_date", "label": "Order date", "type": "date",
             "fieldType": "date", "groupName": "dealinformation"}  # fmt: skip
     assert (await hs.post("/crm/v3/properties/deals", json=spec)).status_code == 201
-    deal = {"dealname": "D", "dealstage": "s", "pipeline": "default"}
+    deal = {"dealname": "D", "dealstage": "appointmentscheduled", "pipeline": "default"}
     deal["erp_order_date"] = "2024-05-01"
     created = await hs.post("/crm/v3/objects/deals", json={"properties": deal})
     assert created.json()["properties"]["erp_order_date"] == "2024-05-01"

@@ -101,8 +101,8 @@ async def test_a_portal_normalises_written_values(hs: httpx.AsyncClient) -> None
     assert contact.json()["properties"]["email"] == "pat.lee@acme.example"
     deal = await hs.post(
         "/crm/v3/objects/deals",
-        json={"properties": {"dealname": "D", "dealstage": "s", "pipeline": "default",
-                             "closedate": "2024-05-01"}},
+        json={"properties": {"dealname": "D", "dealstage": "appointmentscheduled",
+                             "pipeline": "default", "closedate": "2024-05-01"}},
     )  # fmt: skip
     read = await hs.get(
         f"/crm/v3/objects/deals/{deal.json()['id']}", params={"properties": "closedate"}

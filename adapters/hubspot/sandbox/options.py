@@ -1,10 +1,22 @@
 """Default options of the enumeration properties the sandbox validates, as HubSpot ships them.
 
 A value outside a property's options is refused per input with `INVALID_OPTION` (see
-`properties.py`), as a real portal does: a connector that writes free text into `industry` must
-find that out here, not in production. The industry values are the default company property's
-internal names (GET /crm/v3/properties/companies/industry lists a portal's own, which may have
-more); the labels are the ones HubSpot shows.
+`properties.py`), as a real portal does ("values can only include options that exactly match
+one or more of the `options` set for the property",
+https://developers.hubspot.com/changelog/upcoming-increased-validation-for-contact-updates-made-through-apis):
+a connector that writes free text into `industry` must find that out here, not in production,
+and `connector check` must see the same lists in `GET /crm/v3/properties/{objectType}`. The
+industry values are the default company property's internal names (a portal's own list may
+have more); the labels are the ones HubSpot shows.
+
+The others, as a new portal has them:
+
+* `lifecyclestage` (contacts and companies): the eight default stages, by internal name
+  (`subscriber` is the value in hubspot.md §8's webhook example);
+* `dealstage`: the stages of the default sales pipeline, by stage id, and `pipeline`: that
+  pipeline, whose id is `default` ("Every account initially contains a default pipeline with
+  the pipelineId 'default'", https://developers.hubspot.com/docs/methods/pipelines/pipelines_overview);
+* company `type`: HubSpot's default company types.
 """
 
 from __future__ import annotations
@@ -160,3 +172,31 @@ COMPANY_INDUSTRIES: tuple[tuple[str, str], ...] = (
     ("WRITING_AND_EDITING", "Writing and Editing"),
 )
 # fmt: on
+
+LIFECYCLE_STAGES: tuple[tuple[str, str], ...] = (
+    ("subscriber", "Subscriber"),
+    ("lead", "Lead"),
+    ("marketingqualifiedlead", "Marketing Qualified Lead"),
+    ("salesqualifiedlead", "Sales Qualified Lead"),
+    ("opportunity", "Opportunity"),
+    ("customer", "Customer"),
+    ("evangelist", "Evangelist"),
+    ("other", "Other"),
+)
+DEAL_STAGES: tuple[tuple[str, str], ...] = (
+    ("appointmentscheduled", "Appointment Scheduled"),
+    ("qualifiedtobuy", "Qualified To Buy"),
+    ("presentationscheduled", "Presentation Scheduled"),
+    ("decisionmakerboughtin", "Decision Maker Bought-In"),
+    ("contractsent", "Contract Sent"),
+    ("closedwon", "Closed Won"),
+    ("closedlost", "Closed Lost"),
+)
+PIPELINES: tuple[tuple[str, str], ...] = (("default", "Sales Pipeline"),)
+COMPANY_TYPES: tuple[tuple[str, str], ...] = (
+    ("PROSPECT", "Prospect"),
+    ("PARTNER", "Partner"),
+    ("RESELLER", "Reseller"),
+    ("VENDOR", "Vendor"),
+    ("OTHER", "Other"),
+)

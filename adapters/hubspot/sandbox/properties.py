@@ -17,7 +17,7 @@ from .calculated import CALCULATED
 from .clock import iso_from_ms, ms_from_iso
 from .errors import ApiError, JsonDict
 from .objecttypes import OBJECT_TYPES
-from .options import COMPANY_INDUSTRIES
+from .options import COMPANY_INDUSTRIES, COMPANY_TYPES, DEAL_STAGES, LIFECYCLE_STAGES, PIPELINES
 from .values import normalize_number, normalize_string
 
 PROPERTY_TYPES = frozenset(
@@ -117,7 +117,14 @@ _S, _N, _D, _B, _E = "string", "number", "datetime", "bool", "enumeration"
 #: The options of the built-in enumerations the sandbox enforces, by (object, property).
 _BUILTIN_OPTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("companies", "industry"): COMPANY_INDUSTRIES,
+    ("companies", "type"): COMPANY_TYPES,
+    ("companies", "lifecyclestage"): LIFECYCLE_STAGES,
+    ("contacts", "lifecyclestage"): LIFECYCLE_STAGES,
+    ("deals", "dealstage"): DEAL_STAGES,
+    ("deals", "pipeline"): PIPELINES,
 }
+#: Enumerations whose options live in the pipeline settings (BEHAVIOR.md, "Enumerations").
+_PIPELINE_OPTIONS = frozenset({"dealstage", "pipeline"})
 #: The owner property: an enumeration whose options are the portal's owners (the Owners API),
 #: on every object type that has an owner.
 OWNER_PROPERTY = "hubspot_owner_id"
@@ -128,17 +135,17 @@ _BUILTIN: dict[str, list[tuple[str, str]]] = {
         ("email", _S), ("firstname", _S), ("lastname", _S), ("phone", _S), ("mobilephone", _S),
         ("jobtitle", _S), ("company", _S), ("website", _S), ("address", _S), ("city", _S),
         ("state", _S), ("zip", _S), ("country", _S), ("hs_language", _S),
-        ("lifecyclestage", _S), ("associatedcompanyid", _N), (OWNER_PROPERTY, _E),
+        ("lifecyclestage", _E), ("associatedcompanyid", _N), (OWNER_PROPERTY, _E),
     ],
     "companies": [
         ("name", _S), ("domain", _S), ("website", _S), ("industry", _E), ("phone", _S),
         ("numberofemployees", _N), ("annualrevenue", _N), ("address", _S), ("address2", _S),
         ("city", _S), ("state", _S), ("zip", _S), ("country", _S), ("description", _S),
-        ("type", _S), ("lifecyclestage", _S), (OWNER_PROPERTY, _E),
+        ("type", _E), ("lifecyclestage", _E), (OWNER_PROPERTY, _E),
     ],
     "deals": [
-        ("dealname", _S), ("amount", _N), ("closedate", _D), ("pipeline", _S),
-        ("dealstage", _S), ("deal_currency_code", _S), ("description", _S),
+        ("dealname", _S), ("amount", _N), ("closedate", _D), ("pipeline", _E),
+        ("dealstage", _E), ("deal_currency_code", _S), ("description", _S),
         ("hs_is_closed_won", _B), (OWNER_PROPERTY, _E),
     ],
     "line_items": [
@@ -212,7 +219,7 @@ class PropertyRegistry:
                     or name in computed,
                     calculated=name in computed,
                     options=_options(_BUILTIN_OPTIONS.get((object_type.name, name), ())),
-                    external_options=owner,
+                    external_options=owner or name in _PIPELINE_OPTIONS,
                     referenced_object_type=OWNER_REFERENCE if owner else None,
                     created_ms=now_ms,
                     updated_ms=now_ms,
