@@ -291,3 +291,40 @@ def test_outbound_message_and_ack_follow_the_wsdl() -> None:
         f"{SOAP_NS}Body/{OUTBOUND_NS}notificationsResponse/{OUTBOUND_NS}Ack"
     )
     assert answer is not None and answer.text == "true"
+
+
+@respx.mock
+async def test_a_bulk_job_failed_as_invalid_batch_stops_instead_of_repeating() -> None:
+    """A Bulk API 2.0 job whose header names an unknown field ends `Failed` with
+    `errorMessage: "InvalidBatch : Field name not found : ContactId__c"` and nothing processed
+    (a real job info quoted in amp-labs/connectors PR #118; "Job States": Failed = "The job
+    couldn't be processed successfully"). Running it again would fail again: a configuration
+    error naming the field, one job only."""
+    from connector.errors import ConfigurationError
+
+    _token_route(MY_DOMAIN)
+    job = f"{DATA}/jobs/ingest/7505g000000AbCdAAK"
+    create = respx.post(f"{DATA}/jobs/ingest").respond(
+        json={"id": "7505g000000AbCdAAK", "state": "Open"}
+    )
+    respx.put(f"{job}/batches").respond(201)
+    respx.patch(job).respond(json={"id": "7505g000000AbCdAAK", "state": "UploadComplete"})
+    failed = {
+        "id": "7505g000000AbCdAAK",
+        "state": "Failed",
+        "numberRecordsProcessed": 0,
+        "errorMessage": "InvalidBatch : Field name not found : Typo__c",
+    }
+    respx.get(job).respond(json=failed)
+    adapter = SalesforceAdapter(
+        "crm", _settings(MY_DOMAIN, _client_credentials(), bulk_threshold=2, write_batch=10),
+        registry=LimiterRegistry(), sleep=_no_sleep,
+    )  # fmt: skip
+    await adapter.open()
+    writes = [NativeWrite(f"k{i}", None, {"Name": f"Co {i}", "Typo__c": "x"}) for i in range(2)]
+    try:
+        with pytest.raises(ConfigurationError, match="Field name not found : Typo__c"):
+            await adapter.upsert(Entity.CUSTOMER, writes)
+    finally:
+        await adapter.close()
+    assert create.call_count == 1

@@ -198,7 +198,7 @@ async def _ingest(api, operation: str, data: str, *, close: str = "UploadComplet
     assert put.status_code == 201 and not put.content
     await api.patch(path, json={"state": close})
     for _ in range(100):
-        if (await api.get(path)).json()["state"] in ("JobComplete", "Aborted"):
+        if (await api.get(path)).json()["state"] in ("JobComplete", "Aborted", "Failed"):
             break
         await asyncio.sleep(0.01)  # the job runs in the background, as in Salesforce
     return path
@@ -221,3 +221,13 @@ async def test_bulk_unprocessed_records_of_an_aborted_job(api):
     path = await _ingest(api, "upsert", "Name,Connector_Key__c\nA,k1\nB,k2\n", close="Aborted")
     rows = (await api.get(f"{path}/unprocessedrecords/")).text.splitlines()
     assert rows == ["Name,Connector_Key__c", "A,k1", "B,k2"]
+
+
+async def test_bulk_job_with_an_unknown_column_fails_whole(api):
+    """A header column naming no field fails the job before any row: `Failed`, `errorMessage`
+    `InvalidBatch : Field name not found : …` (a real job info, amp-labs/connectors PR #118)."""
+    path = await _ingest(api, "upsert", "Name,Connector_Key__c,Typo__c\nA,k1,x\n")
+    info = (await api.get(path)).json()
+    assert info["state"] == "Failed" and info["numberRecordsProcessed"] == 0
+    assert info["errorMessage"] == "InvalidBatch : Field name not found : Typo__c"
+    assert (await api.get(f"{path}/unprocessedrecords/")).text.splitlines()[1] == "A,k1,x"

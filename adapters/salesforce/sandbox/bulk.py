@@ -16,6 +16,11 @@ successful / failed / unprocessed results.
   upload's** (reversed here), so a client must join on a key column of its own;
   `unprocessedrecords/` (the uploaded columns only) holds the rows an abort left unprocessed.
 
+A header column that names no field of the object fails the whole job before any row is
+processed: state `Failed`, `errorMessage` `InvalidBatch : Field name not found : <column>` (the
+job info of a real Failed upsert job, amp-labs/connectors PR #118; the same text in Bulk 1.0
+batches, ForceCLI/force#413), not one failure per row.
+
 Empty CSV cells leave a field unset; `#N/A` sets it to null. Every call counts against the daily
 allocation like any REST call.
 """
@@ -57,6 +62,7 @@ class Job:
     failures: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     unprocessed: list[dict[str, str]] = field(default_factory=list)
+    error_message: str | None = None
 
     def info(self, version: str) -> dict[str, Any]:
         return {
@@ -73,6 +79,7 @@ class Job:
             if self.state == "JobComplete"
             else 0,
             "numberRecordsFailed": len(self.failures) if self.state == "JobComplete" else 0,
+            **({"errorMessage": self.error_message} if self.error_message else {}),
         }
 
 
@@ -160,6 +167,12 @@ async def _process(sandbox: Sandbox, job: Job, user: str) -> None:
     reader = csv.DictReader(io.StringIO(job.data))
     job.columns = list(reader.fieldnames or [])
     rows = list(reader)
+    unknown = [c for c in job.columns if "." not in c and sobject.field(c) is None]
+    if unknown:
+        job.error_message = f"InvalidBatch : Field name not found : {unknown[0]}"
+        job.unprocessed = rows
+        job.state = "Failed"
+        return
     job.state = "InProgress"
     for start in range(0, len(rows), CHUNK_ROWS):
         if job.state == "Aborted":
