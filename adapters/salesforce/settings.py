@@ -41,9 +41,10 @@ class JwtAuth(_Strict):
     private_key_env: str | None = "SALESFORCE_PRIVATE_KEY"
     private_key_file: Path | None = None
     #: The JWT `aud`: `https://login.salesforce.com`, or `https://test.salesforce.com` for a
-    #: sandbox org (Salesforce Help, "OAuth 2.0 JWT Bearer Flow for Server-to-Server
-    #: Integration"), even when posting to My Domain (salesforce.md §5.2). Unset, it follows
-    #: `login_url`: test for `test.salesforce.com` and `*.sandbox.my.salesforce.com`.
+    #: sandbox org (the values public JWT clients document for the flow of Salesforce Help's
+    #: "OAuth 2.0 JWT Bearer Flow"), even when posting to My Domain (salesforce.md §5.2).
+    #: Unset, it follows `login_url`: test for `test.salesforce.com` and
+    #: `*.sandbox.my.salesforce.com`.
     audience: str = "https://login.salesforce.com"
 
     def resolve_private_key(self, base_dir: Path) -> SecretStr:

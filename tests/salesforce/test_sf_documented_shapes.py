@@ -120,7 +120,8 @@ def _claims(assertion: str) -> dict[str, Any]:
 )
 @respx.mock
 async def test_jwt_audience_is_test_for_a_sandbox_org(login_url: str, audience: str) -> None:
-    """Salesforce Help, "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration": `aud` is
+    """Salesforce Help, "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration", with the
+    `aud` values public JWT clients document for it (salesforce-jwt-bearer-token-flow README):
     https://login.salesforce.com, or https://test.salesforce.com for a sandbox; the form is
     `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=…` to
     `/services/oauth2/token`."""
