@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connector.errors import RecordError, TransientError
+from connector.errors import ConfigurationError, RecordError, TransientError
 from connector.http import TransportError
 from connector.timestamps import MonotonicClock
 
@@ -169,8 +169,7 @@ async def _one_job(
         await sleep(wait)
         wait = min(wait * 2, POLL_MAX_SECONDS)
     if state["state"] != "JobComplete":
-        message = str(state.get("errorMessage") or state["state"])[:MAX_MESSAGE_CHARS]
-        raise TransientError(f"Bulk job {job['id']} ended {state['state']}: {message}")
+        raise job_failure(f"Bulk job {job['id']}", state)
     outcomes: dict[str, BulkOutcome] = {}
     for row in await _results(client, f"{job_path}/successfulResults/"):
         outcomes[row[key_column]] = BulkOutcome(
@@ -179,6 +178,18 @@ async def _one_job(
     for row in await _results(client, f"{job_path}/failedResults/"):
         outcomes[row[key_column]] = BulkOutcome(None, False, _error(row.get("sf__Error", "")))
     return outcomes
+
+
+def job_failure(what: str, state: Mapping[str, Any]) -> ConfigurationError | TransientError:
+    """A job that ended `Failed` or `Aborted`. `InvalidBatch : …` is Salesforce refusing the
+    job's shape (`InvalidBatch : Field name not found : X`, amp-labs/connectors PR #118): running
+    it again fails again, so it stops the route naming the field; anything else is repeated
+    (an upsert by external id or an update by Id is safe to run twice)."""
+    message = str(state.get("errorMessage") or state.get("state"))[:MAX_MESSAGE_CHARS]
+    text = f"{what} ended {state.get('state')}: {message}"
+    if message.startswith("InvalidBatch"):
+        return ConfigurationError(f"{text}; fix the mapping or the org's fields")
+    return TransientError(text)
 
 
 async def _close(client: SalesforceClient, job_path: str) -> None:

@@ -26,9 +26,8 @@ from typing import Any
 from connector.errors import TransientError
 from connector.timestamps import MonotonicClock
 
-from .bulk import DONE, POLL_FIRST_SECONDS, POLL_MAX_SECONDS
+from .bulk import DONE, POLL_FIRST_SECONDS, POLL_MAX_SECONDS, job_failure
 from .client import SalesforceClient
-from .errors import MAX_MESSAGE_CHARS
 
 NUMBERS = frozenset({"double", "currency", "percent"})
 
@@ -108,8 +107,7 @@ async def query_rows(
         await sleep(wait)
         wait = min(wait * 2, POLL_MAX_SECONDS)
     if state["state"] != "JobComplete":
-        message = str(state.get("errorMessage") or state["state"])[:MAX_MESSAGE_CHARS]
-        raise TransientError(f"Bulk query {job['id']} ended {state['state']}: {message}")
+        raise job_failure(f"Bulk query {job['id']}", state)
     rows: list[dict[str, Any]] = []
     locator: str | None = None
     while True:

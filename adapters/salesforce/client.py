@@ -31,7 +31,9 @@ from .errors import SALESFORCE_POLICY, parse_salesforce_error
 from .ids import is_record_id, to18
 from .settings import SalesforceSettings
 
-_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+#: The org's `api-usage`, not `per-app-api-usage` (a connected app's quota, which the header may
+#: carry too, in either order: "api-usage=25/5000; per-app-api-usage=17/250(appName=…)").
+_USAGE = re.compile(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)")
 #: The allocation is a rolling 24 hours; its last tenth is spread over this long.
 PACING_WINDOW_SECONDS = 3600.0
 

@@ -11,14 +11,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connector.errors import ConfigurationError
 from connector.http import HttpSettings
 from connector.settings_base import StrictModel, secret_from_env
 
 _Strict = StrictModel
+MIN_API_VERSION = 48.0
+GENERIC_LOGIN_HOSTS = frozenset({"login.salesforce.com", "test.salesforce.com"})
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
 
 
 def secret(value: SecretStr | None, env_name: str | None, what: str) -> SecretStr:
@@ -36,7 +40,11 @@ class JwtAuth(_Strict):
     private_key: SecretStr | None = None
     private_key_env: str | None = "SALESFORCE_PRIVATE_KEY"
     private_key_file: Path | None = None
-    #: The JWT `aud`: the login host even when posting to My Domain (salesforce.md §5.2).
+    #: The JWT `aud`: `https://login.salesforce.com`, or `https://test.salesforce.com` for a
+    #: sandbox org (the values public JWT clients document for the flow of Salesforce Help's
+    #: "OAuth 2.0 JWT Bearer Flow"), even when posting to My Domain (salesforce.md §5.2).
+    #: Unset, it follows `login_url`: test for `test.salesforce.com` and
+    #: `*.sandbox.my.salesforce.com`.
     audience: str = "https://login.salesforce.com"
 
     def resolve_private_key(self, base_dir: Path) -> SecretStr:
@@ -122,7 +130,8 @@ class SalesforceSettings(_Strict):
     """Everything needed to talk to one Salesforce org."""
 
     login_url: str = "https://login.salesforce.com"
-    #: The REST API version, in one place. Upsert through Collections needs v46.0 or later.
+    #: The REST API version, in one place. v48.0 or later: upsert through Collections needs
+    #: v46.0, Bulk API 2.0 query jobs v47.0, Composite's `collateSubrequests` v48.0.
     api_version: str = "v62.0"
     auth: Auth
     limits: Limits = Field(default_factory=Limits)
@@ -174,8 +183,11 @@ class SalesforceSettings(_Strict):
             number = float(text[1:])
         except ValueError:
             raise ValueError("api_version looks like v62.0") from None
-        if number < 46:
-            raise ValueError("api_version must be v46.0 or later (upsert through Collections)")
+        if number < MIN_API_VERSION:
+            raise ValueError(
+                "api_version must be v48.0 or later (Collections upsert v46.0, Bulk query "
+                "jobs v47.0, Composite collateSubrequests v48.0)"
+            )
         return f"v{number:.1f}"
 
     @field_validator("login_url")
@@ -184,6 +196,23 @@ class SalesforceSettings(_Strict):
         if not value.startswith(("https://", "http://")):
             raise ValueError("login_url must start with https://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _login_host(self) -> SalesforceSettings:
+        host = (urlsplit(self.login_url).hostname or "").lower()
+        if isinstance(self.auth, ClientCredentialsAuth) and host in GENERIC_LOGIN_HOSTS:
+            # Salesforce Help 000886201: the client credentials flow doesn't support calls to
+            # login.salesforce.com or test.salesforce.com; use the org's My Domain login URL.
+            raise ValueError(
+                "the client credentials flow needs the org's My Domain login URL "
+                "(https://MyDomain.my.salesforce.com, or …--Sandbox.sandbox.my.salesforce.com); "
+                f"{host} does not accept it"
+            )
+        if isinstance(self.auth, JwtAuth) and "audience" not in self.auth.model_fields_set:
+            sandbox = host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com")
+            if sandbox:
+                self.auth = self.auth.model_copy(update={"audience": SANDBOX_AUDIENCE})
+        return self
 
     def http_settings(self, instance_url: str) -> HttpSettings:
         limits = self.limits

@@ -14,7 +14,18 @@ from collections.abc import Sequence
 
 from connector.errors import ConfigurationError
 
-_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t", '"': '\\"'}
+#: SOQL's quoted-string escape sequences ("Quoted String Escape Sequences", SOQL and SOSL
+#: Reference): \n \r \t \b \f \" \' \\.
+_ESCAPES = {
+    "\\": "\\\\",
+    "'": "\\'",
+    '"': '\\"',
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+}
 
 
 def quote(value: str) -> str:

@@ -29,7 +29,10 @@ from .setup import Finding
 
 PERMISSION_SET = "Connector_Integration"
 PERMISSION_SET_LABEL = "Connector integration"
-DUPLICATE = "DUPLICATE_VALUE"
+#: What a create of an existing field answers. Not documented: `DUPLICATE_VALUE` was seen for a
+#: Tooling create of an existing name (django-salesforce PR #57); `DUPLICATE_DEVELOPER_NAME` is
+#: what Salesforce answers for an existing developer name elsewhere. Both mean "it exists".
+DUPLICATE = frozenset({"DUPLICATE_VALUE", "DUPLICATE_DEVELOPER_NAME"})
 
 
 @dataclass
@@ -52,7 +55,7 @@ async def create(client: SalesforceClient, findings: Sequence[Finding]) -> Creat
                     "POST", "/tooling/sobjects/CustomField/", json=dict(finding.create)
                 )
             except ConnectorError as error:
-                if getattr(error, "code", None) != DUPLICATE:
+                if getattr(error, "code", None) not in DUPLICATE:
                     outcome.failed.append(f"{full_name}: not created: {_refusal(error)}")
                     continue
                 # It exists already, only without access for us: granting access fixes it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import httpx
@@ -185,3 +186,48 @@ async def test_jwt_bearer_claims_are_checked(claims, error):
             },
         )
     assert answer.status_code == 400 and error in answer.json()["error_description"]
+
+
+async def _ingest(api, operation: str, data: str, *, close: str = "UploadComplete") -> str:
+    spec = {"object": "Account", "operation": operation, "contentType": "CSV", "lineEnding": "LF"}
+    if operation == "upsert":
+        spec["externalIdFieldName"] = "Connector_Key__c"
+    job = (await api.post(f"{V}/jobs/ingest", json=spec)).json()
+    path = f"{V}/jobs/ingest/{job['id']}"
+    put = await api.put(f"{path}/batches", content=data, headers={"Content-Type": "text/csv"})
+    assert put.status_code == 201 and not put.content
+    await api.patch(path, json={"state": close})
+    for _ in range(100):
+        if (await api.get(path)).json()["state"] in ("JobComplete", "Aborted", "Failed"):
+            break
+        await asyncio.sleep(0.01)  # the job runs in the background, as in Salesforce
+    return path
+
+
+async def test_bulk_failed_results_name_the_record_of_an_update(api):
+    """Bulk API 2.0 "Get Job Failed Record Results": `sf__Id` is the ID of the record that
+    had an error (v53.0+), `sf__Error` the code and message, then the uploaded columns."""
+    path = await _ingest(api, "update", "Id,Name\n001000000000404AAA,Gone\n")
+    failed = await api.get(f"{path}/failedResults/")
+    header, row = failed.text.splitlines()
+    assert header == "sf__Id,sf__Error,Id,Name"
+    assert row.startswith("001000000000404AAA,") and row.endswith(",001000000000404AAA,Gone")
+    assert failed.headers["content-type"].startswith("text/csv")
+
+
+async def test_bulk_unprocessed_records_of_an_aborted_job(api):
+    """Bulk API 2.0 "Get Job Unprocessed Record Results": the uploaded columns of the rows the
+    job did not process — every row of a job aborted before processing."""
+    path = await _ingest(api, "upsert", "Name,Connector_Key__c\nA,k1\nB,k2\n", close="Aborted")
+    rows = (await api.get(f"{path}/unprocessedrecords/")).text.splitlines()
+    assert rows == ["Name,Connector_Key__c", "A,k1", "B,k2"]
+
+
+async def test_bulk_job_with_an_unknown_column_fails_whole(api):
+    """A header column naming no field fails the job before any row: `Failed`, `errorMessage`
+    `InvalidBatch : Field name not found : …` (a real job info, amp-labs/connectors PR #118)."""
+    path = await _ingest(api, "upsert", "Name,Connector_Key__c,Typo__c\nA,k1,x\n")
+    info = (await api.get(path)).json()
+    assert info["state"] == "Failed" and info["numberRecordsProcessed"] == 0
+    assert info["errorMessage"] == "InvalidBatch : Field name not found : Typo__c"
+    assert (await api.get(f"{path}/unprocessedrecords/")).text.splitlines()[1] == "A,k1,x"

@@ -11,8 +11,15 @@ successful / failed / unprocessed results.
   `numberRecordsProcessed` / `numberRecordsFailed` — processing is asynchronous in Salesforce,
   so a client must poll;
 * `successfulResults/` (`sf__Id`, `sf__Created`, the uploaded columns) and `failedResults/`
-  (`sf__Id`, `sf__Error` as `CODE:message`, the uploaded columns) come back **in an order unlike
-  the upload's** (reversed here), so a client must join on a key column of its own.
+  (`sf__Id` — the record's Id for an update or delete, v53.0+, empty for an insert or upsert —,
+  `sf__Error` as `CODE:message`, the uploaded columns) come back **in an order unlike the
+  upload's** (reversed here), so a client must join on a key column of its own;
+  `unprocessedrecords/` (the uploaded columns only) holds the rows an abort left unprocessed.
+
+A header column that names no field of the object fails the whole job before any row is
+processed: state `Failed`, `errorMessage` `InvalidBatch : Field name not found : <column>` (the
+job info of a real Failed upsert job, amp-labs/connectors PR #118; the same text in Bulk 1.0
+batches, ForceCLI/force#413), not one failure per row.
 
 Empty CSV cells leave a field unset; `#N/A` sets it to null. Every call counts against the daily
 allocation like any REST call.
@@ -54,6 +61,8 @@ class Job:
     successes: list[tuple[str, bool, dict[str, str]]] = field(default_factory=list)
     failures: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
+    unprocessed: list[dict[str, str]] = field(default_factory=list)
+    error_message: str | None = None
 
     def info(self, version: str) -> dict[str, Any]:
         return {
@@ -70,6 +79,7 @@ class Job:
             if self.state == "JobComplete"
             else 0,
             "numberRecordsFailed": len(self.failures) if self.state == "JobComplete" else 0,
+            **({"errorMessage": self.error_message} if self.error_message else {}),
         }
 
 
@@ -157,9 +167,16 @@ async def _process(sandbox: Sandbox, job: Job, user: str) -> None:
     reader = csv.DictReader(io.StringIO(job.data))
     job.columns = list(reader.fieldnames or [])
     rows = list(reader)
+    unknown = [c for c in job.columns if "." not in c and sobject.field(c) is None]
+    if unknown:
+        job.error_message = f"InvalidBatch : Field name not found : {unknown[0]}"
+        job.unprocessed = rows
+        job.state = "Failed"
+        return
     job.state = "InProgress"
     for start in range(0, len(rows), CHUNK_ROWS):
         if job.state == "Aborted":
+            job.unprocessed = rows[start:]
             return
         async with sandbox.lock:
             for row in rows[start : start + CHUNK_ROWS]:
@@ -218,10 +235,23 @@ async def successful(request: Request, sandbox: Sandbox, user: str) -> Response:
 
 async def failed(request: Request, sandbox: Sandbox, user: str) -> Response:
     job = _job(sandbox, request)
+    by_id = job.operation in ("update", "delete")
     rows = [
-        ["", error, *(row.get(c, "") for c in job.columns)] for error, row in reversed(job.failures)
+        [row.get("Id", "") if by_id else "", error, *(row.get(c, "") for c in job.columns)]
+        for error, row in reversed(job.failures)
     ]
     return _csv(["sf__Id", "sf__Error", *job.columns], rows)
+
+
+async def unprocessed(request: Request, sandbox: Sandbox, user: str) -> Response:
+    """Bulk API 2.0 "Get Job Unprocessed Record Results": the uploaded columns of the rows the
+    job never reached (an aborted job's rest; none once `JobComplete`)."""
+    job = _job(sandbox, request)
+    if job.task is None and job.data:  # aborted before processing began: every row
+        reader = csv.DictReader(io.StringIO(job.data))
+        return _csv(list(reader.fieldnames or []), [list(row.values()) for row in reader])
+    rows = [[row.get(c, "") for c in job.columns] for row in job.unprocessed]
+    return _csv(job.columns, rows)
 
 
 def routes(data: str) -> list[Route]:
@@ -236,4 +266,9 @@ def routes(data: str) -> list[Route]:
             base + "/{job_id}/successfulResults/", api(successful, min_version=41), methods=["GET"]
         ),
         Route(base + "/{job_id}/failedResults/", api(failed, min_version=41), methods=["GET"]),
+        Route(
+            base + "/{job_id}/unprocessedrecords/",
+            api(unprocessed, min_version=41),
+            methods=["GET"],
+        ),
     ]

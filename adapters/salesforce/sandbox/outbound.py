@@ -23,8 +23,15 @@ import httpx
 MAX_PER_MESSAGE = 100
 
 
+#: Where the message tells the receiver to call back (SOAP API); nothing here answers it.
+CALLBACK = "https://sandbox.invalid/services/Soap"
+
+
 def envelope(org_id: str, notifications: Sequence[tuple[str, str, str]]) -> bytes:
-    """A `notifications` SOAP envelope: (notification id, sObject type, record id) each."""
+    """A `notifications` SOAP envelope: (notification id, sObject type, record id) each, with
+    the elements the Outbound Messaging WSDL lists in its order: OrganizationId, ActionId,
+    SessionId (nil: no session is sent), EnterpriseUrl, PartnerUrl, 1-100 Notification
+    (SOAP API Developer Guide, "Understanding the Outbound Messaging WSDL")."""
     items = "".join(
         f"<Notification><Id>{escape(nid)}</Id>"
         f'<sObject xsi:type="sf:{escape(kind)}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
@@ -39,6 +46,8 @@ def envelope(org_id: str, notifications: Sequence[tuple[str, str, str]]) -> byte
         f"<OrganizationId>{escape(org_id)}</OrganizationId>"
         "<ActionId>04k000000000001AAA</ActionId>"
         '<SessionId xsi:nil="true"/>'
+        f"<EnterpriseUrl>{CALLBACK}/c/62.0/{escape(org_id)}</EnterpriseUrl>"
+        f"<PartnerUrl>{CALLBACK}/u/62.0/{escape(org_id)}</PartnerUrl>"
         f"{items}</notifications></soapenv:Body></soapenv:Envelope>"
     ).encode()
 
