@@ -34,6 +34,9 @@ class NativeField:
     values: tuple[str, ...] | None = None
     #: Values outside `values` are refused (a restricted picklist), not merely unlisted.
     restricted: bool = False
+    #: The system computes it (a formula, a roll-up, a calculated property): no access grant
+    #: makes it writable.
+    computed: bool = False
 
 
 @dataclass(frozen=True)

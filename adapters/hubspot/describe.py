@@ -80,6 +80,7 @@ def native_field(described: Mapping[str, Any]) -> NativeField:
         updateable=writable,
         values=values,
         restricted=values is not None,
+        computed=bool(described.get("calculated")),
     )
 
 

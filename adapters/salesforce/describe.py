@@ -53,6 +53,7 @@ def native_field(described: Mapping[str, Any]) -> NativeField:
         updateable=bool(described.get("updateable")),
         values=values,
         restricted=bool(described.get("restrictedPicklist")) and values is not None,
+        computed=bool(described.get("calculated")),  # a formula field (DescribeSObjectResult)
     )
 
 

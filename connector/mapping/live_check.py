@@ -144,11 +144,17 @@ class _Checker:
         self, where: KeyPath, spec: FieldSpec, schema: NativeSchema, native: NativeField
     ) -> None:
         label = f"{schema.where}.{native.name}"
-        if not native.createable and not native.updateable:
+        if native.computed:
+            self.problem(
+                where,
+                f"{label} is computed by the system but the mapping writes it: mark the entry "
+                "`computed: true` (or `direction: inbound`)",
+            )
+        elif not native.createable and not native.updateable:
             self.problem(
                 where,
                 f"{label} is read-only for this connection but the mapping writes it: make the "
-                "entry `direction: inbound`, or grant the integration user edit access to it",
+                "entry `direction: inbound`, or give the connection's user edit access to it",
             )
         elif spec.create_only and not native.createable:
             self.problem(where, f"{label} cannot be set on create but the entry is `create_only`")
@@ -164,7 +170,7 @@ class _Checker:
     ) -> None:
         allowed = native.values or ()
         label = f"{schema.where}.{native.name}"
-        kind = "restricted " if native.restricted else ""
+        kind = f"restricted {native.type_label}" if native.restricted else native.type_label
         problems: list[Problem] = []
         steps = parse_chain(
             spec.transform,
@@ -187,14 +193,14 @@ class _Checker:
                 if wanted is None or str(wanted) in allowed:
                     continue
                 message = (
-                    f"{label} is a {kind}picklist without the value {str(wanted)!r}"
+                    f"{label} is a {kind} without the value {str(wanted)!r}"
                     f"{_close(str(wanted), allowed)}"
                 )
                 if native.restricted:
                     self.problem(
                         (*map_path, value),
                         f"{message}: records mapped to it would be refused; add it to the "
-                        "picklist or map to one of its values",
+                        f"{native.type_label} or map to one of its values",
                         key=True,
                     )
                 else:
@@ -206,13 +212,13 @@ class _Checker:
             if unknown == "keep" and native.restricted:
                 self.warning(
                     (*step.path, "value_map", "unknown"),
-                    f"`unknown: keep` writes unmapped values unchanged into restricted picklist "
-                    f"{label}: a value it lacks fails its record",
+                    f"`unknown: keep` writes unmapped values unchanged into {kind} {label}: a "
+                    "value it lacks fails its record",
                     key=True,
                 )
         default = spec.default if "default" in spec.model_fields_set else None
         if default is not None and str(default) not in allowed:
-            message = f"{label} is a {kind}picklist without the default {default!r}"
+            message = f"{label} is a {kind} without the default {default!r}"
             if native.restricted:
                 self.problem((*path, "default"), message)
             else:

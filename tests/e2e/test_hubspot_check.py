@@ -83,7 +83,7 @@ def test_check_passes_after_setup_and_names_file_line_column_of_what_the_portal_
     assert "connector hubspot setup" in errors  # how to add it
     refused = position(edited, "SOFTWARE: Computer", after="native: industry")
     assert (
-        f"{customer}:{refused}: companies.industry is a restricted picklist without the value "
+        f"{customer}:{refused}: companies.industry is a restricted enumeration without the value "
         "'SOFTWARE'" in errors
     ), errors
     # Nothing else: the other files and entries agree with the portal.

@@ -187,9 +187,9 @@ async def test_the_shipped_sale_mapping_against_a_portal_with_its_own_stages(
     problems = [str(p) for p in found.problems]
     where = position(text, "closedlost", after="native: dealstage")
     assert problems == [
-        f"{SALE_FILE}:{where}: deals.dealstage is a restricted picklist without the value "
+        f"{SALE_FILE}:{where}: deals.dealstage is a restricted enumeration without the value "
         "'closedlost' — did you mean `closedwon`?: records mapped to it would be refused; add "
-        "it to the picklist or map to one of its values"
+        "it to the enumeration or map to one of its values"
     ], problems
     # The line `amount` is calculated, and the file marks it `computed`: not a write, no finding.
     written = text.replace(
@@ -200,9 +200,8 @@ async def test_the_shipped_sale_mapping_against_a_portal_with_its_own_stages(
     found = check_against_schema(written, SALE_FILE, Entity.SALE, schema, written=True)
     line = position(written, "amount", after="canonical: line_total")
     assert [str(p) for p in found.problems][1:] == [
-        f"{SALE_FILE}:{line}: line_items.amount is read-only for this connection but the "
-        "mapping writes it: make the entry `direction: inbound`, or grant the integration user "
-        "edit access to it"
+        f"{SALE_FILE}:{line}: line_items.amount is computed by the system but the mapping "
+        "writes it: mark the entry `computed: true` (or `direction: inbound`)"
     ], found.problems
 
 

@@ -53,7 +53,8 @@ def schema(*fields: NativeField, case_sensitive: bool = True, **extra: object) -
 
 
 def text(name: str, **extra: object) -> NativeField:
-    return NativeField(name, "text", python_type=str, **extra)  # type: ignore[arg-type]
+    label = "picklist" if "values" in extra else "text"
+    return NativeField(name, label, python_type=str, **extra)  # type: ignore[arg-type]
 
 
 def run(source: str, entity: Entity, described: NativeSchema, *, written: bool = True) -> Findings:
