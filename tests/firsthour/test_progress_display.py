@@ -12,6 +12,7 @@ spaces the plain lines is tested with a hand-moved clock.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -53,8 +54,6 @@ def slow_world(tmp_path: Path, hubspot: Sandbox) -> Iterator[Folder]:
 
 
 def environment(folder: Folder, **extra: str) -> dict[str, str]:
-    import os
-
     # Variables that would make Rich treat the terminal as something else.
     rich = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS")
     base = {k: v for k, v in os.environ.items() if k not in CLEARED and k not in rich}
