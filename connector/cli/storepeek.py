@@ -91,6 +91,33 @@ def _json(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
 
+def _run(
+    run_id: int,
+    route: str,
+    trigger: str,
+    status: str,
+    started: str,
+    finished: str | None,
+    counts: str | None,
+    error: str | None,
+    holder: str | None,
+    heartbeat: str | None,
+) -> RunRow:
+    """A `runs` row (in the column order `last_runs` selects) as the store returns it."""
+    return RunRow(
+        id=int(run_id),
+        route=route,
+        trigger=trigger,
+        status=status,
+        started_at=_utc_set(started),
+        finished_at=_utc(finished),
+        counts=_json(counts),
+        error=error,
+        holder=holder,
+        heartbeat_at=_utc(heartbeat),
+    )
+
+
 @dataclass
 class StorePeek:
     """Read-only queries on one open SQLite store; `close()` when done."""
@@ -114,21 +141,7 @@ class StorePeek:
             "heartbeat_at FROM runs ORDER BY id DESC LIMIT ?",
             (limit,),
         )
-        return [
-            RunRow(
-                id=int(run_id),
-                route=route,
-                trigger=trigger,
-                status=status,
-                started_at=_utc_set(started),
-                finished_at=_utc(finished),
-                counts=_json(counts),
-                error=error,
-                holder=holder,
-                heartbeat_at=_utc(heartbeat),
-            )
-            for run_id, route, trigger, status, started, finished, counts, error, holder, heartbeat in rows
-        ]
+        return [_run(*row) for row in rows]
 
     def retry_outlook(self, max_attempts: int) -> dict[str, OutlookRow]:
         # Text datetimes in one fixed format sort as the times do, so min() is the earliest.
