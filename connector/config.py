@@ -29,7 +29,6 @@ from pydantic import (
     model_validator,
 )
 
-from connector.adapter import adapter_class
 from connector.entity import ENTITY_ORDER, Entity
 from connector.errors import ConfigurationError, InvalidConfiguration, Problem
 from connector.yamlsource import KeyPath, Locations, interpolate_env, load_located
@@ -439,6 +438,9 @@ def load_config(
         if not systems:
             found[name] = System(name=name, kind=system.adapter, settings=system)
             continue
+        # Imported here: the adapter protocols are not needed to read the rest (`status`).
+        from connector.adapter import adapter_class
+
         try:
             cls = adapter_class(system.adapter)
         except ConfigurationError as error:

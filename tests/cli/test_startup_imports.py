@@ -67,7 +67,7 @@ def shipped_folder(tmp_path: Path) -> Path:
 
 #: What `status` on a current SQLite store never needs: it reads the store with sqlite3
 #: (`connector.cli.storepeek`), prints every-5-minutes schedules without APScheduler, and names
-#: systems without loading their adapters.
+#: systems without loading their adapters (or the adapter protocols).
 STATUS_NEVER_LOADS = (
     "sqlalchemy",
     "alembic",
@@ -77,6 +77,7 @@ STATUS_NEVER_LOADS = (
     "adapters.",
     "connector.state.store",
     "connector.state.connect",
+    "connector.adapter",
     "connector.runtime",
     "connector.http",
     "connector.mapping",
