@@ -6,14 +6,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 
 from connector.cli.common import JsonFlag, console, emit_json, handle_errors, state
-from connector.cli.storepeek import ABANDONED, peek_store
 
 if TYPE_CHECKING:
     from connector.config import AppConfig
@@ -63,6 +61,7 @@ class StatusSource(Protocol):
 
 def status_document(config: AppConfig, store: StatusSource, runs: int) -> dict[str, Any]:
     """What `status` shows, as plain data."""
+    from connector.cli.storepeek import ABANDONED
     from connector.engine.blame import RunFailure
 
     cursors = store.cursors()
@@ -168,6 +167,10 @@ def _peeked_document(config: AppConfig, runs: int) -> dict[str, Any] | None:
     PostgreSQL, for a store to create or migrate, or when the quick read fails for any reason
     (the real store then says why, as every command does).
     """
+    import sqlite3
+
+    from connector.cli.storepeek import peek_store
+
     peek = peek_store(config.state.url, config.base_dir, config.state.statement_timeout_seconds)
     if peek is None:
         return None

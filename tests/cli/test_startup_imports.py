@@ -52,7 +52,7 @@ def test_help_loads_no_adapter_engine_or_store(tmp_path: Path) -> None:
     assert "adapters.salesforce.cli" in modules  # the adapters' commands were listed
     heavy = {m for m in modules if m.startswith(("adapters.", "sqlalchemy", "httpx"))}
     heavy -= {m for m in modules if mounted_only(m)}
-    heavy |= modules & {"connector.runtime", "connector.model", "connector.config"}
+    heavy |= modules & {"connector.runtime", "connector.model", "connector.config", "sqlite3"}
     assert heavy == set()
 
 
