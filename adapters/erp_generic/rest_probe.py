@@ -3,7 +3,8 @@
 `connector check` and the daemon's `/readyz` call it. One request per synced entity — the first
 record of its list endpoint (a page size of one where the list pages by size), with the
 configured token — and one attempt each: a health check that backs off for a minute before
-saying "unreachable" helps nobody. The answer must hold a list where `records_path` says.
+saying "unreachable" helps nobody. A non-empty answer must hold a list where `records_path`
+says (a wrong path would otherwise read as "no records", and every sync as "nothing changed").
 
 A rejected token or an unreachable API is the same problem for every entity, so it is reported
 once, against the setting to fix (`token_env`, `base_url`); what is wrong with one list
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from connector.errors import ConnectorError, Problem
 from connector.http import ApiClient, LimiterRegistry, RetriesExhaustedError, TransportError
+from connector.mapping.contract import native_value
 
 from .rest import ERP_REST_POLICY, records_in
 
@@ -99,7 +101,17 @@ async def probe(backend: RestBackend, entities: frozenset[Entity]) -> list[Probl
                     endpoint_class="read",
                     idempotent=True,
                 )
-                records_in(response.json(), spec.records_path)
+                body = response.json()
+                records_in(body, spec.records_path)
+                if spec.records_path and body and native_value(body, spec.records_path) is None:
+                    problems.append(
+                        Problem(
+                            f"{backend.location}.entities.{entity.value}.records_path",
+                            f"the answer of {spec.list.method} {spec.list.path} has nothing at "
+                            f"{spec.records_path!r}: set records_path to where its list of "
+                            "records is ('' when the answer is the list itself)",
+                        )
+                    )
             except ConnectorError as error:
                 problem = _explain(backend, entity, error)
                 problems.append(problem)

@@ -109,6 +109,17 @@ def test_a_list_path_the_api_lacks_names_the_path(tmp_path: Path, erp):
     assert "has no GET /v2/clients (HTTP 404)" in result.stderr
 
 
+def test_records_somewhere_else_than_records_path_is_named(tmp_path: Path, erp):
+    served, _ = erp
+    # The link style answers a bare list; the config keeps the default records_path "data".
+    result = check(tmp_path, served.url, TOKEN, path="/link/customers")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (
+        "systems.erp.settings.entities.customer.records_path: the answer of GET /link/customers "
+        "has nothing at 'data'"
+    ) in result.stderr
+
+
 def test_an_api_that_is_down_is_one_request_and_exit_2(tmp_path: Path, erp):
     served, state = erp
     state.calls.clear()
