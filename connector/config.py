@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -29,11 +29,12 @@ from pydantic import (
     model_validator,
 )
 
-from connector.adapter import adapter_class
 from connector.entity import ENTITY_ORDER, Entity
 from connector.errors import ConfigurationError, InvalidConfiguration, Problem
-from connector.state.connect import StoreTimeouts
 from connector.yamlsource import KeyPath, Locations, interpolate_env, load_located
+
+if TYPE_CHECKING:
+    from connector.state.connect import StoreTimeouts
 
 CONFIG_ENV = "CONNECTOR_CONFIG"
 DEFAULT_CONFIG = Path("config.yaml")
@@ -177,6 +178,21 @@ class Schedule(_Strict):
                 return f"every {seconds / size:g}{unit}"
         return f"every {seconds:g}s"
 
+    def check(self) -> None:
+        """Raise `ValueError` or `LookupError` saying why the daemon could not run this schedule.
+
+        An interval can only have a bad time zone, which is checked as APScheduler 3 reads a
+        zone name (`apscheduler.util.astimezone`: "UTC", else `zoneinfo.ZoneInfo`). APScheduler
+        itself (and the asyncio it imports) is loaded for cron lines only: it was a twentieth of
+        `connector status`'s start-up (bench/cli_startup.py).
+        """
+        if self.every_seconds is None:
+            self.trigger()
+        elif self.timezone != "UTC":
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(self.timezone)
+
     def trigger(self) -> Any:
         """The APScheduler trigger for this schedule (also how cron lines are validated)."""
         from apscheduler.triggers.cron import CronTrigger
@@ -238,6 +254,9 @@ class StateConfig(_Strict):
     outage_seconds: float = Field(default=120.0, ge=0)
 
     def timeouts(self) -> StoreTimeouts:
+        # Imported here: the store's module loads SQLAlchemy, which `status` can do without.
+        from connector.state.connect import StoreTimeouts
+
         return StoreTimeouts(self.connect_timeout_seconds, self.statement_timeout_seconds)
 
 
@@ -419,6 +438,9 @@ def load_config(
         if not systems:
             found[name] = System(name=name, kind=system.adapter, settings=system)
             continue
+        # Imported here: the adapter protocols are not needed to read the rest (`status`).
+        from connector.adapter import adapter_class
+
         try:
             cls = adapter_class(system.adapter)
         except ConfigurationError as error:
@@ -449,7 +471,7 @@ def load_config(
             problems.append(locations.problem((*where, "to"), "a route needs two systems"))
         if route.schedule is not None:
             try:
-                route.schedule.trigger()
+                route.schedule.check()
             except (ValueError, LookupError) as error:
                 problems.append(locations.problem((*where, "schedule"), f"bad schedule: {error}"))
 

@@ -419,18 +419,14 @@ class ErpGenericAdapter:
         self._opened = False
 
     async def probe(self, entities: frozenset[Entity]) -> list[Problem]:
-        """SQL mode: every configured table answers a one-row SELECT. REST mode: one page of
-        each entity's list answers with the configured credentials."""
+        """SQL mode: every configured table answers a one-row SELECT. REST mode: the first
+        record of each entity's list, with the configured token, in one attempt (`rest_probe`)."""
         if isinstance(self._backend, SqlBackend):
             return await self._backend.probe(entities)
-        problems = []
-        for entity in sorted(entities & frozenset(self.settings.entities)):
-            try:
-                async for _page in self._backend.read_changes(entity, dt.datetime.now(dt.UTC)):
-                    break
-            except ConnectorError as error:
-                problems.append(Problem(f"{self.location}.entities.{entity.value}", str(error)))
-        return problems
+        from .rest_probe import probe
+
+        assert isinstance(self._backend, RestBackend)
+        return await probe(self._backend, entities)
 
     def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]:
         return self._backend.read_changes(entity, since)

@@ -132,7 +132,7 @@ def _valid_records(raw_records: list[Mapping[str, Any]], spec: RestEntity) -> li
     return records
 
 
-def _records_in(body: Any, path: str) -> list[Mapping[str, Any]]:
+def records_in(body: Any, path: str) -> list[Mapping[str, Any]]:
     found = native_value(body, path) if path else body
     if found is None:
         return []
@@ -166,6 +166,8 @@ class RestBackend:
         self._transport = transport
         self._client_options = client_options
         self._client: ApiClient | None = None
+        #: The configured token (None: the API takes no token); `rest_probe` sends it too.
+        self.auth: StaticToken | None = None
 
     @property
     def client(self) -> ApiClient:
@@ -191,6 +193,7 @@ class RestBackend:
                     )
                 ]
             auth = StaticToken(SecretStr(token))
+        self.auth = auth
         self._client = ApiClient(
             self.settings,
             name=self.name,
@@ -200,6 +203,10 @@ class RestBackend:
             **self._client_options,
         )
         return []
+
+    def client_options(self) -> dict[str, Any]:
+        """The transport and test hooks the backend's clients are built with."""
+        return {"transport": self._transport, **self._client_options}
 
     async def close(self) -> None:
         if self._client is not None:
@@ -240,7 +247,7 @@ class RestBackend:
         first = PageRequest(spec.list.path, params)
         paginator = paginator_for(paging, spec.records_path, self.settings.base_url)
         async for answer in paginate(fetch, first, paginator):
-            records = _records_in(answer.body, spec.records_path)
+            records = records_in(answer.body, spec.records_path)
             if records:
                 yield records
 

@@ -8,7 +8,6 @@ makes one cheap authenticated call per thing it needs (token, scopes, base URL, 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,6 +22,7 @@ from connector.cli.common import (
     emit_json,
     errors,
     handle_errors,
+    quiet_http_log,
     report,
     run_async,
     state,
@@ -205,14 +205,8 @@ def check(
         from connector.state.store import open_store
 
         open_store(config.state.url, config.base_dir, timeouts=config.state.timeouts()).close()
-        http_log = logging.getLogger("connector.http")
-        level = http_log.level
-        if not state.debug:  # each refused probe is reported below; its retry log is noise
-            http_log.setLevel(logging.ERROR)
-        try:
+        with quiet_http_log():
             systems = run_async(system_problems(config, live_warnings))
-        finally:
-            http_log.setLevel(level)
         if not any(systems.values()):
             warnings = run_async(_unknown_values(config))
         warnings = [str(w) for w in live_warnings] + warnings

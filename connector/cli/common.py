@@ -19,7 +19,8 @@ import json
 import logging
 import sys
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
@@ -149,6 +150,20 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stderr  # not setStream: that flushes the old one, maybe closed by now
         super().emit(record)
+
+
+@contextmanager
+def quiet_http_log() -> Iterator[None]:
+    """While probing systems: every refused probe is reported as a problem, so the HTTP
+    layer's WARNING for the same call is noise (kept with `--debug`)."""
+    http_log = logging.getLogger("connector.http")
+    level = http_log.level
+    if not state.debug:
+        http_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        http_log.setLevel(level)
 
 
 def setup_logging(debug: bool) -> None:

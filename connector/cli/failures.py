@@ -84,7 +84,8 @@ def list_failures(
         "retry?",
         "status",
     ):
-        table.add_column(column)
+        # Folded, never cut: a long reason (a JSON body, a URL) is what a person needs whole.
+        table.add_column(column, overflow="fold")
     for failure in rows:
         table.add_row(
             str(failure.id),

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 
@@ -13,13 +15,54 @@ from connector.cli.common import JsonFlag, console, emit_json, handle_errors, st
 
 if TYPE_CHECKING:
     from connector.config import AppConfig
-    from connector.state.store import StateStore
 
 
-def status_document(config: AppConfig, store: StateStore, runs: int) -> dict[str, Any]:
+class RunRecord(Protocol):
+    """What status reads of a run (`connector.state.runs.Run`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def route(self) -> str: ...
+    @property
+    def trigger(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def started_at(self) -> dt.datetime: ...
+    @property
+    def finished_at(self) -> dt.datetime | None: ...
+    @property
+    def heartbeat_at(self) -> dt.datetime | None: ...
+    @property
+    def counts(self) -> Mapping[str, Any] | None: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+class OutlookRecord(Protocol):
+    """Pending failures of one route (`connector.state.failures.RetryOutlook`)."""
+
+    retrying: int
+    next_retry_at: dt.datetime | None
+    for_a_person: int
+
+
+class StatusSource(Protocol):
+    """The store's reads status needs: a `StateStore`, or a `StorePeek` on SQLite."""
+
+    def cursors(self) -> Mapping[tuple[str, str], dt.datetime | None]: ...
+    def count_failures_by_entity(self) -> Mapping[tuple[str, str], int]: ...
+    def last_runs(self, limit: int) -> Sequence[RunRecord]: ...
+    def retry_outlook(self, max_attempts: int) -> Mapping[str, OutlookRecord]: ...
+    def inbox_depth(self) -> int: ...
+    def close(self) -> None: ...
+
+
+def status_document(config: AppConfig, store: StatusSource, runs: int) -> dict[str, Any]:
     """What `status` shows, as plain data."""
+    from connector.cli.storepeek import ABANDONED
     from connector.engine.blame import RunFailure
-    from connector.state.store import RunStatus
 
     cursors = store.cursors()
     pending = store.count_failures_by_entity()
@@ -47,7 +90,7 @@ def status_document(config: AppConfig, store: StateStore, runs: int) -> dict[str
     last = []
     for run in store.last_runs(runs):
         # An abandoned run ended when its process was last seen, not when it was found dead.
-        abandoned = run.status == RunStatus.ABANDONED
+        abandoned = run.status == ABANDONED
         ended = run.heartbeat_at if abandoned else run.finished_at
         duration = (ended - run.started_at).total_seconds() if ended else None
         failure = RunFailure.from_text(run.error)
@@ -62,7 +105,7 @@ def status_document(config: AppConfig, store: StateStore, runs: int) -> dict[str
                 "last_seen_at": run.heartbeat_at.isoformat(timespec="seconds")
                 if abandoned and run.heartbeat_at
                 else None,
-                "counts": run.counts or {},
+                "counts": dict(run.counts or {}),
                 "error": None
                 if failure is None
                 else {
@@ -100,19 +143,43 @@ def status(
     runs: Annotated[int, typer.Option(min=1, help="How many of the last runs to show.")] = 10,
 ) -> None:
     """Routes, their cursors, the last runs (with why a run failed) and pending failures."""
-    from connector.state.store import open_store
-
     state.json_output = as_json
     config = state.config(systems=False)
-    store = open_store(config.state.url, config.base_dir, timeouts=config.state.timeouts())
-    try:
-        document = status_document(config, store, runs)
-    finally:
-        store.close()
+    document = _peeked_document(config, runs)
+    if document is None:
+        from connector.state.store import open_store
+
+        store = open_store(config.state.url, config.base_dir, timeouts=config.state.timeouts())
+        try:
+            document = status_document(config, store, runs)
+        finally:
+            store.close()
     if as_json:
         emit_json(document)
         return
     _print(document)
+
+
+def _peeked_document(config: AppConfig, runs: int) -> dict[str, Any] | None:
+    """The document read straight from a current SQLite store, or None to open the real one.
+
+    The real store (SQLAlchemy) costs a third of status's start-up; it is needed only on
+    PostgreSQL, for a store to create or migrate, or when the quick read fails for any reason
+    (the real store then says why, as every command does).
+    """
+    import sqlite3
+
+    from connector.cli.storepeek import peek_store
+
+    peek = peek_store(config.state.url, config.base_dir, config.state.statement_timeout_seconds)
+    if peek is None:
+        return None
+    try:
+        return status_document(config, peek, runs)
+    except sqlite3.Error:
+        return None
+    finally:
+        peek.close()
 
 
 def _print(document: dict[str, Any]) -> None:

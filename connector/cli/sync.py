@@ -24,6 +24,7 @@ from connector.cli.common import (
     exit_code,
     fail,
     handle_errors,
+    quiet_http_log,
     run_async,
     state,
     summary_json,
@@ -78,9 +79,10 @@ async def refuse_unhealthy(runtime: Runtime, routes: list[str]) -> None:
     from connector.errors import InvalidConfiguration
 
     problems = []
-    for system, entities in runtime.config.entities_by_system(routes).items():
-        if entities:
-            problems += await probe_adapter(runtime.adapters[system], entities)
+    with quiet_http_log():
+        for system, entities in runtime.config.entities_by_system(routes).items():
+            if entities:
+                problems += await probe_adapter(runtime.adapters[system], entities)
     if problems:
         raise InvalidConfiguration(problems)
 

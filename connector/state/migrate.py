@@ -3,7 +3,8 @@
 Whether the store is current is decided without importing Alembic (a tenth of a second of every
 command's start-up, bench/cli_startup.py): the head is read from the migration files'
 `revision` / `down_revision` lines and compared with the `alembic_version` table. Alembic is
-loaded only when there is something to apply.
+loaded only when there is something to apply, and SQLAlchemy only to read a store (status on
+SQLite reads the heads without it: `connector.cli.storepeek`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, inspect, text
-
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Connection
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+)$", re.MULTILINE)
@@ -53,6 +53,8 @@ def head_revision() -> str | None:
 
 
 def current_revisions(connection: Connection) -> frozenset[str]:
+    from sqlalchemy import inspect, text
+
     if not inspect(connection).has_table("alembic_version"):
         return frozenset()
     rows = connection.execute(text("SELECT version_num FROM alembic_version"))

@@ -45,6 +45,9 @@ def test_a_good_config_passes(tmp_path):
         ("adapter: memory\n  crm", "adapter: nosuch\n  crm", 3, "unknown adapter 'nosuch'"),
         ("from: erp", "from: warehouse", 8, "unknown system 'warehouse'"),
         ("schedule: every 5m", "schedule: '61 * * * *'", 11, "bad schedule"),
+        # An interval's time zone is checked without APScheduler, a cron line's by it.
+        ("schedule: every 5m", "schedule: {every: 5m, timezone: Mars/Olympus}", 11, "Mars"),
+        ("schedule: every 5m", "schedule: {cron: '0 2 * * *', timezone: Mars/Base}", 11, "Mars"),
         ("entities: [customer, contact]", "entities: [customer, invoice]", 10, "entities"),
         ("    to: crm", "    to: crm\n    colour: blue", 10, "unknown key"),
     ],

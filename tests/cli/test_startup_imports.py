@@ -52,16 +52,53 @@ def test_help_loads_no_adapter_engine_or_store(tmp_path: Path) -> None:
     assert "adapters.salesforce.cli" in modules  # the adapters' commands were listed
     heavy = {m for m in modules if m.startswith(("adapters.", "sqlalchemy", "httpx"))}
     heavy -= {m for m in modules if mounted_only(m)}
-    heavy |= modules & {"connector.runtime", "connector.model", "connector.config"}
+    heavy |= modules & {"connector.runtime", "connector.model", "connector.config", "sqlite3"}
     assert heavy == set()
 
 
-def test_status_on_sqlite_loads_no_postgresql_adapter_or_engine(tmp_path: Path) -> None:
+def shipped_folder(tmp_path: Path) -> Path:
+    """The shipped config.yaml with its demo state store created (as after a first run)."""
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
     (tmp_path / "demo").mkdir()
     imported_by(["status"], tmp_path)  # the first run creates the store (Alembic migrates)
-    modules = imported_by(["status"], tmp_path)
-    assert "connector.state.store" in modules  # status did read the store
+    assert (tmp_path / "demo" / "state.db").is_file()
+    return tmp_path
+
+
+#: What `status` on a current SQLite store never needs: it reads the store with sqlite3
+#: (`connector.cli.storepeek`), prints every-5-minutes schedules without APScheduler, and names
+#: systems without loading their adapters (or the adapter protocols).
+STATUS_NEVER_LOADS = (
+    "sqlalchemy",
+    "alembic",
+    "apscheduler",
+    "asyncio",
+    "httpx",
+    "adapters.",
+    "connector.state.store",
+    "connector.state.connect",
+    "connector.adapter",
+    "connector.runtime",
+    "connector.http",
+    "connector.mapping",
+    "connector.model",
+    "connector.engine.",
+)
+
+
+def test_status_on_sqlite_reads_the_store_without_sqlalchemy(tmp_path: Path) -> None:
+    modules = imported_by(["status"], shipped_folder(tmp_path))
+    assert "connector.cli.storepeek" in modules and "sqlite3" in modules
+    assert "connector.config" in modules  # status did load the config
+    heavy = {m for m in modules if m.startswith(STATUS_NEVER_LOADS) or m in STATUS_NEVER_LOADS}
+    heavy -= {"connector.engine.blame"}  # why a run failed: a small module status prints from
+    assert heavy == set()
+
+
+def test_failures_list_on_sqlite_loads_no_postgresql_orm_or_alembic(tmp_path: Path) -> None:
+    """The real store (what `status` falls back to, and `failures` uses) on SQLite."""
+    modules = imported_by(["failures", "list"], shipped_folder(tmp_path))
+    assert "connector.state.store" in modules  # the command did read the store
     assert "sqlalchemy.dialects.sqlite" in modules
     unused = {
         m

@@ -270,6 +270,8 @@ def test_sync_with_a_rejected_token_stops_before_running(own_world: Folder):
     assert sync.returncode == 2
     assert "systems.crm: HubSpot at" in sync.stderr and "(HTTP 401)" in sync.stderr
     assert "Sync summary" not in sync.stdout
+    # The refused probe is the one line: the HTTP layer's log of the same call is not repeated.
+    assert sync.stderr.count("401") == 1, sync.stderr
 
 
 async def test_a_failed_run_records_the_error_the_system_and_the_step(own_world: Folder):
