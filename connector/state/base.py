@@ -11,12 +11,15 @@ import datetime as dt
 import importlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, Table
 
 from connector.batching import chunked
 from connector.timestamps import WallClock, utc_now
+
+if TYPE_CHECKING:
+    from connector.state.hotpath import HotPath
 
 #: The store's clock tells wall-clock time (kept under its old names for the store's modules).
 Clock = WallClock
@@ -31,9 +34,11 @@ class StoreBase:
 
 
 class TxBase:
-    """What a `StoreTx` mixin may use: the transaction's connection, its time, and `flush`."""
+    """What a `StoreTx` mixin may use: the transaction's connection, its time, its dialect's
+    hot-path statements, and `flush`."""
 
     _conn: Connection
+    _hot: HotPath
     now: dt.datetime
 
     def flush(self) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from connector.state import schema
-from connector.state.base import StoreBase, TxBase, chunks, upsert
+from connector.state.base import StoreBase, TxBase
+from connector.state.hotpath import hot_path
 
 #: One encoder for every snapshot: `json.dumps` with options builds a new one per call.
 _SNAPSHOT_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
@@ -76,43 +77,32 @@ class BindingStore(StoreBase):
     """Reading bindings."""
 
     def keys_for(self, entity: str, system: str, external_ids: Iterable[str]) -> dict[str, str]:
-        """external id → canonical key, for the ids that are bound in `system`."""
-        table = schema.bindings
-        found: dict[str, str] = {}
+        """external id → canonical key, for the ids that are bound in `system` (one query)."""
+        hot = hot_path(self.engine.dialect)
+        ids = hot.ids(set(external_ids))
         with self.engine.connect() as conn:
-            for chunk in chunks(sorted(set(external_ids))):
-                rows = conn.execute(
-                    select(table.c.external_id, table.c.key).where(
-                        table.c.entity == entity,
-                        table.c.system == system,
-                        table.c.external_id.in_(chunk),
-                    )
-                )
-                found.update({row.external_id: row.key for row in rows})
-        return found
+            rows = hot.keys_by_external_id.run(conn, entity=entity, system=system, ids=ids)
+            return {external_id: key for external_id, key in rows}
 
     def bindings_for(self, entity: str, system: str, keys: Iterable[str]) -> dict[str, Binding]:
-        """canonical key → binding in `system`, for the keys that are bound there."""
-        table = schema.bindings
-        found: dict[str, Binding] = {}
+        """canonical key → binding in `system`, for the keys that are bound there (one query)."""
+        hot = hot_path(self.engine.dialect)
+        ids = hot.ids(set(keys))
         with self.engine.connect() as conn:
-            for chunk in chunks(sorted(set(keys))):
-                rows = conn.execute(
-                    select(table).where(
-                        table.c.entity == entity, table.c.system == system, table.c.key.in_(chunk)
-                    )
-                )
-                for row in rows:
-                    found[row.key] = Binding(
-                        entity=row.entity,
-                        key=row.key,
-                        system=row.system,
-                        external_id=row.external_id,
-                        snapshot=row.snapshot,
-                        hash=row.hash,
-                        remote_updated_at=row.remote_updated_at,
-                    )
-        return found
+            rows = hot.bindings_by_key.run(conn, entity=entity, system=system, ids=ids).all()
+        json_from_db, datetime_from_db = hot.json_from_db, hot.datetime_from_db
+        return {
+            key: Binding(
+                entity=entity,
+                key=key,
+                system=system,
+                external_id=external_id,
+                snapshot=None if snapshot is None else json_from_db(snapshot),
+                hash=hash_,
+                remote_updated_at=None if remote is None else datetime_from_db(remote),
+            )
+            for key, external_id, snapshot, hash_, remote in rows
+        }
 
     def count_bindings(self, entity: str | None = None, system: str | None = None) -> int:
         table = schema.bindings
@@ -125,17 +115,39 @@ class BindingStore(StoreBase):
             return int(conn.execute(query).scalar_one())
 
 
-class BindingTx(TxBase):
-    """Writing bindings in a transaction; binds are gathered until the transaction flushes."""
+#: The columns a bind writes, by what it carries besides the ids (`_SNAPSHOT`, `_REMOTE` bits),
+#: and the columns an existing binding then gets updated.
+_SNAPSHOT, _REMOTE = 1, 2
+_IDS = ("entity", "key", "system", "external_id")
+_CONFLICT = ("entity", "key", "system")
+#: Each in the table's order, the order SQLAlchemy compiles an INSERT's values in.
+_COLUMNS = {
+    0: _IDS,
+    _SNAPSHOT: (*_IDS, "snapshot", "hash", "synced_at"),
+    _REMOTE: (*_IDS, "remote_updated_at"),
+    _SNAPSHOT | _REMOTE: (*_IDS, "snapshot", "hash", "remote_updated_at", "synced_at"),
+}
 
-    # Gathered binds, by the columns an existing row gets updated (set by `StoreTx`).
-    _binds: dict[tuple[str, ...], list[dict[str, Any]]]
+
+class BindingTx(TxBase):
+    """Writing bindings in a transaction; binds are gathered until the transaction flushes.
+
+    Each bind is kept as the row the driver takes (`hotpath`): one executemany per set of
+    columns writes them all.
+    """
+
+    # Gathered binds, by the columns they write (set by `StoreTx`).
+    _binds: dict[int, list[tuple[Any, ...]]]
+    # The transaction's time as the database stores it (set on first use).
+    _synced_at: Any
 
     def _flush_binds(self) -> None:
-        """Write the gathered binds, one executemany per set of updated columns."""
+        """Write the gathered binds, one executemany per set of columns."""
         binds, self._binds = self._binds, {}
-        for updates, rows in binds.items():
-            upsert(self._conn, schema.bindings, rows, ("entity", "key", "system"), updates)
+        for shape, rows in binds.items():
+            columns = _COLUMNS[shape]
+            statement = self._hot.upsert(schema.bindings, columns, _CONFLICT, columns[3:])
+            statement.run_many(self._conn, rows)
 
     def bind(
         self,
@@ -150,24 +162,27 @@ class BindingTx(TxBase):
         """Bind `key` to `external_id` in `system`, recording what was last synced there.
 
         `snapshot` may come encoded already (`encode_snapshot`), to encode it once for both
-        systems' bindings.
+        systems' bindings. What is not given is left as it was on an existing binding.
         """
-        values: dict[str, Any] = {
-            "entity": entity,
-            "key": key,
-            "system": system,
-            "external_id": external_id,
-        }
-        updates = ["external_id"]
+        # The columns in the table's order, as the compiled statement takes them (`_COLUMNS`).
+        row: tuple[Any, ...] = (entity, key, system, external_id)
+        shape = 0
         if snapshot is not None:
             if not isinstance(snapshot, EncodedSnapshot):
                 snapshot = encode_snapshot(snapshot)
-            values.update(snapshot=snapshot.text, hash=snapshot.hash, synced_at=self.now)
-            updates += ["snapshot", "hash", "synced_at"]
+            row += (snapshot.text, snapshot.hash)
+            shape = _SNAPSHOT
         if remote_updated_at is not None:
-            values["remote_updated_at"] = remote_updated_at
-            updates.append("remote_updated_at")
-        self._binds.setdefault(tuple(updates), []).append(values)
+            row += (self._hot.datetime_to_db(remote_updated_at),)
+            shape |= _REMOTE
+        if shape & _SNAPSHOT:
+            if self._synced_at is None:
+                self._synced_at = self._hot.datetime_to_db(self.now)
+            row += (self._synced_at,)
+        rows = self._binds.get(shape)
+        if rows is None:
+            rows = self._binds[shape] = []
+        rows.append(row)
 
     def unbind(self, entity: str, key: str, system: str) -> None:
         self.flush()

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from connector.state import schema
-from connector.state.base import StoreBase, TxBase, upsert
+from connector.state.base import StoreBase, TxBase
 
 
 class CursorStore(StoreBase):
@@ -28,12 +28,14 @@ class CursorStore(StoreBase):
             return {(row.route, row.entity): row.watermark for row in rows}
 
 
+_COLUMNS = ("route", "entity", "watermark", "updated_at")
+
+
 class CursorTx(TxBase):
     """Moving a cursor in a transaction."""
 
     def set_cursor(self, route: str, entity: str, watermark: dt.datetime | None) -> None:
         self.flush()
-        values = {"route": route, "entity": entity, "watermark": watermark, "updated_at": self.now}
-        upsert(
-            self._conn, schema.cursors, [values], ("route", "entity"), ("watermark", "updated_at")
-        )
+        to_db = self._hot.datetime_to_db
+        statement = self._hot.upsert(schema.cursors, _COLUMNS, _COLUMNS[:2], _COLUMNS[2:])
+        statement.run_many(self._conn, [(route, entity, to_db(watermark), to_db(self.now))])

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import case, func, or_, select, update
 
 from connector.state import schema
-from connector.state.base import StoreBase, TxBase, chunks, dialect_of
+from connector.state.base import StoreBase, TxBase, dialect_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,21 +182,26 @@ class FailureTx(TxBase):
     _resolved: dict[tuple[str, str], set[str]]
 
     def _flush_resolved(self) -> None:
-        """Write the gathered resolutions, in chunks of external ids."""
+        """Write the gathered resolutions: one UPDATE per (route, entity), its ids one list.
+
+        Most records never failed, so mostly nothing matches: the UPDATE then only looks each
+        id up in the (route, entity, external id) unique index.
+        """
         resolved, self._resolved = self._resolved, {}
-        table = schema.failures
+        if not resolved:
+            return
+        hot = self._hot
+        now = hot.datetime_to_db(self.now)
         for (route, entity), external_ids in resolved.items():
-            for chunk in chunks(sorted(external_ids)):
-                self._conn.execute(
-                    update(table)
-                    .where(
-                        table.c.route == route,
-                        table.c.entity == entity,
-                        table.c.external_id.in_(chunk),
-                        table.c.status == FailureStatus.PENDING,
-                    )
-                    .values(status=FailureStatus.RESOLVED, updated_at=self.now)
-                )
+            hot.resolve_failures.run(
+                self._conn,
+                route=route,
+                entity=entity,
+                ids=hot.ids(external_ids),
+                pending=FailureStatus.PENDING,
+                resolved=FailureStatus.RESOLVED,
+                now=now,
+            )
 
     def record_failure(
         self,

@@ -31,6 +31,7 @@ from sqlalchemy.exc import OperationalError
 from connector.errors import LeaseLostError
 from connector.state import schema
 from connector.state.base import StoreBase, dialect_of
+from connector.state.hotpath import hot_path
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,10 @@ def fence(conn: Connection, lease: Lease) -> None:
     Expiry alone does not fail the check: while nobody else has taken the lease, no one else
     has written either, so a late holder's writes are still the only ones.
     """
-    table = schema.leases
-    still_ours = conn.execute(
-        update(table)
-        .where(table.c.name == lease.name, table.c.holder == lease.holder)
-        .where(table.c.token == lease.token)
-        .values(token=table.c.token)
+    # The statement compiled once (`hotpath`): it starts every transaction of a run.
+    fence_statement = hot_path(conn.dialect).fence
+    still_ours = fence_statement.run(
+        conn, name=lease.name, holder=lease.holder, token=lease.token
     ).rowcount
     if not still_ours:
         raise LeaseLostError(f"lost the lease {lease.name!r} to another process")

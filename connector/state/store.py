@@ -36,6 +36,7 @@ from connector.state.failures import (
     FailureTx,
     RetryOutlook,
 )
+from connector.state.hotpath import hot_path
 from connector.state.inbox import InboxEvent, InboxStore
 from connector.state.leases import Lease, LeaseStore, fence
 from connector.state.migrate import is_current, upgrade
@@ -68,9 +69,11 @@ class StoreTx(BindingTx, CursorTx, FailureTx):
 
     def __init__(self, conn: Connection, now: dt.datetime) -> None:
         self._conn = conn
+        self._hot = hot_path(conn.dialect)
         self.now = now
         # Binds and resolutions are gathered and written in bulk (see `flush`).
         self._binds = {}
+        self._synced_at = None
         self._resolved = {}
 
     def flush(self) -> None:

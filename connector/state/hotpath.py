@@ -1,0 +1,204 @@
+"""The store's hot-path statements: compiled once per database, run by the driver as they are.
+
+A page of records reads its bindings with one query and writes them with one executemany per
+set of columns. Through SQLAlchemy Core those cost more than the database did (bench/engine.py):
+each row's parameters went one by one through the compiled statement's processors
+(`_init_compiled`), each id of an `IN (...)` list was coerced into a bound parameter of its own,
+and the dialects' ON CONFLICT constructs were compiled afresh on every call (they are not cached).
+
+Here SQLAlchemy's compiler still writes each statement — quoting, ON CONFLICT, PostgreSQL's
+casts — but once per dialect and in a positional paramstyle, and `Connection.exec_driver_sql`
+hands the rows to the DBAPI cursor's `executemany` untouched. SQLAlchemy still wraps the driver's
+errors, so a broken unique constraint is an `IntegrityError` as before. Callers pass values the
+driver takes as they are: strings, JSON text already encoded (`EncodedJSON`; PostgreSQL casts it
+with the `::JSON` the compiler renders), and datetimes through `datetime_to_db`, which is the
+`UtcDateTime` column type's own bind processing, so rows are stored exactly as Core stored them.
+
+A list of ids is one parameter, not one per id: a JSON array read with `json_each` on SQLite
+(json1 is built into SQLite since 3.38: sqlite.org/json1.html#jeach), an array compared with
+`= ANY` on PostgreSQL (postgresql.org/docs/current/functions-comparisons.html). So the SQL text
+does not change with the length of the list, and no list is too long for the driver.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    CursorResult,
+    Dialect,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.sql import ClauseElement, ColumnElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from connector.state import schema
+from connector.state.base import dialect_of
+
+#: The positional paramstyle each supported database's statements are compiled in: a row is a
+#: tuple in the statement's order, so no dict is built per row. PostgreSQL's drivers take `%s`
+#: as well as `%(name)s` (PEP 249 "format" and "pyformat").
+_POSITIONAL = {"sqlite": "qmark", "postgresql": "format"}
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """SQL text for one dialect, and the names of its parameters in the order it takes them."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    def run(self, conn: Connection, **values: Any) -> CursorResult[Any]:
+        """Execute once, the parameters given by name."""
+        return conn.exec_driver_sql(self.sql, tuple(values[name] for name in self.names))
+
+    def run_many(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """One executemany: each row a tuple in `names` order, already as the driver takes it."""
+        if rows:
+            conn.exec_driver_sql(self.sql, rows)
+
+
+def _compile(dialect: Dialect, statement: ClauseElement) -> Statement:
+    # For executemany: an INSERT gets no RETURNING of its primary key.
+    compiled = cast(SQLCompiler, statement.compile(dialect=dialect, for_executemany=True))
+    return Statement(compiled.string, tuple(compiled.positiontup or ()))
+
+
+def _in_list(dialect: Dialect, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """`column IN (the ids in parameter name)`, the whole list bound as one parameter."""
+    if dialect.name == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(String)))
+    values = func.json_each(bindparam(name, type_=String)).table_valued("value")
+    return column.in_(select(values.c.value))
+
+
+class HotPath:
+    """The hot-path statements of one dialect, and its conversions of the store's own types."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._upserts: dict[
+            tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], Statement
+        ] = {}
+        utc = schema.UtcDateTime().dialect_impl(dialect)
+        to_db, from_db = utc.bind_processor(dialect), utc.result_processor(dialect, None)
+        assert to_db is not None and from_db is not None
+        #: An aware datetime as this dialect stores it in a `UtcDateTime` column, and back.
+        self.datetime_to_db: Callable[[dt.datetime | None], Any] = to_db
+        self.datetime_from_db: Callable[[Any], dt.datetime | None] = from_db
+
+        bindings = schema.bindings
+        by_key = select(
+            bindings.c.key,
+            bindings.c.external_id,
+            bindings.c.snapshot,
+            bindings.c.hash,
+            bindings.c.remote_updated_at,
+        ).where(
+            bindings.c.entity == bindparam("entity"),
+            bindings.c.system == bindparam("system"),
+            _in_list(dialect, bindings.c.key, "ids"),
+        )
+        #: key, external id, snapshot, hash, remote time of the bindings of some keys.
+        self.bindings_by_key = _compile(dialect, by_key)
+        by_external_id = select(bindings.c.external_id, bindings.c.key).where(
+            bindings.c.entity == bindparam("entity"),
+            bindings.c.system == bindparam("system"),
+            _in_list(dialect, bindings.c.external_id, "ids"),
+        )
+        #: external id, key of the bindings of some external ids.
+        self.keys_by_external_id = _compile(dialect, by_external_id)
+
+        failures = schema.failures
+        resolve = (
+            update(failures)
+            .where(
+                failures.c.route == bindparam("route"),
+                failures.c.entity == bindparam("entity"),
+                failures.c.status == bindparam("pending"),
+                _in_list(dialect, failures.c.external_id, "ids"),
+            )
+            .values(status=bindparam("resolved"), updated_at=bindparam("now", type_=utc))
+        )
+        #: Resolve the pending failures of some source ids (statuses passed as parameters).
+        self.resolve_failures = _compile(dialect, resolve)
+
+        leases = schema.leases
+        fence = (
+            update(leases)
+            .where(
+                leases.c.name == bindparam("name"),
+                leases.c.holder == bindparam("holder"),
+                leases.c.token == bindparam("token"),
+            )
+            .values(token=leases.c.token)
+        )
+        #: Touch (and lock) a lease row if it still has this holder and token.
+        self.fence = _compile(dialect, fence)
+
+    def ids(self, ids: Iterable[str]) -> Any:
+        """A list of ids as the one parameter the statements' id lists take."""
+        if self.dialect.name == "postgresql":
+            return list(ids)
+        return json.dumps(list(ids))
+
+    @staticmethod
+    def json_from_db(value: Any) -> Any:
+        """A JSON column's value: psycopg decodes JSON itself, sqlite3 hands back the text."""
+        return json.loads(value) if isinstance(value, str) else value
+
+    def upsert(
+        self, table: Table, columns: Sequence[str], conflict: Sequence[str], updates: Sequence[str]
+    ) -> Statement:
+        """INSERT … ON CONFLICT (conflict) DO UPDATE SET `updates`, taking `columns` in order."""
+        return self._upsert(table, tuple(columns), tuple(conflict), tuple(updates))
+
+    def _upsert(
+        self,
+        table: Table,
+        columns: tuple[str, ...],
+        conflict: tuple[str, ...],
+        updates: tuple[str, ...],
+    ) -> Statement:
+        found = self._upserts.get((table.name, columns, conflict, updates))
+        if found is not None:
+            return found
+        insert = dialect_of(self.dialect.name).insert(table)
+        insert = insert.values({column: bindparam(column) for column in columns})
+        statement = insert.on_conflict_do_update(
+            index_elements=list(conflict),
+            set_={column: insert.excluded[column] for column in updates},
+        )
+        compiled = _compile(self.dialect, statement)
+        if compiled.names != columns:  # callers build their rows in `columns` order
+            raise AssertionError(f"{table.name}: compiled as {compiled.names}, not {columns}")
+        self._upserts[(table.name, columns, conflict, updates)] = compiled
+        return compiled
+
+
+def hot_path(dialect: Dialect) -> HotPath:
+    """The `HotPath` of `dialect`'s database (built on first use, then kept)."""
+    style = _POSITIONAL.get(dialect.name)
+    if style is None:
+        raise ValueError(f"the state store does not run on {dialect.name!r}")
+    found = _HOT_PATHS.get(type(dialect))
+    if found is None:
+        # The engine's own dialect class, told to render positionally (psycopg's default is
+        # named); one per class for the life of the process.
+        found = _HOT_PATHS[type(dialect)] = HotPath(cast(Any, type(dialect))(paramstyle=style))
+    return found
+
+
+_HOT_PATHS: dict[type[Dialect], HotPath] = {}

@@ -1,0 +1,150 @@
+"""The hot-path statements (`connector.state.hotpath`) store what Core stored, on both databases.
+
+Bindings, cursors and failure resolutions are written and read through the driver, not through
+SQLAlchemy's per-row processing: each test reads back both ways — through the store's methods
+and through a plain Core query — so a value the raw path encoded differently (a datetime in
+another text format on SQLite, JSON null for SQL NULL) shows up as a difference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from connector.errors import RecordError
+from connector.state import schema
+from connector.state.bindings import encode_snapshot
+from connector.state.store import StateStore
+
+PARIS = dt.timezone(dt.timedelta(hours=2))
+MOMENT = dt.datetime(2026, 5, 1, 14, 30, 15, 123456, tzinfo=PARIS)
+WHOLE_SECOND = dt.datetime(2026, 5, 2, 9, 0, 0, tzinfo=dt.UTC)
+SNAPSHOT = {"name": "Zoë «Ünïcode» 北京 \U0001f600", "vat": None, "tags": ["a", None], "n": 3}
+
+
+def core_row(store: StateStore, key: str, system: str) -> dict[str, object]:
+    table = schema.bindings
+    with store.engine.connect() as conn:
+        row = conn.execute(select(table).where(table.c.key == key, table.c.system == system)).one()
+    return dict(row._mapping)
+
+
+def test_a_bind_round_trips_unicode_nulls_and_aware_datetimes(store: StateStore) -> None:
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "id-é'\"1", snapshot=SNAPSHOT, remote_updated_at=MOMENT)
+        tx.bind("customer", "k1", "erp", "7")  # ids only: no snapshot, no remote time
+        now = tx.now
+    binding = store.bindings_for("customer", "crm", ["k1"])["k1"]
+    assert binding.external_id == "id-é'\"1" and binding.snapshot == SNAPSHOT
+    assert binding.remote_updated_at == MOMENT and binding.remote_updated_at.tzinfo is not None
+    assert binding.hash == encode_snapshot(SNAPSHOT).hash
+    # Core reads the same row the same way: the same datetime, the same JSON.
+    row = core_row(store, "k1", "crm")
+    assert row["remote_updated_at"] == MOMENT and row["synced_at"] == now
+    assert row["snapshot"] == SNAPSHOT and row["external_id"] == "id-é'\"1"
+    bare = store.bindings_for("customer", "erp", ["k1"])["k1"]
+    assert bare.snapshot is None and bare.hash is None and bare.remote_updated_at is None
+    assert core_row(store, "k1", "erp")["synced_at"] is None
+    # SQL NULL, not JSON null: a Core `IS NULL` finds it.
+    table = schema.bindings
+    with store.engine.connect() as conn:
+        nulls = conn.execute(select(table.c.system).where(table.c.snapshot.is_(None))).all()
+    assert [row.system for row in nulls] == ["erp"]
+
+
+def test_datetimes_are_stored_as_core_stores_them(store: StateStore) -> None:
+    """A Core comparison with the same moment matches: on SQLite that means the same text."""
+    for moment in (MOMENT, WHOLE_SECOND):
+        key = f"k{moment.second}"
+        with store.transaction() as tx:
+            tx.bind("customer", key, "crm", key, remote_updated_at=moment)
+            tx.set_cursor("r", key, moment)
+        table = schema.bindings
+        with store.engine.connect() as conn:
+            found = conn.execute(
+                select(table.c.key).where(table.c.remote_updated_at == moment)
+            ).scalar_one()
+            cursors = schema.cursors
+            moved = conn.execute(
+                select(cursors.c.entity).where(cursors.c.watermark == moment)
+            ).scalar_one()
+        assert found == key and moved == key
+        assert store.cursor("r", key) == moment
+
+
+def test_a_rebind_updates_only_what_it_carries(store: StateStore) -> None:
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "100", snapshot={"name": "A"}, remote_updated_at=MOMENT)
+        first = tx.now
+    store.clock = lambda: first + dt.timedelta(minutes=5)
+    with store.transaction() as tx:  # ids only: the snapshot, hash and times stay
+        tx.bind("customer", "k1", "crm", "101")
+    row = core_row(store, "k1", "crm")
+    assert row["external_id"] == "101" and row["snapshot"] == {"name": "A"}
+    assert row["remote_updated_at"] == MOMENT and row["synced_at"] == first
+    later = MOMENT + dt.timedelta(hours=1)
+    with store.transaction() as tx:  # the remote time alone: the snapshot and its time stay
+        tx.bind("customer", "k1", "crm", "101", remote_updated_at=later)
+    row = core_row(store, "k1", "crm")
+    assert row["remote_updated_at"] == later and row["snapshot"] == {"name": "A"}
+    assert row["synced_at"] == first
+    with store.transaction() as tx:  # a snapshot alone: the remote time stays
+        tx.bind("customer", "k1", "crm", "101", snapshot={"name": "B"})
+        second = tx.now
+    row = core_row(store, "k1", "crm")
+    assert row["snapshot"] == {"name": "B"} and row["synced_at"] == second != first
+    assert row["remote_updated_at"] == later
+
+
+def test_the_same_key_bound_twice_in_one_transaction_keeps_the_last(store: StateStore) -> None:
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "100", snapshot={"name": "A"})
+        tx.bind("customer", "k1", "crm", "100", snapshot={"name": "B"})
+    assert store.bindings_for("customer", "crm", ["k1"])["k1"].snapshot == {"name": "B"}
+
+
+def test_a_naive_datetime_is_refused_at_once(store: StateStore) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"), store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "100", remote_updated_at=dt.datetime(2026, 1, 1))
+    assert store.count_bindings() == 0
+
+
+def test_a_long_id_list_is_one_parameter(store: StateStore) -> None:
+    """More ids than the old chunks of 500 (and than SQLite's 999 variables of old), with
+    quotes, commas and brackets that a JSON array or a PostgreSQL array must carry through."""
+    odd = ["a'b", 'c"d', "e,f", "[g]", "{h}", "北京", "x\\y"]
+    ids = [f"id{n}" for n in range(1200)] + odd
+    with store.transaction() as tx:
+        for n, external_id in enumerate(ids):
+            tx.bind("customer", f"k{n}", "crm", external_id)
+    keys = store.keys_for("customer", "crm", [*ids, "absent"])
+    assert len(keys) == len(ids) and keys["北京"] == f"k{ids.index('北京')}"
+    bindings = store.bindings_for("customer", "crm", [f"k{n}" for n in range(len(ids))])
+    assert {binding.external_id for binding in bindings.values()} == set(ids)
+    assert store.keys_for("customer", "crm", []) == {}
+    assert store.bindings_for("customer", "erp", ["k1"]) == {}
+
+
+def test_resolving_touches_only_the_named_pending_failures(store: StateStore) -> None:
+    def fail(route: str, entity: str, external_id: str) -> None:
+        with store.transaction() as tx:
+            tx.record_failure(
+                route, entity, external_id, key=None, stage="push",
+                error=RecordError("no"), payload=None, retryable=True,
+            )  # fmt: skip
+
+    for external_id in ("1", "2", "3"):
+        fail("r", "customer", external_id)
+    fail("r", "contact", "1")
+    fail("other", "customer", "1")
+    with store.transaction() as tx:
+        for external_id in ("1", "3", "never-failed"):
+            tx.resolve_failure("r", "customer", external_id)
+        resolved_at = tx.now
+    pending = {(f.route, f.entity, f.external_id) for f in store.failures()}
+    assert pending == {("r", "customer", "2"), ("r", "contact", "1"), ("other", "customer", "1")}
+    resolved = store.failures(status="resolved")
+    assert sorted(f.external_id for f in resolved) == ["1", "3"]
+    assert all(f.updated_at == resolved_at for f in resolved)
