@@ -115,12 +115,12 @@ class BindingStore(StoreBase):
             return int(conn.execute(query).scalar_one())
 
 
-#: The columns a bind writes, by what it carries besides the ids (`_SNAPSHOT`, `_REMOTE` bits),
-#: and the columns an existing binding then gets updated.
+#: What a bind carries besides the ids: bits of its "shape".
 _SNAPSHOT, _REMOTE = 1, 2
 _IDS = ("entity", "key", "system", "external_id")
 _CONFLICT = ("entity", "key", "system")
-#: Each in the table's order, the order SQLAlchemy compiles an INSERT's values in.
+#: The columns a bind of each shape writes, in the table's order (the order the compiler renders
+#: an INSERT's values in); an existing binding gets all but the conflict columns updated.
 _COLUMNS = {
     0: _IDS,
     _SNAPSHOT: (*_IDS, "snapshot", "hash", "synced_at"),

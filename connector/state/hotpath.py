@@ -162,17 +162,12 @@ class HotPath:
     def upsert(
         self, table: Table, columns: Sequence[str], conflict: Sequence[str], updates: Sequence[str]
     ) -> Statement:
-        """INSERT … ON CONFLICT (conflict) DO UPDATE SET `updates`, taking `columns` in order."""
-        return self._upsert(table, tuple(columns), tuple(conflict), tuple(updates))
+        """INSERT … ON CONFLICT (conflict) DO UPDATE SET `updates`, taking `columns` in order.
 
-    def _upsert(
-        self,
-        table: Table,
-        columns: tuple[str, ...],
-        conflict: tuple[str, ...],
-        updates: tuple[str, ...],
-    ) -> Statement:
-        found = self._upserts.get((table.name, columns, conflict, updates))
+        `columns` must be in the table's order, the order the compiler renders values in.
+        """
+        shape = (table.name, tuple(columns), tuple(conflict), tuple(updates))
+        found = self._upserts.get(shape)
         if found is not None:
             return found
         insert = dialect_of(self.dialect.name).insert(table)
@@ -182,9 +177,9 @@ class HotPath:
             set_={column: insert.excluded[column] for column in updates},
         )
         compiled = _compile(self.dialect, statement)
-        if compiled.names != columns:  # callers build their rows in `columns` order
+        if compiled.names != shape[1]:  # callers build their rows in `columns` order
             raise AssertionError(f"{table.name}: compiled as {compiled.names}, not {columns}")
-        self._upserts[(table.name, columns, conflict, updates)] = compiled
+        self._upserts[shape] = compiled
         return compiled
 
 
