@@ -132,21 +132,24 @@ _COLUMNS = {
 class BindingTx(TxBase):
     """Writing bindings in a transaction; binds are gathered until the transaction flushes.
 
-    Each bind is kept as the row the driver takes (`hotpath`): one executemany per set of
-    columns writes them all.
+    Each bind is kept as the row the driver takes (`hotpath`), in runs of binds of one shape:
+    one executemany per run writes them, in the order they were made, so the last bind of a
+    key wins as it would one statement at a time. (The engine's binds in one transaction have
+    one shape, so that is one executemany.)
     """
 
-    # Gathered binds, by the columns they write (set by `StoreTx`).
-    _binds: dict[int, list[tuple[Any, ...]]]
+    # Gathered binds: runs of (shape, rows), in order (set by `StoreTx`).
+    _binds: list[tuple[int, list[tuple[Any, ...]]]]
     # The transaction's time as the database stores it (set on first use).
     _synced_at: Any
 
     def _flush_binds(self) -> None:
-        """Write the gathered binds, one executemany per set of columns."""
-        binds, self._binds = self._binds, {}
-        for shape, rows in binds.items():
+        """Write the gathered binds, one executemany per run of one shape."""
+        binds, self._binds = self._binds, []
+        for shape, rows in binds:
             columns = _COLUMNS[shape]
-            statement = self._hot.upsert(schema.bindings, columns, _CONFLICT, columns[3:])
+            updates = columns[len(_CONFLICT) :]
+            statement = self._hot.upsert(schema.bindings, columns, _CONFLICT, updates)
             statement.run_many(self._conn, rows)
 
     def bind(
@@ -179,10 +182,10 @@ class BindingTx(TxBase):
             if self._synced_at is None:
                 self._synced_at = self._hot.datetime_to_db(self.now)
             row += (self._synced_at,)
-        rows = self._binds.get(shape)
-        if rows is None:
-            rows = self._binds[shape] = []
-        rows.append(row)
+        if self._binds and self._binds[-1][0] == shape:
+            self._binds[-1][1].append(row)
+        else:
+            self._binds.append((shape, [row]))
 
     def unbind(self, entity: str, key: str, system: str) -> None:
         self.flush()

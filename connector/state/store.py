@@ -72,7 +72,7 @@ class StoreTx(BindingTx, CursorTx, FailureTx):
         self._hot = hot_path(conn.dialect)
         self.now = now
         # Binds and resolutions are gathered and written in bulk (see `flush`).
-        self._binds = {}
+        self._binds = []
         self._synced_at = None
         self._resolved = {}
 

@@ -98,11 +98,16 @@ def test_a_rebind_updates_only_what_it_carries(store: StateStore) -> None:
     assert row["remote_updated_at"] == later
 
 
-def test_the_same_key_bound_twice_in_one_transaction_keeps_the_last(store: StateStore) -> None:
+def test_the_last_bind_of_a_key_in_one_transaction_wins(store: StateStore) -> None:
     with store.transaction() as tx:
         tx.bind("customer", "k1", "crm", "100", snapshot={"name": "A"})
         tx.bind("customer", "k1", "crm", "100", snapshot={"name": "B"})
-    assert store.bindings_for("customer", "crm", ["k1"])["k1"].snapshot == {"name": "B"}
+        tx.bind("customer", "k2", "crm", "200")  # ids only, then with a snapshot, then ids
+        tx.bind("customer", "k2", "crm", "201", snapshot={"name": "C"})
+        tx.bind("customer", "k2", "crm", "202")
+    bindings = store.bindings_for("customer", "crm", ["k1", "k2"])
+    assert bindings["k1"].snapshot == {"name": "B"}
+    assert bindings["k2"].external_id == "202" and bindings["k2"].snapshot == {"name": "C"}
 
 
 def test_a_naive_datetime_is_refused_at_once(store: StateStore) -> None:
