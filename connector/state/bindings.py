@@ -24,24 +24,11 @@ from connector.state.hotpath import hot_path
 _SNAPSHOT_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
-class EncodedJSON(str):
-    """JSON text the store writes as it is (see `store_json_serializer`): encoded once."""
-
-    __slots__ = ()
-
-
-def store_json_serializer(value: Any) -> str:
-    """The store engine's JSON serializer: pre-encoded text passes, anything else is encoded."""
-    if type(value) is EncodedJSON:
-        return value
-    return json.dumps(value)
-
-
 @dataclass(frozen=True, slots=True)
 class EncodedSnapshot:
     """A snapshot's JSON text and its fingerprint, from one encoding (`encode_snapshot`)."""
 
-    text: EncodedJSON
+    text: str
     hash: str
 
 
@@ -54,7 +41,7 @@ def encode_snapshot(snapshot: Mapping[str, Any]) -> EncodedSnapshot:
     it once and binds both with the result.
     """
     text = _SNAPSHOT_ENCODER.encode(snapshot)
-    return EncodedSnapshot(EncodedJSON(text), hashlib.sha256(text.encode()).hexdigest())
+    return EncodedSnapshot(text, hashlib.sha256(text.encode()).hexdigest())
 
 
 def snapshot_hash(snapshot: Mapping[str, Any]) -> str:

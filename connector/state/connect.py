@@ -28,8 +28,6 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
 
-from connector.state.bindings import store_json_serializer
-
 
 @dataclass(frozen=True)
 class StoreTimeouts:
@@ -70,8 +68,6 @@ def create_store_engine(url: str, timeouts: StoreTimeouts) -> Engine:
         pool_pre_ping=True,
         pool_timeout=timeouts.reply_seconds,
         future=True,
-        # Binding snapshots arrive encoded (`EncodedJSON`): the driver must not encode them again.
-        json_serializer=store_json_serializer,
     )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas(timeouts))

@@ -10,9 +10,10 @@ Here SQLAlchemy's compiler still writes each statement — quoting, ON CONFLICT,
 casts — but once per dialect and in a positional paramstyle, and `Connection.exec_driver_sql`
 hands the rows to the DBAPI cursor's `executemany` untouched. SQLAlchemy still wraps the driver's
 errors, so a broken unique constraint is an `IntegrityError` as before. Callers pass values the
-driver takes as they are: strings, JSON text already encoded (`EncodedJSON`; PostgreSQL casts it
-with the `::JSON` the compiler renders), and datetimes through `datetime_to_db`, which is the
-`UtcDateTime` column type's own bind processing, so rows are stored exactly as Core stored them.
+driver takes as they are: strings; a snapshot's JSON text as `encode_snapshot` made it, never
+encoded again (PostgreSQL casts it with the `::JSON` the compiler renders); and datetimes
+through `datetime_to_db`, the `UtcDateTime` column type's own bind processing, so rows are
+stored exactly as Core stored them.
 
 A list of ids is one parameter, not one per id: a JSON array read with `json_each` on SQLite
 (json1 is built into SQLite since 3.38: sqlite.org/json1.html#jeach), an array compared with
