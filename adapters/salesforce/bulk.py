@@ -159,17 +159,7 @@ async def _one_job(
             await _abort(client, job_path)
         raise
     await _close(client, job_path)
-    wait, deadline = POLL_FIRST_SECONDS, clock() + timeout_seconds
-    while True:
-        state = await client.call("GET", job_path)
-        if state.get("state") in DONE:
-            break
-        if clock() > deadline:
-            raise TransientError(f"Bulk job {job['id']} still {state.get('state')}; try later")
-        await sleep(wait)
-        wait = min(wait * 2, POLL_MAX_SECONDS)
-    if state["state"] != "JobComplete":
-        raise job_failure(f"Bulk job {job['id']}", state)
+    await poll_job(client, job_path, f"Bulk job {job['id']}", sleep, clock, timeout_seconds)
     outcomes: dict[str, BulkOutcome] = {}
     for row in await _results(client, f"{job_path}/successfulResults/"):
         outcomes[row[key_column]] = BulkOutcome(
@@ -178,6 +168,28 @@ async def _one_job(
     for row in await _results(client, f"{job_path}/failedResults/"):
         outcomes[row[key_column]] = BulkOutcome(None, False, _error(row.get("sf__Error", "")))
     return outcomes
+
+
+async def poll_job(
+    client: SalesforceClient,
+    job_path: str,
+    what: str,
+    sleep: Callable[[float], Awaitable[None]],
+    clock: MonotonicClock,
+    timeout_seconds: float,
+) -> None:
+    """Wait, backing off, until an ingest or query job is done; raise unless it completed."""
+    wait, deadline = POLL_FIRST_SECONDS, clock() + timeout_seconds
+    while True:
+        state = await client.call("GET", job_path)
+        if state.get("state") in DONE:
+            break
+        if clock() > deadline:
+            raise TransientError(f"{what} still {state.get('state')}; try later")
+        await sleep(wait)
+        wait = min(wait * 2, POLL_MAX_SECONDS)
+    if state["state"] != "JobComplete":
+        raise job_failure(what, state)
 
 
 def job_failure(what: str, state: Mapping[str, Any]) -> ConfigurationError | TransientError:

@@ -23,10 +23,9 @@ import io
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from connector.errors import TransientError
 from connector.timestamps import MonotonicClock
 
-from .bulk import DONE, POLL_FIRST_SECONDS, POLL_MAX_SECONDS, job_failure
+from .bulk import poll_job
 from .client import SalesforceClient
 
 NUMBERS = frozenset({"double", "currency", "percent"})
@@ -97,17 +96,7 @@ async def query_rows(
     }
     job = await client.call("POST", "/jobs/query", json=spec, idempotent=True)
     job_path = f"/jobs/query/{job['id']}"
-    wait, deadline = POLL_FIRST_SECONDS, clock() + timeout_seconds
-    while True:
-        state = await client.call("GET", job_path)
-        if state.get("state") in DONE:
-            break
-        if clock() > deadline:
-            raise TransientError(f"Bulk query {job['id']} still {state.get('state')}; try later")
-        await sleep(wait)
-        wait = min(wait * 2, POLL_MAX_SECONDS)
-    if state["state"] != "JobComplete":
-        raise job_failure(f"Bulk query {job['id']}", state)
+    await poll_job(client, job_path, f"Bulk query {job['id']}", sleep, clock, timeout_seconds)
     rows: list[dict[str, Any]] = []
     locator: str | None = None
     while True:
