@@ -15,7 +15,12 @@ in the daemon); the run's lease, run record and cursor are in.
 Goals (issue 16): >= 10,000 records per CPU second with the store on SQLite, >= 7,000 on
 PostgreSQL (a fresh schema on 127.0.0.1:5432 db `test`, or `--pg URL`; `--no-pg` skips it).
 
-    .venv/bin/python bench/engine.py [--customers 100000] [--no-pg]
+`--baseline REF` measures a git ref first, in the same run: a temporary `git worktree` of REF
+runs this very script (copied in, so REF's engine is measured by today's bench) in a subprocess
+with this interpreter, then the working tree runs it the same way; both are printed side by
+side with their ratio. Both read one sample ERP generated once (`--erp FILE` reuses a file).
+
+    .venv/bin/python bench/engine.py [--customers 100000] [--no-pg] [--baseline main]
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ import argparse
 import asyncio
 import datetime as dt
 import itertools
+import json
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +61,7 @@ from connector.engine.service import SyncService
 from connector.model import Entity
 from connector.runtime import Runtime
 
+ROOT = Path(__file__).resolve().parent.parent
 GOALS = {"sqlite": 10_000, "postgresql": 7_000}
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CHANGED_SHARE = 0.01
@@ -67,7 +77,7 @@ class Sink:
     kind: ClassVar[str] = "hubspot"
     Settings: ClassVar[type[BaseModel]] = BaseModel
 
-    def __init__(self, name: str, match_field: str) -> None:
+    def __init__(self, name: str, match_field: str, *, keep_keys: bool = True) -> None:
         self.name = name
         self.capabilities = Capabilities(
             entities=frozenset(Entity),
@@ -75,10 +85,12 @@ class Sink:
             max_in_flight=4,
             upsert_matches={entity: "connector_key" for entity in Entity},
         )
-        self.rows: dict[str, dict[str, Any]] = {}
-        self._by_key: dict[str, str] = {}
+        #: Ids by canonical key: an upsert by key finds its record again. The memory bench
+        #: keeps none (every write is a create there), so the sink itself stays flat in N.
+        self._by_key: dict[str, str] | None = {} if keep_keys else None
         self._ids = itertools.count(1)
         self.write_calls = 0
+        self.created = 0
 
     @classmethod
     def from_settings(cls, name: str, settings: BaseModel, context: Any) -> Sink:
@@ -109,14 +121,17 @@ class Sink:
         self.write_calls += 1
         now = dt.datetime.now(dt.UTC)
         results = []
+        by_key = self._by_key
         for write in writes:
-            record_id = write.external_id or self._by_key.get(write.key)
+            record_id = write.external_id
+            if record_id is None and by_key is not None:
+                record_id = by_key.get(write.key)
             created = record_id is None
             if record_id is None:
                 record_id = str(next(self._ids))
-                self._by_key[write.key] = record_id
-                self.rows[record_id] = {}
-            self.rows[record_id].update(write.fields)
+                self.created += 1
+                if by_key is not None:
+                    by_key[write.key] = record_id
             results.append(WriteResult(write.key, record_id, created=created, updated_at=now))
         return results
 
@@ -193,23 +208,106 @@ def fresh_pg_schema(base: str) -> tuple[str, sa.Engine, str]:
     return f"{base}{separator}options=-csearch_path%3D{schema}", admin, schema
 
 
-def bench_store(label: str, state_url: str, directory: Path, customers: int) -> list[str]:
+def bench_store(
+    label: str, state_url: str, directory: Path, erp: Path, customers: int
+) -> list[dict[str, Any]]:
+    """A first sync and an incremental run with the store at `state_url`; their figures."""
+    shutil.copyfile(erp, directory / "erp.db")
     config = write_config(directory, state_url)
-    goal = GOALS[label]
-    lines = []
+    results = []
     sink = Sink("crm", "connector_key")
     handled, cpu, said = asyncio.run(run(config, sink))
-    rate = handled / cpu
     print(f"  {label} first sync: {said}; {cpu:.2f} CPU s, {cpu / handled * 1e6:.0f} µs/record")
-    lines.append(f"{label:10} first sync   {rate:9,.0f} records/CPU-s  (ratio {rate / goal:.2f})")
-    if sink.write_calls == 0 or len(sink.rows) != customers:
-        raise SystemExit(f"the first sync left {len(sink.rows)} of {customers} in the target")
+    results.append({"store": label, "run": "first sync", "records": handled, "cpu": cpu})
+    if sink.write_calls == 0 or sink.created != customers:
+        raise SystemExit(f"the first sync created {sink.created} of {customers} in the target")
     changed = change_some(directory / "erp.db", CHANGED_SHARE)
     handled, cpu, said = asyncio.run(run(config, sink))
-    rate = handled / cpu
     print(f"  {label} incremental ({changed} changed): {said}; {cpu:.3f} CPU s")
-    lines.append(f"{label:10} incremental  {rate:9,.0f} records/CPU-s  (ratio {rate / goal:.2f})")
-    return lines
+    results.append({"store": label, "run": "incremental", "records": handled, "cpu": cpu})
+    return results
+
+
+def measure(erp: Path, customers: int, pg: str | None) -> list[dict[str, Any]]:
+    """Every case on this checkout's engine; a list of {store, run, records, cpu}."""
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder)
+        state = f"sqlite:///{directory / 'state.db'}"
+        results += bench_store("sqlite", state, directory, erp, customers)
+        if pg is not None:
+            url, admin, schema = fresh_pg_schema(pg)
+            try:
+                results += bench_store("postgresql", url, directory, erp, customers)
+            finally:
+                with admin.connect() as conn:
+                    conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+                admin.dispose()
+    return results
+
+
+def measure_checkout(
+    root: Path, erp: Path, customers: int, pg: str | None, label: str
+) -> list[dict[str, Any]]:
+    """This script run by a fresh interpreter (this venv's) inside the checkout at `root`."""
+    script = root / "bench" / "_engine_bench_copy.py"
+    if root != ROOT:
+        shutil.copyfile(Path(__file__), script)  # today's bench, REF's engine
+    else:
+        script = Path(__file__)
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        command = [sys.executable, str(script), "--customers", str(customers), "--erp", str(erp)]
+        command += ["--json", out.name, "--checkout", str(root)]
+        command += ["--pg", pg] if pg is not None else ["--no-pg"]
+        print(f"\n== {label} ({root})")
+        # The checkout's packages come first on the path: not this worktree's editable install.
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        subprocess.run(command, cwd=root, env=env, check=True)
+        return list(json.loads(Path(out.name).read_text()))
+
+
+def baseline_checkout(ref: str, folder: Path) -> Path:
+    """A detached `git worktree` of `ref` under `folder` (removed by the caller)."""
+    path = folder / "baseline"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(path), ref],
+        check=True,
+    )
+    return path
+
+
+def rate(result: dict[str, Any]) -> float:
+    return float(result["records"]) / float(result["cpu"])
+
+
+def print_results(results: list[dict[str, Any]]) -> None:
+    print("\nrecords per CPU second of the engine process (goal: sqlite 10,000, postgresql 7,000)")
+    for result in results:
+        goal = GOALS[result["store"]]
+        print(
+            f"  {result['store']:10} {result['run']:12} {rate(result):9,.0f} records/CPU-s  "
+            f"(ratio to goal {rate(result) / goal:.2f})"
+        )
+
+
+def print_side_by_side(ref: str, before: list[dict[str, Any]], after: list[dict[str, Any]]) -> None:
+    print(
+        f"\nrecords per CPU second: {ref} vs this checkout (goal: sqlite 10,000, postgresql 7,000)"
+    )
+    head = f"{'store':10} {'run':12} {ref[:12]:>12} {'now':>9} {'now/' + ref[:8]:>13}"
+    print(f"  {head} {'goal ratio':>11}")
+    for old, new in zip(before, after, strict=True):
+        goal = GOALS[new["store"]]
+        print(
+            f"  {new['store']:10} {new['run']:12} {rate(old):12,.0f} {rate(new):9,.0f} "
+            f"{rate(new) / rate(old):12.2f}x {rate(new) / goal:11.2f}"
+        )
+
+
+def sample_erp(path: Path, customers: int) -> None:
+    started = time.perf_counter()
+    create_sample_erp(path, customers=customers, contacts=0, orders=0)
+    print(f"sample ERP: {customers:,} customers in {time.perf_counter() - started:.1f} s")
 
 
 def main() -> None:
@@ -217,29 +315,42 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--pg", default=PG_URL, help="PostgreSQL server for the second store")
     parser.add_argument("--no-pg", action="store_true", help="measure the SQLite store only")
+    parser.add_argument("--baseline", metavar="REF", help="measure this git ref first")
+    parser.add_argument("--erp", type=Path, help="a sample ERP generated before (same count)")
+    parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--checkout", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    pg = None if args.no_pg else args.pg
 
-    results: list[str] = []
+    if args.checkout is not None:
+        # A child of `--baseline`: make sure the engine measured is the checkout's own.
+        import connector
+
+        here = Path(connector.__file__).resolve().parents[1]
+        if here != args.checkout.resolve():
+            raise SystemExit(f"measuring {here}, not the checkout {args.checkout}")
+
     with tempfile.TemporaryDirectory() as folder:
-        directory = Path(folder)
-        started = time.perf_counter()
-        create_sample_erp(directory / "erp.db", customers=args.customers, contacts=0, orders=0)
-        print(f"sample ERP: {args.customers:,} customers in {time.perf_counter() - started:.1f} s")
-        results += bench_store(
-            "sqlite", f"sqlite:///{directory / 'state.db'}", directory, args.customers
-        )
-        if not args.no_pg:
-            create_sample_erp(directory / "erp.db", customers=args.customers, contacts=0, orders=0)
-            url, admin, schema = fresh_pg_schema(args.pg)
-            try:
-                results += bench_store("postgresql", url, directory, args.customers)
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
-    print("\nrecords per CPU second of the engine process (goal: sqlite 10,000, postgresql 7,000)")
-    for line in results:
-        print("  " + line)
+        erp = args.erp
+        if erp is None:
+            erp = Path(folder) / "sample-erp.db"
+            sample_erp(erp, args.customers)
+        if args.baseline is None:
+            results = measure(erp, args.customers, pg)
+            if args.json is not None:
+                args.json.write_text(json.dumps(results))
+            print_results(results)
+            return
+        checkout = baseline_checkout(args.baseline, Path(folder))
+        try:
+            before = measure_checkout(checkout, erp, args.customers, pg, args.baseline)
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)],
+                check=True,
+            )
+        after = measure_checkout(ROOT, erp, args.customers, pg, "this checkout")
+    print_side_by_side(args.baseline, before, after)
 
 
 if __name__ == "__main__":
