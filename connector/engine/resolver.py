@@ -3,23 +3,86 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final, Generic, TypeVar
 
 from connector.mapping.contract import DELETED_REFERENCE
 from connector.model import Entity
 from connector.state.store import StateStore
 
+#: Entries a resolver keeps per direction and generation before the oldest go (a run of a
+#: million records must not hold a million). A page loads what it needs just before mapping,
+#: so this only has to cover the pages in flight, which the run says (`expect`): this is the
+#: least it keeps.
+RECENT = 5_000
+
+K = TypeVar("K")
+V = TypeVar("V")
+_UNKNOWN: Final = object()
+
+
+class Recent(Generic[K, V]):
+    """A map of the most recently set or read entries: two generations of at most `size`.
+
+    An entry outlives at least `size` later insertions; one read from the old generation moves
+    to the new. `size=None` keeps everything (a dry run's planned records exist nowhere else).
+    """
+
+    def __init__(self, size: int | None) -> None:
+        self._size = size
+        self._new: dict[K, V] = {}
+        self._old: dict[K, V] = {}
+
+    def get(self, key: K) -> V | object:
+        """The value, or `_UNKNOWN` if it was never set or has been dropped."""
+        value = self._new.get(key, _UNKNOWN)
+        if value is _UNKNOWN and key in self._old:
+            value = self._old.pop(key)
+            self[key] = value
+        return value
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._new[key] = value
+        if self._size is not None and len(self._new) >= self._size:
+            self._old, self._new = self._new, {}
+
+    def fit(self, size: int) -> None:
+        """Keep at least `size` entries per generation from now on."""
+        if self._size is not None:
+            self._size = max(self._size, size)
+
+    def __len__(self) -> int:
+        return len(self._new) + len(self._old)
+
 
 class BindingResolver:
-    """A `RefResolver` over an in-memory slice of the bindings table for one system."""
+    """A `RefResolver` over a bounded in-memory slice of the bindings table for one system.
 
-    def __init__(self, store: StateStore, system: str) -> None:
+    What it learned (or loaded from the store, found or not) is kept for the last `RECENT`
+    records per direction; a lookup it has dropped asks the store again, so a bound record is
+    never reported unbound. `keep_all` keeps everything: in a dry run what was learned is not
+    in the store.
+    """
+
+    def __init__(self, store: StateStore, system: str, *, keep_all: bool = False) -> None:
         self._store = store
         self.system = system
-        self._to_key: dict[tuple[Entity, str], str] = {}
-        self._to_external: dict[tuple[Entity, str], str] = {}
+        size = None if keep_all else RECENT
+        #: (entity, external id) → key, and back; None: looked up, not bound in this system.
+        self._to_key: Recent[tuple[Entity, str], str | None] = Recent(size)
+        self._to_external: Recent[tuple[Entity, str], str | None] = Recent(size)
         #: Records this run saw deleted in their own system; references to them map to empty.
         self._deleted_ids: set[tuple[Entity, str]] = set()
         self._deleted_keys: set[tuple[Entity, str]] = set()
+
+    def held(self) -> int:
+        """How many entries the resolver holds (both directions)."""
+        return len(self._to_key) + len(self._to_external)
+
+    def expect(self, in_flight: int) -> None:
+        """The pages in flight hold up to `in_flight` records: keep at least that many per
+        generation, so that what a page loaded is still there when it is used."""
+        self._to_key.fit(in_flight)
+        self._to_external.fit(in_flight)
 
     def learn(self, entity: Entity, key: str, external_id: str) -> None:
         self._to_key[(entity, external_id)] = key
@@ -29,9 +92,12 @@ class BindingResolver:
 
     def forget(self, entity: Entity, key: str) -> None:
         """Drop what was learned about a record whose binding was just removed."""
-        external_id = self._to_external.pop((entity, key), None)
-        if external_id is not None:
-            self._to_key.pop((entity, external_id), None)
+        # Only what is cached: the unbinding may not be committed yet, the store would still
+        # answer with the binding.
+        external_id = self._to_external.get((entity, key))
+        self._to_external[(entity, key)] = None
+        if isinstance(external_id, str):
+            self._to_key[(entity, external_id)] = None
 
     def deleted(
         self, entity: Entity, *, external_ids: Iterable[str] = (), keys: Iterable[str] = ()
@@ -42,30 +108,55 @@ class BindingResolver:
 
     def load_external_ids(self, entity: Entity, external_ids: Iterable[str]) -> list[str]:
         """Fetch keys for these ids; returns the ids that are not bound in this system."""
-        wanted = {i for i in external_ids if (entity, i) not in self._to_key}
-        for external_id, key in self._store.keys_for(entity, self.system, wanted).items():
-            self.learn(entity, key, external_id)
-        return sorted(i for i in wanted if (entity, i) not in self._to_key)
+        wanted = {i for i in external_ids if not isinstance(self._to_key.get((entity, i)), str)}
+        found = self._store.keys_for(entity, self.system, wanted)
+        for external_id in wanted:
+            key = found.get(external_id)
+            if key is not None:
+                self.learn(entity, key, external_id)
+            else:
+                self._to_key[(entity, external_id)] = None
+        return sorted(wanted - found.keys())
 
     def load_keys(self, entity: Entity, keys: Iterable[str]) -> list[str]:
         """Fetch ids for these keys; returns the keys that have no record in this system."""
-        wanted = {k for k in keys if (entity, k) not in self._to_external}
-        for key, binding in self._store.bindings_for(entity, self.system, wanted).items():
-            self.learn(entity, key, binding.external_id)
-        return sorted(k for k in wanted if (entity, k) not in self._to_external)
+        wanted = {k for k in keys if not isinstance(self._to_external.get((entity, k)), str)}
+        found = self._store.bindings_for(entity, self.system, wanted)
+        for key in wanted:
+            binding = found.get(key)
+            if binding is not None:
+                self.learn(entity, key, binding.external_id)
+            else:
+                self._to_external[(entity, key)] = None
+        return sorted(wanted - found.keys())
 
     def canonical_key(self, entity: Entity, external_id: str) -> str | None:
         key = self._to_key.get((entity, external_id))
-        if key is None and (entity, external_id) in self._deleted_ids:
+        if isinstance(key, str):
+            return key
+        if (entity, external_id) in self._deleted_ids:  # seen deleted: no need to ask
             return DELETED_REFERENCE
-        return key
+        return self.bound_key(entity, external_id) if key is _UNKNOWN else None
 
     def external_id(self, entity: Entity, key: str) -> str | None:
         external_id = self._to_external.get((entity, key))
-        if external_id is None and (entity, key) in self._deleted_keys:
+        if isinstance(external_id, str):
+            return external_id
+        if (entity, key) in self._deleted_keys:
             return DELETED_REFERENCE
-        return external_id
+        return self._external(entity, key) if external_id is _UNKNOWN else None
 
     def bound_key(self, entity: Entity, external_id: str) -> str | None:
         """The key this record is bound to, if any (never `DELETED_REFERENCE`)."""
-        return self._to_key.get((entity, external_id))
+        key = self._to_key.get((entity, external_id))
+        if key is _UNKNOWN:  # never loaded, or dropped since: the store knows
+            self.load_external_ids(entity, [external_id])
+            key = self._to_key.get((entity, external_id))
+        return key if isinstance(key, str) else None
+
+    def _external(self, entity: Entity, key: str) -> str | None:
+        external_id = self._to_external.get((entity, key))
+        if external_id is _UNKNOWN:
+            self.load_keys(entity, [key])
+            external_id = self._to_external.get((entity, key))
+        return external_id if isinstance(external_id, str) else None

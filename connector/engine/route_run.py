@@ -74,8 +74,10 @@ class RouteRun:
         # Failures escaping these name the system and the step (blame.py).
         self.source: Adapter = cast(Adapter, Blamed(runtime.adapters[route.source], route.source))
         self.target: Adapter = cast(Adapter, Blamed(runtime.adapters[route.target], route.target))
-        self.source_refs = BindingResolver(self.store, route.source)
-        self.target_refs = BindingResolver(self.store, route.target)
+        # A dry run binds nothing: what it planned lives only in the resolvers.
+        keep_all = options.dry_run
+        self.source_refs = BindingResolver(self.store, route.source, keep_all=keep_all)
+        self.target_refs = BindingResolver(self.store, route.target, keep_all=keep_all)
         source_kind = runtime.config.systems[route.source].kind
         self.source_names = frozenset({route.source, source_kind})
         self.signpost = dt.datetime.now(dt.UTC)
@@ -167,6 +169,11 @@ class RouteRun:
     ) -> None:
         page = split_page(records)
         self._handled.update((entity, record.id) for record in page.records)
+        # The resolvers keep what the pages in flight need: this page and as many again per
+        # batch call in flight, and the next page being read.
+        in_flight = len(page.records) * (self.target.capabilities.max_in_flight + 2)
+        self.source_refs.expect(in_flight)
+        self.target_refs.expect(in_flight)
         prepared = await self.prepare(entity, page, depth)
         counts = self.summary.entity(entity)
         self.binder.commit_failures(entity, prepared.failed)

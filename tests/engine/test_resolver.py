@@ -1,0 +1,93 @@
+"""The binding resolver holds a bounded slice of the bindings, and never loses a binding."""
+
+from __future__ import annotations
+
+import pytest
+
+from connector.engine import resolver as resolver_module
+from connector.engine.resolver import BindingResolver
+from connector.model import Entity
+from connector.state.store import StateStore
+
+SIZE = 50
+CUSTOMER = Entity.CUSTOMER
+
+
+@pytest.fixture(autouse=True)
+def small_generations(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resolver_module, "RECENT", SIZE)
+
+
+def bind_all(store: StateStore, count: int) -> None:
+    with store.transaction() as tx:
+        for n in range(count):
+            tx.bind(CUSTOMER, f"key-{n}", "crm", f"crm-{n}")
+
+
+def test_the_cache_stays_bounded_over_many_pages(store: StateStore) -> None:
+    bind_all(store, 20 * SIZE)
+    refs = BindingResolver(store, "crm")
+    for page in range(20):  # pages of SIZE records: loaded, then learned as if written
+        ids = [f"crm-{n}" for n in range(page * SIZE, (page + 1) * SIZE)]
+        assert refs.load_external_ids(CUSTOMER, ids) == []
+        for n in range(page * SIZE, (page + 1) * SIZE):
+            refs.learn(CUSTOMER, f"key-{n}", f"crm-{n}")
+
+    assert refs.held() <= 4 * SIZE  # two generations per direction, not 20 pages' worth
+
+
+def test_a_dropped_binding_is_asked_of_the_store_again(store: StateStore) -> None:
+    bind_all(store, 3 * SIZE)
+    refs = BindingResolver(store, "crm")
+    for n in range(3 * SIZE):
+        refs.learn(CUSTOMER, f"key-{n}", f"crm-{n}")
+
+    assert refs.bound_key(CUSTOMER, "crm-0") == "key-0"
+    assert refs.canonical_key(CUSTOMER, "crm-1") == "key-1"
+    assert refs.external_id(CUSTOMER, "key-2") == "crm-2"
+    assert refs.bound_key(CUSTOMER, "crm-unknown") is None
+
+
+def test_records_loaded_as_unbound_stay_unbound_without_asking_again(store: StateStore) -> None:
+    refs = BindingResolver(store, "crm")
+    assert refs.load_external_ids(CUSTOMER, ["a", "b"]) == ["a", "b"]
+    with store.transaction() as tx:  # bound behind the resolver's back: its answer stands
+        tx.bind(CUSTOMER, "key-a", "crm", "a")
+
+    assert refs.bound_key(CUSTOMER, "a") is None
+    assert refs.load_external_ids(CUSTOMER, ["a"]) == []  # a new page asks again
+    assert refs.bound_key(CUSTOMER, "a") == "key-a"
+
+
+def test_a_dry_run_keeps_what_it_planned(store: StateStore) -> None:
+    refs = BindingResolver(store, "crm", keep_all=True)
+    for n in range(5 * SIZE):
+        refs.learn(CUSTOMER, f"key-{n}", "(new customer)" if n == 0 else f"planned-{n}")
+
+    assert refs.external_id(CUSTOMER, "key-0") == "(new customer)"
+    assert refs.held() == 2 * 5 * SIZE
+
+
+def test_forget_and_deleted_still_empty_references(store: StateStore) -> None:
+    bind_all(store, 1)
+    refs = BindingResolver(store, "crm")
+    refs.load_keys(CUSTOMER, ["key-0"])
+    with store.transaction() as tx:
+        tx.unbind(CUSTOMER, "key-0", "crm")
+        refs.forget(CUSTOMER, "key-0")
+        refs.deleted(CUSTOMER, keys=["key-0"], external_ids=["crm-0"])
+
+    assert refs.external_id(CUSTOMER, "key-0") == resolver_module.DELETED_REFERENCE
+    assert refs.canonical_key(CUSTOMER, "crm-0") == resolver_module.DELETED_REFERENCE
+    assert refs.bound_key(CUSTOMER, "crm-0") is None
+
+
+def test_a_page_larger_than_a_generation_is_kept_whole(store: StateStore) -> None:
+    refs = BindingResolver(store, "crm")
+    refs.expect(3 * SIZE)
+    for n in range(3 * SIZE):
+        refs.learn(CUSTOMER, f"key-{n}", f"crm-{n}")
+    with store.transaction() as tx:  # not in the store: only the cache can answer
+        tx.bind(CUSTOMER, "other", "crm", "crm-0")
+
+    assert refs.bound_key(CUSTOMER, "crm-0") == "key-0"
