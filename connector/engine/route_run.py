@@ -84,7 +84,9 @@ class RouteRun:
         routes = runtime.config.routes.values()
         self.source_is_a_target = any(other.target == route.source for other in routes)
         # Records this run has handled already: a parent that failed once is not tried again
-        # for each of its children.
+        # for each of its children. A record bound on both sides is never a missing parent, so
+        # it leaves the set with its page: the set holds the pages in flight and what failed
+        # or was skipped, not every record of the run.
         self._handled: set[tuple[Entity, str]] = set()
         dry_run = options.dry_run
         self.parents = Parents(
@@ -174,6 +176,23 @@ class RouteRun:
         in_flight = len(page.records) * (self.target.capabilities.max_in_flight + 2)
         self.source_refs.expect(in_flight)
         self.target_refs.expect(in_flight)
+        await self._sync_page(entity, page, depth)
+        self._handled.difference_update(self._settled(entity, [r.id for r in page.records]))
+
+    def _settled(self, entity: Entity, source_ids: list[str]) -> list[tuple[Entity, str]]:
+        """Those bound in the source and in the target: no child will find them missing.
+        (Asked in bulk: what the resolvers no longer hold is one query, not one a record.)"""
+        unbound = set(self.source_refs.load_external_ids(entity, source_ids))
+        keys = {
+            source_id: key
+            for source_id in source_ids
+            if source_id not in unbound
+            and (key := self.source_refs.bound_key(entity, source_id)) is not None
+        }
+        missing = set(self.target_refs.load_keys(entity, keys.values()))
+        return [(entity, i) for i, key in keys.items() if key not in missing]
+
+    async def _sync_page(self, entity: Entity, page: SourcePage, depth: int) -> None:
         prepared = await self.prepare(entity, page, depth)
         counts = self.summary.entity(entity)
         self.binder.commit_failures(entity, prepared.failed)
