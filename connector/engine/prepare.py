@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,25 +109,40 @@ def unrepresentable(
     flat: dict[str, Any],
     paths: frozenset[str],
     fields: dict[str, Any],
-    native_field: Callable[[str], str | None],
+    paths_of: Mapping[str, Collection[str]],
     references: Mapping[str, Any],
 ) -> frozenset[str]:
     """Paths with a value whose native field came out empty: the target cannot hold it.
 
+    `paths_of` gives, per native field, the canonical paths written to it (`paths_by_native`).
     Writing that empty value would erase what the target has, so the caller drops it.
     """
-    empty = {name for name, value in fields.items() if value is None or value == ""}
+    empty = [name for name, value in fields.items() if value is None or value == ""]
     if not empty:
         return frozenset()  # the common case, checked first: this runs for every write
     found = set()
-    for path in paths:
-        if native_field(path) not in empty:
-            continue
-        # A reference written empty is deliberate (its parent was deleted): not checked here.
-        if path in references or path == "lines" or flat.get(path) in (None, "", []):
-            continue
-        found.add(path)
+    # From the few empty fields to their paths, not from every planned path to its field.
+    for name in empty:
+        for path in paths_of.get(name, ()):
+            if path not in paths:
+                continue
+            # A reference written empty is deliberate (its parent was deleted): not checked.
+            if path in references or path == "lines" or flat.get(path) in (None, "", []):
+                continue
+            found.add(path)
     return frozenset(found)
+
+
+def paths_by_native(
+    paths: Iterable[str], native_field: Callable[[str], str | None]
+) -> dict[str, list[str]]:
+    """Native field → the canonical paths written to it (the index `unrepresentable` uses)."""
+    index: dict[str, list[str]] = {}
+    for path in paths:
+        native = native_field(path)
+        if native is not None:  # a path with no native field is never written empty
+            index.setdefault(native, []).append(path)
+    return index
 
 
 def missing_value(item: Outgoing, source: str, target: str) -> RecordError:
