@@ -19,7 +19,7 @@ from connector.engine.decide import (
     plan_write,
     pull_since,
 )
-from connector.engine.prepare import new_key, paths_by_native, unrepresentable
+from connector.engine.prepare import new_key, new_keys, paths_by_native, unrepresentable
 from connector.model import Entity
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -266,7 +266,7 @@ def test_a_create_plans_every_path_the_target_writes_whatever_the_owner():
 
 
 def test_new_keys_are_random_version_4_uuids():
-    keys = {new_key() for _ in range(200)}
+    keys = {new_key() for _ in range(100)} | set(new_keys(100)) | set(new_keys(0))
     assert len(keys) == 200
     for key in keys:
         parsed = uuid.UUID(hex=key)
