@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +48,8 @@ class Outgoing:
     def encoded(self, snapshot: dict[str, Any] | None) -> dict[str, Any] | EncodedSnapshot | None:
         """`snapshot` for the store; when it is all of `flat` (a create, a full write, the
         source side), `flat`'s one encoding serves both the source and the target binding."""
-        if snapshot is None or snapshot != self.flat:
+        # Identity first: comparing a snapshot that is `flat` walks every path for nothing.
+        if snapshot is None or (snapshot is not self.flat and snapshot != self.flat):
             return snapshot
         if self._flat_encoding is None:  # (not a cached_property: that one takes a lock)
             self._flat_encoding = encode_snapshot(self.flat)
@@ -87,15 +88,24 @@ class Prepared:
 
 
 def new_key() -> str:
-    """A fresh canonical key: a random UUID (version 4) as 32 hex digits.
+    """A fresh canonical key: a random UUID (version 4) as 32 hex digits."""
+    return new_keys(1)[0]
+
+
+def new_keys(count: int) -> list[str]:
+    """`count` fresh canonical keys: random UUIDs (version 4) as 32 hex digits each.
 
     Made from the random bytes directly: `uuid.uuid4().hex` builds and checks a `UUID` object
-    first, which costs three times as much, once per record of a first sync.
+    first, which costs three times as much. The bytes come from one `os.urandom` call for all
+    of them: a first sync asks for a key per record, and a system call each was ~4 % of it.
     """
-    data = bytearray(os.urandom(16))
-    data[6] = (data[6] & 0x0F) | 0x40  # version 4 (RFC 9562 §5.4)
-    data[8] = (data[8] & 0x3F) | 0x80  # the RFC's variant
-    return data.hex()
+    data = bytearray(os.urandom(16 * count))
+    keys = []
+    for start in range(0, 16 * count, 16):
+        data[start + 6] = (data[start + 6] & 0x0F) | 0x40  # version 4 (RFC 9562 §5.4)
+        data[start + 8] = (data[start + 8] & 0x3F) | 0x80  # the RFC's variant
+        keys.append(data[start : start + 16].hex())
+    return keys
 
 
 def as_failure(native: NativeRecord, key: str | None, stage: str, error: Exception) -> Failed:
@@ -109,25 +119,40 @@ def unrepresentable(
     flat: dict[str, Any],
     paths: frozenset[str],
     fields: dict[str, Any],
-    native_field: Callable[[str], str | None],
+    paths_of: Mapping[str, Collection[str]],
     references: Mapping[str, Any],
 ) -> frozenset[str]:
     """Paths with a value whose native field came out empty: the target cannot hold it.
 
+    `paths_of` gives, per native field, the canonical paths written to it (`paths_by_native`).
     Writing that empty value would erase what the target has, so the caller drops it.
     """
-    empty = {name for name, value in fields.items() if value is None or value == ""}
+    empty = [name for name, value in fields.items() if value is None or value == ""]
     if not empty:
         return frozenset()  # the common case, checked first: this runs for every write
     found = set()
-    for path in paths:
-        if native_field(path) not in empty:
-            continue
-        # A reference written empty is deliberate (its parent was deleted): not checked here.
-        if path in references or path == "lines" or flat.get(path) in (None, "", []):
-            continue
-        found.add(path)
+    # From the few empty fields to their paths, not from every planned path to its field.
+    for name in empty:
+        for path in paths_of.get(name, ()):
+            if path not in paths:
+                continue
+            # A reference written empty is deliberate (its parent was deleted): not checked.
+            if path in references or path == "lines" or flat.get(path) in (None, "", []):
+                continue
+            found.add(path)
     return frozenset(found)
+
+
+def paths_by_native(
+    paths: Iterable[str], native_field: Callable[[str], str | None]
+) -> dict[str, list[str]]:
+    """Native field → the canonical paths written to it (the index `unrepresentable` uses)."""
+    index: dict[str, list[str]] = {}
+    for path in paths:
+        native = native_field(path)
+        if native is not None:  # a path with no native field is never written empty
+            index.setdefault(native, []).append(path)
+    return index
 
 
 def missing_value(item: Outgoing, source: str, target: str) -> RecordError:

@@ -19,7 +19,7 @@ from connector.engine.decide import (
     plan_write,
     pull_since,
 )
-from connector.engine.prepare import new_key, unrepresentable
+from connector.engine.prepare import new_key, new_keys, paths_by_native, unrepresentable
 from connector.model import Entity
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -235,10 +235,11 @@ def test_a_value_the_target_mapping_cannot_represent_is_found():
     flat = {"industry": "Widgets", "name": "Acme", "customer": "k1", "phone": None}
     fields = {"industry": None, "name": "Acme", "associations.company": None, "phone": None}
     natives = {"industry": "industry", "name": "name", "customer": "associations.company"}
-    lost = unrepresentable(
-        flat, frozenset(flat), fields, natives.get, {"customer": Entity.CUSTOMER}
-    )
+    paths_of = paths_by_native(flat, natives.get)
+    lost = unrepresentable(flat, frozenset(flat), fields, paths_of, {"customer": Entity.CUSTOMER})
     assert lost == {"industry"}, "a reference written empty is deliberate; None was None"
+    unplanned = unrepresentable(flat, frozenset({"name"}), fields, paths_of, {})
+    assert unplanned == frozenset(), "a path not planned for this write is not reported"
 
 
 def test_a_first_write_or_read_snapshots_exactly_what_went_through():
@@ -265,7 +266,7 @@ def test_a_create_plans_every_path_the_target_writes_whatever_the_owner():
 
 
 def test_new_keys_are_random_version_4_uuids():
-    keys = {new_key() for _ in range(200)}
+    keys = {new_key() for _ in range(100)} | set(new_keys(100)) | set(new_keys(0))
     assert len(keys) == 200
     for key in keys:
         parsed = uuid.UUID(hex=key)

@@ -63,7 +63,12 @@ class Binder:
             for item in items:
                 # Merged into what was last synced: fields the source does not read back (an
                 # outbound-only history, a value it could not take) keep their last value.
-                snapshot = observed_snapshot(item.source_snapshot, item.flat) if keep else None
+                snapshot = None
+                if keep:
+                    # Nothing known yet: what the source holds now is `flat` itself (not a
+                    # copy), whose one encoding then serves the target's binding too.
+                    previous = item.source_snapshot
+                    snapshot = observed_snapshot(previous, item.flat) if previous else item.flat
                 tx.bind(
                     entity,
                     item.key,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from connector.adapter import Adapter, NativeRecord
 from connector.config import RouteConfig
-from connector.engine.prepare import Failed, new_key
+from connector.engine.prepare import Failed, new_key, new_keys
 from connector.engine.resolver import BindingResolver
 from connector.engine.stages.calls import failed_for_now
 from connector.errors import RecordError
@@ -76,9 +76,10 @@ class Matcher:
             # only the unbound records wait (retryable failures); the bound ones go on.
             keyed.failed = [Failed(native, None, "match", error) for native, _ in unbound]
             return keyed
+        # The new keys in one draw of random bytes (`new_keys`), one per record left unmatched.
+        fresh = iter(new_keys(sum(1 for native, _ in unbound if not matches.get(native.id))))
         for native, record in unbound:
-            key = matches.get(native.id)
-            record.key = key or new_key()
+            record.key = matches.get(native.id) or next(fresh)
             keyed.records.append((native, record, record.key))
         return keyed
 

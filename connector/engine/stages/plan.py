@@ -20,6 +20,7 @@ from connector.engine.prepare import (
     Outgoing,
     as_failure,
     missing_value,
+    paths_by_native,
     plan_for,
     unrepresentable,
 )
@@ -109,6 +110,7 @@ def plan_page(
     create_conditions = rules.create_conditions
     missing_policy = rules.missing_policy
     withheld = planned.withheld
+    paths_of = paths_by_native(target_mapper.outbound_fields, target_mapper.native_field)
     for native, record, key in keyed:
         binding = bindings.get(key)
         source_binding = source_bindings.get(key)
@@ -145,8 +147,7 @@ def plan_page(
             except Exception as error:
                 planned.failed.append(as_failure(native, key, "map", error))
                 continue
-            native_of = target_mapper.native_field
-            lost = unrepresentable(item.flat, item.plan.paths, fields, native_of, record.references)
+            lost = unrepresentable(item.flat, item.plan.paths, fields, paths_of, record.references)
             if lost:
                 item.unrepresentable = lost
                 for path in lost:
