@@ -32,7 +32,7 @@ from connector.adapter import (
 )
 from connector.adapter_base import BaseAdapter
 from connector.batching import bisect_batch, chunked
-from connector.errors import RecordError, TransientError
+from connector.errors import Problem, RecordError, TransientError
 from connector.http import DEFAULT_REGISTRY, LimiterRegistry, TransportError
 from connector.http.ratelimit import Sleep
 from connector.model import Entity
@@ -122,6 +122,12 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
             await client.aclose()
             raise
         return client
+
+    async def probe(self, entities: frozenset[Entity]) -> list[Problem]:
+        """A fresh token and one describeGlobal call (`probe.py`); what is wrong, if anything."""
+        from .probe import probe
+
+        return await probe(self, entities)
 
     @property
     def book(self) -> PriceBook:
