@@ -123,6 +123,19 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
             raise
         return client
 
+    async def open(self) -> Sequence[Problem] | None:
+        """Connect; a refused or unreachable token endpoint is a problem saying what to fix
+        (the same sentence `probe` gives), not a bare error."""
+        from .auth import TokenRefused
+        from .probe import login_unreachable, token_fix
+
+        try:
+            return await super().open()
+        except TokenRefused as refused:
+            return [Problem(f"systems.{self.name}", token_fix(self, refused))]
+        except TransientError as error:
+            return [Problem(f"systems.{self.name}", login_unreachable(self, str(error)))]
+
     async def probe(self, entities: frozenset[Entity]) -> list[Problem]:
         """A fresh token and one describeGlobal call (`probe.py`); what is wrong, if anything."""
         from .probe import probe

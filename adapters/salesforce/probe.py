@@ -56,7 +56,7 @@ async def probe(adapter: SalesforceAdapter, entities: frozenset[Entity]) -> list
         except TokenRefused as refused:
             return [Problem(where, token_fix(adapter, refused))]
         except TransientError as error:
-            return [Problem(where, _login_unreachable(adapter, str(error)))]
+            return [Problem(where, login_unreachable(adapter, str(error)))]
         except ConfigurationError as error:  # a key file, an env var, a bad token answer
             return [Problem(where, str(error))]
         assert auth.instance_url is not None
@@ -143,7 +143,7 @@ def _jwt_fix(refused: TokenRefused, auth: JwtAuth, at: str) -> str:
     return f"check {key}, {at}.auth.client_id and {at}.auth.username"
 
 
-def _login_unreachable(adapter: SalesforceAdapter, said: str) -> str:
+def login_unreachable(adapter: SalesforceAdapter, said: str) -> str:
     return (
         f"{said} at {adapter.settings.login_url}; check systems.{adapter.name}.settings."
         "login_url (https://login.salesforce.com, https://test.salesforce.com or the org's My "

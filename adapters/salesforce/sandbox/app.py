@@ -148,6 +148,7 @@ def create_app(sandbox: Sandbox | None = None, **options: Any) -> Starlette:
         Route("/_sandbox/products", admin.products, methods=["POST"]),
         Route("/_sandbox/faults", admin.faults, methods=["POST"]),
         Route("/_sandbox/limits", admin.limits, methods=["POST"]),
+        Route("/_sandbox/certificate", admin.certificate, methods=["POST"]),
         Route("/_sandbox/validation-rules", admin.rules, methods=["POST"]),
         Route("/_sandbox/sessions", admin.sessions, methods=["DELETE"]),
         Route("/_sandbox/outbound", admin.outbound, methods=["GET", "POST"]),
