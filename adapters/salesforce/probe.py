@@ -113,13 +113,13 @@ def token_fix(adapter: SalesforceAdapter, refused: TokenRefused) -> str:
 
 
 def _jwt_fix(refused: TokenRefused, auth: JwtAuth, at: str) -> str:
-    key = (
-        f"{at}.auth.private_key_file ({auth.private_key_file})"
-        if auth.private_key_file is not None
-        else f"${auth.private_key_env}"
-        if auth.private_key_env
-        else f"{at}.auth.private_key"
-    )
+    # The same precedence as `JwtAuth.resolve_private_key`: file, then inline, then env var.
+    if auth.private_key_file is not None:
+        key = f"{at}.auth.private_key_file ({auth.private_key_file})"
+    elif auth.private_key is not None and auth.private_key.get_secret_value():
+        key = f"{at}.auth.private_key"
+    else:
+        key = f"${auth.private_key_env}" if auth.private_key_env else f"{at}.auth.private_key"
     if refused.hint == "user hasn't approved this consumer":
         return (
             f"in the connected app set 'Permitted Users' to 'Admin approved users are "

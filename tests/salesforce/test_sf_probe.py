@@ -54,8 +54,19 @@ async def test_a_key_that_does_not_match_the_certificate_names_the_key(key_pair)
     (problem,) = await adapter_for(key_pair).probe(ALL)
     assert problem.location == "systems.crm"
     assert "error invalid_grant: invalid assertion" in problem.message
-    assert "$SALESFORCE_PRIVATE_KEY does not match the certificate" in problem.message
+    assert "systems.crm.settings.auth.private_key does not match the certificate" in problem.message
     assert "BEGIN" not in problem.message
+
+
+@respx.mock
+async def test_a_key_from_the_environment_is_named_by_its_variable(key_pair, monkeypatch):
+    monkeypatch.setenv("SF_TEST_KEY", key_pair[0])
+    respx.post(TOKEN_URL).respond(
+        400, json={"error": "invalid_grant", "error_description": "invalid assertion"}
+    )
+    auth = {"kind": "jwt", "client_id": "k", "username": "u@x", "private_key_env": "SF_TEST_KEY"}
+    (problem,) = await adapter_for(key_pair, auth=auth).probe(ALL)
+    assert "the key in $SF_TEST_KEY does not match the certificate" in problem.message
 
 
 @respx.mock
