@@ -32,7 +32,7 @@ from connector.adapter import (
 )
 from connector.adapter_base import BaseAdapter
 from connector.batching import bisect_batch, chunked
-from connector.errors import RecordError, TransientError
+from connector.errors import ConfigurationError, Problem, RecordError, TransientError
 from connector.http import DEFAULT_REGISTRY, LimiterRegistry, TransportError
 from connector.http.ratelimit import Sleep
 from connector.model import Entity
@@ -122,6 +122,25 @@ class SalesforceAdapter(BaseAdapter[SalesforceSettings, SalesforceClient]):
             await client.aclose()
             raise
         return client
+
+    async def open(self) -> Sequence[Problem] | None:
+        """Connect; a refused or unreachable token endpoint raises as before, with the
+        sentence `probe` gives (what to fix) rather than the bare refusal."""
+        from .auth import TokenRefused
+        from .probe import login_unreachable, token_fix
+
+        try:
+            return await super().open()
+        except TokenRefused as refused:
+            raise ConfigurationError(token_fix(self, refused)) from None
+        except TransientError as error:
+            raise TransientError(login_unreachable(self, str(error))) from None
+
+    async def probe(self, entities: frozenset[Entity]) -> list[Problem]:
+        """A fresh token and one describeGlobal call (`probe.py`); what is wrong, if anything."""
+        from .probe import probe
+
+        return await probe(self, entities)
 
     @property
     def book(self) -> PriceBook:

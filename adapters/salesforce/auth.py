@@ -159,7 +159,7 @@ class SalesforceAuth:
             body = {}
         body = body if isinstance(body, dict) else {}
         if response.status_code != 200:
-            raise ConfigurationError(_refusal(response.status_code, body))
+            raise TokenRefused(response.status_code, body)
         access, instance = body.get("access_token"), body.get("instance_url")
         if not isinstance(access, str) or not access or not isinstance(instance, str):
             raise ConfigurationError("Salesforce token answer lacks access_token or instance_url")
@@ -172,13 +172,18 @@ class SalesforceAuth:
         return access
 
 
-def _refusal(status: int, body: dict[str, object]) -> str:
-    code = body.get("error")
-    shown = code if isinstance(code, str) and _OAUTH_CODE.match(code) else "unknown"
-    description = str(body.get("error_description") or "").lower()
-    hint = next((d for d in _SAFE_DESCRIPTIONS if d in description), None)
-    text = f"Salesforce refused the token request (HTTP {status}, error {shown}"
-    text += f": {hint})" if hint else ")"
-    if hint == "user hasn't approved this consumer":
-        text += "; pre-authorise the integration user's profile or permission set on the app"
-    return text
+class TokenRefused(ConfigurationError):
+    """The token endpoint said no: `status`, the OAuth `error` code and the known description
+    (`hint`, one of `_SAFE_DESCRIPTIONS`), kept apart so `probe` can say what to fix."""
+
+    def __init__(self, status: int, body: dict[str, object]) -> None:
+        code = body.get("error")
+        self.status = status
+        self.error = code if isinstance(code, str) and _OAUTH_CODE.match(code) else "unknown"
+        description = str(body.get("error_description") or "").lower()
+        self.hint = next((d for d in _SAFE_DESCRIPTIONS if d in description), None)
+        text = f"Salesforce refused the token request (HTTP {status}, error {self.error}"
+        text += f": {self.hint})" if self.hint else ")"
+        if self.hint == "user hasn't approved this consumer":
+            text += "; pre-authorise the integration user's profile or permission set on the app"
+        super().__init__(text)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .network import Reset
+from .oauth import load_public_key
 from .org import ApiFault, RecordFailure, ValidationRule
 from .query import render_value
 from .rest import _json, sandbox_of
@@ -188,3 +189,12 @@ async def log(request: Request) -> Response:
         sandbox.log.clear()
         return Response(status_code=204)
     return JSONResponse({"requests": sandbox.log, "grants": sandbox.issuer.grants})
+
+
+async def certificate(request: Request) -> Response:
+    """Upload another certificate to the connected app (`{"pem": …}`), as an admin rotating
+    the JWT key does: assertions signed by the old key are refused from then on."""
+    sandbox = sandbox_of(request)
+    body = await request.json()
+    sandbox.issuer.public_key = load_public_key(str(body["pem"]).encode())
+    return JSONResponse({"ok": True})

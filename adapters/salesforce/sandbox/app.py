@@ -79,7 +79,10 @@ def _basic(header: str) -> tuple[str, str] | None:
 
 
 async def versions(request: Request) -> Response:
-    return JSONResponse([{"label": "Summer '26", "url": "/services/data/v67.0", "version": "67.0"}])
+    latest = f"{rest.LATEST_VERSION}.0"
+    return JSONResponse(
+        [{"label": "Summer '26", "url": f"/services/data/v{latest}", "version": latest}]
+    )
 
 
 async def identity(request: Request) -> Response:
@@ -101,6 +104,10 @@ def create_app(sandbox: Sandbox | None = None, **options: Any) -> Starlette:
         Route(DATA + "/query", rest.api(rest.query), methods=["GET"]),
         Route(DATA + "/queryAll", rest.api(rest.query), methods=["GET"]),
         Route(DATA + "/query/{locator}", rest.api(rest.query_more), methods=["GET"]),
+        *(
+            Route(DATA + path, rest.api(rest.describe_global), methods=["GET"])
+            for path in ("/sobjects", "/sobjects/")
+        ),
         Route(DATA + "/sobjects/{sobject}/describe", rest.api(rest.describe), methods=["GET"]),
         Route(DATA + "/sobjects/{sobject}", rest.api(rest.create_row), methods=["POST"]),
         Route(
@@ -141,6 +148,7 @@ def create_app(sandbox: Sandbox | None = None, **options: Any) -> Starlette:
         Route("/_sandbox/products", admin.products, methods=["POST"]),
         Route("/_sandbox/faults", admin.faults, methods=["POST"]),
         Route("/_sandbox/limits", admin.limits, methods=["POST"]),
+        Route("/_sandbox/certificate", admin.certificate, methods=["POST"]),
         Route("/_sandbox/validation-rules", admin.rules, methods=["POST"]),
         Route("/_sandbox/sessions", admin.sessions, methods=["DELETE"]),
         Route("/_sandbox/outbound", admin.outbound, methods=["GET", "POST"]),

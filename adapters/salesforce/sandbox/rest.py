@@ -27,6 +27,9 @@ from .state import Sandbox
 
 COLLECTION_MAX = 200
 _VERSION = re.compile(r"^v(\d{2,3})\.0$")
+#: The newest API version this sandbox speaks (the versions root lists it); a later one is 404,
+#: as on an org that has not had that release yet.
+LATEST_VERSION = 67
 Handler = Callable[[Request, Sandbox, str], Awaitable[Response]]
 
 
@@ -60,7 +63,7 @@ async def _answer(
 ) -> Response:
     version = request.path_params.get("version", "")
     match = _VERSION.match(version)
-    if match is None or int(match.group(1)) < min_version:
+    if match is None or not min_version <= int(match.group(1)) <= LATEST_VERSION:
         return _error(ApiFault(404, "NOT_FOUND", "The requested resource does not exist"))
     header = request.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else None
@@ -373,6 +376,28 @@ async def collection_delete(request: Request, sandbox: Sandbox, user: str) -> Re
         return WriteOutcome(sandbox.org.delete(prefixes[record_id[:3]], record_id), False)
 
     return await _collection(sandbox, [{"id": i} for i in ids], all_or_none, write, upsert=False)
+
+
+async def describe_global(request: Request, sandbox: Sandbox, user: str) -> Response:
+    """GET /sobjects/: the objects this user can see, with what it may do with each. The
+    integration user has the standard object permissions here, so every object is listed."""
+    rows = [
+        {
+            "name": sobject.name,
+            "label": sobject.name,
+            "keyPrefix": sobject.prefix,
+            "custom": sobject.name.endswith("__c"),
+            "queryable": True,
+            "retrieveable": True,
+            "searchable": True,
+            "createable": True,
+            "updateable": True,
+            "deletable": True,
+            "urls": {"sobject": f"{request.url.path.rstrip('/')}/{sobject.name}"},
+        }
+        for sobject in sandbox.org.schema.values()
+    ]
+    return JSONResponse({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": rows})
 
 
 async def describe(request: Request, sandbox: Sandbox, user: str) -> Response:
