@@ -33,6 +33,7 @@ from connector.errors import ConfigurationError, Problem, TransientError
 
 from .auth import SalesforceAuth, TokenRefused
 from .client import share_parser
+from .errors import parse_salesforce_error
 from .objects import LINE_OBJECT, SPECS
 from .settings import ClientCredentialsAuth, JwtAuth, RefreshTokenAuth
 
@@ -171,7 +172,7 @@ async def _describe_global(
                 f"the org's instance {instance} (from the token answer) is not reachable "
                 f"({type(exc).__name__}); check the network path to it"
             ]
-    code = _error_code(response)
+    code = parse_salesforce_error(response).code or ""
     if response.status_code == 401:
         return [
             f"Salesforce at {instance} refused the session it just granted (HTTP 401 {code}); "
@@ -203,16 +204,6 @@ async def _describe_global(
             "the rolling 24 hours to free calls, or raise daily_share"
         )
     return problems
-
-
-def _error_code(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    first = body[0] if isinstance(body, list) and body else body
-    code = first.get("errorCode") if isinstance(first, dict) else None
-    return code if isinstance(code, str) and code.isidentifier() else ""
 
 
 def _sobjects(response: httpx.Response) -> dict[str, dict[str, Any]]:
