@@ -16,11 +16,13 @@ import datetime as dt
 import random
 import re
 import sqlite3
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -31,7 +33,11 @@ from adapters.erp_generic.history import NO_HISTORY, InvoiceFact, OrderFact, com
 
 EPOCH = dt.datetime(2024, 1, 1)
 SPAN_SECONDS = 2 * 365 * 24 * 3600
-_BATCH = 5_000
+#: Rows generated and inserted at a time: what the generator holds at most.
+CHUNK = 10_000
+_TABLES = ("customers", "contacts", "products", "sales_orders", "sales_order_lines", "invoices")
+_Row = dict[str, Any]
+T = TypeVar("T")
 
 # (ISO country, currency, language, tld, legal form, tax prefix, [(city, region, zip)])
 _COUNTRIES: tuple[tuple[str, str, str, str, str, str, tuple[tuple[str, str, str], ...]], ...] = (
@@ -273,8 +279,10 @@ def create_sample_erp(
     orders: int = 5000,
     seed: int = 42,
     products: int = 200,
+    chunk: int = CHUNK,
 ) -> SampleStats:
-    """Create (or replace) a SQLite sample ERP at `path` filled with generated data."""
+    """Create (or replace) a SQLite sample ERP at `path` filled with generated data, `chunk`
+    rows at a time (a million customers take ~100 MiB of RSS, not the 1.9 GiB of whole tables)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
@@ -285,7 +293,9 @@ def create_sample_erp(
             # A fresh file nobody else reads yet: skip the journal's fsyncs while filling it.
             connection.exec_driver_sql("PRAGMA journal_mode=WAL")
             connection.exec_driver_sql("PRAGMA synchronous=OFF")
-        return populate(engine, sample_metadata(), customers, contacts, orders, seed, products)
+        return populate(
+            engine, sample_metadata(), customers, contacts, orders, seed, products, chunk=chunk
+        )
     finally:
         engine.dispose()
 
@@ -298,27 +308,98 @@ def populate(
     orders: int = 5000,
     seed: int = 42,
     products: int = 200,
+    *,
+    chunk: int = CHUNK,
 ) -> SampleStats:
-    """Create the sample tables in `metadata` on `engine` and fill them."""
-    data = _generate(random.Random(seed), customers, contacts, orders, max(products, 1))
+    """Create the sample tables in `metadata` on `engine` and fill them.
+
+    Rows are generated and inserted `chunk` at a time, never a whole table: what the contacts
+    and orders need of a customer is kept in a few bytes (`_Directory`), and each order leaves
+    only a small fact for the customers' history, written once the orders are in (an UPDATE of
+    the customers that have orders). The same seed gives the same rows for any `chunk`.
+    """
+    rng = random.Random(seed)
     metadata.create_all(engine, checkfirst=False)  # a fresh database: nothing to check
-    tables = metadata.tables
     prefix = f"{metadata.schema}." if metadata.schema else ""
+    tables = {name: metadata.tables[prefix + name] for name in _TABLES}
+    directory = _Directory()
+    order_facts: list[OrderFact] = []
+    invoice_facts: list[InvoiceFact] = []
+    counts = dict.fromkeys(_TABLES, 0)
     with engine.begin() as connection:
-        for name, rows in data.items():
-            table = tables[prefix + name]
-            for start in range(0, len(rows), _BATCH):
-                connection.execute(sa.insert(table), rows[start : start + _BATCH])
+
+        def insert(name: str, rows: list[dict[str, Any]]) -> None:
+            if rows:
+                connection.execute(sa.insert(tables[name]), rows)
+                counts[name] += len(rows)
+
+        for rows in _chunks(_customers(rng, customers, directory), chunk):
+            insert("customers", rows)
+        for rows in _chunks(_contacts(rng, directory, contacts), chunk):
+            insert("contacts", rows)
+        catalogue = _products(rng, max(products, 1))
+        insert("products", catalogue)
+        owners = _ContactsOf(directory.count, counts["contacts"], directory.extra_owners)
+        sales = _orders(rng, directory, owners, catalogue, orders)
+        for sold in _chunks(sales, chunk):
+            insert("sales_orders", [order for order, _, _ in sold])
+            insert("sales_order_lines", [line for _, lines, _ in sold for line in lines])
+            insert("invoices", [invoice for _, _, invoice in sold if invoice is not None])
+            for order, _, invoice in sold:
+                order_facts.append(
+                    OrderFact(order["customer_id"], order["status"], order["order_date"])
+                )
+                if invoice is not None:
+                    invoice_facts.append(InvoiceFact(invoice["customer_id"], invoice["amount"]))
+        _write_history(connection, tables["customers"], order_facts, invoice_facts, chunk)
         if connection.dialect.name == "postgresql":
             _advance_sequences(connection, metadata)
     return SampleStats(
-        customers=len(data["customers"]),
-        contacts=len(data["contacts"]),
-        products=len(data["products"]),
-        orders=len(data["sales_orders"]),
-        order_lines=len(data["sales_order_lines"]),
-        invoices=len(data["invoices"]),
+        customers=counts["customers"],
+        contacts=counts["contacts"],
+        products=counts["products"],
+        orders=counts["sales_orders"],
+        order_lines=counts["sales_order_lines"],
+        invoices=counts["invoices"],
     )
+
+
+def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _write_history(
+    connection: Connection,
+    customers: sa.Table,
+    orders: list[OrderFact],
+    invoices: list[InvoiceFact],
+    chunk: int,
+) -> None:
+    """Set the history columns of the customers that have orders (the others keep the
+    defaults they were inserted with, `NO_HISTORY`)."""
+    history = compute_history(orders, invoices)
+    statement = (
+        sa.update(customers)
+        .where(customers.c.id == sa.bindparam("customer"))
+        .values(
+            lifetime_revenue=sa.bindparam("revenue"),
+            last_order_date=sa.bindparam("last"),
+            open_order_count=sa.bindparam("open"),
+        )
+    )
+    rows = (
+        {
+            "customer": customer,
+            "revenue": figures.lifetime_revenue,
+            "last": figures.last_order_date,
+            "open": figures.open_order_count,
+        }
+        for customer, figures in history.items()
+    )
+    for batch in _chunks(rows, chunk):
+        connection.execute(statement, batch)
 
 
 def _advance_sequences(connection: Connection, metadata: sa.MetaData) -> None:
@@ -346,19 +427,90 @@ def _moment(rng: random.Random) -> dt.datetime:
     )
 
 
-def _generate(
-    rng: random.Random, n_customers: int, n_contacts: int, n_orders: int, n_products: int
-) -> dict[str, list[dict[str, Any]]]:
-    customers: list[dict[str, Any]] = []
-    domains: set[str] = set()
-    for number in range(1, n_customers + 1):
-        country, currency, _, tld, legal, tax, cities = rng.choice(_COUNTRIES)
-        head, tail = rng.choice(_NAME_HEADS), rng.choice(_NAME_TAILS)
+class _Directory:
+    """What the contacts and orders need of each customer, in four bytes a customer instead of
+    its row: the indexes of its country and name parts, and whether its domain carries its
+    number. Also the owners of the contacts beyond the first of each customer."""
+
+    def __init__(self) -> None:
+        self.country = bytearray()
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.numbered = bytearray()
+        self.extra_owners = array("q")
+
+    @property
+    def count(self) -> int:
+        return len(self.country)
+
+    def add(self, country: int, head: int, tail: int, numbered: bool) -> None:
+        self.country.append(country)
+        self.head.append(head)
+        self.tail.append(tail)
+        self.numbered.append(numbered)
+
+    def domain(self, customer: int) -> str:
+        """The domain of customer `customer` (its id: its place in the directory, from 1)."""
+        at = customer - 1
+        tld = _COUNTRIES[self.country[at]][3]
+        words = _slug(_NAME_HEADS[self.head[at]] + _NAME_TAILS[self.tail[at]])
+        return f"{words}{customer if self.numbered[at] else ''}.{tld}"
+
+    def name(self, customer: int) -> str:
+        at = customer - 1
+        legal = _COUNTRIES[self.country[at]][4]
+        return f"{_NAME_HEADS[self.head[at]]} {_NAME_TAILS[self.tail[at]]} {legal}"
+
+    def country_of(self, customer: int) -> tuple[str, str, str]:
+        """(ISO country, currency, language)."""
+        country, currency, language = _COUNTRIES[self.country[customer - 1]][:3]
+        return country, currency, language
+
+
+class _ContactsOf:
+    """The contact ids of each customer, in id order: contact `n` belongs to customer `n` (the
+    first pass gives every customer one), the contacts after those to `extra_owners`. Kept as
+    two arrays (a customer's extra contacts are contiguous in `ids`), not a list a customer."""
+
+    def __init__(self, customers: int, contacts: int, extra_owners: array[int]) -> None:
+        self.first = min(customers, contacts)
+        self.starts = array("q", [0]) * (customers + 2)
+        for owner in extra_owners:
+            self.starts[owner + 1] += 1
+        for at in range(1, len(self.starts)):
+            self.starts[at] += self.starts[at - 1]
+        self.ids = array("q", [0]) * len(extra_owners)
+        filled = array("q", self.starts)
+        for offset, owner in enumerate(extra_owners):
+            self.ids[filled[owner]] = customers + 1 + offset
+            filled[owner] += 1
+
+    def choose(self, rng: random.Random, customer: int) -> int | None:
+        """What `rng.choice(ids)` gives for the list of the customer's contact ids."""
+        own = 1 if customer <= self.first else 0
+        start, end = self.starts[customer], self.starts[customer + 1]
+        count = own + end - start
+        if not count:
+            return None
+        at = rng.randrange(count)  # what random.choice draws, for a list of `count`
+        return customer if at < own else self.ids[start + at - own]
+
+
+def _customers(rng: random.Random, count: int, directory: _Directory) -> Iterator[_Row]:
+    # A domain is its name's words and its country's tld: the second customer with the same
+    # ones gets its number in its domain. One flag per (country, head, tail) tells.
+    taken = bytearray(len(_COUNTRIES) * len(_NAME_HEADS) * len(_NAME_TAILS))
+    for number in range(1, count + 1):
+        country_at = _randindex(rng, _COUNTRIES)
+        country, currency, _, tld, legal, tax, cities = _COUNTRIES[country_at]
+        head_at, tail_at = _randindex(rng, _NAME_HEADS), _randindex(rng, _NAME_TAILS)
+        head, tail = _NAME_HEADS[head_at], _NAME_TAILS[tail_at]
         name = f"{head} {tail} {legal}"
-        domain = f"{_slug(head + tail)}.{tld}"
-        if domain in domains:
-            domain = f"{_slug(head + tail)}{number}.{tld}"
-        domains.add(domain)
+        flag = (country_at * len(_NAME_HEADS) + head_at) * len(_NAME_TAILS) + tail_at
+        numbered = bool(taken[flag])
+        taken[flag] = 1
+        domain = f"{_slug(head + tail)}{number if numbered else ''}.{tld}"
+        directory.add(country_at, head_at, tail_at, numbered)
         city, region, postal = rng.choice(cities)
         street = f"{rng.randrange(1, 200)} {rng.choice(_STREETS)} Street"
         same_shipping = rng.random() < 0.8
@@ -366,102 +518,79 @@ def _generate(
             (city, region, postal) if same_shipping else rng.choice(cities)
         )
         employees = rng.choice((5, 12, 25, 50, 120, 250, 800, 2500))
-        customers.append(
-            {
-                "id": number,
-                "customer_no": f"C{100000 + number}",
-                "name": name,
-                "email": f"info@{domain}",
-                "phone": _phone(rng, 100000, 999999),
-                "website": f"https://www.{domain}",
-                "industry": rng.choice(_INDUSTRIES),
-                "employees": employees,
-                "annual_revenue": Decimal(employees * rng.randrange(80_000, 250_000)),
-                "tax_id": f"{tax}{rng.randrange(10**8, 10**9)}",
-                "currency": currency,
-                "credit_limit": Decimal(rng.choice((5, 10, 25, 50, 100, 250)) * 1000),
-                "payment_terms": rng.choice(_TERMS),
-                "status": rng.choices(("active", "blocked", "inactive"), (90, 4, 6))[0],
-                "billing_street": street,
-                "billing_city": city,
-                "billing_zip": postal,
-                "billing_region": region,
-                "billing_country": country,
-                "shipping_street": street
-                if same_shipping
-                else f"{rng.randrange(1, 90)} Depot Road",
-                "shipping_city": ship_city,
-                "shipping_zip": ship_zip,
-                "shipping_region": ship_region,
-                "shipping_country": country,
-                "crm_owner": rng.choice(_OWNERS),
-                "lifetime_revenue": Decimal("0.00"),
-                "last_order_date": None,
-                "open_order_count": 0,
-                "sync_key": None,
-                "updated_at": _moment(rng),
-                "deleted_at": None,
-            }
-        )
-    contacts = _contacts(rng, customers, n_contacts)
-    products = _products(rng, n_products)
-    orders, lines, invoices = _orders(rng, customers, contacts, products, n_orders)
-    history = compute_history(
-        (OrderFact(o["customer_id"], o["status"], o["order_date"]) for o in orders),
-        (InvoiceFact(i["customer_id"], i["amount"]) for i in invoices),
-    )
-    for customer in customers:
-        figures = history.get(customer["id"], NO_HISTORY)
-        customer["lifetime_revenue"] = figures.lifetime_revenue
-        customer["last_order_date"] = figures.last_order_date
-        customer["open_order_count"] = figures.open_order_count
-    return {
-        "customers": customers,
-        "contacts": contacts,
-        "products": products,
-        "sales_orders": orders,
-        "sales_order_lines": lines,
-        "invoices": invoices,
-    }
+        yield {
+            "id": number,
+            "customer_no": f"C{100000 + number}",
+            "name": name,
+            "email": f"info@{domain}",
+            "phone": _phone(rng, 100000, 999999),
+            "website": f"https://www.{domain}",
+            "industry": rng.choice(_INDUSTRIES),
+            "employees": employees,
+            "annual_revenue": Decimal(employees * rng.randrange(80_000, 250_000)),
+            "tax_id": f"{tax}{rng.randrange(10**8, 10**9)}",
+            "currency": currency,
+            "credit_limit": Decimal(rng.choice((5, 10, 25, 50, 100, 250)) * 1000),
+            "payment_terms": rng.choice(_TERMS),
+            "status": rng.choices(("active", "blocked", "inactive"), (90, 4, 6))[0],
+            "billing_street": street,
+            "billing_city": city,
+            "billing_zip": postal,
+            "billing_region": region,
+            "billing_country": country,
+            "shipping_street": street if same_shipping else f"{rng.randrange(1, 90)} Depot Road",
+            "shipping_city": ship_city,
+            "shipping_zip": ship_zip,
+            "shipping_region": ship_region,
+            "shipping_country": country,
+            "crm_owner": rng.choice(_OWNERS),
+            # The history is written once the orders are in (`_write_history`).
+            "lifetime_revenue": NO_HISTORY.lifetime_revenue,
+            "last_order_date": NO_HISTORY.last_order_date,
+            "open_order_count": NO_HISTORY.open_order_count,
+            "sync_key": None,
+            "updated_at": _moment(rng),
+            "deleted_at": None,
+        }
 
 
-def _contacts(
-    rng: random.Random, customers: list[dict[str, Any]], count: int
-) -> list[dict[str, Any]]:
-    contacts: list[dict[str, Any]] = []
+def _randindex(rng: random.Random, options: Sequence[Any]) -> int:
+    """The index `rng.choice(options)` would pick, drawing the same number."""
+    return rng.randrange(len(options))
+
+
+def _contacts(rng: random.Random, directory: _Directory, count: int) -> Iterator[_Row]:
+    customers = directory.count
     if not customers:
-        return contacts
-    has_primary: set[int] = set()
-    languages = {c[0]: c[2] for c in _COUNTRIES}
+        return
     for number in range(1, count + 1):
-        # The first pass gives every customer one contact; the rest spread at random.
-        customer = customers[number - 1] if number <= len(customers) else rng.choice(customers)
+        # The first pass gives every customer one contact (its primary); the rest spread at
+        # random.
+        if number <= customers:
+            customer = number
+        else:
+            customer = 1 + rng.randrange(customers)  # what rng.choice(customers) draws
+            directory.extra_owners.append(customer)
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        domain = customer["email"].split("@", 1)[1]
-        primary = customer["id"] not in has_primary
-        has_primary.add(customer["id"])
-        contacts.append(
-            {
-                "id": number,
-                "contact_no": f"P{200000 + number}",
-                "customer_id": customer["id"],
-                "first_name": first,
-                "last_name": last,
-                "email": f"{first.lower()}.{last.lower()}.{number}@{domain}",
-                "phone": _phone(rng, 1000, 9999),
-                "mobile": f"+{rng.randrange(10, 99)} 17{rng.randrange(10000000, 99999999)}",
-                "job_title": rng.choice(_TITLES),
-                "is_primary": primary,
-                "language": languages[customer["billing_country"]],
-                "sync_key": None,
-                "updated_at": _moment(rng),
-                "deleted_at": None,
-            }
-        )
-    return contacts
+        yield {
+            "id": number,
+            "contact_no": f"P{200000 + number}",
+            "customer_id": customer,
+            "first_name": first,
+            "last_name": last,
+            "email": f"{first.lower()}.{last.lower()}.{number}@{directory.domain(customer)}",
+            "phone": _phone(rng, 1000, 9999),
+            "mobile": f"+{rng.randrange(10, 99)} 17{rng.randrange(10000000, 99999999)}",
+            "job_title": rng.choice(_TITLES),
+            "is_primary": number <= customers,
+            "language": directory.country_of(customer)[2],
+            "sync_key": None,
+            "updated_at": _moment(rng),
+            "deleted_at": None,
+        }
 
 
-def _products(rng: random.Random, count: int) -> list[dict[str, Any]]:
+def _products(rng: random.Random, count: int) -> list[_Row]:
     return [
         {
             "id": number,
@@ -477,23 +606,20 @@ def _products(rng: random.Random, count: int) -> list[dict[str, Any]]:
 
 def _orders(
     rng: random.Random,
-    customers: list[dict[str, Any]],
-    contacts: list[dict[str, Any]],
-    products: list[dict[str, Any]],
+    directory: _Directory,
+    contacts_of: _ContactsOf,
+    products: list[_Row],
     count: int,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    orders: list[dict[str, Any]] = []
-    lines: list[dict[str, Any]] = []
-    invoices: list[dict[str, Any]] = []
+) -> Iterator[tuple[_Row, list[_Row], _Row | None]]:
+    """Each order with its lines and, once invoiced or paid, its invoice."""
+    customers = directory.count
     if not customers:
-        return orders, lines, invoices
-    contacts_of: dict[int, list[int]] = {}
-    for contact in contacts:
-        contacts_of.setdefault(contact["customer_id"], []).append(contact["id"])
+        return
     statuses = [status for status, _ in _STATUSES]
     weights = [weight for _, weight in _STATUSES]
+    invoices = 0
     for number in range(1, count + 1):
-        customer = rng.choice(customers)
+        customer = 1 + rng.randrange(customers)  # what rng.choice(customers) draws
         placed = _moment(rng)
         status = rng.choices(statuses, weights)[0]
         order_lines = []
@@ -516,40 +642,37 @@ def _orders(
                 }
             )
         total = sum((line["line_total"] for line in order_lines), Decimal(0))
-        lines.extend(order_lines)
-        candidates = contacts_of.get(customer["id"], [])
         changed = placed + dt.timedelta(days=rng.randrange(0, 30))
-        orders.append(
-            {
-                "id": number,
-                "order_no": f"SO-{number:06d}",
-                "customer_id": customer["id"],
-                "contact_id": rng.choice(candidates) if candidates else None,
-                "title": f"{order_lines[0]['description']} for {customer['name']}",
-                "stage": "won",
-                "status": status,
-                "order_date": placed.date(),
-                "close_date": placed.date(),
-                "currency": customer["currency"],
-                "total_amount": total,
-                "sync_key": None,
-                "updated_at": changed,
-                "deleted_at": None,
-            }
-        )
+        contact = contacts_of.choose(rng, customer)
+        order = {
+            "id": number,
+            "order_no": f"SO-{number:06d}",
+            "customer_id": customer,
+            "contact_id": contact,
+            "title": f"{order_lines[0]['description']} for {directory.name(customer)}",
+            "stage": "won",
+            "status": status,
+            "order_date": placed.date(),
+            "close_date": placed.date(),
+            "currency": directory.country_of(customer)[1],
+            "total_amount": total,
+            "sync_key": None,
+            "updated_at": changed,
+            "deleted_at": None,
+        }
+        invoice = None
         if status in ("invoiced", "paid"):
-            invoices.append(
-                {
-                    "invoice_no": f"INV-{len(invoices) + 1:06d}",
-                    "order_id": number,
-                    "customer_id": customer["id"],
-                    "invoice_date": changed.date(),
-                    "amount": total,
-                    "paid": status == "paid",
-                    "updated_at": changed,
-                }
-            )
-    return orders, lines, invoices
+            invoices += 1
+            invoice = {
+                "invoice_no": f"INV-{invoices:06d}",
+                "order_id": number,
+                "customer_id": customer,
+                "invoice_date": changed.date(),
+                "amount": total,
+                "paid": status == "paid",
+                "updated_at": changed,
+            }
+        yield order, order_lines, invoice
 
 
 def sample_config(url: str, schema: str | None = None) -> dict[str, Any]:
