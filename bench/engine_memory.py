@@ -15,14 +15,18 @@ run itself holds at its worst. Goal: the largest N's tracemalloc peak within 1.2
 smallest's.
 
 tracemalloc keeps one frame per allocation (its cheapest setting) and still slows the engine
-about four times: a million customers traced take some 20 CPU minutes. On a shared machine,
-`--trace-up-to 100000` traces the smaller sizes only and leaves the million to the untraced
-figures (blocks and RSS), whose ratios are printed as well. `--top K` prints where the memory
-held at the traced peak was allocated (to find what grows with N). The sample ERPs are
-generated once into `--erp-dir` (default: the system temp folder) and reused by later runs; a
-million customers take about a minute to generate and 300 MB of disk.
+about four times: a million customers traced take some 20 CPU minutes. `--traced-only` skips
+the untraced runs (the traced runs print their RSS too, tracemalloc's own memory included);
+on a shared machine, `--trace-up-to 100000` traces the smaller sizes only and leaves the
+million to the untraced figures (blocks and RSS), whose ratios are printed as well. `--top K`
+prints where the memory held at the traced peak was allocated, `--diff K` the K lines whose
+memory grew most from a quarter to three quarters of the records written (what grows with
+N). The sample ERPs are generated once into `--erp-dir` (default: the system temp folder),
+outside the measured runs, and reused by later runs; a million customers take under a minute
+of CPU, ~100 MiB of RSS and 350 MB of disk.
 
     nice .venv/bin/python bench/engine_memory.py [--sizes 10000,1000000] [--trace-up-to N]
+    nohup .venv/bin/python bench/engine_memory.py --traced-only --diff 15 > /tmp/mem.log &
 """
 
 from __future__ import annotations
@@ -85,7 +89,9 @@ class Sampler:
             await asyncio.sleep(0.2)
 
 
-async def first_sync(config: Path, customers: int, trace: bool, top: int) -> dict[str, Any]:
+async def first_sync(
+    config: Path, customers: int, trace: bool, top: int, diff: int
+) -> dict[str, Any]:
     sink = Sink("crm", "connector_key", keep_keys=False)
     async with Runtime.open(load_config(config), crm=sink) as runtime:
         for system in ("erp", "crm"):
@@ -94,9 +100,12 @@ async def first_sync(config: Path, customers: int, trace: bool, top: int) -> dic
             tracemalloc.start(1)
         sampler = Sampler()
         snapshots: list[tracemalloc.Snapshot] = []
+        marks: list[tracemalloc.Snapshot] = []
         watchers = [asyncio.create_task(sampler.watch())]
         if trace and top:
             watchers.append(asyncio.create_task(watch(snapshots)))
+        if trace and diff:
+            watchers.append(asyncio.create_task(mark(sink, customers, marks)))
         cpu = time.process_time()
         summary = await SyncService(runtime).run_route("erp-to-crm", trigger="bench")
         cpu = time.process_time() - cpu
@@ -109,6 +118,8 @@ async def first_sync(config: Path, customers: int, trace: bool, top: int) -> dic
             figures["tracemalloc_own"] = tracemalloc.get_tracemalloc_memory()
             if snapshots:
                 print_top(snapshots[-1], top)
+            if len(marks) == 2:
+                print_growth(marks, diff)
             tracemalloc.stop()
     if sink.created != customers or summary.counts[Entity.CUSTOMER].created != customers:
         raise SystemExit(f"the first sync created {sink.created} of {customers}")
@@ -127,6 +138,30 @@ async def watch(snapshots: list[tracemalloc.Snapshot]) -> None:
             snapshots[:] = [tracemalloc.take_snapshot()]
 
 
+async def mark(sink: Sink, customers: int, marks: list[tracemalloc.Snapshot]) -> None:
+    """Snapshots at a quarter and at three quarters of the records written: what the run holds
+    more at the second than at the first is what grows with N."""
+    shares = [0.25, 0.75]
+    while shares:
+        await asyncio.sleep(0.2)
+        if sink.created >= customers * shares[0]:
+            shares.pop(0)
+            marks.append(tracemalloc.take_snapshot())
+
+
+def print_growth(marks: list[tracemalloc.Snapshot], top: int) -> None:
+    first, second = (sum(stat.size for stat in snap.statistics("filename")) for snap in marks)
+    print(
+        f"  held at 1/4 of the records {first / MIB:.1f} MiB, at 3/4 {second / MIB:.1f} MiB;"
+        f" the {top} lines that grew most:"
+    )
+    for stat in marks[1].compare_to(marks[0], "lineno")[:top]:
+        print(
+            f"    {stat.size_diff / MIB:+8.2f} MiB {stat.count_diff:+9,} blocks"
+            f" ({stat.size / MIB:6.2f} MiB)  {stat.traceback[0]}"
+        )
+
+
 def print_top(snapshot: tracemalloc.Snapshot, top: int) -> None:
     held = sum(stat.size for stat in snapshot.statistics("filename")) / MIB
     print(f"  the largest snapshot ({held:.1f} MiB held), top {top} lines:")
@@ -134,18 +169,18 @@ def print_top(snapshot: tracemalloc.Snapshot, top: int) -> None:
         print(f"    {stat.size / MIB:8.2f} MiB {stat.count:9,} blocks  {stat.traceback[0]}")
 
 
-def one(erp: Path, customers: int, trace: bool, top: int) -> dict[str, Any]:
+def one(erp: Path, customers: int, trace: bool, top: int, diff: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder)
         shutil.copyfile(erp, directory / "erp.db")
         config = write_config(directory, f"sqlite:///{directory / 'state.db'}")
-        return asyncio.run(first_sync(config, customers, trace, top))
+        return asyncio.run(first_sync(config, customers, trace, top, diff))
 
 
-def in_child(erp: Path, customers: int, trace: bool, top: int) -> dict[str, Any]:
+def in_child(erp: Path, customers: int, trace: bool, top: int, diff: int) -> dict[str, Any]:
     """One run in a fresh interpreter: its own peak RSS, nothing left over from another."""
     command = [sys.executable, __file__, "--child", str(erp), "--customers", str(customers)]
-    command += ["--top", str(top)] + (["--trace"] if trace else [])
+    command += ["--top", str(top), "--diff", str(diff)] + (["--trace"] if trace else [])
     started = time.perf_counter()
     output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
     *lines, last = output.strip().splitlines()
@@ -161,7 +196,8 @@ def describe(figures: dict[str, Any]) -> str:
     text = (
         f"{n:>9,} customers{' (traced)' if 'peak' in figures else ''}: "
         f"{figures['cpu']:7.1f} CPU s ({n / figures['cpu']:6,.0f} rec/CPU-s), "
-        f"{figures['wall']:5.0f} s wall, peak RSS {figures['rss_peak'] / MIB:5.0f} MiB, "
+        f"{figures['wall']:5.0f} s wall, RSS peak {figures['rss_peak'] / MIB:4.0f} MiB "
+        f"(at the end {figures['rss_end'] / MIB:4.0f} MiB), "
     )
     if "peak" in figures:
         return text + (
@@ -186,12 +222,18 @@ def main() -> None:
     parser.add_argument("--trace-up-to", type=int, help="trace only the sizes up to this")
     parser.add_argument("--erp-dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--top", type=int, default=0, help="where the traced peak came from")
+    parser.add_argument(
+        "--diff", type=int, default=0, help="the K lines that grew most from 1/4 to 3/4 of a run"
+    )
+    parser.add_argument(
+        "--traced-only", action="store_true", help="skip the untraced runs (blocks, RSS)"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--customers", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(one(args.child, args.customers, args.trace, args.top)))
+        print(json.dumps(one(args.child, args.customers, args.trace, args.top, args.diff)))
         return
 
     sizes = sorted(int(size) for size in args.sizes.split(","))
@@ -199,16 +241,19 @@ def main() -> None:
     traced: list[dict[str, Any]] = []
     for customers in sizes:
         erp = sample_erp(args.erp_dir, customers)
-        untraced.append(in_child(erp, customers, False, 0))
-        print(describe(untraced[-1]), flush=True)
+        if not args.traced_only:
+            untraced.append(in_child(erp, customers, False, 0, 0))
+            print(describe(untraced[-1]), flush=True)
         if args.trace_up_to is None or customers <= args.trace_up_to:
-            traced.append(in_child(erp, customers, True, args.top))
+            traced.append(in_child(erp, customers, True, args.top, args.diff))
             print(describe(traced[-1]), flush=True)
     print()
     if len(traced) > 1:
         print(ratio_line("tracemalloc peak", traced[0], traced[-1], "peak"))
-    print(ratio_line("peak blocks held", untraced[0], untraced[-1], "blocks"))
-    print(ratio_line("peak RSS", untraced[0], untraced[-1], "rss_peak"))
+        print(ratio_line("traced peak RSS", traced[0], traced[-1], "rss_peak"))
+    if len(untraced) > 1:
+        print(ratio_line("peak blocks held", untraced[0], untraced[-1], "blocks"))
+        print(ratio_line("peak RSS", untraced[0], untraced[-1], "rss_peak"))
 
 
 if __name__ == "__main__":
