@@ -342,7 +342,7 @@ def _flattener(model: type[BaseModel]) -> Callable[[Any], dict[str, Any]]:
     a plain type, or a value object of another type than declared, takes `_put` (the general
     rule), so the result is the same as walking the fields one by one.
     """
-    namespace: dict[str, Any] = {"PLAIN": _PLAIN, "put": _put}
+    namespace: dict[str, Any] = {"PLAIN": _PLAIN, "put": _put, "Decimal": Decimal}
     lines = [
         "def flatten_model(record):",
         "    fs = record.__pydantic_fields_set__",
@@ -368,6 +368,7 @@ def _flattener(model: type[BaseModel]) -> Callable[[Any], dict[str, Any]]:
                     f"                v = part_values[{inner!r}]",
                     "                if type(v) in PLAIN:",
                     f"                    flat[{path!r}] = v",
+                    *_decimal_text("v", path, indent=16),
                     "                else:",
                     f"                    put(flat, {path!r}, v)",
                 ]
@@ -375,11 +376,22 @@ def _flattener(model: type[BaseModel]) -> Callable[[Any], dict[str, Any]]:
         else:
             lines.append("        if type(value) in PLAIN:")
             lines.append(f"            flat[{name!r}] = value")
+            lines += _decimal_text("value", name, indent=8)
         lines += ["        else:", f"            put(flat, {name!r}, value)"]
     lines.append("    return flat")
     exec(compile("\n".join(lines) + "\n", f"<flatten {model.__name__}>", "exec"), namespace)
     function: Callable[[Any], dict[str, Any]] = namespace["flatten_model"]
     return function
+
+
+def _decimal_text(variable: str, path: str, *, indent: int) -> list[str]:
+    """Source of the `Decimal` case written inline (amounts are most of a record's non-plain
+    values): the text `_jsonable` gives a `Decimal`, without `_put`'s and its three calls."""
+    pad = " " * indent
+    return [
+        f"{pad}elif type({variable}) is Decimal:",
+        f"{pad}    flat[{path!r}] = format({variable}.normalize(), 'f')",
+    ]
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

@@ -32,6 +32,8 @@ def to_decimal(value: Any) -> Decimal | Unreadable | None:
     """A numeric column's stored value as `Decimal`, whatever storage class SQLite gave it."""
     if value is None or isinstance(value, Decimal):
         return value
+    if type(value) is int:  # SQLite's INTEGER storage class: the same number as via its text
+        return Decimal(value)
     if isinstance(value, bool):
         return Unreadable(f"holds a boolean {value!r}, not a number")
     if isinstance(value, int | float):
@@ -68,6 +70,15 @@ class LenientNumeric(sa.Numeric):  # type: ignore[type-arg]
 def lenient_columns(table: sa.Table) -> tuple[str, ...]:
     """The table's columns that may come back `Unreadable` (checked per row only when any)."""
     return tuple(c.name for c in table.c if isinstance(c.type, LenientNumeric))
+
+
+def any_unreadable(values: dict[str, Any], names: Iterable[str]) -> bool:
+    """Whether any of the named values is `Unreadable` (the cheap test before `take_unreadable`)."""
+    # A plain loop: `any()` over a generator costs a generator per row of every SQLite read.
+    for name in names:  # noqa: SIM110
+        if isinstance(values.get(name), Unreadable):
+            return True
+    return False
 
 
 def take_unreadable(

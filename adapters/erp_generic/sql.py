@@ -29,7 +29,7 @@ from adapters.erp_generic.coerce import (
 )
 from adapters.erp_generic.dberrors import classify, database_failure, record_error
 from adapters.erp_generic.lines import match_lines
-from adapters.erp_generic.quirks import lenient_columns, take_unreadable
+from adapters.erp_generic.quirks import any_unreadable, lenient_columns, take_unreadable
 from adapters.erp_generic.reader import value_rows
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
@@ -688,11 +688,12 @@ def _records(tables: EntityTables, rows: list[dict[str, Any]]) -> list[NativeRec
         if flag is not None:
             marker = row[flag]
             deleted = marker is not None and marker is not False and marker != 0
+        # Looked for first: a value that is not `Unreadable` needs no work (nearly every row).
         problem = None
-        if lenient or line_lenient:
-            problem = take_unreadable([("", row)], lenient) or take_unreadable(
-                value_rows({LINES_FIELD: row.get(LINES_FIELD)}), line_lenient
-            )
+        if lenient and any_unreadable(row, lenient):
+            problem = take_unreadable([("", row)], lenient)
+        if problem is None and line_lenient and row.get(LINES_FIELD):
+            problem = take_unreadable(value_rows({LINES_FIELD: row[LINES_FIELD]}), line_lenient)
         records.append(NativeRecord(str(row[key]), _aware(row[stamp]), row, deleted, problem))
     return records
 

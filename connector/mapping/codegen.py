@@ -190,11 +190,9 @@ def _outbound_function(
     name: str, fields: Sequence[CompiledField], *, wanted: bool
 ) -> OutboundFunction:
     namespace = _namespace()
-    lines = [
-        f"def {name}(record, refs, create, wanted):",
-        "    out = {}",
-        "    fs = record.model_fields_set",
-    ]
+    lines = [f"def {name}(record, refs, create, wanted):", "    out = {}"]
+    if not wanted:  # (the other body tests `wanted`, never the fields set)
+        lines.append("    fs = record.model_fields_set")
     for index, field in enumerate(fields):
         namespace[f"f{index}"] = field
         lines.append(f"    # {field.label!r}")
@@ -214,8 +212,7 @@ def _outbound_field(
     default = _default(field, index, namespace)
     if not field.canonical:
         return [f"    {write(default)}"]
-    namespace[f"t{index}"] = field.triggers
-    test = f"not wanted.isdisjoint(t{index})" if wanted else _is_set(field)
+    test = _is_wanted(field, index, namespace) if wanted else _is_set(field)
     body = [f"    if {test}:", *[f"        {line}" for line in _get(field, index, namespace)]]
     converts = field.backward is not None and field.backward is not identity
     if not (field.has_default or field.required or field.ref is not None or converts):
@@ -251,6 +248,22 @@ def _outbound_field(
     if field.has_default:
         body += ["    elif create:", f"        {write(default)}"]
     return body
+
+
+#: Up to this many paths, a field's "is it wanted" test is written as `in` tests.
+_INLINE_TRIGGERS = 3
+
+
+def _is_wanted(field: CompiledField, index: int, namespace: dict[str, Any]) -> str:
+    """Source of a test that `wanted` holds one of the paths that make the field written:
+    membership tests for the usual one path or two (a value object's path and the object's own
+    name), no method call per field of every write. The full path is tested first (the usual
+    hit)."""
+    if len(field.triggers) <= _INLINE_TRIGGERS:
+        paths = sorted(field.triggers, key=lambda path: (-len(path), path))
+        return " or ".join(f"{path!r} in wanted" for path in paths)
+    namespace[f"t{index}"] = field.triggers
+    return f"not wanted.isdisjoint(t{index})"
 
 
 def _is_set(field: CompiledField) -> str:

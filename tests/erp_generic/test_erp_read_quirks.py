@@ -1,0 +1,70 @@
+"""SQLite values stored in another storage class than their column's, on the plain-table read:
+numbers become `Decimal` exactly as their text would, an unreadable one fails its record alone
+(named, in the header or in a line), and a row with none is read untouched."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from adapters.erp_generic.quirks import Unreadable, any_unreadable, to_decimal
+from connector.model import Entity
+from tests.erp_generic.conftest import build_adapter, fill_sample
+from tests.erp_generic.test_erp_foreign_read import read_all
+
+
+@pytest.mark.parametrize(
+    "stored", [0, 7, -42, 10**30, -(10**30), 2.5, 1e-7, "12.50", " 3 ", b"1500.5", bytearray(b"2")]
+)
+def test_a_stored_number_reads_as_the_decimal_of_its_text(stored: object):
+    text = bytes(stored).decode() if isinstance(stored, bytes | bytearray) else str(stored)
+    expected = Decimal(text.strip())
+    value = to_decimal(stored)
+    assert isinstance(value, Decimal)
+    assert value.as_tuple() == expected.as_tuple()  # the same digits and exponent, not just ==
+
+
+def test_booleans_and_non_numbers_stay_unreadable():
+    assert isinstance(to_decimal(True), Unreadable)
+    assert isinstance(to_decimal("abc"), Unreadable)
+    assert any_unreadable({"a": 1, "b": Unreadable("x")}, ("a", "b"))
+    assert not any_unreadable({"a": 1, "b": None}, ("a", "b", "missing"))
+
+
+async def test_an_unreadable_line_value_fails_its_sale_alone(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sample.db'}"
+    fill_sample(url)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        first, second = [
+            row[0]
+            for row in connection.exec_driver_sql(
+                "SELECT DISTINCT order_id FROM sales_order_lines ORDER BY order_id LIMIT 2"
+            )
+        ]
+        connection.exec_driver_sql(
+            "UPDATE sales_order_lines SET unit_price = X'FF00' WHERE order_id = ?", (first,)
+        )
+        connection.exec_driver_sql(
+            "UPDATE sales_order_lines SET unit_price = CAST('9.90' AS BLOB) WHERE order_id = ?",
+            (second,),
+        )
+    engine.dispose()
+    adapter = build_adapter(url, tmp_path)
+    await adapter.open()
+    try:
+        records = {r.id: r for r in await read_all(adapter, Entity.SALE)}
+    finally:
+        await adapter.close()
+    failed = records[str(first)]
+    assert failed.problem is not None
+    assert "line 1: column 'unit_price'" in str(failed.problem)
+    assert all(line["unit_price"] is None for line in failed.fields["lines"])
+    read = records[str(second)]
+    assert read.problem is None
+    assert {line["unit_price"] for line in read.fields["lines"]} == {Decimal("9.90")}
+    untouched = [r for r in records.values() if r.id not in (str(first), str(second))]
+    assert untouched and all(r.problem is None for r in untouched)
