@@ -38,6 +38,7 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
+    exists,
     func,
     select,
     update,
@@ -135,6 +136,15 @@ class HotPath:
         )
         #: Resolve the pending failures of some source ids (statuses passed as parameters).
         self.resolve_failures = _compile(dialect, resolve)
+        any_pending = select(
+            exists().where(
+                failures.c.route == bindparam("route"),
+                failures.c.entity == bindparam("entity"),
+                failures.c.status == bindparam("pending"),
+            )
+        )
+        #: Whether a route's entity has a pending failure at all (one look in an index).
+        self.any_pending_failure = _compile(dialect, any_pending)
 
         leases = schema.leases
         fence = (
