@@ -9,13 +9,16 @@ another text format on SQLite, JSON null for SQL NULL) shows up as a difference.
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import event, inspect, select
+from sqlalchemy.dialects import sqlite
 
 from connector.errors import RecordError
 from connector.state import schema
 from connector.state.bindings import encode_snapshot
+from connector.state.hotpath import hot_path
 from connector.state.store import StateStore
 
 PARIS = dt.timezone(dt.timedelta(hours=2))
@@ -212,3 +215,26 @@ def test_whether_a_route_has_a_pending_failure_is_one_look_in_an_index(store: St
     assert {"name": "ix_failures_pending", "columns": ["route", "entity", "status"]} in [
         {"name": index["name"], "columns": index["column_names"]} for index in indexes
     ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        MOMENT,
+        WHOLE_SECOND,
+        dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=-9, minutes=-30))),
+        dt.datetime(2026, 1, 1, 0, 0, 0, 5, tzinfo=dt.timezone(dt.timedelta(0))),
+        dt.datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Paris")),
+        dt.datetime.now(dt.UTC),
+    ],
+)
+def test_sqlites_fast_datetime_is_the_text_core_stores(value: dt.datetime) -> None:
+    dialect = sqlite.dialect()
+    core = schema.UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert core is not None
+    assert hot_path(dialect).datetime_to_db(value) == core(value)
+    assert hot_path(dialect).datetime_to_db(None) is None
+    with pytest.raises(ValueError):
+        hot_path(dialect).datetime_to_db(value.replace(tzinfo=None))
