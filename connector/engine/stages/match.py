@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from connector.adapter import Adapter, NativeRecord
 from connector.config import RouteConfig
-from connector.engine.prepare import Failed, new_key, new_keys
+from connector.engine.prepare import Failed, new_keys
 from connector.engine.resolver import BindingResolver
 from connector.engine.stages.calls import failed_for_now
 from connector.errors import RecordError
@@ -121,11 +121,12 @@ class Matcher:
             bound = self.store.keys_for(
                 entity, self.route.target, [hit.id for hit in hits.values()]
             )
+            fresh = iter(new_keys(len(hits)))  # one draw of random bytes, as for the rest
             for value, hit in hits.items():
                 source_id = wanted[value]
                 key = bound.get(hit.id) or matched.get(hit.id)
                 if key is None:
-                    key = matched[hit.id] = new_key()
+                    key = matched[hit.id] = next(fresh)
                 found[source_id] = key
                 self.target_refs.learn(entity, key, hit.id)
         if matched and not self.dry_run:
