@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,21 +89,30 @@ class Prepared:
 
 
 def new_key() -> str:
-    """A fresh canonical key: a random UUID (version 4) as 32 hex digits."""
+    """A fresh canonical key: a time-ordered UUID (version 7) as 32 hex digits."""
     return new_keys(1)[0]
 
 
 def new_keys(count: int) -> list[str]:
-    """`count` fresh canonical keys: random UUIDs (version 4) as 32 hex digits each.
+    """`count` fresh canonical keys: UUIDs version 7 (RFC 9562 §5.7) as 32 hex digits each.
+
+    The first 48 bits are the Unix time in milliseconds, the other 74 (besides the version and
+    variant) random: keys made later sort later. That is for the store: the bindings are unique
+    by key, and random keys spread a page's inserts over every page of that index, so each
+    commit rewrote most of it (SQLite's WAL and checkpoints, PostgreSQL's full-page writes);
+    keys made together now land together (bench/README.md, "pagetx"). A key reveals only when
+    it was made.
 
     Made from the random bytes directly: `uuid.uuid4().hex` builds and checks a `UUID` object
     first, which costs three times as much. The bytes come from one `os.urandom` call for all
     of them: a first sync asks for a key per record, and a system call each was ~4 % of it.
     """
     data = bytearray(os.urandom(16 * count))
+    stamp = (time.time_ns() // 1_000_000).to_bytes(6, "big")
     keys = []
     for start in range(0, 16 * count, 16):
-        data[start + 6] = (data[start + 6] & 0x0F) | 0x40  # version 4 (RFC 9562 §5.4)
+        data[start : start + 6] = stamp  # unix_ts_ms, big-endian
+        data[start + 6] = (data[start + 6] & 0x0F) | 0x70  # version 7
         data[start + 8] = (data[start + 8] & 0x3F) | 0x80  # the RFC's variant
         keys.append(data[start : start + 16].hex())
     return keys

@@ -5,15 +5,15 @@ parents it refers to first (references.py), give each record its key (match.py),
 write (plan.py), bind the source side (bind.py), push the batches with several in flight
 (write.py), bind the results (bind.py), and move the cursor only past pages whose every record
 is durably handled — synced, unchanged, or in `failures` (checkpoint.py). Records the source
-deleted follow the entity's policy (deletes.py). Commits happen in the stages, per batch,
-never inside a decision.
+deleted follow the entity's policy (deletes.py). Commits happen in the stages, per page (the
+results: per batch where a replayed create would not be an update), never inside a decision.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -31,7 +31,7 @@ from connector.engine.stages.match import Matcher
 from connector.engine.stages.plan import PlanRules, load_known, plan_page
 from connector.engine.stages.read import SourcePage, awaiting_ids, split_page
 from connector.engine.stages.references import Parents
-from connector.engine.stages.write import Writer, plan_only
+from connector.engine.stages.write import Outcome, Writer, plan_only
 from connector.engine.summary import EntityCounts, RunSummary
 from connector.mapping.contract import EntityMapper
 from connector.model import Entity
@@ -206,7 +206,10 @@ class RouteRun:
             self._report(entity)
             return
         batches = chunked(writes, self.target.capabilities.batch_size)
-        await asyncio.gather(*(self._push(entity, batch) for batch in batches))
+        if entity in self.target.capabilities.upsert_matches:
+            await self._push_page(entity, batches)
+        else:
+            await asyncio.gather(*(self._push(entity, batch) for batch in batches))
         self._report(entity)
 
     def _report(self, entity: Entity) -> None:
@@ -251,7 +254,28 @@ class RouteRun:
 
     async def _push(self, entity: Entity, batch: Sequence[Outgoing]) -> None:
         """Write one batch and bind what the target answered."""
-        outcomes = await self.writer.write(entity, batch)
+        self._bound(entity, await self.writer.write(entity, batch))
+
+    async def _push_page(self, entity: Entity, batches: Iterable[Sequence[Outgoing]]) -> None:
+        """Write a page's batches (`max_in_flight` at once) and bind all that the target
+        answered in one transaction, once the last batch has returned.
+
+        Only for a target whose upsert finds a record it created before by a field of the
+        write (`Capabilities.upsert_matches`): a process killed between an early batch's write
+        and the page's commit replays that write, and there it is an update. A batch whose call
+        stopped the run does not keep its neighbours' answers from being bound first.
+        """
+        writes = (self.writer.write(entity, batch) for batch in batches)
+        answers = await asyncio.gather(*writes, return_exceptions=True)
+        outcomes = [outcome for answer in answers if isinstance(answer, list) for outcome in answer]
+        if outcomes:
+            self._bound(entity, outcomes)
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+
+    def _bound(self, entity: Entity, outcomes: list[Outcome]) -> None:
+        """Bind the target's answers (one transaction) and count them."""
         tallies = self.binder.record_results(entity, outcomes)
         counts = self.summary.entity(entity)
         for (item, result), tally in zip(outcomes, tallies, strict=True):

@@ -94,16 +94,22 @@ class BindingStore(StoreBase):
 
     def keys_for(self, entity: str, system: str, external_ids: Iterable[str]) -> dict[str, str]:
         """external id → canonical key, for the ids that are bound in `system` (one query)."""
+        wanted = set(external_ids)
+        if not wanted:  # asked for nothing (a page that is all bound already): no round trip
+            return {}
         hot = hot_path(self.engine.dialect)
-        ids = hot.ids(set(external_ids))
+        ids = hot.ids(wanted)
         with self.engine.connect() as conn:
             rows = hot.keys_by_external_id.run(conn, entity=entity, system=system, ids=ids)
             return {external_id: key for external_id, key in rows}
 
     def bindings_for(self, entity: str, system: str, keys: Iterable[str]) -> dict[str, Binding]:
         """canonical key → binding in `system`, for the keys that are bound there (one query)."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
         hot = hot_path(self.engine.dialect)
-        ids = hot.ids(set(keys))
+        ids = hot.ids(wanted)
         with self.engine.connect() as conn:
             rows = hot.bindings_by_key.run(conn, entity=entity, system=system, ids=ids).all()
         json_from_db, datetime_from_db = hot.json_from_db, hot.datetime_from_db

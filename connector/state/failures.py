@@ -184,8 +184,10 @@ class FailureTx(TxBase):
     def _flush_resolved(self) -> None:
         """Write the gathered resolutions: one UPDATE per (route, entity), its ids one list.
 
-        Most records never failed, so mostly nothing matches: the UPDATE then only looks each
-        id up in the (route, entity, external id) unique index.
+        Most records never failed, and most routes have no pending failure at all: one look in
+        the (route, entity, status) index says so first, and then the ids are not sent (each
+        would cost a look in the unique index). Asked inside the transaction, so a failure
+        committed before it is resolved as it would be by the UPDATE alone.
         """
         resolved, self._resolved = self._resolved, {}
         if not resolved:
@@ -193,6 +195,11 @@ class FailureTx(TxBase):
         hot = self._hot
         now = hot.datetime_to_db(self.now)
         for (route, entity), external_ids in resolved.items():
+            pending = hot.any_pending_failure.run(
+                self._conn, route=route, entity=entity, pending=FailureStatus.PENDING
+            ).scalar()
+            if not pending:
+                continue
             hot.resolve_failures.run(
                 self._conn,
                 route=route,

@@ -124,6 +124,9 @@ failures = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("route", "entity", "external_id", name="uq_failures_record"),
+    # Whether a route's entity has any pending failure, answered without reading its resolved
+    # ones: a transaction that synced records resolves their failures only if it has one.
+    Index("ix_failures_pending", "route", "entity", "status"),
 )
 
 inbox = Table(

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 from connector.batching import chunked
+from connector.engine import prepare
 from connector.engine.decide import (
     UNWRITTEN,
     WritePlan,
@@ -265,9 +266,20 @@ def test_a_create_plans_every_path_the_target_writes_whatever_the_owner():
     assert plan == WritePlan(frozenset({"name", "credit_limit", "email"}), True)
 
 
-def test_new_keys_are_random_version_4_uuids():
+def test_new_keys_are_version_7_uuids_random_within_a_millisecond(monkeypatch):
+    monkeypatch.setattr(prepare.time, "time_ns", lambda: 1_765_000_000_123_456_789)
     keys = {new_key() for _ in range(100)} | set(new_keys(100)) | set(new_keys(0))
     assert len(keys) == 200
     for key in keys:
         parsed = uuid.UUID(hex=key)
-        assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, key)
+        assert (parsed.version, parsed.variant, parsed.hex) == (7, uuid.RFC_4122, key)
+        assert parsed.int >> 80 == 1_765_000_000_123  # the first 48 bits: Unix milliseconds
+
+
+def test_keys_made_later_sort_after_keys_made_earlier(monkeypatch):
+    """So a page's new bindings land together in the store's key index (not timed: the clock
+    is set)."""
+    clock = iter([1_765_000_000_000_000_000, 1_765_000_000_001_000_000])
+    monkeypatch.setattr(prepare.time, "time_ns", lambda: next(clock))
+    earlier, later = new_keys(500), new_keys(500)
+    assert max(earlier) < min(later)

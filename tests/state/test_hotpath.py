@@ -9,13 +9,16 @@ another text format on SQLite, JSON null for SQL NULL) shows up as a difference.
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, inspect, select
+from sqlalchemy.dialects import sqlite
 
 from connector.errors import RecordError
 from connector.state import schema
 from connector.state.bindings import encode_snapshot
+from connector.state.hotpath import hot_path
 from connector.state.store import StateStore
 
 PARIS = dt.timezone(dt.timedelta(hours=2))
@@ -153,3 +156,85 @@ def test_resolving_touches_only_the_named_pending_failures(store: StateStore) ->
     resolved = store.failures(status="resolved")
     assert sorted(f.external_id for f in resolved) == ["1", "3"]
     assert all(f.updated_at == resolved_at for f in resolved)
+
+
+def statements(store: StateStore) -> list[str]:
+    """Every SQL statement the store's engine runs from now on (the list grows as they run)."""
+    seen: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    return seen
+
+
+def file_failure(store: StateStore, route: str, entity: str, external_id: str) -> None:
+    with store.transaction() as tx:
+        tx.record_failure(
+            route, entity, external_id, key=None, stage="push",
+            error=RecordError("no"), payload=None, retryable=True,
+        )  # fmt: skip
+
+
+def test_with_no_pending_failure_the_synced_ids_are_not_sent_to_be_resolved(store: StateStore):
+    file_failure(store, "r", "contact", "1")
+    file_failure(store, "other", "customer", "1")
+    file_failure(store, "r", "customer", "1")
+    with store.transaction() as tx:
+        tx.resolve_failure("r", "customer", "1")
+    seen = statements(store)
+
+    with store.transaction() as tx:
+        for n in range(1000):
+            tx.resolve_failure("r", "customer", str(n))
+
+    assert not [sql for sql in seen if sql.lstrip().upper().startswith("UPDATE FAILURES")]
+    pending = {(f.route, f.entity, f.external_id) for f in store.failures()}
+    assert pending == {("r", "contact", "1"), ("other", "customer", "1")}
+
+    # One pending failure among them: it is resolved, in the same transaction as the others.
+    file_failure(store, "r", "customer", "500")
+    with store.transaction() as tx:
+        for n in range(1000):
+            tx.resolve_failure("r", "customer", str(n))
+    assert sorted(f.external_id for f in store.failures(status="resolved")) == ["1", "500"]
+
+
+def test_a_failure_filed_earlier_in_the_transaction_is_resolved_by_a_later_success(
+    store: StateStore,
+):
+    with store.transaction() as tx:
+        tx.record_failure(
+            "r", "customer", "7", key=None, stage="push",
+            error=RecordError("no"), payload=None, retryable=True,
+        )  # fmt: skip
+        tx.resolve_failure("r", "customer", "7")
+    assert store.failures() == []
+    assert [f.external_id for f in store.failures(status="resolved")] == ["7"]
+
+
+def test_whether_a_route_has_a_pending_failure_is_one_look_in_an_index(store: StateStore):
+    indexes = inspect(store.engine).get_indexes("failures")
+    assert {"name": "ix_failures_pending", "columns": ["route", "entity", "status"]} in [
+        {"name": index["name"], "columns": index["column_names"]} for index in indexes
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        MOMENT,
+        WHOLE_SECOND,
+        dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=-9, minutes=-30))),
+        dt.datetime(2026, 1, 1, 0, 0, 0, 5, tzinfo=dt.timezone(dt.timedelta(0))),
+        dt.datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Paris")),
+        dt.datetime.now(dt.UTC),
+    ],
+)
+def test_sqlites_fast_datetime_is_the_text_core_stores(value: dt.datetime) -> None:
+    dialect = sqlite.dialect()
+    core = schema.UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert core is not None
+    assert hot_path(dialect).datetime_to_db(value) == core(value)
+    assert hot_path(dialect).datetime_to_db(None) is None
+    with pytest.raises(ValueError):
+        hot_path(dialect).datetime_to_db(value.replace(tzinfo=None))

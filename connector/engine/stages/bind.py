@@ -2,10 +2,11 @@
 
 Before the write, every record is bound on the *source* side (`record_source`), so a new
 canonical key is durable before the target sees it: a create replayed after a crash reuses the
-key and the target's upsert by it makes the replay an update. After the write, per batch, one
-transaction binds the successes with their new snapshot and files the failures with the
-target's reason (`record_results`); a failure never stops its neighbours. Records that failed
-before the write are filed by `commit_failures`.
+key and the target's upsert by it makes the replay an update. After the write, one transaction
+binds the successes with their new snapshot and files the failures with the target's reason
+(`record_results`, given a page's answers or a batch's: see `RouteRun._push_page`); a failure
+never stops its neighbours. Records that failed before the write are filed by
+`commit_failures`.
 """
 
 from __future__ import annotations
@@ -94,8 +95,8 @@ class Binder:
         return tallies
 
     def _refuse_shared_targets(self, entity: Entity, outcomes: list[Outcome]) -> None:
-        """A target record already bound to another canonical key (or claimed twice in this
-        batch) fails the write that would bind it again, with the reason, instead of breaking
+        """A target record already bound to another canonical key (or claimed twice in these
+        outcomes) fails the write that would bind it again, with the reason, instead of breaking
         the store's uniqueness and with it the whole run."""
         ids = [r.external_id for _, r in outcomes if r.error is None and r.external_id]
         owners = self.store.keys_for(entity, self.route.target, ids)

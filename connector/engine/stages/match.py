@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from connector.adapter import Adapter, NativeRecord
 from connector.config import RouteConfig
-from connector.engine.prepare import Failed, new_key, new_keys
+from connector.engine.prepare import Failed, new_keys
 from connector.engine.resolver import BindingResolver
 from connector.engine.stages.calls import failed_for_now
 from connector.errors import RecordError
@@ -86,8 +86,14 @@ class Matcher:
     async def _match(
         self, entity: Entity, unbound: list[tuple[NativeRecord, Record]], mapper: EntityMapper
     ) -> dict[str, str]:
-        """Find unbound records in the target by the route's natural keys → {source id: key}."""
+        """Find unbound records in the target by the route's natural keys → {source id: key}.
+
+        A target record found is bound to its key at once (before the source side and the
+        write), the page's matches in one transaction.
+        """
         found: dict[str, str] = {}
+        #: Target records found here and not bound yet: target id → the key they get.
+        matched: dict[str, str] = {}
         upsert_field = self.target.capabilities.upsert_matches.get(entity)
         for path in self.route.entities[entity].match:
             native_field = mapper.native_field(path)
@@ -110,15 +116,21 @@ class Matcher:
             if not wanted:
                 continue
             hits = await self.target.lookup(entity, native_field, sorted(wanted))
+            if not hits:
+                continue
             bound = self.store.keys_for(
                 entity, self.route.target, [hit.id for hit in hits.values()]
             )
+            fresh = iter(new_keys(len(hits)))  # one draw of random bytes, as for the rest
             for value, hit in hits.items():
                 source_id = wanted[value]
-                key = bound.get(hit.id) or new_key()
+                key = bound.get(hit.id) or matched.get(hit.id)
+                if key is None:
+                    key = matched[hit.id] = next(fresh)
                 found[source_id] = key
                 self.target_refs.learn(entity, key, hit.id)
-                if not self.dry_run and hit.id not in bound:
-                    with self.store.transaction() as tx:
-                        tx.bind(entity, key, self.route.target, hit.id)
+        if matched and not self.dry_run:
+            with self.store.transaction() as tx:
+                for target_id, key in matched.items():
+                    tx.bind(entity, key, self.route.target, target_id)
         return found

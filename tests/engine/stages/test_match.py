@@ -12,6 +12,7 @@ from connector.errors import TransientError
 from connector.model import Customer, Entity
 from connector.testing.identity import IdentityMapper
 from connector.testing.memory import MemoryAdapter, MemorySettings
+from tests.engine.helpers import TransactionLog
 from tests.engine.stages.conftest import native
 
 
@@ -95,3 +96,41 @@ async def test_when_the_target_cannot_be_asked_only_the_unbound_records_wait(sql
         ("e4", "match", True),
     ]
     assert all(isinstance(f.error, TransientError) for f in keyed.failed)
+
+
+async def test_a_pages_matches_are_bound_in_one_transaction_before_any_write(
+    sqlite_store, route, monkeypatch
+):
+    target = Target()
+    found = [target.put(Entity.CUSTOMER, {"number": f"N{n}"}) for n in range(1, 4)]
+    stage, _ = matcher(sqlite_store, route, target)
+    transactions = TransactionLog.watch(monkeypatch)
+
+    keyed = await stage.assign_keys(Entity.CUSTOMER, page(), IdentityMapper(Entity.CUSTOMER))
+
+    keys = {native.id: key for native, _, key in keyed.records}
+    assert transactions.binding(route.target) == [3]
+    bound = sqlite_store.keys_for(Entity.CUSTOMER, route.target, found)
+    assert bound == {found[n - 1]: keys[f"e{n}"] for n in range(1, 4)}
+    assert target.write_calls == 0
+
+
+async def test_two_records_matching_one_target_record_on_two_paths_share_its_binding(
+    sqlite_store, route, monkeypatch
+):
+    """Matched on the number for one record and on the email for the other (a route matching
+    on both): the page binds the target record once, as binding each match at once did."""
+    route.entities[Entity.CUSTOMER].match = ["number", "email"]
+    target = Target()
+    found = target.put(Entity.CUSTOMER, {"number": "N1", "email": "a@example.com"})
+    records = [
+        (native("e1"), Customer(number="N1")),
+        (native("e2"), Customer(number="N9", email="a@example.com")),
+    ]
+    stage, _ = matcher(sqlite_store, route, target)
+
+    keyed = await stage.assign_keys(Entity.CUSTOMER, records, IdentityMapper(Entity.CUSTOMER))
+
+    keys = {native.id: key for native, _, key in keyed.records}
+    assert keys["e1"] == keys["e2"]
+    assert sqlite_store.keys_for(Entity.CUSTOMER, route.target, [found]) == {found: keys["e1"]}
