@@ -36,6 +36,7 @@ from sqlalchemy import (
     Dialect,
     String,
     Table,
+    and_,
     any_,
     bindparam,
     func,
@@ -65,10 +66,15 @@ class Statement:
         """Execute once, the parameters given by name."""
         return conn.exec_driver_sql(self.sql, tuple(values[name] for name in self.names))
 
-    def run_many(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-        """One executemany: each row a tuple in `names` order, already as the driver takes it."""
-        if rows:
-            conn.exec_driver_sql(self.sql, rows)
+    def run_many(self, conn: Connection, rows: list[tuple[Any, ...]]) -> int:
+        """One executemany: each row a tuple in `names` order, already as the driver takes it.
+
+        Returns the rows it inserted or updated, summed over the rows (sqlite3 and psycopg both
+        sum an executemany's counts; an upsert's update skipped by its WHERE counts 0).
+        """
+        if not rows:
+            return 0
+        return int(conn.exec_driver_sql(self.sql, rows).rowcount)
 
 
 def _compile(dialect: Dialect, statement: ClauseElement) -> Statement:
@@ -91,7 +97,8 @@ class HotPath:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self._upserts: dict[
-            tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], Statement
+            tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]],
+            Statement,
         ] = {}
         utc = schema.UtcDateTime().dialect_impl(dialect)
         to_db, from_db = utc.bind_processor(dialect), utc.result_processor(dialect, None)
@@ -161,13 +168,21 @@ class HotPath:
         return json.loads(value) if isinstance(value, str) else value
 
     def upsert(
-        self, table: Table, columns: Sequence[str], conflict: Sequence[str], updates: Sequence[str]
+        self,
+        table: Table,
+        columns: Sequence[str],
+        conflict: Sequence[str],
+        updates: Sequence[str],
+        *,
+        same: Sequence[str] = (),
     ) -> Statement:
         """INSERT … ON CONFLICT (conflict) DO UPDATE SET `updates`, taking `columns` in order.
 
-        `columns` must be in the table's order, the order the compiler renders values in.
+        `columns` must be in the table's order, the order the compiler renders values in. With
+        `same`, an existing row is updated only where it holds the given values in those
+        columns (`DO UPDATE … WHERE`); a row left alone counts 0 in `run_many`'s result.
         """
-        shape = (table.name, tuple(columns), tuple(conflict), tuple(updates))
+        shape = (table.name, tuple(columns), tuple(conflict), tuple(updates), tuple(same))
         found = self._upserts.get(shape)
         if found is not None:
             return found
@@ -176,6 +191,9 @@ class HotPath:
         statement = insert.on_conflict_do_update(
             index_elements=list(conflict),
             set_={column: insert.excluded[column] for column in updates},
+            where=and_(*(table.c[column] == insert.excluded[column] for column in same))
+            if same
+            else None,
         )
         compiled = _compile(self.dialect, statement)
         if compiled.names != shape[1]:  # callers build their rows in `columns` order
