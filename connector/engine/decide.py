@@ -236,6 +236,15 @@ def merged_snapshot(
     return snapshot
 
 
+def observation_replaces(previous: Mapping[str, Any], observed: Mapping[str, Any]) -> bool:
+    """Whether `observed_snapshot(previous, observed)` equals `observed` itself: the system
+    returned every path the snapshot held, and no lines to merge (the common case, where the
+    caller can keep `observed` and its one encoding instead of building an equal dict)."""
+    if not previous.keys() <= observed.keys():
+        return False
+    return not (isinstance(observed.get(LINES), list) and isinstance(previous.get(LINES), list))
+
+
 def observed_snapshot(
     previous: Mapping[str, Any] | None, observed: Mapping[str, Any]
 ) -> dict[str, Any]:

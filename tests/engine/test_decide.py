@@ -19,6 +19,7 @@ from connector.engine.decide import (
     lines_equal,
     merge_lines,
     merged_snapshot,
+    observation_replaces,
     observed_snapshot,
     plan_write,
     pull_since,
@@ -235,6 +236,18 @@ def test_observing_a_system_keeps_what_it_does_not_return():
     }
 
 
+def test_an_observation_that_returns_every_path_replaces_the_snapshot():
+    previous = {"name": "A", "phone": None}
+    assert observation_replaces(previous, {"name": "B", "phone": "1", "email": "x"})
+    assert observation_replaces({}, {"name": "B"})
+    assert not observation_replaces({**previous, "history.x": "1"}, {"name": "B", "phone": "1"})
+    assert not observation_replaces({UNWRITTEN + "owner": "dave@x"}, {"owner": "erin@x"})
+    # Lines merge with what the snapshot held (fields the source does not return stay).
+    lines = [{"number": 1, "quantity": "2"}]
+    assert not observation_replaces({LINES: [{"number": 1, "total": "9"}]}, {LINES: lines})
+    assert observation_replaces({LINES: None}, {LINES: lines})
+
+
 _PATHS = ("name", "phone", "owner", LINES)
 _VALUES = st.one_of(
     st.sampled_from([None, "", [], "a", "b", 1]),
@@ -246,6 +259,12 @@ _VALUES = st.one_of(
     ),
 )
 _FLATS = st.dictionaries(st.sampled_from(_PATHS), _VALUES, max_size=len(_PATHS))
+
+
+@given(previous=_FLATS, observed=_FLATS)
+def test_observation_replaces_only_when_the_merged_snapshot_is_the_observation(previous, observed):
+    if observation_replaces(previous, observed):
+        assert observed_snapshot(previous, observed) == observed
 
 
 @given(

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from connector.adapter import WriteResult
 from connector.config import RouteConfig
-from connector.engine.decide import merged_snapshot, observed_snapshot
+from connector.engine.decide import merged_snapshot, observation_replaces, observed_snapshot
 from connector.engine.prepare import Failed, Outgoing
 from connector.engine.resolver import BindingResolver
 from connector.engine.stages.write import Outcome
@@ -68,7 +68,9 @@ class Binder:
                     # Nothing known yet: what the source holds now is `flat` itself (not a
                     # copy), whose one encoding then serves the target's binding too.
                     previous = item.source_snapshot
-                    snapshot = observed_snapshot(previous, item.flat) if previous else item.flat
+                    snapshot = item.flat
+                    if previous and not observation_replaces(previous, item.flat):
+                        snapshot = observed_snapshot(previous, item.flat)
                 tx.bind(
                     entity,
                     item.key,
