@@ -99,8 +99,15 @@ class Binder:
         """A target record already bound to another canonical key (or claimed twice in this
         batch) fails the write that would bind it again, with the reason, instead of breaking
         the store's uniqueness and with it the whole run."""
-        ids = [r.external_id for _, r in outcomes if r.error is None and r.external_id]
-        owners = self.store.keys_for(entity, self.route.target, ids)
+        # A record the target answered with the id it is bound to already (an update) needs no
+        # question: the store holds that id for this key alone. Its id still counts as claimed
+        # below, so another record of the batch answered with it is refused.
+        ids = [
+            r.external_id
+            for item, r in outcomes
+            if r.error is None and r.external_id and r.external_id != item.target_id
+        ]
+        owners = self.store.keys_for(entity, self.route.target, ids) if ids else {}
         for index, (item, result) in enumerate(outcomes):
             if result.error is not None or result.external_id is None:
                 continue
