@@ -65,18 +65,26 @@ class BindingStore(StoreBase):
 
     def keys_for(self, entity: str, system: str, external_ids: Iterable[str]) -> dict[str, str]:
         """external id → canonical key, for the ids that are bound in `system` (one query)."""
+        wanted = set(external_ids)
+        if not wanted:  # (a page whose records the resolver knows already asks for none)
+            return {}
         hot = hot_path(self.engine.dialect)
-        ids = hot.ids(set(external_ids))
         with self.engine.connect() as conn:
-            rows = hot.keys_by_external_id.run(conn, entity=entity, system=system, ids=ids)
+            rows = hot.keys_by_external_id.run(
+                conn, entity=entity, system=system, ids=hot.ids(wanted)
+            )
             return {external_id: key for external_id, key in rows}
 
     def bindings_for(self, entity: str, system: str, keys: Iterable[str]) -> dict[str, Binding]:
         """canonical key → binding in `system`, for the keys that are bound there (one query)."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
         hot = hot_path(self.engine.dialect)
-        ids = hot.ids(set(keys))
         with self.engine.connect() as conn:
-            rows = hot.bindings_by_key.run(conn, entity=entity, system=system, ids=ids).all()
+            rows = hot.bindings_by_key.run(
+                conn, entity=entity, system=system, ids=hot.ids(wanted)
+            ).all()
         json_from_db, datetime_from_db = hot.json_from_db, hot.datetime_from_db
         return {
             key: Binding(
