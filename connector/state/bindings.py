@@ -72,8 +72,8 @@ class BindingStore(StoreBase):
         with self.engine.connect() as conn:
             rows = hot.keys_by_external_id.run(
                 conn, entity=entity, system=system, ids=hot.ids(wanted)
-            )
-            return {external_id: key for external_id, key in rows}
+            ).all()  # (one fetch: iterating the result fetches row by row)
+        return {external_id: key for external_id, key in rows}
 
     def bindings_for(self, entity: str, system: str, keys: Iterable[str]) -> dict[str, Binding]:
         """canonical key → binding in `system`, for the keys that are bound there (one query)."""
