@@ -91,6 +91,37 @@ def _in_list(dialect: Dialect, column: ColumnElement[Any], name: str) -> ColumnE
     return column.in_(select(values.c.value))
 
 
+def _sqlite_datetime_to_db(value: dt.datetime | None) -> str | None:
+    """An aware datetime as the text `UtcDateTime` stores on SQLite, in one call.
+
+    SQLAlchemy's SQLite `DATETIME` writes "%(year)04d-…%(microsecond)06d" from a dict of the
+    fields, behind the type's own check and conversion to naive UTC: ~2.5 µs, once per source
+    binding an incremental run writes. `isoformat` writes the same text (`_same_text` checks
+    it when the statements are built, and SQLAlchemy's processors are kept if it does not).
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise ValueError("the store only takes timezone-aware datetimes")
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _same_text(
+    core: Callable[[dt.datetime | None], Any], ours: Callable[[dt.datetime | None], Any]
+) -> bool:
+    """Whether two datetime processors store the same values the same way."""
+    paris = dt.timezone(dt.timedelta(hours=2))
+    samples = [
+        None,
+        dt.datetime(2026, 5, 1, 14, 30, 15, 123456, tzinfo=paris),
+        dt.datetime(2026, 1, 1, 0, 30, tzinfo=paris),  # the day before in UTC, no microseconds
+        dt.datetime(999, 12, 31, 23, 59, 59, 1, tzinfo=dt.UTC),  # a year of three digits
+    ]
+    return all(core(sample) == ours(sample) for sample in samples)
+
+
 class HotPath:
     """The hot-path statements of one dialect, and its conversions of the store's own types."""
 
@@ -103,6 +134,8 @@ class HotPath:
         utc = schema.UtcDateTime().dialect_impl(dialect)
         to_db, from_db = utc.bind_processor(dialect), utc.result_processor(dialect, None)
         assert to_db is not None and from_db is not None
+        if dialect.name == "sqlite" and _same_text(to_db, _sqlite_datetime_to_db):
+            to_db = _sqlite_datetime_to_db
         #: An aware datetime as this dialect stores it in a `UtcDateTime` column, and back.
         self.datetime_to_db: Callable[[dt.datetime | None], Any] = to_db
         self.datetime_from_db: Callable[[Any], dt.datetime | None] = from_db

@@ -11,16 +11,20 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, select
 
 from connector.errors import RecordError
 from connector.state import schema
 from connector.state.bindings import encode_snapshot
+from connector.state.hotpath import hot_path
 from connector.state.store import StateStore, StoreConflict
 
 PARIS = dt.timezone(dt.timedelta(hours=2))
 MOMENT = dt.datetime(2026, 5, 1, 14, 30, 15, 123456, tzinfo=PARIS)
 WHOLE_SECOND = dt.datetime(2026, 5, 2, 9, 0, 0, tzinfo=dt.UTC)
+SQLITE = create_engine("sqlite://").dialect
 SNAPSHOT = {"name": "Zoë «Ünïcode» 北京 \U0001f600", "vat": None, "tags": ["a", None], "n": 3}
 
 
@@ -151,6 +155,19 @@ def test_a_kept_id_bound_to_another_key_is_still_a_conflict(store: StateStore) -
         "k1": ("id1", {"n": 1}),
         "k2": ("id2", {"n": 2}),
     }
+
+
+@given(
+    moment=st.datetimes(
+        min_value=dt.datetime(1000, 1, 2),
+        max_value=dt.datetime(9999, 12, 30),
+        timezones=st.timezones(),
+    )
+)
+def test_the_sqlite_datetime_text_is_the_one_core_writes(moment: dt.datetime) -> None:
+    core = schema.UtcDateTime().dialect_impl(SQLITE).bind_processor(SQLITE)
+    assert core is not None
+    assert hot_path(SQLITE).datetime_to_db(moment) == core(moment)
 
 
 def test_a_naive_datetime_is_refused_at_once(store: StateStore) -> None:
