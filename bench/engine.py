@@ -7,10 +7,11 @@ cursor). The target is an in-process sink that accepts every batch at once and a
 what is measured is the engine (and the ERP adapter's read), not an API.
 
 Two runs per store: a first sync of every customer, then an incremental run after 1 % of the
-customers changed in the ERP. The figure is records handled per CPU second of this process
-(`time.process_time`) during the run: the machine is shared, so wall time would measure the
-neighbours. Opening the runtime and compiling the mapping files are left out (once per process
-in the daemon); the run's lease, run record and cursor are in.
+customers changed in the ERP (`--changed SHARE` changes another share: a bigger one gives a
+profile of the incremental run enough samples per record). The figure is records handled per
+CPU second of this process (`time.process_time`) during the run: the machine is shared, so wall
+time would measure the neighbours. Opening the runtime and compiling the mapping files are left
+out (once per process in the daemon); the run's lease, run record and cursor are in.
 
 Goals (issue 16): >= 10,000 records per CPU second with the store on SQLite, >= 7,000 on
 PostgreSQL (a fresh schema on 127.0.0.1:5432 db `test`, or `--pg URL`; `--no-pg` skips it).
@@ -20,13 +21,21 @@ runs this very script (copied in, so REF's engine is measured by today's bench) 
 with this interpreter, then the working tree runs it the same way; both are printed side by
 side with their ratio. Both read one sample ERP generated once (`--erp FILE` reuses a file).
 
+`--profile-incremental FILE` runs the incremental run of each store under cProfile and writes
+its statistics to FILE.<store>.pstats (call counts per run are exact; its timings are inflated
+by the profiler). To sample it with py-spy instead, give `--incremental-runs K`: the incremental
+run is repeated K times (each after changing SHARE of the customers again), so that most of the
+process's samples are incremental ones.
+
     .venv/bin/python bench/engine.py [--customers 100000] [--no-pg] [--baseline main]
+        [--changed 0.01] [--incremental-runs 1] [--profile-incremental FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import datetime as dt
 import itertools
 import json
@@ -38,6 +47,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -167,6 +177,8 @@ def write_config(directory: Path, state_url: str) -> Path:
 
 def change_some(erp: Path, share: float) -> int:
     """Change the name of every 1/share-th customer in the ERP, as a user would."""
+    if not 0 < share <= 1:
+        raise SystemExit(f"--changed must be a share in (0, 1], not {share}")
     table = sample_metadata().tables["customers"]
     engine = sa.create_engine(f"sqlite:///{erp}")
     step = round(1 / share)
@@ -181,16 +193,25 @@ def change_some(erp: Path, share: float) -> int:
     return int(changed)
 
 
-async def run(config: Path, sink: Sink) -> tuple[int, float, str]:
-    """One run of the route; returns (records handled, CPU seconds, counts)."""
+async def run(config: Path, sink: Sink, profile: Path | None = None) -> tuple[int, float, str]:
+    """One run of the route; returns (records handled, CPU seconds, counts). With `profile`,
+    the run (and only the run) is profiled by cProfile into that file."""
     async with Runtime.open(load_config(config), crm=sink) as runtime:
         # Compiling the mapping files is a cost per process (the daemon pays it once), not per
         # record: it happens before the clock starts.
         for system in ("erp", "crm"):
             runtime.mappers.for_system(system, Entity.CUSTOMER)
+        # CPU time, as the figure: a commit waiting on the disk is not the engine's work.
+        profiler = cProfile.Profile(time.process_time) if profile is not None else None
         cpu = time.process_time()
+        if profiler is not None:
+            profiler.enable()
         summary = await SyncService(runtime).run_route("erp-to-crm", trigger="bench")
+        if profiler is not None:
+            profiler.disable()
         cpu = time.process_time() - cpu
+        if profiler is not None and profile is not None:
+            profiler.dump_stats(profile)
     counts = summary.counts[Entity.CUSTOMER]
     said = (
         f"created {counts.created}, updated {counts.updated}, unchanged {counts.unchanged}, "
@@ -208,8 +229,23 @@ def fresh_pg_schema(base: str) -> tuple[str, sa.Engine, str]:
     return f"{base}{separator}options=-csearch_path%3D{schema}", admin, schema
 
 
+@dataclass(frozen=True)
+class Incremental:
+    """How the incremental run is made: the share changed, how often, profiled or not."""
+
+    share: float = CHANGED_SHARE
+    runs: int = 1
+    #: cProfile's statistics of each store's (first) incremental run: FILE.<store>.pstats.
+    profile: Path | None = None
+
+
 def bench_store(
-    label: str, state_url: str, directory: Path, erp: Path, customers: int
+    label: str,
+    state_url: str,
+    directory: Path,
+    erp: Path,
+    customers: int,
+    incremental: Incremental = Incremental(),
 ) -> list[dict[str, Any]]:
     """A first sync and an incremental run with the store at `state_url`; their figures."""
     shutil.copyfile(erp, directory / "erp.db")
@@ -221,24 +257,38 @@ def bench_store(
     results.append({"store": label, "run": "first sync", "records": handled, "cpu": cpu})
     if sink.write_calls == 0 or sink.created != customers:
         raise SystemExit(f"the first sync created {sink.created} of {customers} in the target")
-    changed = change_some(directory / "erp.db", CHANGED_SHARE)
-    handled, cpu, said = asyncio.run(run(config, sink))
-    print(f"  {label} incremental ({changed} changed): {said}; {cpu:.3f} CPU s")
-    results.append({"store": label, "run": "incremental", "records": handled, "cpu": cpu})
+    handled_all, cpu_all = 0, 0.0
+    for attempt in range(incremental.runs):
+        changed = change_some(directory / "erp.db", incremental.share)
+        profile = incremental.profile
+        if profile is not None and attempt == 0:
+            profile = profile.with_name(f"{profile.name}.{label}.pstats")
+            print(f"  profiling the incremental run into {profile}")
+        else:
+            profile = None
+        handled, cpu, said = asyncio.run(run(config, sink, profile))
+        print(
+            f"  {label} incremental ({changed} changed): {said}; {cpu:.3f} CPU s, "
+            f"{cpu / handled * 1e6:.0f} µs/record"
+        )
+        handled_all, cpu_all = handled_all + handled, cpu_all + cpu
+    results.append({"store": label, "run": "incremental", "records": handled_all, "cpu": cpu_all})
     return results
 
 
-def measure(erp: Path, customers: int, pg: str | None) -> list[dict[str, Any]]:
+def measure(
+    erp: Path, customers: int, pg: str | None, incremental: Incremental = Incremental()
+) -> list[dict[str, Any]]:
     """Every case on this checkout's engine; a list of {store, run, records, cpu}."""
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder)
         state = f"sqlite:///{directory / 'state.db'}"
-        results += bench_store("sqlite", state, directory, erp, customers)
+        results += bench_store("sqlite", state, directory, erp, customers, incremental)
         if pg is not None:
             url, admin, schema = fresh_pg_schema(pg)
             try:
-                results += bench_store("postgresql", url, directory, erp, customers)
+                results += bench_store("postgresql", url, directory, erp, customers, incremental)
             finally:
                 with admin.connect() as conn:
                     conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -247,7 +297,12 @@ def measure(erp: Path, customers: int, pg: str | None) -> list[dict[str, Any]]:
 
 
 def measure_checkout(
-    root: Path, erp: Path, customers: int, pg: str | None, label: str
+    root: Path,
+    erp: Path,
+    customers: int,
+    pg: str | None,
+    label: str,
+    incremental: Incremental = Incremental(),
 ) -> list[dict[str, Any]]:
     """This script run by a fresh interpreter (this venv's) inside the checkout at `root`."""
     script = root / "bench" / "_engine_bench_copy.py"
@@ -258,6 +313,8 @@ def measure_checkout(
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         command = [sys.executable, str(script), "--customers", str(customers), "--erp", str(erp)]
         command += ["--json", out.name, "--checkout", str(root)]
+        command += ["--changed", str(incremental.share)]
+        command += ["--incremental-runs", str(incremental.runs)]
         command += ["--pg", pg] if pg is not None else ["--no-pg"]
         print(f"\n== {label} ({root})")
         # The checkout's packages come first on the path: not this worktree's editable install.
@@ -317,10 +374,30 @@ def main() -> None:
     parser.add_argument("--no-pg", action="store_true", help="measure the SQLite store only")
     parser.add_argument("--baseline", metavar="REF", help="measure this git ref first")
     parser.add_argument("--erp", type=Path, help="a sample ERP generated before (same count)")
+    parser.add_argument(
+        "--changed",
+        type=float,
+        default=CHANGED_SHARE,
+        help="share of the customers changed before the incremental run (default 0.01)",
+    )
+    parser.add_argument(
+        "--incremental-runs",
+        type=int,
+        default=1,
+        metavar="K",
+        help="repeat the incremental run K times (their figures summed), e.g. under py-spy",
+    )
+    parser.add_argument(
+        "--profile-incremental",
+        type=Path,
+        metavar="FILE",
+        help="cProfile the incremental run into FILE.<store>.pstats",
+    )
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--checkout", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     pg = None if args.no_pg else args.pg
+    incremental = Incremental(args.changed, max(1, args.incremental_runs), args.profile_incremental)
 
     if args.checkout is not None:
         # A child of `--baseline`: make sure the engine measured is the checkout's own.
@@ -336,20 +413,20 @@ def main() -> None:
             erp = Path(folder) / "sample-erp.db"
             sample_erp(erp, args.customers)
         if args.baseline is None:
-            results = measure(erp, args.customers, pg)
+            results = measure(erp, args.customers, pg, incremental)
             if args.json is not None:
                 args.json.write_text(json.dumps(results))
             print_results(results)
             return
         checkout = baseline_checkout(args.baseline, Path(folder))
         try:
-            before = measure_checkout(checkout, erp, args.customers, pg, args.baseline)
+            before = measure_checkout(checkout, erp, args.customers, pg, args.baseline, incremental)
         finally:
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)],
                 check=True,
             )
-        after = measure_checkout(ROOT, erp, args.customers, pg, "this checkout")
+        after = measure_checkout(ROOT, erp, args.customers, pg, "this checkout", incremental)
     print_side_by_side(args.baseline, before, after)
 
 

@@ -99,11 +99,19 @@ def plan_write(
       the source never erases the target's.
     """
     create = not bound
+    writable = incoming.keys() & target_paths
     if create:  # everything the target's mapping writes: no snapshot, no owner to ask
-        return WritePlan(frozenset(incoming.keys() & target_paths), True)
+        return WritePlan(frozenset(writable), True)
+    candidates: Iterable[str] = writable
+    if snapshot is not None:
+        # A value equal to the snapshot's is neither written nor withheld (every rule below
+        # skips it): most of an update's paths, dropped here in one pass. (Lines equal as
+        # lists are equal line by line too; `same_value` below compares the others.)
+        known_value = snapshot.get
+        candidates = [path for path in candidates if known_value(path, _MISSING) != incoming[path]]
     paths = set()
     withheld = set()
-    for path in incoming.keys() & target_paths:
+    for path in candidates:
         value = incoming[path]
         owner = owner_of(path)
         if owner is not None and owner not in source_names:
@@ -226,6 +234,15 @@ def merged_snapshot(
             value = merge_lines(known, value)
         snapshot[path] = value
     return snapshot
+
+
+def observation_replaces(previous: Mapping[str, Any], observed: Mapping[str, Any]) -> bool:
+    """Whether `observed_snapshot(previous, observed)` equals `observed` itself: the system
+    returned every path the snapshot held, and no lines to merge (the common case, where the
+    caller can keep `observed` and its one encoding instead of building an equal dict)."""
+    if not previous.keys() <= observed.keys():
+        return False
+    return not (isinstance(observed.get(LINES), list) and isinstance(previous.get(LINES), list))
 
 
 def observed_snapshot(

@@ -87,8 +87,9 @@ class BindingResolver:
     def learn(self, entity: Entity, key: str, external_id: str) -> None:
         self._to_key[(entity, external_id)] = key
         self._to_external[(entity, key)] = external_id
-        self._deleted_ids.discard((entity, external_id))
-        self._deleted_keys.discard((entity, key))
+        if self._deleted_ids or self._deleted_keys:  # (a run that saw no deletion: every call)
+            self._deleted_ids.discard((entity, external_id))
+            self._deleted_keys.discard((entity, key))
 
     def forget(self, entity: Entity, key: str) -> None:
         """Drop what was learned about a record whose binding was just removed."""

@@ -101,11 +101,15 @@ class SyncService:
 
     def _take(self, route: str, holder: str) -> Lease:
         name = f"route:{route}"
-        previous = self.store.lease_holder(name)
-        if previous is not None and holder_is_dead(previous):
-            log.warning("taking over the lease of a dead process", extra={"holder": previous})
-            self.store.release_lease(name, previous)
+        # The lease is free (or ours to take) on almost every run: the holder is asked only
+        # when it is not, and one that died on this host is let go before trying again.
         lease = self.store.take_lease(name, holder, self.lease_ttl)
+        if lease is None:
+            previous = self.store.lease_holder(name)
+            if previous is not None and holder_is_dead(previous):
+                log.warning("taking over the lease of a dead process", extra={"holder": previous})
+                self.store.release_lease(name, previous)
+                lease = self.store.take_lease(name, holder, self.lease_ttl)
         if lease is None:
             other = self.store.lease_holder(name) or "another process"
             raise LeaseHeldError(f"route {route!r} is being synced by {other}")

@@ -76,6 +76,27 @@ class FailureStore(StoreBase):
         with self.engine.connect() as conn:
             return [Failure(**row._mapping) for row in conn.execute(query)]
 
+    def pending_ids(self, route: str, entity: str, code: str) -> list[str]:
+        """The source ids of a route's pending failures of one entity with one error code.
+
+        The engine asks this at the start of every entity of every run (records awaiting the
+        target's confirmation): the database filters, and only the ids come back, not every
+        pending failure with its payload.
+        """
+        table = schema.failures
+        query = (
+            select(table.c.external_id)
+            .where(
+                table.c.route == route,
+                table.c.entity == entity,
+                table.c.status == FailureStatus.PENDING,
+                table.c.code == code,
+            )
+            .order_by(table.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [str(external_id) for external_id in conn.execute(query).scalars()]
+
     def count_failures(self, status: str = FailureStatus.PENDING) -> dict[str, int]:
         """Pending failures per route."""
         table = schema.failures

@@ -36,6 +36,7 @@ from sqlalchemy import (
     Dialect,
     String,
     Table,
+    and_,
     any_,
     bindparam,
     exists,
@@ -66,10 +67,15 @@ class Statement:
         """Execute once, the parameters given by name."""
         return conn.exec_driver_sql(self.sql, tuple(values[name] for name in self.names))
 
-    def run_many(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-        """One executemany: each row a tuple in `names` order, already as the driver takes it."""
-        if rows:
-            conn.exec_driver_sql(self.sql, rows)
+    def run_many(self, conn: Connection, rows: list[tuple[Any, ...]]) -> int:
+        """One executemany: each row a tuple in `names` order, already as the driver takes it.
+
+        Returns the rows it inserted or updated, summed over the rows (sqlite3 and psycopg both
+        sum an executemany's counts; an upsert's update skipped by its WHERE counts 0).
+        """
+        if not rows:
+            return 0
+        return int(conn.exec_driver_sql(self.sql, rows).rowcount)
 
 
 def _compile(dialect: Dialect, statement: ClauseElement) -> Statement:
@@ -86,24 +92,54 @@ def _in_list(dialect: Dialect, column: ColumnElement[Any], name: str) -> ColumnE
     return column.in_(select(values.c.value))
 
 
+def _sqlite_datetime_to_db(value: dt.datetime | None) -> str | None:
+    """An aware datetime as the text `UtcDateTime` stores on SQLite, in one call.
+
+    SQLAlchemy's SQLite `DATETIME` writes "%(year)04d-…%(microsecond)06d" from a dict of the
+    fields, behind the type's own check and conversion to naive UTC: ~2.5 µs, once per source
+    binding an incremental run writes. `isoformat` writes the same text (`_same_text` checks
+    it when the statements are built, and SQLAlchemy's processors are kept if it does not).
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise ValueError("the store only takes timezone-aware datetimes")
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _same_text(
+    core: Callable[[dt.datetime | None], Any], ours: Callable[[dt.datetime | None], Any]
+) -> bool:
+    """Whether two datetime processors store the same values the same way."""
+    paris = dt.timezone(dt.timedelta(hours=2))
+    samples = [
+        None,
+        dt.datetime(2026, 5, 1, 14, 30, 15, 123456, tzinfo=paris),
+        dt.datetime(2026, 1, 1, 0, 30, tzinfo=paris),  # the day before in UTC, no microseconds
+        dt.datetime(999, 12, 31, 23, 59, 59, 1, tzinfo=dt.UTC),  # a year of three digits
+    ]
+    return all(core(sample) == ours(sample) for sample in samples)
+
+
 class HotPath:
     """The hot-path statements of one dialect, and its conversions of the store's own types."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self._upserts: dict[
-            tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], Statement
+            tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]],
+            Statement,
         ] = {}
         utc = schema.UtcDateTime().dialect_impl(dialect)
         to_db, from_db = utc.bind_processor(dialect), utc.result_processor(dialect, None)
         assert to_db is not None and from_db is not None
+        if dialect.name == "sqlite" and _same_text(to_db, _sqlite_datetime_to_db):
+            to_db = _sqlite_datetime_to_db
         #: An aware datetime as this dialect stores it in a `UtcDateTime` column, and back.
         self.datetime_to_db: Callable[[dt.datetime | None], Any] = to_db
         self.datetime_from_db: Callable[[Any], dt.datetime | None] = from_db
-        if dialect.name == "sqlite":
-            # The same text in a third of the time (a source binding's remote time is one
-            # per record); tests/state/test_hotpath.py holds it to Core's processing.
-            self.datetime_to_db = _sqlite_datetime
 
         bindings = schema.bindings
         by_key = select(
@@ -175,13 +211,21 @@ class HotPath:
         return json.loads(value) if isinstance(value, str) else value
 
     def upsert(
-        self, table: Table, columns: Sequence[str], conflict: Sequence[str], updates: Sequence[str]
+        self,
+        table: Table,
+        columns: Sequence[str],
+        conflict: Sequence[str],
+        updates: Sequence[str],
+        *,
+        same: Sequence[str] = (),
     ) -> Statement:
         """INSERT … ON CONFLICT (conflict) DO UPDATE SET `updates`, taking `columns` in order.
 
-        `columns` must be in the table's order, the order the compiler renders values in.
+        `columns` must be in the table's order, the order the compiler renders values in. With
+        `same`, an existing row is updated only where it holds the given values in those
+        columns (`DO UPDATE … WHERE`); a row left alone counts 0 in `run_many`'s result.
         """
-        shape = (table.name, tuple(columns), tuple(conflict), tuple(updates))
+        shape = (table.name, tuple(columns), tuple(conflict), tuple(updates), tuple(same))
         found = self._upserts.get(shape)
         if found is not None:
             return found
@@ -190,27 +234,15 @@ class HotPath:
         statement = insert.on_conflict_do_update(
             index_elements=list(conflict),
             set_={column: insert.excluded[column] for column in updates},
+            where=and_(*(table.c[column] == insert.excluded[column] for column in same))
+            if same
+            else None,
         )
         compiled = _compile(self.dialect, statement)
         if compiled.names != shape[1]:  # callers build their rows in `columns` order
             raise AssertionError(f"{table.name}: compiled as {compiled.names}, not {columns}")
         self._upserts[shape] = compiled
         return compiled
-
-
-def _sqlite_datetime(value: dt.datetime | None) -> str | None:
-    """What `UtcDateTime` and SQLite's `DATETIME` make of a datetime: UTC, naive, as text in
-    SQLAlchemy's storage format (`YYYY-MM-DD HH:MM:SS.ffffff`)."""
-    if value is None:
-        return None
-    if not isinstance(value, dt.datetime) or value.tzinfo is None:
-        raise ValueError("the store only takes timezone-aware datetimes")
-    if value.tzinfo is not dt.UTC:
-        value = value.astimezone(dt.UTC)
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
-    )
 
 
 def hot_path(dialect: Dialect) -> HotPath:

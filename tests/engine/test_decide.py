@@ -5,9 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from connector.batching import chunked
 from connector.engine import prepare
 from connector.engine.decide import (
+    LINES,
     UNWRITTEN,
     WritePlan,
     advance_watermark,
@@ -16,6 +20,7 @@ from connector.engine.decide import (
     lines_equal,
     merge_lines,
     merged_snapshot,
+    observation_replaces,
     observed_snapshot,
     plan_write,
     pull_since,
@@ -230,6 +235,74 @@ def test_observing_a_system_keeps_what_it_does_not_return():
         "history.lifetime_revenue": "10",
         UNWRITTEN + "owner": "dave@x",
     }
+
+
+def test_an_observation_that_returns_every_path_replaces_the_snapshot():
+    previous = {"name": "A", "phone": None}
+    assert observation_replaces(previous, {"name": "B", "phone": "1", "email": "x"})
+    assert observation_replaces({}, {"name": "B"})
+    assert not observation_replaces({**previous, "history.x": "1"}, {"name": "B", "phone": "1"})
+    assert not observation_replaces({UNWRITTEN + "owner": "dave@x"}, {"owner": "erin@x"})
+    # Lines merge with what the snapshot held (fields the source does not return stay).
+    lines = [{"number": 1, "quantity": "2"}]
+    assert not observation_replaces({LINES: [{"number": 1, "total": "9"}]}, {LINES: lines})
+    assert observation_replaces({LINES: None}, {LINES: lines})
+
+
+_PATHS = ("name", "phone", "owner", LINES)
+_VALUES = st.one_of(
+    st.sampled_from([None, "", [], "a", "b", 1]),
+    st.lists(
+        st.fixed_dictionaries(
+            {"number": st.sampled_from([1, 2])}, optional={"sku": st.sampled_from(["A", "B"])}
+        ),
+        max_size=2,
+    ),
+)
+_FLATS = st.dictionaries(st.sampled_from(_PATHS), _VALUES, max_size=len(_PATHS))
+
+
+@given(previous=_FLATS, observed=_FLATS)
+def test_observation_replaces_only_when_the_merged_snapshot_is_the_observation(previous, observed):
+    if observation_replaces(previous, observed):
+        assert observed_snapshot(previous, observed) == observed
+
+
+@given(
+    incoming=_FLATS,
+    snapshot=_FLATS,
+    source_snapshot=st.none() | _FLATS,
+    owners=st.dictionaries(st.sampled_from(_PATHS), st.sampled_from(["crm", "erp"])),
+    newer=st.booleans(),
+)
+def test_a_value_equal_to_the_snapshot_plays_no_part_in_an_update(
+    incoming, snapshot, source_snapshot, owners, newer
+):
+    """Dropping the paths whose value the snapshot holds changes nothing in the plan: they
+    are neither written nor withheld, and every other path is decided on its own."""
+
+    def planned(values):
+        return plan_write(
+            values,
+            target_paths=set(_PATHS) - {"phone"},
+            snapshot=snapshot,
+            bound=True,
+            source_names={"crm"},
+            owner_of=owners.get,
+            source_is_newer=newer,
+            source_snapshot=source_snapshot,
+        )
+
+    plan = planned(incoming)
+    differing = {path: v for path, v in incoming.items() if snapshot.get(path, "?") != v}
+    assert planned(differing) == plan
+    assert plan.paths | plan.withheld <= differing.keys() - {"phone"}
+    assert not plan.paths & plan.withheld
+    for path, value in differing.items():
+        if path in ("name", "owner") and path not in snapshot and value not in (None, "", []):
+            # New there and not empty: written when the source owns it or, unowned, is newer.
+            expected = owners.get(path) == "crm" or (path not in owners and newer)
+            assert (path in plan.paths) == expected
 
 
 def test_a_value_the_target_mapping_cannot_represent_is_found():

@@ -12,18 +12,21 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, inspect, select
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, event, inspect, select
 from sqlalchemy.dialects import sqlite
 
 from connector.errors import RecordError
 from connector.state import schema
 from connector.state.bindings import encode_snapshot
 from connector.state.hotpath import hot_path
-from connector.state.store import StateStore
+from connector.state.store import StateStore, StoreConflict
 
 PARIS = dt.timezone(dt.timedelta(hours=2))
 MOMENT = dt.datetime(2026, 5, 1, 14, 30, 15, 123456, tzinfo=PARIS)
 WHOLE_SECOND = dt.datetime(2026, 5, 2, 9, 0, 0, tzinfo=dt.UTC)
+SQLITE = create_engine("sqlite://").dialect
 SNAPSHOT = {"name": "Zoë «Ünïcode» 北京 \U0001f600", "vat": None, "tags": ["a", None], "n": 3}
 
 
@@ -111,6 +114,62 @@ def test_the_last_bind_of_a_key_in_one_transaction_wins(store: StateStore) -> No
     bindings = store.bindings_for("customer", "crm", ["k1", "k2"])
     assert bindings["k1"].snapshot == {"name": "B"}
     assert bindings["k2"].external_id == "202" and bindings["k2"].snapshot == {"name": "C"}
+
+
+def test_a_batch_of_rebinds_keeps_moves_and_creates_bindings(store: StateStore) -> None:
+    """Binds that keep their record's id are written by an upsert that leaves the id alone;
+    one key bound to another record in the same batch still moves, and new keys are made."""
+    with store.transaction() as tx:
+        for n in range(5):
+            tx.bind("customer", f"k{n}", "crm", f"id{n}", snapshot={"n": n})
+    with store.transaction() as tx:
+        tx.bind("customer", "k0", "crm", "id0", snapshot={"n": 10})  # kept
+        tx.bind("customer", "k1", "crm", "id1-new", snapshot={"n": 11})  # moved
+        tx.bind("customer", "k2", "crm", "id2", snapshot={"n": 12})  # kept, after a move
+        tx.bind("customer", "k9", "crm", "id9", snapshot={"n": 19})  # new
+        tx.bind("customer", "k3", "crm", "id3", snapshot={"n": 13})  # moved, then back
+        tx.bind("customer", "k3", "crm", "id3-new", snapshot={"n": 23})
+        tx.bind("customer", "k3", "crm", "id3", snapshot={"n": 33})
+        now = tx.now
+    found = store.bindings_for("customer", "crm", [f"k{n}" for n in range(10)])
+    assert {key: (b.external_id, b.snapshot) for key, b in found.items()} == {
+        "k0": ("id0", {"n": 10}),
+        "k1": ("id1-new", {"n": 11}),
+        "k2": ("id2", {"n": 12}),
+        "k3": ("id3", {"n": 33}),
+        "k4": ("id4", {"n": 4}),
+        "k9": ("id9", {"n": 19}),
+    }
+    assert found["k1"].hash == encode_snapshot({"n": 11}).hash
+    assert core_row(store, "k0", "crm")["synced_at"] == now
+    assert store.keys_for("customer", "crm", ["id1", "id1-new", "id3-new"]) == {"id1-new": "k1"}
+
+
+def test_a_kept_id_bound_to_another_key_is_still_a_conflict(store: StateStore) -> None:
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "id1", snapshot={"n": 1})
+        tx.bind("customer", "k2", "crm", "id2", snapshot={"n": 2})
+    with pytest.raises(StoreConflict), store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "id1", snapshot={"n": 10})
+        tx.bind("customer", "k2", "crm", "id1", snapshot={"n": 20})  # k1's record
+    found = store.bindings_for("customer", "crm", ["k1", "k2"])
+    assert {key: (b.external_id, b.snapshot) for key, b in found.items()} == {
+        "k1": ("id1", {"n": 1}),
+        "k2": ("id2", {"n": 2}),
+    }
+
+
+@given(
+    moment=st.datetimes(
+        min_value=dt.datetime(1000, 1, 2),
+        max_value=dt.datetime(9999, 12, 30),
+        timezones=st.timezones(),
+    )
+)
+def test_the_sqlite_datetime_text_is_the_one_core_writes(moment: dt.datetime) -> None:
+    core = schema.UtcDateTime().dialect_impl(SQLITE).bind_processor(SQLITE)
+    assert core is not None
+    assert hot_path(SQLITE).datetime_to_db(moment) == core(moment)
 
 
 def test_a_naive_datetime_is_refused_at_once(store: StateStore) -> None:

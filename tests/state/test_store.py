@@ -61,6 +61,26 @@ def test_a_failure_counts_attempts_and_resolves(store: StateStore):
     assert store.failures(status=None)[0].status == "resolved"
 
 
+def test_pending_ids_are_one_route_entity_and_code_pending_only(store: StateStore):
+    with store.transaction() as tx:
+        for route, entity, external_id, code in [
+            ("r", "customer", "1", "AWAITING"),
+            ("r", "customer", "2", "REJECTED"),
+            ("r", "contact", "3", "AWAITING"),
+            ("other", "customer", "4", "AWAITING"),
+            ("r", "customer", "5", "AWAITING"),
+            ("r", "customer", "6", "AWAITING"),
+        ]:
+            tx.record_failure(
+                route, entity, external_id, key=None, stage="push",
+                error=RecordError("no", code=code), payload={"big": "x" * 100}, retryable=True,
+            )  # fmt: skip
+    with store.transaction() as tx:
+        tx.resolve_failure("r", "customer", "5")
+    assert store.pending_ids("r", "customer", "AWAITING") == ["1", "6"]
+    assert store.pending_ids("r", "contact", "REJECTED") == []
+
+
 def test_inbox_ignores_redelivered_events(store: StateStore):
     event = {"source": "crm", "event_id": "e1", "entity": "customer", "external_id": "5"}
     assert store.enqueue_events([event, {**event, "event_id": "e2"}]) == 2

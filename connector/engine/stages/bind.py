@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from connector.adapter import WriteResult
 from connector.config import RouteConfig
-from connector.engine.decide import merged_snapshot, observed_snapshot
+from connector.engine.decide import merged_snapshot, observation_replaces, observed_snapshot
 from connector.engine.prepare import Failed, Outgoing
 from connector.engine.resolver import BindingResolver
 from connector.engine.stages.write import Outcome
@@ -69,7 +69,9 @@ class Binder:
                     # Nothing known yet: what the source holds now is `flat` itself (not a
                     # copy), whose one encoding then serves the target's binding too.
                     previous = item.source_snapshot
-                    snapshot = observed_snapshot(previous, item.flat) if previous else item.flat
+                    snapshot = item.flat
+                    if previous and not observation_replaces(previous, item.flat):
+                        snapshot = observed_snapshot(previous, item.flat)
                 tx.bind(
                     entity,
                     item.key,
@@ -98,8 +100,15 @@ class Binder:
         """A target record already bound to another canonical key (or claimed twice in these
         outcomes) fails the write that would bind it again, with the reason, instead of breaking
         the store's uniqueness and with it the whole run."""
-        ids = [r.external_id for _, r in outcomes if r.error is None and r.external_id]
-        owners = self.store.keys_for(entity, self.route.target, ids)
+        # A record the target answered with the id it is bound to already (an update) needs no
+        # question: the store holds that id for this key alone. Its id still counts as claimed
+        # below, so another record of the batch answered with it is refused.
+        ids = [
+            r.external_id
+            for item, r in outcomes
+            if r.error is None and r.external_id and r.external_id != item.target_id
+        ]
+        owners = self.store.keys_for(entity, self.route.target, ids) if ids else {}
         for index, (item, result) in enumerate(outcomes):
             if result.error is not None or result.external_id is None:
                 continue

@@ -62,8 +62,4 @@ async def read_parents(
 def awaiting_ids(store: StateStore, route: str, entity: Entity) -> list[str]:
     """Source ids of records the target accepted but has not confirmed yet (a staging row the
     ERP's import job has still to process): they are written again before the change feed."""
-    return [
-        failure.external_id
-        for failure in store.failures(route=route)
-        if failure.entity == entity.value and failure.code == AwaitingTarget.CODE
-    ]
+    return store.pending_ids(route, entity.value, AwaitingTarget.CODE)

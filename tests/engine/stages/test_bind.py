@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from connector.adapter import WriteResult
 from connector.engine.decide import UNWRITTEN
 from connector.engine.prepare import Failed
@@ -70,6 +72,37 @@ def test_results_bind_the_written_file_the_failed_and_refuse_a_target_record_bou
     assert failures(sqlite_store) == {
         ("e2", "push", "REJECTED"),
         ("e3", "push", "BINDING_CONFLICT"),
+    }
+
+
+def test_an_update_keeps_its_target_record_without_asking_and_another_claim_is_refused(
+    sqlite_store, route, monkeypatch
+):
+    items = outgoing(("k1", Customer(number="N1")), ("k2", Customer(number="N2")))
+    stage, _ = binder(sqlite_store, route)
+    created = [(item, WriteResult(item.key, f"crm-{item.key}", created=True)) for item in items]
+    assert stage.record_results(Entity.CUSTOMER, created) == ["created", "created"]
+    asked: list[list[str]] = []
+    keys_for = sqlite_store.keys_for
+    monkeypatch.setattr(
+        sqlite_store, "keys_for", lambda *args: asked.append(sorted(args[2])) or keys_for(*args)
+    )
+    # Updated now: k1 answered with the record it is bound to, k3 (new) with that same record,
+    # k2 with another record than its own.
+    k1, k2 = (replace(item, target_id=f"crm-{item.key}") for item in items)
+    (k3,) = outgoing(("k3", Customer(number="N3")))
+    outcomes = [
+        (k1, WriteResult("k1", "crm-k1")),
+        (k3, WriteResult("k3", "crm-k1", created=True)),
+        (k2, WriteResult("k2", "crm-k1")),
+    ]
+    assert stage.record_results(Entity.CUSTOMER, outcomes) == ["updated", "failed", "failed"]
+    assert asked == [["crm-k1", "crm-k1"]], "only the records answered with another id are asked"
+    bound = sqlite_store.bindings_for(Entity.CUSTOMER, route.target, ["k1", "k2", "k3"])
+    assert {key: b.external_id for key, b in bound.items()} == {"k1": "crm-k1", "k2": "crm-k2"}
+    assert failures(sqlite_store) == {
+        ("e3", "push", "BINDING_CONFLICT"),
+        ("e2", "push", "BINDING_CONFLICT"),
     }
 
 
