@@ -97,7 +97,9 @@ class json_ids(FunctionElement[Any]):  # lower case, as SQL functions are
     """MariaDB: the strings of a JSON array, as the rows of one column `item` (JSON_TABLE).
 
     The column has the store's own collation (the migrations'), so an id compares with the
-    indexed columns exactly, and the length of the longest of them (`external_id`).
+    indexed columns exactly. JSON_TABLE cuts a longer string to the column's length (with a
+    warning, even in strict mode): one character more than the longest stored id
+    (`external_id`, 255) keeps a cut id longer than any stored one, so it still matches none.
     """
 
     name = "json_ids"
@@ -108,7 +110,7 @@ class json_ids(FunctionElement[Any]):  # lower case, as SQL functions are
 def _json_table(element: json_ids, compiler: SQLCompiler, **kw: Any) -> str:
     array = compiler.process(element.clauses, **kw)
     return (
-        f"JSON_TABLE({array}, '$[*]' COLUMNS (item VARCHAR(255) CHARACTER SET utf8mb4 "
+        f"JSON_TABLE({array}, '$[*]' COLUMNS (item VARCHAR(256) CHARACTER SET utf8mb4 "
         "COLLATE utf8mb4_nopad_bin PATH '$'))"
     )
 

@@ -128,3 +128,12 @@ def test_only_the_bindings_upsert_needs_the_guard() -> None:
     assert _other_unique_keys(schema.cursors, ("route", "entity")) == ()
     assert _other_unique_keys(schema.failures, ("route", "entity", "external_id")) == ()
     assert _other_unique_keys(schema.row_checksums, ("system", "entity", "row_key")) == ()
+
+
+def test_an_id_longer_than_any_stored_one_matches_none(store: StateStore) -> None:
+    """MariaDB's JSON_TABLE cuts a string to its column's length instead of failing."""
+    longest = "x" * 255
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", longest)
+    assert store.keys_for("customer", "crm", [longest + "y", longest + "yz"]) == {}
+    assert store.keys_for("customer", "crm", [longest]) == {longest: "k1"}
