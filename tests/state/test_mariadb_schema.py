@@ -9,11 +9,13 @@ else than the store opening on a MariaDB server 10.6 or later is refused, saying
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import make_url
 
 from connector.errors import ConfigurationError
+from connector.state.connect import StoreTimeouts, check_server, create_store_engine
 from connector.state.store import database_url, open_store
 
 
@@ -63,3 +65,29 @@ def test_a_store_url_the_store_cannot_use_is_refused(url: str, refusal: str) -> 
 @pytest.mark.parametrize("url", ["mariadb://u@h/db", "mysql://u@h/db"])
 def test_a_bare_mariadb_url_means_pymysql(url: str) -> None:
     assert "+pymysql://" in database_url(url, Path("."))
+
+
+@pytest.mark.parametrize(
+    ("mariadb", "version", "refusal"),
+    [
+        (False, (8, 0, 36), "not MySQL 8.0.36"),
+        (True, (10, 5, 27), "needs MariaDB 10.6 or later"),
+    ],
+)
+def test_a_server_the_store_does_not_run_on_is_refused_at_open(
+    mysql_database_url: str,
+    mariadb: bool,
+    version: tuple[int, ...],
+    refusal: str,
+) -> None:
+    """Only a MariaDB server can be had here: it is made to say it is another one (the
+    dialect reads both once, on its first connection)."""
+    engine = create_store_engine(mysql_database_url, StoreTimeouts())
+    try:
+        check_server(engine)  # the real server passes
+        dialect: Any = engine.dialect
+        dialect.is_mariadb, dialect.server_version_info = mariadb, version
+        with pytest.raises(ConfigurationError, match=refusal):
+            check_server(engine)
+    finally:
+        engine.dispose()
