@@ -139,4 +139,5 @@ def conflict_detail(error: IntegrityError) -> str:
     keys = column and table and _GUARDS.get((table.group(1), column.group(1)))
     if not keys:
         return detail
-    return f"duplicate entry for {' or '.join(keys)}: the row it names is another one's"
+    named = " or ".join(f"'{key}'" for key in keys)
+    return f"duplicate entry for key {named}: another row holds these values"
