@@ -15,6 +15,9 @@ out (once per process in the daemon); the run's lease, run record and cursor are
 
 Goals (issue 16): >= 10,000 records per CPU second with the store on SQLite, >= 7,000 on
 PostgreSQL (a fresh schema on 127.0.0.1:5432 db `test`, or `--pg URL`; `--no-pg` skips it).
+MariaDB is measured third (a fresh database on 127.0.0.1:3306, or `--mariadb URL`;
+`--no-mariadb` skips it); the issue sets it no goal, so its figure is reported as it is. A
+checkout whose store does not run on MariaDB (a `--baseline` from before it did) skips it.
 
 `--baseline REF` measures a git ref first, in the same run: a temporary `git worktree` of REF
 runs this very script (copied in, so REF's engine is measured by today's bench) in a subprocess
@@ -27,8 +30,8 @@ by the profiler). To sample it with py-spy instead, give `--incremental-runs K`:
 run is repeated K times (each after changing SHARE of the customers again), so that most of the
 process's samples are incremental ones.
 
-    .venv/bin/python bench/engine.py [--customers 100000] [--no-pg] [--baseline main]
-        [--changed 0.01] [--incremental-runs 1] [--profile-incremental FILE]
+    .venv/bin/python bench/engine.py [--customers 100000] [--no-pg] [--no-mariadb]
+        [--baseline main] [--changed 0.01] [--incremental-runs 1] [--profile-incremental FILE]
 """
 
 from __future__ import annotations
@@ -68,12 +71,14 @@ from connector.adapter import (
 )
 from connector.config import load_config
 from connector.engine.service import SyncService
+from connector.errors import ConfigurationError
 from connector.model import Entity
 from connector.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
-GOALS = {"sqlite": 10_000, "postgresql": 7_000}
+GOALS: dict[str, int | None] = {"sqlite": 10_000, "postgresql": 7_000, "mariadb": None}
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+MARIADB_URL = "mariadb+pymysql://root@127.0.0.1:3306/test"
 CHANGED_SHARE = 0.01
 
 
@@ -229,6 +234,15 @@ def fresh_pg_schema(base: str) -> tuple[str, sa.Engine, str]:
     return f"{base}{separator}options=-csearch_path%3D{schema}", admin, schema
 
 
+def fresh_mariadb_database(base: str) -> tuple[str, sa.Engine, str]:
+    database = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4"))
+    url = sa.make_url(base).set(database=database).render_as_string(hide_password=False)
+    return url, admin, database
+
+
 @dataclass(frozen=True)
 class Incremental:
     """How the incremental run is made: the share changed, how often, profiled or not."""
@@ -277,7 +291,11 @@ def bench_store(
 
 
 def measure(
-    erp: Path, customers: int, pg: str | None, incremental: Incremental = Incremental()
+    erp: Path,
+    customers: int,
+    pg: str | None,
+    mariadb: str | None,
+    incremental: Incremental = Incremental(),
 ) -> list[dict[str, Any]]:
     """Every case on this checkout's engine; a list of {store, run, records, cpu}."""
     results: list[dict[str, Any]] = []
@@ -293,6 +311,16 @@ def measure(
                 with admin.connect() as conn:
                     conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
                 admin.dispose()
+        if mariadb is not None:
+            url, admin, database = fresh_mariadb_database(mariadb)
+            try:
+                results += bench_store("mariadb", url, directory, erp, customers, incremental)
+            except ConfigurationError as error:
+                print(f"  mariadb: skipped, this checkout refuses it ({error})")
+            finally:
+                with admin.connect() as conn:
+                    conn.execute(sa.text(f"DROP DATABASE `{database}`"))
+                admin.dispose()
     return results
 
 
@@ -301,6 +329,7 @@ def measure_checkout(
     erp: Path,
     customers: int,
     pg: str | None,
+    mariadb: str | None,
     label: str,
     incremental: Incremental = Incremental(),
 ) -> list[dict[str, Any]]:
@@ -316,6 +345,7 @@ def measure_checkout(
         command += ["--changed", str(incremental.share)]
         command += ["--incremental-runs", str(incremental.runs)]
         command += ["--pg", pg] if pg is not None else ["--no-pg"]
+        command += ["--mariadb", mariadb] if mariadb is not None else ["--no-mariadb"]
         print(f"\n== {label} ({root})")
         # The checkout's packages come first on the path: not this worktree's editable install.
         env = {**os.environ, "PYTHONPATH": str(root)}
@@ -337,27 +367,37 @@ def rate(result: dict[str, Any]) -> float:
     return float(result["records"]) / float(result["cpu"])
 
 
+GOALS_SAID = "goal: sqlite 10,000, postgresql 7,000, mariadb none set"
+
+
+def goal_ratio(result: dict[str, Any]) -> str:
+    goal = GOALS[result["store"]]
+    return "-" if goal is None else f"{rate(result) / goal:.2f}"
+
+
 def print_results(results: list[dict[str, Any]]) -> None:
-    print("\nrecords per CPU second of the engine process (goal: sqlite 10,000, postgresql 7,000)")
+    print(f"\nrecords per CPU second of the engine process ({GOALS_SAID})")
     for result in results:
-        goal = GOALS[result["store"]]
+        ratio = goal_ratio(result)
         print(
             f"  {result['store']:10} {result['run']:12} {rate(result):9,.0f} records/CPU-s  "
-            f"(ratio to goal {rate(result) / goal:.2f})"
+            + ("(no goal)" if ratio == "-" else f"(ratio to goal {ratio})")
         )
 
 
 def print_side_by_side(ref: str, before: list[dict[str, Any]], after: list[dict[str, Any]]) -> None:
-    print(
-        f"\nrecords per CPU second: {ref} vs this checkout (goal: sqlite 10,000, postgresql 7,000)"
-    )
+    print(f"\nrecords per CPU second: {ref} vs this checkout ({GOALS_SAID})")
     head = f"{'store':10} {'run':12} {ref[:12]:>12} {'now':>9} {'now/' + ref[:8]:>13}"
     print(f"  {head} {'goal ratio':>11}")
-    for old, new in zip(before, after, strict=True):
-        goal = GOALS[new["store"]]
+    # Matched by case: a baseline whose store does not run on MariaDB has no figure there.
+    earlier = {(old["store"], old["run"]): old for old in before}
+    for new in after:
+        old = earlier.get((new["store"], new["run"]))
+        then = f"{rate(old):12,.0f}" if old else f"{'-':>12}"
+        ratio = f"{rate(new) / rate(old):12.2f}x" if old else f"{'-':>13}"
         print(
-            f"  {new['store']:10} {new['run']:12} {rate(old):12,.0f} {rate(new):9,.0f} "
-            f"{rate(new) / rate(old):12.2f}x {rate(new) / goal:11.2f}"
+            f"  {new['store']:10} {new['run']:12} {then} {rate(new):9,.0f} "
+            f"{ratio} {goal_ratio(new):>11}"
         )
 
 
@@ -371,7 +411,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--pg", default=PG_URL, help="PostgreSQL server for the second store")
-    parser.add_argument("--no-pg", action="store_true", help="measure the SQLite store only")
+    parser.add_argument("--no-pg", action="store_true", help="leave the PostgreSQL store out")
+    parser.add_argument("--mariadb", default=MARIADB_URL, help="MariaDB server for the third")
+    parser.add_argument("--no-mariadb", action="store_true", help="leave the MariaDB store out")
     parser.add_argument("--baseline", metavar="REF", help="measure this git ref first")
     parser.add_argument("--erp", type=Path, help="a sample ERP generated before (same count)")
     parser.add_argument(
@@ -398,6 +440,7 @@ def main() -> None:
     args = parser.parse_args()
     pg = None if args.no_pg else args.pg
     incremental = Incremental(args.changed, max(1, args.incremental_runs), args.profile_incremental)
+    mariadb = None if args.no_mariadb else args.mariadb
 
     if args.checkout is not None:
         # A child of `--baseline`: make sure the engine measured is the checkout's own.
@@ -413,20 +456,24 @@ def main() -> None:
             erp = Path(folder) / "sample-erp.db"
             sample_erp(erp, args.customers)
         if args.baseline is None:
-            results = measure(erp, args.customers, pg, incremental)
+            results = measure(erp, args.customers, pg, mariadb, incremental)
             if args.json is not None:
                 args.json.write_text(json.dumps(results))
             print_results(results)
             return
         checkout = baseline_checkout(args.baseline, Path(folder))
         try:
-            before = measure_checkout(checkout, erp, args.customers, pg, args.baseline, incremental)
+            before = measure_checkout(
+                checkout, erp, args.customers, pg, mariadb, args.baseline, incremental
+            )
         finally:
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)],
                 check=True,
             )
-        after = measure_checkout(ROOT, erp, args.customers, pg, "this checkout", incremental)
+        after = measure_checkout(
+            ROOT, erp, args.customers, pg, mariadb, "this checkout", incremental
+        )
     print_side_by_side(args.baseline, before, after)
 
 

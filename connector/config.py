@@ -246,8 +246,8 @@ class StateConfig(_Strict):
     url: str | None = None
     #: How long to wait for a connection to the store.
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
-    #: How long one statement may take (PostgreSQL `statement_timeout`, SQLite busy timeout);
-    #: the client gives up on any reply 2 s after that.
+    #: How long one statement may take (PostgreSQL `statement_timeout`, MariaDB
+    #: `max_statement_time`, SQLite busy timeout); the client gives up on any reply 2 s after.
     statement_timeout_seconds: float = Field(default=30.0, gt=0)
     #: How long `connector sync` (and a scheduled run) waits out a store that stopped answering,
     #: resuming from its last checkpoint, before it gives up (exit code 3).

@@ -1,5 +1,5 @@
-"""Fixtures shared by every test folder: state stores on SQLite and PostgreSQL, and empty
-PostgreSQL schemas and MariaDB databases for the ERP adapter's SQL mode."""
+"""Fixtures shared by every test folder: state stores on SQLite, PostgreSQL and MariaDB, and
+empty PostgreSQL schemas and MariaDB databases (for stores and the ERP adapter's SQL mode)."""
 
 from __future__ import annotations
 
@@ -89,13 +89,18 @@ def mysql_database_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each store test runs on both databases the product supports."""
+    """Each store test runs on the three databases the product supports."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
-    url: str = request.getfixturevalue("pg_schema_url")
-    return url
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("pg_schema_url")
+        return url
+    # As the documentation spells a MariaDB store (tests/state/test_mariadb_schema.py also
+    # opens one as mysql://, which SQLAlchemy handles as another dialect).
+    server = make_url(request.getfixturevalue("mysql_database_url"))
+    return server.set(drivername="mariadb+pymysql").render_as_string(hide_password=False)
 
 
 @pytest.fixture

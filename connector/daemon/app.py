@@ -50,7 +50,8 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 READY_TIMEOUT_SECONDS = 1.5
 METRICS_RENDER_ATTEMPTS = 3
 WEBHOOK_PREFIX = "/webhooks/"
-#: Group commits in flight at once on PostgreSQL (bench/webhooks.py, daemon case).
+#: Group commits in flight at once on PostgreSQL (bench/webhooks.py, daemon case); MariaDB
+#: takes the same (its row locks let them run side by side; not measured apart).
 POSTGRES_WRITERS = 4
 
 
@@ -244,10 +245,11 @@ class WebhookFastPath:
 
 
 def _writers_for(store: InboxStore) -> int:
-    """Concurrent inbox writes: several on PostgreSQL, one on SQLite (a single write lock)."""
+    """Concurrent inbox writes: several on PostgreSQL and MariaDB (row locks), one on SQLite
+    (a single write lock)."""
     engine = getattr(store, "engine", None)
     dialect = getattr(getattr(engine, "dialect", None), "name", "")
-    return POSTGRES_WRITERS if dialect == "postgresql" else 1
+    return POSTGRES_WRITERS if dialect in ("postgresql", "mysql", "mariadb") else 1
 
 
 def create_app(source: ReceiverDeps | RuntimeLike) -> FastAPI:

@@ -1,7 +1,7 @@
 """The sync-state store: bindings, cursors, runs, failures, inbox and leases.
 
-SQLite (WAL) by default, PostgreSQL in production, through SQLAlchemy 2 Core; the schema is
-owned by Alembic migrations applied on first use.
+SQLite (WAL) by default, PostgreSQL or MariaDB in production, through SQLAlchemy 2 Core; the
+schema is owned by Alembic migrations applied on first use.
 
 `StateStore` and `open_store` are loaded on first use, so importing a light submodule
 (`connector.state.migrate` for the migration heads) does not import SQLAlchemy

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Engine
 
 from connector.batching import chunked
 from connector.timestamps import WallClock, utc_now
@@ -45,36 +45,21 @@ class TxBase:
         raise NotImplementedError
 
 
+#: The database names SQLAlchemy gives MariaDB (and MySQL): `mariadb://` URLs are "mariadb",
+#: `mysql://` ones "mysql" even when the server is MariaDB.
+MYSQL_FAMILY = frozenset({"mysql", "mariadb"})
+
+
 def dialect_of(name: str) -> ModuleType:
-    """The SQLAlchemy dialect package (its ON CONFLICT `insert`) for a store on database `name`.
+    """The SQLAlchemy dialect package (its upserting `insert`) for a store on database `name`.
 
     Imported on first use: a store on SQLite never loads the PostgreSQL dialect (and its
     asyncpg module), which was a tenth of `connector status`'s start-up (bench/cli_startup.py).
     """
-    package = "postgresql" if name == "postgresql" else "sqlite"
+    package = "mysql" if name in MYSQL_FAMILY else name
+    if package not in ("postgresql", "sqlite", "mysql"):
+        raise ValueError(f"the state store does not run on {name!r}")
     return importlib.import_module(f"sqlalchemy.dialects.{package}")
-
-
-def upsert(
-    conn: Connection,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    conflict: Sequence[str],
-    update_columns: Iterable[str],
-) -> None:
-    """INSERT … ON CONFLICT DO UPDATE for many rows of the same columns, in one executemany.
-
-    The statement is built once per call: SQLAlchemy cannot cache the dialects' ON CONFLICT
-    constructs, so compiling one per row cost milliseconds per record.
-    """
-    if not rows:
-        return
-    statement = dialect_of(conn.dialect.name).insert(table)
-    changes = {column: statement.excluded[column] for column in update_columns}
-    conn.execute(
-        statement.on_conflict_do_update(index_elements=list(conflict), set_=changes),
-        list(rows),
-    )
 
 
 def chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:

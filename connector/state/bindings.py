@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select
 from connector.state import schema
 from connector.state.base import StoreBase, TxBase
 from connector.state.hotpath import hot_path
+from connector.state.upserts import conditional_upserts
 
 #: One encoder for every snapshot: `json.dumps` with options builds a new one per call.
 _SNAPSHOT_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
@@ -184,7 +185,8 @@ class BindingTx(TxBase):
             columns = _COLUMNS[shape]
             updates = columns[len(_CONFLICT) :]
             upsert = self._hot.upsert
-            if shape:  # (a bind of the ids alone has nothing to update but the id)
+            # (a bind of the ids alone has nothing to update but the id)
+            if shape and conditional_upserts(self._hot.dialect.name):
                 keeping = upsert(schema.bindings, columns, _CONFLICT, updates[1:], same=_KEPT)
                 if keeping.run_many(self._conn, rows) == len(rows):
                     continue

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, or_, select, update
 
 from connector.state import schema
-from connector.state.base import StoreBase, chunks, upsert
+from connector.state.base import StoreBase, chunks
+from connector.state.upserts import upsert
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,22 @@ Every connection gets a bound on each way it could wait:
   exchange on a connection (statements, commit, rollback, the pool's pre-ping) goes through it.
   A connection whose reply did not come in time is closed, which SQLAlchemy reads as a
   disconnect: the pool drops it and the next checkout connects afresh.
+* **MariaDB** — PyMySQL's `connect_timeout`, and `read_timeout` as the client's deadline for
+  any reply (a socket timeout: PyMySQL closes the connection, which SQLAlchemy counts as a
+  disconnect). Server-side, per session: `max_statement_time` (a slow statement, lock waits
+  included), `innodb_lock_wait_timeout`, and `idle_transaction_timeout` (MariaDB 10.3+): a
+  client frozen inside a transaction loses it, and with it its row locks, as on PostgreSQL;
+  `net_read_timeout` bounds one frozen in the middle of sending a statement. The session is
+  also made strict (`sql_mode`: a value that does not fit is an error, never silently cut or
+  replaced — the bindings upsert relies on it, see `connector.state.upserts`) and READ
+  COMMITTED (see `MYSQL_ISOLATION`).
 * **The pool** — `pool_pre_ping`, so a connection that died while idle is replaced before use,
   and a checkout timeout.
 
 libpq parameters: postgresql.org/docs/current/libpq-connect.html (`connect_timeout`,
 `keepalives*`, `tcp_user_timeout`, `options`); server settings: runtime-config-client.html.
+MariaDB's: mariadb.com/kb/en/server-system-variables (`max_statement_time`,
+`idle_transaction_timeout`, `net_read_timeout`) and innodb-system-variables.
 """
 
 from __future__ import annotations
@@ -26,7 +37,27 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, create_engine, event, exc, make_url
+
+from connector.errors import ConfigurationError
+from connector.state.base import MYSQL_FAMILY
+
+#: MariaDB's oldest release with what the store uses: `FOR UPDATE SKIP LOCKED` (the inbox
+#: claim) and `JSON_TABLE` (id lists, `connector.state.hotpath`), both new in 10.6.
+MARIADB_MINIMUM = (10, 6)
+
+#: InnoDB defaults to REPEATABLE READ, whose locking reads also lock the gaps between rows:
+#: two processes taking a lease that has no row yet both lock the gap, then each one's INSERT
+#: waits for the other's gap lock, and one of them dies in a deadlock. READ COMMITTED takes no
+#: gap locks for searches, and each statement reads what is committed when it starts — what the
+#: store's statements were written for on PostgreSQL (its default).
+MYSQL_ISOLATION = "READ COMMITTED"
+
+#: Strict, and nothing that changes how SQL is parsed (no ANSI_QUOTES, no PIPES_AS_CONCAT).
+_MYSQL_SQL_MODE = (
+    "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
+    "NO_ENGINE_SUBSTITUTION"
+)
 
 
 @dataclass(frozen=True)
@@ -63,11 +94,15 @@ def outage_reason(error: BaseException) -> str:
 
 
 def create_store_engine(url: str, timeouts: StoreTimeouts) -> Engine:
+    options: dict[str, Any] = {}
+    if make_url(url).get_backend_name() in MYSQL_FAMILY:
+        options = {"isolation_level": MYSQL_ISOLATION, "connect_args": _pymysql_args(timeouts)}
     engine = create_engine(
         url,
         pool_pre_ping=True,
         pool_timeout=timeouts.reply_seconds,
         future=True,
+        **options,
     )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas(timeouts))
@@ -116,3 +151,52 @@ def _psycopg_connect(timeouts: StoreTimeouts) -> Any:
         return connect_with_deadline(timeouts.reply_seconds, *cargs, **cparams)
 
     return connect
+
+
+def _pymysql_args(timeouts: StoreTimeouts) -> dict[str, Any]:
+    statement = timeouts.statement_seconds
+    # Whole seconds where MariaDB takes only those; never 0, which would mean "no wait at all"
+    # for a lock and "no limit" for an idle transaction.
+    lock_wait = max(1, math.ceil(statement))
+    idle = max(1, math.ceil(2 * statement))
+    session = (
+        f"SET SESSION sql_mode = '{_MYSQL_SQL_MODE}', "
+        f"max_statement_time = {statement:.3f}, "
+        f"innodb_lock_wait_timeout = {lock_wait:d}, "
+        f"idle_transaction_timeout = {idle:d}, "
+        f"net_read_timeout = {idle:d}"
+    )
+    return {
+        # Every character the columns take (utf8mb4), whatever the URL or server default says.
+        "charset": "utf8mb4",
+        "connect_timeout": timeouts.connect_seconds,
+        "read_timeout": timeouts.reply_seconds,
+        "write_timeout": timeouts.reply_seconds,
+        "init_command": session,
+    }
+
+
+def check_server(engine: Engine) -> None:
+    """Refuse a server the store does not run on (connecting to see which it is).
+
+    MariaDB 10.6 or later only: MySQL has no `idle_transaction_timeout` (a frozen lease holder
+    would keep its row locks until `wait_timeout`), names its collations differently and is not
+    tested here; older MariaDB lacks SKIP LOCKED and JSON_TABLE.
+    """
+    if engine.dialect.name not in MYSQL_FAMILY:
+        return
+    with engine.connect():
+        pass
+    dialect: Any = engine.dialect
+    version = tuple(dialect.server_version_info or ())
+    if not dialect.is_mariadb:
+        shown = ".".join(map(str, version)) or "unknown"
+        raise ConfigurationError(
+            f"state.url: the state store runs on MariaDB 10.6 or later, not MySQL {shown} "
+            "(MySQL ends no idle transaction, so a frozen lease holder would keep its locks)"
+        )
+    if version < MARIADB_MINIMUM:
+        raise ConfigurationError(
+            "state.url: the state store needs MariaDB 10.6 or later (SKIP LOCKED, JSON_TABLE); "
+            f"this server is {'.'.join(map(str, version))}"
+        )

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import case, func, or_, select, update
 
 from connector.state import schema
-from connector.state.base import StoreBase, TxBase, dialect_of
+from connector.state.base import StoreBase, TxBase
+from connector.state.upserts import upsert_statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,30 +265,33 @@ class FailureTx(TxBase):
             "created_at": self.now,
             "updated_at": self.now,
         }
-        statement = dialect_of(self._conn.dialect.name).insert(table).values(**values)
-        changes = {
-            column: statement.excluded[column]
-            for column in (
-                "key",
-                "stage",
-                "error_class",
-                "code",
-                "message",
-                "payload",
-                "retryable",
-                "status",
-                "updated_at",
-            )
-        }
-        changes["attempts"] = table.c.attempts + 1
-        # A record that fails again keeps the retry time the daemon gave it (see
-        # `defer_failures`) unless the caller names a new one.
-        changes["next_retry_at"] = func.coalesce(
-            statement.excluded.next_retry_at, table.c.next_retry_at
+        updated = (
+            "key",
+            "stage",
+            "error_class",
+            "code",
+            "message",
+            "payload",
+            "retryable",
+            "status",
+            "updated_at",
         )
+
+        def changes(proposed: Any) -> dict[str, Any]:
+            change = {column: proposed[column] for column in updated}
+            change["attempts"] = table.c.attempts + 1
+            # A record that fails again keeps the retry time the daemon gave it (see
+            # `defer_failures`) unless the caller names a new one.
+            change["next_retry_at"] = func.coalesce(proposed.next_retry_at, table.c.next_retry_at)
+            return change
+
         self._conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["route", "entity", "external_id"], set_=changes
+            upsert_statement(
+                self._conn.dialect.name,
+                table,
+                ("route", "entity", "external_id"),
+                changes,
+                values,
             )
         )
 

@@ -9,19 +9,41 @@ takes the inbox lease.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import DataError
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 
 from connector.errors import UnstorableError
 from connector.state import schema
-from connector.state.base import StoreBase, dialect_of
+from connector.state.base import MYSQL_FAMILY, StoreBase, chunks, dialect_of
 
 #: Rows SQLAlchemy sends as one multi-row INSERT (its `insertmanyvalues_page_size` default).
 ONE_STATEMENT_ROWS = 1000
+
+
+#: MariaDB: how many times a batch of events is read and inserted again after another writer
+#: stored one of its events in between (each try sees what the others committed).
+_MYSQL_ENQUEUE_ATTEMPTS = 3
+#: MariaDB's error for a duplicate key (ER_DUP_ENTRY).
+_DUPLICATE_ENTRY = 1062
+
+
+def _stored(write: Callable[[], set[tuple[str, str]]]) -> set[tuple[str, str]]:
+    """Run an inbox write, turning values no store can keep into `UnstorableError`."""
+    try:
+        return write()
+    except UnicodeEncodeError:
+        # The driver encodes text as UTF-8 and cannot encode a lone surrogate.
+        raise UnstorableError("an event holds text that is not valid Unicode") from None
+    except DataError as error:
+        # PostgreSQL refuses NUL characters in text, any store a value longer than its column;
+        # the cause is in the values, so the same write would fail again. The driver's message
+        # quotes no parameter values.
+        detail = str(error.orig).splitlines()[0] if error.orig is not None else "bad value"
+        raise UnstorableError(f"the store refused an event: {detail}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,34 +91,70 @@ class InboxStore(StoreBase):
             }
             for event in events
         ]
+        if self.engine.dialect.name in MYSQL_FAMILY:
+            return _stored(lambda: self._insert_new(rows))
+        return _stored(lambda: self._insert_returning(rows))
+
+    def _insert_returning(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        """INSERT … ON CONFLICT DO NOTHING RETURNING (SQLite, PostgreSQL)."""
         table = schema.inbox
-        postgres = self.engine.dialect.name == "postgresql"
-        dialect = dialect_of(self.engine.dialect.name)
+        name = self.engine.dialect.name
         statement = (
-            dialect.insert(table)
+            dialect_of(name)
+            .insert(table)
             .on_conflict_do_nothing(index_elements=["source", "event_id"])
             .returning(table.c.source, table.c.event_id)
         )
-        try:
-            if postgres and len(rows) <= ONE_STATEMENT_ROWS:
-                # One statement is a transaction of its own: in autocommit mode it commits when
-                # it completes, and BEGIN and COMMIT cost no round trips of their own (half of
-                # a group commit's time with the store a network hop away).
-                with self.engine.connect() as conn:
-                    conn.execution_options(isolation_level="AUTOCOMMIT")
-                    return {(row.source, row.event_id) for row in conn.execute(statement, rows)}
-            with self.engine.begin() as conn:
-                # executemany with RETURNING: SQLAlchemy's "insertmanyvalues" compiles one row
-                # and batches the rest into multi-row statements by itself.
+        if name == "postgresql" and len(rows) <= ONE_STATEMENT_ROWS:
+            # One statement is a transaction of its own: in autocommit mode it commits when
+            # it completes, and BEGIN and COMMIT cost no round trips of their own (half of
+            # a group commit's time with the store a network hop away).
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
                 return {(row.source, row.event_id) for row in conn.execute(statement, rows)}
-        except UnicodeEncodeError:
-            # The driver encodes text as UTF-8 and cannot encode a lone surrogate.
-            raise UnstorableError("an event holds text that is not valid Unicode") from None
-        except DataError as error:
-            # PostgreSQL refuses NUL characters in text; the cause is in the values, so the
-            # same write would fail again. The driver's message quotes no parameter values.
-            detail = str(error.orig).splitlines()[0] if error.orig is not None else "bad value"
-            raise UnstorableError(f"the store refused an event: {detail}") from None
+        with self.engine.begin() as conn:
+            # executemany with RETURNING: SQLAlchemy's "insertmanyvalues" compiles one row
+            # and batches the rest into multi-row statements by itself.
+            return {(row.source, row.event_id) for row in conn.execute(statement, rows)}
+
+    def _insert_new(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        """MariaDB's `enqueue_new_events`: it has no ON CONFLICT DO NOTHING (INSERT IGNORE would
+        also turn a value that does not fit into a warning), so the batch's events already
+        stored are read and only the others inserted, in one transaction. An event another
+        writer inserts in between makes the INSERT a duplicate; the batch is then read again."""
+        by_event: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in rows:  # the first of an event's copies in the batch, as ON CONFLICT keeps
+            by_event.setdefault((row["source"], row["event_id"]), row)
+        sources: dict[str, list[str]] = {}
+        for source, event_id in by_event:
+            sources.setdefault(source, []).append(event_id)  # one query per source, indexed
+        for attempt in range(_MYSQL_ENQUEUE_ATTEMPTS):
+            try:
+                return self._insert_unseen(by_event, sources)
+            except IntegrityError as error:
+                duplicate = getattr(error.orig, "args", (None,))[0] == _DUPLICATE_ENTRY
+                if not duplicate or attempt + 1 == _MYSQL_ENQUEUE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def _insert_unseen(
+        self, by_event: dict[tuple[str, str], dict[str, Any]], sources: dict[str, list[str]]
+    ) -> set[tuple[str, str]]:
+        table = schema.inbox
+        with self.engine.begin() as conn:
+            stored: set[tuple[str, str]] = set()
+            for source, event_ids in sources.items():
+                for chunk in chunks(event_ids):
+                    found = conn.execute(
+                        select(table.c.event_id).where(
+                            table.c.source == source, table.c.event_id.in_(chunk)
+                        )
+                    )
+                    stored.update((source, event_id) for event_id in found.scalars())
+            new = {pair: row for pair, row in by_event.items() if pair not in stored}
+            if new:
+                conn.execute(insert(table), list(new.values()))
+        return set(new)
 
     def claim_events(self, limit: int = 100) -> list[InboxEvent]:
         """Take due pending events for processing (marks them `processing`)."""
@@ -109,7 +167,7 @@ class InboxStore(StoreBase):
                 .order_by(table.c.id)
                 .limit(limit)
             )
-            if conn.dialect.name == "postgresql":
+            if conn.dialect.name == "postgresql" or conn.dialect.name in MYSQL_FAMILY:
                 query = query.with_for_update(skip_locked=True)
             rows = list(conn.execute(query))
             if rows:

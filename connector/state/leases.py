@@ -9,7 +9,14 @@ holder taking the lease waits for the commit instead of slipping in between chec
 
 Taking a lease is a conditional UPDATE (ours already, or expired) and, when no row exists, an
 INSERT … ON CONFLICT DO NOTHING; both use `RETURNING` because psycopg reports rowcount -1 for
-that INSERT.
+that INSERT. MariaDB has neither UPDATE … RETURNING nor ON CONFLICT DO NOTHING, so there the
+row is read with a locking read (`SELECT … FOR UPDATE`: the latest committed row, locked until
+the commit, whatever the isolation level), the decision is made here, and a lease with no row
+yet is a plain INSERT, whose duplicate-key error means another process just took it. The
+store's MariaDB sessions are READ COMMITTED (`connect`), so reading a row that does not exist
+locks no gap, and two first takers cannot deadlock: the second INSERT waits for the first and
+then fails as a duplicate. The fence's UPDATE counts the rows it *matched* (SQLAlchemy connects
+with CLIENT_FOUND_ROWS), although it changes none.
 
 The row lock has one way to outlive its lease on PostgreSQL: a holder frozen (SIGSTOP, a VM
 pause) in the middle of sending a statement leaves its backend waiting for the rest of the
@@ -17,6 +24,14 @@ message, where neither `statement_timeout` nor `idle_in_transaction_session_time
 the frozen machine's kernel still acknowledges keepalives. A taker that finds the expired lease's
 row locked therefore ends that backend (`pg_terminate_backend`; PostgreSQL lets a role end its
 own sessions): its transaction rolls back, which is exactly what fencing wants of it anyway.
+
+MariaDB has a server-side limit for each of those states (`idle_transaction_timeout` between
+statements, `net_read_timeout` in the middle of one, `max_statement_time` inside one; set per
+session in `connect`), so the server itself ends a frozen holder's session, at most twice the
+statement timeout after it froze. A taker there waits for the lock a second longer than that
+(`_LOCK_LEASE_ROW`) instead of ending the session itself: finding which session holds a row
+lock needs the PROCESS privilege on MariaDB (information_schema.INNODB_LOCK_WAITS), which a
+store's account should not need.
 """
 
 from __future__ import annotations
@@ -25,12 +40,12 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, case, select, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Integer, String, case, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from connector.errors import LeaseLostError
 from connector.state import schema
-from connector.state.base import StoreBase, dialect_of
+from connector.state.base import MYSQL_FAMILY, StoreBase, dialect_of
 from connector.state.hotpath import hot_path
 
 log = logging.getLogger(__name__)
@@ -49,6 +64,15 @@ FROM pg_locks AS l JOIN {schema.leases.name} AS s ON l.transactionid = s.xmax
 WHERE s.name = :name AND s.holder <> :holder AND s.expires_at <= :now
   AND l.locktype = 'transactionid' AND l.granted AND l.pid <> pg_backend_pid()
 """
+
+
+# MariaDB: the lease row, read and locked; the wait for its lock outlasts the server's end of
+# a frozen holder's idle transaction (see the module), the statement's own limit with it.
+_LOCK_LEASE_ROW = text(
+    "SET STATEMENT max_statement_time = @@idle_transaction_timeout + 1, "
+    "innodb_lock_wait_timeout = @@idle_transaction_timeout + 1 FOR "
+    f"SELECT holder, expires_at, token FROM {schema.leases.name} WHERE name = :name FOR UPDATE"
+).columns(holder=String, expires_at=schema.UtcDateTime, token=Integer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +104,8 @@ class LeaseStore(StoreBase):
 
     def take_lease(self, name: str, holder: str, ttl: dt.timedelta) -> Lease | None:
         """Take (or renew) `name` unless another holder's lease is live; None when it is."""
+        if self.engine.dialect.name in MYSQL_FAMILY:
+            return self._take_lease_locking(name, holder, ttl)
         if self.engine.dialect.name != "postgresql":
             return self._take_lease(name, holder, ttl, lock_patience_ms=None)
         try:
@@ -133,6 +159,29 @@ class LeaseStore(StoreBase):
                     .returning(table.c.token)
                 ).scalar_one_or_none()
         return None if token is None else Lease(name, holder, int(token))
+
+    def _take_lease_locking(self, name: str, holder: str, ttl: dt.timedelta) -> Lease | None:
+        """`take_lease` on MariaDB: a locking read, the decision here, then one write."""
+        table = schema.leases
+        now = self.clock()
+        with self.engine.begin() as conn:
+            row = conn.execute(_LOCK_LEASE_ROW, {"name": name}).first()
+            if row is None:
+                values = dict(name=name, holder=holder, acquired_at=now, expires_at=now + ttl)
+                try:
+                    conn.execute(insert(table).values(**values, token=1))
+                except IntegrityError:
+                    return None  # another process inserted it first: its lease is live
+                return Lease(name, holder, 1)
+            if row.holder != holder and row.expires_at > now:
+                return None
+            token = int(row.token) if row.holder == holder else int(row.token) + 1
+            conn.execute(
+                update(table)
+                .where(table.c.name == name)
+                .values(holder=holder, acquired_at=now, expires_at=now + ttl, token=token)
+            )
+        return Lease(name, holder, token)
 
     def acquire_lease(self, name: str, holder: str, ttl: dt.timedelta) -> bool:
         """Take or renew the lease `name` unless another holder's lease is still live."""

@@ -34,14 +34,24 @@ metadata = MetaData()
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL.
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite, PostgreSQL and MariaDB.
 
-    SQLite has no time zone type and hands back naive values; storing UTC and re-attaching the
-    zone on the way out keeps comparisons in Python correct on both.
+    SQLite and MariaDB's DATETIME have no time zone and hand back naive values; storing UTC and
+    re-attaching the zone on the way out keeps comparisons in Python correct on all three.
+    MariaDB's DATETIME keeps whole seconds unless told a precision: DATETIME(6) keeps the
+    microseconds that cursor watermarks and lease expiries carry (the migrations create it so).
     """
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name in ("mysql", "mariadb"):
+            # Imported here: a store on SQLite never loads the MySQL dialect (start-up time).
+            from sqlalchemy.dialects.mysql import DATETIME
+
+            return dialect.type_descriptor(DATETIME(fsp=6))
+        return dialect.type_descriptor(self.impl)
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
@@ -49,7 +59,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         if not isinstance(value, dt.datetime) or value.tzinfo is None:
             raise ValueError("the store only takes timezone-aware datetimes")
         utc = value.astimezone(dt.UTC)
-        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+        return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:

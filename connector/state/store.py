@@ -24,10 +24,16 @@ from sqlalchemy.exc import IntegrityError
 
 from connector.dburl import MISSING_DATABASE_HINT, normalise_url, sqlite_file
 from connector.errors import ConfigurationError, ConnectorError, StoreUnavailableError
-from connector.state.base import Clock, utcnow
+from connector.state.base import MYSQL_FAMILY, Clock, utcnow
 from connector.state.bindings import Binding, BindingStore, BindingTx, snapshot_hash
 from connector.state.checksums import ChecksumStore
-from connector.state.connect import StoreTimeouts, create_store_engine, is_outage, outage_reason
+from connector.state.connect import (
+    StoreTimeouts,
+    check_server,
+    create_store_engine,
+    is_outage,
+    outage_reason,
+)
 from connector.state.cursors import CursorStore, CursorTx
 from connector.state.failures import (
     Failure,
@@ -41,6 +47,7 @@ from connector.state.inbox import InboxEvent, InboxStore
 from connector.state.leases import Lease, LeaseStore, fence
 from connector.state.migrate import is_current, upgrade
 from connector.state.runs import Run, RunStatus, RunStore
+from connector.state.upserts import conflict_detail
 
 __all__ = [
     "Binding",
@@ -95,7 +102,7 @@ class Fence(Protocol):
 class StateStore(
     BindingStore, CursorStore, RunStore, FailureStore, InboxStore, LeaseStore, ChecksumStore
 ):
-    """The sync-state store on one database (SQLite file or PostgreSQL)."""
+    """The sync-state store on one database (SQLite file, PostgreSQL or MariaDB)."""
 
     def __init__(self, engine: Engine, clock: Clock = utcnow) -> None:
         self.engine = engine
@@ -140,7 +147,7 @@ class StateStore(
                 yield tx
                 tx.flush()
         except IntegrityError as error:
-            detail = str(error.orig).strip().splitlines()[0] if error.orig else "conflict"
+            detail = conflict_detail(error)
             raise StoreConflict(f"the state store refused the change: {detail}") from error
 
 
@@ -152,15 +159,22 @@ def database_url(url: str | None, base_dir: Path) -> str:
     """The SQLAlchemy URL to use: a SQLite file beside the config unless told otherwise.
 
     A relative SQLite path is relative to the config's folder; `postgresql://` is taken to
-    mean the psycopg 3 driver (`connector.dburl`).
+    mean the psycopg 3 driver, `mariadb://` and `mysql://` PyMySQL (`connector.dburl`).
     """
     if not url:
         return f"sqlite:///{(base_dir / 'connector-state.db').resolve()}"
     parsed = normalise_url(url, "state.url")
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql", *MYSQL_FAMILY):
         raise ConfigurationError(
-            f"state.url: the state store runs on SQLite or PostgreSQL, not "
-            f"{parsed.get_backend_name()!r} (e.g. postgresql://user@host/db)"
+            f"state.url: the state store runs on SQLite, PostgreSQL or MariaDB, not "
+            f"{backend!r} (e.g. postgresql://user@host/db, mariadb://user@host/db)"
+        )
+    if backend in MYSQL_FAMILY and parsed.get_driver_name() != "pymysql":
+        # Its timeouts and row counts are set through PyMySQL's own options (`connect`).
+        raise ConfigurationError(
+            f"state.url: a MariaDB store is reached through PyMySQL (mariadb+pymysql:// or "
+            f"mariadb://), not {parsed.get_driver_name()!r}"
         )
     path = sqlite_file(parsed, base_dir)
     if path is not None:
@@ -190,6 +204,7 @@ def open_store(
     engine = create_store_engine(resolved, timeouts or StoreTimeouts())
     store = StateStore(engine, clock)
     try:
+        check_server(engine)
         store.migrate()
     except Exception as error:
         engine.dispose()

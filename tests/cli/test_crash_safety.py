@@ -50,12 +50,13 @@ def crm_numbers(path: Path) -> list[str]:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mariadb"])
 def test_killed_sync_resumes_without_loss_or_duplicates(tmp_path, database, request):
+    servers = {"postgresql": "pg_schema_url", "mariadb": "mysql_database_url"}
     state_url = (
         f"sqlite:///{tmp_path / 'state.db'}"
         if database == "sqlite"
-        else request.getfixturevalue("pg_schema_url")
+        else request.getfixturevalue(servers[database])
     )
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG.format(state_url=state_url))

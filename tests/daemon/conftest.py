@@ -1,4 +1,5 @@
-"""Fixtures for the daemon tests: stores on SQLite and PostgreSQL, a fake clock, signing."""
+"""Fixtures for the daemon tests: stores on SQLite, PostgreSQL and MariaDB, a fake clock,
+signing."""
 
 from __future__ import annotations
 
@@ -82,10 +83,29 @@ def pg_store(pg_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[StateSto
     store.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
+def mariadb_store(
+    mysql_database_url: str, tmp_path: Path, clock: FakeClock
+) -> Iterator[StateStore]:
+    store = open_store(mysql_database_url, tmp_path, clock=clock)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def server_url(request: pytest.FixtureRequest) -> str:
+    """A fresh store on each database server the product supports (a PostgreSQL schema, a
+    MariaDB database), for the cases where several processes share one store."""
+    url: str = request.getfixturevalue(
+        "pg_url" if request.param == "postgresql" else "mysql_database_url"
+    )
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def any_store(request: pytest.FixtureRequest) -> StateStore:
-    name = "sqlite_store" if request.param == "sqlite" else "pg_store"
-    store: StateStore = request.getfixturevalue(name)
+    name = {"sqlite": "sqlite_store", "postgresql": "pg_store", "mariadb": "mariadb_store"}
+    store: StateStore = request.getfixturevalue(name[request.param])
     return store
 
 

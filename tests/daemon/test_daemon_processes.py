@@ -55,15 +55,15 @@ def test_sigkill_while_draining_the_inbox_loses_and_doubles_nothing(tmp_path: Pa
     store.close()
 
 
-def test_two_daemons_on_one_postgresql_store(tmp_path: Path, pg_url: str) -> None:
+def test_two_daemons_on_one_server_store(tmp_path: Path, server_url: str) -> None:
     total = 400
-    first_config = setup(tmp_path, pg_url, total, schedule="every 1s")
+    first_config = setup(tmp_path, server_url, total, schedule="every 1s")
     second_config = with_new_port(first_config)
     daemons = [
         start(first_config, tmp_path / "a.log"),
         start(second_config, tmp_path / "b.log"),
     ]
-    store = open_store(pg_url, tmp_path)
+    store = open_store(server_url, tmp_path)
     try:
         wait(lambda: len(erp_numbers(tmp_path)) == total, 90, "every record in the ERP", daemons)
         # Let both keep competing for the route for a few more scheduled runs.

@@ -1,11 +1,11 @@
 """Leases, fencing and store outages with real processes and faults injected from outside.
 
-* Two daemons on one PostgreSQL store; the one running the route is frozen (SIGSTOP) past its
-  lease, the other takes the route over; when the first wakes (SIGCONT) it writes nothing more
-  and its run ends `lease lost`.
-* The PostgreSQL store goes silent behind a proxy the test owns (no RST, no FIN): `/readyz`
-  says 503 within 2 s, `connector sync` waits it out for `state.outage_seconds` and exits 3,
-  and everything works again once the store answers.
+* Two daemons on one PostgreSQL (or MariaDB) store; the one running the route is frozen
+  (SIGSTOP) past its lease, the other takes the route over; when the first wakes (SIGCONT) it
+  writes nothing more and its run ends `lease lost`.
+* The PostgreSQL (or MariaDB) store goes silent behind a proxy the test owns (no RST, no
+  FIN): `/readyz` says 503 within 2 s, `connector sync` waits it out for
+  `state.outage_seconds` and exits 3, and everything works again once the store answers.
 * `connector sync` killed (SIGKILL) mid-push: the next run marks the dead run `abandoned`
   with when it was last seen, and no run stays `running`.
 
@@ -49,11 +49,13 @@ def runs_of(runs: list[Run], pid: int) -> list[Run]:
     return [run for run in runs if (run.holder or "").startswith(prefix)]
 
 
-def test_a_frozen_lease_holder_writes_nothing_after_it_wakes(tmp_path: Path, pg_url: str) -> None:
+def test_a_frozen_lease_holder_writes_nothing_after_it_wakes(
+    tmp_path: Path, server_url: str
+) -> None:
     total = 1500
     config = setup(
         tmp_path,
-        pg_url,
+        server_url,
         total,
         schedule="every 1s",
         state={"statement_timeout_seconds": 1},
@@ -61,7 +63,7 @@ def test_a_frozen_lease_holder_writes_nothing_after_it_wakes(tmp_path: Path, pg_
         crm=SLOW_SOURCE,
     )
     log_customer_writes(tmp_path / "erp.db")
-    store = open_store(pg_url, tmp_path)
+    store = open_store(server_url, tmp_path)
     first = start(config, tmp_path / "first.log")
     second = None
     try:
@@ -115,9 +117,12 @@ def probe_ready(port: int) -> tuple[int, float]:
     return response.status_code, time.monotonic() - started
 
 
-def test_a_silent_store_is_an_outage_with_its_own_exit_code(tmp_path: Path, pg_url: str) -> None:
-    real = make_url(pg_url)
-    proxy = BlackholeProxy(real.host or "127.0.0.1", real.port or 5432)
+def test_a_silent_store_is_an_outage_with_its_own_exit_code(
+    tmp_path: Path, server_url: str
+) -> None:
+    real = make_url(server_url)
+    default_port = 5432 if real.get_backend_name() == "postgresql" else 3306
+    proxy = BlackholeProxy(real.host or "127.0.0.1", real.port or default_port)
     proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     total = 1500
     config = setup(
@@ -162,7 +167,7 @@ def test_a_silent_store_is_an_outage_with_its_own_exit_code(tmp_path: Path, pg_u
                 process.kill()
     numbers = erp_numbers(tmp_path)
     assert len(numbers) == total and len(set(numbers)) == total
-    store = open_store(pg_url, tmp_path)
+    store = open_store(server_url, tmp_path)
     runs = store.last_runs(10)
     store.close()
     assert [run.status for run in runs] == ["succeeded", "abandoned"] or [

@@ -23,13 +23,15 @@ from connector.state.store import StateStore, open_store
 TTL = dt.timedelta(seconds=60)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def stores(request, tmp_path: Path, clock) -> Iterator[list[StateStore]]:
     """Four stores on one database, like four daemons."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'shared.db'}"
     else:
-        url = request.getfixturevalue("pg_url")
+        url = request.getfixturevalue(
+            "pg_url" if request.param == "postgresql" else "mysql_database_url"
+        )
     opened = [open_store(url, tmp_path, clock=clock) for _ in range(4)]
     yield opened
     for store in opened:

@@ -444,10 +444,12 @@ def test_a_mysql_url_works_for_the_erp(fresh: Folder, mysql_database_url: str):
     assert "pip install" not in sample.stderr
 
 
-def test_a_mysql_state_store_is_refused_with_a_reason(fresh: Folder):
-    result = fresh.run("status", env={"CONNECTOR_STATE_URL": "mysql://root@127.0.0.1/x"})
+def test_an_unsupported_state_store_is_refused_with_a_reason(fresh: Folder):
+    # mysql:// is a MariaDB store now (a MySQL server is refused when it answers:
+    # tests/state/test_mariadb_schema.py); a database the store never runs on is refused here.
+    result = fresh.run("status", env={"CONNECTOR_STATE_URL": "mssql://sa@127.0.0.1/x"})
     assert result.returncode == 2
-    assert "the state store runs on SQLite or PostgreSQL, not 'mysql'" in result.stderr
+    assert "the state store runs on SQLite, PostgreSQL or MariaDB, not 'mssql'" in result.stderr
 
 
 # -- item 8: resync of an id that does not exist ---------------------------------------------------

@@ -1,4 +1,5 @@
-"""Fencing tokens, fenced transactions, run heartbeats and abandoned runs (SQLite and PostgreSQL).
+"""Fencing tokens, fenced transactions, run heartbeats and abandoned runs (SQLite, PostgreSQL
+and MariaDB).
 
 Two `StateStore`s on one database stand for two processes; a settable clock stands for time
 passing while one of them is frozen.
@@ -151,6 +152,67 @@ def test_a_live_holders_row_lock_is_waited_for_not_ended(two_on_postgresql) -> N
     busy.close()
 
 
+@pytest.fixture
+def two_on_mariadb(
+    mysql_database_url: str, tmp_path: Path, clock: Clock
+) -> Iterator[tuple[StateStore, StateStore]]:
+    """MariaDB's row locks, and its server ending an idle transaction (after 2 s here)."""
+    timeouts = StoreTimeouts(connect_seconds=3, statement_seconds=1)
+    first = open_store(mysql_database_url, tmp_path, clock=clock, timeouts=timeouts)
+    second = open_store(mysql_database_url, tmp_path, clock=clock, timeouts=timeouts)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_mariadb_ends_a_frozen_holders_transaction_and_the_taker_waits_for_it(
+    two_on_mariadb, clock
+) -> None:
+    """The holder froze inside a fenced transaction, its row lock held past its lease. The
+    server ends that transaction once it has idled for `idle_transaction_timeout`; the taker's
+    wait for the lock outlasts that (its own statement limits would not), so it takes over."""
+    first, second = two_on_mariadb
+    paused = first.take_lease("route:r", "paused", TTL)
+    assert paused is not None
+    frozen = first.engine.connect()
+    frozen.begin()
+    fence(frozen, paused)  # the row is locked until this transaction ends
+    clock.advance(45)
+    taker = second.take_lease("route:r", "taker", TTL)
+    assert taker is not None and taker.token == paused.token + 1
+    with pytest.raises(OperationalError):  # its session was ended: nothing it did commits
+        frozen.execute(select(schema.leases.c.token))
+    frozen.invalidate()
+    with pytest.raises(LeaseLostError), first.fenced(Guard(paused)).transaction() as tx:
+        tx.set_cursor("r", "customer", START)
+    assert second.cursor("r", "customer") is None
+
+
+def test_mariadb_waits_for_a_live_holders_row_lock(two_on_mariadb) -> None:
+    first, second = two_on_mariadb
+    holder = first.take_lease("route:r", "holder", TTL)
+    assert holder is not None
+    busy = first.engine.connect()
+    busy.begin()
+    fence(busy, holder)
+    # The live holder writes and commits a moment later, as one finishing its batch would.
+    finishing = threading.Timer(0.5, lambda: (_set_cursor(busy), busy.commit()))
+    finishing.start()
+    assert second.take_lease("route:r", "other", TTL) is None
+    finishing.join()
+    assert second.cursor("r", "customer") == START  # the live holder's write went through
+    busy.execute(select(schema.leases.c.token))  # its session was not ended
+    busy.close()
+
+
+def _set_cursor(conn) -> None:
+    conn.execute(
+        insert(schema.cursors).values(
+            route="r", entity="customer", watermark=START, updated_at=START
+        )
+    )
+
+
 def test_a_late_holder_whose_lease_nobody_took_still_commits(two, clock) -> None:
     first, _ = two
     lease = first.take_lease("route:r", "slow", TTL)
@@ -191,8 +253,9 @@ def test_migration_0003_keeps_existing_leases_and_runs(store_url: str, tmp_path:
             "INSERT INTO leases (name, holder, acquired_at, expires_at) "
             "VALUES ('route:r', 'old', '2026-01-01 00:00:00', '2026-01-01 00:01:00')"
         )
+        trigger = conn.dialect.identifier_preparer.quote("trigger")  # reserved on MariaDB
         conn.exec_driver_sql(
-            "INSERT INTO runs (route, trigger, status, started_at) "
+            f"INSERT INTO runs (route, {trigger}, status, started_at) "
             "VALUES ('r', 'cli', 'running', '2026-01-01 00:00:00')"
         )
     engine.dispose()
@@ -290,6 +353,27 @@ def test_every_connection_carries_the_configured_timeouts(store_url: str, tmp_pa
                 }
                 raw = conn.connection.dbapi_connection
                 assert getattr(raw, "reply_seconds", None) == 9  # 7 s + 2 s of slack
+            elif conn.dialect.name in ("mysql", "mariadb"):
+                names = (
+                    "max_statement_time",
+                    "innodb_lock_wait_timeout",
+                    "idle_transaction_timeout",
+                    "net_read_timeout",
+                    "tx_isolation",
+                )
+                shown = conn.exec_driver_sql(
+                    "SELECT " + ", ".join(f"@@SESSION.{name}" for name in names)
+                ).one()
+                assert dict(zip(names, shown, strict=True)) == {
+                    "max_statement_time": 7,
+                    "innodb_lock_wait_timeout": 7,
+                    "idle_transaction_timeout": 14,
+                    "net_read_timeout": 14,
+                    "tx_isolation": "READ-COMMITTED",
+                }
+                assert "STRICT_ALL_TABLES" in conn.exec_driver_sql("SELECT @@sql_mode").scalar()
+                raw = conn.connection.dbapi_connection
+                assert getattr(raw, "_read_timeout", None) == 9  # 7 s + 2 s of slack
             else:
                 assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 7000
     finally:

@@ -5,15 +5,29 @@ Revision ID: 0002
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-TIMESTAMP = sa.DateTime(timezone=True)
+#: As in 0001: microseconds on MariaDB, and its table options.
+TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+MARIADB: dict[str, Any] = {
+    f"{prefix}_{option}": value
+    for prefix in ("mysql", "mariadb")
+    for option, value in {
+        "engine": "InnoDB",
+        "charset": "utf8mb4",
+        "collate": "utf8mb4_nopad_bin",
+        "row_format": "DYNAMIC",
+    }.items()
+}
 
 
 def upgrade() -> None:
@@ -27,6 +41,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(32), nullable=True),
         sa.Column("changed_at", TIMESTAMP, nullable=False),
         sa.UniqueConstraint("system", "entity", "row_key", name="uq_row_checksums_key"),
+        **MARIADB,
     )
     op.create_index("ix_row_checksums_ordinal", "row_checksums", ["system", "entity", "ordinal"])
     op.create_index(

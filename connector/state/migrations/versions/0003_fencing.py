@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+#: As in 0001: microseconds on MariaDB.
+TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
 def upgrade() -> None:
@@ -20,7 +24,7 @@ def upgrade() -> None:
         leases.add_column(sa.Column("token", sa.Integer, nullable=False, server_default="0"))
     with op.batch_alter_table("runs") as runs:
         runs.add_column(sa.Column("holder", sa.String(128), nullable=True))
-        runs.add_column(sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
+        runs.add_column(sa.Column("heartbeat_at", TIMESTAMP, nullable=True))
 
 
 def downgrade() -> None:
