@@ -17,8 +17,8 @@ Two cases (`--case`, default both):
     ERP row stays byte-identical.
 * burst (issue 16), 10,000 customers: 100 write calls, fewer than the window's 190, so the
   limit never binds and what bounds the rate is the engine's CPU and the calls in flight
-  (`max_in_flight` of the HubSpot settings, 4 by default: 4 calls x 100 records per 100 ms is
-  4,000 records/s before any CPU). Goal >= 4,000 records/s. `--in-flight N` sets
+  (`max_in_flight` of the HubSpot settings, 8 by default: 8 calls x 100 records per 100 ms is
+  8,000 records/s before any CPU). Goal >= 4,000 records/s. `--in-flight N` sets
   `max_in_flight` for the run (HubSpot documents no limit on concurrent requests, only the
   burst and daily counts: /work/shared/reference/hubspot.md §5.1).
 
