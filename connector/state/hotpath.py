@@ -209,6 +209,12 @@ class HotPath:
         self.keys_by_external_id = _compile(dialect, by_external_id)
 
         failures = schema.failures
+        #: A route's pending failures of one entity: what both failure statements look at.
+        pending_of_entity = (
+            failures.c.route == bindparam("route"),
+            failures.c.entity == bindparam("entity"),
+            failures.c.status == bindparam("pending"),
+        )
         if dialect.name in MYSQL_FAMILY:
             # Joined, not `IN (SELECT …)`: see the module's docstring.
             ids = _id_rows(dialect, "ids")
@@ -217,23 +223,12 @@ class HotPath:
             listed = _in_list(dialect, failures.c.external_id, "ids")
         resolve = (
             update(failures)
-            .where(
-                failures.c.route == bindparam("route"),
-                failures.c.entity == bindparam("entity"),
-                failures.c.status == bindparam("pending"),
-                listed,
-            )
+            .where(*pending_of_entity, listed)
             .values(status=bindparam("resolved"), updated_at=bindparam("now", type_=utc))
         )
         #: Resolve the pending failures of some source ids (statuses passed as parameters).
         self.resolve_failures = _compile(dialect, resolve)
-        any_pending = select(
-            exists().where(
-                failures.c.route == bindparam("route"),
-                failures.c.entity == bindparam("entity"),
-                failures.c.status == bindparam("pending"),
-            )
-        )
+        any_pending = select(exists().where(*pending_of_entity))
         #: Whether a route's entity has a pending failure at all (one look in an index).
         self.any_pending_failure = _compile(dialect, any_pending)
 
