@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import Connection, create_engine, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -24,7 +24,7 @@ from connector.engine.lease import RunLease
 from connector.errors import LeaseLostError, StoreUnavailableError
 from connector.state import schema
 from connector.state.connect import StoreTimeouts, is_outage, outage_reason
-from connector.state.leases import fence
+from connector.state.leases import Lease, fence
 from connector.state.migrate import _config
 from connector.state.store import StateStore, database_url, open_store
 from connector.testing.clock import FakeClock
@@ -115,16 +115,23 @@ def test_a_holder_that_lost_its_lease_commits_nothing(two, clock) -> None:
     assert first.bindings_for("customer", "crm", ["k1"])["k1"].snapshot == {"name": "fresh"}
 
 
+def freeze_inside_a_fenced_transaction(store: StateStore) -> tuple[Lease, Connection]:
+    """Take route:r's lease and stop inside a fenced transaction: the lease row stays locked
+    until the returned connection's transaction ends."""
+    paused = store.take_lease("route:r", "paused", TTL)
+    assert paused is not None
+    frozen = store.engine.connect()
+    frozen.begin()
+    fence(frozen, paused)
+    return paused, frozen
+
+
 def test_a_taker_ends_a_frozen_holder_that_still_locks_the_lease_row(
     two_on_postgresql, clock
 ) -> None:
     """A holder frozen inside a fenced transaction keeps the row locked; its lease has run out."""
     first, second = two_on_postgresql
-    paused = first.take_lease("route:r", "paused", TTL)
-    assert paused is not None
-    frozen = first.engine.connect()
-    frozen.begin()
-    fence(frozen, paused)  # the row is locked until this transaction ends
+    paused, frozen = freeze_inside_a_fenced_transaction(first)
     clock.advance(45)
     started = time.monotonic()
     taker = second.take_lease("route:r", "taker", TTL)
@@ -172,11 +179,7 @@ def test_mariadb_ends_a_frozen_holders_transaction_and_the_taker_waits_for_it(
     server ends that transaction once it has idled for `idle_transaction_timeout`; the taker's
     wait for the lock outlasts that (its own statement limits would not), so it takes over."""
     first, second = two_on_mariadb
-    paused = first.take_lease("route:r", "paused", TTL)
-    assert paused is not None
-    frozen = first.engine.connect()
-    frozen.begin()
-    fence(frozen, paused)  # the row is locked until this transaction ends
+    paused, frozen = freeze_inside_a_fenced_transaction(first)
     clock.advance(45)
     taker = second.take_lease("route:r", "taker", TTL)
     assert taker is not None and taker.token == paused.token + 1
