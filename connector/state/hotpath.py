@@ -49,6 +49,7 @@ from sqlalchemy import (
     Dialect,
     String,
     Table,
+    and_,
     any_,
     bindparam,
     exists,
@@ -137,6 +138,34 @@ def _in_list(dialect: Dialect, column: ColumnElement[Any], name: str) -> ColumnE
     return column.in_(select(ids.columns[0]))
 
 
+def _pairs_by_source_id(dialect: Dialect, source_snapshot: bool) -> Any:
+    """Source id, key, (the source's snapshot,) its hash and remote time, then the target's
+    id, snapshot, hash and remote time (NULLs where the key is bound in the source alone), of
+    the source's bindings of some external ids. Each side is one row of the unique keys: the
+    source's by (entity, system, external id), the target's by (entity, key, system)."""
+    bindings = schema.bindings
+    source, target = bindings.alias("s"), bindings.alias("t")
+    same_key = and_(
+        target.c.entity == source.c.entity,
+        target.c.key == source.c.key,
+        target.c.system == bindparam("target"),
+    )
+    columns = [source.c.external_id, source.c.key]
+    if source_snapshot:
+        columns.append(source.c.snapshot)
+    columns += [source.c.hash, source.c.remote_updated_at]
+    columns += [target.c.external_id, target.c.snapshot, target.c.hash, target.c.remote_updated_at]
+    return (
+        select(*columns)
+        .select_from(source.outerjoin(target, same_key))
+        .where(
+            source.c.entity == bindparam("entity"),
+            source.c.system == bindparam("source"),
+            _in_list(dialect, source.c.external_id, "ids"),
+        )
+    )
+
+
 def _sqlite_datetime_to_db(value: dt.datetime | None) -> str | None:
     """An aware datetime as the text `UtcDateTime` stores on SQLite, in one call.
 
@@ -207,6 +236,11 @@ class HotPath:
         )
         #: external id, key of the bindings of some external ids.
         self.keys_by_external_id = _compile(dialect, by_external_id)
+        #: A page's bindings in one query, by the source's ids: the source's binding and the
+        #: target's binding of the same key (`BindingStore.page_bindings`); with and without
+        #: the source's snapshot.
+        self.pairs_by_source_id = _compile(dialect, _pairs_by_source_id(dialect, True))
+        self.pairs_by_source_id_bare = _compile(dialect, _pairs_by_source_id(dialect, False))
 
         failures = schema.failures
         #: A route's pending failures of one entity: what both failure statements look at.
