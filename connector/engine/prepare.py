@@ -20,7 +20,7 @@ from connector.adapter import NativeRecord, NativeWrite
 from connector.engine.decide import WritePlan, plan_write
 from connector.errors import ConnectorError, MappingError, RecordError
 from connector.model import Entity, Record, flatten
-from connector.state.bindings import EncodedSnapshot, encode_snapshot
+from connector.state.bindings import Binding, EncodedSnapshot, encode_snapshot
 
 log = logging.getLogger("connector.engine")
 
@@ -39,12 +39,27 @@ class Outgoing:
     write: NativeWrite | None = None
     #: What was last synced with the source system (None when the route keeps none).
     source_snapshot: dict[str, Any] | None = None
+    #: The source's binding as the store held it before this run saw the record (None when
+    #: the route keeps no source snapshot, or the record is new there).
+    source_binding: Binding | None = None
     #: Planned paths the target's mapping cannot represent (a label with no option there):
     #: left out of the write, so they neither clear the target nor count as synced.
     unrepresentable: frozenset[str] = frozenset()
 
     #: `flat` encoded, once asked for (`encoded`).
     _flat_encoding: EncodedSnapshot | None = field(default=None, init=False, repr=False)
+
+    def source_unchanged(self, snapshot: EncodedSnapshot) -> bool:
+        """Whether the source's binding holds this record, `snapshot` and this version's time
+        already: the record read again unchanged (the overlap window re-reads the changes of
+        its last minutes on every run), whose binding would be rewritten with the same values."""
+        bound = self.source_binding
+        return (
+            bound is not None
+            and bound.external_id == self.native.id
+            and bound.hash == snapshot.hash
+            and bound.remote_updated_at == self.native.updated_at
+        )
 
     def encoded(self, snapshot: dict[str, Any] | None) -> dict[str, Any] | EncodedSnapshot | None:
         """`snapshot` for the store; when it is all of `flat` (a create, a full write, the

@@ -23,6 +23,7 @@ from connector.engine.stages.write import Outcome
 from connector.errors import RecordError
 from connector.mapping.contract import EntityMapper
 from connector.model import Entity
+from connector.state.bindings import EncodedSnapshot, encode_snapshot
 from connector.state.store import StateStore, StoreConflict, StoreTx
 
 log = logging.getLogger("connector.engine")
@@ -64,7 +65,7 @@ class Binder:
             for item in items:
                 # Merged into what was last synced: fields the source does not read back (an
                 # outbound-only history, a value it could not take) keep their last value.
-                snapshot = None
+                encoded: EncodedSnapshot | None = None
                 if keep:
                     # Nothing known yet: what the source holds now is `flat` itself (not a
                     # copy), whose one encoding then serves the target's binding too.
@@ -72,14 +73,20 @@ class Binder:
                     snapshot = item.flat
                     if previous and not observation_replaces(previous, item.flat):
                         snapshot = observed_snapshot(previous, item.flat)
-                tx.bind(
-                    entity,
-                    item.key,
-                    self.route.source,
-                    item.native.id,
-                    snapshot=item.encoded(snapshot),
-                    remote_updated_at=item.native.updated_at if keep else None,
-                )
+                    found = item.encoded(snapshot)
+                    encoded = found if isinstance(found, EncodedSnapshot) else None
+                    encoded = encoded or encode_snapshot(snapshot)
+                # A record read again as it was bound (same snapshot, same time) is not
+                # rewritten: its binding would only get a new `synced_at`, which nothing reads.
+                if encoded is None or not item.source_unchanged(encoded):
+                    tx.bind(
+                        entity,
+                        item.key,
+                        self.route.source,
+                        item.native.id,
+                        snapshot=encoded,
+                        remote_updated_at=item.native.updated_at if keep else None,
+                    )
                 if item.write is None:
                     tx.resolve_failure(self.route.name, entity, item.native.id)
 

@@ -164,6 +164,7 @@ def plan_page(
             force=rules.force,
             source_snapshot=source_binding.snapshot if source_binding else None,
         )
+        item.source_binding = source_binding
         if item.plan.withheld:
             if missing_policy is MissingPolicy.FAIL:
                 missing = missing_value(item, rules.source, rules.target)

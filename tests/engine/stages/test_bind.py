@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from sqlalchemy import select
+
 from connector.adapter import WriteResult
+from connector.config import MissingPolicy
 from connector.engine.decide import UNWRITTEN
 from connector.engine.prepare import Failed
 from connector.engine.resolver import BindingResolver
 from connector.engine.stages.bind import Binder
+from connector.engine.stages.plan import Known, PlanRules, plan_page
 from connector.errors import MappingError, RecordError
 from connector.model import Customer, Entity
+from connector.state import schema
+from connector.state.store import open_store
 from connector.testing.identity import IdentityMapper
-from tests.engine.stages.conftest import native, outgoing
+from tests.engine.stages.conftest import DictRefs, at, native, outgoing
 
 
 def binder(store, route, *, dry_run=False, keep=True):  # type: ignore[no-untyped-def]
@@ -40,6 +46,44 @@ def test_the_source_side_is_bound_with_what_it_holds_before_anything_is_written(
     plain, _ = binder(sqlite_store, route, keep=False)
     plain.record_source(Entity.CUSTOMER, outgoing(("k2", Customer(number="N2"))))
     assert sqlite_store.bindings_for(Entity.CUSTOMER, route.source, ["k2"])["k2"].snapshot is None
+
+
+def test_a_record_read_again_as_it_was_bound_is_not_rewritten_on_the_source_side(tmp_path, route):
+    moments = iter(at(minute) for minute in range(10, 20))
+    store = open_store(
+        f"sqlite:///{tmp_path / 'clocked.db'}", tmp_path, clock=lambda: next(moments)
+    )
+    stage, _ = binder(store, route)
+
+    def synced_at() -> object:
+        table = schema.bindings
+        with store.engine.connect() as conn:
+            return conn.execute(select(table.c.synced_at)).scalar_one()
+
+    def again(**changes) -> list:  # type: ignore[no-untyped-def]
+        """The record read again (`changes` to its native record), planned against the
+        source binding the store holds now."""
+        bound = store.bindings_for(Entity.CUSTOMER, route.source, ["k1"])
+        record = Customer(number="N1", name="Acme", key="k1")
+        page = [(replace(native("e1"), **changes), record, "k1")]
+        mapper = IdentityMapper(Entity.CUSTOMER)
+        rules = PlanRules("erp", "crm", frozenset({"erp"}), {}, MissingPolicy.WARN)
+        known = Known(source=bound)
+        return plan_page(page, known, rules, mapper, mapper, DictRefs()).outgoing
+
+    stage.record_source(Entity.CUSTOMER, outgoing(("k1", Customer(number="N1", name="Acme"))))
+    first = synced_at()
+    stage.record_source(Entity.CUSTOMER, again())  # the same values, the same time
+    assert synced_at() == first
+    stage.record_source(Entity.CUSTOMER, again(updated_at=at(5)))  # touched: a new time
+    assert synced_at() != first
+    assert store.bindings_for(Entity.CUSTOMER, route.source, ["k1"])["k1"].remote_updated_at == at(
+        5
+    )
+    # The same key read from another source record (the first one re-created) moves.
+    stage.record_source(Entity.CUSTOMER, again(id="e9", updated_at=at(5)))
+    assert store.keys_for(Entity.CUSTOMER, route.source, ["e9"]) == {"e9": "k1"}
+    store.close()
 
 
 def test_results_bind_the_written_file_the_failed_and_refuse_a_target_record_bound_twice(
