@@ -75,3 +75,18 @@ def test_any_other_text_decodes_or_fails_as_json_loads_does(text: str):
         assert str(raised.value) == str(error)
     else:
         assert same_json(hot_path(SQLITE).json_from_db(text), expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"n":NaN,"i":-Infinity,"j":Infinity}',  # what json.dumps writes for such floats
+        '{"big":123456789012345678901234567890,"neg":-99999999999999999999}',
+        '{"lone":"\\ud800","pair":"\\ud83d\\ude00","e":"\\u00e9"}',
+        '{"a":1,"b":2,"a":3}',  # a repeated key: the last value, in the first one's place
+        '{"f":1.0,"g":-0.0,"h":1e-320,"k":2.5e+300,"l":[1,2.0,"3",null,true]}',
+        ' {"a":[]} \n',
+    ],
+)
+def test_texts_a_strict_parser_may_refuse_decode_as_json_loads_decodes_them(text: str):
+    assert same_json(hot_path(SQLITE).json_from_db(text), json.loads(text))
