@@ -1,0 +1,81 @@
+"""Incremental runs alone, on a store prepared once: for profilers and instruction counts.
+
+`bench/engine.py` runs a first sync before every incremental run it measures, so a profile of
+it (py-spy, callgrind) is mostly the first sync. This script keeps what that first sync made:
+`--prepare DIR` runs it once into DIR (the sample ERP and the SQLite store, with the bench's
+own configuration and sink); every later call copies DIR's two files to a temporary folder and
+runs `--runs K` incremental runs there, each after changing `--changed SHARE` of the customers,
+as `bench/engine.py` does. `--reread` adds, after each of them, a run with nothing changed:
+the overlap window then reads the same records again, unchanged (a daemon's next minute).
+
+It prints the CPU µs per record of each run (`time.process_time` around `run_route`, as the
+bench). The figure of record stays `bench/engine.py`'s; this one is for looking inside it:
+
+    .venv/bin/python bench/engine_incremental.py --prepare /tmp/p100k --customers 100000
+    .venv/bin/py-spy record -o incr.svg -- .venv/bin/python bench/engine_incremental.py \\
+        --prepare /tmp/p100k --changed 0.05 --runs 5
+    valgrind --tool=callgrind .venv/bin/python bench/engine_incremental.py --prepare /tmp/p100k \\
+        --runs 3   # minus the same with --runs 1, over 2: one incremental run's instructions
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import engine as bench  # bench/engine.py: its sample ERP, configuration, sink and run
+
+
+def prepare(folder: Path, customers: int) -> None:
+    """The sample ERP and a store after the first sync of all its customers, in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bench.sample_erp(folder / "erp.db", customers)
+    config = bench.write_config(folder, f"sqlite:///{folder / 'state.db'}")
+    handled, cpu, said = asyncio.run(bench.run(config, bench.Sink("crm", "connector_key")))
+    print(f"first sync: {said}; {cpu:.2f} CPU s, {cpu / handled * 1e6:.0f} µs/record")
+
+
+def incremental(folder: Path, share: float, runs: int, reread: bool) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        for name in ("erp.db", "state.db"):
+            shutil.copyfile(folder / name, directory / name)
+        config = bench.write_config(directory, f"sqlite:///{directory / 'state.db'}")
+        sink = bench.Sink("crm", "connector_key")
+        for attempt in range(runs):
+            changed = bench.change_some(directory / "erp.db", share)
+            handled, cpu, said = asyncio.run(bench.run(config, sink))
+            print(
+                f"run {attempt} ({changed} changed): {said}; {cpu * 1e3:.1f} ms CPU, "
+                f"{cpu / handled * 1e6:.0f} µs/record"
+            )
+            if reread:
+                handled, cpu, said = asyncio.run(bench.run(config, sink))
+                print(
+                    f"  read again: {said}; {cpu * 1e3:.1f} ms CPU, "
+                    f"{cpu / handled * 1e6:.0f} µs/record"
+                )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--prepare", type=Path, required=True, metavar="DIR")
+    parser.add_argument("--customers", type=int, default=100_000, help="when preparing DIR")
+    parser.add_argument("--changed", type=float, default=bench.CHANGED_SHARE)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--reread", action="store_true", help="then a run with no change")
+    args = parser.parse_args()
+    if not (args.prepare / "state.db").exists():
+        prepare(args.prepare, args.customers)
+    else:
+        incremental(args.prepare, args.changed, max(1, args.runs), args.reread)
+
+
+if __name__ == "__main__":
+    main()
