@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -157,6 +157,8 @@ class BindingStore(StoreBase):
             return {}
         hot = hot_path(self.engine.dialect)
         statement = hot.pairs_by_source_id if source_snapshots else hot.pairs_by_source_id_bare
+        if statement is None:  # (not on this database: see `HotPath.pairs_by_source_id`)
+            return self._pairs_by_key(entity, source, target, wanted, source_snapshots)
         with self.engine.connect() as conn:
             rows = statement.run(
                 conn, entity=entity, source=source, target=target, ids=hot.ids(wanted)
@@ -195,6 +197,21 @@ class BindingStore(StoreBase):
                 ),
             )
         return pairs
+
+    def _pairs_by_key(
+        self, entity: str, source: str, target: str, wanted: set[str], source_snapshots: bool
+    ) -> dict[str, BoundPair]:
+        """`page_bindings` in three queries: the keys, then each side's bindings by key."""
+        keys = self.keys_for(entity, source, wanted)
+        sources = self.bindings_for(entity, source, keys.values())
+        targets = self.bindings_for(entity, target, keys.values())
+        return {
+            source_id: BoundPair(
+                bound if source_snapshots else replace(bound, snapshot=None), targets.get(key)
+            )
+            for source_id, key in keys.items()
+            if (bound := sources.get(key)) is not None
+        }
 
     def count_bindings(self, entity: str | None = None, system: str | None = None) -> int:
         table = schema.bindings
