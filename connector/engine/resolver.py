@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Final, Generic, TypeVar
 
 from connector.mapping.contract import DELETED_REFERENCE
@@ -109,16 +109,8 @@ class BindingResolver:
 
     def load_external_ids(self, entity: Entity, external_ids: Iterable[str]) -> list[str]:
         """Fetch keys for these ids; returns the ids that are not bound in this system."""
-        wanted = self.unknown_ids(entity, external_ids)
-        return self.note_keys(entity, wanted, self._store.keys_for(entity, self.system, wanted))
-
-    def unknown_ids(self, entity: Entity, external_ids: Iterable[str]) -> set[str]:
-        """The ids whose key this resolver does not hold (`load_external_ids` asks for these)."""
-        return {i for i in external_ids if not isinstance(self._to_key.get((entity, i)), str)}
-
-    def note_keys(self, entity: Entity, wanted: set[str], found: Mapping[str, str]) -> list[str]:
-        """Take in the store's keys for the `wanted` ids (`found`: id → key, for those bound,
-        and maybe more, which are left alone); returns the wanted ids not bound here."""
+        wanted = {i for i in external_ids if not isinstance(self._to_key.get((entity, i)), str)}
+        found = self._store.keys_for(entity, self.system, wanted)
         for external_id in wanted:
             key = found.get(external_id)
             if key is not None:

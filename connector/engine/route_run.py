@@ -28,7 +28,7 @@ from connector.engine.stages.checkpoint import Cursor
 from connector.engine.stages.deletes import Deleter
 from connector.engine.stages.map import map_page
 from connector.engine.stages.match import Matcher
-from connector.engine.stages.plan import PlanRules, load_bound, load_known, plan_page
+from connector.engine.stages.plan import PlanRules, load_known, plan_page
 from connector.engine.stages.read import SourcePage, awaiting_ids, split_page
 from connector.engine.stages.references import Parents
 from connector.engine.stages.write import Outcome, Writer, plan_only
@@ -225,21 +225,14 @@ class RouteRun:
         await self.parents.resolve_source(source_mapper, live, depth)
         mapped = map_page(live, source_mapper, self.source_refs)
 
-        # Both sides' bindings of the records bound already, in one query: their keys for the
-        # matcher, their snapshots for the plan.
-        source_ids = [native.id for native, _ in mapped.records]
-        keep = self.source_is_a_target
-        bound = load_bound(self.store, entity, self.route, source_ids, source=keep)
-        self.source_refs.note_keys(
-            entity,
-            self.source_refs.unknown_ids(entity, source_ids),
-            {source_id: pair.source.key for source_id, pair in bound.items()},
-        )
+        self.source_refs.load_external_ids(entity, [native.id for native, _ in mapped.records])
         keyed = await self.matcher.assign_keys(entity, mapped.records, target_mapper)
         if keyed.failed:
             self.binder.commit_failures(entity, keyed.failed)
             self.summary.entity(entity).failed += len(keyed.failed)
-        known = load_known(self.store, entity, self.route, keyed.keys, source=keep, bound=bound)
+        known = load_known(
+            self.store, entity, self.route, keyed.keys, source=self.source_is_a_target
+        )
         for key in keyed.keys:
             if key in known.target:
                 self.target_refs.learn(entity, key, known.target[key].external_id)

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -90,14 +90,6 @@ class Binding:
     remote_updated_at: dt.datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class BoundPair:
-    """A source record's binding and the binding of its key in the target (if any)."""
-
-    source: Binding
-    target: Binding | None
-
-
 class BindingStore(StoreBase):
     """Reading bindings."""
 
@@ -135,82 +127,6 @@ class BindingStore(StoreBase):
                 remote_updated_at=None if remote is None else datetime_from_db(remote),
             )
             for key, external_id, snapshot, hash_, remote in rows
-        }
-
-    def page_bindings(
-        self,
-        entity: str,
-        source: str,
-        target: str,
-        external_ids: Iterable[str],
-        *,
-        source_snapshots: bool,
-    ) -> dict[str, BoundPair]:
-        """source id → its binding in `source` and its key's binding in `target`, for the ids
-        bound in `source` (one query; what `keys_for` and two `bindings_for` give together).
-
-        Without `source_snapshots` the source's binding carries no snapshot (a route that
-        never writes into its source has no use for one, and it is not read).
-        """
-        wanted = set(external_ids)
-        if not wanted:
-            return {}
-        hot = hot_path(self.engine.dialect)
-        statement = hot.pairs_by_source_id if source_snapshots else hot.pairs_by_source_id_bare
-        if statement is None:  # (not on this database: see `HotPath.pairs_by_source_id`)
-            return self._pairs_by_key(entity, source, target, wanted, source_snapshots)
-        with self.engine.connect() as conn:
-            rows = statement.run(
-                conn, entity=entity, source=source, target=target, ids=hot.ids(wanted)
-            ).all()
-        decode, datetime_from_db = hot.json_from_db, hot.datetime_from_db
-        pairs = {}
-        for row in rows:
-            if source_snapshots:
-                source_id, key, snapshot, hash_, remote, *other = row
-                snapshot = None if snapshot is None else decode(snapshot)
-            else:
-                source_id, key, hash_, remote, *other = row
-                snapshot = None
-            bound = Binding(
-                entity,
-                key,
-                source,
-                source_id,
-                snapshot,
-                hash_,
-                None if remote is None else datetime_from_db(remote),
-            )
-            other_id, other_snapshot, other_hash, other_remote = other
-            pairs[source_id] = BoundPair(
-                bound,
-                None
-                if other_id is None
-                else Binding(
-                    entity,
-                    key,
-                    target,
-                    other_id,
-                    None if other_snapshot is None else decode(other_snapshot),
-                    other_hash,
-                    None if other_remote is None else datetime_from_db(other_remote),
-                ),
-            )
-        return pairs
-
-    def _pairs_by_key(
-        self, entity: str, source: str, target: str, wanted: set[str], source_snapshots: bool
-    ) -> dict[str, BoundPair]:
-        """`page_bindings` in three queries: the keys, then each side's bindings by key."""
-        keys = self.keys_for(entity, source, wanted)
-        sources = self.bindings_for(entity, source, keys.values())
-        targets = self.bindings_for(entity, target, keys.values())
-        return {
-            source_id: BoundPair(
-                bound if source_snapshots else replace(bound, snapshot=None), targets.get(key)
-            )
-            for source_id, key in keys.items()
-            if (bound := sources.get(key)) is not None
         }
 
     def count_bindings(self, entity: str | None = None, system: str | None = None) -> int:

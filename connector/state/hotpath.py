@@ -50,7 +50,6 @@ from sqlalchemy import (
     Dialect,
     String,
     Table,
-    and_,
     any_,
     bindparam,
     exists,
@@ -137,34 +136,6 @@ def _in_list(dialect: Dialect, column: ColumnElement[Any], name: str) -> ColumnE
         return column == any_(bindparam(name, type_=ARRAY(String)))
     ids = _id_rows(dialect, name)
     return column.in_(select(ids.columns[0]))
-
-
-def _pairs_by_source_id(dialect: Dialect, source_snapshot: bool) -> Any:
-    """Source id, key, (the source's snapshot,) its hash and remote time, then the target's
-    id, snapshot, hash and remote time (NULLs where the key is bound in the source alone), of
-    the source's bindings of some external ids. Each side is one row of the unique keys: the
-    source's by (entity, system, external id), the target's by (entity, key, system)."""
-    bindings = schema.bindings
-    source, target = bindings.alias("s"), bindings.alias("t")
-    same_key = and_(
-        target.c.entity == source.c.entity,
-        target.c.key == source.c.key,
-        target.c.system == bindparam("target"),
-    )
-    columns = [source.c.external_id, source.c.key]
-    if source_snapshot:
-        columns.append(source.c.snapshot)
-    columns += [source.c.hash, source.c.remote_updated_at]
-    columns += [target.c.external_id, target.c.snapshot, target.c.hash, target.c.remote_updated_at]
-    return (
-        select(*columns)
-        .select_from(source.outerjoin(target, same_key))
-        .where(
-            source.c.entity == bindparam("entity"),
-            source.c.system == bindparam("source"),
-            _in_list(dialect, source.c.external_id, "ids"),
-        )
-    )
 
 
 def _json_decoder() -> Callable[[str], Any]:
@@ -266,19 +237,6 @@ class HotPath:
         )
         #: external id, key of the bindings of some external ids.
         self.keys_by_external_id = _compile(dialect, by_external_id)
-        #: A page's bindings in one query, by the source's ids: the source's binding and the
-        #: target's binding of the same key (`BindingStore.page_bindings`); with and without
-        #: the source's snapshot. SQLite only: its planner probes both unique keys whatever it
-        #: knows of the table. PostgreSQL's, with no statistics yet (a store just filled by a
-        #: first sync, before autovacuum's ANALYZE), takes `entity = … AND system = …` for a
-        #: handful of rows and joins the two sides by a nested loop over all of them: 25 s for
-        #: a page of 1,000 at 100,000 customers, where the three single-table queries took
-        #: 0.6 s. MariaDB is not measured with it; both keep those three queries.
-        self.pairs_by_source_id: Statement | None = None
-        self.pairs_by_source_id_bare: Statement | None = None
-        if dialect.name == "sqlite":
-            self.pairs_by_source_id = _compile(dialect, _pairs_by_source_id(dialect, True))
-            self.pairs_by_source_id_bare = _compile(dialect, _pairs_by_source_id(dialect, False))
 
         failures = schema.failures
         #: A route's pending failures of one entity: what both failure statements look at.

@@ -25,13 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from connector.dburl import MISSING_DATABASE_HINT, normalise_url, sqlite_file
 from connector.errors import ConfigurationError, ConnectorError, StoreUnavailableError
 from connector.state.base import MYSQL_FAMILY, Clock, utcnow
-from connector.state.bindings import (
-    Binding,
-    BindingStore,
-    BindingTx,
-    BoundPair,
-    snapshot_hash,
-)
+from connector.state.bindings import Binding, BindingStore, BindingTx, snapshot_hash
 from connector.state.checksums import ChecksumStore
 from connector.state.connect import (
     StoreTimeouts,
@@ -57,7 +51,6 @@ from connector.state.upserts import conflict_detail
 
 __all__ = [
     "Binding",
-    "BoundPair",
     "Clock",
     "Failure",
     "FailureStatus",

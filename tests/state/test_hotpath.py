@@ -297,31 +297,3 @@ def test_sqlites_fast_datetime_is_the_text_core_stores(value: dt.datetime) -> No
     assert hot_path(dialect).datetime_to_db(None) is None
     with pytest.raises(ValueError):
         hot_path(dialect).datetime_to_db(value.replace(tzinfo=None))
-
-
-def test_a_pages_bindings_by_source_id_are_what_keys_for_and_bindings_for_give(
-    store: StateStore,
-) -> None:
-    with store.transaction() as tx:
-        tx.bind("customer", "k1", "erp", "e1", snapshot=SNAPSHOT, remote_updated_at=MOMENT)
-        tx.bind("customer", "k1", "crm", "c1", snapshot={"name": "A"})
-        tx.bind("customer", "k2", "erp", "e2")  # bound in the source alone, no snapshot
-        tx.bind("customer", "k3", "crm", "c3")  # bound in the target alone
-        tx.bind("contact", "k4", "erp", "e1")  # another entity, the same source id
-        tx.bind("customer", "k5", "hubspot", "h5")  # another system
-    ids = ["e1", "e2", "e3", "c3", "h5"]
-    pairs = store.page_bindings("customer", "erp", "crm", ids, source_snapshots=True)
-    assert sorted(pairs) == ["e1", "e2"]
-    keys = store.keys_for("customer", "erp", ids)
-    assert {i: pair.source.key for i, pair in pairs.items()} == keys
-    sources = store.bindings_for("customer", "erp", keys.values())
-    targets = store.bindings_for("customer", "crm", keys.values())
-    for source_id, pair in pairs.items():
-        assert pair.source == sources[keys[source_id]]
-        assert pair.target == targets.get(keys[source_id])
-    assert pairs["e1"].source.remote_updated_at == MOMENT and pairs["e2"].target is None
-    # Without the source's snapshot: the same rows, the snapshot left out.
-    bare = store.page_bindings("customer", "erp", "crm", ids, source_snapshots=False)
-    assert bare["e1"].source.snapshot is None and bare["e1"].source.hash == pairs["e1"].source.hash
-    assert bare["e1"].target == pairs["e1"].target
-    assert store.page_bindings("customer", "erp", "crm", [], source_snapshots=True) == {}

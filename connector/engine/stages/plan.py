@@ -26,7 +26,7 @@ from connector.engine.prepare import (
 )
 from connector.mapping.contract import EntityMapper, RefResolver
 from connector.model import Entity, Record
-from connector.state.bindings import Binding, BoundPair
+from connector.state.bindings import Binding
 from connector.state.store import StateStore
 
 
@@ -40,51 +40,14 @@ class Known:
     source: Mapping[str, Binding] = field(default_factory=dict)
 
 
-def load_bound(
-    store: StateStore,
-    entity: Entity,
-    route: RouteConfig,
-    source_ids: Iterable[str],
-    *,
-    source: bool,
-) -> dict[str, BoundPair]:
-    """The page's bindings by source id, read before its records get their keys: each bound
-    record's key (for the matcher) and both its bindings (for `load_known`) in one query."""
-    return store.page_bindings(
-        entity, route.source, route.target, source_ids, source_snapshots=source
-    )
-
-
 def load_known(
-    store: StateStore,
-    entity: Entity,
-    route: RouteConfig,
-    keys: Iterable[str],
-    *,
-    source: bool,
-    bound: Mapping[str, BoundPair] | None = None,
+    store: StateStore, entity: Entity, route: RouteConfig, keys: Iterable[str], *, source: bool
 ) -> Known:
-    """The target's bindings of `keys` (and the source's, with `source`). What `bound` (from
-    `load_bound`) holds of a key is taken from there; only the other keys are asked for —
-    records matched or new in this page, which were not bound on the source side."""
-    by_key = {pair.source.key: pair for pair in bound.values()} if bound else {}
-    target: dict[str, Binding] = {}
-    sources: dict[str, Binding] = {}
-    rest = []
-    for key in keys:
-        pair = by_key.get(key)
-        if pair is None:
-            rest.append(key)
-            continue
-        if pair.target is not None:
-            target[key] = pair.target
-        if source:
-            sources[key] = pair.source
-    if rest:  # (`bindings_for` asks nothing for an empty list)
-        target.update(store.bindings_for(entity, route.target, rest))
-        if source:
-            sources.update(store.bindings_for(entity, route.source, rest))
-    return Known(target, sources)
+    keys = list(keys)
+    return Known(
+        store.bindings_for(entity, route.target, keys),
+        store.bindings_for(entity, route.source, keys) if source else {},
+    )
 
 
 @dataclass(frozen=True)
