@@ -241,7 +241,13 @@ class RouteRun:
 
         rules = PlanRules.of(self.route, entity, self.source_names, self.options.force)
         planned = plan_page(
-            keyed.records, known, rules, source_mapper, target_mapper, self.target_refs
+            keyed.records,
+            known,
+            rules,
+            source_mapper,
+            target_mapper,
+            self.target_refs,
+            mapped.flats,
         )
         self.binder.record_source(entity, planned.outgoing)
         route = self.route
