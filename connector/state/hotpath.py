@@ -196,6 +196,22 @@ def _sqlite_datetime_to_db(value: dt.datetime | None) -> str | None:
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def _json_to_db(text: str) -> bytes:
+    """MariaDB: a snapshot's JSON text as its UTF-8 bytes, which PyMySQL writes as a hex literal.
+
+    PyMySQL escapes a `str` parameter character by character for the text protocol; a
+    snapshot is ~1,000 characters with a hundred quotes to escape (3.7 µs, with
+    `connector.state.mysqlquote`), where `bytes` become `X'…'` in one C call (1.2 µs). MariaDB
+    takes the bytes into the utf8mb4 column as the same text, and refuses bytes that are not
+    UTF-8 (error 1366, strict mode) instead of storing something else.
+    """
+    return text.encode()
+
+
+def _as_it_is(text: str) -> str:
+    return text
+
+
 def _same_text(
     core: Callable[[dt.datetime | None], Any], ours: Callable[[dt.datetime | None], Any]
 ) -> bool:
@@ -227,6 +243,10 @@ class HotPath:
         #: An aware datetime as this dialect stores it in a `UtcDateTime` column, and back.
         self.datetime_to_db: Callable[[dt.datetime | None], Any] = to_db
         self.datetime_from_db: Callable[[Any], dt.datetime | None] = from_db
+        #: A snapshot's JSON text as the driver takes it for a JSON column (`_json_to_db`).
+        self.json_to_db: Callable[[str], Any] = (
+            _json_to_db if dialect.name in MYSQL_FAMILY else _as_it_is
+        )
 
         #: The parameters that are lists: arrays in binary on PostgreSQL, JSON text elsewhere.
         lists = frozenset({"ids"}) if dialect.name == "postgresql" else frozenset()

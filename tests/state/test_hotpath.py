@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy import Text, cast, create_engine, event, inspect, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -350,3 +350,20 @@ def test_a_batch_of_binds_is_one_statement_on_postgresql(store: StateStore) -> N
     found = store.bindings_for("customer", "crm", ["k0", "k299"])
     assert found["k299"].snapshot == {"n": -299} and found["k299"].remote_updated_at == MOMENT
     assert store.count_bindings() == 300
+
+
+def test_a_snapshot_is_stored_as_the_text_it_was_hashed_from(store: StateStore) -> None:
+    """The column holds `encode_snapshot`'s text byte for byte (MariaDB is sent its UTF-8 as a
+    hex literal, PostgreSQL an array of it), so the stored hash stays the hash of what is
+    stored."""
+    snapshot = {**SNAPSHOT, "quotes": 'O\'Brien "Ltd" \\ back\\slash\n', "empty": ""}
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "1", snapshot=snapshot)
+        tx.bind("customer", "k2", "crm", "2", snapshot={"n": 2})
+    table = schema.bindings
+    with store.engine.connect() as conn:
+        stored = conn.execute(
+            select(cast(table.c.snapshot, Text)).where(table.c.key == "k1")
+        ).scalar_one()
+    assert stored == encode_snapshot(snapshot).text
+    assert store.bindings_for("customer", "crm", ["k1"])["k1"].snapshot == snapshot
