@@ -8,12 +8,14 @@ and the dialects' ON CONFLICT constructs were compiled afresh on every call (the
 
 Here SQLAlchemy's compiler still writes each statement — quoting, ON CONFLICT, PostgreSQL's
 casts — but once per dialect and in a positional paramstyle, and `Connection.exec_driver_sql`
-hands the rows to the DBAPI cursor's `executemany` untouched. SQLAlchemy still wraps the driver's
-errors, so a broken unique constraint is an `IntegrityError` as before. Callers pass values the
-driver takes as they are: strings; a snapshot's JSON text as `encode_snapshot` made it, never
-encoded again (PostgreSQL casts it with the `::JSON` the compiler renders); and datetimes
-through `datetime_to_db`, the `UtcDateTime` column type's own bind processing, so rows are
-stored exactly as Core stored them.
+hands the rows to the DBAPI cursor's `executemany` untouched — on PostgreSQL, whose psycopg runs
+an executemany as one statement per row, as one statement over an array per column instead
+(`_upsert_over_arrays`). SQLAlchemy still wraps the driver's errors, so a broken unique
+constraint is an `IntegrityError` as before. Callers pass values the driver takes as they are:
+strings; a snapshot's JSON text as `encode_snapshot` made it, never encoded again (PostgreSQL
+casts it with the `::JSON` the compiler renders; MariaDB takes its bytes, `json_to_db`); and
+datetimes through `datetime_to_db`, the `UtcDateTime` column type's own bind processing, so rows
+are stored exactly as Core stored them.
 
 A list of ids is one parameter, not one per id: a JSON array read with `json_each` on SQLite
 (json1 is built into SQLite since 3.38: sqlite.org/json1.html#jeach), an array compared with
