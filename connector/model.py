@@ -259,6 +259,8 @@ def record_type(entity: Entity | str) -> type[Record]:
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+#: The types whose values `flatten` stores as they are.
+PLAIN_TYPES = _PLAIN
 
 
 #: Per value type, whether it is a pydantic model. `BaseModel`'s metaclass is an ABC's, so a

@@ -36,6 +36,7 @@ from connector.http import (
     OAuthRefreshTokenProvider,
     StaticToken,
     TokenProvider,
+    side_client,
 )
 from connector.http.paging import JsonCursor, PageAnswer, PageRequest, paginate
 from connector.http.ratelimit import QuotaParser, Sleep, remaining_header_parser
@@ -98,13 +99,7 @@ class HubSpotClient:
         auth = settings.auth
         if not isinstance(auth, OAuthAuth):
             return StaticToken(auth.resolve_token())
-        self._token_http = httpx.AsyncClient(
-            base_url=settings.base_url.rstrip("/"),
-            transport=transport,
-            follow_redirects=False,
-            trust_env=False,
-            timeout=30.0,
-        )
+        self._token_http = side_client(transport, base_url=settings.base_url.rstrip("/"))
         return OAuthRefreshTokenProvider(
             f"{settings.base_url.rstrip('/')}{self.paths.oauth_token}",
             client_id=SecretStr(auth.client_id),

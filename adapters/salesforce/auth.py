@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import SecretStr
 
 from connector.errors import ConfigurationError, TransientError
+from connector.http import side_client
 from connector.timestamps import MonotonicClock
 
 from .settings import ClientCredentialsAuth, JwtAuth, RefreshTokenAuth, SalesforceSettings
@@ -84,9 +85,7 @@ class SalesforceAuth:
         self.settings = settings
         self._base_dir = base_dir
         self._wall = wall
-        self._http = httpx.AsyncClient(
-            transport=transport, follow_redirects=False, trust_env=False, timeout=30.0
-        )
+        self._http = side_client(transport)
         self._lock = asyncio.Lock()
         self._access: SecretStr | None = None
         self.instance_url: str | None = None

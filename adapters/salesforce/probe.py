@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from connector.errors import ConfigurationError, Problem, TransientError
+from connector.http import side_client
 
 from .auth import SalesforceAuth, TokenRefused
 from .client import share_parser
@@ -162,9 +163,7 @@ async def _describe_global(
         "Authorization": f"Bearer {token}",
         "Sforce-Call-Options": f"client={settings.client_name}",
     }
-    async with httpx.AsyncClient(
-        transport=adapter._transport, trust_env=False, follow_redirects=False, timeout=30.0
-    ) as http:
+    async with side_client(adapter._transport) as http:
         try:
             response = await http.get(url, headers=headers)
         except httpx.TransportError as exc:

@@ -228,8 +228,11 @@ def plan_for(
     owner_of: Callable[[str], str | None],
     force: bool,
     source_snapshot: dict[str, Any] | None = None,
+    flat: dict[str, Any] | None = None,
 ) -> Outgoing:
-    flat = flatten(record)
+    """`flat`: `flatten(record)` when the caller has it already (made while mapping)."""
+    if flat is None:
+        flat = flatten(record)
     plan = plan_write(
         flat,
         target_paths=target_paths,

@@ -230,8 +230,9 @@ class RouteRun:
         if keyed.failed:
             self.binder.commit_failures(entity, keyed.failed)
             self.summary.entity(entity).failed += len(keyed.failed)
+        # A key made for this page is bound nowhere yet: only the others are looked up.
         known = load_known(
-            self.store, entity, self.route, keyed.keys, source=self.source_is_a_target
+            self.store, entity, self.route, keyed.known_keys, source=self.source_is_a_target
         )
         for key in keyed.keys:
             if key in known.target:
@@ -240,7 +241,13 @@ class RouteRun:
 
         rules = PlanRules.of(self.route, entity, self.source_names, self.options.force)
         planned = plan_page(
-            keyed.records, known, rules, source_mapper, target_mapper, self.target_refs
+            keyed.records,
+            known,
+            rules,
+            source_mapper,
+            target_mapper,
+            self.target_refs,
+            mapped.flats,
         )
         self.binder.record_source(entity, planned.outgoing)
         route = self.route

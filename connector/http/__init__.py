@@ -29,10 +29,12 @@ Public API (import from `connector.http`):
   remaining-quota headers.
 * `HttpMetrics`, `METRICS`, `render_prometheus` — counters and latency for `/metrics`.
 * `parse_retry_after`, `is_idempotent` — pure helpers, exposed for adapters and tests.
+* `side_client(transport, base_url=)` — the plain `httpx.AsyncClient` for an adapter's calls
+  outside `ApiClient` (token endpoints, a probe's read): no redirects, nothing from the env.
 """
 
 from connector.http.auth import OAuthRefreshTokenProvider, StaticToken, TokenProvider
-from connector.http.client import ApiClient, build_async_client
+from connector.http.client import ApiClient, build_async_client, side_client
 from connector.http.errors import (
     HttpConfigurationError,
     HttpRecordError,
@@ -94,5 +96,6 @@ __all__ = [
     "parse_retry_after",
     "remaining_header_parser",
     "render_prometheus",
+    "side_client",
     "usage_ratio_parser",
 ]

@@ -460,3 +460,18 @@ def build_async_client(
         proxy=settings.proxy,
         transport=transport,
     )
+
+
+def side_client(
+    transport: httpx.AsyncBaseTransport | None = None, *, base_url: str = ""
+) -> httpx.AsyncClient:
+    """A client for an adapter's few calls outside `ApiClient` (a token endpoint, a probe's
+    single read): no redirects, so a token request is never sent on to another host; no proxy
+    or .netrc from the environment, as `build_async_client` without a proxy; 30 s a step."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        transport=transport,
+        follow_redirects=False,
+        trust_env=False,
+        timeout=30.0,
+    )

@@ -12,6 +12,7 @@ Sale lines are rarer and go through the per-field closures in `mapper.py`.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -21,11 +22,11 @@ from connector.mapping.builtin_transforms import INLINE_FOR_TEXT
 from connector.mapping.mapper import MISSING, CompiledField
 from connector.mapping.transforms import chain_steps, identity
 from connector.mapping.value_checks import VALIDATE, value_check
-from connector.model import Entity
+from connector.model import META_FIELDS, PLAIN_TYPES, Entity
 
 CONVERSION_ERRORS = (ValueError, TypeError, ArithmeticError, LookupError)
 
-InboundFunction = Callable[..., tuple[dict[str, Any], bool]]
+InboundFunction = Callable[..., tuple[dict[str, Any], bool, dict[str, Any] | None]]
 OutboundFunction = Callable[..., dict[str, Any]]
 
 
@@ -45,16 +46,28 @@ def _namespace() -> dict[str, Any]:
 
 
 def build_inbound(fields: Sequence[CompiledField], entity: Entity) -> InboundFunction:
-    """`(fields, refs) -> (values, checked)`: canonical values, nested as the record model
-    expects, and whether each one passed its field's type check (`value_checks`); when one did
-    not, the caller validates the record to say why (or to convert what pydantic converts)."""
+    """`(fields, refs) -> (values, checked, flat)`: canonical values, nested as the record
+    model expects, and whether each one passed its field's type check (`value_checks`); when
+    one did not, the caller validates the record to say why (or to convert what pydantic
+    converts).
+
+    `flat` is what `connector.model.flatten` gives for the record built from checked values,
+    made on the way (each value is at hand here, and its type is known once checked), so the
+    engine need not walk the record again; it means nothing when `checked` is false. None for
+    a mapping with a field whose flattened form needs the model (`_flat`).
+    """
     namespace = _namespace()
+    namespace["PLAIN"] = PLAIN_TYPES
+    puts = [_flat(field, entity) for field in fields]
+    making_flat = all(put is not None for put in puts)
     lines = [
         "def inbound(fields, refs):",
         "    get = fields.get",
         "    values = {}",
         "    checked = True",
     ]
+    if making_flat:
+        lines += ["    flat = {}", "    whole = True"]
     for index, field in enumerate(fields):
         namespace[f"f{index}"] = field
         lines.append(f"    # {field.label!r}")
@@ -89,13 +102,54 @@ def build_inbound(fields: Sequence[CompiledField], entity: Entity) -> InboundFun
             ]
         lines += _check(field, index, namespace, entity)
         lines += _assign(field, index, namespace)
+        if making_flat:
+            lines += [f"        {line}" for line in puts[index] or ()]
         if field.required:
             lines += [
                 "    else:",
                 f"        raise fail(f{index}, 'required, but the record does not have it')",
             ]
-    lines.append("    return values, checked")
+    lines.append(
+        f"    return values, checked, {'flat if whole else None' if making_flat else 'None'}"
+    )
     return _define("inbound", lines, namespace)
+
+
+def _flat(field: CompiledField, entity: Entity) -> list[str] | None:
+    """Lines putting the checked `v` into `flat` as `flatten` puts the record's value there:
+    plain values as they are, a `Decimal` as its normalised text, a date as ISO text, an
+    enumeration member as its value. Only the form a value has once it passed its check is
+    written (an unchecked one makes the record be validated, and then `flat` is not used); a
+    custom value of no plain type leaves the whole `flat` to `flatten` (`whole`), which
+    converts it (or fails on it) where it always did. None where the value's path is not one path of
+    known type (a field filling several paths): the mapper then makes no `flat` at all."""
+    if len(field.canonical) != 1:
+        return None
+    path = field.canonical[0]
+    if path.partition(".")[0] in META_FIELDS:
+        return []  # `flatten` leaves these out
+    check = value_check(entity, path)
+    if check.kind == "validate":
+        return []  # a value here always makes the record be validated
+    if check.kind == "exact" and check.exact in (str, int, float, bool):
+        return [f"flat[{path!r}] = v"]
+    if check.kind == "any":  # (`custom.*`) anything else is left to `flatten` itself
+        return [
+            "if type(v) in PLAIN:",
+            f"    flat[{path!r}] = v",
+            "else:",
+            "    whole = False",
+        ]
+    # The others convert `v`, which holds the checked type only while `checked` holds.
+    if check.kind == "decimal":
+        value = "None if v is None else format(v.normalize(), 'f')"
+    elif check.kind == "enum":
+        value = "None if v is None else v.value"
+    elif check.exact is dt.date:
+        value = "None if v is None else v.isoformat()"
+    else:
+        return None
+    return ["if checked:", f"    flat[{path!r}] = {value}"]
 
 
 def _chain(

@@ -67,6 +67,13 @@ class EntityMapper(Protocol):
         """
         ...
 
+    def to_canonical_flat(
+        self, native: NativeRecord, refs: RefResolver
+    ) -> tuple[Record, dict[str, Any] | None]:
+        """`to_canonical`, and the record's `connector.model.flatten` where the mapper made it
+        on the way (None: the caller flattens the record itself)."""
+        ...
+
     def to_native(
         self,
         record: Record,

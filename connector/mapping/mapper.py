@@ -87,7 +87,7 @@ class CompiledMapper:
         lines: CompiledLines | None,
         lines_inbound: bool,
         lines_outbound: bool,
-        inbound_function: Callable[..., tuple[dict[str, Any], bool]],
+        inbound_function: Callable[..., tuple[dict[str, Any], bool, dict[str, Any] | None]],
         outbound_function: Callable[..., dict[str, Any]],
     ) -> None:
         self.entity = entity
@@ -168,18 +168,25 @@ class CompiledMapper:
     # --- native → canonical -----------------------------------------------------------
 
     def to_canonical(self, native: NativeRecord, refs: RefResolver) -> Record:
+        return self.to_canonical_flat(native, refs)[0]
+
+    def to_canonical_flat(
+        self, native: NativeRecord, refs: RefResolver
+    ) -> tuple[Record, dict[str, Any] | None]:
         fields = native.fields
-        values, checked = self._inbound_function(fields, refs)
+        values, checked, flat = self._inbound_function(fields, refs)
         if self._lines_in is not None:
             self._lines_to_canonical(self._lines_in, fields, values)
+            flat = None  # (the lines are converted apart: `flatten` puts them)
         values["updated_at"] = native.updated_at
         values["deleted"] = native.deleted
         if checked:
             record = self._checked_record(values)
             if record is not None:
-                return record
+                # Built from exactly the values `flat` was made of (`codegen._flat`).
+                return record, flat
         try:
-            return self._type.model_validate(values)
+            return self._type.model_validate(values), None
         except ValidationError as error:
             raise self._validation_failure(error) from None
 

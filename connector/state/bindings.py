@@ -213,7 +213,7 @@ class BindingTx(TxBase):
         if snapshot is not None:
             if not isinstance(snapshot, EncodedSnapshot):
                 snapshot = encode_snapshot(snapshot)
-            row += (snapshot.text, snapshot.hash)
+            row += (self._hot.json_to_db(snapshot.text), snapshot.hash)
             shape = _SNAPSHOT
         if remote_updated_at is not None:
             row += (self._hot.datetime_to_db(remote_updated_at),)

@@ -34,6 +34,7 @@ MariaDB's: mariadb.com/kb/en/server-system-variables (`max_statement_time`,
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,47 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, exc.TimeoutError)
 
 
+#: MariaDB's errors for a connection refused for what `state.url` says: retrying cannot help
+#: (MariaDB's error code reference: mariadb.com/kb/en/mariadb-error-code-reference).
+_MYSQL_REFUSALS = frozenset(
+    {
+        1044,  # ER_DBACCESS_DENIED_ERROR: the user may not use that database
+        1045,  # ER_ACCESS_DENIED_ERROR: bad user or password
+        1049,  # ER_BAD_DB_ERROR: unknown database
+        1698,  # ER_ACCESS_DENIED_NO_PASSWORD_ERROR: an unknown user, or one without a password
+    }
+)
+
+#: PostgreSQL's, as the text of the server's FATAL message: libpq reports a failed connection
+#: as text only (`PQerrorMessage`; psycopg's error then has no `sqlstate`). SQLSTATE 3D000,
+#: 28000 (twice), 28P01 and 42501, then libpq's own word for a password it was asked for and not
+#: given. A server whose `lc_messages` is not English words them otherwise: its refusals stay
+#: outages, as before.
+_POSTGRES_REFUSALS = (
+    re.compile(r'FATAL: +database ".*" does not exist'),
+    re.compile(r'FATAL: +role ".*" does not exist'),
+    re.compile(r"FATAL: +no pg_hba\.conf entry for"),
+    re.compile(r"FATAL: +password authentication failed for user"),
+    re.compile(r"FATAL: +permission denied for database"),
+    re.compile(r"fe_sendauth: no password supplied"),
+)
+
+
+def is_refusal(error: BaseException) -> bool:
+    """True when the server answered, and refused the store's connection for what `state.url`
+    says (an unknown database, user or password, no right to connect): not an outage."""
+    original = getattr(error, "orig", None)
+    if not isinstance(error, exc.OperationalError) or original is None:
+        return False
+    module = type(original).__module__.partition(".")[0]
+    if module == "pymysql":
+        return bool(original.args) and original.args[0] in _MYSQL_REFUSALS
+    if module == "psycopg":
+        text = str(original)
+        return any(pattern.search(text) for pattern in _POSTGRES_REFUSALS)
+    return False
+
+
 def outage_reason(error: BaseException) -> str:
     """The driver's own first line (never the URL, so no password), or the error's class."""
     original = getattr(error, "orig", None) or error
@@ -108,6 +150,8 @@ def create_store_engine(url: str, timeouts: StoreTimeouts) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas(timeouts))
     elif engine.dialect.driver == "psycopg":
         event.listen(engine, "do_connect", _psycopg_connect(timeouts))
+    elif engine.dialect.driver == "pymysql":
+        event.listen(engine, "do_connect", _pymysql_connect)
     return engine
 
 
@@ -151,6 +195,13 @@ def _psycopg_connect(timeouts: StoreTimeouts) -> Any:
         return connect_with_deadline(timeouts.reply_seconds, *cargs, **cparams)
 
     return connect
+
+
+def _pymysql_connect(_dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+    # PyMySQL's connection with its string escaping made fast (`connector.state.mysqlquote`).
+    from connector.state.mysqlquote import connect
+
+    return connect(*cargs, **cparams)
 
 
 def _pymysql_args(timeouts: StoreTimeouts) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from connector.state.connect import (
     check_server,
     create_store_engine,
     is_outage,
+    is_refusal,
     outage_reason,
 )
 from connector.state.cursors import CursorStore, CursorTx
@@ -191,8 +192,9 @@ def open_store(
 ) -> StateStore:
     """Connect, apply pending migrations, and return the store.
 
-    A store that does not answer is a `StoreUnavailableError`, after `timeouts` at most; a
-    SQLite store whose folder is missing (a fresh clone) is a `ConfigurationError` that says so.
+    A store that does not answer is a `StoreUnavailableError`, after `timeouts` at most; one
+    whose server refuses the connection (an unknown database, user or password) and a SQLite
+    store whose folder is missing (a fresh clone) are a `ConfigurationError` that says so.
     """
     resolved = database_url(url, base_dir)
     path = sqlite_file(make_url(resolved), base_dir)
@@ -208,6 +210,10 @@ def open_store(
         store.migrate()
     except Exception as error:
         engine.dispose()
+        if is_refusal(error):
+            raise ConfigurationError(
+                f"state.url: the database server refused the connection: {outage_reason(error)}"
+            ) from None
         if is_outage(error):
             message = f"the state store is not answering: {outage_reason(error)}"
             raise StoreUnavailableError(message) from None

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, PrimaryKeyConstraint, Table, UniqueConstraint, and_, case, null
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert
 
 from connector.state.base import MYSQL_FAMILY, dialect_of
@@ -55,18 +56,22 @@ def upsert_statement(
     values: Mapping[str, Any] | None = None,
     *,
     same: Sequence[str] = (),
+    rows: tuple[Sequence[str], Select[Any]] | None = None,
 ) -> Insert:
     """INSERT `values` (or the executemany rows) into `table`; on a conflict on the unique key
     `conflict`, UPDATE that row with `changes(proposed)`; a conflict on any other key fails.
 
     With `same`, the row in the way is updated only where it already holds the proposed values
     in those columns (`DO UPDATE … WHERE`; a row left alone counts 0). MariaDB has no such
-    clause (`conditional_upserts`), so it is refused there.
+    clause (`conditional_upserts`), so it is refused there. With `rows` (columns, a SELECT),
+    the rows proposed are the SELECT's (`INSERT … SELECT`), in place of `values`.
     """
     # The dialects' own `insert` (typed Any: the module is imported by name).
     insert: Any = dialect_of(dialect_name).insert(table)
     if values is not None:
         insert = insert.values(dict(values))
+    if rows is not None:
+        insert = insert.from_select(list(rows[0]), rows[1])
     statement: Insert
     if dialect_name in MYSQL_FAMILY:
         if same:

@@ -60,6 +60,11 @@ class IdentityMapper:
             where = ".".join(str(part) for part in first["loc"])
             raise MappingError(f"{where}: {first['msg']}", code="INVALID_VALUE") from None
 
+    def to_canonical_flat(
+        self, native: NativeRecord, refs: RefResolver
+    ) -> tuple[Record, dict[str, Any] | None]:
+        return self.to_canonical(native, refs), None
+
     def to_native(
         self,
         record: Record,

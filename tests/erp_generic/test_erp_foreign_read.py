@@ -20,7 +20,7 @@ from connector.adapter import AdapterContext, NativeRecord
 from connector.model import Entity
 from connector.state.store import StateStore, open_store
 from tests.erp_generic import foreign_erp
-from tests.erp_generic.conftest import StepClock, build_adapter, fill_sample
+from tests.erp_generic.conftest import StepClock
 
 
 @pytest.fixture
@@ -211,27 +211,6 @@ async def test_sqlite_decimals_stored_as_blobs(tmp_path: Path) -> None:
     assert records["101"].fields["lines"][0]["preis"] == Decimal("12.25")
     problem = records["102"].problem
     assert problem is not None and "menge" in str(problem)
-
-
-async def test_plain_table_reads_cope_with_blob_decimals_too(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'sample.db'}"
-    fill_sample(url)
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE customers SET credit_limit = CAST('1500.5' AS BLOB)")
-        connection.exec_driver_sql("UPDATE customers SET credit_limit = X'FF00' WHERE id = 2")
-    engine.dispose()
-    adapter = build_adapter(url, tmp_path)
-    await adapter.open()
-    try:
-        records = {r.id: r for r in await read_all(adapter, Entity.CUSTOMER)}
-    finally:
-        await adapter.close()
-    assert records["1"].problem is None
-    assert records["1"].fields["credit_limit"] == Decimal("1500.5")
-    problem = records["2"].problem
-    assert problem is not None and "column 'credit_limit'" in str(problem)
-    assert records["2"].fields["credit_limit"] is None  # the failure's payload stays JSON
 
 
 async def test_the_plain_soft_delete_setting_holds_under_read(

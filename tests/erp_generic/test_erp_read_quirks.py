@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from adapters.erp_generic.quirks import Unreadable, any_unreadable, to_decimal
+from connector.adapter import NativeRecord
 from connector.model import Entity
 from tests.erp_generic.conftest import build_adapter, fill_sample
 from tests.erp_generic.test_erp_foreign_read import read_all
@@ -34,7 +36,24 @@ def test_booleans_and_non_numbers_stay_unreadable():
     assert not any_unreadable({"a": 1, "b": None}, ("a", "b", "missing"))
 
 
-async def test_an_unreadable_line_value_fails_its_sale_alone(tmp_path: Path) -> None:
+def values(record: NativeRecord, column: str) -> list[Any]:
+    """The column's value in the record's header, or in each of its lines."""
+    if column in record.fields:
+        return [record.fields[column]]
+    return [line[column] for line in record.fields["lines"]]
+
+
+@pytest.mark.parametrize(
+    ("entity", "table", "key", "column", "named"),
+    [
+        (Entity.CUSTOMER, "customers", "id", "credit_limit", "column 'credit_limit'"),
+        (Entity.SALE, "sales_order_lines", "order_id", "unit_price", "line 1: column 'unit_price'"),
+    ],
+    ids=["header", "line"],
+)
+async def test_an_unreadable_value_fails_its_record_alone(
+    tmp_path: Path, entity: Entity, table: str, key: str, column: str, named: str
+) -> None:
     url = f"sqlite:///{tmp_path / 'sample.db'}"
     fill_sample(url)
     engine = sa.create_engine(url)
@@ -42,29 +61,28 @@ async def test_an_unreadable_line_value_fails_its_sale_alone(tmp_path: Path) -> 
         first, second = [
             row[0]
             for row in connection.exec_driver_sql(
-                "SELECT DISTINCT order_id FROM sales_order_lines ORDER BY order_id LIMIT 2"
+                f"SELECT DISTINCT {key} FROM {table} ORDER BY {key} LIMIT 2"
             )
         ]
         connection.exec_driver_sql(
-            "UPDATE sales_order_lines SET unit_price = X'FF00' WHERE order_id = ?", (first,)
+            f"UPDATE {table} SET {column} = X'FF00' WHERE {key} = ?", (first,)
         )
         connection.exec_driver_sql(
-            "UPDATE sales_order_lines SET unit_price = CAST('9.90' AS BLOB) WHERE order_id = ?",
-            (second,),
+            f"UPDATE {table} SET {column} = CAST('9.90' AS BLOB) WHERE {key} = ?", (second,)
         )
     engine.dispose()
     adapter = build_adapter(url, tmp_path)
     await adapter.open()
     try:
-        records = {r.id: r for r in await read_all(adapter, Entity.SALE)}
+        records = {r.id: r for r in await read_all(adapter, entity)}
     finally:
         await adapter.close()
     failed = records[str(first)]
-    assert failed.problem is not None
-    assert "line 1: column 'unit_price'" in str(failed.problem)
-    assert all(line["unit_price"] is None for line in failed.fields["lines"])
+    assert failed.problem is not None and named in str(failed.problem)
+    # The failure's payload stays JSON: the unreadable value is left out, not passed on.
+    assert all(value is None for value in values(failed, column))
     read = records[str(second)]
     assert read.problem is None
-    assert {line["unit_price"] for line in read.fields["lines"]} == {Decimal("9.90")}
+    assert set(values(read, column)) == {Decimal("9.90")}
     untouched = [r for r in records.values() if r.id not in (str(first), str(second))]
     assert untouched and all(r.problem is None for r in untouched)

@@ -130,26 +130,30 @@ async def test_a_missing_key_file_or_env_var_is_named(key_pair, tmp_path: Path, 
     assert "environment variable SALESFORCE_PRIVATE_KEY is not set" in problem.message
 
 
+@pytest.mark.parametrize(
+    ("status", "error", "named"),
+    [
+        (
+            401,
+            {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"},
+            [f"Salesforce at {INSTANCE} refused the session", "HTTP 401 INVALID_SESSION_ID"],
+        ),
+        (
+            404,
+            {"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"},
+            ["does not know API version v62.0", "systems.crm.settings.api_version"],
+        ),
+    ],
+    ids=["refused-session", "unknown-api-version"],
+)
 @respx.mock
-async def test_a_401_on_the_rest_call_is_a_refused_session(key_pair):
+async def test_a_refused_rest_call_names_what_to_fix(
+    key_pair, status: int, error: dict[str, str], named: list[str]
+):
     granted()
-    respx.get(SOBJECTS).respond(
-        401, json=[{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
-    )
+    respx.get(SOBJECTS).respond(status, json=[error])
     (problem,) = await adapter_for(key_pair).probe(ALL)
-    assert f"Salesforce at {INSTANCE} refused the session" in problem.message
-    assert "HTTP 401 INVALID_SESSION_ID" in problem.message
-
-
-@respx.mock
-async def test_an_unknown_api_version_names_api_version(key_pair):
-    granted()
-    respx.get(SOBJECTS).respond(
-        404, json=[{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
-    )
-    (problem,) = await adapter_for(key_pair).probe(ALL)
-    assert "does not know API version v62.0" in problem.message
-    assert "systems.crm.settings.api_version" in problem.message
+    assert all(part in problem.message for part in named), problem.message
 
 
 @respx.mock

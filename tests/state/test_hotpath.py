@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy import Text, cast, create_engine, event, inspect, select
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import DBAPIError
 
 from connector.errors import RecordError
 from connector.state import schema
@@ -297,3 +298,72 @@ def test_sqlites_fast_datetime_is_the_text_core_stores(value: dt.datetime) -> No
     assert hot_path(dialect).datetime_to_db(None) is None
     with pytest.raises(ValueError):
         hot_path(dialect).datetime_to_db(value.replace(tzinfo=None))
+
+
+def test_a_key_that_moves_frees_its_id_for_a_later_bind_of_the_batch(store: StateStore) -> None:
+    """Binds are written in the order they were made, each checked as it lands: one statement
+    over arrays on PostgreSQL, an executemany elsewhere; the result is the same."""
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "X")
+        tx.bind("customer", "k3", "crm", "Z")
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "Y")  # k1's record recreated: X is free ...
+        tx.bind("customer", "k2", "crm", "X")  # ... for another key, later in the batch
+    assert store.keys_for("customer", "crm", ["X", "Y", "Z"]) == {"X": "k2", "Y": "k1", "Z": "k3"}
+    with pytest.raises(StoreConflict), store.transaction() as tx:
+        tx.bind("customer", "k4", "crm", "Z")  # Z is still k3's when this lands ...
+        tx.bind("customer", "k3", "crm", "W")  # ... although k3 moves away afterwards
+    assert store.keys_for("customer", "crm", ["W", "Z"]) == {"Z": "k3"}
+
+
+def test_a_value_longer_than_its_column_is_refused_not_cut(store: StateStore) -> None:
+    """PostgreSQL's arrays of strings are cast without a length: a cast to VARCHAR(n) would
+    cut. (SQLite does not enforce a VARCHAR's length at all.)"""
+    if store.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite stores a string of any length")
+    too_long = "k" * (schema.bindings.c.key.type.length + 1)  # type: ignore[attr-defined]
+    with pytest.raises(DBAPIError), store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "1", snapshot={"n": 1})
+        tx.bind("customer", too_long, "crm", "2", snapshot={"n": 2})
+    assert store.count_bindings() == 0
+
+
+def test_a_batch_of_binds_is_one_statement_on_postgresql(store: StateStore) -> None:
+    """psycopg's executemany is a statement per row; a run of binds with no key twice is one
+    statement over arrays there. Elsewhere the driver's executemany is one call."""
+    calls: list[bool] = []
+
+    def count(_conn: object, _cursor: object, sql: str, _p: object, _c: object, many: bool):
+        if sql.startswith("INSERT INTO bindings"):
+            calls.append(many)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    with store.transaction() as tx:
+        for n in range(300):
+            key, bound = f"k{n}", f"id{n}"
+            tx.bind("customer", key, "crm", bound, snapshot={"n": n}, remote_updated_at=MOMENT)
+    with store.transaction() as tx:  # the same keys again, their ids kept
+        for n in range(300):
+            tx.bind("customer", f"k{n}", "crm", f"id{n}", snapshot={"n": -n})
+    on_postgresql = store.engine.dialect.name == "postgresql"
+    assert calls == [not on_postgresql] * 2
+    found = store.bindings_for("customer", "crm", ["k0", "k299"])
+    assert found["k299"].snapshot == {"n": -299} and found["k299"].remote_updated_at == MOMENT
+    assert store.count_bindings() == 300
+
+
+def test_a_snapshot_is_stored_as_the_text_it_was_hashed_from(store: StateStore) -> None:
+    """The column holds `encode_snapshot`'s text byte for byte (MariaDB is sent its UTF-8 as a
+    hex literal, PostgreSQL an array of it), so the stored hash stays the hash of what is
+    stored."""
+    snapshot = {**SNAPSHOT, "quotes": 'O\'Brien "Ltd" \\ back\\slash\n', "empty": ""}
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "1", snapshot=snapshot)
+        tx.bind("customer", "k2", "crm", "2", snapshot={"n": 2})
+    table = schema.bindings
+    with store.engine.connect() as conn:
+        stored = conn.execute(
+            select(cast(table.c.snapshot, Text)).where(table.c.key == "k1")
+        ).scalar_one()
+    assert stored == encode_snapshot(snapshot).text
+    assert store.bindings_for("customer", "crm", ["k1"])["k1"].snapshot == snapshot

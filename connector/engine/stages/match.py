@@ -27,10 +27,19 @@ class Keyed:
     records: list[tuple[NativeRecord, Record, str]] = field(default_factory=list)
     #: Unbound records the target could not be asked about: they wait, retryably.
     failed: list[Failed] = field(default_factory=list)
+    #: Keys made here for records found nowhere: no binding can hold them yet.
+    fresh: set[str] = field(default_factory=set)
 
     @property
     def keys(self) -> list[str]:
         return [key for _, _, key in self.records]
+
+    @property
+    def known_keys(self) -> list[str]:
+        """The keys the store may hold bindings of: all but the fresh ones (a first sync's
+        page asks the store about none of its records' bindings)."""
+        fresh = self.fresh
+        return [key for _, _, key in self.records if key not in fresh]
 
 
 class Matcher:
@@ -77,7 +86,9 @@ class Matcher:
             keyed.failed = [Failed(native, None, "match", error) for native, _ in unbound]
             return keyed
         # The new keys in one draw of random bytes (`new_keys`), one per record left unmatched.
-        fresh = iter(new_keys(sum(1 for native, _ in unbound if not matches.get(native.id))))
+        minted = new_keys(sum(1 for native, _ in unbound if not matches.get(native.id)))
+        keyed.fresh.update(minted)
+        fresh = iter(minted)
         for native, record in unbound:
             record.key = matches.get(native.id) or next(fresh)
             keyed.records.append((native, record, record.key))

@@ -97,8 +97,11 @@ def plan_page(
     source_mapper: EntityMapper,
     target_mapper: EntityMapper,
     target_refs: RefResolver,
+    flats: Mapping[str, dict[str, Any]] | None = None,
 ) -> Planned:
+    """`flats`: records already flattened by the mapper (`Mapped.flats`), by source id."""
     planned = Planned()
+    flats = flats or {}
     bindings, source_bindings = known.target, known.source
     # Either file may name a path's owner: each system's file says what it is master of.
     owners = {
@@ -126,6 +129,7 @@ def plan_page(
             owner_of=owner_of,
             force=rules.force,
             source_snapshot=source_binding.snapshot if source_binding else None,
+            flat=flats.get(native.id),
         )
         item.source_binding = source_binding
         if item.plan.withheld:

@@ -134,3 +134,19 @@ async def test_two_records_matching_one_target_record_on_two_paths_share_its_bin
     keys = {native.id: key for native, _, key in keyed.records}
     assert keys["e1"] == keys["e2"]
     assert sqlite_store.keys_for(Entity.CUSTOMER, route.target, [found]) == {found: keys["e1"]}
+
+
+async def test_only_keys_made_for_records_found_nowhere_are_fresh(sqlite_store, route):
+    """Fresh keys are bound nowhere yet: the plan stage asks the store about the others only."""
+    target = Target()
+    target.put(Entity.CUSTOMER, {"number": "N2"})
+    with sqlite_store.transaction() as tx:
+        tx.bind(Entity.CUSTOMER, "k1", route.source, "e1")
+    stage, _ = matcher(sqlite_store, route, target)
+
+    keyed = await stage.assign_keys(Entity.CUSTOMER, page(), IdentityMapper(Entity.CUSTOMER))
+
+    keys = {native.id: key for native, _, key in keyed.records}
+    assert keyed.fresh == {keys["e3"], keys["e4"]}  # e1 was bound, e2 matched (and bound)
+    assert keyed.known_keys == [keys["e1"], keys["e2"]]
+    assert sqlite_store.bindings_for(Entity.CUSTOMER, route.target, keyed.fresh) == {}

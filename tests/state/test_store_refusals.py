@@ -1,0 +1,116 @@
+"""A state.url the database server refuses (unknown database, user or password) is a
+configuration error — exit 2, said once — not a store that is not answering (exit 3, which
+the daemon and a person would wait out). Checked on the real PostgreSQL and MariaDB servers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from sqlalchemy import create_engine, exc, make_url, text
+
+from connector.errors import ConfigurationError, StoreUnavailableError
+from connector.state.connect import StoreTimeouts, is_refusal
+from connector.state.store import open_store
+from tests.conftest import MYSQL_URL, PG_URL
+
+QUICK = StoreTimeouts(connect_seconds=2.0, statement_seconds=5.0)
+NOBODY = f"nobody_{uuid.uuid4().hex[:8]}"
+NO_SUCH_DB = f"no_such_db_{uuid.uuid4().hex[:8]}"
+
+
+def changed(url: str, **parts: str) -> str:
+    return make_url(url).set(**parts).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def server(request: pytest.FixtureRequest) -> str:
+    """The server's test URL, once a fixture has found the server there (or skipped)."""
+    if request.param == "postgresql":
+        request.getfixturevalue("pg_schema_url")
+        return PG_URL
+    request.getfixturevalue("mysql_database_url")
+    return MYSQL_URL
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [{"database": NO_SUCH_DB}, {"username": NOBODY, "password": "wrong"}],
+    ids=["unknown-database", "unknown-user"],
+)
+def test_a_refused_connection_is_a_configuration_error(
+    server: str, parts: dict[str, str], tmp_path: Path
+):
+    with pytest.raises(ConfigurationError, match=r"state\.url: the database server refused") as e:
+        open_store(changed(server, **parts), tmp_path, timeouts=QUICK)
+    shown = parts.get("database") or parts["username"]
+    assert shown in str(e.value) and "wrong" not in str(e.value)
+
+
+def test_a_wrong_password_on_mariadb_is_a_configuration_error(mysql_database_url: str, tmp_path):
+    # Error 1045; PostgreSQL's test server trusts local connections, so asks for no password.
+    url = changed(mysql_database_url, password="wrong-password")
+    with pytest.raises(ConfigurationError, match=r"\(1045, .Access denied"):
+        open_store(url, tmp_path, timeouts=QUICK)
+
+
+def test_a_database_the_user_may_not_use_on_mariadb_is_a_configuration_error(
+    mysql_database_url: str, tmp_path
+):
+    """Error 1044: the user exists and its password is right, but it has no rights there."""
+    admin = create_engine(MYSQL_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE USER '{NOBODY}'@'%' IDENTIFIED BY 'secret'"))
+        url = changed(mysql_database_url, username=NOBODY, password="secret")
+        with pytest.raises(ConfigurationError, match=r"\(1044, .Access denied"):
+            open_store(url, tmp_path, timeouts=QUICK)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP USER IF EXISTS '{NOBODY}'@'%'"))
+        admin.dispose()
+
+
+def test_a_closed_port_is_still_a_store_that_is_not_answering(server: str, tmp_path: Path):
+    with pytest.raises(StoreUnavailableError, match="not answering"):
+        open_store(changed(server, port="1"), tmp_path, timeouts=QUICK)
+
+
+@pytest.mark.parametrize(
+    ("message", "refused"),
+    [
+        ('connection failed: … failed: FATAL:  password authentication failed for user "x"', True),
+        ('connection failed: … failed: FATAL:  no pg_hba.conf entry for host "10.0.0.1"', True),
+        ('connection failed: … failed: FATAL:  permission denied for database "sync"', True),
+        ("connection failed: … failed: fe_sendauth: no password supplied", True),
+        ("connection failed: … failed: FATAL:  the database system is starting up", False),
+        ("connection failed: … failed: FATAL:  sorry, too many clients already", False),
+    ],
+)
+def test_postgresql_refusals_the_test_server_cannot_show(message: str, refused: bool):
+    """What the trusting test server never says, read from the server's wording."""
+    error = exc.OperationalError("connect", {}, psycopg.OperationalError(message))
+    assert is_refusal(error) is refused
+
+
+def test_the_command_line_exits_2_for_an_unknown_mariadb_database(
+    mysql_database_url: str, tmp_path: Path
+):
+    config = tmp_path / "config.yaml"
+    url = changed(mysql_database_url, database=NO_SUCH_DB)
+    state = {"version": 1, "state": {"url": url}, "systems": {}, "routes": []}
+    config.write_text(yaml.safe_dump(state))
+    done = subprocess.run(
+        [sys.executable, "-m", "connector", "--config", str(config), "status"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"Unknown database '{NO_SUCH_DB}'" in done.stderr
