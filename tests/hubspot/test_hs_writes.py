@@ -530,3 +530,37 @@ async def test_archived_records_are_read_from_every_page_of_the_archived_list(ad
 
 def archived(record_id: str) -> dict[str, object]:
     return {"id": record_id, "properties": {}, "archivedAt": "2026-02-01T00:00:00Z"}
+
+
+@respx.mock
+async def test_a_batch_upsert_is_sent_as_httpx_sends_a_json_body(adapter):
+    """The body and its headers are what `json=` gave before the bodies went through orjson."""
+    sent: list[httpx.Request] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"status": "COMPLETE", "results": []})
+
+    respx.post(f"{V3}/companies/batch/upsert").mock(side_effect=server)
+    write = NativeWrite("k1", None, {"name": "Müller & Söhne", "numberofemployees": 12})
+    await adapter.upsert(Entity.CUSTOMER, [write])
+    (request,) = sent
+    body = {
+        "inputs": [
+            {
+                "idProperty": "connector_key",
+                "id": "k1",
+                "properties": {
+                    "name": "Müller & Söhne",
+                    "numberofemployees": "12",
+                    "connector_key": "k1",
+                },
+                "objectWriteTraceId": "k1",
+            }
+        ]
+    }
+    expected = httpx.Request("POST", request.url, json=body)
+    assert request.content == expected.content
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["content-length"] == expected.headers["content-length"]
+    assert request.headers["authorization"] == "Bearer pat-test-token"
