@@ -175,7 +175,7 @@ def process_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_sandbox(latency_ms: float) -> tuple[subprocess.Popen[bytes], str]:
+def start_sandbox(latency_ms: float, limits: bool = True) -> tuple[subprocess.Popen[bytes], str]:
     # The sandbox gets a process (and so a core) of its own, as HubSpot would be elsewhere:
     # in a thread it would share the GIL with the engine being measured.
     port = free_port()
@@ -184,7 +184,7 @@ def start_sandbox(latency_ms: float) -> tuple[subprocess.Popen[bytes], str]:
             sys.executable,
             "-c",
             "from adapters.hubspot.sandbox import serve; "
-            f"serve(port={port}, latency_ms={latency_ms}, limits_enabled=True)",
+            f"serve(port={port}, latency_ms={latency_ms}, limits_enabled={limits})",
         ],
         cwd=Path(__file__).parents[1],
     )
