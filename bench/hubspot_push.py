@@ -22,6 +22,14 @@ Two cases (`--case`, default both):
   `max_in_flight` for the run (HubSpot documents no limit on concurrent requests, only the
   burst and daily counts: /work/shared/reference/hubspot.md §5.1).
 
+The sandbox is a process of its own (uvicorn, one event loop), started by this script: it
+shares the machine's cores with the engine but not its interpreter, and each case reports the
+CPU it spent during the push beside the engine's, with the load average, so a reader can see
+whether the two competed for a core (on an idle 2-core machine they do not: the engine uses up to
+one, the sandbox a fraction of the other). The throughput is wall-clock, from the start of the
+run to its end (the runtime is opened before: a daemon opens it once), so on a loaded machine
+it measures the queue for a core too; the engine's CPU per record does not.
+
 The routes are the shipped pair (ERP → CRM and CRM → ERP, customers only); `--one-way` drops the
 reverse route, as this benchmark did before issue 11.
 
@@ -38,6 +46,7 @@ import argparse
 import asyncio
 import hashlib
 import math
+import os
 import socket
 import sqlite3
 import subprocess
@@ -153,9 +162,20 @@ class Pushed:
     failures: int
     second_writes: int
     erp_writes: int  # -1: no reverse route
+    sandbox_cpu: float | None  # the sandbox process's CPU during the push (None: unknown)
+    load: tuple[float, float]  # the 1-minute load average before and after the push
 
 
-def start_sandbox(latency_ms: float) -> tuple[subprocess.Popen[bytes], str]:
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) another process has used so far; None without /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_sandbox(latency_ms: float, limits: bool = True) -> tuple[subprocess.Popen[bytes], str]:
     # The sandbox gets a process (and so a core) of its own, as HubSpot would be elsewhere:
     # in a thread it would share the GIL with the engine being measured.
     port = free_port()
@@ -164,7 +184,7 @@ def start_sandbox(latency_ms: float) -> tuple[subprocess.Popen[bytes], str]:
             sys.executable,
             "-c",
             "from adapters.hubspot.sandbox import serve; "
-            f"serve(port={port}, latency_ms={latency_ms}, limits_enabled=True)",
+            f"serve(port={port}, latency_ms={latency_ms}, limits_enabled={limits})",
         ],
         cwd=Path(__file__).parents[1],
     )
@@ -205,7 +225,14 @@ def push(records: int, args: argparse.Namespace) -> Pushed:
                 f"First run: {records} customers, {args.latency_ms:.0f} ms latency, "
                 f"190 requests / 10 s{in_flight}{' , match on number' if args.match else ''}"
             )
+            load_before, served_before = os.getloadavg()[0], process_cpu(sandbox.pid)
             elapsed, cpu, failures = asyncio.run(run_route(config))
+            load_after, served_after = os.getloadavg()[0], process_cpu(sandbox.pid)
+            sandbox_cpu = (
+                served_after - served_before
+                if served_before is not None and served_after is not None
+                else None
+            )
             writes, limited = write_calls(url)
             print("Second run, nothing changed:")
             asyncio.run(run_route(config))
@@ -221,7 +248,17 @@ def push(records: int, args: argparse.Namespace) -> Pushed:
         sandbox.wait()
     in_flight = args.in_flight or HubSpotSettings().max_in_flight
     return Pushed(
-        records, elapsed, cpu, in_flight, writes, limited, failures, second_writes, erp_writes
+        records,
+        elapsed,
+        cpu,
+        in_flight,
+        writes,
+        limited,
+        failures,
+        second_writes,
+        erp_writes,
+        sandbox_cpu,
+        (load_before, load_after),
     )
 
 
@@ -247,6 +284,16 @@ def report(case: str, result: Pushed, latency_ms: float) -> None:
             f"  throughput        {throughput:8.0f} records/s  = {throughput / CEILING:6.1%} of "
             f"the 1,900/s ceiling (goal >= 90 %: ratio {throughput / CEILING / 0.9:.2f})"
         )
+    served = (
+        f"sandbox {result.sandbox_cpu:.2f} s ({result.sandbox_cpu / result.elapsed:.0%} of a core)"
+        if result.sandbox_cpu is not None
+        else "sandbox unknown (no /proc)"
+    )
+    print(
+        f"  CPU during push   engine {result.cpu:.2f} s ({result.cpu / result.elapsed:.0%} of a "
+        f"core), {served}; {os.cpu_count()} cores, load average "
+        f"{result.load[0]:.1f} -> {result.load[1]:.1f}"
+    )
     print(
         f"  write calls       {result.writes:8d}            limit {allowed:.0f} "
         f"(ratio {result.writes / allowed:.2f}, goal <= 1.00)"

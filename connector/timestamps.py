@@ -18,7 +18,9 @@ MonotonicClock = Callable[[], float]
 
 EPOCH = dt.datetime.fromtimestamp(0, dt.UTC)
 
-# `+0000` (no colon) is what Salesforce sends; Python 3.11's fromisoformat wants `+00:00`.
+# `+0000` (no colon) is what Salesforce sends. Python 3.11's fromisoformat reads it and `Z`
+# itself; the rewrite to `+00:00` is kept as the fallback for what it refuses, so a text
+# that parsed before parses to the same instant.
 _COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
 
 
@@ -43,9 +45,14 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
         text = str(value).strip()
         if text.isdigit():
             return dt.datetime.fromtimestamp(int(text) / 1000, dt.UTC)
-        text = _COMPACT_OFFSET.sub(r"\1:\2", text.replace("Z", "+00:00"))
         try:
+            # Python 3.11's fromisoformat reads `Z` and `+0000` itself: most stamps (HubSpot's
+            # `2026-12-06T02:53:25.123Z`, one per record a write returns) need no rewriting.
             parsed = dt.datetime.fromisoformat(text)
         except ValueError:
-            return None
+            text = _COMPACT_OFFSET.sub(r"\1:\2", text.replace("Z", "+00:00"))
+            try:
+                parsed = dt.datetime.fromisoformat(text)
+            except ValueError:
+                return None
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)

@@ -36,6 +36,7 @@ from connector.http import (
     OAuthRefreshTokenProvider,
     StaticToken,
     TokenProvider,
+    jsoncodec,
     side_client,
 )
 from connector.http.paging import JsonCursor, PageAnswer, PageRequest, paginate
@@ -52,6 +53,9 @@ BURST_QUOTA: QuotaParser = remaining_header_parser(
     limit="X-HubSpot-RateLimit-Max",
     window_ms="X-HubSpot-RateLimit-Interval-Milliseconds",
 )
+
+#: The header httpx sets for a `json=` body, sent with the bytes `jsoncodec` encodes.
+JSON_BODY = {"Content-Type": "application/json"}
 
 #: Every paged HubSpot list and search names the next page at `paging.next.after`, sent back as
 #: `after`: a query parameter of a GET, a field of a search's JSON body.
@@ -125,11 +129,15 @@ class HubSpotClient:
         endpoint_class: str = DEFAULT_CLASS,
         idempotent: bool | None = None,
     ) -> tuple[int, Any]:
-        """Sends one request; returns (status, parsed JSON body or None)."""
+        """Sends one request; returns (status, parsed JSON body or None).
+
+        Bodies go through `jsoncodec` (orjson): the same bytes and headers as httpx's `json=`,
+        in a fraction of the CPU a 100-record batch cost."""
         response = await self.api.request(
             method,
             path,
-            json=json,
+            content=None if json is None else jsoncodec.dumps(json),
+            headers=None if json is None else JSON_BODY,
             params=params,
             endpoint_class=endpoint_class,
             idempotent=idempotent,
@@ -137,7 +145,7 @@ class HubSpotClient:
         if not response.content:
             return response.status_code, None
         try:
-            return response.status_code, response.json()
+            return response.status_code, jsoncodec.loads(response.content)
         except ValueError:
             return response.status_code, None
 

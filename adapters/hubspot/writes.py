@@ -58,17 +58,27 @@ class SplitFields:
     lines: list[dict[str, str]] | None
 
 
+#: `associations.company`: one association of a write (the rest of its associations stay).
+_ASSOCIATION_PREFIX = ASSOCIATIONS + "."
+#: The pseudo-fields; a dotted name is looked at below too, so that the common case (a plain
+#: property name) costs two cheap tests.
+_PSEUDO_FIELDS = frozenset({ASSOCIATIONS, LINES})
+
+
 def split_fields(fields: Mapping[str, Any]) -> SplitFields:
     """Separates HubSpot properties from the `associations` and `lines` pseudo-fields."""
     properties: dict[str, str] = {}
     associations: dict[str, str | None] | None = None
     lines: list[dict[str, str]] | None = None
     for name, value in fields.items():
-        if name == ASSOCIATIONS:
+        if name not in _PSEUDO_FIELDS and "." not in name:
+            # Most fields of most writes: a property, usually mapped to HubSpot's string already.
+            properties[name] = value if type(value) is str else to_hubspot_value(value)
+        elif name == ASSOCIATIONS:
             associations = {
                 k: (None if v in (None, "") else str(v)) for k, v in (value or {}).items()
             }
-        elif name.startswith(ASSOCIATIONS + "."):
+        elif name.startswith(_ASSOCIATION_PREFIX):
             associations = dict(associations or {})
             associations[name.split(".", 1)[1]] = None if value in (None, "") else str(value)
         elif name == LINES:
@@ -143,6 +153,19 @@ def _context_ids(error: Mapping[str, Any]) -> list[str]:
     return [str(t) for t in (found if isinstance(found, list) else [found])]
 
 
+def _result_key(
+    item: Mapping[str, Any], by_key: Mapping[str, NativeWrite], by_external: Mapping[str, str]
+) -> str | None:
+    """The write a batch result answers: its trace id, else its `connector_key`, else its id."""
+    trace = item.get("objectWriteTraceId")
+    if trace is not None and (key := str(trace)) in by_key:
+        return key
+    stamped = (item.get("properties") or {}).get(CONNECTOR_KEY)
+    if stamped is not None and (key := str(stamped)) in by_key:
+        return key
+    return by_external.get(str(item.get("id")))
+
+
 def split_batch_response(
     writes: Sequence[NativeWrite], body: Mapping[str, Any] | None
 ) -> dict[str, WriteResult]:
@@ -157,21 +180,11 @@ def split_batch_response(
     results: dict[str, WriteResult] = {}
     body = body or {}
     for item in body.get("results") or []:
-        properties = item.get("properties") or {}
-        key = next(
-            (
-                k
-                for k in (item.get("objectWriteTraceId"), properties.get(CONNECTOR_KEY))
-                if k is not None and str(k) in by_key
-            ),
-            None,
-        )
-        if key is None:
-            key = by_external.get(str(item.get("id")))
+        key = _result_key(item, by_key, by_external)
         if key is None:
             continue
-        results[str(key)] = WriteResult(
-            key=str(key),
+        results[key] = WriteResult(
+            key=key,
             external_id=str(item.get("id")),
             created=bool(item.get("new", False)),
             updated_at=parse_timestamp(item.get("updatedAt")),

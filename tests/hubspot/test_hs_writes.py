@@ -10,7 +10,12 @@ import httpx
 import respx
 
 from adapters.hubspot.associations import TYPE_IDS, type_id
-from adapters.hubspot.writes import plan_rounds, split_batch_response, to_hubspot_value
+from adapters.hubspot.writes import (
+    plan_rounds,
+    split_batch_response,
+    split_fields,
+    to_hubspot_value,
+)
 from connector.adapter import NativeWrite
 from connector.model import Entity
 
@@ -43,6 +48,30 @@ def test_values_are_sent_as_hubspot_strings():
     assert to_hubspot_value(None) == ""
     assert to_hubspot_value(dt.date(2020, 1, 1)) == "1577836800000"
     assert to_hubspot_value(["a", "b"]) == "a;b"
+
+
+def test_split_fields_separates_properties_from_associations_and_lines():
+    split = split_fields(
+        {
+            "name": "Acme",
+            "numberofemployees": 12,
+            "erp_last_order_date": None,
+            "associations": {"company": 7, "contact": ""},
+            "associations.deal": "9",
+            "lines": [{"quantity": Decimal("2.0"), "name": "Bolt", "sku": None}],
+            "odd.name": True,
+        }
+    )
+    assert split.properties == {
+        "name": "Acme",
+        "numberofemployees": "12",
+        "erp_last_order_date": "",
+        "odd.name": "true",
+    }
+    assert split.associations == {"company": "7", "contact": None, "deal": "9"}
+    assert split.lines == [{"quantity": "2.0", "name": "Bolt"}]
+    assert split_fields({"name": "A"}).associations is None
+    assert split_fields({"name": "A"}).lines is None
 
 
 def test_plan_rounds_merges_same_key_and_separates_same_record():
@@ -501,3 +530,37 @@ async def test_archived_records_are_read_from_every_page_of_the_archived_list(ad
 
 def archived(record_id: str) -> dict[str, object]:
     return {"id": record_id, "properties": {}, "archivedAt": "2026-02-01T00:00:00Z"}
+
+
+@respx.mock
+async def test_a_batch_upsert_is_sent_as_httpx_sends_a_json_body(adapter):
+    """The body and its headers are what `json=` gave before the bodies went through orjson."""
+    sent: list[httpx.Request] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"status": "COMPLETE", "results": []})
+
+    respx.post(f"{V3}/companies/batch/upsert").mock(side_effect=server)
+    write = NativeWrite("k1", None, {"name": "Müller & Söhne", "numberofemployees": 12})
+    await adapter.upsert(Entity.CUSTOMER, [write])
+    (request,) = sent
+    body = {
+        "inputs": [
+            {
+                "idProperty": "connector_key",
+                "id": "k1",
+                "properties": {
+                    "name": "Müller & Söhne",
+                    "numberofemployees": "12",
+                    "connector_key": "k1",
+                },
+                "objectWriteTraceId": "k1",
+            }
+        ]
+    }
+    expected = httpx.Request("POST", request.url, json=body)
+    assert request.content == expected.content
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["content-length"] == expected.headers["content-length"]
+    assert request.headers["authorization"] == "Bearer pat-test-token"

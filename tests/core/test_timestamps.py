@@ -1,0 +1,60 @@
+"""`parse_timestamp`: the texts APIs send, and the same instant as the rewrite-first reading."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from connector.timestamps import parse_timestamp
+
+_COMPACT = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
+def rewritten_first(text: str) -> dt.datetime | None:
+    """How text was read before fromisoformat was tried on it as it is: `Z` and `+0000`
+    rewritten to `+00:00` first."""
+    text = text.strip()
+    if text.isdigit():
+        return dt.datetime.fromtimestamp(int(text) / 1000, dt.UTC)
+    try:
+        parsed = dt.datetime.fromisoformat(_COMPACT.sub(r"\1:\2", text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
+def test_the_stamps_apis_send():
+    moment = dt.datetime(2026, 12, 6, 2, 53, 25, 123000, tzinfo=dt.UTC)
+    assert parse_timestamp("2026-12-06T02:53:25.123Z") == moment  # HubSpot
+    assert parse_timestamp("2026-12-06T02:53:25.123+0000") == moment  # Salesforce
+    assert parse_timestamp("2026-12-06T03:53:25.123+01:00") == moment
+    assert parse_timestamp("2026-12-06T02:53:25.123") == moment  # naive: UTC
+    assert parse_timestamp(" 1796525605123 ") == moment  # epoch milliseconds
+    assert parse_timestamp("not a time") is None
+    assert parse_timestamp("") is None
+
+
+_OFFSETS = st.sampled_from(["", "Z", "+00:00", "+0000", "-0530", "+05:30", "+14", " Z", "z"])
+
+
+@given(
+    st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1)),
+    st.sampled_from(["T", " "]),
+    st.sampled_from(["seconds", "milliseconds", "microseconds", "minutes"]),
+    _OFFSETS,
+    st.sampled_from(["", " ", "\t"]),
+)
+def test_iso_texts_read_as_they_were(
+    moment: dt.datetime, sep: str, spec: str, offset: str, pad: str
+) -> None:
+    text = pad + moment.isoformat(sep=sep, timespec=spec) + offset + pad
+    assert parse_timestamp(text) == rewritten_first(text)
+
+
+@given(st.text(alphabet="0123456789-+:.TWZ ", max_size=32))
+def test_any_text_reads_as_it_did(text: str) -> None:
+    assume(not text.strip().isdigit())  # epoch milliseconds: read as before, untouched here
+    assert parse_timestamp(text) == rewritten_first(text)
