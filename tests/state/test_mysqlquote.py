@@ -31,9 +31,8 @@ def test_every_escaped_character_and_json_text() -> None:
     assert escape_string(snapshot) == pymysql_escape_string(snapshot)
 
 
+@pytest.mark.parametrize("store_url", ["mariadb"], indirect=True)
 def test_a_mariadb_store_escapes_through_it(store: StateStore) -> None:
-    if store.engine.dialect.name not in ("mysql", "mariadb"):
-        pytest.skip("MariaDB only")
     with store.engine.connect() as conn:
         driver = conn.connection.dbapi_connection
         assert isinstance(driver, QuotingConnection)
