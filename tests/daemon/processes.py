@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from connector.model import Entity
 from connector.testing.memory import MemoryAdapter, MemorySettings
 
 CONNECTOR = Path(sys.executable).parent / "connector"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -94,15 +95,32 @@ def port_of(config: Path) -> int:
     return int(yaml.safe_load(config.read_text())["daemon"]["port"])
 
 
-def start(config: Path, log: Path, *command: str) -> subprocess.Popen[bytes]:
-    """`connector --config <config> <command>` (the daemon by default), stderr to `log`."""
+def start(
+    config: Path, log: Path, *command: str, held: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """`connector --config <config> <command>` (the daemon by default), stderr to `log`; with
+    `held` (`stop N` or `hold GATE`), one whose ERP writes stop at that point (held_erp.py)."""
+    program = [str(CONNECTOR)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if held:
+        program = [sys.executable, "-m", "tests.daemon.held_erp", *held]
+        env["PYTHONPATH"] = str(REPO)
     return subprocess.Popen(
-        [str(CONNECTOR), "--config", str(config), *(command or ("daemon",))],
+        [*program, "--config", str(config), *(command or ("daemon",))],
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
         cwd=config.parent,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=env,
     )
+
+
+def wait_stopped(process: subprocess.Popen[bytes], what: str, seconds: float) -> None:
+    """Wait until `process` has stopped itself (SIGSTOP); `seconds` only against a hang."""
+    deadline = time.monotonic() + seconds
+    while not (waited := os.waitpid(process.pid, os.WUNTRACED | os.WNOHANG))[0]:
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+    assert os.WIFSTOPPED(waited[1]), f"the process ended before {what}"
 
 
 def erp_numbers(tmp_path: Path) -> list[str]:

@@ -1,8 +1,9 @@
 """Leases, fencing and store outages with real processes and faults injected from outside.
 
-* Two daemons on one PostgreSQL (or MariaDB) store; the one running the route is frozen
-  (SIGSTOP) past its lease, the other takes the route over; when the first wakes (SIGCONT) it
-  writes nothing more and its run ends `lease lost`.
+* Two daemons on one PostgreSQL (or MariaDB) store; the one running the route freezes itself
+  (SIGSTOP) mid-run, right after an ERP commit it has not bound yet, and stays frozen past its
+  lease; the other takes the route over; when the first wakes (SIGCONT) while the second's run
+  is still going, it writes nothing more and its run ends `lease lost`.
 * The PostgreSQL (or MariaDB) store goes silent behind a proxy the test owns (no RST, no
   FIN): `/readyz` says 503 within 2 s, `connector sync` waits it out for
   `state.outage_seconds` and exits 3, and everything works again once the store answers.
@@ -36,12 +37,15 @@ from .processes import (
     start,
     stop,
     wait,
+    wait_stopped,
     with_new_port,
 )
 
 pytestmark = pytest.mark.e2e
 
 SLOW_SOURCE = {"read_delay_seconds": 0.1}  # 50 records per page: 500 records a second
+#: Only against a hang: on a loaded machine a step may take long; nothing here is timed.
+HANG_SECONDS = 600
 
 
 def runs_of(runs: list[Run], pid: int) -> list[Run]:
@@ -64,33 +68,38 @@ def test_a_frozen_lease_holder_writes_nothing_after_it_wakes(
     )
     log_customer_writes(tmp_path / "erp.db")
     store = open_store(server_url, tmp_path)
-    first = start(config, tmp_path / "first.log")
+    gate = tmp_path / "gate"
+    # The first daemon freezes itself right after its third ERP commit (150 of 1500 records),
+    # before it binds them: mid-run, with its lease, whatever the load. The second takes the
+    # route over and is held before its first ERP write, its run (and lease) live, until the
+    # first has woken and ended: the two runs overlap whatever the load.
+    first = start(config, tmp_path / "first.log", held=("stop", "3"))
     second = None
     try:
-        wait(lambda: len(erp_numbers(tmp_path)) >= 100, 30, "the first daemon's run", [first])
-        second = start(with_new_port(config), tmp_path / "second.log")
-        wait(lambda: b"daemon.start" in (tmp_path / "second.log").read_bytes(), 20, "2nd daemon")
-        assert len(erp_numbers(tmp_path)) < total, "the first run must still be going"
-        first.send_signal(signal.SIGSTOP)
+        wait_stopped(first, "the first daemon's third ERP commit", HANG_SECONDS)
+        frozen_at = len(erp_numbers(tmp_path))
+        assert 0 < frozen_at < total, "the first run must still be going"
+        second = start(with_new_port(config), tmp_path / "second.log", held=("hold", str(gate)))
         try:
             wait(
                 lambda: runs_of(store.last_runs(20), second.pid),
-                25,
+                HANG_SECONDS,
                 "the second daemon taking the route over",
                 [second],
             )
+            wait(lambda: gate.with_name("gate.held").exists(), HANG_SECONDS, "2nd run", [second])
         except AssertionError as error:
             log = (tmp_path / "second.log").read_text()[-3000:]
             raise AssertionError(f"{error}; the second daemon's log ends:\n{log}") from None
-        time.sleep(0.5)
-        assert len(erp_numbers(tmp_path)) < total, "the takeover must overlap the frozen run"
         first.send_signal(signal.SIGCONT)
 
         def first_run_ended() -> bool:
             return any(run.finished_at for run in runs_of(store.last_runs(50), first.pid))
 
-        wait(first_run_ended, 15, "the frozen run's outcome", [first, second])
-        wait(lambda: len(erp_numbers(tmp_path)) == total, 30, "every record", [first, second])
+        wait(first_run_ended, HANG_SECONDS, "the frozen run's outcome", [first, second])
+        assert len(erp_numbers(tmp_path)) < total, "the takeover must overlap the frozen run"
+        gate.touch()
+        wait(lambda: len(erp_numbers(tmp_path)) == total, HANG_SECONDS, "every record", [second])
         assert stop(first) == 0 and stop(second) == 0
     finally:
         for process in (first, second):

@@ -11,6 +11,7 @@ rest of the suite (`CONNECTOR_TEST_PG_URL`).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
@@ -20,6 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,35 +54,61 @@ def _template_name() -> str:
     return f"tryton_tpl_{digest}"
 
 
-def _template(admin: sa.Engine, directory: Path) -> tuple[str, dict[str, Any]]:
+#: The advisory lock (a fixed key of our own) that serialises building and copying the template
+#: across processes: several worktrees, or a rerun while another run is going, share one
+#: PostgreSQL. Without it two processes both find no template and each drops the other's build.
+_TEMPLATE_LOCK = 0x7472_7974_6F6E  # "tryton"
+
+
+@contextmanager
+def _template_locked(admin: sa.Engine) -> Iterator[sa.Connection]:
+    """An admin connection holding `_TEMPLATE_LOCK` (a session-level advisory lock, so it
+    outlasts the autocommitted statements and ends with the session if the process dies:
+    postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS)."""
+    with admin.connect() as connection:
+        connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _TEMPLATE_LOCK})
+        try:
+            yield connection
+        finally:
+            try:
+                connection.execute(
+                    sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _TEMPLATE_LOCK}
+                )
+            except sa.exc.DBAPIError:
+                # Closed instead of pooled: the session, and the lock with it, ends here.
+                connection.invalidate()
+
+
+def _template(
+    admin: sa.Engine, connection: sa.Connection, directory: Path
+) -> tuple[str, dict[str, Any]]:
     """A PostgreSQL template holding the built Tryton database, built once per machine (the
     build takes a minute or two; a copy of the template takes a second). What the build made
-    is kept as the template's comment."""
+    is kept as the template's comment, set last: a template without one is an unfinished build.
+
+    `connection` holds `_TEMPLATE_LOCK`, so the comment read here cannot change under us."""
     name = _template_name()
-    with admin.connect() as connection:
-        comment = connection.execute(
-            sa.text(
-                "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
-                "WHERE datname = :name"
-            ),
-            {"name": name},
-        ).first()
+    comment = connection.execute(
+        sa.text(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :name"
+        ),
+        {"name": name},
+    ).first()
     if comment is not None and comment[0]:
         return name, json.loads(comment[0])
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     server = sa.make_url(PG_URL).set(drivername="postgresql", database="")
     try:
         made = _build(directory, name, server.render_as_string(hide_password=False))
     except BaseException:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        # Another connection: this one may be the one an interrupt left mid-statement.
+        with admin.connect() as other:
+            other.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         raise
-    with admin.connect() as connection:
-        # A fixed statement with our own JSON as a literal (COMMENT takes no parameters).
-        literal = json.dumps(made).replace("'", "''")
-        connection.execute(sa.text(f"COMMENT ON DATABASE \"{name}\" IS '{literal}'"))
+    # A fixed statement with our own JSON as a literal (COMMENT takes no parameters).
+    literal = json.dumps(made).replace("'", "''")
+    connection.execute(sa.text(f"COMMENT ON DATABASE \"{name}\" IS '{literal}'"))
     return name, made
 
 
@@ -113,12 +141,16 @@ def _sqlite(directory: Path) -> Iterator[Tryton]:
     """Tryton's SQLite backend (decimals stored as BLOBs): the database file is built once per
     machine into the temporary folder and copied for each test module."""
     cache = Path(tempfile.gettempdir()) / _template_name()
-    if not (cache / "made.json").exists():
-        cache.mkdir(exist_ok=True)
-        made = _build(cache, "tryton", "sqlite://")
-        (cache / "made.json").write_text(json.dumps(made))
-    made = json.loads((cache / "made.json").read_text())
-    shutil.copyfile(cache / "tryton.sqlite", directory / "tryton.sqlite")
+    cache.mkdir(exist_ok=True)
+    # Built and copied by one process at a time, as the PostgreSQL template is; made.json is
+    # written last, so it marks a finished build.
+    with (cache / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cache / "made.json").exists():
+            made = _build(cache, "tryton", "sqlite://")
+            (cache / "made.json").write_text(json.dumps(made))
+        made = json.loads((cache / "made.json").read_text())
+        shutil.copyfile(cache / "tryton.sqlite", directory / "tryton.sqlite")
     conf = write_conf(directory, "sqlite://")
     yield from _serve(directory, conf, "tryton", f"sqlite:///{directory / 'tryton.sqlite'}", made)
 
@@ -133,9 +165,11 @@ def _postgresql(directory: Path) -> Iterator[Tryton]:
         unreachable(
             f"PostgreSQL is not reachable at {PG_URL} ({error.orig})", "CONNECTOR_TEST_PG_URL"
         )
-    template, made = _template(admin, directory)
     name = f"tryton_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
+    # The copy under the same lock: no other process is building (connected to) the template
+    # or dropping it meanwhile, which CREATE DATABASE … TEMPLATE would refuse or fail on.
+    with _template_locked(admin) as connection:
+        template, made = _template(admin, connection, directory)
         connection.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     database_url = sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     server_uri = sa.make_url(PG_URL).set(drivername="postgresql", database="")
