@@ -59,12 +59,28 @@ def test_two_daemons_on_one_server_store(tmp_path: Path, server_url: str) -> Non
     total = 400
     first_config = setup(tmp_path, server_url, total, schedule="every 1s")
     second_config = with_new_port(first_config)
+    # Each daemon's first ERP write waits for its gate: whichever takes the route first holds
+    # it, its lease renewed, for as long as the test likes, so the other's scheduled runs (one
+    # a second) must find the route taken. Without the gates two fast runs may never collide.
+    gates = [tmp_path / "gate-a", tmp_path / "gate-b"]
     daemons = [
-        start(first_config, tmp_path / "a.log"),
-        start(second_config, tmp_path / "b.log"),
+        start(first_config, tmp_path / "a.log", held=("hold", str(gates[0]))),
+        start(second_config, tmp_path / "b.log", held=("hold", str(gates[1]))),
     ]
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
     store = open_store(server_url, tmp_path)
     try:
+        held = [gate.with_name(f"{gate.name}.held") for gate in gates]
+        wait(lambda: any(path.exists() for path in held), 600, "a run held at its gate", daemons)
+        other = logs[1] if held[0].exists() else logs[0]
+        wait(
+            lambda: '"event":"run.skipped"' in other.read_text(),
+            600,
+            "the other daemon's run skipped while the route is held",
+            daemons,
+        )
+        for gate in gates:
+            gate.touch()
         wait(lambda: len(erp_numbers(tmp_path)) == total, 90, "every record in the ERP", daemons)
         # Let both keep competing for the route for a few more scheduled runs.
         wait(lambda: len(store.last_runs(50)) >= 4, 30, "more scheduled runs", daemons)
@@ -80,6 +96,6 @@ def test_two_daemons_on_one_server_store(tmp_path: Path, server_url: str) -> Non
     assert all(run.finished_at is not None for run in runs)
     for earlier, later in itertools.pairwise(runs):
         assert earlier.finished_at <= later.started_at, "two runs of the route overlapped"
-    logs = [(tmp_path / name).read_text() for name in ("a.log", "b.log")]
-    assert all('"event":"daemon.stop"' in log for log in logs)
-    assert any('"event":"run.skipped"' in log for log in logs)
+    texts = [log.read_text() for log in logs]
+    assert all('"event":"daemon.stop"' in text for text in texts)
+    assert any('"event":"run.skipped"' in text for text in texts)
