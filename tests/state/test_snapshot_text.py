@@ -1,12 +1,14 @@
 """A snapshot's stored text and hash are what `json.dumps` with sorted keys gives, for any value
-`flatten` can produce: the encoder built once (`bindings._encode`) must not change a byte, or
-every stored hash would move. And the text decodes back as `json.loads` decodes it (the store
-reads it with the C scanner directly, `hotpath._json_decoder`)."""
+`flatten` can produce: neither the encoder built once (`bindings._encode`) nor orjson where it
+stands in for it (`bindings._fast_bytes`) may change a byte, or every stored hash would move. And
+the text decodes back as `json.loads` decodes it (the store reads it with the C scanner
+directly, `hotpath._json_decoder`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from enum import IntEnum, StrEnum
 from typing import Any
 
 import pytest
@@ -14,13 +16,59 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
-from connector.state.bindings import encode_snapshot
+from connector.state.bindings import _fast_bytes, encode_snapshot
 from connector.state.hotpath import hot_path
 
-SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+
+class Tier(StrEnum):
+    GOLD = "gold"
+
+
+class Size(IntEnum):
+    BIG = 3
+
+
+class Text(str):
+    pass
+
+
+class Number(int):
+    pass
+
+
+class Table(dict):  # type: ignore[type-arg]
+    pass
+
+
+#: ASCII text (the common case, which orjson writes) with its control characters, DEL, quote,
+#: backslash and slash, or any text at all (non-ASCII, lone surrogates).
+ASCII = st.text(st.characters(max_codepoint=0x7F), max_size=12)
+TEXT = ASCII | st.text(max_size=12)
+INTEGERS = (
+    st.integers()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1])
+)
+FLOATS = st.floats() | st.sampled_from(
+    [0.0, -0.0, 1e16, 1e-5, 1e22, 0.1, 5e-324, 1.7976931348623157e308]
+)
+#: What `flatten` can put into a snapshot: plain values as they are, and through `_unchanged`
+#: whatever else a custom field may hold (here subclasses of str, int and dict).
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | INTEGERS
+    | FLOATS
+    | TEXT
+    | st.sampled_from([Tier.GOLD, Size.BIG, Text("x"), Number(7)])
+)
 VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(TEXT, inner, max_size=4)
+        | st.dictionaries(TEXT, inner, max_size=2).map(Table)
+    ),
     max_leaves=12,
 )
 SQLITE = create_engine("sqlite://").dialect
@@ -31,11 +79,56 @@ def reference(snapshot: dict[str, Any]) -> str:
 
 
 @settings(max_examples=300)
-@given(st.dictionaries(st.text(), VALUES, max_size=30))
+@given(st.dictionaries(TEXT, VALUES, max_size=30))
 def test_the_text_is_json_dumps_with_sorted_keys(snapshot: dict[str, Any]):
     encoded = encode_snapshot(snapshot)
     assert encoded.text == reference(snapshot)
     assert encoded.hash == hashlib.sha256(reference(snapshot).encode()).hexdigest()
+
+
+#: The values a customer's snapshot mostly holds (the case orjson writes): ASCII text, integers,
+#: booleans and None, in lists and dicts.
+PLAIN_VALUES = st.recursive(
+    st.none() | st.booleans() | INTEGERS | ASCII,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ASCII, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(ASCII, PLAIN_VALUES, max_size=30))
+def test_a_plain_snapshot_has_the_text_of_json_dumps(snapshot: dict[str, Any]):
+    encoded = encode_snapshot(snapshot)
+    assert encoded.text == reference(snapshot)
+    assert encoded.hash == hashlib.sha256(reference(snapshot).encode()).hexdigest()
+
+
+@settings(max_examples=500)
+@given(st.dictionaries(TEXT, VALUES, max_size=30))
+def test_orjson_writes_json_dumps_bytes_or_leaves_the_snapshot_to_json(snapshot: dict[str, Any]):
+    data = _fast_bytes(snapshot)
+    assert data is None or data == reference(snapshot).encode()
+
+
+def test_a_plain_snapshot_keeps_its_text_and_hash():
+    snapshot = {
+        "name": 'Smith & "Sons" \\ a/b\x00\x1f\n\t',
+        "number": "C-0042",
+        "employees": 2**64 - 1,
+        "active": True,
+        "history.last_order_date": None,
+        "tags": ["b", {"z": -(2**63), "a": False}],
+    }
+    expected = (
+        '{"active":true,"employees":18446744073709551615,"history.last_order_date":null,'
+        '"name":"Smith & \\"Sons\\" \\\\ a/b\\u0000\\u001f\\n\\t","number":"C-0042",'
+        '"tags":["b",{"a":false,"z":-9223372036854775808}]}'
+    )
+    assert reference(snapshot) == expected
+    encoded = encode_snapshot(snapshot)
+    assert encoded.text == expected
+    assert encoded.hash == hashlib.sha256(expected.encode()).hexdigest()
+    assert encoded.hash == "bddb5e9531a36508515bbdd9bea21df78b6b79440c9d86e399d446fe29fdbd76"
 
 
 def test_special_floats_and_non_ascii_text_keep_their_form():
