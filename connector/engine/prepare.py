@@ -61,12 +61,14 @@ class Outgoing:
             and bound.remote_updated_at == self.native.updated_at
         )
 
-    def encoded(self, snapshot: dict[str, Any] | None) -> dict[str, Any] | EncodedSnapshot | None:
-        """`snapshot` for the store; when it is all of `flat` (a create, a full write, the
-        source side), `flat`'s one encoding serves both the source and the target binding."""
+    def encoded(self, snapshot: dict[str, Any] | None) -> EncodedSnapshot | None:
+        """`snapshot` encoded for the store; when it is all of `flat` (a create, a full write,
+        the source side), `flat`'s one encoding serves both the source and the target binding."""
+        if snapshot is None:
+            return None
         # Identity first: comparing a snapshot that is `flat` walks every path for nothing.
-        if snapshot is None or (snapshot is not self.flat and snapshot != self.flat):
-            return snapshot
+        if snapshot is not self.flat and snapshot != self.flat:
+            return encode_snapshot(snapshot)
         if self._flat_encoding is None:  # (not a cached_property: that one takes a lock)
             self._flat_encoding = encode_snapshot(self.flat)
         return self._flat_encoding

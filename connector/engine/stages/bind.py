@@ -23,7 +23,7 @@ from connector.engine.stages.write import Outcome
 from connector.errors import RecordError
 from connector.mapping.contract import EntityMapper
 from connector.model import Entity
-from connector.state.bindings import EncodedSnapshot, encode_snapshot
+from connector.state.bindings import EncodedSnapshot
 from connector.state.store import StateStore, StoreConflict, StoreTx
 
 log = logging.getLogger("connector.engine")
@@ -73,9 +73,7 @@ class Binder:
                     snapshot = item.flat
                     if previous and not observation_replaces(previous, item.flat):
                         snapshot = observed_snapshot(previous, item.flat)
-                    found = item.encoded(snapshot)
-                    encoded = found if isinstance(found, EncodedSnapshot) else None
-                    encoded = encoded or encode_snapshot(snapshot)
+                    encoded = item.encoded(snapshot)
                 # A record read again as it was bound (same snapshot, same time) is not
                 # rewritten: its binding would only get a new `synced_at`, which nothing reads.
                 if encoded is None or not item.source_unchanged(encoded):
