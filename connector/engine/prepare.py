@@ -20,7 +20,8 @@ from connector.adapter import NativeRecord, NativeWrite
 from connector.engine.decide import WritePlan, plan_write
 from connector.errors import ConnectorError, MappingError, RecordError
 from connector.model import Entity, Record, flatten
-from connector.state.bindings import Binding, EncodedSnapshot, encode_snapshot
+from connector.state.bindings import Binding
+from connector.state.snapshots import EncodedSnapshot, encode_snapshot
 
 log = logging.getLogger("connector.engine")
 

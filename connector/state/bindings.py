@@ -8,135 +8,17 @@ when the transaction flushes.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import delete, func, select
 
 from connector.state import schema
 from connector.state.base import StoreBase, TxBase
 from connector.state.hotpath import hot_path
+from connector.state.snapshots import EncodedSnapshot, encode_snapshot
 from connector.state.upserts import conditional_upserts
-
-#: One encoder for every snapshot: `json.dumps` with options builds a new one per call.
-_SNAPSHOT_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
-
-
-def _c_encoder() -> Callable[[Any], str] | None:
-    """The C encoder behind `_SNAPSHOT_ENCODER.encode`, built once.
-
-    `JSONEncoder.encode` builds it anew on every call (a closure, the encoder object and a dict
-    for its circular-reference check), about a tenth of encoding a 27-path snapshot. The same
-    options give the same text; the check is left out because a snapshot is a tree of values
-    `flatten` made, never a cycle. None where the interpreter has no C encoder.
-    """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return None
-    options = _SNAPSHOT_ENCODER
-    encode = make(
-        None,  # markers: no circular-reference check
-        options.default,
-        json.encoder.encode_basestring_ascii,
-        None,  # indent
-        options.key_separator,
-        options.item_separator,
-        options.sort_keys,
-        options.skipkeys,
-        options.allow_nan,
-    )
-    return lambda snapshot: "".join(encode(snapshot, 0))
-
-
-_encode = _c_encoder() or _SNAPSHOT_ENCODER.encode
-
-
-#: The exact types whose JSON form orjson spells as `json` does (for ASCII text: see
-#: `_fast_bytes`). Not float: orjson writes 1e16 where `json` writes 1e+16, and NaN as null.
-#: Not a subclass (an enumeration member, a str subclass): left to `json`, not proved the same.
-_SAME_SCALARS = frozenset({str, int, bool, type(None)})
-#: orjson's sorted keys (its output is always compact); a subclass of str, int, dict or list goes to
-#: `_refuse` instead of being written as its base type (orjson's OPT_PASSTHROUGH_SUBCLASS).
-_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
-
-
-def _refuse(value: Any) -> Any:
-    raise TypeError(f"{type(value).__name__} is left to json")
-
-
-def _only_same_scalars(values: Iterable[Any]) -> bool:
-    """Whether every value, through lists and dicts, is of a type in `_SAME_SCALARS`."""
-    for value in values:
-        kind = type(value)
-        if kind in _SAME_SCALARS:
-            continue
-        if kind is list:
-            if not _only_same_scalars(value):
-                return False
-        elif kind is dict:
-            if not _only_same_scalars(value.values()):
-                return False
-        else:
-            return False
-    return True
-
-
-def _fast_bytes(snapshot: Mapping[str, Any]) -> bytes | None:
-    """The snapshot's JSON as `_encode` writes it, by orjson; None where it might differ.
-
-    orjson writes text as UTF-8 and DEL (0x7f) as itself, where `json` (ensure_ascii) writes
-    both as \\uXXXX escapes; everything else in an ASCII string (the quote, backslash, control
-    characters as \\b \\t \\n \\f \\r or lowercase \\u00XX, '/' unescaped) it spells the same.
-    So its output is used only when it is ASCII without DEL. Keys sort by UTF-8 bytes in orjson
-    and by code point in `json`: the same order (and a non-ASCII key fails the ASCII check). It
-    refuses what it cannot write as `json` would: integers past 64 bits, keys that are not
-    exactly str, lone surrogates, subclasses (`_refuse`): its README, "Serialize" and "Types"
-    (https://github.com/ijl/orjson#serialize). Pinned by tests/state/test_snapshot_text.py.
-    """
-    values = snapshot.values()
-    if not _SAME_SCALARS.issuperset(map(type, values)) and not _only_same_scalars(values):
-        return None
-    try:
-        data = orjson.dumps(snapshot, default=_refuse, option=_ORJSON_OPTIONS)
-    except TypeError:  # (orjson.JSONEncodeError is one)
-        return None
-    if not data.isascii() or b"\x7f" in data:
-        return None
-    return data
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedSnapshot:
-    """A snapshot's JSON text and its fingerprint, from one encoding (`encode_snapshot`)."""
-
-    text: str
-    hash: str
-
-
-def encode_snapshot(snapshot: Mapping[str, Any]) -> EncodedSnapshot:
-    """Encode a snapshot once: the text the column stores is the text that was hashed.
-
-    Keys sorted, so the fingerprint does not depend on the order the paths were set in; the
-    values are JSON-safe primitives, lists and key-sorted dicts (`connector.model.flatten`).
-    A record's source and target bindings usually hold the same snapshot: the engine encodes
-    it once and binds both with the result. The text is `json`'s (`_encode`) byte for byte —
-    stored hashes compare against it —; orjson writes it where it provably spells it the same
-    (`_fast_bytes`): a 27-path snapshot's text and hash in half the time.
-    """
-    data = _fast_bytes(snapshot) if type(snapshot) is dict else None
-    if data is None:
-        text = _encode(snapshot)
-        return EncodedSnapshot(text, hashlib.sha256(text.encode()).hexdigest())
-    return EncodedSnapshot(data.decode(), hashlib.sha256(data).hexdigest())
-
-
-def snapshot_hash(snapshot: Mapping[str, Any]) -> str:
-    """A stable fingerprint of flattened canonical values (order-independent)."""
-    return encode_snapshot(snapshot).hash
 
 
 @dataclass(frozen=True, slots=True)

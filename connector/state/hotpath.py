@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import json.scanner
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from operator import itemgetter
@@ -69,6 +68,7 @@ from sqlalchemy.sql.type_api import TypeEngine
 
 from connector.state import schema
 from connector.state.base import MYSQL_FAMILY
+from connector.state.snapshots import decode_snapshot_text
 from connector.state.upserts import upsert_statement
 
 #: The positional paramstyle each supported database's statements are compiled in: a row is a
@@ -180,35 +180,6 @@ def _in_list(dialect: Dialect, column: ColumnElement[Any], name: str) -> ColumnE
         return column == any_(bindparam(name, type_=ARRAY(String)))
     ids = _id_rows(dialect, name)
     return column.in_(select(ids.columns[0]))
-
-
-def _json_decoder() -> Callable[[str], Any]:
-    """`json.loads` for the store's JSON text, without its per-call layers where it can.
-
-    `json.loads(text)` goes through `JSONDecoder.decode` and `raw_decode` (a regular expression
-    for the leading and the trailing whitespace each) before the C scanner does the work: about
-    a fifth of decoding a binding's snapshot, two of which an update reads. The store's text is
-    what `encode_snapshot` wrote, with no whitespace around it, so the scanner is called
-    directly; anything else (whitespace, trailing data, a malformed text) goes to `json.loads`,
-    which decodes or refuses it as always. The scanner is the one a default `JSONDecoder`
-    builds, with its options; it clears its key memo after each call itself.
-    """
-    make = getattr(json.scanner, "c_make_scanner", None)
-    if make is None:
-        return json.loads
-    scan = make(json.JSONDecoder())
-
-    def decode(text: str) -> Any:
-        try:
-            value, end = scan(text, 0)
-        except (StopIteration, ValueError):
-            return json.loads(text)
-        return value if end == len(text) else json.loads(text)
-
-    return decode
-
-
-_decode_json = _json_decoder()
 
 
 def _sqlite_datetime_to_db(value: dt.datetime | None) -> str | None:
@@ -351,7 +322,7 @@ class HotPath:
     def json_from_db(value: Any) -> Any:
         """A JSON column's value: psycopg decodes JSON itself, sqlite3 and PyMySQL hand back
         the text."""
-        return _decode_json(value) if isinstance(value, str) else value
+        return decode_snapshot_text(value) if isinstance(value, str) else value
 
     def upsert(
         self,

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from connector.dburl import MISSING_DATABASE_HINT, normalise_url, sqlite_file
 from connector.errors import ConfigurationError, ConnectorError, StoreUnavailableError
 from connector.state.base import MYSQL_FAMILY, Clock, utcnow
-from connector.state.bindings import Binding, BindingStore, BindingTx, snapshot_hash
+from connector.state.bindings import Binding, BindingStore, BindingTx
 from connector.state.checksums import ChecksumStore
 from connector.state.connect import (
     StoreTimeouts,
@@ -48,6 +48,7 @@ from connector.state.inbox import InboxEvent, InboxStore
 from connector.state.leases import Lease, LeaseStore, fence
 from connector.state.migrate import is_current, upgrade
 from connector.state.runs import Run, RunStatus, RunStore
+from connector.state.snapshots import snapshot_hash
 from connector.state.upserts import conflict_detail
 
 __all__ = [

@@ -20,8 +20,8 @@ from sqlalchemy.exc import DBAPIError
 
 from connector.errors import RecordError
 from connector.state import schema
-from connector.state.bindings import encode_snapshot
 from connector.state.hotpath import hot_path
+from connector.state.snapshots import encode_snapshot
 from connector.state.store import StateStore, StoreConflict
 
 PARIS = dt.timezone(dt.timedelta(hours=2))

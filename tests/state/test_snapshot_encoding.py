@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connector.state.bindings import encode_snapshot, snapshot_hash
+from connector.state.snapshots import encode_snapshot, snapshot_hash
 from connector.state.store import StateStore
 
 SNAPSHOT = {

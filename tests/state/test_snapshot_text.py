@@ -1,8 +1,8 @@
 """A snapshot's stored text and hash are what `json.dumps` with sorted keys gives, for any value
-`flatten` can produce: neither the encoder built once (`bindings._encode`) nor orjson where it
-stands in for it (`bindings._fast_bytes`) may change a byte, or every stored hash would move. And
+`flatten` can produce: neither the encoder built once (`snapshots._encode`) nor orjson where it
+stands in for it (`snapshots._fast_bytes`) may change a byte, or every stored hash would move. And
 the text decodes back as `json.loads` decodes it (the store reads it with the C scanner
-directly, `hotpath._json_decoder`)."""
+directly, `snapshots._json_decoder`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
-from connector.state.bindings import _fast_bytes, encode_snapshot
 from connector.state.hotpath import hot_path
+from connector.state.snapshots import _fast_bytes, encode_snapshot
 
 
 class Tier(StrEnum):

@@ -23,7 +23,7 @@ from connector.engine.stages.write import Outcome
 from connector.errors import RecordError
 from connector.mapping.contract import EntityMapper
 from connector.model import Entity
-from connector.state.bindings import EncodedSnapshot
+from connector.state.snapshots import EncodedSnapshot
 from connector.state.store import StateStore, StoreConflict, StoreTx
 
 log = logging.getLogger("connector.engine")
