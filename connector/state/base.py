@@ -11,9 +11,9 @@ import datetime as dt
 import importlib
 from collections.abc import Iterator, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, NestedTransaction
 
 from connector.batching import chunked
 from connector.timestamps import WallClock, utc_now
@@ -60,6 +60,21 @@ def dialect_of(name: str) -> ModuleType:
     if package not in ("postgresql", "sqlite", "mysql"):
         raise ValueError(f"the state store does not run on {name!r}")
     return importlib.import_module(f"sqlalchemy.dialects.{package}")
+
+
+def savepoint(conn: Connection) -> NestedTransaction:
+    """A SAVEPOINT in `conn`'s transaction, to roll a statement back without the transaction.
+
+    On SQLite the transaction is begun first if it has not been: Python's sqlite3 begins one
+    only before an INSERT, UPDATE or DELETE, and a SAVEPOINT outside a transaction starts one
+    of its own that its RELEASE commits, outside the store's transaction ("Incorrect behavior
+    for SAVEPOINT": docs.sqlalchemy.org/en/20/dialects/sqlite.html#sqlite-transactions).
+    """
+    if conn.dialect.name == "sqlite":
+        dbapi: Any = conn.connection.dbapi_connection
+        if not dbapi.in_transaction:
+            conn.exec_driver_sql("BEGIN")
+    return conn.begin_nested()
 
 
 def chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from connector.state import schema
-from connector.state.base import StoreBase, TxBase
+from connector.state.base import StoreBase, TxBase, savepoint
 from connector.state.hotpath import hot_path
 from connector.state.snapshots import EncodedSnapshot, encode_snapshot
 from connector.state.upserts import conditional_upserts
@@ -118,9 +119,12 @@ class BindingTx(TxBase):
         Most binds of an existing binding keep its external id (a record updated where it was
         bound before), and setting an indexed column, even to the value it holds, makes SQLite
         rewrite that index's entry: half the cost of the row (bench/README.md, "incr"). So a
-        run first updates only the bindings that keep their id; when the count says some row
-        was left alone (a key bound to another record now), the whole run is written again with
-        the id set, in order — the same rows again, so what the first pass wrote is unchanged.
+        run first updates only the bindings that keep their id (and inserts new ones), inside a
+        savepoint. When the count says some row was left alone (a key bound to another record
+        now), or the pass failed, the savepoint is rolled back and the whole run written again
+        with the id set, in order: a key that moves is written where it was not in the first
+        pass, and an id it frees may be taken by a later bind (which the first pass, leaving
+        the key where it was, refused) — each bind as one statement of its own would be.
         """
         binds, self._binds = self._binds, []
         for shape, rows in binds:
@@ -130,8 +134,15 @@ class BindingTx(TxBase):
             # (a bind of the ids alone has nothing to update but the id)
             if shape and conditional_upserts(self._hot.dialect.name):
                 keeping = upsert(schema.bindings, columns, _CONFLICT, updates[1:], same=_KEPT)
-                if keeping.run_many(self._conn, rows) == len(rows):
+                first = savepoint(self._conn)
+                try:
+                    kept = keeping.run_many(self._conn, rows)
+                except IntegrityError:
+                    kept = -1  # a new key took an id some key moving off it still held
+                if kept == len(rows):
+                    first.commit()
                     continue
+                first.rollback()
             upsert(schema.bindings, columns, _CONFLICT, updates).run_many(self._conn, rows)
 
     def bind(

@@ -137,3 +137,75 @@ def test_an_id_longer_than_any_stored_one_matches_none(store: StateStore) -> Non
         tx.bind("customer", "k1", "crm", longest)
     assert store.keys_for("customer", "crm", [longest + "y", longest + "yz"]) == {}
     assert store.keys_for("customer", "crm", [longest]) == {longest: "k1"}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"snapshot": {"name": "moved"}},
+        {"remote_updated_at": AT},
+        {"snapshot": {"name": "moved"}, "remote_updated_at": AT},
+    ],
+    ids=["snapshot", "remote", "both"],
+)
+@pytest.mark.parametrize("second", ["new", "bound"])
+def test_an_external_id_freed_earlier_in_a_transaction_may_be_taken(
+    store: StateStore, extra: dict[str, object], second: str
+) -> None:
+    """Binds in one transaction behave as one statement each, in order: k1 moves off "100",
+    then k2 takes it. (The conditional first pass of SQLite and PostgreSQL, which leaves a key
+    that moves where it was, used to refuse this.)"""
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "100", snapshot={"name": "one"})
+        if second == "bound":
+            tx.bind("customer", "k2", "crm", "200", snapshot={"name": "two"})
+    with store.transaction() as tx:
+        for n in range(3, 20):  # a page around it: these keep nothing and move nothing
+            tx.bind("customer", f"k{n}", "crm", str(300 + n), **extra)  # type: ignore[arg-type]
+        tx.bind("customer", "k1", "crm", "101", **extra)  # type: ignore[arg-type]
+        tx.bind("customer", "k2", "crm", "100", **extra)  # type: ignore[arg-type]
+    found = store.keys_for("customer", "crm", ["100", "101", "200"])
+    assert found == {"100": "k2", "101": "k1"}
+    expected = extra.get("snapshot", {"name": "one"})
+    assert _snapshot(store, "k1") == expected
+    assert store.bindings_for("customer", "crm", ["k2"])["k2"].remote_updated_at == (
+        extra.get("remote_updated_at")
+    )
+    assert store.count_bindings("customer", "crm") == 19
+
+
+def test_a_swap_of_external_ids_through_a_free_one_in_one_transaction(store: StateStore) -> None:
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "100", snapshot={"name": "one"})
+        tx.bind("customer", "k2", "crm", "200", snapshot={"name": "two"})
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "999", snapshot={"name": "one"})
+        tx.bind("customer", "k2", "crm", "100", snapshot={"name": "two"})
+        tx.bind("customer", "k1", "crm", "200", snapshot={"name": "one"})
+    assert store.keys_for("customer", "crm", ["100", "200", "999"]) == {"100": "k2", "200": "k1"}
+
+
+def test_a_refused_bind_after_a_move_still_refuses_the_whole_transaction(
+    store: StateStore,
+) -> None:
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "100", snapshot={"name": "one"})
+        tx.bind("customer", "k3", "crm", "300", snapshot={"name": "three"})
+    with REFUSED, store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "101", snapshot={"name": "moved"})
+        tx.bind("customer", "k2", "crm", "100", snapshot={"name": "two"})
+        tx.bind("customer", "k4", "crm", "300", snapshot={"name": "thief"})
+    assert store.keys_for("customer", "crm", ["100", "101", "300"]) == {"100": "k1", "300": "k3"}
+    assert _snapshot(store, "k1") == {"name": "one"}
+    assert store.count_bindings() == 2
+
+
+def test_the_first_pass_savepoint_commits_nothing_of_its_own(store: StateStore) -> None:
+    """The binds written first in a transaction that then fails are rolled back with it. (On
+    SQLite a SAVEPOINT before any write would start a transaction of its own, committed by its
+    RELEASE: `connector.state.base.savepoint` begins the store's first.)"""
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "100", snapshot={"name": "one"})
+        tx.flush()
+        raise RuntimeError("after the binds")
+    assert store.count_bindings() == 0
