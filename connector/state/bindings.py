@@ -112,6 +112,8 @@ class BindingTx(TxBase):
     _binds: list[tuple[int, list[tuple[Any, ...]]]]
     # The transaction's time as the database stores it (set on first use).
     _synced_at: Any
+    #: The binding rows the transaction's binds inserted or updated (`statistics`).
+    bound_rows: int
 
     def _flush_binds(self) -> None:
         """Write the gathered binds, one executemany per run of one shape.
@@ -141,9 +143,13 @@ class BindingTx(TxBase):
                     kept = -1  # a new key took an id some key moving off it still held
                 if kept == len(rows):
                     first.commit()
+                    self.bound_rows += kept
                     continue
                 first.rollback()
-            upsert(schema.bindings, columns, _CONFLICT, updates).run_many(self._conn, rows)
+            written = upsert(schema.bindings, columns, _CONFLICT, updates).run_many(
+                self._conn, rows
+            )
+            self.bound_rows += written
 
     def bind(
         self,

@@ -49,6 +49,7 @@ from connector.state.leases import Lease, LeaseStore, fence
 from connector.state.migrate import is_current, upgrade
 from connector.state.runs import Run, RunStatus, RunStore
 from connector.state.snapshots import snapshot_hash
+from connector.state.statistics import BindingStatistics
 from connector.state.upserts import conflict_detail
 
 __all__ = [
@@ -82,6 +83,7 @@ class StoreTx(BindingTx, CursorTx, FailureTx):
         self.now = now
         # Binds and resolutions are gathered and written in bulk (see `flush`).
         self._binds = []
+        self.bound_rows = 0
         self._synced_at = None
         self._resolved = {}
 
@@ -110,6 +112,7 @@ class StateStore(
         self.engine = engine
         self.clock = clock
         self.guard: Fence | None = None
+        self.statistics = BindingStatistics(engine)
 
     def fenced(self, guard: Fence) -> StateStore:
         """This store, but every `transaction()` first proves `guard`'s lease is still current.
@@ -151,6 +154,8 @@ class StateStore(
         except IntegrityError as error:
             detail = conflict_detail(error)
             raise StoreConflict(f"the state store refused the change: {detail}") from error
+        # Committed: a table that grew a lot gets the planner's statistics it needs.
+        self.statistics.wrote(tx.bound_rows)
 
 
 class StoreConflict(ConnectorError):
