@@ -22,8 +22,9 @@ Every connection gets a bound on each way it could wait:
   also made strict (`sql_mode`: a value that does not fit is an error, never silently cut or
   replaced — the bindings upsert relies on it, see `connector.state.upserts`) and READ
   COMMITTED (see `MYSQL_ISOLATION`).
-* **The pool** — `pool_pre_ping`, so a connection that died while idle is replaced before use,
-  and a checkout timeout.
+* **The pool** — a connection that has waited in the pool for a while is pinged before use,
+  so one that died while idle (a server restart, a firewall's idle cut) is replaced instead of
+  failing the statement (`_ping_after_idle`); and a checkout timeout.
 
 libpq parameters: postgresql.org/docs/current/libpq-connect.html (`connect_timeout`,
 `keepalives*`, `tcp_user_timeout`, `options`); server settings: runtime-config-client.html.
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,15 +139,11 @@ def outage_reason(error: BaseException) -> str:
 
 def create_store_engine(url: str, timeouts: StoreTimeouts) -> Engine:
     options: dict[str, Any] = {}
-    if make_url(url).get_backend_name() in MYSQL_FAMILY:
+    backend = make_url(url).get_backend_name()
+    if backend in MYSQL_FAMILY:
         options = {"isolation_level": MYSQL_ISOLATION, "connect_args": _pymysql_args(timeouts)}
-    engine = create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_timeout=timeouts.reply_seconds,
-        future=True,
-        **options,
-    )
+    engine = create_engine(url, pool_timeout=timeouts.reply_seconds, future=True, **options)
+    _ping_after_idle(engine)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas(timeouts))
     elif engine.dialect.driver == "psycopg":
@@ -153,6 +151,46 @@ def create_store_engine(url: str, timeouts: StoreTimeouts) -> Engine:
     elif engine.dialect.driver == "pymysql":
         event.listen(engine, "do_connect", _pymysql_connect)
     return engine
+
+
+#: A connection back in the pool for longer than this is pinged before it is used again.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use if it has been idle for `PING_AFTER_IDLE_SECONDS`.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: a round trip to the server, ~40 µs of
+    the client's CPU (bench/README.md, "pgstore2"), for each of the dozens of checkouts of a
+    run, taken milliseconds apart. A connection that answered a moment ago is alive; one that
+    waited between runs, or between webhook events, is pinged as before. A ping that finds the
+    connection dead raises `InvalidatePoolError` from the pool's checkout event: the pool then
+    drops it and every connection older than it, and hands out a fresh one
+    (docs.sqlalchemy.org/en/20/core/events.html#sqlalchemy.events.PoolEvents.checkout). A
+    connection that dies within a second of its last use fails its next statement instead,
+    which SQLAlchemy reads as a disconnect (the pool is emptied the same way) and the store
+    reports as an outage (`is_outage`), as it does a server lost in the middle of a statement:
+    docs.sqlalchemy.org/en/20/core/pooling.html#disconnect-handling-optimistic.
+    """
+    dialect = engine.dialect
+
+    def checkin(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)  # none: connected just now
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.InvalidatePoolError(f"the connection died while idle: {error}") from error
+            raise
+
+    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", checkout)
 
 
 def _sqlite_pragmas(timeouts: StoreTimeouts) -> Any:
