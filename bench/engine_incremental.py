@@ -8,6 +8,10 @@ runs `--runs K` incremental runs there, each after changing `--changed SHARE` of
 as `bench/engine.py` does. `--reread` adds, after each of them, a run with nothing changed:
 the overlap window then reads the same records again, unchanged (a daemon's next minute).
 
+`--pg URL` (at `--prepare` time) keeps the store in a fresh schema of that PostgreSQL server
+instead (its URL written to DIR/state.url); later calls then run in place on that schema and on
+DIR's ERP, with no copy, so each run starts from where the last one left the store.
+
 It prints the CPU µs per record of each run (`time.process_time` around `run_route`, as the
 bench). The figure of record stays `bench/engine.py`'s; this one is for looking inside it:
 
@@ -32,11 +36,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import engine as bench  # bench/engine.py: its sample ERP, configuration, sink and run
 
 
-def prepare(folder: Path, customers: int) -> None:
-    """The sample ERP and a store after the first sync of all its customers, in `folder`."""
+def prepare(folder: Path, customers: int, pg: str | None) -> None:
+    """The sample ERP and a store after the first sync of all its customers, in `folder` (the
+    store in a fresh schema of the PostgreSQL server `pg` if given)."""
     folder.mkdir(parents=True, exist_ok=True)
     bench.sample_erp(folder / "erp.db", customers)
-    config = bench.write_config(folder, f"sqlite:///{folder / 'state.db'}")
+    state = f"sqlite:///{folder / 'state.db'}"
+    if pg is not None:
+        state, admin, _schema = bench.fresh_pg_schema(pg)
+        admin.dispose()
+        (folder / "state.url").write_text(state)
+    config = bench.write_config(folder, state)
     handled, cpu, said = asyncio.run(bench.run(config, bench.Sink("crm", "connector_key")))
     print(f"first sync: {said}; {cpu:.2f} CPU s, {cpu / handled * 1e6:.0f} µs/record")
 
@@ -44,9 +54,14 @@ def prepare(folder: Path, customers: int) -> None:
 def incremental(folder: Path, share: float, runs: int, reread: bool) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
-        for name in ("erp.db", "state.db"):
-            shutil.copyfile(folder / name, directory / name)
-        config = bench.write_config(directory, f"sqlite:///{directory / 'state.db'}")
+        if (folder / "state.url").exists():  # PostgreSQL: in place
+            directory = folder
+            state = (folder / "state.url").read_text()
+        else:
+            for name in ("erp.db", "state.db"):
+                shutil.copyfile(folder / name, directory / name)
+            state = f"sqlite:///{directory / 'state.db'}"
+        config = bench.write_config(directory, state)
         sink = bench.Sink("crm", "connector_key")
         for attempt in range(runs):
             changed = bench.change_some(directory / "erp.db", share)
@@ -70,9 +85,10 @@ def main() -> None:
     parser.add_argument("--changed", type=float, default=bench.CHANGED_SHARE)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--reread", action="store_true", help="then a run with no change")
+    parser.add_argument("--pg", metavar="URL", help="when preparing: the store on PostgreSQL")
     args = parser.parse_args()
-    if not (args.prepare / "state.db").exists():
-        prepare(args.prepare, args.customers)
+    if not (args.prepare / "config.yaml").exists():
+        prepare(args.prepare, args.customers, args.pg)
     else:
         incremental(args.prepare, args.changed, max(1, args.runs), args.reread)
 
