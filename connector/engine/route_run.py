@@ -182,13 +182,7 @@ class RouteRun:
     def _settled(self, entity: Entity, source_ids: list[str]) -> list[tuple[Entity, str]]:
         """Those bound in the source and in the target: no child will find them missing.
         (Asked in bulk: what the resolvers no longer hold is one query, not one a record.)"""
-        unbound = set(self.source_refs.load_external_ids(entity, source_ids))
-        keys = {
-            source_id: key
-            for source_id in source_ids
-            if source_id not in unbound
-            and (key := self.source_refs.bound_key(entity, source_id)) is not None
-        }
+        keys = self.source_refs.bound_keys(entity, source_ids)
         missing = set(self.target_refs.load_keys(entity, keys.values()))
         return [(entity, i) for i, key in keys.items() if key not in missing]
 
@@ -225,7 +219,6 @@ class RouteRun:
         await self.parents.resolve_source(source_mapper, live, depth)
         mapped = map_page(live, source_mapper, self.source_refs)
 
-        self.source_refs.load_external_ids(entity, [native.id for native, _ in mapped.records])
         keyed = await self.matcher.assign_keys(entity, mapped.records, target_mapper)
         if keyed.failed:
             self.binder.commit_failures(entity, keyed.failed)
@@ -284,8 +277,11 @@ class RouteRun:
     def _bound(self, entity: Entity, outcomes: list[Outcome]) -> None:
         """Bind the target's answers (one transaction) and count them."""
         tallies = self.binder.record_results(entity, outcomes)
-        counts = self.summary.entity(entity)
+        learn = self.target_refs.learn
         for (item, result), tally in zip(outcomes, tallies, strict=True):
-            setattr(counts, tally, getattr(counts, tally) + 1)
             if tally != "failed" and result.external_id is not None:
-                self.target_refs.learn(entity, item.key, result.external_id)
+                learn(entity, item.key, result.external_id)
+        # Counted per kind of tally, not per record: `setattr` by name costs as much as a bind.
+        counts = self.summary.entity(entity)
+        for tally in set(tallies):
+            setattr(counts, tally, getattr(counts, tally) + tallies.count(tally))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 
 from connector.adapter import WriteResult
 from connector.config import RouteConfig
@@ -154,9 +155,15 @@ class Binder:
             )
             return "failed"
         previous = None if item.plan.create else item.snapshot
-        unwritten, for_now = self._unwritten(entity, item, result)
-        written = item.plan.paths - item.unrepresentable - unwritten
-        refused = (item.unrepresentable | unwritten) - for_now
+        written: AbstractSet[str] = item.plan.paths
+        refused: AbstractSet[str] = item.unrepresentable
+        if result.unwritten:
+            unwritten, for_now = self._unwritten(entity, item, result)
+            written = written - refused - unwritten
+            refused = (refused | unwritten) - for_now
+        elif refused:
+            written = written - refused
+        # (else every planned path was written: the usual case, without building four sets)
         snapshot = merged_snapshot(previous, item.flat, written, refused)
         tx.bind(
             entity, item.key, self.route.target, result.external_id, snapshot=item.encoded(snapshot)
