@@ -38,8 +38,6 @@ class Outgoing:
     snapshot: dict[str, Any] | None
     plan: WritePlan
     write: NativeWrite | None = None
-    #: What was last synced with the source system (None when the route keeps none).
-    source_snapshot: dict[str, Any] | None = None
     #: The source's binding as the store held it before this run saw the record (None when
     #: the route keeps no source snapshot, or the record is new there).
     source_binding: Binding | None = None
@@ -49,6 +47,13 @@ class Outgoing:
 
     #: `flat` encoded, once asked for (`encoded`).
     _flat_encoding: EncodedSnapshot | None = field(default=None, init=False, repr=False)
+
+    @property
+    def source_snapshot(self) -> dict[str, Any] | None:
+        """What was last synced with the source system (None when the route keeps none),
+        whether or not the plan looked at it (`force` plans without)."""
+        bound = self.source_binding
+        return None if bound is None else bound.snapshot
 
     def source_unchanged(self, snapshot: EncodedSnapshot) -> bool:
         """Whether the source's binding holds this record, `snapshot` and this version's time
@@ -221,21 +226,29 @@ def source_is_newer(native_updated: dt.datetime, target_updated: dt.datetime | N
 def plan_for(
     record: Record,
     native: NativeRecord,
-    *,
     key: str,
-    target_id: str | None,
-    snapshot: dict[str, Any] | None,
-    target_updated: dt.datetime | None,
+    target: Binding | None,
+    source: Binding | None,
+    *,
     target_paths: frozenset[str],
     source_names: frozenset[str],
     owner_of: Callable[[str], str | None],
     force: bool,
-    source_snapshot: dict[str, Any] | None = None,
     flat: dict[str, Any] | None = None,
 ) -> Outgoing:
-    """`flat`: `flatten(record)` when the caller has it already (made while mapping)."""
+    """The plan for one record, given its bindings as the store holds them: the target's
+    (`target`: its id, the snapshot last synced with it, its time there) and, on a route that
+    keeps one, the source's (`source`: what was last synced with the source). `force` plans
+    as if neither held a snapshot; the item keeps both bindings all the same (the source side
+    is bound merged into its snapshot). `flat`: `flatten(record)` when the caller has it
+    already (made while mapping)."""
     if flat is None:
         flat = flatten(record)
+    if target is None:
+        target_id = snapshot = target_updated = None
+    else:
+        target_id, snapshot = target.external_id, target.snapshot
+        target_updated = target.remote_updated_at
     plan = plan_write(
         flat,
         target_paths=target_paths,
@@ -244,6 +257,6 @@ def plan_for(
         source_names=source_names,
         owner_of=owner_of,
         source_is_newer=force or source_is_newer(native.updated_at, target_updated),
-        source_snapshot=None if force else source_snapshot,
+        source_snapshot=None if force or source is None else source.snapshot,
     )
-    return Outgoing(native, record, flat, key, target_id, snapshot, plan, None, source_snapshot)
+    return Outgoing(native, record, flat, key, target_id, snapshot, plan, None, source)

@@ -114,24 +114,21 @@ def plan_page(
     missing_policy = rules.missing_policy
     withheld = planned.withheld
     paths_of = paths_by_native(target_mapper.outbound_fields, target_mapper.native_field)
+    target_paths = target_mapper.outbound_fields
+    source_names, force = rules.source_names, rules.force
     for native, record, key in keyed:
-        binding = bindings.get(key)
-        source_binding = source_bindings.get(key)
         item = plan_for(
             record,
             native,
-            key=key,
-            target_id=binding.external_id if binding else None,
-            snapshot=binding.snapshot if binding else None,
-            target_updated=binding.remote_updated_at if binding else None,
-            target_paths=target_mapper.outbound_fields,
-            source_names=rules.source_names,
+            key,
+            bindings.get(key),
+            source_bindings.get(key),
+            target_paths=target_paths,
+            source_names=source_names,
             owner_of=owner_of,
-            force=rules.force,
-            source_snapshot=source_binding.snapshot if source_binding else None,
+            force=force,
             flat=flats.get(native.id),
         )
-        item.source_binding = source_binding
         if item.plan.withheld:
             if missing_policy is MissingPolicy.FAIL:
                 missing = missing_value(item, rules.source, rules.target)
