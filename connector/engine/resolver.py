@@ -109,15 +109,33 @@ class BindingResolver:
 
     def load_external_ids(self, entity: Entity, external_ids: Iterable[str]) -> list[str]:
         """Fetch keys for these ids; returns the ids that are not bound in this system."""
-        wanted = {i for i in external_ids if not isinstance(self._to_key.get((entity, i)), str)}
-        found = self._store.keys_for(entity, self.system, wanted)
+        wanted = set(external_ids)
+        return sorted(wanted - self.bound_keys(entity, wanted).keys())
+
+    def bound_keys(self, entity: Entity, external_ids: Iterable[str]) -> dict[str, str]:
+        """id → key for those of these ids that are bound in this system: a page's
+        `bound_key`s in one pass, what the resolver does not hold as bound asked of the store
+        in one query (as `load_external_ids` asks)."""
+        known = self._to_key.get
+        found: dict[str, str] = {}
+        wanted: list[str] = []
+        for external_id in external_ids:
+            key = known((entity, external_id))
+            if type(key) is str:
+                found[external_id] = key
+            else:  # never loaded, dropped since, or looked up unbound: the store knows now
+                wanted.append(external_id)
+        if not wanted:
+            return found
+        loaded = self._store.keys_for(entity, self.system, wanted)
         for external_id in wanted:
-            key = found.get(external_id)
+            key = loaded.get(external_id)
             if key is not None:
                 self.learn(entity, key, external_id)
+                found[external_id] = key
             else:
                 self._to_key[(entity, external_id)] = None
-        return sorted(wanted - found.keys())
+        return found
 
     def load_keys(self, entity: Entity, keys: Iterable[str]) -> list[str]:
         """Fetch ids for these keys; returns the keys that have no record in this system."""

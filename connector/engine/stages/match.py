@@ -69,8 +69,10 @@ class Matcher:
         """Existing bindings first; then natural-key matches in the target; then new keys."""
         keyed = Keyed()
         unbound: list[tuple[NativeRecord, Record]] = []
+        # The page's bindings in one pass (one query for what the resolver does not hold).
+        bound = self.source_refs.bound_keys(entity, [native.id for native, _ in mapped])
         for native, record in mapped:
-            key = self.source_refs.bound_key(entity, native.id)
+            key = bound.get(native.id)
             if key is not None:
                 record.key = key
                 keyed.records.append((native, record, key))
@@ -111,6 +113,7 @@ class Matcher:
             if native_field is None or native_field == upsert_field:
                 continue  # the target's upsert matches on this field by itself
             wanted: dict[str, str] = {}
+            only = frozenset((path,))  # (made once: `to_native` takes a frozenset as it is)
             for native, record in unbound:
                 if native.id in found:
                     continue
@@ -118,7 +121,7 @@ class Matcher:
                 if value not in (None, ""):
                     try:
                         native_value = mapper.to_native(
-                            record, self.target_refs, create=True, paths=[path]
+                            record, self.target_refs, create=True, paths=only
                         ).get(native_field)
                     except RecordError:
                         continue
