@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -39,13 +38,15 @@ def advance_watermark(
     return newest if current is None or newest > current else current
 
 
-@dataclass(frozen=True)
-class WritePlan:
+class WritePlan(NamedTuple):
     """What to write for one record: `paths` to send, and whether it creates the record.
 
     `withheld` are paths whose source value is empty although the source never held a value
     there: they are not written (an absent value never clears the other side) and the engine
     reports them per the route's `missing_values` policy.
+
+    A named tuple, not a frozen dataclass: one is made per record, and a frozen dataclass's
+    `__init__` sets each field through `object.__setattr__` (several times the cost).
     """
 
     paths: frozenset[str]

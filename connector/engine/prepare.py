@@ -26,9 +26,10 @@ from connector.state.snapshots import EncodedSnapshot, encode_snapshot
 log = logging.getLogger("connector.engine")
 
 
-@dataclass
+@dataclass(slots=True)
 class Outgoing:
-    """One source record on its way to the target."""
+    """One source record on its way to the target. (Slots: one is made per record, and the
+    stages read its fields many times over.)"""
 
     native: NativeRecord
     record: Record
