@@ -68,6 +68,8 @@ def build_inbound(fields: Sequence[CompiledField], entity: Entity) -> InboundFun
     ]
     if making_flat:
         lines += ["    flat = {}", "    whole = True"]
+    parts = _local_parts(fields)
+    lines += [f"    p_{head} = None" for head in sorted(parts)]
     for index, field in enumerate(fields):
         namespace[f"f{index}"] = field
         lines.append(f"    # {field.label!r}")
@@ -101,7 +103,7 @@ def build_inbound(fields: Sequence[CompiledField], entity: Entity) -> InboundFun
                 "            v = key or None  # DELETED_REFERENCE: the parent is gone",
             ]
         lines += _check(field, index, namespace, entity)
-        lines += _assign(field, index, namespace)
+        lines += _assign(field, index, namespace, parts)
         if making_flat:
             lines += [f"        {line}" for line in puts[index] or ()]
         if field.required:
@@ -208,13 +210,35 @@ def _check(
     return ["        if v is not None:", *[f"            {line}" for line in body]]
 
 
-def _assign(field: CompiledField, index: int, namespace: dict[str, Any]) -> list[str]:
+def _local_parts(fields: Sequence[CompiledField]) -> frozenset[str]:
+    """The value objects (`billing_address`) that only fields of one nested path each fill:
+    the generated code keeps each in a local variable (`p_billing_address`) instead of
+    looking it up in `values` for every one of its fields. A value object some field writes
+    whole, or with other paths (`assign`), is left to the lookup."""
+    nested: set[str] = set()
+    other: set[str] = set()
+    for field in fields:
+        for path in field.canonical:
+            head, _, tail = path.partition(".")
+            (nested if tail and len(field.canonical) == 1 else other).add(head)
+    return frozenset(head for head in nested - other if head.isidentifier())
+
+
+def _assign(
+    field: CompiledField, index: int, namespace: dict[str, Any], parts: frozenset[str]
+) -> list[str]:
     if len(field.canonical) > 1:
         namespace[f"as{index}"] = field.assign
         return [f"        as{index}(values, v)"]
     head, _, tail = field.canonical[0].partition(".")
     if not tail:
         return [f"        values[{head!r}] = v"]
+    if head in parts:
+        return [
+            f"        if p_{head} is None:",
+            f"            p_{head} = values[{head!r}] = {{}}",
+            f"        p_{head}[{tail!r}] = v",
+        ]
     return [
         f"        part = values.get({head!r})",
         "        if part is None:",

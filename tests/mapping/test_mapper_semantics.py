@@ -338,3 +338,50 @@ def test_odd_native_and_custom_names_are_data_not_code(refs: DictRefs):
     record = mapper.to_canonical(native({"x'); import os; ('": "v"}), refs)
     assert record.custom == {'it\'s "odd"\n': "v"}
     assert mapper.to_native(record, refs, create=False) == {"x'); import os; ('": "v"}
+
+
+def test_a_value_object_filled_by_fields_apart_and_by_a_two_path_field_is_one_object(
+    refs: DictRefs,
+):
+    """The generated code keeps a value object filled only by one-path fields in a local
+    (`codegen._local_parts`); one a two-path field also fills is looked up in `values`. Either
+    way every field lands in the one object, and an object no field of the record fills
+    stays unset."""
+    mapper = compile_yaml(
+        """\
+        fields:
+          - {canonical: billing_address.city, native: city}
+          - {canonical: name, native: name}
+          - {canonical: billing_address.country, native: country}
+          - {canonical: [shipping_address.street, shipping_address.city], native: ship,
+             transform: split_name}
+          - {canonical: shipping_address.country, native: ship_country}
+          - {canonical: history.open_order_count, native: open_orders, transform: integer}
+        """
+    )
+    source = mapper._inbound_function.__source__  # type: ignore[attr-defined]
+    assert "p_billing_address" in source and "p_history" in source
+    assert "p_shipping_address" not in source
+    record = mapper.to_canonical(
+        native(
+            {
+                "city": "Lyon",
+                "name": "Acme",
+                "country": "FR",
+                "ship": "Quai Lyon",
+                "ship_country": "FR",
+            }
+        ),
+        refs,
+    )
+    assert flatten(record) == {
+        "name": "Acme",
+        "billing_address.city": "Lyon",
+        "billing_address.country": "FR",
+        "shipping_address.street": "Quai",
+        "shipping_address.city": "Lyon",
+        "shipping_address.country": "FR",
+    }
+    assert record.history is None
+    assert record.billing_address is not None
+    assert record.billing_address.model_fields_set == {"city", "country"}
