@@ -263,9 +263,13 @@ def observed_snapshot(
 
 
 def dedupe_latest(records: Iterable[T], identity: Callable[[T], str]) -> list[T]:
-    """Keep the last occurrence of each identity, in first-seen order."""
+    """Keep the last occurrence of each identity, in the order of those last occurrences."""
+    records = list(records)
+    ids = list(map(identity, records))
+    if len(set(ids)) == len(ids):  # the usual page: no record twice, nothing to move
+        return records
     latest: dict[str, T] = {}
-    for record in records:
-        latest.pop(identity(record), None)
-        latest[identity(record)] = record
+    for record_id, record in zip(ids, records, strict=True):
+        latest.pop(record_id, None)
+        latest[record_id] = record
     return list(latest.values())

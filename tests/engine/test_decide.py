@@ -141,6 +141,9 @@ def test_chunks_and_dedupe():
     assert [list(c) for c in chunked([1, 2, 3, 4, 5], 2)] == [[1, 2], [3, 4], [5]]
     latest = dedupe_latest([("a", 1), ("b", 1), ("a", 2)], lambda item: item[0])
     assert latest == [("b", 1), ("a", 2)]
+    # Each id once: the records as they came, whatever the identities' order.
+    assert dedupe_latest([("b", 1), ("a", 2)], lambda item: item[0]) == [("b", 1), ("a", 2)]
+    assert dedupe_latest(iter([("a", 1), ("a", 2), ("a", 3)]), lambda item: item[0]) == [("a", 3)]
 
 
 def test_create_when_needs_every_condition():
