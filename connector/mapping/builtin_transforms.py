@@ -256,6 +256,8 @@ def _build_decimal(args: DecimalArgs) -> Functions:
     quantum = Decimal(1).scaleb(-args.scale) if args.scale is not None else None
 
     def forward(value: Any) -> Decimal | None:
+        if type(value) is Decimal and quantum is None and value.is_finite():
+            return value  # what an SQL ERP's NUMERIC column gives: nothing to convert
         if isinstance(value, str) and not value.strip():
             return None
         number = _to_decimal(value)
@@ -264,7 +266,8 @@ def _build_decimal(args: DecimalArgs) -> Functions:
         return number.quantize(quantum, ROUND_HALF_UP) if quantum is not None else number
 
     def inverse(value: Any) -> Any:
-        number = _to_decimal(value)
+        # (A canonical amount is a Decimal already: no detour through the conversions.)
+        number = value if type(value) is Decimal else _to_decimal(value)
         if quantum is not None:
             number = number.quantize(quantum, ROUND_HALF_UP)
         if args.output == "decimal":
@@ -338,6 +341,10 @@ def _build_boolean(args: BooleanArgs) -> Functions:
 
 
 def _checked_code(value: Any) -> str:
+    if type(value) is str:  # the usual case, one lookup; anything else fails or raises below
+        code = value.strip().upper()
+        if code in countries.NAMES:
+            return code
     code = _text(value).strip().upper()
     countries.name_for(code)  # raises for a code ISO 3166-1 does not assign
     return code

@@ -78,6 +78,24 @@ def test_decimal_scale_and_output_forms():
         two.forward(True)
 
 
+def test_decimal_from_a_decimal_as_from_any_number():
+    """A Decimal (what an SQL ERP gives) takes a shortcut in both directions: the same result
+    as the general path, a non-finite one still refused, a scale still applied."""
+    plain = build("decimal", output="decimal")
+    assert plain.forward(Decimal("163938400")) == Decimal("163938400")
+    assert plain.forward(Decimal("1.50")).as_tuple() == Decimal("1.50").as_tuple()
+    for bad in (Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity")):
+        with pytest.raises(ValueError, match="not a finite number"):
+            plain.forward(bad)
+    assert build("decimal", scale=2).forward(Decimal("1.005")) == Decimal("1.01")
+    text = build("decimal")
+    assert text.inverse is not None
+    assert text.inverse(Decimal("25000")) == "25000" and text.inverse(Decimal("1E+2")) == "100"
+    assert text.inverse("12.5") == "12.5"
+    with pytest.raises(TypeError):
+        text.inverse(True)
+
+
 def test_integer_and_boolean_from_strings():
     integer = build("integer")
     assert integer.forward("17") == 17 and integer.forward("17.0") == 17
@@ -100,9 +118,10 @@ def test_every_country_name_maps_back_to_its_code():
     with pytest.raises(ValueError):
         code_for("Atlantis")
     country_code = build("country_code")
-    assert country_code.forward(" de ") == "DE"
-    with pytest.raises(ValueError):
-        country_code.forward("XX")
+    assert country_code.forward(" de ") == "DE" and country_code.forward("FR") == "FR"
+    for bad in ("XX", " ", 49):
+        with pytest.raises((ValueError, TypeError)):
+            country_code.forward(bad)
 
 
 def test_phone_normalisation():
