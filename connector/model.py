@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import functools
+import types
 from collections.abc import Callable, Hashable
 from decimal import Decimal
 from enum import StrEnum
@@ -237,7 +238,17 @@ def trusted_constructor(model: type[_Model]) -> Callable[[dict[str, Any]], _Mode
             factories.append((name, functools.partial(copy.deepcopy, info.default)))
             defaults[name] = None
     new = model.__new__
-    put = object.__setattr__
+    # The four attributes are BaseModel's slots (and its `__dict__`): their descriptors set
+    # them directly, where `object.__setattr__` would look each one up by name first.
+    put_dict, put_set, put_extra, put_private = (
+        _slot_setter(model, name)
+        for name in (
+            "__dict__",
+            "__pydantic_fields_set__",
+            "__pydantic_extra__",
+            "__pydantic_private__",
+        )
+    )
 
     def construct(values: dict[str, Any]) -> _Model:
         data = {**defaults, **values}
@@ -245,13 +256,25 @@ def trusted_constructor(model: type[_Model]) -> Callable[[dict[str, Any]], _Mode
             if name not in values:
                 data[name] = factory()
         instance = new(model)
-        put(instance, "__dict__", data)
-        put(instance, "__pydantic_fields_set__", set(values))
-        put(instance, "__pydantic_extra__", None)
-        put(instance, "__pydantic_private__", None)
+        put_dict(instance, data)
+        put_set(instance, set(values))
+        put_extra(instance, None)
+        put_private(instance, None)
         return instance
 
     return construct
+
+
+def _slot_setter(model: type, name: str) -> Callable[[Any, Any], None]:
+    """The `__set__` of the data descriptor that holds attribute `name` of `model`'s
+    instances (a slot, or `__dict__`), as `object.__setattr__` would find it."""
+    for klass in model.__mro__:
+        found = vars(klass).get(name)
+        if found is not None:
+            if not isinstance(found, types.MemberDescriptorType | types.GetSetDescriptorType):
+                raise TypeError(f"{model.__name__}.{name} is not a slot")
+            return found.__set__
+    raise TypeError(f"{model.__name__} has no slot {name}")
 
 
 def record_type(entity: Entity | str) -> type[Record]:

@@ -285,6 +285,13 @@ def test_trusted_construction_is_model_validate_without_the_checks():
         first.deleted = "perhaps"  # type: ignore[assignment]
     part = trusted_constructor(Address)({"city": "Lyon"})
     _same_record(part, Address(city="Lyon"))
+    # (It sets BaseModel's slots through their descriptors: a name that is none is refused.)
+    from connector.model import _slot_setter
+
+    with pytest.raises(TypeError, match="no slot"):
+        _slot_setter(Customer, "__nothing__")
+    with pytest.raises(TypeError, match="not a slot"):
+        _slot_setter(Customer, "model_fields_set")
 
 
 def test_setting_the_key_is_checked_like_any_assignment():
