@@ -55,39 +55,45 @@ class Binder:
         reuses the key (and the target's upsert by it makes the replay an update). Records
         that need no write are handled here for good: their pending failures are resolved.
         """
+        learn = self.source_refs.learn
         for item in items:
-            self.source_refs.learn(entity, item.key, item.native.id)
+            learn(entity, item.key, item.native.id)
         if self.dry_run or not items:
             return
         # The source's snapshot only serves routes that write *into* the source system (their
         # diff and echo check); without one, binding the key is all that is needed.
         keep = self.source_is_a_target
+        source, route = self.route.source, self.route.name
         with self.store.transaction() as tx:
+            bind, resolve_failure = tx.bind, tx.resolve_failure
             for item in items:
+                native = item.native
                 # Merged into what was last synced: fields the source does not read back (an
                 # outbound-only history, a value it could not take) keep their last value.
                 encoded: EncodedSnapshot | None = None
                 if keep:
                     # Nothing known yet: what the source holds now is `flat` itself (not a
                     # copy), whose one encoding then serves the target's binding too.
-                    previous = item.source_snapshot
+                    bound = item.source_binding
                     snapshot = item.flat
-                    if previous and not observation_replaces(previous, item.flat):
-                        snapshot = observed_snapshot(previous, item.flat)
+                    if bound is not None and bound.snapshot:
+                        previous = bound.snapshot
+                        if not observation_replaces(previous, snapshot):
+                            snapshot = observed_snapshot(previous, snapshot)
                     encoded = item.encoded(snapshot)
                 # A record read again as it was bound (same snapshot, same time) is not
                 # rewritten: its binding would only get a new `synced_at`, which nothing reads.
                 if encoded is None or not item.source_unchanged(encoded):
-                    tx.bind(
+                    bind(
                         entity,
                         item.key,
-                        self.route.source,
-                        item.native.id,
+                        source,
+                        native.id,
                         snapshot=encoded,
-                        remote_updated_at=item.native.updated_at if keep else None,
+                        remote_updated_at=native.updated_at if keep else None,
                     )
                 if item.write is None:
-                    tx.resolve_failure(self.route.name, entity, item.native.id)
+                    resolve_failure(route, entity, native.id)
 
     def record_results(self, entity: Entity, outcomes: list[Outcome]) -> list[str]:
         """Bind the written records and file the failed ones, in one transaction; returns the
