@@ -251,17 +251,43 @@ def build_outbound(fields: Sequence[CompiledField]) -> OutboundFunction:
     """`(record, refs, create, wanted) -> dict` of native values; `wanted` None: all set.
 
     Two bodies are generated, one testing the record's set fields and one testing `wanted`,
-    so that choice is made once per record instead of once per field.
+    so that choice is made once per record instead of once per field. For a few wanted paths
+    a third body, of only the fields they concern, is generated on first use (`_outbound_for`).
     """
     every = _outbound_function("outbound_set", fields, wanted=False)
     some = _outbound_function("outbound_wanted", fields, wanted=True)
+    few: dict[frozenset[str], OutboundFunction] = {}
 
     def outbound(record: Any, refs: Any, create: bool, wanted: Any) -> dict[str, Any]:
         if wanted is None:
             return every(record, refs, create, None)
+        if type(wanted) is frozenset and len(wanted) <= _FEW_PATHS:
+            function = few.get(wanted)
+            if function is None:
+                if len(few) >= _FEW_FUNCTIONS:  # (kept bounded: the others take the whole body)
+                    return some(record, refs, create, wanted)
+                function = few[wanted] = _outbound_for(fields, wanted)
+            return function(record, refs, create, wanted)
         return some(record, refs, create, wanted)
 
     return outbound
+
+
+#: Up to this many wanted paths (the natural key the match stage asks for, an update's
+#: changed field or two), a body that leaves out every field they cannot write is generated
+#: and kept, for at most this many distinct sets per direction of a mapper.
+_FEW_PATHS = 3
+_FEW_FUNCTIONS = 64
+
+
+def _outbound_for(fields: Sequence[CompiledField], wanted: frozenset[str]) -> OutboundFunction:
+    """`outbound_wanted` without the fields these paths do not make written: a field with
+    canonical paths and no default writes nothing unless one of its triggers is wanted
+    (`_outbound_field`); the others (a native-only constant, a default on create) stay."""
+    kept = [
+        f for f in fields if not f.canonical or f.has_default or not wanted.isdisjoint(f.triggers)
+    ]
+    return _outbound_function("outbound_few", kept, wanted=True)
 
 
 def _outbound_function(

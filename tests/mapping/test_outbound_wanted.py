@@ -37,6 +37,44 @@ def outcome(function: Any, record: Any, create: bool, wanted: frozenset[str]) ->
         return (type(error), str(error))
 
 
+def sample_records(kind: str, entity: Entity, fields: list[Any]) -> list[Any]:
+    paths = sorted({p for f in fields for p in f.canonical if p != "lines"})
+    rng = random.Random(f"{kind}-{entity.value}")
+    records = []
+    for _ in range(5):
+        flat = {
+            path: value_for(annotation_of(entity, path), path.rpartition(".")[2], rng)
+            for path in paths
+            if rng.random() < 0.8
+        }
+        records.append(unflatten(entity, flat))
+    return records
+
+
+@pytest.mark.parametrize(("kind", "entity"), SHIPPED)
+def test_a_body_for_a_few_wanted_paths_writes_what_the_whole_body_writes(
+    kind: str, entity: Entity, monkeypatch: pytest.MonkeyPatch
+):
+    """`build_outbound` runs a body made for a few wanted paths (`_outbound_for`): it must
+    write what the body testing every field writes — defaults and native-only values on
+    create included, failures alike — for each path, pair and triple of them; and once it
+    keeps `_FEW_FUNCTIONS` bodies, the others take the whole body, with the same result."""
+    mapper = MappingCatalog().mapper(kind, entity)
+    outbound = [f for f in mapper.fields if f.backward is not None or not f.canonical]
+    whole = codegen._outbound_function("whole", outbound, wanted=True)
+    monkeypatch.setattr(codegen, "_FEW_FUNCTIONS", 12)
+    few = codegen.build_outbound(outbound)
+    triggers = sorted({t for f in outbound for t in f.triggers})
+    rng = random.Random(f"few-{kind}-{entity.value}")
+    wanted_sets = [frozenset([t]) for t in triggers]
+    wanted_sets += [frozenset(rng.sample(triggers, k=k)) for k in (2, 3) for _ in range(10)]
+    for record in sample_records(kind, entity, outbound):
+        for wanted in wanted_sets:
+            for create in (True, False):
+                expected = outcome(whole, record, create, wanted)
+                assert outcome(few, record, create, wanted) == expected, (wanted, create)
+
+
 @pytest.mark.parametrize(("kind", "entity"), SHIPPED)
 def test_inline_wanted_tests_write_what_the_general_test_writes(
     kind: str, entity: Entity, monkeypatch: pytest.MonkeyPatch
