@@ -207,6 +207,8 @@ def merge_lines(
 
 def may_create(flat: Mapping[str, Any], create_when: Mapping[str, Collection[Any]]) -> bool:
     """Whether a record not yet in the target may be created there (every condition holds)."""
+    if not create_when:  # (the usual rule, `create: always`: asked for every new record)
+        return True
     return all(flat.get(path) in allowed for path, allowed in create_when.items())
 
 

@@ -161,9 +161,12 @@ def unrepresentable(
     `paths_of` gives, per native field, the canonical paths written to it (`paths_by_native`).
     Writing that empty value would erase what the target has, so the caller drops it.
     """
+    # The common case first, in C: this runs for every write. (`in` compares each value by
+    # identity, then `==`, as the test below does.)
+    values = fields.values()
+    if None not in values and "" not in values:
+        return frozenset()
     empty = [name for name, value in fields.items() if value is None or value == ""]
-    if not empty:
-        return frozenset()  # the common case, checked first: this runs for every write
     found = set()
     # From the few empty fields to their paths, not from every planned path to its field.
     for name in empty:

@@ -151,6 +151,7 @@ def test_create_when_needs_every_condition():
 
     assert may_create({"stage": "won"}, {"stage": ["won"]})
     assert not may_create({"stage": "open"}, {"stage": ["won"]})
+    assert may_create({"stage": "open"}, {})  # no condition: always
     assert not may_create({}, {"stage": ["won"]})
     assert may_create({"stage": "open"}, {})
 
@@ -317,6 +318,12 @@ def test_a_value_the_target_mapping_cannot_represent_is_found():
     assert lost == {"industry"}, "a reference written empty is deliberate; None was None"
     unplanned = unrepresentable(flat, frozenset({"name"}), fields, paths_of, {})
     assert unplanned == frozenset(), "a path not planned for this write is not reported"
+    # An empty text counts as empty as None does; a write with neither loses nothing.
+    blank = dict(fields, industry="", phone="+1")
+    references = {"customer": Entity.CUSTOMER}
+    assert unrepresentable(flat, frozenset(flat), blank, paths_of, references) == {"industry"}
+    full = dict(blank, industry="Widgets", **{"associations.company": "c1"})
+    assert unrepresentable(flat, frozenset(flat), full, paths_of, {}) == frozenset()
 
 
 def test_a_first_write_or_read_snapshots_exactly_what_went_through():
