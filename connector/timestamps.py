@@ -17,6 +17,7 @@ WallClock = Callable[[], dt.datetime]
 MonotonicClock = Callable[[], float]
 
 EPOCH = dt.datetime.fromtimestamp(0, dt.UTC)
+_NAIVE_EPOCH = EPOCH.replace(tzinfo=None)
 
 # `+0000` (no colon) is what Salesforce sends. Python 3.11's fromisoformat reads it and `Z`
 # itself; the rewrite to `+00:00` is kept as the fallback for what it refuses, so a text
@@ -27,6 +28,24 @@ _COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
 def utc_now() -> dt.datetime:
     """The current time, timezone-aware, in UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+def as_utc(naive: dt.datetime) -> dt.datetime:
+    """A naive datetime read as UTC wall clock, made aware: `naive.replace(tzinfo=dt.UTC)`.
+
+    The same instant by arithmetic, because `replace` with a keyword is slow on CPython 3.11
+    (it parses its keywords and constructs through the type: ~1.4 µs, against ~0.09 µs for
+    this) and a database read makes one per timestamp of every row. The difference from the
+    epoch is exact (a timedelta is whole days, seconds and microseconds); only `fold`, which
+    UTC never needs, is not carried over.
+    """
+    return EPOCH + (naive - _NAIVE_EPOCH)
+
+
+def naive_utc(moment: dt.datetime) -> dt.datetime:
+    """An aware datetime as naive UTC wall clock: `moment.astimezone(dt.UTC)` without its
+    `tzinfo`, by the same arithmetic as `as_utc` (for each value a write binds)."""
+    return _NAIVE_EPOCH + (moment - EPOCH)
 
 
 def parse_timestamp(value: Any) -> dt.datetime | None:

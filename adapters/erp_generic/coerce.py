@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.errors import RecordError
+from connector.timestamps import as_utc, naive_utc
 
 _MICROSECOND_DIGITS = 6
 _NO_ATTRIBUTE = object()
@@ -67,7 +68,7 @@ def stored_moment(column: sa.Column[Any], moment: dt.datetime) -> dt.datetime:
     precision. A write reports this, so a read `since` the reported time finds the row."""
     value = to_column_value(column, moment)
     assert isinstance(value, dt.datetime)
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return value if value.tzinfo is not None else as_utc(value)
 
 
 def coerce_row(table: sa.Table, row: dict[str, Any]) -> None:
@@ -75,7 +76,7 @@ def coerce_row(table: sa.Table, row: dict[str, Any]) -> None:
     for name in naive_timestamp_columns(table):
         value = row.get(name)
         if isinstance(value, dt.datetime) and value.tzinfo is None:
-            row[name] = value.replace(tzinfo=dt.UTC)
+            row[name] = as_utc(value)
 
 
 def to_column_value(column: sa.Column[Any], value: Any) -> Any:
@@ -131,7 +132,7 @@ def same_stored(column: sa.Column[Any], stored: Any, wanted: Any) -> bool:
 
 
 def _instant(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return value if value.tzinfo is not None else as_utc(value)
 
 
 def _timestamp(value: Any, *, aware: bool, digits: int) -> dt.datetime:
@@ -141,13 +142,16 @@ def _timestamp(value: Any, *, aware: bool, digits: int) -> dt.datetime:
         value = dt.datetime(value.year, value.month, value.day)
     if not isinstance(value, dt.datetime):
         raise TypeError(value)
-    utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    # Naive UTC wall clock first (a naive value is that already), by arithmetic rather than
+    # `replace`, which is slow (`connector.timestamps.as_utc`): once per timestamp written.
+    naive = value if value.tzinfo is None else naive_utc(value)
     if digits < _MICROSECOND_DIGITS:
         # Cut here rather than let the database round (MySQL, PostgreSQL) or cut (MariaDB):
         # the value we report as written is then exactly the value stored.
-        step = 10 ** (_MICROSECOND_DIGITS - digits)
-        utc = utc.replace(microsecond=utc.microsecond - utc.microsecond % step)
-    return utc if aware else utc.replace(tzinfo=None)
+        extra = naive.microsecond % 10 ** (_MICROSECOND_DIGITS - digits)
+        if extra:
+            naive -= dt.timedelta(microseconds=extra)
+    return as_utc(naive) if aware else naive
 
 
 def _date(value: Any) -> dt.date:

@@ -36,6 +36,7 @@ from adapters.erp_generic.sources import (
 )
 from connector.adapter import NativeRecord
 from connector.errors import ConfigurationError, RecordError
+from connector.timestamps import as_utc
 
 log = logging.getLogger("connector.erp_generic")
 
@@ -308,7 +309,7 @@ def make_record(
     for name in naive:
         value = row.get(name)
         if isinstance(value, dt.datetime) and value.tzinfo is None:
-            row[name] = value.replace(tzinfo=dt.UTC)
+            row[name] = as_utc(value)
     unreadable = take_unreadable(value_rows(row))
     if unreadable is not None:
         stats.unreadable += 1

@@ -38,6 +38,7 @@ from connector.http.paging import (
 )
 from connector.mapping.contract import native_value
 from connector.model import Entity
+from connector.timestamps import as_utc
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def parse_timestamp(value: Any) -> dt.datetime:
     if isinstance(value, int | float | Decimal):
         return dt.datetime.fromtimestamp(float(value), dt.UTC)
     parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    return as_utc(parsed) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
 
 
 def paginator_for(paging: Pagination, records_path: str, base_url: str) -> Paginator:

@@ -23,6 +23,7 @@ from adapters.erp_generic.coerce import to_column_value
 from adapters.erp_generic.settings import Change, Checksum, HistoryQueries, Related, SqlEntity
 from connector.errors import Problem, RecordError
 from connector.model import Entity
+from connector.timestamps import as_utc
 
 #: Labels of the helper columns a plan selects beside the source's own.
 STAMP, DELETED = "__changed", "__deleted"
@@ -400,7 +401,7 @@ def decode_stamp(change: Change, value: Any) -> dt.datetime | None:
             code="INVALID_VALUE",
         ) from None
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=dt.UTC)
+        return as_utc(moment)
     return moment.astimezone(dt.UTC)
 
 

@@ -39,6 +39,7 @@ from connector.adapter import NativeRecord, NativeWrite, WriteResult
 from connector.dburl import normalise_url
 from connector.errors import AwaitingTarget, ConfigurationError, RecordError
 from connector.model import Entity
+from connector.timestamps import as_utc
 
 Clock = Callable[[], dt.datetime]
 LINES_FIELD = "lines"
@@ -677,13 +678,12 @@ def _records(tables: EntityTables, rows: list[dict[str, Any]]) -> list[NativeRec
     # SQLite numeric columns may hold what no number is (quirks.py): checked only if any.
     lenient = lenient_columns(tables.table)
     line_lenient = lenient_columns(tables.lines) if tables.lines is not None else ()
-    utc = dt.UTC
     records = []
     for row in rows:
         for name in naive:
             value = row[name]
             if value is not None and value.tzinfo is None:
-                row[name] = value.replace(tzinfo=utc)
+                row[name] = as_utc(value)
         deleted = False
         if flag is not None:
             marker = row[flag]
@@ -704,7 +704,7 @@ def _aware(value: Any) -> dt.datetime:
     if value.tzinfo is dt.UTC:
         return value
     if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
+        return as_utc(value)
     return value.astimezone(dt.UTC)
 
 

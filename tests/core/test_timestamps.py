@@ -1,4 +1,5 @@
-"""`parse_timestamp`: the texts APIs send, and the same instant as the rewrite-first reading."""
+"""`parse_timestamp`: the texts APIs send, and the same instant as the rewrite-first reading;
+`as_utc` and `naive_utc`: the values `replace` and `astimezone` give, by arithmetic."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from connector.timestamps import parse_timestamp
+from connector.timestamps import as_utc, naive_utc, parse_timestamp
 
 _COMPACT = re.compile(r"([+-]\d{2})(\d{2})$")
 
@@ -58,3 +59,24 @@ def test_iso_texts_read_as_they_were(
 def test_any_text_reads_as_it_did(text: str) -> None:
     assume(not text.strip().isdigit())  # epoch milliseconds: read as before, untouched here
     assert parse_timestamp(text) == rewritten_first(text)
+
+
+_OFFSET = st.timedeltas(
+    min_value=dt.timedelta(hours=-23, minutes=-59), max_value=dt.timedelta(hours=23, minutes=59)
+)
+
+
+@given(st.datetimes())
+def test_as_utc_is_replace_with_utc(naive: dt.datetime) -> None:
+    aware = as_utc(naive)
+    assert aware == naive.replace(tzinfo=dt.UTC)
+    assert aware.tzinfo is dt.UTC and type(aware) is dt.datetime
+    assert aware.replace(tzinfo=None) == naive  # the same fields, not only the same instant
+
+
+@given(st.datetimes(min_value=dt.datetime(2, 1, 1), max_value=dt.datetime(9998, 12, 31)), _OFFSET)
+def test_naive_utc_is_astimezone_without_tzinfo(wall: dt.datetime, offset: dt.timedelta) -> None:
+    moment = wall.replace(tzinfo=dt.timezone(offset))
+    naive = naive_utc(moment)
+    assert naive == moment.astimezone(dt.UTC).replace(tzinfo=None)
+    assert naive.tzinfo is None and as_utc(naive) == moment

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.dialects import mysql, postgresql
 
 from adapters.erp_generic.coerce import TinyIntBoolean, coerce_row, stored_moment, to_column_value
@@ -94,6 +96,33 @@ def test_timestamps_are_cut_to_the_columns_precision(
     moment = dt.datetime(2030, 1, 2, 3, 4, 5, 891234, tzinfo=UTC)
     assert to_column_value(column, moment).microsecond == expected_microseconds
     assert stored_moment(column, moment) == moment.replace(microsecond=expected_microseconds)
+
+
+def replaced(value: dt.datetime, *, aware: bool, digits: int) -> dt.datetime:
+    """A timestamp as `to_column_value` made it with `replace` (before it used arithmetic)."""
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    step = 10 ** (6 - digits)
+    utc = utc.replace(microsecond=utc.microsecond - utc.microsecond % step)
+    return utc if aware else utc.replace(tzinfo=None)
+
+
+@given(
+    st.datetimes(min_value=dt.datetime(2, 1, 1), max_value=dt.datetime(9998, 12, 31)),
+    st.none() | st.integers(min_value=-23 * 60, max_value=23 * 60),
+    st.booleans(),
+    st.sampled_from([0, 3, 6]),
+)
+def test_timestamps_bind_as_they_did_with_replace(
+    wall: dt.datetime, offset_minutes: int | None, aware: bool, digits: int
+) -> None:
+    value = wall
+    if offset_minutes is not None:
+        value = wall.replace(tzinfo=dt.timezone(dt.timedelta(minutes=offset_minutes)))
+    column = sa.Column("stamp", mysql.DATETIME(fsp=digits, timezone=aware))
+    bound = to_column_value(column, value)
+    wanted = replaced(value, aware=aware, digits=digits)
+    assert bound == wanted and bound.tzinfo is wanted.tzinfo
+    assert stored_moment(column, value) == (wanted if aware else wanted.replace(tzinfo=UTC))
 
 
 def test_mysql_tinyint_booleans_read_as_bool() -> None:
