@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from adapters.erp_generic.coerce import naive_timestamp_columns, to_column_value
 from adapters.erp_generic.dberrors import database_failure
-from adapters.erp_generic.quirks import take_unreadable
+from adapters.erp_generic.quirks import LenientNumeric, any_unreadable, take_unreadable
 from adapters.erp_generic.sources import (
     DELETED,
     EPOCH,
@@ -67,6 +67,7 @@ class PlanReader:
         self.page_size = page_size
         self.stats = ReadStats()
         self._naive = _naive_columns(plan.source)
+        self._lenient = lenient_names(plan.columns), lenient_names(plan.line_columns)
         self._dialect = engine.dialect.name
 
     # --- change mode ----------------------------------------------------------------------
@@ -281,8 +282,7 @@ class PlanReader:
         try:
             with self.engine.connect() as connection:
                 result = connection.execute(statement)
-                names = list(result.keys())
-                rows = [dict(zip(names, row, strict=True)) for row in result.all()]
+                rows = row_dicts(list(result.keys()), result.all())
                 if rows and full:
                     complete_rows(connection, self.plan, rows)
         except sa.exc.DBAPIError as error:
@@ -292,7 +292,7 @@ class PlanReader:
     def _record(
         self, row: dict[str, Any], moment: dt.datetime, error: RecordError | None = None
     ) -> NativeRecord:
-        return make_record(self.plan, row, moment, self._naive, self.stats, error)
+        return make_record(self.plan, row, moment, self._naive, self.stats, self._lenient, error)
 
 
 def make_record(
@@ -301,20 +301,47 @@ def make_record(
     moment: dt.datetime,
     naive: tuple[str, ...],
     stats: ReadStats,
+    lenient: tuple[tuple[str, ...], tuple[str, ...]],
     error: RecordError | None = None,
 ) -> NativeRecord:
-    """A row as a native record: helper columns out, naive timestamps UTC, quirks as failures."""
+    """A row as a native record: helper columns out, naive timestamps UTC, quirks as failures.
+
+    `lenient` names the row's and its lines' columns that may come back `Unreadable` (see
+    `lenient_names`): only those are looked at.
+    """
     deleted = bool(row.pop(DELETED, 0))
     row.pop(STAMP, None)
     for name in naive:
         value = row.get(name)
         if isinstance(value, dt.datetime) and value.tzinfo is None:
             row[name] = as_utc(value)
-    unreadable = take_unreadable(value_rows(row))
+    unreadable = _unreadable(row, *lenient)
     if unreadable is not None:
         stats.unreadable += 1
         error = error or unreadable
     return NativeRecord(str(row[plan.key_name]), moment, row, deleted, problem=error)
+
+
+def lenient_names(columns: Sequence[sa.ColumnElement[Any]]) -> tuple[str, ...]:
+    """The names of the selected columns that may read as `Unreadable`: only `LenientNumeric`
+    makes one (quirks.py), and a column, a label of a related field or a query's typed column
+    carries the type that gives the result its processor."""
+    return tuple(str(c.key) for c in columns if isinstance(c.type, LenientNumeric))
+
+
+def _unreadable(
+    row: dict[str, Any], names: tuple[str, ...], line_names: tuple[str, ...]
+) -> RecordError | None:
+    """`take_unreadable` over only the columns that can hold one (most plans have a few, and
+    most rows none: looking at every value of every row cost a generator and a test each)."""
+    error = None
+    if names and any_unreadable(row, names):
+        error = take_unreadable([("", row)], names)
+    lines = row.get(LINES_FIELD)
+    if line_names and isinstance(lines, list):
+        found = take_unreadable(value_rows({LINES_FIELD: lines}), line_names)
+        error = error or found
+    return error
 
 
 def value_rows(row: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -325,6 +352,23 @@ def value_rows(row: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         for number, line in enumerate(lines, start=1):
             if isinstance(line, dict):
                 yield f"line {number}: ", line
+
+
+def row_dicts(names: list[str], rows: Sequence[sa.Row[Any]]) -> list[dict[str, Any]]:
+    """Each row as a dict of its columns, every one built from a copy of one blank dict.
+
+    A copy takes the blank's key table whole, so filling it in only replaces values; a dict
+    built from `zip` grows its table three times on the way to the sample's 31 columns
+    (callgrind: 1,200 fewer instructions a row). The driver gives every row all the selected
+    columns, so no length check is needed.
+    """
+    blank = dict.fromkeys(names)
+    out = []
+    for row in rows:
+        fields = blank.copy()
+        fields.update(zip(names, row))  # noqa: B905
+        out.append(fields)
+    return out
 
 
 def complete_rows(connection: Connection, plan: ReadPlan, rows: list[dict[str, Any]]) -> None:

@@ -30,7 +30,7 @@ from adapters.erp_generic.coerce import (
 from adapters.erp_generic.dberrors import classify, database_failure, record_error
 from adapters.erp_generic.lines import match_lines
 from adapters.erp_generic.quirks import any_unreadable, lenient_columns, take_unreadable
-from adapters.erp_generic.reader import value_rows
+from adapters.erp_generic.reader import row_dicts, value_rows
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
 from adapters.erp_generic.staging import write_staged
@@ -262,7 +262,7 @@ class SqlStore:
         try:
             with self.engine.connect() as connection:
                 result = connection.execute(statement)
-                rows = _row_dicts(list(result.keys()), result.all())
+                rows = row_dicts(list(result.keys()), result.all())
                 if tables.lines is not None and rows:
                     self._attach_lines(connection, tables, rows)
         except sa.exc.DBAPIError as error:
@@ -665,23 +665,6 @@ def _column_values(table: sa.Table, fields: Mapping[str, Any], skip: set[str]) -
         for name, value in fields.items()
         if name not in skip
     }
-
-
-def _row_dicts(names: list[str], rows: Sequence[sa.Row[Any]]) -> list[dict[str, Any]]:
-    """Each row as a dict of its columns, every one built from a copy of one blank dict.
-
-    A copy takes the blank's key table whole, so filling it in only replaces values; a dict
-    built from `zip` grows its table three times on the way to the sample's 31 columns
-    (callgrind: 1,200 fewer instructions a row). The driver gives every row all the selected
-    columns, so no length check is needed.
-    """
-    blank = dict.fromkeys(names)
-    out = []
-    for row in rows:
-        fields = blank.copy()
-        fields.update(zip(names, row))  # noqa: B905
-        out.append(fields)
-    return out
 
 
 def _records(tables: EntityTables, rows: list[dict[str, Any]]) -> list[NativeRecord]:

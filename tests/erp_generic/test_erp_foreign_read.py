@@ -213,6 +213,41 @@ async def test_sqlite_decimals_stored_as_blobs(tmp_path: Path) -> None:
     assert problem is not None and "menge" in str(problem)
 
 
+async def test_an_unreadable_related_number_fails_its_record_by_name(tmp_path: Path) -> None:
+    """A related field of a numeric column can read as unreadable too: only the columns whose
+    type can make one are looked at, and a related field's label carries its column's type."""
+    url = f"sqlite:///{tmp_path / 'blobs.db'}"
+    foreign_erp.create(url)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE auftragspos SET menge = X'FF00' WHERE auftragsnr = 102")
+    engine.dispose()
+    sale = dict(foreign_erp.ENTITIES["sale"])
+    first_quantity = {
+        "table": "auftragspos",
+        "match": {"auftragsnr": "auftragsnr"},
+        "order_by": ["posnr"],
+        "column": "menge",
+    }
+    sale["read"] = {
+        "change": {"expression": "'2024-01-01 00:00:00'"},
+        "related": {"erste_menge": first_quantity},
+    }
+    adapter = adapter_for(url, tmp_path, sale=sale)
+    await adapter.open()
+    try:
+        records = {r.id: r for r in await read_all(adapter, Entity.SALE)}
+    finally:
+        await adapter.close()
+    assert records["101"].problem is None
+    assert isinstance(records["101"].fields["erste_menge"], Decimal)
+    problem = records["102"].problem
+    assert problem is not None and "column 'erste_menge'" in str(problem)
+    # Left out of the payload, in the header and in the line alike.
+    assert records["102"].fields["erste_menge"] is None
+    assert records["102"].fields["lines"][0]["menge"] is None
+
+
 async def test_the_plain_soft_delete_setting_holds_under_read(
     foreign_url: str, tmp_path: Path
 ) -> None:
