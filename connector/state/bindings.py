@@ -166,6 +166,13 @@ class BindingTx(TxBase):
         `snapshot` may come encoded already (`encode_snapshot`), to encode it once for both
         systems' bindings. What is not given is left as it was on an existing binding.
         """
+        if type(entity) is not str:
+            # sqlite3 binds an exact str as it is but asks its adapter registry about any
+            # subclass, for every row (`_need_adapt` in CPython's Modules/_sqlite/cursor.c):
+            # the engine's `Entity` is a StrEnum, ~3,200 instructions a bind (callgrind). Its
+            # text as a plain str instead: `+ ""` copies a subclass's text (PyUnicode_Concat),
+            # where `str(entity)` goes through the enum's `__str__`, ~900 instructions more.
+            entity = entity + ""
         # The columns in the table's order, as the compiled statement takes them (`_COLUMNS`).
         row: tuple[Any, ...] = (entity, key, system, external_id)
         shape = 0

@@ -189,6 +189,9 @@ def _sqlite_datetime_to_db(value: dt.datetime | None) -> str | None:
     fields, behind the type's own check and conversion to naive UTC: ~2.5 µs, once per source
     binding an incremental run writes. `isoformat` writes the same text (`_same_text` checks
     it when the statements are built, and SQLAlchemy's processors are kept if it does not).
+    The aware value's text is the naive one and its offset, "+00:00" once in UTC: cut off,
+    not removed with `replace(tzinfo=None)` first, whose keyword parsing cost as much again
+    as the formatting (callgrind: 18,700 → 13,700 instructions a value).
     """
     if value is None:
         return None
@@ -196,7 +199,34 @@ def _sqlite_datetime_to_db(value: dt.datetime | None) -> str | None:
         raise ValueError("the store only takes timezone-aware datetimes")
     if value.tzinfo is not dt.UTC:
         value = value.astimezone(dt.UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[: -len("+00:00")]
+
+
+def _sqlite_datetime_from_db(
+    core: Callable[[Any], dt.datetime | None],
+) -> Callable[[Any], dt.datetime | None]:
+    """`UtcDateTime`'s text on SQLite back as an aware UTC datetime, in one call.
+
+    SQLAlchemy's SQLite `DATETIME` parses the text with a regular expression, then the type
+    re-attaches UTC with `replace` (callgrind: ~13,800 instructions, once per source binding an
+    incremental run reads); `fromisoformat` given the text with UTC's offset returns the aware
+    value at once (~2,200; docs.python.org/3/library/datetime.html#datetime.datetime.fromisoformat).
+    Text it does not read as a UTC time (none that the store writes) goes to SQLAlchemy's
+    processor, `core`; `_same_values` checks the two agree when the statements are built.
+    """
+    parse, utc = dt.datetime.fromisoformat, dt.UTC
+
+    def from_db(value: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        try:
+            parsed = parse(value + "+00:00")
+        except (TypeError, ValueError):
+            return core(value)
+        # (3.11 reads a date alone with an offset as a naive midnight: that goes to `core`)
+        return parsed if parsed.tzinfo is utc else core(value)
+
+    return from_db
 
 
 def _json_to_db(text: str) -> bytes:
@@ -229,6 +259,25 @@ def _same_text(
     return all(core(sample) == ours(sample) for sample in samples)
 
 
+def _same_values(
+    to_db: Callable[[dt.datetime | None], Any], core: Callable[[Any], dt.datetime | None]
+) -> bool:
+    """Whether `_sqlite_datetime_from_db` reads back what `core` reads from stored text."""
+    ours = _sqlite_datetime_from_db(core)
+    samples = [
+        None,
+        dt.datetime(2026, 5, 1, 14, 30, 15, 123456, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 1, 0, 30, tzinfo=dt.UTC),  # no microseconds
+        dt.datetime(999, 12, 31, 23, 59, 59, 1, tzinfo=dt.UTC),  # a year of three digits
+    ]
+    for sample in samples:
+        text = to_db(sample)
+        got, want = ours(text), core(text)
+        if got != want or (got is not None and want is not None and got.tzinfo is not dt.UTC):
+            return False
+    return True
+
+
 class HotPath:
     """The hot-path statements of one dialect, and its conversions of the store's own types."""
 
@@ -243,9 +292,12 @@ class HotPath:
         assert to_db is not None and from_db is not None
         if dialect.name == "sqlite" and _same_text(to_db, _sqlite_datetime_to_db):
             to_db = _sqlite_datetime_to_db
+        read: Callable[[Any], dt.datetime | None] = from_db
+        if dialect.name == "sqlite" and _same_values(to_db, read):
+            read = _sqlite_datetime_from_db(read)
         #: An aware datetime as this dialect stores it in a `UtcDateTime` column, and back.
         self.datetime_to_db: Callable[[dt.datetime | None], Any] = to_db
-        self.datetime_from_db: Callable[[Any], dt.datetime | None] = from_db
+        self.datetime_from_db: Callable[[Any], dt.datetime | None] = read
         #: A snapshot's JSON text as the driver takes it for a JSON column (`_json_to_db`).
         self.json_to_db: Callable[[str], Any] = (
             _json_to_db if dialect.name in MYSQL_FAMILY else _as_it_is

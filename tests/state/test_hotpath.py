@@ -19,6 +19,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 
 from connector.errors import RecordError
+from connector.model import Entity
 from connector.state import schema
 from connector.state.hotpath import hot_path
 from connector.state.snapshots import encode_snapshot
@@ -171,6 +172,37 @@ def test_the_sqlite_datetime_text_is_the_one_core_writes(moment: dt.datetime) ->
     core = schema.UtcDateTime().dialect_impl(SQLITE).bind_processor(SQLITE)
     assert core is not None
     assert hot_path(SQLITE).datetime_to_db(moment) == core(moment)
+
+
+@given(
+    moment=st.datetimes(
+        min_value=dt.datetime(1, 1, 2),
+        max_value=dt.datetime(9999, 12, 30),
+        timezones=st.timezones(),
+    )
+)
+def test_the_sqlite_datetime_text_reads_back_as_core_reads_it(moment: dt.datetime) -> None:
+    impl = schema.UtcDateTime().dialect_impl(SQLITE)
+    core = impl.result_processor(SQLITE, None)
+    assert core is not None
+    text = hot_path(SQLITE).datetime_to_db(moment)
+    read = hot_path(SQLITE).datetime_from_db(text)
+    # (the moment in UTC: a local time in a DST gap does not compare equal to its UTC value)
+    assert read == core(text) == moment.astimezone(dt.UTC)
+    assert read is not None and read.tzinfo is dt.UTC
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-12-06", "2026-12-06 06:00:00", "2026-12-06T06:00:00.5", "0999-01-02 03:04:05"]
+)
+def test_sqlite_datetime_text_of_other_shapes_reads_as_core_reads_it(text: str) -> None:
+    """Text the store never writes (a date alone, no microseconds) is still read as SQLAlchemy
+    reads it: aware, in UTC — never the naive midnight `fromisoformat` makes of a date."""
+    core = schema.UtcDateTime().dialect_impl(SQLITE).result_processor(SQLITE, None)
+    assert core is not None
+    read = hot_path(SQLITE).datetime_from_db(text)
+    assert read == core(text) and read is not None and read.tzinfo is dt.UTC
+    assert hot_path(SQLITE).datetime_from_db(None) is None
 
 
 def test_a_naive_datetime_is_refused_at_once(store: StateStore) -> None:
@@ -349,6 +381,34 @@ def test_a_batch_of_binds_is_one_statement_on_postgresql(store: StateStore) -> N
     found = store.bindings_for("customer", "crm", ["k0", "k299"])
     assert found["k299"].snapshot == {"n": -299} and found["k299"].remote_updated_at == MOMENT
     assert store.count_bindings() == 300
+
+
+def test_an_entity_given_as_a_str_enum_reaches_the_driver_as_a_plain_str(
+    store: StateStore,
+) -> None:
+    """The engine binds with `Entity` members (a StrEnum); sqlite3 looks up an adapter for
+    every parameter that is not exactly a str, once per row, so the store hands the driver the
+    plain text. The stored value is the same either way."""
+    entities: list[object] = []
+
+    def spy(_conn: object, _cursor: object, sql: str, params: object, _c: object, many: bool):
+        if sql.startswith("INSERT INTO bindings"):
+            assert isinstance(params, list | tuple)
+            if many:  # rows
+                entities.extend(row[0] for row in params)
+            elif isinstance(params[0], list):  # one array per column (PostgreSQL)
+                entities.extend(params[0])
+            else:  # one row
+                entities.append(params[0])
+
+    event.listen(store.engine, "before_cursor_execute", spy)
+    with store.transaction() as tx:
+        tx.bind(Entity.CUSTOMER, "k1", "crm", "1", snapshot={"n": 1})
+        tx.bind(Entity.CUSTOMER, "k2", "crm", "2")
+    assert entities and all(type(entity) is str for entity in entities)
+    assert entities[0] == "customer"
+    assert set(store.keys_for("customer", "crm", ["1", "2"]).values()) == {"k1", "k2"}
+    assert store.bindings_for(Entity.CUSTOMER, "crm", ["k1"])["k1"].snapshot == {"n": 1}
 
 
 def test_a_snapshot_is_stored_as_the_text_it_was_hashed_from(store: StateStore) -> None:
