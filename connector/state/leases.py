@@ -28,20 +28,43 @@ own sessions): its transaction rolls back, which is exactly what fencing wants o
 MariaDB has a server-side limit for each of those states (`idle_transaction_timeout` between
 statements, `net_read_timeout` in the middle of one, `max_statement_time` inside one; set per
 session in `connect`), so the server itself ends a frozen holder's session, at most twice the
-statement timeout after it froze. A taker there waits for the lock a second longer than that
-(`_LOCK_LEASE_ROW`) instead of ending the session itself: finding which session holds a row
-lock needs the PROCESS privilege on MariaDB (information_schema.INNODB_LOCK_WAITS), which a
-store's account should not need.
+statement timeout after it froze: 60 s by default. A taker does not wait that long when the store
+account may see other sessions' transactions (the PROCESS privilege): it first asks for the row
+lock without waiting (`FOR UPDATE NOWAIT`); when the row is locked, it waits for it as before,
+and meanwhile a second session of the store looks, every `LOCK_PATIENCE_MS`, for the transaction
+the waiter is blocked by (information_schema.INNODB_LOCK_WAITS and INNODB_TRX: the rows name the
+blocking transaction and its connection id) and ends that connection (`KILL CONNECTION`: its
+transaction rolls back, as fencing wants of it) only when, at that moment,
+
+* the lease as last committed has expired and is held by someone else, and
+* the blocking connection is running no statement (`COMMAND = 'Sleep'` in
+  information_schema.PROCESSLIST) and has not for `FROZEN_IDLE_MS`: a live holder's store
+  transaction never waits on anything between its statements (no transaction awaits a call),
+  so one idle that long inside a transaction on an expired lease has stopped, not slowed down.
+
+A holder busy in a statement, or one whose lease is live, is waited for, never ended. Without
+PROCESS the look-up is refused (error 1227): the taker logs that once per wait and waits for the
+server, as before. Ending the connection of another MariaDB account needs CONNECTION ADMIN (or
+SUPER); every daemon of one store normally uses the same account, which may end its own
+connections (MariaDB's KILL and INNODB_LOCK_WAITS pages, mariadb.com/docs/server/reference/
+sql-statements/administrative-sql-statements/kill and …/information-schema-innodb_lock_waits-table).
+The information_schema lock tables are MariaDB's own; it has no performance_schema.data_locks.
+The other way considered, each fence writing its `CONNECTION_ID()` into the lease row for a taker
+to end, needs no PROCESS but makes the fence (today an UPDATE that changes nothing) a real write
+in every transaction, and the id it writes is uncommitted while the holder is frozen: a taker
+would have to read it dirty.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Integer, String, case, insert, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Connection, Integer, Row, String, case, insert, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from connector.errors import LeaseLostError
 from connector.state import schema
@@ -53,8 +76,19 @@ log = logging.getLogger(__name__)
 #: How long a taker waits for the row lock before it looks for a frozen holder to end.
 LOCK_PATIENCE_MS = 500
 
+#: MariaDB: how long the session holding the lease row must have been idle in its transaction
+#: before a taker may end it (besides the lease having expired; see the module).
+FROZEN_IDLE_MS = 1000
+
 #: PostgreSQL's "lock_not_available", raised when `lock_timeout` runs out.
 _LOCK_NOT_AVAILABLE = "55P03"
+
+#: MariaDB's errors: a lock not granted (NOWAIT, or the wait ran out); no PROCESS privilege; the
+#: connection to end belongs to another account; the connection is already gone.
+_MYSQL_LOCK_WAIT_TIMEOUT = 1205
+_MYSQL_NEEDS_PROCESS = 1227
+_MYSQL_NOT_OWNER = 1095
+_MYSQL_UNKNOWN_THREAD = 1094
 
 # The session whose open transaction locks the lease row (the row version we can see names that
 # transaction in `xmax`), when the lease as last committed has expired and is not ours.
@@ -66,13 +100,35 @@ WHERE s.name = :name AND s.holder <> :holder AND s.expires_at <= :now
 """
 
 
+_LEASE_ROW = f"SELECT holder, expires_at, token FROM {schema.leases.name} WHERE name = :name"
+_LEASE_COLUMNS = dict(holder=String, expires_at=schema.UtcDateTime, token=Integer)
+
+# MariaDB: the lease row, read and locked if nobody holds its lock; else error 1205 at once.
+_TRY_LOCK_LEASE_ROW = text(f"{_LEASE_ROW} FOR UPDATE NOWAIT").columns(**_LEASE_COLUMNS)
+
 # MariaDB: the lease row, read and locked; the wait for its lock outlasts the server's end of
 # a frozen holder's idle transaction (see the module), the statement's own limit with it.
 _LOCK_LEASE_ROW = text(
     "SET STATEMENT max_statement_time = @@idle_transaction_timeout + 1, "
-    "innodb_lock_wait_timeout = @@idle_transaction_timeout + 1 FOR "
-    f"SELECT holder, expires_at, token FROM {schema.leases.name} WHERE name = :name FOR UPDATE"
-).columns(holder=String, expires_at=schema.UtcDateTime, token=Integer)
+    f"innodb_lock_wait_timeout = @@idle_transaction_timeout + 1 FOR {_LEASE_ROW} FOR UPDATE"
+).columns(**_LEASE_COLUMNS)
+
+# MariaDB: the connection whose transaction the session `waiter` waits for, if it has sat idle
+# in that transaction for `idle_ms` and the lease as last committed (a plain read: READ
+# COMMITTED, no lock) has expired and is not `holder`'s. The information_schema lock tables
+# need the PROCESS privilege.
+_FROZEN_MYSQL_HOLDER = text(f"""
+SELECT DISTINCT b.trx_mysql_thread_id
+FROM information_schema.INNODB_LOCK_WAITS AS w
+JOIN information_schema.INNODB_TRX AS r ON r.trx_id = w.requesting_trx_id
+JOIN information_schema.INNODB_TRX AS b ON b.trx_id = w.blocking_trx_id
+JOIN information_schema.PROCESSLIST AS p ON p.ID = b.trx_mysql_thread_id
+WHERE r.trx_mysql_thread_id = :waiter AND p.COMMAND = 'Sleep' AND p.TIME_MS >= :idle_ms
+  AND EXISTS (
+    SELECT 1 FROM {schema.leases.name} AS s
+    WHERE s.name = :name AND s.holder <> :holder AND s.expires_at <= :now
+  )
+""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +221,15 @@ class LeaseStore(StoreBase):
         table = schema.leases
         now = self.clock()
         with self.engine.begin() as conn:
-            row = conn.execute(_LOCK_LEASE_ROW, {"name": name}).first()
+            try:
+                row = conn.execute(_TRY_LOCK_LEASE_ROW, {"name": name}).first()
+            except OperationalError as error:
+                # Only this statement failed (innodb_rollback_on_timeout is off by default):
+                # the transaction goes on, and waits for the lock while its holder is watched.
+                if _mysql_code(error) != _MYSQL_LOCK_WAIT_TIMEOUT:
+                    raise
+                row = self._wait_for_lease_row(conn, name, holder)
+                now = self.clock()  # the wait may have been long: decide on the time after it
             if row is None:
                 values = dict(name=name, holder=holder, acquired_at=now, expires_at=now + ttl)
                 try:
@@ -182,6 +246,68 @@ class LeaseStore(StoreBase):
                 .values(holder=holder, acquired_at=now, expires_at=now + ttl, token=token)
             )
         return Lease(name, holder, token)
+
+    def _wait_for_lease_row(self, conn: Connection, name: str, holder: str) -> Row[Any] | None:
+        """The lease row, locked once its holder lets go or, if it froze, has been ended."""
+        waiter = int(conn.execute(text("SELECT CONNECTION_ID()")).scalar_one())
+        locked = threading.Event()
+        watch = threading.Thread(
+            target=self._end_frozen_mysql_holder,
+            args=(name, holder, waiter, locked),
+            name=f"lease-watch-{waiter}",
+            daemon=True,
+        )
+        watch.start()
+        try:
+            return conn.execute(_LOCK_LEASE_ROW, {"name": name}).first()
+        finally:
+            locked.set()
+            watch.join()
+
+    def _end_frozen_mysql_holder(
+        self, name: str, holder: str, waiter: int, locked: threading.Event
+    ) -> None:
+        """Until `locked` is set: end the connection the session `waiter` waits for, if it is a
+        frozen holder of an expired lease (see the module). Runs in its own thread."""
+        while not locked.wait(LOCK_PATIENCE_MS / 1000):
+            try:
+                with self.engine.begin() as conn:
+                    frozen = conn.execute(
+                        _FROZEN_MYSQL_HOLDER,
+                        {
+                            "waiter": waiter,
+                            "idle_ms": FROZEN_IDLE_MS,
+                            "name": name,
+                            "holder": holder,
+                            "now": self.clock(),
+                        },
+                    ).scalars()
+                    for connection_id in frozen:
+                        conn.execute(text(f"KILL CONNECTION {int(connection_id):d}"))
+                        log.warning(
+                            "ended the session of a frozen lease holder",
+                            extra={"lease": name, "connection_id": int(connection_id)},
+                        )
+            except DBAPIError as error:
+                code = _mysql_code(error)
+                if code == _MYSQL_UNKNOWN_THREAD:
+                    continue  # it ended by itself meanwhile
+                reason = {
+                    _MYSQL_NEEDS_PROCESS: "the store's account lacks the PROCESS privilege",
+                    _MYSQL_NOT_OWNER: "the holder's connection is another account's "
+                    "(ending it needs CONNECTION ADMIN)",
+                }.get(code or 0, type(error).__name__)
+                log.warning(
+                    "waiting for the server to end a frozen lease holder's transaction",
+                    extra={"lease": name, "reason": reason},
+                )
+                return
+            except Exception as error:  # a watcher must never fail the wait it watches
+                log.warning(
+                    "could not look for a frozen lease holder",
+                    extra={"lease": name, "error": type(error).__name__},
+                )
+                return
 
     def acquire_lease(self, name: str, holder: str, ttl: dt.timedelta) -> bool:
         """Take or renew the lease `name` unless another holder's lease is still live."""
@@ -223,3 +349,9 @@ class LeaseStore(StoreBase):
         if row is None or row.expires_at <= self.clock():
             return None
         return str(row.holder)
+
+
+def _mysql_code(error: DBAPIError) -> int | None:
+    """PyMySQL's error number (its first argument), or None for another driver's error."""
+    args = getattr(error.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None

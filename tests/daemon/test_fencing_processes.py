@@ -62,7 +62,6 @@ def test_a_frozen_lease_holder_writes_nothing_after_it_wakes(
         server_url,
         total,
         schedule="every 1s",
-        state={"statement_timeout_seconds": 1},
         daemon={"lease_seconds": 1.5},
         crm=SLOW_SOURCE,
     )

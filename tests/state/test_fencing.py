@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, create_engine, insert, select
+from sqlalchemy import Connection, create_engine, insert, make_url, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -172,23 +174,101 @@ def two_on_mariadb(
     second.close()
 
 
-def test_mariadb_ends_a_frozen_holders_transaction_and_the_taker_waits_for_it(
+def test_a_mariadb_taker_ends_a_frozen_holder_at_once(
+    mysql_database_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    """Default timeouts: the server would end the frozen holder's transaction only after 60 s.
+    The taker's account may see the lock tables (PROCESS) and end its own account's connection:
+    once the holder has idled past `FROZEN_IDLE_MS` on an expired lease, the taker ends it."""
+    first, second = (open_store(mysql_database_url, tmp_path, clock=clock) for _ in range(2))
+    try:
+        paused, frozen = freeze_inside_a_fenced_transaction(first)
+        clock.advance(45)
+        started = time.monotonic()
+        taker = second.take_lease("route:r", "taker", TTL)
+        took = time.monotonic() - started
+        assert taker is not None and taker.token == paused.token + 1
+        assert took < 10, f"the taker waited {took:.1f} s: it waited for the server instead"
+        with pytest.raises(OperationalError):  # its session was ended: nothing it did commits
+            frozen.execute(select(schema.leases.c.token))
+        frozen.invalidate()
+        with pytest.raises(LeaseLostError), first.fenced(Guard(paused)).transaction() as tx:
+            tx.set_cursor("r", "customer", START)
+        assert second.cursor("r", "customer") is None
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_mariadb_holder_busy_in_a_statement_is_waited_for_though_its_lease_expired(
     two_on_mariadb, clock
 ) -> None:
-    """The holder froze inside a fenced transaction, its row lock held past its lease. The
-    server ends that transaction once it has idled for `idle_transaction_timeout`; the taker's
-    wait for the lock outlasts that (its own statement limits would not), so it takes over."""
+    """Expired, but its session is running a statement (a slow write, not a frozen process):
+    the taker waits for its commit instead of ending it, and then finds the lease renewed."""
     first, second = two_on_mariadb
-    paused, frozen = freeze_inside_a_fenced_transaction(first)
+    holder = first.take_lease("route:r", "holder", TTL)
+    assert holder is not None
+    busy = first.engine.connect()
+    busy.begin()
+    fence(busy, holder)
     clock.advance(45)
-    taker = second.take_lease("route:r", "taker", TTL)
-    assert taker is not None and taker.token == paused.token + 1
-    with pytest.raises(OperationalError):  # its session was ended: nothing it did commits
-        frozen.execute(select(schema.leases.c.token))
-    frozen.invalidate()
-    with pytest.raises(LeaseLostError), first.fenced(Guard(paused)).transaction() as tx:
-        tx.set_cursor("r", "customer", START)
-    assert second.cursor("r", "customer") is None
+
+    def slow_write_then_renew() -> None:
+        for _ in range(2):  # busy for 1.8 s, each statement within its 1 s limit
+            busy.execute(text("SELECT SLEEP(0.9)"))
+        busy.execute(
+            update(schema.leases)
+            .where(schema.leases.c.name == "route:r")
+            .values(expires_at=clock() + TTL)
+        )
+        busy.commit()
+
+    writing = threading.Thread(target=slow_write_then_renew)
+    writing.start()
+    assert second.take_lease("route:r", "other", TTL) is None
+    writing.join()
+    busy.execute(select(schema.leases.c.token))  # its session was not ended
+    busy.close()
+
+
+@pytest.mark.parametrize("lacks", ["process", "connection-admin"])
+def test_a_mariadb_taker_without_the_privileges_waits_for_the_server(
+    two_on_mariadb, mysql_database_url: str, tmp_path: Path, clock: Clock, lacks: str, caplog
+) -> None:
+    """An account that may not see the lock tables (no PROCESS), or that sees them but may not
+    end the other account's connection (no CONNECTION ADMIN), waits for the server to end the
+    frozen holder's idle transaction (`idle_transaction_timeout`, 2 s here), as it did before."""
+    first, _ = two_on_mariadb
+    database = make_url(mysql_database_url).database
+    account = f"taker_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(mysql_database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE USER '{account}'@'%' IDENTIFIED BY 'pw'"))
+        conn.execute(text(f"GRANT ALL ON `{database}`.* TO '{account}'@'%'"))
+        if lacks == "connection-admin":
+            conn.execute(text(f"GRANT PROCESS ON *.* TO '{account}'@'%'"))
+    url = make_url(mysql_database_url).set(username=account, password="pw")
+    timeouts = StoreTimeouts(connect_seconds=3, statement_seconds=1)
+    second = open_store(
+        url.render_as_string(hide_password=False), tmp_path, clock=clock, timeouts=timeouts
+    )
+    try:
+        paused, frozen = freeze_inside_a_fenced_transaction(first)
+        clock.advance(45)
+        with caplog.at_level(logging.WARNING, logger="connector.state.leases"):
+            taker = second.take_lease("route:r", "taker", TTL)
+        assert taker is not None and taker.token == paused.token + 1
+        reasons = [getattr(record, "reason", "") for record in caplog.records]
+        expected = "PROCESS" if lacks == "process" else "CONNECTION ADMIN"
+        assert any(expected in reason for reason in reasons), reasons
+        with pytest.raises(OperationalError):  # the server ended its idle transaction
+            frozen.execute(select(schema.leases.c.token))
+        frozen.invalidate()
+    finally:
+        second.close()
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP USER '{account}'@'%'"))
+        admin.dispose()
 
 
 def test_mariadb_waits_for_a_live_holders_row_lock(two_on_mariadb) -> None:
