@@ -14,6 +14,9 @@ Retry semantics live here, in the types, not in if-statements scattered over the
   credentials: stop with a clear message.
 * `StoreUnavailableError` (a `TransientError`) — our own state store is not answering: the run
   stops committing, waits and resumes from its last checkpoint, within a bounded time.
+* `StoreRefusedError` (a `ConfigurationError`) — the store's server answered and refused the
+  connection (database, user or password no longer valid): at start or mid-run, the process
+  stops (exit 2) instead of waiting for an answer that will not change.
 * `LeaseHeldError` / `LeaseLostError` — another process runs the route: this run does not start,
   or (having lost its lease) commits nothing more.
 
@@ -161,6 +164,12 @@ class StoreUnavailableError(TransientError):
     A run that meets it commits nothing more; `connector sync` waits and resumes from the last
     checkpoint for `state.outage_seconds`, then exits with its own code (3).
     """
+
+
+class StoreRefusedError(ConfigurationError):
+    """The state store's server refused the connection for what `state.url` says: an unknown
+    database, user or password, or an account that may not log in. Retrying cannot help until
+    a person fixes the URL or the account; the message is the server's, never the URL."""
 
 
 class UnstorableError(ConnectorError):

@@ -19,6 +19,12 @@ SIGTERM or SIGINT stops it in order:
    takes the inbox lease next;
 4. the store and adapters are closed and the process exits 0.
 
+A store whose server refuses a new connection mid-run (its password rotated, its account locked,
+its database dropped: `StoreRefusedError`) stops the daemon the same orderly way, with exit
+status 2 and the server's reason logged (`daemon.store_refused`), as one refused at start does:
+waiting cannot fix it, and a supervisor restarting the process picks up a corrected config.
+An outage (no answer, a TCP connection refused) is waited out as before.
+
 `connector webhooks serve` is the same minus the scheduler: it receives webhooks and works the
 inbox, and leaves scheduled polling to a daemon (or cron running `connector sync`).
 """
@@ -45,9 +51,11 @@ from connector.daemon.metrics import DaemonMetrics
 from connector.daemon.retrier import FailureRetrier
 from connector.daemon.scheduler import RouteScheduler
 from connector.daemon.server import ReceiverThread, threadsafe
-from connector.errors import ConfigurationError
+from connector.errors import ConfigurationError, StoreRefusedError
 
 LOGGER = logging.getLogger("connector.daemon")
+#: The exit status for a configuration a person must fix (the CLI's usage status, 2).
+EXIT_CONFIGURATION = 2
 
 
 def route_targets(routes: Sequence[RouteConfig]) -> list[RouteTarget]:
@@ -81,8 +89,21 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
     grace = config.daemon.shutdown_grace_seconds
+    refusals: list[StoreRefusedError] = []
+
+    def stop_refused(error: StoreRefusedError) -> None:
+        if not refusals:
+            refusals.append(error)
+            log_event(LOGGER, "daemon.store_refused", logging.ERROR, message=str(error))
+        stop.set()
+
+    def refused(error: StoreRefusedError) -> None:  # on whichever thread met it
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the process is ending
+            loop.call_soon_threadsafe(stop_refused, error)
+
     try:
         async with Runtime.open(config, **runtime_options) as runtime:
+            runtime.store.on_refusal(refused)
             service = SyncService(runtime)
             metrics = DaemonMetrics()
             worker = InboxWorker(
@@ -151,7 +172,7 @@ async def serve(
         for sig in handled:
             loop.remove_signal_handler(sig)
     log_event(LOGGER, "daemon.stop")
-    return 0
+    return EXIT_CONFIGURATION if refusals else 0
 
 
 async def _finish(task: asyncio.Task[Any], grace: float) -> None:
@@ -173,7 +194,7 @@ def _main(config_path: Path, with_scheduler: bool) -> int:
         return asyncio.run(serve(config, with_scheduler=with_scheduler, own_process=True))
     except ConfigurationError as error:
         log_event(LOGGER, "daemon.config_error", logging.ERROR, message=str(error))
-        return 2
+        return EXIT_CONFIGURATION
 
 
 def run_daemon(config_path: Path) -> int:

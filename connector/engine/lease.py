@@ -12,7 +12,9 @@ A run takes its route's lease (with a fencing token, see `connector.state.leases
 * cancels the run it guards as soon as a renewal finds the lease taken over. A lease that
   lapsed because the store stopped answering is not lost yet: `check()` then says the store
   is unavailable, the run waits the outage out, and reclaims the lease if nobody took it
-  meanwhile (same holder, same token).
+  meanwhile (same holder, same token). A renewal the store's server *refused* (a password
+  rotated, a database dropped: `StoreRefusedError`) is no outage: `check()` raises it, and the
+  run stops for good.
 
 The store-side fence is what makes this safe; the local check is what makes it prompt.
 """
@@ -25,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from connector.errors import LeaseLostError, StoreUnavailableError
+from connector.errors import LeaseLostError, StoreRefusedError, StoreUnavailableError
 from connector.state.store import Lease, StateStore
 
 log = logging.getLogger("connector.engine")
@@ -58,6 +60,8 @@ class RunLease:
         self.taken_over = False
         #: The last renewal did not get an answer from the store.
         self.store_failing = False
+        #: A renewal's connection was refused by the store's server: nothing will work now.
+        self.refused: StoreRefusedError | None = None
         #: True once the keeper cancelled the run it guards.
         self.cancelled_owner = False
         #: The run is finishing: the keeper must not cancel it any more.
@@ -85,8 +89,11 @@ class RunLease:
         """Raise unless the lease is known to be still ours here and now.
 
         `LeaseLostError` when it was taken over or ran out while this process was not running;
-        `StoreUnavailableError` when it ran out because the store did not answer renewals.
+        `StoreUnavailableError` when it ran out because the store did not answer renewals;
+        `StoreRefusedError` once the store's server refused a renewal's connection.
         """
+        if self.refused is not None:
+            raise StoreRefusedError(str(self.refused))
         problem = self.problem()
         if problem is None:
             return
@@ -110,6 +117,8 @@ class RunLease:
         if not call.done() or call.exception() is not None:
             error = call.exception() if call.done() else TimeoutError()
             self.store_failing = True
+            if isinstance(error, StoreRefusedError):
+                self.refused = error
             log.warning(
                 "lease renewal failed",
                 extra={"lease": self.lease.name, "error": type(error).__name__},

@@ -35,6 +35,7 @@ from connector.errors import (
     ConfigurationError,
     LeaseHeldError,
     LeaseLostError,
+    StoreRefusedError,
     StoreUnavailableError,
 )
 from connector.model import ENTITY_ORDER, Entity
@@ -190,10 +191,13 @@ class SyncService:
                 )
             self.store.release_lease(lease.name, lease.holder)
         except Exception as error:
-            if not is_outage(error):
+            # A refused store fails the run already (with this same error): let that one out.
+            if not is_outage(error) and not isinstance(error, StoreRefusedError):
                 raise
             log.warning(
-                "could not record the end of a run: the store is not answering",
+                "could not record the end of a run: the store refused the connection"
+                if isinstance(error, StoreRefusedError)
+                else "could not record the end of a run: the store is not answering",
                 extra={"run_id": summary.run_id, "status": summary.status},
             )
 
@@ -231,6 +235,8 @@ class SyncService:
         if not lease.lapsed():
             return
         renewed = await lease.renew()
+        if lease.refused is not None:
+            raise StoreRefusedError(str(lease.refused))
         if lease.taken_over:
             raise LeaseLostError(lease.problem() or "the route's lease was taken over")
         if not renewed:

@@ -38,12 +38,14 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc, make_url
+from sqlalchemy.engine import ExceptionContext
 
-from connector.errors import ConfigurationError
+from connector.errors import ConfigurationError, StoreRefusedError
 from connector.state.base import MYSQL_FAMILY
 from connector.state.snapshots import decode_snapshot_text
 
@@ -81,10 +83,13 @@ class StoreTimeouts:
 def is_outage(error: BaseException) -> bool:
     """True for errors that say the store is not answering, not that a statement is wrong.
 
-    Connection refused or lost, a reply that did not come in time, a statement cancelled by
-    the server's timeout, SQLite's busy timeout, and no free connection in the pool.
+    Connection refused (at the TCP level) or lost, a reply that did not come in time, a
+    statement cancelled by the server's timeout, SQLite's busy timeout, and no free connection
+    in the pool. A server that answered and refused the login (`is_refusal`) is not one.
     """
     if isinstance(error, exc.DBAPIError):
+        if is_refusal(error):
+            return False
         return error.connection_invalidated or isinstance(
             error, exc.OperationalError | exc.InterfaceError
         )
@@ -102,14 +107,18 @@ _MYSQL_REFUSALS = frozenset(
     }
 )
 
+_MYSQL_NO_SUCH_TABLE = 1146
+_POSTGRES_UNDEFINED_TABLE = "42P01"
+
 #: PostgreSQL's, as the text of the server's FATAL message: libpq reports a failed connection
 #: as text only (`PQerrorMessage`; psycopg's error then has no `sqlstate`). SQLSTATE 3D000,
-#: 28000 (twice), 28P01 and 42501, then libpq's own word for a password it was asked for and not
-#: given. A server whose `lc_messages` is not English words them otherwise: its refusals stay
-#: outages, as before.
+#: 28000 (three times: no such role, NOLOGIN, no pg_hba line), 28P01 and 42501, then libpq's
+#: own word for a password it was asked for and not given. A server whose `lc_messages` is not
+#: English words them otherwise: its refusals stay outages, as before.
 _POSTGRES_REFUSALS = (
     re.compile(r'FATAL: +database ".*" does not exist'),
     re.compile(r'FATAL: +role ".*" does not exist'),
+    re.compile(r'FATAL: +role ".*" is not permitted to log in'),
     re.compile(r"FATAL: +no pg_hba\.conf entry for"),
     re.compile(r"FATAL: +password authentication failed for user"),
     re.compile(r"FATAL: +permission denied for database"),
@@ -130,6 +139,61 @@ def is_refusal(error: BaseException) -> bool:
         text = str(original)
         return any(pattern.search(text) for pattern in _POSTGRES_REFUSALS)
     return False
+
+
+def is_store_gone(error: BaseException) -> bool:
+    """True when the server says a table of the store does not exist: its database (or, on
+    PostgreSQL, its schema) was dropped under a running process. MariaDB keeps the sessions
+    of a dropped database open, and their pings answer, so this is how a store there learns
+    of it (error 1146, ER_NO_SUCH_TABLE); PostgreSQL's is SQLSTATE 42P01, undefined_table.
+    Migrations run before a store is used, so its own tables are never missing after them."""
+    original = getattr(error, "orig", None)
+    if not isinstance(error, exc.ProgrammingError) or original is None:
+        return False
+    module = type(original).__module__.partition(".")[0]
+    if module == "pymysql":
+        return bool(original.args) and original.args[0] == _MYSQL_NO_SUCH_TABLE
+    if module == "psycopg":
+        return getattr(original, "sqlstate", None) == _POSTGRES_UNDEFINED_TABLE
+    return False
+
+
+def refused(error: BaseException) -> StoreRefusedError:
+    """The `StoreRefusedError` for a refusal or a store gone: the server's words, not the URL."""
+    if is_store_gone(error):
+        return StoreRefusedError(
+            "state.url: the state store's tables are gone (its database or schema dropped?): "
+            f"{outage_reason(error)}"
+        )
+    return StoreRefusedError(
+        f"state.url: the database server refused the connection: {outage_reason(error)}"
+    )
+
+
+def raise_refusals(
+    engine: Engine,
+    notify: Callable[[StoreRefusedError], None],
+    migrated: Callable[[], bool],
+) -> None:
+    """Make every refusal `engine` meets a `StoreRefusedError`, after telling `notify`; the
+    store's tables gone (`is_store_gone`) as well, once `migrated()` (before, a missing table
+    is what the migrations look for and make).
+
+    Mid-run too: a password rotated or a database dropped under a running process shows when
+    the pool opens its next connection (after a lost one, or to grow), wherever that happens.
+    A refusal then stops the process (exit 2) instead of being waited out as an outage.
+    SQLAlchemy calls `handle_error` for errors on connecting as well as in statements, and
+    raises what a listener raises in the driver error's place (Core events, `handle_error`).
+    """
+
+    def listener(context: ExceptionContext) -> None:
+        error = context.sqlalchemy_exception
+        if error is not None and (is_refusal(error) or (is_store_gone(error) and migrated())):
+            refusal = refused(error)
+            notify(refusal)
+            raise refusal from None
+
+    event.listen(engine, "handle_error", listener)
 
 
 def outage_reason(error: BaseException) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
@@ -23,7 +23,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from connector.dburl import MISSING_DATABASE_HINT, normalise_url, sqlite_file
-from connector.errors import ConfigurationError, ConnectorError, StoreUnavailableError
+from connector.errors import (
+    ConfigurationError,
+    ConnectorError,
+    StoreRefusedError,
+    StoreUnavailableError,
+)
 from connector.state.base import MYSQL_FAMILY, Clock, utcnow
 from connector.state.bindings import Binding, BindingStore, BindingTx
 from connector.state.checksums import ChecksumStore
@@ -34,6 +39,8 @@ from connector.state.connect import (
     is_outage,
     is_refusal,
     outage_reason,
+    raise_refusals,
+    refused,
 )
 from connector.state.cursors import CursorStore, CursorTx
 from connector.state.failures import (
@@ -113,6 +120,22 @@ class StateStore(
         self.clock = clock
         self.guard: Fence | None = None
         self.statistics = BindingStatistics(engine)
+        #: The first refusal the server answered a connection with (`connect.raise_refusals`).
+        self.refusal: StoreRefusedError | None = None
+        self._refusal_listeners: list[Callable[[StoreRefusedError], None]] = []
+        #: Set once the migrations ran: from then on a missing table means the store is gone.
+        self.migrated = False
+        raise_refusals(engine, self._refused, lambda: self.migrated)
+
+    def on_refusal(self, listener: Callable[[StoreRefusedError], None]) -> None:
+        """Call `listener` (on whichever thread met it) each time the server refuses us."""
+        self._refusal_listeners.append(listener)
+
+    def _refused(self, error: StoreRefusedError) -> None:
+        if self.refusal is None:
+            self.refusal = error
+        for listener in list(self._refusal_listeners):
+            listener(error)
 
     def fenced(self, guard: Fence) -> StateStore:
         """This store, but every `transaction()` first proves `guard`'s lease is still current.
@@ -127,6 +150,7 @@ class StateStore(
     def migrate(self) -> None:
         with self.engine.begin() as conn:
             upgrade(conn)
+        self.migrated = True
 
     def migrations_current(self) -> bool:
         with self.engine.connect() as conn:
@@ -217,9 +241,7 @@ def open_store(
     except Exception as error:
         engine.dispose()
         if is_refusal(error):
-            raise ConfigurationError(
-                f"state.url: the database server refused the connection: {outage_reason(error)}"
-            ) from None
+            raise refused(error) from None
         if is_outage(error):
             message = f"the state store is not answering: {outage_reason(error)}"
             raise StoreUnavailableError(message) from None

@@ -7,6 +7,8 @@
 * The PostgreSQL (or MariaDB) store goes silent behind a proxy the test owns (no RST, no
   FIN): `/readyz` says 503 within 2 s, `connector sync` waits it out for
   `state.outage_seconds` and exits 3, and everything works again once the store answers.
+* The store's server refuses connections mid-run (a role made NOLOGIN, a password rotated, a
+  database dropped): the daemon and `connector sync` stop with exit 2 and the server's reason.
 * `connector sync` killed (SIGKILL) mid-push: the next run marks the dead run `abandoned`
   with when it was last seen, and no run stays `running`.
 
@@ -15,6 +17,7 @@ Leases, timeouts and the outage budget are a few seconds here so each test takes
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -27,6 +30,7 @@ from sqlalchemy import make_url
 
 from adapters.erp_generic.sample import customer_writes, log_customer_writes
 from connector.state.store import Run, open_store
+from tests.refusing import CASES, refusable_store
 
 from .blackhole import BlackholeProxy
 from .processes import (
@@ -181,6 +185,48 @@ def test_a_silent_store_is_an_outage_with_its_own_exit_code(
     assert [run.status for run in runs] == ["succeeded", "abandoned"] or [
         run.status for run in runs
     ] == ["succeeded", "store unavailable"], [(run.status, run.error) for run in runs]
+
+
+@pytest.mark.parametrize(
+    ("command", "server", "case"),
+    [
+        ("daemon", "postgresql", "nologin"),
+        ("daemon", "mariadb", "password"),
+        ("sync", "postgresql", "dropped"),
+        ("sync", "mariadb", "dropped"),
+    ],
+)
+def test_a_store_refused_mid_run_stops_the_process_with_exit_2(
+    tmp_path: Path, request: pytest.FixtureRequest, command: str, server: str, case: str
+) -> None:
+    """The store worked; mid-sync its server starts refusing connections (an account that may
+    no longer log in, a rotated password, a dropped database). The daemon and `connector sync`
+    stop with exit 2 and the server's reason, not as an outage they would wait out (exit 3 or
+    never), and never show the store's password."""
+    request.getfixturevalue("pg_url" if server == "postgresql" else "mysql_database_url")
+    refusable = next(store := refusable_store(server, case))
+    try:
+        config = setup(tmp_path, refusable.url, 1500, schedule="every 1s", crm=SLOW_SOURCE)
+        log = tmp_path / f"{command}.log"
+        process = start(config, log, *(() if command == "daemon" else ("sync",)))
+        try:
+            wait(lambda: len(erp_numbers(tmp_path)) >= 100, HANG_SECONDS, "a sync", [process])
+            refusable.refuse()
+            code = process.wait(HANG_SECONDS)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        output = log.read_text()
+        assert code == 2, output[-3000:]
+        assert re.search("refused the connection|tables are gone", output)
+        assert re.search(CASES[(server, case)], output)
+        # Ending the sessions may first look like an outage (a lost connection), waited out
+        # until the reconnection is refused; an outage alone would end in exit 3, or never.
+        assert refusable.secret not in output
+        if command == "daemon":
+            assert "daemon.store_refused" in output
+    finally:
+        store.close()
 
 
 def _ready(port: int) -> int:

@@ -1,12 +1,17 @@
 """A state.url the database server refuses (unknown database, user or password) is a
 configuration error — exit 2, said once — not a store that is not answering (exit 3, which
-the daemon and a person would wait out). Checked on the real PostgreSQL and MariaDB servers."""
+the daemon and a person would wait out), at start and mid-run alike (a password rotated, an
+account locked, a database dropped under a running process). Checked on the real PostgreSQL and
+MariaDB servers."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -14,10 +19,13 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, exc, make_url, text
 
-from connector.errors import ConfigurationError, StoreUnavailableError
-from connector.state.connect import StoreTimeouts, is_refusal
+from connector.engine.lease import RunLease
+from connector.errors import ConfigurationError, StoreRefusedError, StoreUnavailableError
+from connector.state.connect import StoreTimeouts, is_outage, is_refusal
 from connector.state.store import open_store
 from tests.conftest import MYSQL_URL, PG_URL
+from tests.daemon.blackhole import BlackholeProxy
+from tests.refusing import CASES, RefusableStore, refusable_store
 
 QUICK = StoreTimeouts(connect_seconds=2.0, statement_seconds=5.0)
 NOBODY = f"nobody_{uuid.uuid4().hex[:8]}"
@@ -87,6 +95,7 @@ def test_a_closed_port_is_still_a_store_that_is_not_answering(server: str, tmp_p
         ('connection failed: … failed: FATAL:  password authentication failed for user "x"', True),
         ('connection failed: … failed: FATAL:  no pg_hba.conf entry for host "10.0.0.1"', True),
         ('connection failed: … failed: FATAL:  permission denied for database "sync"', True),
+        ('connection failed: … failed: FATAL:  role "sync" is not permitted to log in', True),
         ("connection failed: … failed: fe_sendauth: no password supplied", True),
         ("connection failed: … failed: FATAL:  the database system is starting up", False),
         ("connection failed: … failed: FATAL:  sorry, too many clients already", False),
@@ -114,3 +123,75 @@ def test_the_command_line_exits_2_for_an_unknown_mariadb_database(
     )
     assert done.returncode == 2, done.stderr
     assert f"Unknown database '{NO_SUCH_DB}'" in done.stderr
+
+
+@pytest.fixture(params=sorted(CASES), ids=lambda case: "-".join(case))
+def refusable(request: pytest.FixtureRequest) -> Iterator[RefusableStore]:
+    server, case = request.param
+    request.getfixturevalue("pg_schema_url" if server == "postgresql" else "mysql_database_url")
+    yield from refusable_store(server, case)
+
+
+def test_a_store_refused_mid_run_says_so_and_is_no_outage(
+    refusable: RefusableStore, tmp_path: Path
+):
+    """The store opened and worked; then the server refuses its next connection (a rotated
+    password, an account that may no longer log in, a dropped database): every call says so,
+    as `StoreRefusedError` (exit 2), and its listeners hear of it; it is not waited out."""
+    store = open_store(refusable.url, tmp_path, timeouts=QUICK)
+    heard: list[StoreRefusedError] = []
+    store.on_refusal(heard.append)
+    try:
+        assert store.lease_holder("route:r") is None
+        refusable.refuse()
+        with pytest.raises(StoreRefusedError, match=r"^state\.url: ") as raised:
+            store.lease_holder("route:r")
+        error = raised.value
+        assert re.search(CASES[(refusable.server, refusable.case)], str(error))
+        assert refusable.secret not in str(error) and "rotated" not in str(error)
+        assert isinstance(error, ConfigurationError) and not is_outage(error)
+        assert heard and heard[0] is error and store.refusal is error
+        with pytest.raises(StoreRefusedError):  # and again: nothing retries it into success
+            store.take_lease("route:r", "me", dt.timedelta(seconds=10))
+    finally:
+        store.close()
+
+
+def test_a_server_gone_mid_run_is_still_an_outage(server: str, tmp_path: Path):
+    """Connection refused at the TCP level (the server, or here the proxy in front of it, is
+    gone): an outage, which runs wait out, never a refusal."""
+    real = make_url(server)
+    default_port = 5432 if real.get_backend_name() == "postgresql" else 3306
+    proxy = BlackholeProxy(real.host or "127.0.0.1", real.port or default_port)
+    proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    store = open_store(proxied, tmp_path, timeouts=QUICK)
+    try:
+        assert store.ping()
+        proxy.close()
+        with pytest.raises(exc.DBAPIError) as raised:
+            store.ping()
+        assert is_outage(raised.value) and not is_refusal(raised.value)
+        assert store.refusal is None
+    finally:
+        proxy.close()
+        store.close()
+
+
+async def test_a_renewal_the_server_refused_stops_the_run(tmp_path: Path) -> None:
+    """The lease keeper's renewal met the refusal first: the run's next check raises it (no
+    outage to wait out, whatever the lease's own state)."""
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    ttl = dt.timedelta(seconds=30)
+    lease = store.take_lease("route:r", "me", ttl)
+    assert lease is not None
+    refusal = StoreRefusedError("state.url: the database server refused the connection: x")
+
+    def refuse(*_args: object, **_kwargs: object) -> bool:
+        raise refusal
+
+    store.renew_lease = refuse  # type: ignore[method-assign]
+    guard = RunLease(store, lease, ttl)
+    assert await guard.renew() is False
+    with pytest.raises(StoreRefusedError, match="refused the connection: x"):
+        guard.check()
+    store.close()
