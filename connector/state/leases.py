@@ -63,7 +63,18 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Row, String, case, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Row,
+    String,
+    bindparam,
+    case,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from connector.errors import LeaseLostError
@@ -128,7 +139,7 @@ WHERE r.trx_mysql_thread_id = :waiter AND p.COMMAND = 'Sleep' AND p.TIME_MS >= :
     SELECT 1 FROM {schema.leases.name} AS s
     WHERE s.name = :name AND s.holder <> :holder AND s.expires_at <= :now
   )
-""")
+""").bindparams(bindparam("now", type_=schema.UtcDateTime))
 
 
 @dataclass(frozen=True, slots=True)

@@ -278,8 +278,10 @@ def test_mariadb_waits_for_a_live_holders_row_lock(two_on_mariadb) -> None:
     busy = first.engine.connect()
     busy.begin()
     fence(busy, holder)
-    # The live holder writes and commits a moment later, as one finishing its batch would.
-    finishing = threading.Timer(0.5, lambda: (_set_cursor(busy), busy.commit()))
+    # The live holder writes and commits a moment later, as one finishing its batch would:
+    # idle in its transaction for longer than `FROZEN_IDLE_MS`, but its lease is live, so the
+    # taker must not end it (and the server's 2 s idle limit has not come yet).
+    finishing = threading.Timer(1.6, lambda: (_set_cursor(busy), busy.commit()))
     finishing.start()
     assert second.take_lease("route:r", "other", TTL) is None
     finishing.join()
