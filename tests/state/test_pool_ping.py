@@ -66,13 +66,16 @@ def _end_the_stores_session(store: StateStore) -> None:
         other.dispose()
 
 
+#: A SQLite connection has no server session to lose: these run on the two server stores.
+on_server_stores = pytest.mark.parametrize("store_url", ["postgresql", "mariadb"], indirect=True)
+
+
 @pytest.fixture
 def server_store(store: StateStore) -> StateStore:
-    if store.engine.dialect.name == "sqlite":
-        pytest.skip("a SQLite connection has no server session to lose")
     return store
 
 
+@on_server_stores
 def test_a_connection_that_died_while_idle_is_replaced_unseen(
     server_store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -81,6 +84,7 @@ def test_a_connection_that_died_while_idle_is_replaced_unseen(
     assert server_store.count_bindings() == 0
 
 
+@on_server_stores
 def test_a_connection_that_died_a_moment_after_its_use_fails_once_as_an_outage(
     server_store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
