@@ -37,9 +37,9 @@ def outcome(function: Any, record: Any, create: bool, wanted: frozenset[str]) ->
         return (type(error), str(error))
 
 
-def sample_records(kind: str, entity: Entity, fields: list[Any]) -> list[Any]:
+def sample_records(entity: Entity, fields: list[Any], rng: random.Random) -> list[Any]:
+    """Five records with about four in five of the fields' canonical paths set."""
     paths = sorted({p for f in fields for p in f.canonical if p != "lines"})
-    rng = random.Random(f"{kind}-{entity.value}")
     records = []
     for _ in range(5):
         flat = {
@@ -68,7 +68,7 @@ def test_a_body_for_a_few_wanted_paths_writes_what_the_whole_body_writes(
     rng = random.Random(f"few-{kind}-{entity.value}")
     wanted_sets = [frozenset([t]) for t in triggers]
     wanted_sets += [frozenset(rng.sample(triggers, k=k)) for k in (2, 3) for _ in range(10)]
-    for record in sample_records(kind, entity, outbound):
+    for record in sample_records(entity, outbound, random.Random(f"{kind}-{entity.value}")):
         for wanted in wanted_sets:
             for create in (True, False):
                 expected = outcome(whole, record, create, wanted)
@@ -84,17 +84,9 @@ def test_inline_wanted_tests_write_what_the_general_test_writes(
     inline = codegen.build_outbound(outbound)
     monkeypatch.setattr(codegen, "_INLINE_TRIGGERS", 0)
     general = codegen.build_outbound(outbound)
-    paths = sorted({p for f in outbound for p in f.canonical if p != "lines"})
     triggers = sorted({t for f in outbound for t in f.triggers})
     rng = random.Random(f"{kind}-{entity.value}")
-    records = []
-    for _ in range(5):
-        flat = {
-            path: value_for(annotation_of(entity, path), path.rpartition(".")[2], rng)
-            for path in paths
-            if rng.random() < 0.8
-        }
-        records.append(unflatten(entity, flat))
+    records = sample_records(entity, outbound, rng)
     wanted_sets = [frozenset([t]) for t in triggers] + [frozenset(triggers), frozenset()]
     wanted_sets += [frozenset(rng.sample(triggers, k=len(triggers) // 2)) for _ in range(10)]
     if entity is Entity.CUSTOMER and kind != "erp_generic":  # addresses: two paths each
