@@ -191,22 +191,36 @@ async def test_check_names_what_is_wrong(foreign_url: str, tmp_path: Path) -> No
     assert "not a timestamp" in problems["systems.erp.settings.entities.customer.read.change"]
 
 
-async def test_sqlite_decimals_stored_as_blobs(tmp_path: Path) -> None:
+def _erp_with_an_unreadable_quantity(tmp_path: Path, *statements: str) -> str:
+    """The foreign ERP on SQLite, order 102's quantity a blob no number reads from."""
     url = f"sqlite:///{tmp_path / 'blobs.db'}"
     foreign_erp.create(url)
     engine = sa.create_engine(url)
-    with engine.begin() as connection:  # as Tryton's SQLite backend stores Decimal
-        connection.exec_driver_sql("UPDATE auftragspos SET preis = CAST('12.25' AS BLOB)")
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.exec_driver_sql(statement)
         connection.exec_driver_sql("UPDATE auftragspos SET menge = X'FF00' WHERE auftragsnr = 102")
     engine.dispose()
-    sale = dict(foreign_erp.ENTITIES["sale"])
-    sale["read"] = {"change": {"expression": "'2024-01-01 00:00:00'"}}
+    return url
+
+
+async def _sales_by_id(url: str, tmp_path: Path, sale: dict[str, Any]) -> dict[str, Any]:
     adapter = adapter_for(url, tmp_path, sale=sale)
     await adapter.open()
     try:
-        records = {r.id: r for r in await read_all(adapter, Entity.SALE)}
+        return {r.id: r for r in await read_all(adapter, Entity.SALE)}
     finally:
         await adapter.close()
+
+
+async def test_sqlite_decimals_stored_as_blobs(tmp_path: Path) -> None:
+    # as Tryton's SQLite backend stores Decimal
+    url = _erp_with_an_unreadable_quantity(
+        tmp_path, "UPDATE auftragspos SET preis = CAST('12.25' AS BLOB)"
+    )
+    sale = dict(foreign_erp.ENTITIES["sale"])
+    sale["read"] = {"change": {"expression": "'2024-01-01 00:00:00'"}}
+    records = await _sales_by_id(url, tmp_path, sale)
     assert records["101"].problem is None
     assert records["101"].fields["lines"][0]["preis"] == Decimal("12.25")
     problem = records["102"].problem
@@ -216,12 +230,7 @@ async def test_sqlite_decimals_stored_as_blobs(tmp_path: Path) -> None:
 async def test_an_unreadable_related_number_fails_its_record_by_name(tmp_path: Path) -> None:
     """A related field of a numeric column can read as unreadable too: only the columns whose
     type can make one are looked at, and a related field's label carries its column's type."""
-    url = f"sqlite:///{tmp_path / 'blobs.db'}"
-    foreign_erp.create(url)
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE auftragspos SET menge = X'FF00' WHERE auftragsnr = 102")
-    engine.dispose()
+    url = _erp_with_an_unreadable_quantity(tmp_path)
     sale = dict(foreign_erp.ENTITIES["sale"])
     first_quantity = {
         "table": "auftragspos",
@@ -233,12 +242,7 @@ async def test_an_unreadable_related_number_fails_its_record_by_name(tmp_path: P
         "change": {"expression": "'2024-01-01 00:00:00'"},
         "related": {"erste_menge": first_quantity},
     }
-    adapter = adapter_for(url, tmp_path, sale=sale)
-    await adapter.open()
-    try:
-        records = {r.id: r for r in await read_all(adapter, Entity.SALE)}
-    finally:
-        await adapter.close()
+    records = await _sales_by_id(url, tmp_path, sale)
     assert records["101"].problem is None
     assert isinstance(records["101"].fields["erste_menge"], Decimal)
     problem = records["102"].problem
