@@ -68,7 +68,7 @@ def stored_moment(column: sa.Column[Any], moment: dt.datetime) -> dt.datetime:
     precision. A write reports this, so a read `since` the reported time finds the row."""
     value = to_column_value(column, moment)
     assert isinstance(value, dt.datetime)
-    return value if value.tzinfo is not None else as_utc(value)
+    return _instant(value)
 
 
 def coerce_row(table: sa.Table, row: dict[str, Any]) -> None:
