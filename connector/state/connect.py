@@ -34,7 +34,6 @@ MariaDB's: mariadb.com/kb/en/server-system-variables (`max_statement_time`,
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -47,7 +46,7 @@ from sqlalchemy.engine import ExceptionContext
 
 from connector.errors import ConfigurationError, StoreRefusedError
 from connector.state.base import MYSQL_FAMILY
-from connector.state.snapshots import decode_snapshot_text
+from connector.state.snapshots import decode_json_bytes
 
 #: MariaDB's oldest release with what the store uses: `FOR UPDATE SKIP LOCKED` (the inbox
 #: claim) and `JSON_TABLE` (id lists, `connector.state.hotpath`), both new in 10.6.
@@ -210,7 +209,7 @@ def create_store_engine(url: str, timeouts: StoreTimeouts) -> Engine:
         options = {"isolation_level": MYSQL_ISOLATION, "connect_args": _pymysql_args(timeouts)}
     elif backend == "postgresql":
         # psycopg decodes JSON itself: as the store's snapshots are decoded elsewhere.
-        options = {"json_deserializer": _json_from_bytes}
+        options = {"json_deserializer": decode_json_bytes}
     engine = create_engine(url, pool_timeout=timeouts.reply_seconds, future=True, **options)
     _ping_after_idle(engine)
     if engine.dialect.name == "sqlite":
@@ -260,15 +259,6 @@ def _ping_after_idle(engine: Engine) -> None:
 
     event.listen(engine, "checkin", checkin)
     event.listen(engine, "checkout", checkout)
-
-
-def _json_from_bytes(data: bytes) -> Any:
-    """psycopg's JSON values decoded as `json.loads(data)` does, the store's own texts (a JSON
-    object, in UTF-8 as PostgreSQL sends it) by the C scanner directly (`decode_snapshot_text`):
-    without `json.loads`'s encoding detection and its two whitespace matches."""
-    if data[:1] != b"{":
-        return json.loads(data)
-    return decode_snapshot_text(data.decode("utf-8", "surrogatepass"))
 
 
 def _sqlite_pragmas(timeouts: StoreTimeouts) -> Any:

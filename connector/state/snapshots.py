@@ -161,3 +161,12 @@ def _json_decoder() -> Callable[[str], Any]:
 
 
 decode_snapshot_text = _json_decoder()
+
+
+def decode_json_bytes(data: bytes) -> Any:
+    """psycopg's JSON values decoded as `json.loads(data)` does, the store's own texts (a JSON
+    object, in UTF-8 as PostgreSQL sends it) by the C scanner directly (`decode_snapshot_text`):
+    without `json.loads`'s encoding detection and its two whitespace matches."""
+    if data[:1] != b"{":
+        return json.loads(data)
+    return decode_snapshot_text(data.decode("utf-8", "surrogatepass"))

@@ -1,5 +1,5 @@
 """PostgreSQL's JSON values are decoded by the store's snapshot decoder
-(`connect._json_from_bytes`), to the same values `json.loads` gives, or the same refusal."""
+(`snapshots.decode_json_bytes`), to the same values `json.loads` gives, or the same refusal."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from connector.state.connect import _json_from_bytes
-from connector.state.snapshots import encode_snapshot
+from connector.state.snapshots import decode_json_bytes, encode_snapshot
 from connector.state.store import open_store
 
 _VALUES = st.recursive(
@@ -25,7 +24,7 @@ _VALUES = st.recursive(
 @given(st.dictionaries(st.text(), _VALUES, max_size=6))
 def test_a_snapshot_decodes_as_json_loads_does(snapshot: dict[str, object]) -> None:
     data = encode_snapshot(snapshot).text.encode()
-    assert _json_from_bytes(data) == json.loads(data)
+    assert decode_json_bytes(data) == json.loads(data)
 
 
 @pytest.mark.parametrize(
@@ -37,9 +36,9 @@ def test_anything_else_as_json_loads(data: bytes) -> None:
         expected = json.loads(data)
     except ValueError as error:
         with pytest.raises(type(error)):
-            _json_from_bytes(data)
+            decode_json_bytes(data)
     else:
-        assert _json_from_bytes(data) == expected
+        assert decode_json_bytes(data) == expected
 
 
 def test_a_store_reads_its_json_columns_with_it(pg_schema_url: str, tmp_path: Path) -> None:
