@@ -12,7 +12,6 @@ is recorded in `runs`, and ends with a `RunSummary`:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import os
@@ -41,7 +40,7 @@ from connector.errors import (
 from connector.model import ENTITY_ORDER, Entity
 from connector.runtime import Runtime
 from connector.state.connect import is_outage, outage_reason
-from connector.state.store import Failure, Lease, RunStatus
+from connector.state.store import Failure, Lease, RunStatus, StartedRun
 
 log = logging.getLogger("connector.engine")
 
@@ -100,26 +99,28 @@ class SyncService:
         self.lease_ttl = dt.timedelta(seconds=runtime.config.daemon.lease_seconds)
         self.outage_seconds = runtime.config.state.outage_seconds
 
-    def _take(self, route: str, holder: str) -> Lease:
-        name = f"route:{route}"
+    def _begin(self, route: str, holder: str, trigger: str, dry_run: bool) -> StartedRun:
+        """Take the route's lease and record the run (one transaction: `begin_run`)."""
         # The lease is free (or ours to take) on almost every run: the holder is asked only
         # when it is not, and one that died on this host is let go before trying again.
-        lease = self.store.take_lease(name, holder, self.lease_ttl)
-        if lease is None:
+        record = not dry_run
+        begun = self.store.begin_run(route, trigger, holder, self.lease_ttl, record=record)
+        name = f"route:{route}"
+        if begun is None:
             previous = self.store.lease_holder(name)
             if previous is not None and holder_is_dead(previous):
                 log.warning("taking over the lease of a dead process", extra={"holder": previous})
                 self.store.release_lease(name, previous)
-                lease = self.store.take_lease(name, holder, self.lease_ttl)
-        if lease is None:
+                begun = self.store.begin_run(route, trigger, holder, self.lease_ttl, record=record)
+        if begun is None:
             other = self.store.lease_holder(name) or "another process"
             raise LeaseHeldError(f"route {route!r} is being synced by {other}")
-        for run in self.store.abandon_runs(route):
+        for run in begun.abandoned:
             log.warning(
                 "marked a run abandoned",
                 extra={"route": route, "run_id": run.id, "holder": run.holder},
             )
-        return lease
+        return begun
 
     @asynccontextmanager
     async def _leased_run(
@@ -128,18 +129,16 @@ class SyncService:
         """Hold the route's lease, fence the run's writes with it, and record the run."""
         holder = holder_id()
         taken_at = time.monotonic()
-        lease = None
         try:
-            lease = self._take(route, holder)
-            summary = RunSummary(route)
-            summary.run_id = None if dry_run else self.store.start_run(route, trigger, holder)
+            begun = self._begin(route, holder, trigger, dry_run)
         except Exception as error:
-            if lease is not None:  # taken but the run could not start: let others have it
-                with contextlib.suppress(Exception):
-                    self.store.release_lease(lease.name, holder)
+            # Nothing was taken: the lease and the run's record commit together or not at all.
             if is_outage(error):
                 raise _store_error(error) from None
             raise
+        lease = begun.lease
+        summary = RunSummary(route)
+        summary.run_id = begun.run_id
         guard = RunLease(
             self.store, lease, self.lease_ttl, run_id=summary.run_id, taken_at=taken_at
         )
@@ -181,15 +180,14 @@ class SyncService:
     def _finish(self, summary: RunSummary, lease: Lease) -> None:
         """Record the outcome and let go of the lease; a store that is away cannot stop this.
 
-        A run whose outcome could not be written stays `running` until the next process takes
-        the route and marks it `abandoned`.
+        Both in one transaction (`end_run`). A run whose outcome could not be written stays
+        `running` (and its lease held until it expires) until the next process takes the route
+        and marks it `abandoned`.
         """
         try:
-            if summary.run_id is not None:
-                self.store.finish_run(
-                    summary.run_id, summary.status, summary.as_json(), summary.error
-                )
-            self.store.release_lease(lease.name, lease.holder)
+            self.store.end_run(
+                summary.run_id, summary.status, summary.as_json(), summary.error, lease
+            )
         except Exception as error:
             # A refused store fails the run already (with this same error): let that one out.
             if not is_outage(error) and not isinstance(error, StoreRefusedError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from connector.model import Entity
@@ -56,4 +56,5 @@ class RunSummary:
         return sum(c.created + c.updated + c.deleted for c in self.counts.values())
 
     def as_json(self) -> dict[str, Any]:
-        return {entity.value: asdict(counts) for entity, counts in self.counts.items()}
+        # `vars`, not `dataclasses.asdict`: the counts are flat ints, nothing to copy deeply.
+        return {entity.value: dict(vars(counts)) for entity, counts in self.counts.items()}

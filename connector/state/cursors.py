@@ -8,18 +8,18 @@ from sqlalchemy import select
 
 from connector.state import schema
 from connector.state.base import StoreBase, TxBase
+from connector.state.runpath import run_path
 
 
 class CursorStore(StoreBase):
     """Reading cursors."""
 
     def cursor(self, route: str, entity: str) -> dt.datetime | None:
-        table = schema.cursors
         with self.engine.connect() as conn:
-            value = conn.execute(
-                select(table.c.watermark).where(table.c.route == route, table.c.entity == entity)
-            ).scalar_one_or_none()
-        return value
+            # Precompiled (`runpath`): every run reads its cursor, whatever it carries.
+            path = run_path(conn.dialect)
+            value = path.cursor.run(conn, route=route, entity=entity).scalar_one_or_none()
+        return path.hot.datetime_from_db(value)
 
     def cursors(self) -> dict[tuple[str, str], dt.datetime | None]:
         table = schema.cursors

@@ -17,6 +17,7 @@ from sqlalchemy import case, func, or_, select, update
 
 from connector.state import schema
 from connector.state.base import StoreBase, TxBase
+from connector.state.runpath import run_path
 from connector.state.upserts import upsert_statement
 
 
@@ -84,19 +85,11 @@ class FailureStore(StoreBase):
         target's confirmation): the database filters, and only the ids come back, not every
         pending failure with its payload.
         """
-        table = schema.failures
-        query = (
-            select(table.c.external_id)
-            .where(
-                table.c.route == route,
-                table.c.entity == entity,
-                table.c.status == FailureStatus.PENDING,
-                table.c.code == code,
-            )
-            .order_by(table.c.id)
-        )
         with self.engine.connect() as conn:
-            return [str(external_id) for external_id in conn.execute(query).scalars()]
+            ids = run_path(conn.dialect).failure_ids.run(
+                conn, route=route, entity=entity, status=FailureStatus.PENDING, code=code
+            )
+            return [str(external_id) for external_id in ids.scalars()]
 
     def count_failures(self, status: str = FailureStatus.PENDING) -> dict[str, int]:
         """Pending failures per route."""

@@ -60,6 +60,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,6 @@ from sqlalchemy import (
     Row,
     String,
     bindparam,
-    case,
     insert,
     select,
     text,
@@ -81,6 +81,7 @@ from connector.errors import LeaseLostError
 from connector.state import schema
 from connector.state.base import MYSQL_FAMILY, StoreBase, dialect_of
 from connector.state.hotpath import hot_path
+from connector.state.runpath import run_path
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,10 @@ WHERE r.trx_mysql_thread_id = :waiter AND p.COMMAND = 'Sleep' AND p.TIME_MS >= :
 """).bindparams(bindparam("now", type_=schema.UtcDateTime))
 
 
+#: What `take_lease` runs in its transaction once the lease is taken (see there).
+Then = Callable[[Connection, "Lease"], None]
+
+
 @dataclass(frozen=True, slots=True)
 class Lease:
     """A lease as taken: its name, our holder id and the fencing token we got."""
@@ -169,19 +174,25 @@ def fence(conn: Connection, lease: Lease) -> None:
 class LeaseStore(StoreBase):
     """Taking, renewing, releasing and reading leases (each call its own transaction)."""
 
-    def take_lease(self, name: str, holder: str, ttl: dt.timedelta) -> Lease | None:
-        """Take (or renew) `name` unless another holder's lease is live; None when it is."""
+    def take_lease(
+        self, name: str, holder: str, ttl: dt.timedelta, then: Then | None = None
+    ) -> Lease | None:
+        """Take (or renew) `name` unless another holder's lease is live; None when it is.
+
+        `then`, if given, runs in the same transaction once the lease is taken (its row locked
+        until the commit): what it writes commits with the lease or not at all.
+        """
         if self.engine.dialect.name in MYSQL_FAMILY:
-            return self._take_lease_locking(name, holder, ttl)
+            return self._take_lease_locking(name, holder, ttl, then)
         if self.engine.dialect.name != "postgresql":
-            return self._take_lease(name, holder, ttl, lock_patience_ms=None)
+            return self._take_lease(name, holder, ttl, then, lock_patience_ms=None)
         try:
-            return self._take_lease(name, holder, ttl, lock_patience_ms=LOCK_PATIENCE_MS)
+            return self._take_lease(name, holder, ttl, then, lock_patience_ms=LOCK_PATIENCE_MS)
         except OperationalError as error:
             if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
                 raise
         self._end_frozen_holder(name, holder)
-        return self._take_lease(name, holder, ttl, lock_patience_ms=None)
+        return self._take_lease(name, holder, ttl, then, lock_patience_ms=None)
 
     def _end_frozen_holder(self, name: str, holder: str) -> None:
         with self.engine.begin() as conn:
@@ -195,25 +206,24 @@ class LeaseStore(StoreBase):
             )
 
     def _take_lease(
-        self, name: str, holder: str, ttl: dt.timedelta, *, lock_patience_ms: int | None
+        self,
+        name: str,
+        holder: str,
+        ttl: dt.timedelta,
+        then: Then | None,
+        *,
+        lock_patience_ms: int | None,
     ) -> Lease | None:
         table = schema.leases
         now = self.clock()
         with self.engine.begin() as conn:
             if lock_patience_ms is not None:
-                conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_patience_ms):d}"))
-            token = conn.execute(
-                update(table)
-                .where(table.c.name == name)
-                .where((table.c.holder == holder) | (table.c.expires_at <= now))
-                .values(
-                    holder=holder,
-                    acquired_at=now,
-                    expires_at=now + ttl,
-                    # SET expressions read the row as it was: a new holder gets a new token.
-                    token=case((table.c.holder == holder, table.c.token), else_=table.c.token + 1),
-                )
-                .returning(table.c.token)
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(lock_patience_ms):d}")
+            path = run_path(conn.dialect)
+            assert path.take_lease is not None
+            to_db = path.hot.datetime_to_db
+            token = path.take_lease.run(
+                conn, name=name, holder=holder, now=to_db(now), expires=to_db(now + ttl)
             ).scalar_one_or_none()
             if token is None:
                 dialect = dialect_of(conn.dialect.name)
@@ -225,9 +235,16 @@ class LeaseStore(StoreBase):
                     .on_conflict_do_nothing(index_elements=["name"])
                     .returning(table.c.token)
                 ).scalar_one_or_none()
-        return None if token is None else Lease(name, holder, int(token))
+            if token is None:
+                return None
+            lease = Lease(name, holder, int(token))
+            if then is not None:
+                then(conn, lease)
+        return lease
 
-    def _take_lease_locking(self, name: str, holder: str, ttl: dt.timedelta) -> Lease | None:
+    def _take_lease_locking(
+        self, name: str, holder: str, ttl: dt.timedelta, then: Then | None
+    ) -> Lease | None:
         """`take_lease` on MariaDB: a locking read, the decision here, then one write."""
         table = schema.leases
         now = self.clock()
@@ -247,16 +264,20 @@ class LeaseStore(StoreBase):
                     conn.execute(insert(table).values(**values, token=1))
                 except IntegrityError:
                     return None  # another process inserted it first: its lease is live
-                return Lease(name, holder, 1)
-            if row.holder != holder and row.expires_at > now:
+                lease = Lease(name, holder, 1)
+            elif row.holder != holder and row.expires_at > now:
                 return None
-            token = int(row.token) if row.holder == holder else int(row.token) + 1
-            conn.execute(
-                update(table)
-                .where(table.c.name == name)
-                .values(holder=holder, acquired_at=now, expires_at=now + ttl, token=token)
-            )
-        return Lease(name, holder, token)
+            else:
+                token = int(row.token) if row.holder == holder else int(row.token) + 1
+                conn.execute(
+                    update(table)
+                    .where(table.c.name == name)
+                    .values(holder=holder, acquired_at=now, expires_at=now + ttl, token=token)
+                )
+                lease = Lease(name, holder, token)
+            if then is not None:
+                then(conn, lease)
+        return lease
 
     def _wait_for_lease_row(self, conn: Connection, name: str, holder: str) -> Row[Any] | None:
         """The lease row, locked once its holder lets go or, if it froze, has been ended."""
@@ -342,14 +363,8 @@ class LeaseStore(StoreBase):
 
     def release_lease(self, name: str, holder: str) -> None:
         """Let go of `name` if we hold it: it expires now (the row and its token stay)."""
-        table = schema.leases
-        now = self.clock()
         with self.engine.begin() as conn:
-            conn.execute(
-                update(table)
-                .where(table.c.name == name, table.c.holder == holder, table.c.expires_at > now)
-                .values(expires_at=now)
-            )
+            release_in(conn, name, holder, self.clock())
 
     def lease_holder(self, name: str) -> str | None:
         table = schema.leases
@@ -360,6 +375,12 @@ class LeaseStore(StoreBase):
         if row is None or row.expires_at <= self.clock():
             return None
         return str(row.holder)
+
+
+def release_in(conn: Connection, name: str, holder: str, now: dt.datetime) -> None:
+    """`release_lease` in the transaction of `conn`."""
+    path = run_path(conn.dialect)
+    path.release_lease.run(conn, name=name, holder=holder, now=path.hot.datetime_to_db(now))
 
 
 def _mysql_code(error: DBAPIError) -> int | None:

@@ -54,7 +54,7 @@ from connector.state.hotpath import hot_path
 from connector.state.inbox import InboxEvent, InboxStore
 from connector.state.leases import Lease, LeaseStore, fence
 from connector.state.migrate import is_current, upgrade
-from connector.state.runs import Run, RunStatus, RunStore
+from connector.state.runs import Run, RunStatus, RunStore, StartedRun
 from connector.state.snapshots import snapshot_hash
 from connector.state.statistics import BindingStatistics
 from connector.state.upserts import conflict_detail
@@ -70,6 +70,7 @@ __all__ = [
     "RetryOutlook",
     "Run",
     "RunStatus",
+    "StartedRun",
     "StateStore",
     "StoreConflict",
     "StoreTimeouts",

@@ -1,0 +1,117 @@
+"""A run's start and end, each one transaction (SQLite, PostgreSQL and MariaDB): taking the
+route's lease, marking runs a dead process left `running` abandoned and recording the run commit
+together or not at all; recording the outcome and letting go of the lease likewise."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection
+
+from connector.state.leases import Lease
+from connector.state.store import StateStore, open_store
+
+TTL = dt.timedelta(seconds=20)
+START = dt.datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=dt.UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def two(store_url: str, tmp_path: Path, clock: Clock) -> Iterator[tuple[StateStore, StateStore]]:
+    first = open_store(store_url, tmp_path, clock=clock)
+    second = open_store(store_url, tmp_path, clock=clock)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_a_run_begins_with_the_lease_and_its_record_and_ends_letting_both_go(two, clock) -> None:
+    first, second = two
+    begun = first.begin_run("r", "cli", "a", TTL)
+    assert begun is not None
+    assert begun.lease == Lease("route:r", "a", 1)
+    assert begun.abandoned == []
+    run = first.last_runs(1)[0]
+    assert (run.id, run.route, run.trigger, run.status) == (begun.run_id, "r", "cli", "running")
+    assert (run.holder, run.started_at, run.heartbeat_at) == ("a", START, START)
+    assert second.begin_run("r", "cli", "b", TTL) is None, "the lease is a's"
+    assert [run.id for run in first.last_runs()] == [begun.run_id], "b recorded no run"
+
+    clock.now = START + dt.timedelta(seconds=3)
+    first.end_run(
+        begun.run_id, "partial", {"customer": {"created": 2, "failed": 1}}, "x", begun.lease
+    )
+    run = first.last_runs(1)[0]
+    assert (run.status, run.finished_at, run.error) == ("partial", clock.now, "x")
+    assert run.counts == {"customer": {"created": 2, "failed": 1}}
+    assert first.lease_holder("route:r") is None, "released"
+    after = second.begin_run("r", "schedule", "b", TTL)
+    assert after is not None and after.lease.token == 2 and after.abandoned == []
+
+
+def test_a_dry_run_takes_the_lease_but_records_no_run(two) -> None:
+    first, _ = two
+    begun = first.begin_run("r", "cli", "a", TTL, record=False)
+    assert begun is not None and begun.run_id is None
+    assert first.last_runs() == []
+    first.end_run(None, "succeeded", {}, None, begun.lease)
+    assert first.lease_holder("route:r") is None
+
+
+def test_the_next_run_marks_a_dead_runs_record_abandoned_as_it_begins(two, clock) -> None:
+    first, second = two
+    dead = first.begin_run("r", "cli", "host:1:dead", TTL)
+    assert dead is not None
+    clock.now = START + TTL  # the dead holder's lease expired
+    begun = second.begin_run("r", "cli", "b", TTL)
+    assert begun is not None and begun.lease.token == 2
+    assert [run.id for run in begun.abandoned] == [dead.run_id]
+    runs = {run.id: run for run in second.last_runs()}
+    assert runs[dead.run_id].status == "abandoned"
+    assert "host:1:dead stopped without finishing the run" in (runs[dead.run_id].error or "")
+    assert runs[begun.run_id].status == "running"
+
+
+def test_what_fails_after_the_lease_is_taken_leaves_the_lease_free(two) -> None:
+    first, second = two
+
+    def broken(conn: Connection, lease: Lease) -> None:
+        raise RuntimeError("the run could not be recorded")
+
+    with pytest.raises(RuntimeError):
+        first.take_lease("route:r", "a", TTL, broken)
+    assert first.lease_holder("route:r") is None
+    begun = second.begin_run("r", "cli", "b", TTL)
+    assert begun is not None
+    # The failed take committed nothing (on MariaDB the row was never inserted): b is first.
+    assert begun.lease.token == 1
+
+
+def test_ending_a_run_whose_lease_was_taken_over_records_it_and_leaves_the_lease(
+    two, clock
+) -> None:
+    first, second = two
+    begun = first.begin_run("r", "cli", "a", TTL)
+    assert begun is not None
+    clock.now = START + TTL
+    taker = second.begin_run("r", "cli", "b", TTL)
+    assert taker is not None
+    first.end_run(begun.run_id, "lease lost", {}, "lost", begun.lease)
+    assert first.lease_holder("route:r") == "b"
+    # (the taker marked it abandoned first: the late outcome is what stays)
+    assert {run.id: run.status for run in first.last_runs()}[begun.run_id] == "lease lost"
