@@ -112,6 +112,8 @@ runs = Table(
     # leaves `running` behind, and whoever takes the route next marks it `abandoned` with this.
     Column("holder", String(128), nullable=True),
     Column("heartbeat_at", UtcDateTime(), nullable=True),
+    # Every run looks for the route's runs still `running` (migration 0005).
+    Index("ix_runs_running", "route", "status"),
 )
 
 failures = Table(

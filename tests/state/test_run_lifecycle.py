@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
 
 from connector.state.leases import Lease
 from connector.state.store import StateStore, open_store
@@ -115,3 +115,11 @@ def test_ending_a_run_whose_lease_was_taken_over_records_it_and_leaves_the_lease
     assert first.lease_holder("route:r") == "b"
     # (the taker marked it abandoned first: the late outcome is what stays)
     assert {run.id: run.status for run in first.last_runs()}[begun.run_id] == "lease lost"
+
+
+def test_the_routes_running_runs_are_one_look_in_an_index(store: StateStore) -> None:
+    """Every run asks for them; the route alone would walk every run the route ever had."""
+    indexes = inspect(store.engine).get_indexes("runs")
+    assert {"name": "ix_runs_running", "columns": ["route", "status"]} in [
+        {"name": index["name"], "columns": index["column_names"]} for index in indexes
+    ]
