@@ -27,7 +27,7 @@ class Cursor:
         #: The newest `updated_at` of the pages handled so far (what the store holds).
         self.watermark = watermark
         self.signpost = signpost
-        #: Called with the watermark after each handled page (it persists it).
+        #: Called with the watermark after each handled page that moved it (it persists it).
         self._commit = commit
         self._pending: deque[tuple[Sequence[dt.datetime], asyncio.Future[None]]] = deque()
 
@@ -53,8 +53,12 @@ class Cursor:
         while pending and pending[0][1].done():
             stamps, task = pending.popleft()
             task.result()  # a page that failed as a whole stops the run here
-            self.watermark = advance_watermark(self.watermark, stamps, self.signpost)
-            self._commit(self.watermark)
+            moved = advance_watermark(self.watermark, stamps, self.signpost)
+            # A page that leaves the watermark where it was (a run that found only the
+            # overlap window's records again) has nothing to persist: no transaction.
+            if moved != self.watermark:
+                self.watermark = moved
+                self._commit(moved)
 
     async def drain(self) -> None:
         """Wait for every page entered, checkpointing each in order."""

@@ -65,14 +65,15 @@ async def test_a_page_that_failed_as_a_whole_stops_the_run_and_the_cursor_before
     await moving.cancel()
 
 
-async def test_the_cursor_never_goes_past_the_runs_start_nor_backwards():
+async def test_the_cursor_never_goes_past_the_runs_start_nor_backwards_and_saves_only_moves():
     moving, saved = cursor(at(5), signpost=at(10))
     for stamps in ([at(3)], [], [at(7), at(30)]):  # an old page, an empty one, a clock ahead
         done = page()
         done.set_result(None)
         moving.enter(stamps, done)
     await moving.drain()
-    assert saved == [at(5), at(5), at(10)]
+    assert saved == [at(10)], "persisted only when it moved"
+    assert moving.watermark == at(10)
 
 
 async def test_the_pull_starts_an_overlap_before_the_cursor_and_from_the_start_without_one():
