@@ -29,7 +29,7 @@ from connector.engine.stages.deletes import Deleter
 from connector.engine.stages.map import map_page
 from connector.engine.stages.match import Matcher
 from connector.engine.stages.plan import PlanRules, load_known, plan_page
-from connector.engine.stages.read import SourcePage, awaiting_ids, split_page
+from connector.engine.stages.read import SourcePage, split_page, starting_point
 from connector.engine.stages.references import Parents
 from connector.engine.stages.write import Outcome, Writer, plan_only
 from connector.engine.summary import EntityCounts, RunSummary
@@ -122,11 +122,15 @@ class RouteRun:
 
     async def sync_entity(self, entity: Entity) -> None:
         """Pull every change since the cursor and sync it, checkpointing page by page."""
-        await self._ask_after_awaiting(entity)
         options = self.route.entities[entity]
         stored = self.options.since is None and not self.options.full
+        # One read for both (only this run, holding the lease, moves the cursor meanwhile).
+        start = starting_point(
+            self.store, self.route.name, entity, cursor=stored, awaiting=not self.options.dry_run
+        )
+        await self._ask_after_awaiting(entity, start.awaiting)
         cursor = Cursor(
-            self.store.cursor(self.route.name, entity) if stored else None,
+            start.watermark,
             self.signpost,
             lambda watermark: self._commit_cursor(entity, watermark),
         )
@@ -152,13 +156,10 @@ class RouteRun:
                 tx.set_cursor(self.route.name, entity, watermark)
         self.check_lease()
 
-    async def _ask_after_awaiting(self, entity: Entity) -> None:
+    async def _ask_after_awaiting(self, entity: Entity, waiting: list[str]) -> None:
         """Records the target accepted but has not confirmed yet (a staging row the ERP's import
         job has still to process) are written again first: the target answers with the record
         it made (bound now), its refusal (a failure for good), or that it is still waiting."""
-        if self.options.dry_run:
-            return
-        waiting = awaiting_ids(self.store, self.route.name, entity)
         for ids in chunked(waiting, self.target.capabilities.batch_size):
             found = await self.source.read(entity, list(ids))
             if found:

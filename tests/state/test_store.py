@@ -61,7 +61,9 @@ def test_a_failure_counts_attempts_and_resolves(store: StateStore):
     assert store.failures(status=None)[0].status == "resolved"
 
 
-def test_pending_ids_are_one_route_entity_and_code_pending_only(store: StateStore):
+def test_pending_ids_are_one_route_entity_and_code_pending_only_and_start_a_run(
+    store: StateStore,
+):
     with store.transaction() as tx:
         for route, entity, external_id, code in [
             ("r", "customer", "1", "AWAITING"),
@@ -79,6 +81,16 @@ def test_pending_ids_are_one_route_entity_and_code_pending_only(store: StateStor
         tx.resolve_failure("r", "customer", "5")
     assert store.pending_ids("r", "customer", "AWAITING") == ["1", "6"]
     assert store.pending_ids("r", "contact", "REJECTED") == []
+    # What a run reads before pulling an entity: the same ids and the cursor, in one read.
+    moment = dt.datetime(2026, 5, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
+    with store.transaction() as tx:
+        tx.set_cursor("r", "customer", moment)
+    start = store.starting_point("r", "customer", cursor=True, awaiting_code="AWAITING")
+    assert (start.watermark, start.awaiting) == (moment, ["1", "6"])
+    start = store.starting_point("r", "contact", cursor=True, awaiting_code=None)
+    assert (start.watermark, start.awaiting) == (None, [])
+    start = store.starting_point("r", "customer", cursor=False, awaiting_code="REJECTED")
+    assert (start.watermark, start.awaiting) == (None, ["2"])
 
 
 def test_inbox_ignores_redelivered_events(store: StateStore):

@@ -17,6 +17,7 @@ from connector.engine.decide import dedupe_latest
 from connector.engine.stages.calls import failed_for_now
 from connector.errors import AwaitingTarget
 from connector.model import Entity
+from connector.state.cursors import StartingPoint
 from connector.state.store import StateStore
 
 log = logging.getLogger("connector.engine")
@@ -64,7 +65,12 @@ async def read_parents(
         return []
 
 
-def awaiting_ids(store: StateStore, route: str, entity: Entity) -> list[str]:
-    """Source ids of records the target accepted but has not confirmed yet (a staging row the
-    ERP's import job has still to process): they are written again before the change feed."""
-    return store.pending_ids(route, entity.value, AwaitingTarget.CODE)
+def starting_point(
+    store: StateStore, route: str, entity: Entity, *, cursor: bool, awaiting: bool
+) -> StartingPoint:
+    """What a run reads before it pulls `entity`'s changes, in one read of the store: the
+    cursor (if `cursor`), and (if `awaiting`) the source ids of records the target accepted but
+    has not confirmed yet (a staging row the ERP's import job has still to process), which are
+    written again before the change feed."""
+    code = AwaitingTarget.CODE if awaiting else None
+    return store.starting_point(route, entity.value, cursor=cursor, awaiting_code=code)

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 import pytest
 
 from connector.adapter import Adapter, NativeRecord
-from connector.engine.stages.read import awaiting_ids, read_parents, split_page
+from connector.engine.stages.read import read_parents, split_page, starting_point
 from connector.errors import AwaitingTarget, ConfigurationError, RecordError, TransientError
 from connector.model import Entity
-from tests.engine.stages.conftest import native
+from tests.engine.stages.conftest import at, native
+
+MOMENT = at(7)
 
 
 def test_a_record_read_twice_counts_once_as_its_last_version_and_deleted_ones_go_apart():
@@ -51,7 +53,9 @@ async def test_a_parent_read_failing_for_good_stops_the_run():
         await read_parents(source, "r", Entity.CUSTOMER, ["c1"])  # type: ignore[arg-type]
 
 
-def test_awaiting_ids_are_the_entitys_failures_with_the_awaiting_code_only(sqlite_store):
+def test_a_run_starts_from_the_cursor_after_the_entitys_failures_with_the_awaiting_code_only(
+    sqlite_store,
+):
     with sqlite_store.transaction() as tx:
         for external_id, entity, error in [
             ("a", Entity.CUSTOMER, AwaitingTarget("staged")),
@@ -68,5 +72,16 @@ def test_awaiting_ids_are_the_entitys_failures_with_the_awaiting_code_only(sqlit
                 payload={},
                 retryable=True,
             )
-    assert awaiting_ids(sqlite_store, "r", Entity.CUSTOMER) == ["a"]
-    assert awaiting_ids(sqlite_store, "other", Entity.CUSTOMER) == []
+    with sqlite_store.transaction() as tx:
+        tx.set_cursor("r", Entity.CUSTOMER, MOMENT)
+
+    def start(route: str, *, cursor: bool = True, awaiting: bool = True) -> tuple[object, ...]:
+        found = starting_point(
+            sqlite_store, route, Entity.CUSTOMER, cursor=cursor, awaiting=awaiting
+        )
+        return found.watermark, found.awaiting
+
+    assert start("r") == (MOMENT, ["a"])
+    assert start("other") == (None, [])
+    assert start("r", cursor=False) == (None, ["a"]), "a full run starts with no cursor"
+    assert start("r", awaiting=False) == (MOMENT, []), "a dry run writes nothing again"
