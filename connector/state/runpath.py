@@ -5,9 +5,10 @@ left `running`, records itself, reads its cursor and the records awaiting the ta
 its outcome and lets go of the lease. Through SQLAlchemy Core each of those statements is
 compiled again by every new engine (the compiled cache belongs to the engine:
 docs.sqlalchemy.org/en/20/core/connections.html#sql-compilation-caching) and, on every
-execution, given a cache key and its parameters processed one by one: about 1 ms of CPU a
-statement on a fresh engine, 0.2 to 0.3 ms on a warm one — most of a run's fixed cost
-(bench/fixed_cost.py), which counts against every record of a small incremental run.
+execution, given a cache key and its parameters processed one by one. The abandoned-runs look-up
+(one column, two conditions) cost 1.3 ms of CPU on a fresh engine, 0.1 ms on a warm one, and
+0.02 ms as text run by the driver (SQLite, 2026-12-06). bench/engine.py opens a runtime, so an
+engine, for each run it measures; a daemon keeps its engine, and paid the warm figure.
 
 Here, as in `hotpath` (whose positional dialect and `Statement` these share), the compiler
 writes each statement once per dialect class and `exec_driver_sql` runs it with the values
