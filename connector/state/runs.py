@@ -95,9 +95,13 @@ class RunStore(LeaseStore):
         transaction."""
         now = self.clock()
         with self.engine.begin() as conn:
+            # The lease row first, as `begin_run` and `renew_lease` lock it before a run's row.
+            # A late holder whose clock lags still finds its expired lease its own and waits for
+            # a taker's lock on it; holding no run row meanwhile, it lets the taker mark its run
+            # abandoned instead of deadlocking with it (tests/state/test_run_lifecycle.py).
+            release_in(conn, lease.name, lease.holder, now)
             if run_id is not None:
                 _finish_in(conn, run_id, status, counts, error, now)
-            release_in(conn, lease.name, lease.holder, now)
 
     def start_run(self, route: str, trigger: str, holder: str | None = None) -> int:
         with self.engine.begin() as conn:

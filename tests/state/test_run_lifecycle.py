@@ -5,13 +5,16 @@ together or not at all; recording the outcome and letting go of the lease likewi
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, make_url
 
 from connector.state.leases import Lease
+from connector.state.runs import _abandon_in
 from connector.state.store import StateStore, open_store
 
 TTL = dt.timedelta(seconds=20)
@@ -123,3 +126,56 @@ def test_the_routes_running_runs_are_one_look_in_an_index(store: StateStore) -> 
     assert {"name": "ix_runs_running", "columns": ["route", "status"]} in [
         {"name": index["name"], "columns": index["column_names"]} for index in indexes
     ]
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def row_locking_url(request: pytest.FixtureRequest) -> str:
+    """The stores with row locks (SQLite locks the whole database: nothing to interleave)."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("pg_schema_url")
+        return url
+    server = make_url(request.getfixturevalue("mysql_database_url"))
+    return server.set(drivername="mariadb+pymysql").render_as_string(hide_password=False)
+
+
+def test_a_late_holder_ending_while_another_begins_waits_for_it_without_a_deadlock(
+    row_locking_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    """A late holder whose clock lags still finds its expired lease its own, so its release
+    waits for the lock a taker holds on the lease row. Both lock the lease row before a run's
+    row: the taker marks the late run abandoned meanwhile instead of waiting for the late
+    holder, which waits for it (a deadlock, the other way round); the late outcome follows."""
+    lagging = Clock()
+    late = open_store(row_locking_url, tmp_path, clock=lagging)
+    taker = open_store(row_locking_url, tmp_path, clock=clock)
+    try:
+        begun = late.begin_run("r", "cli", "late", TTL)
+        assert begun is not None
+        clock.now = START + TTL  # the lease ran out ...
+        lagging.now = START + TTL - dt.timedelta(seconds=1)  # ... not yet by the late clock
+        entered = threading.Event()
+        abandoned: list[int] = []
+        failed: list[Exception] = []
+
+        def begin_slowly(conn: Connection, lease: Lease) -> None:
+            entered.set()
+            time.sleep(0.5)  # the late holder's end starts meanwhile
+            abandoned.extend(run.id for run in _abandon_in(conn, "r", clock()))
+
+        def take() -> None:
+            try:
+                taker.take_lease("route:r", "taker", TTL, begin_slowly)
+            except Exception as error:  # the deadlock the test looks for, on MariaDB
+                failed.append(error)
+
+        thread = threading.Thread(target=take)
+        thread.start()
+        assert entered.wait(10)
+        late.end_run(begun.run_id, "succeeded", {}, None, begun.lease)
+        thread.join(10)
+        assert failed == [] and abandoned == [begun.run_id], "taken at the first try"
+        assert taker.lease_holder("route:r") == "taker"
+        assert late.last_runs(1)[0].status == "succeeded"
+    finally:
+        late.close()
+        taker.close()
