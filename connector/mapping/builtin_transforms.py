@@ -429,7 +429,7 @@ def _build_phone(args: PhoneArgs) -> Functions:
     """Formatting removed: `+49 (30) 123-45` → `+493012345`; `0049…` → `+49…`."""
 
     def forward(value: Any) -> str | None:
-        text = _text(value).strip()
+        text = (value if type(value) is str else _text(value)).strip()
         international = text.startswith("+")
         # Most stored numbers differ from digits only by spaces: skip the regex for those.
         compact = text.replace(" ", "").lstrip("+")

@@ -7,7 +7,8 @@ validated data reaches the source text: native and custom names as `repr()` stri
 canonical names that are fields of the canonical model (checked by the compiler), and
 everything else (transforms, readers, defaults) as objects in the function's namespace.
 Inbound, a transform step written as an expression for the value's exact type (`Inline`,
-`inline_code.py`) is not called at all. Sale lines are rarer and go through the per-field closures in `mapper.py`.
+`inline_code.py`) is not called at all. Sale lines are rarer and go through the per-field
+closures in `mapper.py`.
 """
 
 from __future__ import annotations
@@ -173,7 +174,8 @@ def _flat(field: CompiledField, entity: Entity) -> list[str] | None:
     if check.kind == "decimal":
         value = "None if v is None else format(v.normalize(), 'f')"
     elif check.kind == "enum":
-        value = "None if v is None else v.value"
+        # (`_value_` is the attribute `value` reads through a descriptor call: enum's docs.)
+        value = "None if v is None else v._value_"
     elif check.exact is dt.date:
         value = "None if v is None else v.isoformat()"
     else:
