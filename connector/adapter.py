@@ -41,9 +41,14 @@ if TYPE_CHECKING:  # the mapping package imports this module
 ENTRY_POINT_GROUP = "connector.adapters"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NativeRecord:
-    """One record as its system stores it."""
+    """One record as its system stores it; never changed once made.
+
+    Not `frozen`: a frozen dataclass sets each field through `object.__setattr__`, which made
+    building one cost 3.5 times as much (one per record of every read), and nothing hashes a
+    record (its `fields` are a dict) or relies on the error an assignment would raise.
+    """
 
     id: str
     updated_at: dt.datetime

@@ -10,6 +10,7 @@ record's failure naming the column, while the rest of the run goes on.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -20,6 +21,9 @@ import sqlalchemy as sa
 
 from connector.errors import RecordError
 
+#: One number drawn per `Unreadable` made, in any thread (`next` on a count is atomic).
+_MADE = itertools.count()
+
 
 @dataclass(frozen=True, slots=True)
 class Unreadable:
@@ -27,13 +31,28 @@ class Unreadable:
 
     reason: str
 
+    def __post_init__(self) -> None:
+        next(_MADE)
+
+
+def unreadable_mark() -> int:
+    """A mark to ask `made_since` about: a reader takes one before a query."""
+    return next(_MADE)
+
+
+def made_since(mark: int) -> bool:
+    """Whether an `Unreadable` may have been made since `mark`: nearly every page has none,
+    and then its rows' values need not be looked at one by one. (Another thread's marker
+    makes this true too: those rows are then looked at, and found clean.)"""
+    return next(_MADE) != mark + 1
+
 
 def to_decimal(value: Any) -> Decimal | Unreadable | None:
     """A numeric column's stored value as `Decimal`, whatever storage class SQLite gave it."""
+    if type(value) is int:  # SQLite's INTEGER storage class: the same number as via its text
+        return Decimal(value)  # (tested first: NUMERIC keeps every whole number so)
     if value is None or isinstance(value, Decimal):
         return value
-    if type(value) is int:  # SQLite's INTEGER storage class: the same number as via its text
-        return Decimal(value)
     if isinstance(value, bool):
         return Unreadable(f"holds a boolean {value!r}, not a number")
     if isinstance(value, int | float):

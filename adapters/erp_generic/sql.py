@@ -29,7 +29,13 @@ from adapters.erp_generic.coerce import (
 )
 from adapters.erp_generic.dberrors import classify, database_failure, record_error
 from adapters.erp_generic.lines import match_lines
-from adapters.erp_generic.quirks import any_unreadable, lenient_columns, take_unreadable
+from adapters.erp_generic.quirks import (
+    any_unreadable,
+    lenient_columns,
+    made_since,
+    take_unreadable,
+    unreadable_mark,
+)
 from adapters.erp_generic.reader import row_dicts, value_rows
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
@@ -259,6 +265,7 @@ class SqlStore:
     def _fetch(
         self, tables: EntityTables, statement: sa.Select[Any], doing: str
     ) -> list[NativeRecord]:
+        mark = unreadable_mark()
         try:
             with self.engine.connect() as connection:
                 result = connection.execute(statement)
@@ -267,7 +274,7 @@ class SqlStore:
                     self._attach_lines(connection, tables, rows)
         except sa.exc.DBAPIError as error:
             raise database_failure(error, doing) from error
-        return _records(tables, rows)
+        return _records(tables, rows, unreadable=made_since(mark))
 
     def _attach_lines(
         self, connection: Connection, tables: EntityTables, rows: list[dict[str, Any]]
@@ -667,15 +674,18 @@ def _column_values(table: sa.Table, fields: Mapping[str, Any], skip: set[str]) -
     }
 
 
-def _records(tables: EntityTables, rows: list[dict[str, Any]]) -> list[NativeRecord]:
+def _records(
+    tables: EntityTables, rows: list[dict[str, Any]], *, unreadable: bool = True
+) -> list[NativeRecord]:
     """Rows as native records. This is the per-row hot path of every read, so the names it
-    needs are looked up once per page and the loop stays flat."""
+    needs are looked up once per page and the loop stays flat. `unreadable`: whether the rows
+    may hold an `Unreadable` marker (`quirks.made_since`)."""
     config = tables.config
     naive = naive_timestamp_columns(tables.table)
     key, stamp, flag = config.primary_key, config.updated_at, config.soft_delete
     # SQLite numeric columns may hold what no number is (quirks.py): checked only if any.
-    lenient = lenient_columns(tables.table)
-    line_lenient = lenient_columns(tables.lines) if tables.lines is not None else ()
+    lenient = lenient_columns(tables.table) if unreadable else ()
+    line_lenient = () if tables.lines is None or not unreadable else lenient_columns(tables.lines)
     utc, datetime = dt.UTC, dt.datetime
     records = []
     for row in rows:

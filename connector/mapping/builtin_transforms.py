@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from connector.mapping import countries
-from connector.mapping.transforms import Functions, Transform, identity
+from connector.mapping.transforms import Functions, Inline, Transform, identity, inline
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NONE = type(None)
 _MS_PER_DAY = 86_400_000
 
 
@@ -51,14 +51,11 @@ def _upper(value: Any) -> str:
     return _text(value).upper()
 
 
-#: What these functions compute for a value of exactly `str`, as an expression in `v`: the
-#: generated mapping code writes it in place of the call (`codegen.py`), and calls the function
-#: for anything else, which raises as before.
-INLINE_FOR_TEXT: dict[Callable[[Any], Any], str] = {
-    _strip: "v.strip() or None",
-    _lower: "v.lower()",
-    _upper: "v.upper()",
-}
+# What they compute for text, written in place of the call by the generated mapping code
+# (`Inline`); for anything else they are called, and raise as before.
+inline(_strip, Inline(str, "v.strip() or None", (str, _NONE)))
+inline(_lower, Inline(str, "v.lower()", (str,)))
+inline(_upper, Inline(str, "v.upper()", (str,)))
 
 
 def _build_strip(_: Any) -> Functions:
@@ -79,6 +76,7 @@ def _build_string(_: Any) -> Functions:
             raise TypeError(f"cannot read {value!r} as text")
         return value if isinstance(value, str) else str(value)
 
+    inline(forward, Inline(str, "v", (str,)), Inline(int, "str(v)", (str,)))
     return Functions(forward, identity, lossy=True)
 
 
@@ -91,6 +89,8 @@ def _build_prefix(args: PrefixArgs) -> Functions:
 
     def forward(value: Any) -> str:
         return _text(value).removeprefix(args.text)
+
+    inline(forward, Inline(str, "v.removeprefix({text})", (str,), (("text", args.text),)))
 
     return Functions(forward, lambda value: f"{args.text}{_text(value)}", lossy=True)
 
@@ -132,11 +132,40 @@ def _build_value_map(args: ValueMapArgs) -> Functions:
             known = ", ".join(repr(key) for key in table)
             raise ValueError(f"{side} value {value!r} is not in the value map ({known})") from None
 
+    def forward(value: Any) -> Any:
+        return lookup(forward_table, value, "native")
+
+    inline(forward, _inline_lookup(forward_table, unknown))
     return Functions(
-        lambda value: lookup(forward_table, value, "native"),
+        forward,
         lambda value: lookup(reverse, value, "canonical"),
         lossy=bool(args.also) or unknown != "error",
     )
+
+
+class _Table(dict[Any, Any]):
+    """A value map's table whose miss raises `lookup`'s error (`unknown: error`), so that the
+    generated code's `table[v]` is the whole lookup: one subscript, no call."""
+
+    def __missing__(self, value: Any) -> Any:
+        known = ", ".join(repr(key) for key in self)
+        raise ValueError(f"native value {value!r} is not in the value map ({known})")
+
+
+def _inline_lookup(table: dict[Any, Any], unknown: str) -> Inline:
+    """The lookup of a text value (`lookup` with the `unknown` rule) as an expression."""
+    gives = {type(canonical) for canonical in table.values()}
+    if unknown == "keep":
+        expression = "{table}.get(v, v)"
+        gives.add(str)
+    elif unknown == "null":
+        expression = "{table}.get(v)"
+        gives.add(_NONE)
+    else:
+        expression = "{table}[v]"
+        table = _Table(table)
+    # (A set's order differs between runs; the generated code is the same whichever it is.)
+    return Inline(str, expression, tuple(gives), (("table", table),))
 
 
 # --- dates and times ----------------------------------------------------------------------
@@ -156,6 +185,7 @@ def _build_date(args: DateArgs) -> Functions:
             return value
         return dt.datetime.strptime(_text(value).strip(), pattern).date()
 
+    inline(forward, Inline(dt.date, "v", (dt.date,)), Inline(dt.datetime, "v.date()", (dt.date,)))
     return Functions(forward, lambda value: value.strftime(pattern), lossy=True)
 
 
@@ -265,6 +295,14 @@ def _build_decimal(args: DecimalArgs) -> Functions:
             raise ValueError(f"{value!r} is not a finite number")
         return number.quantize(quantum, ROUND_HALF_UP) if quantum is not None else number
 
+    # An SQL ERP's NUMERIC column gives a `Decimal`: finite, it is the answer (or is rounded).
+    if quantum is None:
+        inline(forward, Inline(Decimal, "v if v.is_finite() else {self}(v)", (Decimal,)))
+    else:
+        exact = "v.quantize({quantum}, {rounding}) if v.is_finite() else {self}(v)"
+        bound = (("quantum", quantum), ("rounding", ROUND_HALF_UP))
+        inline(forward, Inline(Decimal, exact, (Decimal,), bound))
+
     def inverse(value: Any) -> Any:
         # (A canonical amount is a Decimal already: no detour through the conversions.)
         number = value if type(value) is Decimal else _to_decimal(value)
@@ -299,6 +337,9 @@ def _build_integer(args: IntegerArgs) -> Functions:
             raise ValueError(f"{value!r} is not a whole number")
         return int(number)
 
+    digits = "int(v) if v.isdigit() else {self}(v)"
+    inline(forward, Inline(int, "v", (int,)), Inline(str, digits, (int, _NONE)))
+
     def inverse(value: int) -> Any:
         return str(value) if args.output == "string" else value
 
@@ -329,6 +370,8 @@ def _build_boolean(args: BooleanArgs) -> Functions:
             return None
         raise ValueError(f"{value!r} is neither {args.true[0]!r} nor {args.false[0]!r}")
 
+    inline(forward, Inline(bool, "v", (bool,)))
+
     def inverse(value: bool) -> Any:
         if args.output == "bool":
             return value
@@ -348,6 +391,13 @@ def _checked_code(value: Any) -> str:
     code = _text(value).strip().upper()
     countries.name_for(code)  # raises for a code ISO 3166-1 does not assign
     return code
+
+
+inline(
+    _checked_code,
+    Inline(str, "w if (w := v.strip().upper()) in {names} else {self}(v)", (str,),
+           (("names", countries.NAMES),)),
+)  # fmt: skip
 
 
 def _build_country_code(_: Any) -> Functions:
@@ -379,7 +429,7 @@ def _build_phone(args: PhoneArgs) -> Functions:
     """Formatting removed: `+49 (30) 123-45` → `+493012345`; `0049…` → `+49…`."""
 
     def forward(value: Any) -> str | None:
-        text = _text(value).strip()
+        text = (value if type(value) is str else _text(value)).strip()
         international = text.startswith("+")
         # Most stored numbers differ from digits only by spaces: skip the regex for those.
         compact = text.replace(" ", "").lstrip("+")
@@ -394,6 +444,7 @@ def _build_phone(args: PhoneArgs) -> Functions:
             return f"{args.national_prefix}{digits[1:]}"
         return digits
 
+    inline(forward, Inline(str, None, (str, _NONE)))  # (called: only its result type is known)
     return Functions(forward, identity, lossy=True)
 
 

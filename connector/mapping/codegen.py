@@ -6,22 +6,25 @@ direction whose body names every field explicitly (`v = get('name', MISSING)` â€
 validated data reaches the source text: native and custom names as `repr()` string literals,
 canonical names that are fields of the canonical model (checked by the compiler), and
 everything else (transforms, readers, defaults) as objects in the function's namespace.
-Sale lines are rarer and go through the per-field closures in `mapper.py`.
+Inbound, a transform step written as an expression for the value's exact type (`Inline`,
+`inline_code.py`) is not called at all. Sale lines are rarer and go through the per-field
+closures in `mapper.py`.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import operator
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from connector.errors import MappingError, UnresolvedReference
-from connector.mapping.builtin_transforms import INLINE_FOR_TEXT
+from connector.mapping.inline_code import NONE, expression, inline_chain, proven, specialised
 from connector.mapping.mapper import MISSING, CompiledField
-from connector.mapping.transforms import chain_steps, identity
-from connector.mapping.value_checks import VALIDATE, value_check
+from connector.mapping.transforms import chain_steps, identity, inline_forms
+from connector.mapping.value_checks import VALIDATE, ValueCheck, value_check
 from connector.model import META_FIELDS, PLAIN_TYPES, Entity
 
 CONVERSION_ERRORS = (ValueError, TypeError, ArithmeticError, LookupError)
@@ -45,7 +48,9 @@ def _namespace() -> dict[str, Any]:
     }
 
 
-def build_inbound(fields: Sequence[CompiledField], entity: Entity) -> InboundFunction:
+def build_inbound(
+    fields: Sequence[CompiledField], entity: Entity, *, specialise: bool = True
+) -> InboundFunction:
     """`(fields, refs) -> (values, checked, flat)`: canonical values, nested as the record
     model expects, and whether each one passed its field's type check (`value_checks`); when
     one did not, the caller validates the record to say why (or to convert what pydantic
@@ -55,17 +60,56 @@ def build_inbound(fields: Sequence[CompiledField], entity: Entity) -> InboundFun
     made on the way (each value is at hand here, and its type is known once checked), so the
     engine need not walk the record again; it means nothing when `checked` is false. None for
     a mapping with a field whose flattened form needs the model (`_flat`).
+
+    Two bodies are generated. `inbound_each` reads each native field with `fields.get` and
+    converts it by calling its transforms, except where a step's `Inline` form fits the
+    value's exact type (`inline_code.py`). `inbound`, for the usual record, a `dict` that holds
+    every plain native field the mapping reads (an SQL row always does), takes them all in one
+    call (`operator.itemgetter`) and so never tests for an absent one; any other record goes
+    to `inbound_each`. `specialise=False` gives the general body alone, with no inline forms:
+    the tests hold the others to it.
     """
+    each = _inbound_function("inbound_each", fields, entity, specialise=specialise, taken=())
+    taken = tuple(index for index, field in enumerate(fields) if _plain_native(field))
+    if not specialise or not taken:
+        return each
+    return _inbound_function("inbound", fields, entity, specialise=True, taken=taken, each=each)
+
+
+def _plain_native(field: CompiledField) -> bool:
+    return len(field.native) == 1 and "." not in field.native[0]
+
+
+def _inbound_function(
+    name: str,
+    fields: Sequence[CompiledField],
+    entity: Entity,
+    *,
+    specialise: bool,
+    taken: tuple[int, ...],
+    each: InboundFunction | None = None,
+) -> InboundFunction:
     namespace = _namespace()
     namespace["PLAIN"] = PLAIN_TYPES
     puts = [_flat(field, entity) for field in fields]
     making_flat = all(put is not None for put in puts)
-    lines = [
-        "def inbound(fields, refs):",
-        "    get = fields.get",
-        "    values = {}",
-        "    checked = True",
-    ]
+    lines = [f"def {name}(fields, refs):"]
+    if taken:
+        # Only a plain dict: a subclass's `__missing__` would answer for an absent field.
+        namespace["each"] = each
+        namespace["take"] = operator.itemgetter(*(fields[index].native[0] for index in taken))
+        names = ", ".join(f"n{index}" for index in taken)
+        lines += [
+            "    if type(fields) is not dict:",
+            "        return each(fields, refs)",
+            "    try:",
+            f"        {names} = take(fields)",
+            "    except KeyError:",
+            "        return each(fields, refs)",
+        ]
+    else:
+        lines.append("    get = fields.get")
+    lines += ["    values = {}", "    checked = True"]
     if making_flat:
         lines += ["    flat = {}", "    whole = True"]
     parts = _local_parts(fields)
@@ -73,39 +117,23 @@ def build_inbound(fields: Sequence[CompiledField], entity: Entity) -> InboundFun
     for index, field in enumerate(fields):
         namespace[f"f{index}"] = field
         lines.append(f"    # {field.label!r}")
-        if len(field.native) == 1 and "." not in field.native[0]:
+        present = index in taken
+        if present:
+            lines.append(f"    v = n{index}")
+        elif _plain_native(field):
             lines.append(f"    v = get({field.native[0]!r}, MISSING)")
         else:
             namespace[f"rd{index}"] = field.read
             lines.append(f"    v = rd{index}(fields)")
-        lines.append("    if v is not MISSING:")
-        if field.forward is not None and field.forward is not identity:
-            lines += [
-                "        if v is not None:",
-                "            try:",
-                *_chain(chain_steps(field.forward), f"fw{index}", namespace, indent=16),
-                "            except CONVERSION_ERRORS as error:",
-                f"                raise fail(f{index}, error) from None",
-            ]
-        if field.required:
-            lines += [
-                "        if v is None:",
-                f"            raise fail(f{index}, 'required, but empty')",
-            ]
-        if field.ref is not None:
-            namespace[f"e{index}"] = field.ref
-            lines += [
-                "        if v is not None:",
-                f"            key = refs.canonical_key(e{index}, str(v))",
-                "            if key is None:",
-                f"                raise UnresolvedReference(e{index}.value, str(v), "
-                f"{field.canonical[0]!r})",
-                "            v = key or None  # DELETED_REFERENCE: the parent is gone",
-            ]
-        lines += _check(field, index, namespace, entity)
-        lines += _assign(field, index, namespace, parts)
+        body = _convert(field, index, namespace, entity, specialise=specialise)
+        body += _assign(field, index, namespace, parts)
         if making_flat:
-            lines += [f"        {line}" for line in puts[index] or ()]
+            body += puts[index] or []
+        if present:
+            lines += _indented(body, 4)
+            continue
+        lines.append("    if v is not MISSING:")
+        lines += _indented(body, 8)
         if field.required:
             lines += [
                 "    else:",
@@ -114,7 +142,7 @@ def build_inbound(fields: Sequence[CompiledField], entity: Entity) -> InboundFun
     lines.append(
         f"    return values, checked, {'flat if whole else None' if making_flat else 'None'}"
     )
-    return _define("inbound", lines, namespace)
+    return _define(name, lines, namespace)
 
 
 def _flat(field: CompiledField, entity: Entity) -> list[str] | None:
@@ -146,7 +174,8 @@ def _flat(field: CompiledField, entity: Entity) -> list[str] | None:
     if check.kind == "decimal":
         value = "None if v is None else format(v.normalize(), 'f')"
     elif check.kind == "enum":
-        value = "None if v is None else v.value"
+        # (`_value_` is the attribute `value` reads through a descriptor call: enum's docs.)
+        value = "None if v is None else v._value_"
     elif check.exact is dt.date:
         value = "None if v is None else v.isoformat()"
     else:
@@ -154,20 +183,90 @@ def _flat(field: CompiledField, entity: Entity) -> list[str] | None:
     return ["if checked:", f"    flat[{path!r}] = {value}"]
 
 
+def _indented(lines: Sequence[str], indent: int) -> list[str]:
+    pad = " " * indent
+    return [f"{pad}{line}" for line in lines]
+
+
+def _convert(
+    field: CompiledField, index: int, namespace: dict[str, Any], entity: Entity, *, specialise: bool
+) -> list[str]:
+    """Lines (at no indent) turning the native `v` into the checked canonical `v`: the
+    transform chain, the required test, the reference lookup and the type check, in that
+    order; for each input type the chain's `Inline` forms fit, a branch of its own first."""
+    check = value_check(entity, field.canonical[0]) if len(field.canonical) == 1 else VALIDATE
+    steps = () if field.forward in (None, identity) else chain_steps(field.forward)
+    general: list[str] = []
+    if steps:
+        general += [
+            "if v is not None:",
+            "    try:",
+            *_chain(steps, f"fw{index}", namespace, indent=8, forms=specialise),
+            "    except CONVERSION_ERRORS as error:",
+            f"        raise fail(f{index}, error) from None",
+        ]
+    if field.required:
+        general += ["if v is None:", f"    raise fail(f{index}, 'required, but empty')"]
+    if field.ref is not None:
+        namespace[f"e{index}"] = field.ref
+        general += [
+            "if v is not None:",
+            f"    key = refs.canonical_key(e{index}, str(v))",
+            "    if key is None:",
+            f"        raise UnresolvedReference(e{index}.value, str(v), {field.canonical[0]!r})",
+            "    v = key or None  # DELETED_REFERENCE: the parent is gone",
+        ]
+    general += _check(check, index, namespace)
+    branches = specialised(steps) if specialise and field.ref is None else []
+    if not branches:
+        return general
+    lines: list[str] = []
+    for number, (accepts, forms, gives) in enumerate(branches):
+        namespace[f"in{index}_{number}"] = accepts
+        lines.append(f"{'if' if number == 0 else 'elif'} type(v) is in{index}_{number}:")
+        chain = inline_chain(steps, forms, f"fw{index}", namespace, indent=8)
+        if chain:
+            lines += [
+                "    try:",
+                *chain,
+                "    except CONVERSION_ERRORS as error:",
+                f"        raise fail(f{index}, error) from None",
+            ]
+        if field.required and NONE in gives:
+            lines += ["    if v is None:", f"        raise fail(f{index}, 'required, but empty')"]
+        if not proven(check, gives, field.required):
+            lines += _indented(_check(check, index, namespace, gives=gives), 4)
+        if lines[-1].startswith(("if ", "elif ")):
+            lines.append("    pass  # (already what the field holds)")
+    lines.append("else:")
+    return lines + _indented(general, 4)
+
+
 def _chain(
-    steps: Sequence[Callable[[Any], Any]], name: str, namespace: dict[str, Any], *, indent: int
+    steps: Sequence[Callable[[Any], Any]],
+    name: str,
+    namespace: dict[str, Any],
+    *,
+    indent: int,
+    forms: bool = True,
 ) -> list[str]:
     """A transform chain unrolled: each step applied while the value is not None (as
-    `compose` does), text normalisers written inline for a `str` (`INLINE_FOR_TEXT`)."""
+    `compose` does); with `forms`, a step whose `Inline` form takes `str` is written inline
+    for a `str` (the common native type), and called for anything else."""
     lines = []
     for number, step in enumerate(steps):
         pad = " " * indent
         namespace[f"{name}_{number}"] = step
         call = f"{name}_{number}(v)"
-        inline = INLINE_FOR_TEXT.get(step)
-        if inline is None:
+        text = (
+            next((f for f in inline_forms(step) if f.accepts is str and f.expression), None)
+            if forms
+            else None
+        )
+        if text is None:
             lines.append(f"{pad}v = {call}")
         else:
+            inline = expression(text, f"{name}_{number}", namespace)
             lines += [f"{pad}if type(v) is str:", f"{pad}    v = {inline}", f"{pad}else:"]
             lines.append(f"{pad}    v = {call}")
         if number < len(steps) - 1:
@@ -177,37 +276,39 @@ def _chain(
 
 
 def _check(
-    field: CompiledField, index: int, namespace: dict[str, Any], entity: Entity
+    check: ValueCheck,
+    index: int,
+    namespace: dict[str, Any],
+    *,
+    gives: frozenset[type] | None = None,
 ) -> list[str]:
-    """Lines testing `v` against the canonical type; a failed test clears `checked`."""
-    check = value_check(entity, field.canonical[0]) if len(field.canonical) == 1 else VALIDATE
+    """Lines (at no indent) testing `v` against the canonical type; a failed test clears
+    `checked`. `gives`: the types `v` is known to have, where known."""
     if check.kind == "any":
         return []
     if check.kind == "validate":
-        return ["        checked = False"]
-    present = "v is not None and " if check.optional else ""
+        return ["checked = False"]
+    maybe_none = gives is None or NONE in gives
+    present = "v is not None and " if check.optional and maybe_none else ""
     if check.kind == "exact":
         namespace[f"x{index}"] = check.exact
-        return [f"        if {present}type(v) is not x{index}:", "            checked = False"]
+        return [f"if {present}type(v) is not x{index}:", "    checked = False"]
     if check.kind == "decimal":
         return [
-            f"        if {present}(type(v) is not Decimal or not v.is_finite()):",
-            "            checked = False",
+            f"if {present}(type(v) is not Decimal or not v.is_finite()):",
+            "    checked = False",
         ]
     namespace[f"en{index}"] = check.enum
     namespace[f"em{index}"] = check.members
     # A member or its value becomes the member, as pydantic makes it.
-    test = f"type(v) is str or type(v) is en{index}"
-    body = [
-        f"m = em{index}.get(v) if {test} else None",
-        "if m is None:",
-        "    checked = False",
-        "else:",
-        "    v = m",
-    ]
-    if not check.optional:  # None is no member: it fails the test like any other non-member
-        return [f"        {line}" for line in body]
-    return ["        if v is not None:", *[f"            {line}" for line in body]]
+    if gives is not None and gives - {NONE} == {str}:
+        find = f"em{index}.get(v)"  # (text: no type to test; None finds no member)
+    else:
+        find = f"em{index}.get(v) if type(v) is str or type(v) is en{index} else None"
+    body = [f"m = {find}", "if m is None:", "    checked = False", "else:", "    v = m"]
+    if not (check.optional and maybe_none):  # (None is no member: it fails the test)
+        return body
+    return ["if v is not None:", *_indented(body, 4)]
 
 
 def _local_parts(fields: Sequence[CompiledField]) -> frozenset[str]:
@@ -229,21 +330,21 @@ def _assign(
 ) -> list[str]:
     if len(field.canonical) > 1:
         namespace[f"as{index}"] = field.assign
-        return [f"        as{index}(values, v)"]
+        return [f"as{index}(values, v)"]
     head, _, tail = field.canonical[0].partition(".")
     if not tail:
-        return [f"        values[{head!r}] = v"]
+        return [f"values[{head!r}] = v"]
     if head in parts:
         return [
-            f"        if p_{head} is None:",
-            f"            p_{head} = values[{head!r}] = {{}}",
-            f"        p_{head}[{tail!r}] = v",
+            f"if p_{head} is None:",
+            f"    p_{head} = values[{head!r}] = {{}}",
+            f"p_{head}[{tail!r}] = v",
         ]
     return [
-        f"        part = values.get({head!r})",
-        "        if part is None:",
-        f"            part = values[{head!r}] = {{}}",
-        f"        part[{tail!r}] = v",
+        f"part = values.get({head!r})",
+        "if part is None:",
+        f"    part = values[{head!r}] = {{}}",
+        f"part[{tail!r}] = v",
     ]
 
 

@@ -59,6 +59,39 @@ class Transform:
     shorthand: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Inline:
+    """What a transform's `forward` computes for a value of exactly type `accepts`, so that the
+    generated mapping code (`codegen.py`) can write it in place of the call, and knows the
+    type of what comes out (a field whose value is already of its canonical type then needs
+    no type test).
+
+    `expression` is Python source in `v`, `{self}` (the function itself: the way back to the
+    general case) and `{name}` for each of `bound`'s objects, or None when the function is
+    still called and only `gives` is known. It must compute what the function computes and
+    raise what it raises for every value of type `accepts`; the mapping tests run both on
+    many values (tests/mapping/test_inline_transforms.py). `gives`: the exact types the result
+    can have, `type(None)` among them where it can be None; a `Decimal` given is finite.
+    """
+
+    accepts: type
+    expression: str | None
+    gives: tuple[type, ...]
+    bound: tuple[tuple[str, Any], ...] = ()
+
+
+def inline(function: Function, *forms: Inline) -> Function:
+    """`function`, with what it computes for some exact input types (see `Inline`)."""
+    function.inline = forms  # type: ignore[attr-defined]
+    return function
+
+
+def inline_forms(function: Function) -> tuple[Inline, ...]:
+    """The `Inline` forms `inline()` gave `function` (none for every other function)."""
+    forms: tuple[Inline, ...] = getattr(function, "inline", ())
+    return forms
+
+
 def compose(functions: Sequence[Function]) -> Function:
     """One function applying `functions` in order; callers never pass it `None`.
 

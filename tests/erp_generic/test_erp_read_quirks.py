@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from adapters.erp_generic.quirks import Unreadable, any_unreadable, to_decimal
+from adapters.erp_generic.quirks import (
+    Unreadable,
+    any_unreadable,
+    made_since,
+    to_decimal,
+    unreadable_mark,
+)
 from connector.adapter import NativeRecord
 from connector.model import Entity
 from tests.erp_generic.conftest import build_adapter, fill_sample
@@ -34,6 +40,16 @@ def test_booleans_and_non_numbers_stay_unreadable():
     assert isinstance(to_decimal("abc"), Unreadable)
     assert any_unreadable({"a": 1, "b": Unreadable("x")}, ("a", "b"))
     assert not any_unreadable({"a": 1, "b": None}, ("a", "b", "missing"))
+
+
+def test_a_mark_tells_whether_a_marker_was_made_since():
+    """What lets the SQL reader skip looking at the values of a page without a marker."""
+    mark = unreadable_mark()
+    assert to_decimal(5) == Decimal(5) and to_decimal("1.5") == Decimal("1.5")
+    assert not made_since(mark)
+    mark = unreadable_mark()
+    to_decimal("abc")
+    assert made_since(mark)
 
 
 def values(record: NativeRecord, column: str) -> list[Any]:
