@@ -38,12 +38,11 @@ def changed(url: str, **parts: str) -> str:
 
 @pytest.fixture(params=["postgresql", "mariadb"])
 def server(request: pytest.FixtureRequest) -> str:
-    """The server's test URL, once a fixture has found the server there (or skipped)."""
-    if request.param == "postgresql":
-        request.getfixturevalue("pg_schema_url")
-        return PG_URL
-    request.getfixturevalue("mysql_database_url")
-    return MYSQL_URL
+    """A fresh schema (PostgreSQL) or database (MariaDB) on each server: a store opened there
+    migrates its own tables, whatever revision other branches left in the shared one."""
+    fixture = "pg_schema_url" if request.param == "postgresql" else "mysql_database_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
 
 
 @pytest.mark.parametrize(
