@@ -478,6 +478,7 @@ class SqlStore:
         A row whose values and lines already are what the write wants is not touched at all:
         its `updated_at` stays, so the ERP's change feed (and ours) does not see our echo.
         Inserts are completed and checked by writes.py; `write: staging` goes to staging.py.
+        The row compared with comes from `known` (the batch's, read ahead) or a SELECT of its own.
         """
         if tables.staging is not None and tables.config.write == "staging":
             return write_staged(connection, tables.staging, write, values, lines)
@@ -516,7 +517,7 @@ class SqlStore:
             if lines is not None and tables.lines is not None:
                 self._sync_lines(connection, tables, pk, lines)
             return WriteResult(write.key, str(pk), created=created, updated_at=now)
-        if current is NOT_READ or current is None:
+        if current is NOT_READ:
             current = None if pk is _NO_SUCH_ID else known.take(pk)
         if current is NOT_READ:
             current = connection.execute(sa.select(table).where(key == pk)).mappings().first()
