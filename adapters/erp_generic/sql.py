@@ -27,6 +27,7 @@ from adapters.erp_generic.coerce import (
     stored_moment,
     to_column_value,
 )
+from adapters.erp_generic.current_rows import NOT_READ, CurrentRows, read_current
 from adapters.erp_generic.dberrors import classify, database_failure, record_error
 from adapters.erp_generic.lines import match_lines
 from adapters.erp_generic.quirks import (
@@ -364,11 +365,14 @@ class SqlStore:
 
         def write_all(connection: Connection, isolate: bool) -> list[WriteResult]:
             now = self._now(tables)
+            known = self._current_rows(connection, tables, [write for write, _, _ in ready])
             out: list[WriteResult] = []
             for write, values, lines in ready:
                 savepoint = connection.begin_nested() if isolate else None
                 try:
-                    out.append(self._write_one(connection, tables, write, values, lines, now))
+                    out.append(
+                        self._write_one(connection, tables, write, values, lines, now, known)
+                    )
                 except RecordError as error:
                     # Refused before or without harm (see writes.py); a staged row that now
                     # waits for the ERP's import job is kept.
@@ -455,6 +459,17 @@ class SqlStore:
         except sa.exc.DBAPIError as error:
             raise database_failure(error, doing) from error
 
+    def _current_rows(
+        self, connection: Connection, tables: EntityTables, writes: Sequence[NativeWrite]
+    ) -> CurrentRows:
+        """The rows the batch's writes compare against, read in one query (current_rows.py)."""
+        if tables.staging is not None and tables.config.write == "staging":
+            return CurrentRows()  # staged writes read no row of the table
+        key = tables.table.c[tables.config.primary_key]
+        bound = _convert_ids(key, (w.external_id for w in writes if w.external_id is not None))
+        unbound = [w.key for w in writes if w.external_id is None]
+        return read_current(connection, tables, bound, unbound)
+
     def _write_one(
         self,
         connection: Connection,
@@ -463,12 +478,14 @@ class SqlStore:
         values: dict[str, Any],
         lines: list[dict[str, Any]] | None,
         now: dt.datetime,
+        known: CurrentRows,
     ) -> WriteResult:
         """Insert, or update only the columns (and lines) whose stored value differs.
 
         A row whose values and lines already are what the write wants is not touched at all:
         its `updated_at` stays, so the ERP's change feed (and ours) does not see our echo.
         Inserts are completed and checked by writes.py; `write: staging` goes to staging.py.
+        The row compared with comes from `known` (the batch's, read ahead) or a SELECT of its own.
         """
         if tables.staging is not None and tables.config.write == "staging":
             return write_staged(connection, tables.staging, write, values, lines)
@@ -478,13 +495,18 @@ class SqlStore:
         if write.external_id is not None:
             values.pop(config.primary_key, None)
         pk: Any = None
+        current: Any = NOT_READ
         if write.external_id is not None:
             pk = _convert_id(key, write.external_id)
         elif config.sync_key is not None:
-            sync_key = table.c[config.sync_key]
-            pk = connection.execute(
-                sa.select(key).where(sync_key == write.key)
-            ).scalar_one_or_none()
+            current = known.take_synced(write.key)
+            if current is NOT_READ:
+                sync_key = table.c[config.sync_key]
+                pk = connection.execute(
+                    sa.select(key).where(sync_key == write.key)
+                ).scalar_one_or_none()
+            elif current is not None:
+                pk = current[config.primary_key]
         if pk is None and write.external_id is None:
             # A new row: stamped, with the canonical key so a replayed create finds it.
             values[config.updated_at] = to_column_value(table.c[config.updated_at], now)
@@ -498,11 +520,13 @@ class SqlStore:
                 # An ERP-assigned key is drawn (and checked) for a real insert only; a row an
                 # earlier, unbound attempt left is found and updated instead.
                 pk, created = insert_new(connection, tables, write, values)
+            known.take(pk)  # an earlier attempt's row it updated: read it afresh from now on
             if lines is not None and tables.lines is not None:
                 self._sync_lines(connection, tables, pk, lines)
             return WriteResult(write.key, str(pk), created=created, updated_at=now)
-        current = None
-        if pk is not _NO_SUCH_ID:
+        if current is NOT_READ:
+            current = None if pk is _NO_SUCH_ID else known.take(pk)
+        if current is NOT_READ:
             current = connection.execute(sa.select(table).where(key == pk)).mappings().first()
         if current is None:
             error = RecordError(

@@ -35,7 +35,6 @@ MariaDB's: mariadb.com/kb/en/server-system-variables (`max_statement_time`,
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from sqlalchemy.engine import ExceptionContext
 
 from connector.errors import ConfigurationError, StoreRefusedError
 from connector.state.base import MYSQL_FAMILY
+from connector.state.pgrefusals import postgres_refused
 from connector.state.snapshots import decode_json_bytes
 
 #: MariaDB's oldest release with what the store uses: `FOR UPDATE SKIP LOCKED` (the inbox
@@ -109,34 +109,22 @@ _MYSQL_REFUSALS = frozenset(
 _MYSQL_NO_SUCH_TABLE = 1146
 _POSTGRES_UNDEFINED_TABLE = "42P01"
 
-#: PostgreSQL's, as the text of the server's FATAL message: libpq reports a failed connection
-#: as text only (`PQerrorMessage`; psycopg's error then has no `sqlstate`). SQLSTATE 3D000,
-#: 28000 (three times: no such role, NOLOGIN, no pg_hba line), 28P01 and 42501, then libpq's
-#: own word for a password it was asked for and not given. A server whose `lc_messages` is not
-#: English words them otherwise: its refusals stay outages, as before.
-_POSTGRES_REFUSALS = (
-    re.compile(r'FATAL: +database ".*" does not exist'),
-    re.compile(r'FATAL: +role ".*" does not exist'),
-    re.compile(r'FATAL: +role ".*" is not permitted to log in'),
-    re.compile(r"FATAL: +no pg_hba\.conf entry for"),
-    re.compile(r"FATAL: +password authentication failed for user"),
-    re.compile(r"FATAL: +permission denied for database"),
-    re.compile(r"fe_sendauth: no password supplied"),
-)
-
 
 def is_refusal(error: BaseException) -> bool:
     """True when the server answered, and refused the store's connection for what `state.url`
     says (an unknown database, user or password, no right to connect): not an outage."""
     original = getattr(error, "orig", None)
-    if not isinstance(error, exc.OperationalError) or original is None:
+    if not isinstance(error, exc.DBAPIError) or original is None:
         return False
     module = type(original).__module__.partition(".")[0]
-    if module == "pymysql":
-        return bool(original.args) and original.args[0] in _MYSQL_REFUSALS
-    if module == "psycopg":
-        text = str(original)
-        return any(pattern.search(text) for pattern in _POSTGRES_REFUSALS)
+    if module == "pymysql":  # by error number: the same in every `lc_messages`
+        return (
+            isinstance(error, exc.OperationalError)
+            and bool(original.args)
+            and original.args[0] in _MYSQL_REFUSALS
+        )
+    if module == "psycopg":  # by SQLSTATE where psycopg has one (`connector.state.pgrefusals`)
+        return postgres_refused(original)
     return False
 
 

@@ -38,12 +38,11 @@ def changed(url: str, **parts: str) -> str:
 
 @pytest.fixture(params=["postgresql", "mariadb"])
 def server(request: pytest.FixtureRequest) -> str:
-    """The server's test URL, once a fixture has found the server there (or skipped)."""
-    if request.param == "postgresql":
-        request.getfixturevalue("pg_schema_url")
-        return PG_URL
-    request.getfixturevalue("mysql_database_url")
-    return MYSQL_URL
+    """A fresh schema (PostgreSQL) or database (MariaDB) on each server: a store opened there
+    migrates its own tables, whatever revision other branches left in the shared one."""
+    fixture = "pg_schema_url" if request.param == "postgresql" else "mysql_database_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
 
 
 @pytest.mark.parametrize(
@@ -93,7 +92,16 @@ def test_a_closed_port_is_still_a_store_that_is_not_answering(server: str, tmp_p
     ("message", "refused"),
     [
         ('connection failed: … failed: FATAL:  password authentication failed for user "x"', True),
-        ('connection failed: … failed: FATAL:  no pg_hba.conf entry for host "10.0.0.1"', True),
+        (
+            'connection failed: … failed: FATAL:  no pg_hba.conf entry for host "10.0.0.1", '
+            'user "sync", database "sync", no encryption',
+            True,
+        ),
+        (  # PostgreSQL 11's words
+            'connection failed: … failed: FATAL:  no pg_hba.conf entry for host "10.0.0.1", '
+            'user "sync", database "sync", SSL off',
+            True,
+        ),
         ('connection failed: … failed: FATAL:  permission denied for database "sync"', True),
         ('connection failed: … failed: FATAL:  role "sync" is not permitted to log in', True),
         ("connection failed: … failed: fe_sendauth: no password supplied", True),
@@ -107,11 +115,83 @@ def test_postgresql_refusals_the_test_server_cannot_show(message: str, refused: 
     assert is_refusal(error) is refused
 
 
-def test_the_command_line_exits_2_for_an_unknown_mariadb_database(
-    mysql_database_url: str, tmp_path: Path
+#: As a server with `lc_messages` German, Russian or Japanese words them (the German ones as a
+#: PostgreSQL 15 cluster initialised with `--lc-messages=de_DE.UTF-8` sent them to psycopg).
+TRANSLATED = [
+    ("failed: FATAL:  Datenbank »sync« existiert nicht", True),
+    ("failed: FATAL:  Rolle »sync« hat keine Berechtigung zum Einloggen", True),
+    ("failed: FATAL:  Passwort-Authentifizierung für Benutzer »sync« fehlgeschlagen", True),
+    ("failed: FATAL:  keine Berechtigung für Datenbank »sync«", True),
+    (
+        "failed: FATAL:  pg_hba.conf lehnt Verbindung ab für Host »127.0.0.1«, Benutzer "
+        "»sync«, Datenbank »sync«, keine Verschlüsselung",
+        True,
+    ),
+    ('failed: ВАЖНО:  для роли "sync" вход запрещён', True),
+    ('failed: FATAL:  ユーザー"sync"のパスワード認証に失敗しました', True),
+    ("failed: FATAL:  l'authentification par mot de passe a échoué", False),  # not its words
+    ("failed: FATAL:  das Datenbanksystem startet", False),
+    ("failed: ВАЖНО:  извините, уже слишком много клиентов", False),
+]
+
+
+@pytest.mark.parametrize(("message", "refused"), TRANSLATED)
+def test_postgresql_refusals_in_the_servers_language(message: str, refused: bool):
+    """psycopg has no SQLSTATE for a connection the server refused (only libpq's text, in the
+    server's `lc_messages`): the refusal is still told from the transient failures."""
+    error = exc.OperationalError("connect", {}, psycopg.OperationalError(f"connection {message}"))
+    assert is_refusal(error) is refused
+    assert is_outage(error) is not refused
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "wrapper", "refused"),
+    [
+        ("28P01", exc.OperationalError, True),  # invalid_password
+        ("28000", exc.OperationalError, True),  # invalid_authorization_specification
+        ("3D000", exc.ProgrammingError, True),  # invalid_catalog_name
+        ("57P01", exc.OperationalError, False),  # admin_shutdown: a session ended, an outage
+        ("57P03", exc.OperationalError, False),  # cannot_connect_now: starting up
+        ("53300", exc.OperationalError, False),  # too_many_connections
+    ],
+)
+def test_a_postgresql_error_with_a_sqlstate_is_decided_by_it(
+    sqlstate: str, wrapper: type[exc.DBAPIError], refused: bool
 ):
+    """Where psycopg has the SQLSTATE, it decides, whatever the words say (here the words
+    always say a refusal)."""
+    original = psycopg.errors.lookup(sqlstate)('password authentication failed for user "x"')
+    assert original.sqlstate == sqlstate
+    assert is_refusal(wrapper("SELECT 1", {}, original)) is refused
+
+
+def test_a_statement_refused_a_privilege_is_no_refusal_of_the_store(pg_schema_url: str):
+    """42501 (insufficient_privilege) refuses a connection only before a session exists (no
+    CONNECT right); a statement it refuses (a table the account may not read) is an error of
+    that statement, neither a refusal nor an outage. On the real server."""
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    role = f"r_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE ROLE "{role}"'))
+            connection.execute(text("CREATE TABLE IF NOT EXISTS refusal_private (x int)"))
+            connection.execute(text("REVOKE ALL ON refusal_private FROM PUBLIC"))
+            connection.execute(text(f'SET ROLE "{role}"'))
+            with pytest.raises(exc.ProgrammingError) as raised:
+                connection.execute(text("SELECT x FROM refusal_private"))
+            connection.execute(text("RESET ROLE"))
+        assert getattr(raised.value.orig, "sqlstate", None) == "42501"
+        assert not is_refusal(raised.value) and not is_outage(raised.value)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS refusal_private"))
+            connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()
+
+
+def test_the_command_line_exits_2_for_an_unknown_database(server: str, tmp_path: Path):
     config = tmp_path / "config.yaml"
-    url = changed(mysql_database_url, database=NO_SUCH_DB)
+    url = changed(server, database=NO_SUCH_DB)
     state = {"version": 1, "state": {"url": url}, "systems": {}, "routes": []}
     config.write_text(yaml.safe_dump(state))
     done = subprocess.run(
@@ -122,7 +202,9 @@ def test_the_command_line_exits_2_for_an_unknown_mariadb_database(
         check=False,
     )
     assert done.returncode == 2, done.stderr
-    assert f"Unknown database '{NO_SUCH_DB}'" in done.stderr
+    assert re.search(
+        f"Unknown database '{NO_SUCH_DB}'|database \"{NO_SUCH_DB}\" does not", done.stderr
+    )
 
 
 @pytest.fixture(params=sorted(CASES), ids=lambda case: "-".join(case))
