@@ -12,7 +12,7 @@ never stops its neighbours. Records that failed before the write are filed by
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from collections.abc import Set as AbstractSet
 
 from connector.adapter import WriteResult
@@ -48,16 +48,26 @@ class Binder:
         self.dry_run = dry_run
         self.source_is_a_target = source_is_a_target
 
-    def record_source(self, entity: Entity, items: list[Outgoing]) -> None:
+    def record_source(
+        self, entity: Entity, items: list[Outgoing], unbound: Container[str] | None = None
+    ) -> None:
         """Bind every record on the source side, with what it holds now, *before* pushing.
 
         A new key is durable before the target sees it, so a create replayed after a crash
         reuses the key (and the target's upsert by it makes the replay an update). Records
         that need no write are handled here for good: their pending failures are resolved.
+
+        `unbound`: the keys that were not bound in the source before (`Keyed.unbound`); the
+        others the source's resolver learnt when it looked them up (`noted_deletions`: unless
+        a deletion may have changed its mind since). None: every key is learnt.
         """
-        learn = self.source_refs.learn
+        refs = self.source_refs
+        if refs.noted_deletions:
+            unbound = None
+        learn = refs.learn
         for item in items:
-            learn(entity, item.key, item.native.id)
+            if unbound is None or item.key in unbound:
+                learn(entity, item.key, item.native.id)
         if self.dry_run or not items:
             return
         # The source's snapshot only serves routes that write *into* the source system (their

@@ -48,6 +48,32 @@ def test_the_source_side_is_bound_with_what_it_holds_before_anything_is_written(
     assert sqlite_store.bindings_for(Entity.CUSTOMER, route.source, ["k2"])["k2"].snapshot is None
 
 
+def test_the_source_side_learns_only_the_keys_it_did_not_hold_before_unless_it_saw_a_deletion(
+    sqlite_store, route
+):
+    stage, refs = binder(sqlite_store, route)
+    learnt: list[str] = []
+    learn = refs.learn
+    refs.learn = lambda entity, key, external_id: (
+        learnt.append(key),
+        learn(entity, key, external_id),
+    )  # type: ignore[method-assign]
+    items = outgoing(("k1", Customer(number="N1")), ("k2", Customer(number="N2")))
+    stage.record_source(Entity.CUSTOMER, items, {"k2"})
+    assert learnt == ["k2"], "k1 was found bound in the source: its resolver holds it"
+    assert refs.canonical_key(Entity.CUSTOMER, "e2") == "k2"
+    # Asked of the store then, where it is bound now.
+    assert refs.canonical_key(Entity.CUSTOMER, "e1") == "k1"
+    # Once a deletion is noted, what the resolver holds may be out of date: all are learnt.
+    learnt.clear()
+    refs.deleted(Entity.CUSTOMER, external_ids=["e9"])
+    stage.record_source(Entity.CUSTOMER, items, {"k2"})
+    assert learnt == ["k1", "k2"]
+    learnt.clear()
+    stage.record_source(Entity.CUSTOMER, items)
+    assert learnt == ["k1", "k2"], "no keys given: every one is learnt"
+
+
 def test_a_record_read_again_as_it_was_bound_is_not_rewritten_on_the_source_side(tmp_path, route):
     moments = iter(at(minute) for minute in range(10, 20))
     store = open_store(
