@@ -51,15 +51,19 @@ class Binder:
     def record_source(
         self, entity: Entity, items: list[Outgoing], unbound: Container[str] | None = None
     ) -> None:
-        """Bind every record on the source side, with what it holds now, *before* pushing.
+        """Bind the records on the source side, with what they hold now, *before* pushing.
 
         A new key is durable before the target sees it, so a create replayed after a crash
         reuses the key (and the target's upsert by it makes the replay an update). Records
         that need no write are handled here for good: their pending failures are resolved.
 
-        `unbound`: the keys that were not bound in the source before (`Keyed.unbound`); the
-        others the source's resolver learnt when it looked them up (`noted_deletions`: unless
-        a deletion may have changed its mind since). None: every key is learnt.
+        `unbound`: the keys that were not bound in the source before (`Keyed.unbound`). The
+        others the source's resolver learnt when it looked them up, and their binding holds
+        their key already: one about to be written is bound with its result instead, and only
+        if the target took it (`Outgoing.source_after`), so that a write that fails (or never
+        happens: a crash before it) leaves what was last synced with the source as it was, and
+        the retry still finds the change. None (or once the resolver noted a deletion, which
+        may have changed what it holds): every record is learnt and bound here.
         """
         refs = self.source_refs
         if refs.noted_deletions:
@@ -73,37 +77,53 @@ class Binder:
         # The source's snapshot only serves routes that write *into* the source system (their
         # diff and echo check); without one, binding the key is all that is needed.
         keep = self.source_is_a_target
+        binds: list[tuple[Outgoing, EncodedSnapshot | None]] = []
+        settled: list[str] = []
+        for item in items:
+            if item.write is not None and unbound is not None and item.key not in unbound:
+                # Bound already: its key is durable. With a snapshot to keep, bound with its
+                # result; without, its binding holds all there is to bind (this key, this id).
+                item.source_after = keep
+                continue
+            encoded = self.source_encoding(item) if keep else None
+            # A record read again as it was bound (same snapshot, same time) is not
+            # rewritten: its binding would only get a new `synced_at`, which nothing reads.
+            if encoded is None or not item.source_unchanged(encoded):
+                binds.append((item, encoded))
+            if item.write is None:
+                settled.append(item.native.id)
+        if not binds and not settled:  # a page of updates: everything is bound with its result
+            return
         source, route = self.route.source, self.route.name
         with self.store.transaction() as tx:
             bind, resolve_failure = tx.bind, tx.resolve_failure
-            for item in items:
+            for item, encoded in binds:
                 native = item.native
-                # Merged into what was last synced: fields the source does not read back (an
-                # outbound-only history, a value it could not take) keep their last value.
-                encoded: EncodedSnapshot | None = None
-                if keep:
-                    # Nothing known yet: what the source holds now is `flat` itself (not a
-                    # copy), whose one encoding then serves the target's binding too.
-                    bound = item.source_binding
-                    snapshot = item.flat
-                    if bound is not None and bound.snapshot:
-                        previous = bound.snapshot
-                        if not observation_replaces(previous, snapshot):
-                            snapshot = observed_snapshot(previous, snapshot)
-                    encoded = item.encoded(snapshot)
-                # A record read again as it was bound (same snapshot, same time) is not
-                # rewritten: its binding would only get a new `synced_at`, which nothing reads.
-                if encoded is None or not item.source_unchanged(encoded):
-                    bind(
-                        entity,
-                        item.key,
-                        source,
-                        native.id,
-                        snapshot=encoded,
-                        remote_updated_at=native.updated_at if keep else None,
-                    )
-                if item.write is None:
-                    resolve_failure(route, entity, native.id)
+                bind(
+                    entity,
+                    item.key,
+                    source,
+                    native.id,
+                    snapshot=encoded,
+                    remote_updated_at=native.updated_at if keep else None,
+                )
+            for source_id in settled:
+                resolve_failure(route, entity, source_id)
+
+    @staticmethod
+    def source_encoding(item: Outgoing) -> EncodedSnapshot | None:
+        """The source's snapshot after reading `item`, encoded: merged into what was last
+        synced, so fields the source does not read back (an outbound-only history, a value it
+        could not take) keep their last value."""
+        # Nothing known yet: what the source holds now is `flat` itself (not a copy), whose
+        # one encoding then serves the target's binding too.
+        bound = item.source_binding
+        snapshot = item.flat
+        if bound is not None and bound.snapshot:
+            previous = bound.snapshot
+            if not observation_replaces(previous, snapshot):
+                snapshot = observed_snapshot(previous, snapshot)
+        return item.encoded(snapshot)
 
     def record_results(self, entity: Entity, outcomes: list[Outcome]) -> list[str]:
         """Bind the written records and file the failed ones, in one transaction; returns the
@@ -112,6 +132,7 @@ class Binder:
         try:
             with self.store.transaction() as tx:
                 tallies = [self._record_result(tx, entity, *outcome) for outcome in outcomes]
+                self._bind_sources_after(tx, entity, outcomes, tallies)
         except StoreConflict:
             # A conflict the check above could not foresee (another process bound the same
             # record meanwhile): record each result alone, so only its own record fails.
@@ -143,10 +164,35 @@ class Binder:
                 )
                 outcomes[index] = (item, WriteResult(item.key, result.external_id, error=error))
 
+    def _bind_sources_after(
+        self, tx: StoreTx, entity: Entity, outcomes: list[Outcome], tallies: list[str]
+    ) -> None:
+        """The source side of the records the target took that were bound there before
+        (`Outgoing.source_after`): after the target's, so each side's binds stay one run of
+        one shape (one statement each)."""
+        source = self.route.source
+        for (item, _), tally in zip(outcomes, tallies, strict=True):
+            if not item.source_after or tally == "failed":
+                continue
+            encoded = self.source_encoding(item)
+            if encoded is not None and item.source_unchanged(encoded):
+                continue
+            native = item.native
+            tx.bind(
+                entity,
+                item.key,
+                source,
+                native.id,
+                snapshot=encoded,
+                remote_updated_at=native.updated_at,
+            )
+
     def _record_alone(self, entity: Entity, item: Outgoing, result: WriteResult) -> str:
         try:
             with self.store.transaction() as tx:
-                return self._record_result(tx, entity, item, result)
+                tally = self._record_result(tx, entity, item, result)
+                self._bind_sources_after(tx, entity, [(item, result)], [tally])
+                return tally
         except StoreConflict as conflict:
             error = RecordError(str(conflict), code="BINDING_CONFLICT")
             with self.store.transaction() as tx:
