@@ -1,11 +1,13 @@
 """Bind: what the store keeps of each record, before and after its write.
 
-Before the write, every record is bound on the *source* side (`record_source`), so a new
+Before the write, records are bound on the *source* side (`record_source`), so a new
 canonical key is durable before the target sees it: a create replayed after a crash reuses the
 key and the target's upsert by it makes the replay an update. After the write, one transaction
 binds the successes with their new snapshot and files the failures with the target's reason
 (`record_results`, given a page's answers or a batch's: see `RouteRun._push_page`); a failure
-never stops its neighbours. Records that failed before the write are filed by
+never stops its neighbours. A record written that was bound in the source already is bound
+there then too, only if the target took it: what was last synced with the source must not
+claim a write that failed. Records that failed before the write are filed by
 `commit_failures`.
 """
 
