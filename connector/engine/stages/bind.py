@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Container
 from collections.abc import Set as AbstractSet
+from operator import attrgetter, itemgetter
 
 from connector.adapter import WriteResult
 from connector.config import RouteConfig
@@ -30,6 +31,10 @@ from connector.state.snapshots import EncodedSnapshot
 from connector.state.store import StateStore, StoreConflict, StoreTx
 
 log = logging.getLogger("connector.engine")
+
+#: An outcome's record, and whether it is to be bound on the source side with its result.
+_RECORD = itemgetter(0)
+_SOURCE_AFTER = attrgetter("source_after")
 
 
 class Binder:
@@ -81,13 +86,14 @@ class Binder:
         keep = self.source_is_a_target
         binds: list[tuple[Outgoing, EncodedSnapshot | None]] = []
         settled: list[str] = []
+        source_encoding = self.source_encoding
         for item in items:
             if item.write is not None and unbound is not None and item.key not in unbound:
                 # Bound already: its key is durable. With a snapshot to keep, bound with its
                 # result; without, its binding holds all there is to bind (this key, this id).
                 item.source_after = keep
                 continue
-            encoded = self.source_encoding(item) if keep else None
+            encoded = source_encoding(item) if keep else None
             # A record read again as it was bound (same snapshot, same time) is not
             # rewritten: its binding would only get a new `synced_at`, which nothing reads.
             if encoded is None or not item.source_unchanged(encoded):
@@ -134,7 +140,9 @@ class Binder:
         try:
             with self.store.transaction() as tx:
                 tallies = [self._record_result(tx, entity, *outcome) for outcome in outcomes]
-                self._bind_sources_after(tx, entity, outcomes, tallies)
+                # (Asked in C first: a page of creates has none, and this runs for every page.)
+                if any(map(_SOURCE_AFTER, map(_RECORD, outcomes))):
+                    self._bind_sources_after(tx, entity, outcomes, tallies)
         except StoreConflict:
             # A conflict the check above could not foresee (another process bound the same
             # record meanwhile): record each result alone, so only its own record fails.
