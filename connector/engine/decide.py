@@ -71,6 +71,10 @@ def _blank(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
+#: The plan of an update with nothing to write (one made once: a named tuple is immutable).
+_UNCHANGED = WritePlan(frozenset(), False)
+
+
 def plan_write(
     incoming: Mapping[str, Any],
     *,
@@ -99,21 +103,26 @@ def plan_write(
       (a deliberate clear); otherwise it is `withheld`: a value missing or unrepresentable in
       the source never erases the target's.
     """
-    create = not bound
-    writable = incoming.keys() & target_paths
-    if create:  # everything the target's mapping writes: no snapshot, no owner to ask
-        return WritePlan(frozenset(writable), True)
-    candidates: Iterable[str] = writable
-    if snapshot is not None:
+    if not bound:  # a create: everything the target's mapping writes, no snapshot, no owner
+        return WritePlan(frozenset(incoming.keys() & target_paths), True)
+    if snapshot is None:
+        candidates = [(path, incoming[path]) for path in incoming.keys() & target_paths]
+    else:
         # A value equal to the snapshot's is neither written nor withheld (every rule below
-        # skips it): most of an update's paths, dropped here in one pass. (Lines equal as
-        # lists are equal line by line too; `same_value` below compares the others.)
+        # skips it): most of an update's paths, dropped here in one pass over the record.
+        # (Lines equal as lists are equal line by line too; `same_value` below compares the
+        # others. One pass over the items: intersecting the keys first builds two sets.)
         known_value = snapshot.get
-        candidates = [path for path in candidates if known_value(path, _MISSING) != incoming[path]]
+        candidates = [
+            (path, value)
+            for path, value in incoming.items()
+            if path in target_paths and known_value(path, _MISSING) != value
+        ]
+        if not candidates:  # unchanged: the common case of a record read again
+            return _UNCHANGED
     paths = set()
     withheld = set()
-    for path in candidates:
-        value = incoming[path]
+    for path, value in candidates:
         owner = owner_of(path)
         if owner is not None and owner not in source_names:
             continue
@@ -129,9 +138,9 @@ def plan_write(
             ):
                 continue
         if snapshot is not None:
-            known = snapshot.get(path, _MISSING)
-            if known == value if path != LINES else same_value(path, known, value):
-                continue  # unchanged: the common case on an incremental run
+            # Every other path differs from the snapshot already (the pass above).
+            if path == LINES and same_value(path, snapshot.get(path, _MISSING), value):
+                continue  # the same lines, in another order or without computed fields
             if snapshot.get(UNWRITTEN + path, _MISSING) == value:
                 continue
         if _blank(value) and (source_snapshot is None or _blank(source_snapshot.get(path))):

@@ -45,6 +45,9 @@ class Outgoing:
     #: Planned paths the target's mapping cannot represent (a label with no option there):
     #: left out of the write, so they neither clear the target nor count as synced.
     unrepresentable: frozenset[str] = frozenset()
+    #: Bind the source side with the result, if the target takes the write (a record bound
+    #: there before, on a route that keeps the source's snapshot: `Binder.record_source`).
+    source_after: bool = False
 
     #: `flat` encoded, once asked for (`encoded`).
     _flat_encoding: EncodedSnapshot | None = field(default=None, init=False, repr=False)

@@ -84,6 +84,13 @@ class BindingResolver:
         self._to_key.fit(in_flight)
         self._to_external.fit(in_flight)
 
+    @property
+    def noted_deletions(self) -> bool:
+        """Whether this run noted a deletion here (`deleted`; every `forget` comes after one):
+        until then, an entry learnt stays right until dropped, and a dropped one the store
+        answers (a dry run drops none), so a binding learnt already need not be learnt again."""
+        return bool(self._deleted_ids or self._deleted_keys)
+
     def learn(self, entity: Entity, key: str, external_id: str) -> None:
         self._to_key[(entity, external_id)] = key
         self._to_external[(entity, key)] = external_id

@@ -228,9 +228,9 @@ class RouteRun:
         known = load_known(
             self.store, entity, self.route, keyed.known_keys, source=self.source_is_a_target
         )
-        for key in keyed.keys:
-            if key in known.target:
-                self.target_refs.learn(entity, key, known.target[key].external_id)
+        learn = self.target_refs.learn
+        for key, binding in known.target.items():
+            learn(entity, key, binding.external_id)
         await self.parents.resolve_target([record for _, record, _ in keyed.records], depth)
 
         rules = PlanRules.of(self.route, entity, self.source_names, self.options.force)
@@ -243,7 +243,7 @@ class RouteRun:
             self.target_refs,
             mapped.flats,
         )
-        self.binder.record_source(entity, planned.outgoing)
+        self.binder.record_source(entity, planned.outgoing, keyed.unbound)
         route = self.route
         report_withheld(entity, planned.withheld, route.source, route.target, route.name)
         return Prepared(
@@ -278,10 +278,17 @@ class RouteRun:
     def _bound(self, entity: Entity, outcomes: list[Outcome]) -> None:
         """Bind the target's answers (one transaction) and count them."""
         tallies = self.binder.record_results(entity, outcomes)
-        learn = self.target_refs.learn
+        refs = self.target_refs
+        # A record updated where it was bound was learnt as its page loaded the binding
+        # (`prepare`): not learnt again unless a deletion was noted since (`noted_deletions`).
+        again = refs.noted_deletions
+        learn = refs.learn
         for (item, result), tally in zip(outcomes, tallies, strict=True):
-            if tally != "failed" and result.external_id is not None:
-                learn(entity, item.key, result.external_id)
+            external_id = result.external_id
+            if tally == "failed" or external_id is None:
+                continue
+            if again or external_id != item.target_id:
+                learn(entity, item.key, external_id)
         # Counted per kind of tally, not per record: `setattr` by name costs as much as a bind.
         counts = self.summary.entity(entity)
         for tally in set(tallies):

@@ -82,6 +82,18 @@ def test_forget_and_deleted_still_empty_references(store: StateStore) -> None:
     assert refs.bound_key(CUSTOMER, "crm-0") is None
 
 
+def test_a_resolver_says_once_it_noted_a_deletion(store: StateStore) -> None:
+    """Until then what it learnt holds (the engine does not learn a binding twice)."""
+    refs = BindingResolver(store, "crm")
+    refs.learn(CUSTOMER, "key-0", "crm-0")
+    assert not refs.noted_deletions
+    refs.deleted(CUSTOMER, keys=["key-9"])
+    assert refs.noted_deletions
+    other = BindingResolver(store, "crm")
+    other.deleted(CUSTOMER, external_ids=["crm-9"])
+    assert other.noted_deletions
+
+
 def test_a_page_larger_than_a_generation_is_kept_whole(store: StateStore) -> None:
     refs = BindingResolver(store, "crm")
     refs.expect(3 * SIZE)

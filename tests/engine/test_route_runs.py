@@ -13,7 +13,7 @@ from connector.engine.service import SyncService
 from connector.model import Entity
 from connector.runtime import Runtime
 from connector.state.store import StateStore
-from connector.testing.memory import MemoryAdapter, MemorySettings
+from connector.testing.memory import MemoryAdapter, MemorySettings, RejectRule
 from tests.engine.helpers import TWO_WAY, config_for
 
 
@@ -141,6 +141,28 @@ async def test_rejected_record_fails_alone_and_retry_succeeds_after_the_fix(
     assert replays[1].counts[Entity.CONTACT].created == 1
     assert store.failures() == []
     assert len(crm.records(Entity.CUSTOMER)) == 30
+
+
+async def test_an_update_the_target_refused_is_written_when_retried(tmp_path, store, systems):
+    """On a two-way route the source's binding keeps what was last synced with the source:
+    a refused write must not count there as synced, or its retry would find no change (and
+    resolve the failure writing nothing)."""
+    erp, crm = systems
+    await run(tmp_path, store, erp, crm, "erp-to-crm")
+    row = next(r for r in erp.records(Entity.CUSTOMER) if r.fields["number"] == "C007")
+    erp.put(Entity.CUSTOMER, {"name": "Renamed 7"}, record_id=row.id)
+    crm.settings.reject.append(RejectRule(field="name", value="Renamed 7", message="blocked"))
+    summary = await run(tmp_path, store, erp, crm, "erp-to-crm")
+    assert summary.counts[Entity.CUSTOMER].failed == 1
+
+    crm.settings.reject.clear()
+    config = config_for(tmp_path)
+    async with Runtime.open(config, store=store, erp=erp, crm=crm) as runtime:
+        (replay,) = await SyncService(runtime).retry_failures(store.failures())
+    assert replay.counts[Entity.CUSTOMER].updated == 1
+    names = [r.fields["name"] for r in crm.records(Entity.CUSTOMER) if r.fields["number"] == "C007"]
+    assert names == ["Renamed 7"]
+    assert store.failures() == []
 
 
 async def test_contact_whose_customer_failed_waits_in_failures(tmp_path, store, systems):

@@ -1,19 +1,22 @@
 """Bind: what the store keeps of each record, before and after its write.
 
-Before the write, every record is bound on the *source* side (`record_source`), so a new
+Before the write, records are bound on the *source* side (`record_source`), so a new
 canonical key is durable before the target sees it: a create replayed after a crash reuses the
 key and the target's upsert by it makes the replay an update. After the write, one transaction
 binds the successes with their new snapshot and files the failures with the target's reason
 (`record_results`, given a page's answers or a batch's: see `RouteRun._push_page`); a failure
-never stops its neighbours. Records that failed before the write are filed by
+never stops its neighbours. A record written that was bound in the source already is bound
+there then too, only if the target took it: what was last synced with the source must not
+claim a write that failed. Records that failed before the write are filed by
 `commit_failures`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from collections.abc import Set as AbstractSet
+from operator import attrgetter, itemgetter
 
 from connector.adapter import WriteResult
 from connector.config import RouteConfig
@@ -28,6 +31,10 @@ from connector.state.snapshots import EncodedSnapshot
 from connector.state.store import StateStore, StoreConflict, StoreTx
 
 log = logging.getLogger("connector.engine")
+
+#: An outcome's record, and whether it is to be bound on the source side with its result.
+_RECORD = itemgetter(0)
+_SOURCE_AFTER = attrgetter("source_after")
 
 
 class Binder:
@@ -48,52 +55,83 @@ class Binder:
         self.dry_run = dry_run
         self.source_is_a_target = source_is_a_target
 
-    def record_source(self, entity: Entity, items: list[Outgoing]) -> None:
-        """Bind every record on the source side, with what it holds now, *before* pushing.
+    def record_source(
+        self, entity: Entity, items: list[Outgoing], unbound: Container[str] | None = None
+    ) -> None:
+        """Bind the records on the source side, with what they hold now, *before* pushing.
 
         A new key is durable before the target sees it, so a create replayed after a crash
         reuses the key (and the target's upsert by it makes the replay an update). Records
         that need no write are handled here for good: their pending failures are resolved.
+
+        `unbound`: the keys that were not bound in the source before (`Keyed.unbound`). The
+        others the source's resolver learnt when it looked them up, and their binding holds
+        their key already: one about to be written is bound with its result instead, and only
+        if the target took it (`Outgoing.source_after`), so that a write that fails (or never
+        happens: a crash before it) leaves what was last synced with the source as it was, and
+        the retry still finds the change. None (or once the resolver noted a deletion, which
+        may have changed what it holds): every record is learnt and bound here.
         """
-        learn = self.source_refs.learn
+        refs = self.source_refs
+        if refs.noted_deletions:
+            unbound = None
+        learn = refs.learn
         for item in items:
-            learn(entity, item.key, item.native.id)
+            if unbound is None or item.key in unbound:
+                learn(entity, item.key, item.native.id)
         if self.dry_run or not items:
             return
         # The source's snapshot only serves routes that write *into* the source system (their
         # diff and echo check); without one, binding the key is all that is needed.
         keep = self.source_is_a_target
+        binds: list[tuple[Outgoing, EncodedSnapshot | None]] = []
+        settled: list[str] = []
+        source_encoding = self.source_encoding
+        for item in items:
+            if item.write is not None and unbound is not None and item.key not in unbound:
+                # Bound already: its key is durable. With a snapshot to keep, bound with its
+                # result; without, its binding holds all there is to bind (this key, this id).
+                item.source_after = keep
+                continue
+            encoded = source_encoding(item) if keep else None
+            # A record read again as it was bound (same snapshot, same time) is not
+            # rewritten: its binding would only get a new `synced_at`, which nothing reads.
+            if encoded is None or not item.source_unchanged(encoded):
+                binds.append((item, encoded))
+            if item.write is None:
+                settled.append(item.native.id)
+        if not binds and not settled:  # a page of updates: everything is bound with its result
+            return
         source, route = self.route.source, self.route.name
         with self.store.transaction() as tx:
             bind, resolve_failure = tx.bind, tx.resolve_failure
-            for item in items:
+            for item, encoded in binds:
                 native = item.native
-                # Merged into what was last synced: fields the source does not read back (an
-                # outbound-only history, a value it could not take) keep their last value.
-                encoded: EncodedSnapshot | None = None
-                if keep:
-                    # Nothing known yet: what the source holds now is `flat` itself (not a
-                    # copy), whose one encoding then serves the target's binding too.
-                    bound = item.source_binding
-                    snapshot = item.flat
-                    if bound is not None and bound.snapshot:
-                        previous = bound.snapshot
-                        if not observation_replaces(previous, snapshot):
-                            snapshot = observed_snapshot(previous, snapshot)
-                    encoded = item.encoded(snapshot)
-                # A record read again as it was bound (same snapshot, same time) is not
-                # rewritten: its binding would only get a new `synced_at`, which nothing reads.
-                if encoded is None or not item.source_unchanged(encoded):
-                    bind(
-                        entity,
-                        item.key,
-                        source,
-                        native.id,
-                        snapshot=encoded,
-                        remote_updated_at=native.updated_at if keep else None,
-                    )
-                if item.write is None:
-                    resolve_failure(route, entity, native.id)
+                bind(
+                    entity,
+                    item.key,
+                    source,
+                    native.id,
+                    snapshot=encoded,
+                    remote_updated_at=native.updated_at if keep else None,
+                )
+            for source_id in settled:
+                resolve_failure(route, entity, source_id)
+
+    @staticmethod
+    def source_encoding(item: Outgoing) -> EncodedSnapshot | None:
+        """The source's snapshot after reading `item`, encoded: merged into what was last
+        synced, so fields the source does not read back (an outbound-only history, a value it
+        could not take) keep their last value."""
+        # Nothing known yet: what the source holds now is `flat` itself (not a copy), whose
+        # one encoding then serves the target's binding too.
+        bound = item.source_binding
+        snapshot = item.flat
+        if bound is not None and bound.snapshot:
+            previous = bound.snapshot
+            if not observation_replaces(previous, snapshot):
+                snapshot = observed_snapshot(previous, snapshot)
+        return item.encoded(snapshot)
 
     def record_results(self, entity: Entity, outcomes: list[Outcome]) -> list[str]:
         """Bind the written records and file the failed ones, in one transaction; returns the
@@ -102,6 +140,9 @@ class Binder:
         try:
             with self.store.transaction() as tx:
                 tallies = [self._record_result(tx, entity, *outcome) for outcome in outcomes]
+                # (Asked in C first: a page of creates has none, and this runs for every page.)
+                if any(map(_SOURCE_AFTER, map(_RECORD, outcomes))):
+                    self._bind_sources_after(tx, entity, outcomes, tallies)
         except StoreConflict:
             # A conflict the check above could not foresee (another process bound the same
             # record meanwhile): record each result alone, so only its own record fails.
@@ -133,10 +174,35 @@ class Binder:
                 )
                 outcomes[index] = (item, WriteResult(item.key, result.external_id, error=error))
 
+    def _bind_sources_after(
+        self, tx: StoreTx, entity: Entity, outcomes: list[Outcome], tallies: list[str]
+    ) -> None:
+        """The source side of the records the target took that were bound there before
+        (`Outgoing.source_after`): after the target's, so each side's binds stay one run of
+        one shape (one statement each)."""
+        source = self.route.source
+        for (item, _), tally in zip(outcomes, tallies, strict=True):
+            if not item.source_after or tally == "failed":
+                continue
+            encoded = self.source_encoding(item)
+            if encoded is not None and item.source_unchanged(encoded):
+                continue
+            native = item.native
+            tx.bind(
+                entity,
+                item.key,
+                source,
+                native.id,
+                snapshot=encoded,
+                remote_updated_at=native.updated_at,
+            )
+
     def _record_alone(self, entity: Entity, item: Outgoing, result: WriteResult) -> str:
         try:
             with self.store.transaction() as tx:
-                return self._record_result(tx, entity, item, result)
+                tally = self._record_result(tx, entity, item, result)
+                self._bind_sources_after(tx, entity, [(item, result)], [tally])
+                return tally
         except StoreConflict as conflict:
             error = RecordError(str(conflict), code="BINDING_CONFLICT")
             with self.store.transaction() as tx:

@@ -29,6 +29,8 @@ class Keyed:
     failed: list[Failed] = field(default_factory=list)
     #: Keys made here for records found nowhere: no binding can hold them yet.
     fresh: set[str] = field(default_factory=set)
+    #: Keys of records found in the target by a natural key (bound there, not in the source).
+    matched: set[str] = field(default_factory=set)
 
     @property
     def keys(self) -> list[str]:
@@ -40,6 +42,12 @@ class Keyed:
         page asks the store about none of its records' bindings)."""
         fresh = self.fresh
         return [key for _, _, key in self.records if key not in fresh]
+
+    @property
+    def unbound(self) -> set[str]:
+        """The keys not bound in the source before this page (matched or fresh): the others
+        the source's resolver holds already, from the lookup that found them."""
+        return self.fresh | self.matched
 
 
 class Matcher:
@@ -91,6 +99,7 @@ class Matcher:
         minted = new_keys(sum(1 for native, _ in unbound if not matches.get(native.id)))
         keyed.fresh.update(minted)
         fresh = iter(minted)
+        keyed.matched.update(matches.values())
         for native, record in unbound:
             record.key = matches.get(native.id) or next(fresh)
             keyed.records.append((native, record, record.key))

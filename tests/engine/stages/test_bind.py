@@ -48,6 +48,62 @@ def test_the_source_side_is_bound_with_what_it_holds_before_anything_is_written(
     assert sqlite_store.bindings_for(Entity.CUSTOMER, route.source, ["k2"])["k2"].snapshot is None
 
 
+def test_a_record_bound_in_the_source_before_is_bound_there_with_its_result_and_only_then(
+    sqlite_store, route
+):
+    """Its key is durable already: what the source holds now is bound only once the target
+    took the write, so a write that failed is still a change when it is retried."""
+    with sqlite_store.transaction() as tx:
+        tx.bind(Entity.CUSTOMER, "k1", route.source, "e1", snapshot={"number": "N0"})
+    stage, refs = binder(sqlite_store, route)
+    learnt: list[str] = []
+    learn = refs.learn
+    refs.learn = lambda entity, key, external_id: (  # type: ignore[method-assign]
+        learnt.append(key),
+        learn(entity, key, external_id),
+    )
+
+    def source_snapshots() -> dict[str, object]:
+        bound = sqlite_store.bindings_for(Entity.CUSTOMER, route.source, ["k1", "k2"])
+        return {key: binding.snapshot for key, binding in bound.items()}
+
+    items = outgoing(("k1", Customer(number="N1")), ("k2", Customer(number="N2")))
+    stage.record_source(Entity.CUSTOMER, items, {"k2"})
+    assert learnt == ["k2"], "k1 was found bound in the source: its resolver holds it"
+    assert source_snapshots() == {"k1": {"number": "N0"}, "k2": {"number": "N2"}}
+    assert [item.source_after for item in items] == [True, False]
+
+    refused = WriteResult("k1", None, error=RecordError("busy", code="BUSY"))
+    assert stage.record_results(Entity.CUSTOMER, [(items[0], refused)]) == ["failed"]
+    assert source_snapshots()["k1"] == {"number": "N0"}, "not synced: the change stays one"
+    took = WriteResult("k1", "crm-1", created=True)
+    assert stage.record_results(Entity.CUSTOMER, [(items[0], took)]) == ["created"]
+    assert source_snapshots()["k1"] == {"number": "N1"}
+    assert refs.canonical_key(Entity.CUSTOMER, "e1") == "k1"  # asked of the store
+
+    # Once a deletion is noted, what the resolver holds may be out of date: all are learnt
+    # and bound before the write, as without the keys.
+    learnt.clear()
+    refs.deleted(Entity.CUSTOMER, external_ids=["e9"])
+    again = outgoing(("k1", Customer(number="N3")))
+    stage.record_source(Entity.CUSTOMER, again, {"k2"})
+    assert learnt == ["k1"] and not again[0].source_after
+    assert source_snapshots()["k1"] == {"number": "N3"}
+
+
+def test_a_page_of_updates_without_a_source_snapshot_opens_no_transaction_before_the_write(
+    sqlite_store, route, monkeypatch
+):
+    stage, _ = binder(sqlite_store, route, keep=False)
+    opened: list[int] = []
+    transaction = sqlite_store.transaction
+    monkeypatch.setattr(sqlite_store, "transaction", lambda: opened.append(1) or transaction())
+    stage.record_source(Entity.CUSTOMER, outgoing(("k1", Customer(number="N1"))), set())
+    assert opened == [], "its binding holds this key and this id: nothing to bind"
+    stage.record_source(Entity.CUSTOMER, outgoing(("k2", Customer(number="N2"))), {"k2"})
+    assert opened == [1]
+
+
 def test_a_record_read_again_as_it_was_bound_is_not_rewritten_on_the_source_side(tmp_path, route):
     moments = iter(at(minute) for minute in range(10, 20))
     store = open_store(

@@ -55,6 +55,9 @@ async def test_bound_records_keep_their_key_and_the_others_are_matched_or_new(sq
     assert keys["e1"] == "k1" and keys["e3"] == "k3"
     assert len({keys["e2"], keys["e4"], "k1", "k3"}) == 4  # new keys, each its own
     assert all(record.key == keys[n.id] for n, record, _ in keyed.records)
+    # All but the one bound in the source: matched (k3, e2's) or new (e4's).
+    assert keyed.unbound == {keys["e2"], keys["e3"], keys["e4"]}
+    assert keyed.fresh == {keys["e4"]}
     # One lookup for the unbound records; the match is bound at once, before any write.
     assert target.lookups == [("number", ["N2", "N3", "N4"])]
     assert sqlite_store.keys_for(Entity.CUSTOMER, route.target, [n2]) == {n2: keys["e2"]}
