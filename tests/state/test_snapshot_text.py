@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
 from connector.state.hotpath import hot_path
-from connector.state.snapshots import _fast_bytes, encode_snapshot
+from connector.state.snapshots import _fast_bytes, decode_json_bytes, encode_snapshot
 
 
 class Tier(StrEnum):
@@ -179,7 +179,13 @@ def test_any_other_text_decodes_or_fails_as_json_loads_does(text: str):
         '{"a":1,"b":2,"a":3}',  # a repeated key: the last value, in the first one's place
         '{"f":1.0,"g":-0.0,"h":1e-320,"k":2.5e+300,"l":[1,2.0,"3",null,true]}',
         ' {"a":[]} \n',
+        '{"max":18446744073709551615,"over":18446744073709551616,"min":-9223372036854775808}',
+        '{"under":-9223372036854775809,"inf":1e400,"tiny":1e-400}',
+        '{"nested":{"big":99999999999999999999},"list":[99999999999999999999]}',
     ],
 )
 def test_texts_a_strict_parser_may_refuse_decode_as_json_loads_decodes_them(text: str):
     assert same_json(hot_path(SQLITE).json_from_db(text), json.loads(text))
+    # (PostgreSQL's driver hands the store the UTF-8 bytes: decoded the same way)
+    data = text.encode("utf-8", "surrogatepass")
+    assert same_json(decode_json_bytes(data), json.loads(data))
