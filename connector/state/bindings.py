@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -22,8 +21,10 @@ from connector.state.snapshots import EncodedSnapshot, encode_snapshot
 from connector.state.upserts import conditional_upserts
 
 
-@dataclass(frozen=True, slots=True)
-class Binding:
+class Binding(NamedTuple):
+    """A binding as read from the store. (A named tuple: two are built per updated record,
+    and a frozen dataclass sets each field through `object.__setattr__`, three times the cost.)"""
+
     entity: str
     key: str
     system: str
@@ -61,13 +62,13 @@ class BindingStore(StoreBase):
         json_from_db, datetime_from_db = hot.json_from_db, hot.datetime_from_db
         return {
             key: Binding(
-                entity=entity,
-                key=key,
-                system=system,
-                external_id=external_id,
-                snapshot=None if snapshot is None else json_from_db(snapshot),
-                hash=hash_,
-                remote_updated_at=None if remote is None else datetime_from_db(remote),
+                entity,
+                key,
+                system,
+                external_id,
+                None if snapshot is None else json_from_db(snapshot),
+                hash_,
+                None if remote is None else datetime_from_db(remote),
             )
             for key, external_id, snapshot, hash_, remote in rows
         }
