@@ -30,20 +30,10 @@ from connector.state.leases import Lease, fence
 from connector.state.migrate import _config
 from connector.state.store import StateStore, database_url, open_store
 from connector.testing.clock import FakeClock
+from tests.state.stores import StorePair, WallClock, two_stores
 
 TTL = dt.timedelta(seconds=20)
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 class Guard:
@@ -57,29 +47,21 @@ class Guard:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-def _two_stores(url: str, tmp_path: Path, clock: Clock) -> Iterator[tuple[StateStore, StateStore]]:
-    first = open_store(url, tmp_path, clock=clock)
-    second = open_store(url, tmp_path, clock=clock)
-    yield first, second
-    first.close()
-    second.close()
+def clock() -> WallClock:
+    return WallClock(START)
 
 
 @pytest.fixture
-def two(store_url: str, tmp_path: Path, clock: Clock) -> Iterator[tuple[StateStore, StateStore]]:
-    yield from _two_stores(store_url, tmp_path, clock)
+def two(store_url: str, tmp_path: Path, clock: WallClock) -> Iterator[StorePair]:
+    yield from two_stores(store_url, tmp_path, clock)
 
 
 @pytest.fixture
 def two_on_postgresql(
-    pg_schema_url: str, tmp_path: Path, clock: Clock
+    pg_schema_url: str, tmp_path: Path, clock: WallClock
 ) -> Iterator[tuple[StateStore, StateStore]]:
     """Row locks and backend sessions are PostgreSQL's: these cases have no SQLite twin."""
-    yield from _two_stores(pg_schema_url, tmp_path, clock)
+    yield from two_stores(pg_schema_url, tmp_path, clock)
 
 
 def test_each_new_holder_gets_a_larger_token_and_renewal_keeps_it(two, clock) -> None:
@@ -163,7 +145,7 @@ def test_a_live_holders_row_lock_is_waited_for_not_ended(two_on_postgresql) -> N
 
 @pytest.fixture
 def two_on_mariadb(
-    mysql_database_url: str, tmp_path: Path, clock: Clock
+    mysql_database_url: str, tmp_path: Path, clock: WallClock
 ) -> Iterator[tuple[StateStore, StateStore]]:
     """MariaDB's row locks, and its server ending an idle transaction (after 2 s here)."""
     timeouts = StoreTimeouts(connect_seconds=3, statement_seconds=1)
@@ -175,7 +157,7 @@ def two_on_mariadb(
 
 
 def test_a_mariadb_taker_ends_a_frozen_holder_at_once(
-    mysql_database_url: str, tmp_path: Path, clock: Clock
+    mysql_database_url: str, tmp_path: Path, clock: WallClock
 ) -> None:
     """Default timeouts: the server would end the frozen holder's transaction only after 60 s.
     The taker's account may see the lock tables (PROCESS) and end its own account's connection:
@@ -233,7 +215,7 @@ def test_a_mariadb_holder_busy_in_a_statement_is_waited_for_though_its_lease_exp
 
 @pytest.mark.parametrize("lacks", ["process", "connection-admin"])
 def test_a_mariadb_taker_without_the_privileges_waits_for_the_server(
-    two_on_mariadb, mysql_database_url: str, tmp_path: Path, clock: Clock, lacks: str, caplog
+    two_on_mariadb, mysql_database_url: str, tmp_path: Path, clock: WallClock, lacks: str, caplog
 ) -> None:
     """An account that may not see the lock tables (no PROCESS), or that sees them but may not
     end the other account's connection (no CONNECTION ADMIN), waits for the server to end the

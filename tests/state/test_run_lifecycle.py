@@ -16,31 +16,20 @@ from sqlalchemy import Connection, inspect, make_url
 from connector.state.leases import Lease
 from connector.state.runs import _abandon_in
 from connector.state.store import StateStore, open_store
+from tests.state.stores import StorePair, WallClock, two_stores
 
 TTL = dt.timedelta(seconds=20)
 START = dt.datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=dt.UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
+@pytest.fixture
+def clock() -> WallClock:
+    return WallClock(START)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def two(store_url: str, tmp_path: Path, clock: Clock) -> Iterator[tuple[StateStore, StateStore]]:
-    first = open_store(store_url, tmp_path, clock=clock)
-    second = open_store(store_url, tmp_path, clock=clock)
-    yield first, second
-    first.close()
-    second.close()
+def two(store_url: str, tmp_path: Path, clock: WallClock) -> Iterator[StorePair]:
+    yield from two_stores(store_url, tmp_path, clock)
 
 
 def test_a_run_begins_with_the_lease_and_its_record_and_ends_letting_both_go(two, clock) -> None:
@@ -139,13 +128,13 @@ def row_locking_url(request: pytest.FixtureRequest) -> str:
 
 
 def test_a_late_holder_ending_while_another_begins_waits_for_it_without_a_deadlock(
-    row_locking_url: str, tmp_path: Path, clock: Clock
+    row_locking_url: str, tmp_path: Path, clock: WallClock
 ) -> None:
     """A late holder whose clock lags still finds its expired lease its own, so its release
     waits for the lock a taker holds on the lease row. Both lock the lease row before a run's
     row: the taker marks the late run abandoned meanwhile instead of waiting for the late
     holder, which waits for it (a deadlock, the other way round); the late outcome follows."""
-    lagging = Clock()
+    lagging = WallClock(START)
     late = open_store(row_locking_url, tmp_path, clock=lagging)
     taker = open_store(row_locking_url, tmp_path, clock=clock)
     try:
