@@ -23,7 +23,8 @@ from adapters.erp_generic.reader import PlanReader
 from adapters.erp_generic.rest import RestBackend
 from adapters.erp_generic.schema import EntityTables, reflect_schema
 from adapters.erp_generic.settings import ErpGenericSettings, RestSettings, SqlSettings
-from adapters.erp_generic.sql import Clock, SqlStore, make_engine, utc_now
+from adapters.erp_generic.sql import Clock, SqlStore, utc_now
+from adapters.erp_generic.sql_engine import make_engine
 from adapters.erp_generic.webhooks import StandardWebhooksVerifier
 from connector.adapter import (
     AdapterContext,

@@ -69,7 +69,7 @@ def sample(
     import sqlalchemy as sa
 
     from .sample import create_sample_erp, populate, sample_metadata
-    from .sql import make_engine
+    from .sql_engine import make_engine
 
     config = state.config()
     name, settings = _sql_settings(config, system)
@@ -135,7 +135,7 @@ def inspect_command(
     from connector.dburl import normalise_url
 
     from .inspection import choose, inspect_database, render_config, render_mapping
-    from .sql import make_engine
+    from .sql_engine import make_engine
 
     if url is None:
         config = state.config()
