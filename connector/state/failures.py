@@ -17,7 +17,6 @@ from sqlalchemy import case, func, or_, select, update
 
 from connector.state import schema
 from connector.state.base import StoreBase, TxBase
-from connector.state.runpath import run_path
 from connector.state.upserts import upsert_statement
 
 
@@ -77,19 +76,6 @@ class FailureStore(StoreBase):
             query = query.limit(limit)
         with self.engine.connect() as conn:
             return [Failure(**row._mapping) for row in conn.execute(query)]
-
-    def pending_ids(self, route: str, entity: str, code: str) -> list[str]:
-        """The source ids of a route's pending failures of one entity with one error code.
-
-        The engine asks this at the start of every entity of every run (records awaiting the
-        target's confirmation): the database filters, and only the ids come back, not every
-        pending failure with its payload.
-        """
-        with self.engine.connect() as conn:
-            ids = run_path(conn.dialect).failure_ids.run(
-                conn, route=route, entity=entity, status=FailureStatus.PENDING, code=code
-            )
-            return [str(external_id) for external_id in ids.scalars()]
 
     def count_failures(self, status: str = FailureStatus.PENDING) -> dict[str, int]:
         """Pending failures per route."""

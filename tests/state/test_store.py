@@ -61,7 +61,7 @@ def test_a_failure_counts_attempts_and_resolves(store: StateStore):
     assert store.failures(status=None)[0].status == "resolved"
 
 
-def test_pending_ids_are_one_route_entity_and_code_pending_only_and_start_a_run(
+def test_awaiting_ids_are_one_route_entity_and_code_pending_only_and_start_a_run(
     store: StateStore,
 ):
     with store.transaction() as tx:
@@ -79,8 +79,10 @@ def test_pending_ids_are_one_route_entity_and_code_pending_only_and_start_a_run(
             )  # fmt: skip
     with store.transaction() as tx:
         tx.resolve_failure("r", "customer", "5")
-    assert store.pending_ids("r", "customer", "AWAITING") == ["1", "6"]
-    assert store.pending_ids("r", "contact", "REJECTED") == []
+    awaiting = store.starting_point("r", "customer", cursor=False, awaiting_code="AWAITING")
+    assert (awaiting.watermark, awaiting.awaiting) == (None, ["1", "6"])
+    rejected = store.starting_point("r", "contact", cursor=False, awaiting_code="REJECTED")
+    assert rejected.awaiting == []
     # What a run reads before pulling an entity: the same ids and the cursor, in one read.
     moment = dt.datetime(2026, 5, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
     with store.transaction() as tx:
