@@ -9,7 +9,7 @@ the column's fractional-second precision, or a `RecordError` that names the colu
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
@@ -129,6 +129,39 @@ def same_stored(column: sa.Column[Any], stored: Any, wanted: Any) -> bool:
     if isinstance(have, dt.datetime) and isinstance(want, dt.datetime):
         return _instant(have) == _instant(want)
     return bool(have == want)
+
+
+def aware_stamp(value: Any) -> dt.datetime:
+    """A row's stored `updated_at` as an aware UTC timestamp (naive ones are the ERP's UTC)."""
+    if not isinstance(value, dt.datetime):
+        raise RecordError(f"updated_at holds {type(value).__name__}, not a timestamp")
+    if value.tzinfo is dt.UTC:
+        return value
+    if value.tzinfo is None:
+        return as_utc(value)
+    return value.astimezone(dt.UTC)
+
+
+def key_converter(column: sa.Column[Any]) -> Callable[[Any], Any]:
+    """How an external id (text) becomes a value of the key column's type."""
+    return int if isinstance(column.type, sa.Integer) else str
+
+
+#: `convert_id`'s answer for an id no row can have (not a number, for a numeric key).
+NO_SUCH_ID = object()
+
+
+def convert_id(column: sa.Column[Any], external_id: str) -> Any:
+    """The id in the key column's type, or `NO_SUCH_ID` when no row can have it."""
+    try:
+        return key_converter(column)(external_id)
+    except ValueError:
+        return NO_SUCH_ID
+
+
+def convert_ids(column: sa.Column[Any], ids: Iterable[str]) -> list[Any]:
+    """The ids some row can have, in the key column's type."""
+    return [pk for pk in (convert_id(column, i) for i in ids) if pk is not NO_SUCH_ID]
 
 
 def _instant(value: dt.datetime) -> dt.datetime:

@@ -220,7 +220,8 @@ async def test_portable_fallback_without_on_conflict(sample_url: str, tmp_path: 
     try:
         backend = adapter._backend
         assert isinstance(backend, SqlBackend)
-        backend.store._on_conflict = None  # behave like MySQL / SQL Server (MariaDB really is)
+        # Behave like MySQL / SQL Server (MariaDB really is).
+        backend.store.writer._on_conflict = None
         write = NativeWrite("fallback", None, new_customer("F-1"))
         first = await adapter.upsert(Entity.CUSTOMER, [write])
         second = await adapter.upsert(Entity.CUSTOMER, [write])
