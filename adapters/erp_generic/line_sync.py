@@ -3,40 +3,104 @@
 Runs on the caller's connection, inside the batch's transaction, after (or instead of) the
 sale's own row is written. Which row a wanted line updates is `lines.match_lines`'s decision;
 this module reads the stored rows and runs the updates, deletes and inserts it plans.
+
+The stored lines of a batch's sales are read before its writes in one query per 500 sales
+(`read_lines`, `IN (...)` on the foreign key), as current_rows.py reads their header rows.
+A sale's read-ahead lines are handed out once (`CurrentLines.take`): a sale twice in the batch
+reads its lines alone the second time, so it sees its own first write; so does a sale whose
+key the batch did not know ahead (a create, or a row an insert found). Only integer keys are
+read ahead: a sale's lines are every row its key *equals*, and for text a case-insensitive or
+accent-insensitive collation (MariaDB's default) can make a row equal to a key it is not
+identical to, which grouping in Python would miss; the lone `WHERE foreign_key = :id` has the
+database decide, as before. A row the batched read finds whose key is not exactly one asked
+for (never expected) drops the whole read-ahead for the same reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from adapters.erp_generic.coerce import same_stored
+from adapters.erp_generic.current_rows import CHUNK
 from adapters.erp_generic.lines import match_lines
 from adapters.erp_generic.schema import EntityTables
+from connector.batching import chunked
+
+Lines = list[dict[str, Any]]
+
+
+@dataclass
+class CurrentLines:
+    """The stored lines of a batch's sales, by the sale's primary key, each handed out once."""
+
+    by_parent: dict[Any, Lines] = field(default_factory=dict)
+
+    def take(self, pk: Any) -> Lines | None:
+        """The lines of sale `pk` (in line order), once; None when they were not read ahead."""
+        return self.by_parent.pop(pk, None)
+
+
+def _ordered(tables: EntityTables) -> tuple[sa.Table, sa.Column[Any], list[sa.Column[Any]]]:
+    """The lines table, its foreign key and the order a sale's lines are matched in."""
+    table, spec = tables.lines, tables.config.lines
+    assert table is not None and spec is not None
+    line_pk = table.c[spec.primary_key]
+    key_name = spec.key or spec.order_by
+    order = table.c[key_name] if key_name else line_pk
+    return table, table.c[spec.foreign_key], [order, line_pk]
+
+
+def read_lines(
+    connection: Connection, tables: EntityTables, parents: Iterable[Any]
+) -> CurrentLines:
+    """Read the stored lines of the sales whose primary keys are `parents` (integer keys only)."""
+    table, foreign, order = _ordered(tables)
+    parent_key = tables.table.c[tables.config.primary_key]
+    if not (isinstance(parent_key.type, sa.Integer) and isinstance(foreign.type, sa.Integer)):
+        return CurrentLines()
+    wanted = list(dict.fromkeys(pk for pk in parents if type(pk) is int))
+    read = CurrentLines()
+    for chunk in chunked(wanted, CHUNK):
+        found: dict[Any, Lines] = {pk: [] for pk in chunk}
+        statement = sa.select(table).where(foreign.in_(chunk)).order_by(foreign, *order)
+        for row in connection.execute(statement).mappings():
+            lines = found.get(row[foreign.key])
+            if lines is None:
+                return CurrentLines()  # not exactly a key asked for: each sale reads alone
+            lines.append(dict(row))
+        read.by_parent.update(found)
+    return read
 
 
 def sync_lines(
-    connection: Connection, tables: EntityTables, pk: Any, lines: list[dict[str, Any]]
+    connection: Connection,
+    tables: EntityTables,
+    pk: Any,
+    lines: Lines,
+    stored: Lines | None,
 ) -> bool:
     """Bring a parent's lines to the wanted ones, line by line; returns whether any changed.
 
     Lines match by their key column (`key`, else `order_by`): a matched line is updated in
     the columns whose stored value differs, a new one inserted (numbered after the last),
     a vanished one deleted. Line ids survive. Without a key column lines match by position.
+    `stored`: the parent's stored lines, read ahead with the batch (`read_lines`); None to
+    read them here.
     """
     table, spec = tables.lines, tables.config.lines
     assert table is not None and spec is not None
-    line_pk, foreign = table.c[spec.primary_key], table.c[spec.foreign_key]
+    line_pk = table.c[spec.primary_key]
     key_name = spec.key or spec.order_by
-    order = table.c[key_name] if key_name else line_pk
-    current = [
-        dict(row)
-        for row in connection.execute(
-            sa.select(table).where(foreign == pk).order_by(order, line_pk)
-        ).mappings()
-    ]
+    current = stored
+    if current is None:
+        _, foreign, order = _ordered(tables)
+        statement = sa.select(table).where(foreign == pk).order_by(*order)
+        current = [dict(row) for row in connection.execute(statement).mappings()]
     plan = match_lines(current, lines, key_name, spec.primary_key)
     changed = False
     for row_id, wanted in plan.updates:

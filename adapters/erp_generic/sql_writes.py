@@ -30,7 +30,7 @@ from adapters.erp_generic.coerce import (
 )
 from adapters.erp_generic.current_rows import NOT_READ, CurrentRows, read_current
 from adapters.erp_generic.dberrors import classify, database_failure, record_error
-from adapters.erp_generic.line_sync import sync_lines
+from adapters.erp_generic.line_sync import CurrentLines, Lines, read_lines, sync_lines
 from adapters.erp_generic.reader import LINES_FIELD
 from adapters.erp_generic.schema import EntityTables
 from adapters.erp_generic.staging import write_staged
@@ -83,12 +83,15 @@ class SqlWriter:
         def write_all(connection: Connection, isolate: bool) -> list[WriteResult]:
             now = self._now(tables)
             known = self._current_rows(connection, tables, [write for write, _, _ in ready])
+            known_lines = self._current_lines(connection, tables, ready, known)
             out: list[WriteResult] = []
             for write, values, lines in ready:
                 savepoint = connection.begin_nested() if isolate else None
                 try:
                     out.append(
-                        self._write_one(connection, tables, write, values, lines, now, known)
+                        self._write_one(
+                            connection, tables, write, values, lines, now, known, known_lines
+                        )
                     )
                 except RecordError as error:
                     # Refused before or without harm (see writes.py); a staged row that now
@@ -186,6 +189,33 @@ class SqlWriter:
         unbound = [w.key for w in writes if w.external_id is None]
         return read_current(connection, tables, bound, unbound)
 
+    def _current_lines(
+        self,
+        connection: Connection,
+        tables: EntityTables,
+        ready: Sequence[tuple[NativeWrite, dict[str, Any], Lines | None]],
+        known: CurrentRows,
+    ) -> CurrentLines:
+        """The stored lines of the batch's sales that bring lines and whose row is known before
+        the writes (by id, or by a sync key read ahead), read in one query (line_sync.py)."""
+        if tables.lines is None or (
+            tables.staging is not None and tables.config.write == "staging"
+        ):
+            return CurrentLines()  # no lines, or staged writes, which read no line of the table
+        config = tables.config
+        key = tables.table.c[config.primary_key]
+        parents: list[Any] = []
+        for write, _, lines in ready:
+            if lines is None:
+                continue
+            if write.external_id is not None:
+                parents.append(convert_id(key, write.external_id))
+            elif (row := known.by_sync_key.get(write.key)) is not None:
+                parents.append(row[config.primary_key])
+        if not parents:
+            return CurrentLines()
+        return read_lines(connection, tables, parents)
+
     def _write_one(
         self,
         connection: Connection,
@@ -195,13 +225,16 @@ class SqlWriter:
         lines: list[dict[str, Any]] | None,
         now: dt.datetime,
         known: CurrentRows,
+        known_lines: CurrentLines,
     ) -> WriteResult:
         """Insert, or update only the columns (and lines) whose stored value differs.
 
         A row whose values and lines already are what the write wants is not touched at all:
         its `updated_at` stays, so the ERP's change feed (and ours) does not see our echo.
         Inserts are completed and checked by writes.py; `write: staging` goes to staging.py.
-        The row compared with comes from `known` (the batch's, read ahead) or a SELECT of its own.
+        The row compared with comes from `known` (the batch's, read ahead) or a SELECT of its own,
+        its stored lines from `known_lines` likewise. Any write of a row uses up what was read
+        ahead for it, lines included: a later write of the same row reads it afresh.
         """
         if tables.staging is not None and tables.config.write == "staging":
             return write_staged(connection, tables.staging, write, values, lines)
@@ -237,8 +270,9 @@ class SqlWriter:
                 # earlier, unbound attempt left is found and updated instead.
                 pk, created = insert_new(connection, tables, write, values)
             known.take(pk)  # an earlier attempt's row it updated: read it afresh from now on
+            stored_lines = known_lines.take(pk)
             if lines is not None and tables.lines is not None:
-                sync_lines(connection, tables, pk, lines)
+                sync_lines(connection, tables, pk, lines, stored_lines)
             return WriteResult(write.key, str(pk), created=created, updated_at=now)
         if current is NOT_READ:
             current = None if pk is NO_SUCH_ID else known.take(pk)
@@ -256,8 +290,9 @@ class SqlWriter:
             if not same_stored(table.c[name], current[name], value)
         }
         lines_changed = False
+        stored_lines = known_lines.take(pk)
         if lines is not None and tables.lines is not None:
-            lines_changed = sync_lines(connection, tables, pk, lines)
+            lines_changed = sync_lines(connection, tables, pk, lines, stored_lines)
         if not changes and not lines_changed:
             stamp = current[config.updated_at]
             return WriteResult(write.key, str(pk), updated_at=aware_stamp(stamp) if stamp else None)
