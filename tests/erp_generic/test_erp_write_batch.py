@@ -24,14 +24,14 @@ CUSTOMERS = TABLES["customers"]
 
 
 @contextmanager
-def selects_of(adapter: ErpGenericAdapter) -> Iterator[list[str]]:
-    """The SELECTs the adapter sends to the customers table while the block runs."""
+def selects_of(adapter: ErpGenericAdapter, table: str = "customers") -> Iterator[list[str]]:
+    """The SELECTs the adapter sends to `table` while the block runs."""
     seen: list[str] = []
     engine = engine_of(adapter)
 
     def count(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
         text = " ".join(statement.split()).lower()
-        if text.startswith("select") and "from customers" in text:
+        if text.startswith("select") and f"from {table} " in f"{text} ":
             seen.append(text)
 
     event.listen(engine, "before_cursor_execute", count)

@@ -6,41 +6,27 @@ and MariaDB."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from adapters.erp_generic import line_sync
 from adapters.erp_generic.adapter import ErpGenericAdapter
 from connector.adapter import NativeWrite
 from connector.model import Entity
 from tests.erp_generic.test_erp_sql_writes import TABLES, a_sale, engine_of, rows
+from tests.erp_generic.test_erp_write_batch import selects_of
 
 ORDERS = TABLES["sales_orders"]
 LINES = TABLES["sales_order_lines"]
 
 
-@contextmanager
-def line_selects(adapter: ErpGenericAdapter) -> Iterator[list[str]]:
+def line_selects(adapter: ErpGenericAdapter) -> AbstractContextManager[list[str]]:
     """The SELECTs the adapter sends to the lines table while the block runs."""
-    seen: list[str] = []
-    engine = engine_of(adapter)
-
-    def count(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        text = " ".join(statement.split()).lower()
-        if text.startswith("select") and "from sales_order_lines" in text:
-            seen.append(text)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    return selects_of(adapter, "sales_order_lines")
 
 
 def stored(adapter: ErpGenericAdapter, order_id: int) -> list[dict[str, Any]]:
