@@ -25,6 +25,7 @@ from adapters.erp_generic.schema import EntityTables, reflect_schema
 from adapters.erp_generic.settings import ErpGenericSettings, RestSettings, SqlSettings
 from adapters.erp_generic.sql import Clock, SqlStore, utc_now
 from adapters.erp_generic.sql_engine import make_engine
+from adapters.erp_generic.warm import give_back, take_engine
 from adapters.erp_generic.webhooks import StandardWebhooksVerifier
 from connector.adapter import (
     AdapterContext,
@@ -118,7 +119,9 @@ class SqlBackend:
                     f"the ERP database {path.resolve()} does not exist; {MISSING_DATABASE_HINT}",
                 )
             ]
-        engine = make_engine(self.settings, self.context.base_dir)
+        # An engine this process made from the same settings, if one is idle: its compiled
+        # statements are kept (warm.py). The schema is reflected again all the same.
+        engine = take_engine(self.settings, self.context.base_dir)
         try:
             with engine.connect() as connection:
                 schema, problems = reflect_schema(connection, self.settings, self.location)
@@ -136,8 +139,9 @@ class SqlBackend:
             writer, self._writer = self._writer, None
             await writer.close()
         if self._store is not None:
-            await asyncio.to_thread(self._store.engine.dispose)
-            self._store = None
+            # Its connections closed, the engine is kept for the next open (warm.py).
+            engine, self._store = self._store.engine, None
+            await asyncio.to_thread(give_back, engine, self.settings, self.context.base_dir)
 
     async def probe(self, entities: frozenset[Entity]) -> list[Problem]:
         problems = await asyncio.to_thread(self._probe, entities)

@@ -36,6 +36,7 @@ from adapters.erp_generic.reader import row_dicts, value_rows
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
 from adapters.erp_generic.sql_writes import Clock, SqlWriter, utc_now
+from adapters.erp_generic.warm import read_table
 from connector.adapter import NativeRecord, NativeWrite, WriteResult
 from connector.errors import ConfigurationError, RecordError
 from connector.model import Entity
@@ -61,6 +62,8 @@ class SqlStore:
         self.schema = schema
         self.settings = settings
         self.writer = SqlWriter(engine, clock=clock)
+        #: Each reflected table's `warm.read_table`: reads compiled by an earlier open are kept.
+        self._read_tables: dict[sa.Table, sa.Table] = {}
 
     def tables(self, entity: Entity) -> EntityTables:
         try:
@@ -69,6 +72,13 @@ class SqlStore:
             raise ConfigurationError(f"entity {entity.value!r} is not configured") from None
 
     # --- reads ----------------------------------------------------------------------------
+
+    def _reads(self, table: sa.Table) -> sa.Table:
+        """The table to build reads of `table` from (see `warm.read_table`)."""
+        found = self._read_tables.get(table)
+        if found is None:
+            found = self._read_tables[table] = read_table(table)
+        return found
 
     def iter_pages(self, entity: Entity, since: dt.datetime | None) -> Iterator[list[NativeRecord]]:
         """Pages of every row with `updated_at >= since`, ascending by (updated_at, primary key).
@@ -85,7 +95,7 @@ class SqlStore:
             yield page
 
     def _iter_rows(self, tables: EntityTables, since: dt.datetime | None) -> Iterator[NativeRecord]:
-        table, config = tables.table, tables.config
+        table, config = self._reads(tables.table), tables.config
         return self._keyset(
             sa.select(table),
             table.c[config.updated_at],
@@ -98,6 +108,7 @@ class SqlStore:
     def _iter_log(self, tables: EntityTables, since: dt.datetime | None) -> Iterator[NativeRecord]:
         log, spec = tables.change_log, tables.config.change_log
         assert log is not None and spec is not None
+        log = self._reads(log)
         stamp, key = log.c[spec.changed_at], log.c[spec.key_column]
         base = sa.select(key, stamp)
         if spec.entity_column is not None:
@@ -171,6 +182,7 @@ class SqlStore:
     ) -> None:
         lines, spec = tables.lines, tables.config.lines
         assert lines is not None and spec is not None
+        lines = self._reads(lines)
         parent_key = tables.config.primary_key
         by_parent: dict[Any, list[dict[str, Any]]] = {row[parent_key]: [] for row in rows}
         foreign = lines.c[spec.foreign_key]
@@ -193,11 +205,12 @@ class SqlStore:
 
     def read(self, entity: Entity, ids: Sequence[str]) -> list[NativeRecord]:
         tables = self.tables(entity)
-        key = tables.table.c[tables.config.primary_key]
+        table = self._reads(tables.table)
+        key = table.c[tables.config.primary_key]
         wanted = _convert_ids(key, ids)
         if not wanted:
             return []
-        statement = sa.select(tables.table).where(key.in_(wanted)).order_by(key)
+        statement = sa.select(table).where(key.in_(wanted)).order_by(key)
         return self._fetch(tables, statement, "reading records")
 
     def lookup(
@@ -209,7 +222,8 @@ class SqlStore:
                 f"cannot look {entity.value} up by {column_name!r}: "
                 f"no such column in table {tables.table.name!r}"
             )
-        column = tables.table.c[column_name]
+        table = self._reads(tables.table)
+        column = table.c[column_name]
         wanted: dict[Any, str] = {}
         for value in values:
             try:
@@ -218,7 +232,7 @@ class SqlStore:
                 continue  # a value the column cannot hold matches no row
         if not wanted:
             return {}
-        statement = sa.select(tables.table).where(column.in_(list(wanted)))
+        statement = sa.select(table).where(column.in_(list(wanted)))
         found: dict[str, NativeRecord] = {}
         for record in self._fetch(tables, statement, "looking records up"):
             stored = to_column_value(column, record.fields[column_name])
