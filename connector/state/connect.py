@@ -262,6 +262,16 @@ def _sqlite_pragmas(timeouts: StoreTimeouts) -> Any:
         # Bindings are keyed by random canonical keys, so index inserts land all over the
         # file: a 64 MiB page cache (default 2 MiB) keeps a large store's indexes in memory.
         cursor.execute("PRAGMA cache_size=-65536")
+        # The statement journal of `BindingTx._flush_binds`'s savepoint (the original of each
+        # page the savepoint changes, to roll it back) in memory: on disk it spills past 64 KiB
+        # into an unlinked temp file, two writes a page, ~4 a record of an update (bench/README,
+        # "sqlio"). It is dropped when the savepoint ends, so it is bounded by the pages one
+        # flush changes (a page of records). The same setting keeps temp tables (the store
+        # has none), transient indexes and sorts in memory: the store's sorts follow an index,
+        # keep a LIMIT's rows, or group the `failures` rows; it never runs VACUUM, whose copy
+        # of the file this would put in memory too
+        # (sqlite.org/pragma.html#pragma_temp_store, sqlite.org/tempfiles.html).
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
     return pragmas
