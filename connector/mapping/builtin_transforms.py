@@ -92,7 +92,11 @@ def _build_prefix(args: PrefixArgs) -> Functions:
 
     inline(forward, Inline(str, "v.removeprefix({text})", (str,), (("text", args.text),)))
 
-    return Functions(forward, lambda value: f"{args.text}{_text(value)}", lossy=True)
+    def inverse(value: Any) -> str:
+        return f"{args.text}{_text(value)}"
+
+    inline(inverse, Inline(str, "{text} + v", (str,), (("text", args.text),)))
+    return Functions(forward, inverse, lossy=True)
 
 
 # --- value maps ---------------------------------------------------------------------------
@@ -135,26 +139,30 @@ def _build_value_map(args: ValueMapArgs) -> Functions:
     def forward(value: Any) -> Any:
         return lookup(forward_table, value, "native")
 
-    inline(forward, _inline_lookup(forward_table, unknown))
-    return Functions(
-        forward,
-        lambda value: lookup(reverse, value, "canonical"),
-        lossy=bool(args.also) or unknown != "error",
-    )
+    def inverse(value: Any) -> Any:
+        return lookup(reverse, value, "canonical")
+
+    inline(forward, _inline_lookup(forward_table, unknown, "native"))
+    inline(inverse, _inline_lookup(reverse, unknown, "canonical"))
+    return Functions(forward, inverse, lossy=bool(args.also) or unknown != "error")
 
 
 class _Table(dict[Any, Any]):
     """A value map's table whose miss raises `lookup`'s error (`unknown: error`), so that the
     generated code's `table[v]` is the whole lookup: one subscript, no call."""
 
+    def __init__(self, table: dict[Any, Any], side: str) -> None:
+        super().__init__(table)
+        self.side = side
+
     def __missing__(self, value: Any) -> Any:
         known = ", ".join(repr(key) for key in self)
-        raise ValueError(f"native value {value!r} is not in the value map ({known})")
+        raise ValueError(f"{self.side} value {value!r} is not in the value map ({known})")
 
 
-def _inline_lookup(table: dict[Any, Any], unknown: str) -> Inline:
+def _inline_lookup(table: dict[Any, Any], unknown: str, side: str) -> Inline:
     """The lookup of a text value (`lookup` with the `unknown` rule) as an expression."""
-    gives = {type(canonical) for canonical in table.values()}
+    gives = {type(found) for found in table.values()}
     if unknown == "keep":
         expression = "{table}.get(v, v)"
         gives.add(str)
@@ -163,7 +171,7 @@ def _inline_lookup(table: dict[Any, Any], unknown: str) -> Inline:
         gives.add(_NONE)
     else:
         expression = "{table}[v]"
-        table = _Table(table)
+        table = _Table(table, side)
     # (A set's order differs between runs; the generated code is the same whichever it is.)
     return Inline(str, expression, tuple(gives), (("table", table),))
 
@@ -186,7 +194,12 @@ def _build_date(args: DateArgs) -> Functions:
         return dt.datetime.strptime(_text(value).strip(), pattern).date()
 
     inline(forward, Inline(dt.date, "v", (dt.date,)), Inline(dt.datetime, "v.date()", (dt.date,)))
-    return Functions(forward, lambda value: value.strftime(pattern), lossy=True)
+
+    def inverse(value: dt.date) -> str:
+        return value.strftime(pattern)
+
+    inline(inverse, Inline(dt.date, "v.strftime({pattern})", (str,), (("pattern", pattern),)))
+    return Functions(forward, inverse, lossy=True)
 
 
 class DatetimeArgs(_Args):
@@ -243,6 +256,9 @@ def _build_epoch_ms_date(_: Any) -> Functions:
     def inverse(value: dt.date) -> str:
         return str((value.toordinal() - _EPOCH.date().toordinal()) * _MS_PER_DAY)
 
+    day = "str((v.toordinal() - {epoch}) * {ms})"
+    bound = (("epoch", _EPOCH.date().toordinal()), ("ms", _MS_PER_DAY))
+    inline(inverse, Inline(dt.date, day, (str,), bound))
     return Functions(forward, inverse, lossy=True)
 
 
@@ -314,6 +330,19 @@ def _build_decimal(args: DecimalArgs) -> Functions:
             return int(number) if number == number.to_integral_value() else float(number)
         return format(number, "f")
 
+    # What a canonical amount is: a `Decimal` (finite, as the model holds it; `quantize` raises
+    # what it raises in `inverse` too).
+    number = "v" if quantum is None else "v.quantize({quantum}, {rounding})"
+    written = {
+        "decimal": (number, (Decimal,)),
+        "string": (f"format({number}, 'f')", (str,)),
+        "number": (f"int(n) if (n := {number}) == n.to_integral_value() else float(n)",
+                   (int, float)),
+    }[args.output]  # fmt: skip
+    rounding: tuple[tuple[str, Any], ...] = ()
+    if quantum is not None:
+        rounding = (("quantum", quantum), ("rounding", ROUND_HALF_UP))
+    inline(inverse, Inline(Decimal, written[0], written[1], rounding))
     return Functions(forward, inverse, lossy=True)
 
 
@@ -343,6 +372,8 @@ def _build_integer(args: IntegerArgs) -> Functions:
     def inverse(value: int) -> Any:
         return str(value) if args.output == "string" else value
 
+    string = args.output == "string"
+    inline(inverse, Inline(int, "str(v)" if string else "v", (str,) if string else (int,)))
     return Functions(forward, inverse, lossy=True)
 
 
@@ -407,11 +438,13 @@ def _build_country_code(_: Any) -> Functions:
 
 def _build_country_name(_: Any) -> Functions:
     """Native country names ("Germany", "USA") ↔ canonical ISO alpha-2 codes."""
-    return Functions(
-        lambda value: countries.code_for(_text(value)),
-        lambda value: countries.name_for(_text(value)),
-        lossy=True,
-    )
+
+    def inverse(value: Any) -> str:
+        return countries.name_for(_text(value))
+
+    names = "n if (n := {names}.get(v.upper())) is not None else {self}(v)"
+    inline(inverse, Inline(str, names, (str,), (("names", countries.NAMES),)))
+    return Functions(lambda value: countries.code_for(_text(value)), inverse, lossy=True)
 
 
 class PhoneArgs(_Args):

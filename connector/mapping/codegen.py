@@ -348,15 +348,18 @@ def _assign(
     ]
 
 
-def build_outbound(fields: Sequence[CompiledField]) -> OutboundFunction:
+def build_outbound(fields: Sequence[CompiledField], *, specialise: bool = True) -> OutboundFunction:
     """`(record, refs, create, wanted) -> dict` of native values; `wanted` None: all set.
 
     Two bodies are generated, one testing the record's set fields and one testing `wanted`,
     so that choice is made once per record instead of once per field. For a few wanted paths
     a third body, of only the fields they concern, is generated on first use (`_outbound_for`).
+    A transform step written as an expression for the value's exact type (`Inline`, as
+    inbound) is not called; `specialise=False` calls every one (the tests hold the generated
+    code to that).
     """
-    every = _outbound_function("outbound_set", fields, wanted=False)
-    some = _outbound_function("outbound_wanted", fields, wanted=True)
+    every = _outbound_function("outbound_set", fields, wanted=False, specialise=specialise)
+    some = _outbound_function("outbound_wanted", fields, wanted=True, specialise=specialise)
     few: dict[frozenset[str], OutboundFunction] = {}
 
     def outbound(record: Any, refs: Any, create: bool, wanted: Any) -> dict[str, Any]:
@@ -367,7 +370,7 @@ def build_outbound(fields: Sequence[CompiledField]) -> OutboundFunction:
             if function is None:
                 if len(few) >= _FEW_FUNCTIONS:  # (kept bounded: the others take the whole body)
                     return some(record, refs, create, wanted)
-                function = few[wanted] = _outbound_for(fields, wanted)
+                function = few[wanted] = _outbound_for(fields, wanted, specialise)
             return function(record, refs, create, wanted)
         return some(record, refs, create, wanted)
 
@@ -381,18 +384,20 @@ _FEW_PATHS = 3
 _FEW_FUNCTIONS = 64
 
 
-def _outbound_for(fields: Sequence[CompiledField], wanted: frozenset[str]) -> OutboundFunction:
+def _outbound_for(
+    fields: Sequence[CompiledField], wanted: frozenset[str], specialise: bool = True
+) -> OutboundFunction:
     """`outbound_wanted` without the fields these paths do not make written: a field with
     canonical paths and no default writes nothing unless one of its triggers is wanted
     (`_outbound_field`); the others (a native-only constant, a default on create) stay."""
     kept = [
         f for f in fields if not f.canonical or f.has_default or not wanted.isdisjoint(f.triggers)
     ]
-    return _outbound_function("outbound_few", kept, wanted=True)
+    return _outbound_function("outbound_few", kept, wanted=True, specialise=specialise)
 
 
 def _outbound_function(
-    name: str, fields: Sequence[CompiledField], *, wanted: bool
+    name: str, fields: Sequence[CompiledField], *, wanted: bool, specialise: bool = True
 ) -> OutboundFunction:
     namespace = _namespace()
     lines = [f"def {name}(record, refs, create, wanted):", "    out = {}"]
@@ -401,7 +406,7 @@ def _outbound_function(
     for index, field in enumerate(fields):
         namespace[f"f{index}"] = field
         lines.append(f"    # {field.label!r}")
-        body = _outbound_field(field, index, namespace, wanted=wanted)
+        body = _outbound_field(field, index, namespace, wanted=wanted, specialise=specialise)
         if field.create_only or not field.canonical:
             lines.append("    if create:")
             body = [f"    {line}" for line in body]
@@ -411,7 +416,7 @@ def _outbound_function(
 
 
 def _outbound_field(
-    field: CompiledField, index: int, namespace: dict[str, Any], *, wanted: bool
+    field: CompiledField, index: int, namespace: dict[str, Any], *, wanted: bool, specialise: bool
 ) -> list[str]:
     write = _write(field, index, namespace)
     default = _default(field, index, namespace)
@@ -445,7 +450,7 @@ def _outbound_field(
         namespace[f"bw{index}"] = field.backward
         body += [
             "            try:",
-            f"                v = bw{index}(v)",
+            *_indented(_backward(field, index, namespace, specialise=specialise), 16),
             "            except CONVERSION_ERRORS as error:",
             f"                raise fail(f{index}, error) from None",
         ]
@@ -453,6 +458,27 @@ def _outbound_field(
     if field.has_default:
         body += ["    elif create:", f"        {write(default)}"]
     return body
+
+
+def _backward(
+    field: CompiledField, index: int, namespace: dict[str, Any], *, specialise: bool
+) -> list[str]:
+    """Lines (at no indent) turning a canonical `v` (never None) into the native value: for
+    each input type every step of the chain has an `Inline` form for, that form written in
+    place of the call (`inline_code.specialised`); any other value calls the chain."""
+    call = f"v = bw{index}(v)"
+    assert field.backward is not None
+    branches = specialised(chain_steps(field.backward)) if specialise else []
+    if not branches:
+        return [call]
+    steps = chain_steps(field.backward)
+    lines: list[str] = []
+    for number, (accepts, forms, _) in enumerate(branches):
+        namespace[f"bin{index}_{number}"] = accepts
+        lines.append(f"{'if' if number == 0 else 'elif'} type(v) is bin{index}_{number}:")
+        chain = inline_chain(steps, forms, f"bs{index}", namespace, indent=4)
+        lines += chain or ["    pass  # (already the native value)"]
+    return [*lines, "else:", f"    {call}"]
 
 
 #: Up to this many paths, a field's "is it wanted" test is written as `in` tests.

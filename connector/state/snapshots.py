@@ -12,8 +12,7 @@ import hashlib
 import json
 import json.scanner
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -104,9 +103,12 @@ def _fast_bytes(snapshot: Mapping[str, Any]) -> bytes | None:
     return data
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedSnapshot:
-    """A snapshot's JSON text and its fingerprint, from one encoding (`encode_snapshot`)."""
+class EncodedSnapshot(NamedTuple):
+    """A snapshot's JSON text and its fingerprint, from one encoding (`encode_snapshot`).
+
+    A named tuple: a record's snapshots are encoded twice a first sync (its source's and its
+    target's binding), and a frozen dataclass sets each field through `object.__setattr__`
+    (callgrind: 4,460 instructions to build one, 3,000 for the tuple)."""
 
     text: str
     hash: str
