@@ -7,6 +7,7 @@ from typing import Final, Generic, TypeVar
 
 from connector.mapping.contract import DELETED_REFERENCE
 from connector.model import Entity
+from connector.state.bindings import Binding
 from connector.state.store import StateStore
 
 #: Entries a resolver keeps per direction and generation before the oldest go (a run of a
@@ -143,6 +144,36 @@ class BindingResolver:
             else:
                 self._to_key[(entity, external_id)] = None
         return found
+
+    def bound_bindings(
+        self, entity: Entity, external_ids: Iterable[str]
+    ) -> tuple[dict[str, str], dict[str, Binding]]:
+        """`bound_keys`, and the store's bindings of those records by key, from one query.
+
+        For a page whose plan compares with the source's snapshots: the store is asked about
+        every id (the resolver holds keys, not snapshots), and that one answer gives both. A
+        key the resolver holds stays the record's key, as in `bound_keys`; a binding the
+        store holds under another key (none, unless the resolver is ahead of the store: a dry
+        run binds nothing) is left out, for the plan to read by key as before.
+        """
+        external_ids = list(external_ids)
+        stored = self._store.bindings_by_id(entity, self.system, external_ids)
+        known = self._to_key.get
+        keys: dict[str, str] = {}
+        bindings: dict[str, Binding] = {}
+        for external_id in external_ids:
+            key = known((entity, external_id))
+            binding = stored.get(external_id)
+            if type(key) is not str:
+                if binding is None:
+                    self._to_key[(entity, external_id)] = None
+                    continue
+                key = binding.key
+                self.learn(entity, key, external_id)
+            keys[external_id] = key
+            if binding is not None and binding.key == key:
+                bindings[key] = binding
+        return keys, bindings
 
     def load_keys(self, entity: Entity, keys: Iterable[str]) -> list[str]:
         """Fetch ids for these keys; returns the keys that have no record in this system."""

@@ -51,17 +51,30 @@ class BindingStore(StoreBase):
 
     def bindings_for(self, entity: str, system: str, keys: Iterable[str]) -> dict[str, Binding]:
         """canonical key → binding in `system`, for the keys that are bound there (one query)."""
-        wanted = set(keys)
+        bindings = self._bindings(entity, system, keys, by_key=True)
+        return {binding.key: binding for binding in bindings}
+
+    def bindings_by_id(
+        self, entity: str, system: str, external_ids: Iterable[str]
+    ) -> dict[str, Binding]:
+        """external id → binding in `system`, for the ids that are bound there (one query):
+        `keys_for` and `bindings_for` of the keys it finds, in one."""
+        bindings = self._bindings(entity, system, external_ids, by_key=False)
+        return {binding.external_id: binding for binding in bindings}
+
+    def _bindings(
+        self, entity: str, system: str, wanted: Iterable[str], *, by_key: bool
+    ) -> list[Binding]:
+        wanted = set(wanted)
         if not wanted:
-            return {}
+            return []
         hot = hot_path(self.engine.dialect)
+        query = hot.bindings_by_key if by_key else hot.bindings_by_external_id
         with self.engine.connect() as conn:
-            rows = hot.bindings_by_key.run(
-                conn, entity=entity, system=system, ids=hot.ids(wanted)
-            ).all()
+            rows = query.run(conn, entity=entity, system=system, ids=hot.ids(wanted)).all()
         json_from_db, datetime_from_db = hot.json_from_db, hot.datetime_from_db
-        return {
-            key: Binding(
+        return [
+            Binding(
                 entity,
                 key,
                 system,
@@ -71,7 +84,7 @@ class BindingStore(StoreBase):
                 None if remote is None else datetime_from_db(remote),
             )
             for key, external_id, snapshot, hash_, remote in rows
-        }
+        ]
 
     def count_bindings(self, entity: str | None = None, system: str | None = None) -> int:
         table = schema.bindings
