@@ -239,9 +239,8 @@ class RouteRun:
             source=self.source_is_a_target,
             source_read=keyed.source,
         )
-        learn = self.target_refs.learn
-        for key, binding in known.target.items():
-            learn(entity, key, binding.external_id)
+        bound = [(key, binding.external_id) for key, binding in known.target.items()]
+        self.target_refs.learn_all(entity, bound)
         await self.parents.resolve_target([record for _, record, _ in keyed.records], depth)
 
         rules = PlanRules.of(self.route, entity, self.source_names, self.options.force)
