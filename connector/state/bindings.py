@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from connector.state import schema
 from connector.state.base import StoreBase, TxBase, savepoint
 from connector.state.hotpath import hot_path
-from connector.state.snapshots import EncodedSnapshot, encode_snapshot
+from connector.state.snapshots import EncodedSnapshot, decode_snapshot_text, encode_snapshot
 from connector.state.upserts import conditional_upserts
 
 
@@ -72,16 +72,22 @@ class BindingStore(StoreBase):
         query = hot.bindings_by_key if by_key else hot.bindings_by_external_id
         with self.engine.connect() as conn:
             rows = query.run(conn, entity=entity, system=system, ids=hot.ids(wanted)).all()
-        json_from_db, datetime_from_db = hot.json_from_db, hot.datetime_from_db
+        # Each binding made by `tuple.__new__`, its snapshot decoded where the driver hands
+        # back text (`HotPath.json_from_db`, inlined): a Python call each less, two bindings an
+        # update.
+        datetime_from_db, decode, new = hot.datetime_from_db, decode_snapshot_text, tuple.__new__
         return [
-            Binding(
-                entity,
-                key,
-                system,
-                external_id,
-                None if snapshot is None else json_from_db(snapshot),
-                hash_,
-                None if remote is None else datetime_from_db(remote),
+            new(
+                Binding,
+                (
+                    entity,
+                    key,
+                    system,
+                    external_id,
+                    decode(snapshot) if type(snapshot) is str else snapshot,
+                    hash_,
+                    None if remote is None else datetime_from_db(remote),
+                ),
             )
             for key, external_id, snapshot, hash_, remote in rows
         ]
