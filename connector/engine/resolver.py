@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Final, Generic, TypeVar
 
 from connector.mapping.contract import DELETED_REFERENCE
 from connector.model import Entity
+from connector.state.bindings import Binding
 from connector.state.store import StateStore
 
 #: Entries a resolver keeps per direction and generation before the oldest go (a run of a
@@ -44,6 +46,25 @@ class Recent(Generic[K, V]):
         self._new[key] = value
         if self._size is not None and len(self._new) >= self._size:
             self._old, self._new = self._new, {}
+
+    def get_all(self, keys: list[K]) -> list[V | object]:
+        """`get` of each key, in one call: a page's lookups without a method call each."""
+        values: list[V | object] = list(map(self._new.get, keys, repeat(_UNKNOWN)))
+        if self._old:  # (some may be in the old generation: moved to the new as `get` does)
+            get = self.get
+            for index, value in enumerate(values):
+                if value is _UNKNOWN:
+                    values[index] = get(keys[index])
+        return values
+
+    def set_all(self, items: Iterable[tuple[K, V]]) -> None:
+        """`self[key] = value` for each item, in one call."""
+        size, new = self._size, self._new
+        for key, value in items:
+            new[key] = value
+            if size is not None and len(new) >= size:
+                self._old, self._new = new, {}
+                new = self._new
 
     def fit(self, size: int) -> None:
         """Keep at least `size` entries per generation from now on."""
@@ -98,6 +119,15 @@ class BindingResolver:
             self._deleted_ids.discard((entity, external_id))
             self._deleted_keys.discard((entity, key))
 
+    def learn_all(self, entity: Entity, bound: list[tuple[str, str]]) -> None:
+        """`learn` each (key, external id): a page's bindings in one call."""
+        if self._deleted_ids or self._deleted_keys:
+            for key, external_id in bound:
+                self.learn(entity, key, external_id)
+            return
+        self._to_key.set_all([((entity, external_id), key) for key, external_id in bound])
+        self._to_external.set_all([((entity, key), external_id) for key, external_id in bound])
+
     def forget(self, entity: Entity, key: str) -> None:
         """Drop what was learned about a record whose binding was just removed."""
         # Only what is cached: the unbinding may not be committed yet, the store would still
@@ -123,11 +153,11 @@ class BindingResolver:
         """id → key for those of these ids that are bound in this system: a page's
         `bound_key`s in one pass, what the resolver does not hold as bound asked of the store
         in one query (as `load_external_ids` asks)."""
-        known = self._to_key.get
+        external_ids = list(external_ids)
+        held = self._to_key.get_all([(entity, external_id) for external_id in external_ids])
         found: dict[str, str] = {}
         wanted: list[str] = []
-        for external_id in external_ids:
-            key = known((entity, external_id))
+        for external_id, key in zip(external_ids, held, strict=True):
             if type(key) is str:
                 found[external_id] = key
             else:  # never loaded, dropped since, or looked up unbound: the store knows now
@@ -135,18 +165,53 @@ class BindingResolver:
         if not wanted:
             return found
         loaded = self._store.keys_for(entity, self.system, wanted)
+        learnt: list[tuple[str, str]] = []
         for external_id in wanted:
             key = loaded.get(external_id)
             if key is not None:
-                self.learn(entity, key, external_id)
+                learnt.append((key, external_id))
                 found[external_id] = key
             else:
                 self._to_key[(entity, external_id)] = None
+        self.learn_all(entity, learnt)
         return found
+
+    def bound_bindings(
+        self, entity: Entity, external_ids: Iterable[str]
+    ) -> tuple[dict[str, str], dict[str, Binding]]:
+        """`bound_keys`, and the store's bindings of those records by key, from one query.
+
+        For a page whose plan compares with the source's snapshots: the store is asked about
+        every id (the resolver holds keys, not snapshots), and that one answer gives both. A
+        key the resolver holds stays the record's key, as in `bound_keys`; a binding the
+        store holds under another key (none, unless the resolver is ahead of the store: a dry
+        run binds nothing) is left out, for the plan to read by key as before.
+        """
+        external_ids = list(external_ids)
+        stored = self._store.bindings_by_id(entity, self.system, external_ids)
+        held = self._to_key.get_all([(entity, external_id) for external_id in external_ids])
+        keys: dict[str, str] = {}
+        bindings: dict[str, Binding] = {}
+        learnt: list[tuple[str, str]] = []
+        for external_id, key in zip(external_ids, held, strict=True):
+            binding = stored.get(external_id)
+            if type(key) is not str:
+                if binding is None:
+                    self._to_key[(entity, external_id)] = None
+                    continue
+                key = binding.key
+                learnt.append((key, external_id))
+            keys[external_id] = key
+            if binding is not None and binding.key == key:
+                bindings[key] = binding
+        self.learn_all(entity, learnt)
+        return keys, bindings
 
     def load_keys(self, entity: Entity, keys: Iterable[str]) -> list[str]:
         """Fetch ids for these keys; returns the keys that have no record in this system."""
-        wanted = {k for k in keys if not isinstance(self._to_external.get((entity, k)), str)}
+        keys = list(keys)
+        held = self._to_external.get_all([(entity, key) for key in keys])
+        wanted = {key for key, value in zip(keys, held, strict=True) if type(value) is not str}
         found = self._store.bindings_for(entity, self.system, wanted)
         for key in wanted:
             binding = found.get(key)

@@ -93,7 +93,13 @@ class RouteRun:
             route, self.source, self.source_refs, self.target_refs, self._handled, self.sync_page
         )
         self.matcher = Matcher(
-            self.store, route, self.target, self.source_refs, self.target_refs, dry_run=dry_run
+            self.store,
+            route,
+            self.target,
+            self.source_refs,
+            self.target_refs,
+            dry_run=dry_run,
+            with_source=self.source_is_a_target,
         )
         self.binder = Binder(
             self.store,
@@ -226,11 +232,15 @@ class RouteRun:
             self.summary.entity(entity).failed += len(keyed.failed)
         # A key made for this page is bound nowhere yet: only the others are looked up.
         known = load_known(
-            self.store, entity, self.route, keyed.known_keys, source=self.source_is_a_target
+            self.store,
+            entity,
+            self.route,
+            keyed.known_keys,
+            source=self.source_is_a_target,
+            source_read=keyed.source,
         )
-        learn = self.target_refs.learn
-        for key, binding in known.target.items():
-            learn(entity, key, binding.external_id)
+        bound = [(key, binding.external_id) for key, binding in known.target.items()]
+        self.target_refs.learn_all(entity, bound)
         await self.parents.resolve_target([record for _, record, _ in keyed.records], depth)
 
         rules = PlanRules.of(self.route, entity, self.source_names, self.options.force)

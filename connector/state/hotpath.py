@@ -306,26 +306,29 @@ class HotPath:
         #: The parameters that are lists: arrays in binary on PostgreSQL, JSON text elsewhere.
         lists = frozenset({"ids"}) if dialect.name == "postgresql" else frozenset()
         bindings = schema.bindings
-        by_key = select(
+        whole = (
             bindings.c.key,
             bindings.c.external_id,
             bindings.c.snapshot,
             bindings.c.hash,
             bindings.c.remote_updated_at,
-        ).where(
+        )
+        of_system = (
             bindings.c.entity == bindparam("entity"),
             bindings.c.system == bindparam("system"),
-            _in_list(dialect, bindings.c.key, "ids"),
         )
+        by_key = select(*whole).where(*of_system, _in_list(dialect, bindings.c.key, "ids"))
         #: key, external id, snapshot, hash, remote time of the bindings of some keys.
         self.bindings_by_key = _compile(dialect, by_key, lists)
-        by_external_id = select(bindings.c.external_id, bindings.c.key).where(
-            bindings.c.entity == bindparam("entity"),
-            bindings.c.system == bindparam("system"),
-            _in_list(dialect, bindings.c.external_id, "ids"),
+        by_id = select(*whole).where(*of_system, _in_list(dialect, bindings.c.external_id, "ids"))
+        #: The same columns, of the bindings of some external ids: a page's source side found
+        #: and read in one query (its keys, and the snapshots its plan compares with).
+        self.bindings_by_external_id = _compile(dialect, by_id, lists)
+        keys_by_id = select(bindings.c.external_id, bindings.c.key).where(
+            *of_system, _in_list(dialect, bindings.c.external_id, "ids")
         )
         #: external id, key of the bindings of some external ids.
-        self.keys_by_external_id = _compile(dialect, by_external_id, lists)
+        self.keys_by_external_id = _compile(dialect, keys_by_id, lists)
 
         failures = schema.failures
         #: A route's pending failures of one entity: what both failure statements look at.

@@ -103,3 +103,57 @@ def test_a_page_larger_than_a_generation_is_kept_whole(store: StateStore) -> Non
         tx.bind(CUSTOMER, "other", "crm", "crm-0")
 
     assert refs.bound_key(CUSTOMER, "crm-0") == "key-0"
+
+
+def test_a_pages_keys_and_source_bindings_come_from_one_query(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bound_bindings`: the keys `bound_keys` gives, and the store's bindings by key, asked
+    once; a key the resolver holds stands (a dry run's), with no binding the store holds
+    under another key."""
+    with store.transaction() as tx:
+        tx.bind(CUSTOMER, "key-1", "erp", "e1", snapshot={"name": "one"})
+        tx.bind(CUSTOMER, "key-2", "erp", "e2", snapshot={"name": "two"})
+    refs = BindingResolver(store, "erp")
+    refs.learn(CUSTOMER, "planned", "e2")  # learnt in a dry run: the store has another key
+    refs.learn(CUSTOMER, "planned-3", "e3")  # learnt in a dry run: not in the store at all
+    asked: list[list[str]] = []
+    by_id = store.bindings_by_id
+    monkeypatch.setattr(
+        store, "bindings_by_id", lambda *args: asked.append(list(args[2])) or by_id(*args)
+    )
+    monkeypatch.setattr(store, "keys_for", lambda *args: pytest.fail("asked for keys again"))
+
+    keys, bindings = refs.bound_bindings(CUSTOMER, ["e1", "e2", "e3", "e4"])
+
+    assert asked == [["e1", "e2", "e3", "e4"]]
+    assert keys == {"e1": "key-1", "e2": "planned", "e3": "planned-3"}
+    assert bindings.keys() == {"key-1"} and bindings["key-1"].snapshot == {"name": "one"}
+    # Learnt both ways, the unbound one as unbound, as `bound_keys` leaves them.
+    assert refs.external_id(CUSTOMER, "key-1") == "e1"
+    assert refs.bound_key(CUSTOMER, "e4") is None
+
+
+def test_a_pages_lookups_and_learning_in_one_call_keep_the_generations() -> None:
+    """`Recent.get_all` and `set_all` behave as `get` and `[]=` one at a time: an entry read
+    from the old generation moves to the new one, and a generation is cut at its size."""
+    one, many = resolver_module.Recent[str, int](4), resolver_module.Recent[str, int](4)
+    for n in range(6):
+        one[f"k{n}"] = n
+    many.set_all((f"k{n}", n) for n in range(6))
+    assert (one._old, one._new) == (many._old, many._new)
+    keys = ["k0", "k5", "k9", "k1"]
+    got = many.get_all(keys)
+    assert got == [one.get(key) for key in keys] and got[2] is resolver_module._UNKNOWN
+    assert (one._old, one._new) == (many._old, many._new)
+
+
+def test_learning_a_page_at_once_is_learning_each(store: StateStore) -> None:
+    refs = BindingResolver(store, "crm")
+    refs.learn_all(CUSTOMER, [(f"key-{n}", f"crm-{n}") for n in range(3)])
+    assert refs.bound_key(CUSTOMER, "crm-2") == "key-2"
+    assert refs.external_id(CUSTOMER, "key-0") == "crm-0"
+    refs.deleted(CUSTOMER, external_ids=["crm-9"], keys=["key-9"])
+    refs.learn_all(CUSTOMER, [("key-9", "crm-9")])  # learnt again: no longer deleted
+    assert refs.canonical_key(CUSTOMER, "crm-9") == "key-9"
+    assert refs.external_id(CUSTOMER, "key-9") == "crm-9"

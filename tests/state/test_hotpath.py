@@ -227,6 +227,25 @@ def test_a_long_id_list_is_one_parameter(store: StateStore) -> None:
     assert store.bindings_for("customer", "erp", ["k1"]) == {}
 
 
+def test_bindings_read_by_external_id_are_those_read_by_key(store: StateStore) -> None:
+    """`bindings_by_id`: `keys_for` and `bindings_for` in one query, value for value."""
+    odd = ["a'b", 'c"d', "e,f", "北京", "x\\y"]
+    with store.transaction() as tx:
+        for n, external_id in enumerate(odd):
+            tx.bind("customer", f"k{n}", "crm", external_id, snapshot=SNAPSHOT)
+        tx.bind("customer", "k9", "crm", "9", snapshot={"n": 9}, remote_updated_at=MOMENT)
+        tx.bind("customer", "k9", "erp", "a'b")  # the same id in another system
+    ids = [*odd, "9", "absent"]
+    by_id = store.bindings_by_id("customer", "crm", ids)
+    keys = store.keys_for("customer", "crm", ids)
+    assert {external_id: b.key for external_id, b in by_id.items()} == keys
+    by_key = store.bindings_for("customer", "crm", keys.values())
+    assert {b.key: b for b in by_id.values()} == by_key
+    assert by_id["9"].remote_updated_at == MOMENT and by_id["北京"].snapshot == SNAPSHOT
+    assert store.bindings_by_id("customer", "crm", []) == {}
+    assert store.bindings_by_id("customer", "erp", ["a'b"])["a'b"].key == "k9"
+
+
 def test_resolving_touches_only_the_named_pending_failures(store: StateStore) -> None:
     def fail(route: str, entity: str, external_id: str) -> None:
         with store.transaction() as tx:

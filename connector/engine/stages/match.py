@@ -19,6 +19,7 @@ from connector.engine.stages.calls import failed_for_now
 from connector.errors import RecordError
 from connector.mapping.contract import EntityMapper
 from connector.model import Entity, Record, path_value
+from connector.state.bindings import Binding
 from connector.state.store import StateStore
 
 
@@ -31,6 +32,9 @@ class Keyed:
     fresh: set[str] = field(default_factory=set)
     #: Keys of records found in the target by a natural key (bound there, not in the source).
     matched: set[str] = field(default_factory=set)
+    #: The source's bindings of the records bound there, by key, read with their keys (the
+    #: matcher's `with_source`); None: not read here.
+    source: dict[str, Binding] | None = None
 
     @property
     def keys(self) -> list[str]:
@@ -60,6 +64,7 @@ class Matcher:
         target_refs: BindingResolver,
         *,
         dry_run: bool,
+        with_source: bool = False,
     ) -> None:
         self.store = store
         self.route = route
@@ -67,6 +72,9 @@ class Matcher:
         self.source_refs = source_refs
         self.target_refs = target_refs
         self.dry_run = dry_run
+        #: Read the source's bindings with the keys (`Keyed.source`): for a route whose plan
+        #: compares with the source's snapshots, one query instead of two.
+        self.with_source = with_source
 
     async def assign_keys(
         self,
@@ -77,8 +85,13 @@ class Matcher:
         """Existing bindings first; then natural-key matches in the target; then new keys."""
         keyed = Keyed()
         unbound: list[tuple[NativeRecord, Record]] = []
-        # The page's bindings in one pass (one query for what the resolver does not hold).
-        bound = self.source_refs.bound_keys(entity, [native.id for native, _ in mapped])
+        # The page's bindings in one pass (one query for what the resolver does not hold, or
+        # for all, with the source's bindings the plan reads).
+        ids = [native.id for native, _ in mapped]
+        if self.with_source:
+            bound, keyed.source = self.source_refs.bound_bindings(entity, ids)
+        else:
+            bound = self.source_refs.bound_keys(entity, ids)
         for native, record in mapped:
             key = bound.get(native.id)
             if key is not None:

@@ -41,13 +41,29 @@ class Known:
 
 
 def load_known(
-    store: StateStore, entity: Entity, route: RouteConfig, keys: Iterable[str], *, source: bool
+    store: StateStore,
+    entity: Entity,
+    route: RouteConfig,
+    keys: Iterable[str],
+    *,
+    source: bool,
+    source_read: Mapping[str, Binding] | None = None,
 ) -> Known:
+    """The store's bindings of `keys` in the target, and in the source if `source`.
+
+    `source_read`: source bindings read already (`Keyed.source`, with the keys); only the
+    keys it lacks are asked for (a record matched in the target: a page of updates asks none).
+    """
     keys = list(keys)
-    return Known(
-        store.bindings_for(entity, route.target, keys),
-        store.bindings_for(entity, route.source, keys) if source else {},
-    )
+    target = store.bindings_for(entity, route.target, keys)
+    if not source:
+        return Known(target, {})
+    if source_read is None:
+        return Known(target, store.bindings_for(entity, route.source, keys))
+    rest = [key for key in keys if key not in source_read]
+    if not rest:
+        return Known(target, source_read)
+    return Known(target, {**source_read, **store.bindings_for(entity, route.source, rest)})
 
 
 @dataclass(frozen=True)

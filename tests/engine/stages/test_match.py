@@ -153,3 +153,27 @@ async def test_only_keys_made_for_records_found_nowhere_are_fresh(sqlite_store, 
     assert keyed.fresh == {keys["e3"], keys["e4"]}  # e1 was bound, e2 matched (and bound)
     assert keyed.known_keys == [keys["e1"], keys["e2"]]
     assert sqlite_store.bindings_for(Entity.CUSTOMER, route.target, keyed.fresh) == {}
+
+
+async def test_with_the_source_side_the_keys_come_with_the_source_bindings(sqlite_store, route):
+    """For a route whose plan compares with the source's snapshots, the bound records'
+    bindings are read with their keys (`Keyed.source`); a matched record has none there."""
+    target = Target()
+    target.put(Entity.CUSTOMER, {"number": "N2"})
+    with sqlite_store.transaction() as tx:
+        tx.bind(Entity.CUSTOMER, "k1", route.source, "e1", snapshot={"number": "N1"})
+    refs = BindingResolver(sqlite_store, route.source), BindingResolver(sqlite_store, route.target)
+    stage = Matcher(sqlite_store, route, target, *refs, dry_run=False, with_source=True)
+
+    keyed = await stage.assign_keys(Entity.CUSTOMER, page(), IdentityMapper(Entity.CUSTOMER))
+
+    keys = {native.id: key for native, _, key in keyed.records}
+    assert keys["e1"] == "k1"
+    assert keyed.source is not None and keyed.source.keys() == {"k1"}
+    assert keyed.source["k1"].snapshot == {"number": "N1"}
+    assert keys["e2"] in keyed.matched
+    # Without it, nothing is read but the keys.
+    plain = Matcher(sqlite_store, route, target, *refs, dry_run=False)
+    assert (
+        await plain.assign_keys(Entity.CUSTOMER, page()[:1], IdentityMapper(Entity.CUSTOMER))
+    ).source is None

@@ -121,3 +121,35 @@ def test_a_record_whose_reference_has_no_target_record_fails_alone_at_map():
 
 def _refs() -> DictRefs:
     return DictRefs({(Entity.CUSTOMER, "c1"): "key-c1", (Entity.CUSTOMER, "c2"): "key-c2"})
+
+
+def test_known_reads_only_the_source_bindings_not_read_with_the_keys(tmp_path):  # type: ignore[no-untyped-def]
+    """`load_known` given the source's bindings read already (`Keyed.source`) asks the store
+    for the target's and for the source's of the other keys only (a record matched in the
+    target, whose key another source record may hold)."""
+    from connector.engine.stages.plan import load_known
+    from connector.state.store import open_store
+    from tests.engine.helpers import config_for
+
+    route = config_for(tmp_path).route("erp-to-crm")
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    with store.transaction() as tx:
+        for key in ("k1", "k2"):
+            tx.bind(Entity.CUSTOMER, key, "erp", f"e-{key}", snapshot={"name": key})
+            tx.bind(Entity.CUSTOMER, key, "crm", f"c-{key}", snapshot={"name": key})
+    asked: list[tuple[str, list[str]]] = []
+    bindings_for = store.bindings_for
+    store.bindings_for = lambda entity, system, keys: (  # type: ignore[method-assign]
+        asked.append((system, sorted(keys))) or bindings_for(entity, system, keys)
+    )
+    read = {"k1": Binding("customer", "k1", "erp", "e-k1", {"name": "read"}, None, None)}
+
+    known = load_known(store, Entity.CUSTOMER, route, ["k1", "k2"], source=True, source_read=read)
+
+    assert asked == [("crm", ["k1", "k2"]), ("erp", ["k2"])]
+    assert known.source["k1"] is read["k1"] and known.source["k2"].snapshot == {"name": "k2"}
+    assert known.target.keys() == {"k1", "k2"}
+    asked.clear()
+    whole = load_known(store, Entity.CUSTOMER, route, ["k1"], source=True, source_read=read)
+    assert asked == [("crm", ["k1"])] and whole.source == read
+    store.close()
