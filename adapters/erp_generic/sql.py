@@ -16,14 +16,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from adapters.erp_generic.coerce import aware_stamp as _aware
 from adapters.erp_generic.coerce import (
+    aware_stamp,
     coerce_row,
+    convert_ids,
+    key_converter,
     naive_timestamp_columns,
     to_column_value,
 )
-from adapters.erp_generic.coerce import convert_ids as _convert_ids
-from adapters.erp_generic.coerce import key_converter as _key_converter
 from adapters.erp_generic.dberrors import database_failure
 from adapters.erp_generic.quirks import (
     any_unreadable,
@@ -32,7 +32,7 @@ from adapters.erp_generic.quirks import (
     take_unreadable,
     unreadable_mark,
 )
-from adapters.erp_generic.reader import row_dicts, value_rows
+from adapters.erp_generic.reader import LINES_FIELD, row_dicts, value_rows
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
 from adapters.erp_generic.sql_writes import Clock, SqlWriter, utc_now
@@ -43,8 +43,6 @@ from connector.model import Entity
 from connector.timestamps import as_utc
 
 __all__ = ["Clock", "SqlStore", "utc_now"]
-
-LINES_FIELD = "lines"
 
 
 class SqlStore:
@@ -113,7 +111,7 @@ class SqlStore:
         base = sa.select(key, stamp)
         if spec.entity_column is not None:
             base = base.where(log.c[spec.entity_column] == spec.entity_value)
-        python_key = _key_converter(tables.table.c[tables.config.primary_key])
+        python_key = key_converter(tables.table.c[tables.config.primary_key])
         pk_name = tables.config.primary_key
 
         def fetch(statement: sa.Select[Any]) -> list[NativeRecord]:
@@ -125,7 +123,7 @@ class SqlStore:
             return [
                 NativeRecord(
                     id=str(deleted_key),
-                    updated_at=_aware(deleted_at),
+                    updated_at=aware_stamp(deleted_at),
                     fields={pk_name: python_key(deleted_key)},
                     deleted=True,
                 )
@@ -207,7 +205,7 @@ class SqlStore:
         tables = self.tables(entity)
         table = self._reads(tables.table)
         key = table.c[tables.config.primary_key]
-        wanted = _convert_ids(key, ids)
+        wanted = convert_ids(key, ids)
         if not wanted:
             return []
         statement = sa.select(table).where(key.in_(wanted)).order_by(key)
@@ -290,7 +288,7 @@ def _records(
             problem = take_unreadable(value_rows({LINES_FIELD: row[LINES_FIELD]}), line_lenient)
         moment = row[stamp]
         if type(moment) is not datetime or moment.tzinfo is not utc:  # (made so just above)
-            moment = _aware(moment)
+            moment = aware_stamp(moment)
         records.append(NativeRecord(str(row[key]), moment, row, deleted, problem))
     return records
 
