@@ -23,7 +23,7 @@ from adapters.erp_generic.reader import PlanReader
 from adapters.erp_generic.rest import RestBackend
 from adapters.erp_generic.schema import EntityTables, reflect_schema
 from adapters.erp_generic.settings import ErpGenericSettings, RestSettings, SqlSettings
-from adapters.erp_generic.sql import Clock, SqlStore, utc_now
+from adapters.erp_generic.sql import SqlStore
 from adapters.erp_generic.sql_engine import make_engine
 from adapters.erp_generic.warm import give_back, take_engine
 from adapters.erp_generic.webhooks import StandardWebhooksVerifier
@@ -40,6 +40,7 @@ from connector.dburl import MISSING_DATABASE_HINT, normalise_url, sqlite_file
 from connector.errors import ConfigurationError, ConnectorError, InvalidConfiguration, Problem
 from connector.mapping.contract import MapperSource
 from connector.model import Entity
+from connector.timestamps import WallClock, utc_now
 
 
 class Backend(Protocol):
@@ -68,7 +69,7 @@ class SqlBackend:
     """SQL mode: reflect on open, then every call is one thread hop into `SqlStore`."""
 
     def __init__(
-        self, settings: SqlSettings, context: AdapterContext, location: str, clock: Clock
+        self, settings: SqlSettings, context: AdapterContext, location: str, clock: WallClock
     ) -> None:
         self.settings = settings
         self.context = context
@@ -379,7 +380,7 @@ class ErpGenericAdapter:
         settings: SqlSettings | RestSettings,
         context: AdapterContext,
         *,
-        clock: Clock = utc_now,
+        clock: WallClock = utc_now,
         **rest_options: Any,
     ) -> None:
         self.name = name

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +28,7 @@ from adapters.erp_generic.reader import PlanReader
 from adapters.erp_generic.sources import STAMP
 from connector.adapter import NativeRecord, RowHashStore
 from connector.errors import ConfigurationError
-
-Clock = Callable[[], dt.datetime]
+from connector.timestamps import WallClock
 
 #: How long a vanished row's tombstone outlives the cursor of the route that read it.
 TOMBSTONE_RETENTION = dt.timedelta(days=30)
@@ -57,7 +56,7 @@ class ChecksumReader:
     """Scan, compare, remember, and report the changes of one checksum-mode entity."""
 
     def __init__(
-        self, reader: PlanReader, store: RowHashStore | None, system: str, clock: Clock
+        self, reader: PlanReader, store: RowHashStore | None, system: str, clock: WallClock
     ) -> None:
         self.reader = reader
         self.plan = reader.plan

@@ -35,14 +35,14 @@ from adapters.erp_generic.quirks import (
 from adapters.erp_generic.reader import LINES_FIELD, row_dicts, value_rows
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
-from adapters.erp_generic.sql_writes import Clock, SqlWriter, utc_now
+from adapters.erp_generic.sql_writes import SqlWriter
 from adapters.erp_generic.warm import read_table
 from connector.adapter import NativeRecord, NativeWrite, WriteResult
 from connector.errors import ConfigurationError, RecordError
 from connector.model import Entity
-from connector.timestamps import as_utc
+from connector.timestamps import WallClock, as_utc, utc_now
 
-__all__ = ["Clock", "SqlStore", "utc_now"]
+__all__ = ["SqlStore"]
 
 
 class SqlStore:
@@ -54,7 +54,7 @@ class SqlStore:
         schema: ReflectedSchema,
         settings: SqlSettings,
         *,
-        clock: Clock = utc_now,
+        clock: WallClock = utc_now,
     ) -> None:
         self.engine = engine
         self.schema = schema

@@ -30,15 +30,14 @@ from adapters.erp_generic.coerce import (
 )
 from adapters.erp_generic.current_rows import NOT_READ, CurrentRows, read_current
 from adapters.erp_generic.dberrors import classify, database_failure, record_error
+from adapters.erp_generic.inserts import insert_new, insert_values
 from adapters.erp_generic.line_sync import CurrentLines, Lines, read_lines, sync_lines
 from adapters.erp_generic.reader import LINES_FIELD
 from adapters.erp_generic.schema import EntityTables
 from adapters.erp_generic.staging import write_staged
-from adapters.erp_generic.writes import insert_new, insert_values
 from connector.adapter import NativeWrite, WriteResult
 from connector.errors import AwaitingTarget, RecordError
-
-Clock = Callable[[], dt.datetime]
+from connector.timestamps import WallClock, utc_now
 
 #: Dialects with a native INSERT … ON CONFLICT DO UPDATE (sqlite ≥ 3.24, PostgreSQL ≥ 9.5).
 #: MySQL's INSERT … ON DUPLICATE KEY UPDATE is not one: it fires on a clash with *any* unique
@@ -49,10 +48,6 @@ _ON_CONFLICT_INSERTS: dict[str, Callable[[sa.Table], Any]] = {
 }
 
 
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _is_record_level(error: sa.exc.DBAPIError) -> bool:
     return classify(error) == "record"
 
@@ -60,7 +55,7 @@ def _is_record_level(error: sa.exc.DBAPIError) -> bool:
 class SqlWriter:
     """Writes batches into one ERP database's reflected tables (`SqlStore`'s write side)."""
 
-    def __init__(self, engine: Engine, *, clock: Clock = utc_now) -> None:
+    def __init__(self, engine: Engine, *, clock: WallClock = utc_now) -> None:
         self.engine = engine
         self.clock = clock
         self._on_conflict = _ON_CONFLICT_INSERTS.get(engine.dialect.name)

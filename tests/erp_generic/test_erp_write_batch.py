@@ -123,7 +123,7 @@ async def test_a_row_an_insert_found_and_updated_is_read_afresh(
     sample_url: str, tmp_path: Path
 ) -> None:
     """With natural keys (`required:`), a new record whose customer number row 7 already holds
-    updates row 7 instead of inserting (writes.py); a later write of row 7 in the same batch
+    updates row 7 instead of inserting (inserts.py); a later write of row 7 in the same batch
     must compare with that update, not with the row as it was read ahead."""
     block = sample_config(sample_url)
     block["entities"]["customer"]["required"] = ["customer_no"]
