@@ -51,7 +51,6 @@ from sqlalchemy import (
     CursorResult,
     Dialect,
     Integer,
-    Select,
     String,
     Table,
     any_,
@@ -62,13 +61,13 @@ from sqlalchemy import (
     literal_column,
     null,
     select,
-    true,
     update,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ClauseElement, ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.type_api import TypeEngine
 
@@ -404,10 +403,10 @@ class HotPath:
         found = self._upserts.get(shape)
         if found is not None:
             return found
-        values: dict[str, Any] | None = {column: bindparam(column) for column in columns}
-        rows = None
-        if self.dialect.name == "sqlite" and table is schema.bindings:
-            values, rows = None, _next_to_partner(columns)
+        values: dict[str, Any] = {column: bindparam(column) for column in columns}
+        beside = self.dialect.name == "sqlite" and table is schema.bindings
+        if beside:
+            values["id"] = _beside_partner()
         statement = upsert_statement(
             self.dialect.name,
             table,
@@ -415,9 +414,10 @@ class HotPath:
             lambda proposed: {column: proposed[column] for column in updates},
             values,
             same=same,
-            rows=rows,
         )
         compiled = _compile(self.dialect, statement)
+        if beside:  # (its parameters appear twice: each `?` numbered by its column)
+            compiled = _numbered(compiled, tuple(columns))
         if compiled.names != shape[1]:  # callers build their rows in `columns` order
             raise AssertionError(f"{table.name}: compiled as {compiled.names}, not {columns}")
         if self.dialect.name == "postgresql":
@@ -474,8 +474,8 @@ def _upsert_over_arrays(
     )
 
 
-def _next_to_partner(columns: Sequence[str]) -> tuple[tuple[str, ...], Select[Any]]:
-    """SQLite: the rows a bindings upsert proposes, each with a row id next to its partner's.
+def _beside_partner() -> ColumnElement[Any]:
+    """SQLite: the row id of a new binding, next to its key's other binding's.
 
     A table's rows are stored in row-id order, so rows inserted at different times land on
     different pages. A first sync binds a page of records' source side in one transaction and
@@ -490,15 +490,18 @@ def _next_to_partner(columns: Sequence[str]) -> tuple[tuple[str, ...], Select[An
     id), found by the unique key the conflict then finds again on the same page: one index
     look-up more a row. PostgreSQL and MariaDB keep their sequences: only SQLite does this.
 
-    The rows are `INSERT … SELECT`, the parameters in `columns` order as before, with a WHERE
-    clause: SQLite's parser needs one between a SELECT and ON CONFLICT
-    (sqlite.org/lang_upsert.html, "parsing ambiguity").
+    It reads the row's entity, key and system a second time (`_numbered`). (As `INSERT …
+    SELECT` from the proposed row instead, SQLite copies the row to a temporary table first,
+    and inside `_flush_binds`'s savepoint that cost grew with the flush: 45 → 355 µs a
+    first-synced record in a loop of binds.)
     """
     table = schema.bindings
-    proposed = select(*(bindparam(name).label(name) for name in columns)).subquery("proposed")
-    same_key = (table.c.entity == proposed.c.entity, table.c.key == proposed.c.key)
+    entity: BindParameter[str] = bindparam("entity")
+    key: BindParameter[str] = bindparam("key")
+    system: BindParameter[str] = bindparam("system")
+    same_key = (table.c.entity == entity, table.c.key == key)
     # (the row id alone: answered from the index, the row never read)
-    bound = select(table.c.id).where(*same_key, table.c.system == proposed.c.system).exists()
+    bound = select(table.c.id).where(*same_key, table.c.system == system).exists()
     partner = table.alias("partner")
     taken = table.alias("taken")
     # (the numbers written into the SQL: as parameters they would be the rows' too)
@@ -508,18 +511,29 @@ def _next_to_partner(columns: Sequence[str]) -> tuple[tuple[str, ...], Select[An
     beside = (
         select(next_to)
         .where(
-            partner.c.entity == proposed.c.entity,
-            partner.c.key == proposed.c.key,
-            partner.c.system != proposed.c.system,
+            partner.c.entity == entity,
+            partner.c.key == key,
+            partner.c.system != system,
             ~exists().where(taken.c.id == next_to),
         )
         .scalar_subquery()  # (SQLite's scalar subquery is its first row: no LIMIT needed)
     )
-    largest = select(func.max(table.c.id)).scalar_subquery()
-    after = largest + two - largest % two  # the even id after the largest (NULL in an empty table)
-    row_id = case((bound, null()), else_=func.coalesce(beside, after))
-    rows = select(row_id, *(proposed.c[name] for name in columns)).where(true())
-    return ("id", *columns), rows
+    # The even id after the largest, (largest | 1) + 1: the largest read once (NULL in an
+    # empty table, where the database's own is taken).
+    after = select(func.max(table.c.id).bitwise_or(one) + one).scalar_subquery()
+    return case((bound, null()), else_=func.coalesce(beside, after))
+
+
+def _numbered(statement: Statement, columns: tuple[str, ...]) -> Statement:
+    """SQLite: each `?` of `statement` numbered (`?N`) by its parameter's place in `columns`,
+    so that a parameter used twice is still given once in a row (sqlite.org/lang_expr.html,
+    "Parameters"). The statements compiled here hold no `?` but their parameters."""
+    pieces = statement.sql.split("?")
+    if len(pieces) != len(statement.names) + 1:
+        raise AssertionError(f"{len(pieces) - 1} placeholders for {len(statement.names)}")
+    marks = [f"?{columns.index(name) + 1}" for name in statement.names]
+    sql = pieces[0] + "".join(mark + piece for mark, piece in zip(marks, pieces[1:], strict=True))
+    return replace(statement, sql=sql, names=columns)
 
 
 def _element_type(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
