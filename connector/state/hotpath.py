@@ -499,29 +499,23 @@ def _beside_partner() -> ColumnElement[Any]:
     entity: BindParameter[str] = bindparam("entity")
     key: BindParameter[str] = bindparam("key")
     system: BindParameter[str] = bindparam("system")
-    same_key = (table.c.entity == entity, table.c.key == key)
-    # (the row id alone: answered from the index, the row never read)
-    bound = select(table.c.id).where(*same_key, table.c.system == system).exists()
-    partner = table.alias("partner")
-    taken = table.alias("taken")
+    # One look in the (entity, key, system) index for the key's bindings in every system, the
+    # row ids from the index itself: whether it is bound in this system already, and where
+    # its partners are. (Two looks, one for each, cost ~20,000 instructions more a record.)
+    mine, taken = table.alias("mine"), table.alias("taken")
     # (the numbers written into the SQL: as parameters they would be the rows' too)
     one, two = literal_column("1", Integer), literal_column("2", Integer)
     # n ^ 1, in the SQL SQLite has: n + 1 - 2 * (n % 2)
-    next_to = partner.c.id + one - two * (partner.c.id % two)
-    beside = (
-        select(next_to)
-        .where(
-            partner.c.entity == entity,
-            partner.c.key == key,
-            partner.c.system != system,
-            ~exists().where(taken.c.id == next_to),
-        )
-        .scalar_subquery()  # (SQLite's scalar subquery is its first row: no LIMIT needed)
-    )
+    next_to = mine.c.id + one - two * (mine.c.id % two)
+    free = ~exists().where(taken.c.id == next_to)
     # The even id after the largest, (largest | 1) + 1: the largest read once (NULL in an
     # empty table, where the database's own is taken).
     after = select(func.max(table.c.id).bitwise_or(one) + one).scalar_subquery()
-    return case((bound, null()), else_=func.coalesce(beside, after))
+    chosen = case(
+        (func.max(mine.c.system == system), null()),  # (NULL when the key has no binding)
+        else_=func.coalesce(func.min(case((free, next_to))), after),
+    )
+    return select(chosen).where(mine.c.entity == entity, mine.c.key == key).scalar_subquery()
 
 
 def _numbered(statement: Statement, columns: tuple[str, ...]) -> Statement:
