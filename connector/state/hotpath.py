@@ -50,16 +50,12 @@ from sqlalchemy import (
     Connection,
     CursorResult,
     Dialect,
-    Integer,
     String,
     Table,
     any_,
     bindparam,
-    case,
     exists,
     func,
-    literal_column,
-    null,
     select,
     update,
 )
@@ -67,7 +63,6 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ClauseElement, ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.type_api import TypeEngine
 
@@ -403,21 +398,15 @@ class HotPath:
         found = self._upserts.get(shape)
         if found is not None:
             return found
-        values: dict[str, Any] = {column: bindparam(column) for column in columns}
-        beside = self.dialect.name == "sqlite" and table is schema.bindings
-        if beside:
-            values["id"] = _beside_partner()
         statement = upsert_statement(
             self.dialect.name,
             table,
             conflict,
             lambda proposed: {column: proposed[column] for column in updates},
-            values,
+            {column: bindparam(column) for column in columns},
             same=same,
         )
         compiled = _compile(self.dialect, statement)
-        if beside:  # (its parameters appear twice: each `?` numbered by its column)
-            compiled = _numbered(compiled, tuple(columns))
         if compiled.names != shape[1]:  # callers build their rows in `columns` order
             raise AssertionError(f"{table.name}: compiled as {compiled.names}, not {columns}")
         if self.dialect.name == "postgresql":
@@ -472,62 +461,6 @@ def _upsert_over_arrays(
         same=same,
         rows=(columns, rows),
     )
-
-
-def _beside_partner() -> ColumnElement[Any]:
-    """SQLite: the row id of a new binding, next to its key's other binding's.
-
-    A table's rows are stored in row-id order, so rows inserted at different times land on
-    different pages. A first sync binds a page of records' source side in one transaction and
-    their target side in a later one, so the two bindings of a key got row ids ~1,000 apart:
-    every later update of the record dirtied two table pages (two WAL frames, two checkpoint
-    copies) and a cold run read two (bench/README.md, "storeio"). Here a binding that is new
-    gets, where the key is bound in another system already at row id n, the row id next to
-    it (n ^ 1: n + 1 for an even n, n - 1 for an odd one) if that one is free; else the even
-    row id after the largest, which leaves the odd one after it free for the key's other side.
-    Each choice is checked free in the same statement, under SQLite's one writer, so no
-    choice can collide. A binding that exists already proposes NULL (the UPDATE keeps its row
-    id), found by the unique key the conflict then finds again on the same page: one index
-    look-up more a row. PostgreSQL and MariaDB keep their sequences: only SQLite does this.
-
-    It reads the row's entity, key and system a second time (`_numbered`). (As `INSERT …
-    SELECT` from the proposed row instead, SQLite copies the row to a temporary table first,
-    and inside `_flush_binds`'s savepoint that cost grew with the flush: 45 → 355 µs a
-    first-synced record in a loop of binds.)
-    """
-    table = schema.bindings
-    entity: BindParameter[str] = bindparam("entity")
-    key: BindParameter[str] = bindparam("key")
-    system: BindParameter[str] = bindparam("system")
-    # One look in the (entity, key, system) index for the key's bindings in every system, the
-    # row ids from the index itself: whether it is bound in this system already, and where
-    # its partners are. (Two looks, one for each, cost ~20,000 instructions more a record.)
-    mine, taken = table.alias("mine"), table.alias("taken")
-    # (the numbers written into the SQL: as parameters they would be the rows' too)
-    one, two = literal_column("1", Integer), literal_column("2", Integer)
-    # n ^ 1, in the SQL SQLite has: n + 1 - 2 * (n % 2)
-    next_to = mine.c.id + one - two * (mine.c.id % two)
-    free = ~exists().where(taken.c.id == next_to)
-    # The even id after the largest, (largest | 1) + 1: the largest read once (NULL in an
-    # empty table, where the database's own is taken).
-    after = select(func.max(table.c.id).bitwise_or(one) + one).scalar_subquery()
-    chosen = case(
-        (func.max(mine.c.system == system), null()),  # (NULL when the key has no binding)
-        else_=func.coalesce(func.min(case((free, next_to))), after),
-    )
-    return select(chosen).where(mine.c.entity == entity, mine.c.key == key).scalar_subquery()
-
-
-def _numbered(statement: Statement, columns: tuple[str, ...]) -> Statement:
-    """SQLite: each `?` of `statement` numbered (`?N`) by its parameter's place in `columns`,
-    so that a parameter used twice is still given once in a row (sqlite.org/lang_expr.html,
-    "Parameters"). The statements compiled here hold no `?` but their parameters."""
-    pieces = statement.sql.split("?")
-    if len(pieces) != len(statement.names) + 1:
-        raise AssertionError(f"{len(pieces) - 1} placeholders for {len(statement.names)}")
-    marks = [f"?{columns.index(name) + 1}" for name in statement.names]
-    sql = pieces[0] + "".join(mark + piece for mark, piece in zip(marks, pieces[1:], strict=True))
-    return replace(statement, sql=sql, names=columns)
 
 
 def _element_type(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
