@@ -39,6 +39,7 @@ from connector.daemon.metrics import DaemonMetrics, InboxGauges
 from connector.errors import UnstorableError, WebhookRejected
 from connector.http.telemetry import METRICS as HTTP_METRICS
 from connector.http.telemetry import render_prometheus
+from connector.timestamps import WallClock, utc_now
 
 LOGGER = logging.getLogger("connector.daemon.webhooks")
 
@@ -67,10 +68,6 @@ class InboxStore(Protocol):
     def inbox_stats(self) -> tuple[dict[str, int], dt.datetime | None]: ...
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 @dataclass
 class ReceiverDeps:
     """Everything the app needs; `create_app` builds it from a runtime when given one."""
@@ -79,7 +76,7 @@ class ReceiverDeps:
     verifiers: Mapping[str, WebhookVerifier]
     metrics: DaemonMetrics = field(default_factory=DaemonMetrics)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    clock: Callable[[], dt.datetime] = _utcnow
+    clock: WallClock = utc_now
     #: Called after new events are committed (wakes an inbox worker in the same process).
     on_enqueued: Callable[[], None] | None = None
     #: Per unhealthy system, what is wrong (`health.SystemHealth`); `/readyz` reports it.

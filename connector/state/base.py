@@ -16,21 +16,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, NestedTransaction
 
 from connector.batching import chunked
-from connector.timestamps import WallClock, utc_now
+from connector.timestamps import WallClock
 
 if TYPE_CHECKING:
     from connector.state.hotpath import HotPath
-
-#: The store's clock tells wall-clock time (kept under its old names for the store's modules).
-Clock = WallClock
-utcnow = utc_now
 
 
 class StoreBase:
     """What a `StateStore` mixin may use: the engine and the clock."""
 
     engine: Engine
-    clock: Clock
+    clock: WallClock
 
 
 class TxBase:

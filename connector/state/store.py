@@ -29,7 +29,7 @@ from connector.errors import (
     StoreRefusedError,
     StoreUnavailableError,
 )
-from connector.state.base import MYSQL_FAMILY, Clock, utcnow
+from connector.state.base import MYSQL_FAMILY
 from connector.state.bindings import Binding, BindingStore, BindingTx
 from connector.state.checksums import ChecksumStore
 from connector.state.connect import (
@@ -58,10 +58,10 @@ from connector.state.runs import Run, RunStatus, RunStore, StartedRun
 from connector.state.snapshots import snapshot_hash
 from connector.state.statistics import BindingStatistics
 from connector.state.upserts import conflict_detail
+from connector.timestamps import WallClock, utc_now
 
 __all__ = [
     "Binding",
-    "Clock",
     "Failure",
     "FailureStatus",
     "Fence",
@@ -78,7 +78,6 @@ __all__ = [
     "database_url",
     "open_store",
     "snapshot_hash",
-    "utcnow",
 ]
 
 
@@ -116,7 +115,7 @@ class StateStore(
 ):
     """The sync-state store on one database (SQLite file, PostgreSQL or MariaDB)."""
 
-    def __init__(self, engine: Engine, clock: Clock = utcnow) -> None:
+    def __init__(self, engine: Engine, clock: WallClock = utc_now) -> None:
         self.engine = engine
         self.clock = clock
         self.guard: Fence | None = None
@@ -218,7 +217,7 @@ def open_store(
     url: str | None,
     base_dir: Path = Path("."),
     *,
-    clock: Clock = utcnow,
+    clock: WallClock = utc_now,
     timeouts: StoreTimeouts | None = None,
 ) -> StateStore:
     """Connect, apply pending migrations, and return the store.
