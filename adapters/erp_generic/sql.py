@@ -32,7 +32,7 @@ from adapters.erp_generic.quirks import (
     take_unreadable,
     unreadable_mark,
 )
-from adapters.erp_generic.reader import LINES_FIELD, row_dicts, value_rows
+from adapters.erp_generic.reader import LINES_FIELD, fetch_dicts, value_rows
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
 from adapters.erp_generic.sql_writes import SqlWriter
@@ -167,8 +167,7 @@ class SqlStore:
         mark = unreadable_mark()
         try:
             with self.engine.connect() as connection:
-                result = connection.execute(statement)
-                rows = row_dicts(list(result.keys()), result.all())
+                rows = fetch_dicts(connection, statement)
                 if tables.lines is not None and rows:
                     self._attach_lines(connection, tables, rows)
         except sa.exc.DBAPIError as error:
