@@ -18,7 +18,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from adapters.erp_generic.coerce import (
     aware_stamp,
-    coerce_row,
     convert_ids,
     key_converter,
     naive_timestamp_columns,
@@ -40,7 +39,7 @@ from adapters.erp_generic.warm import read_table
 from connector.adapter import NativeRecord, NativeWrite, WriteResult
 from connector.errors import ConfigurationError, RecordError
 from connector.model import Entity
-from connector.timestamps import WallClock, as_utc, utc_now
+from connector.timestamps import WallClock, utc_now
 
 __all__ = ["SqlStore"]
 
@@ -167,7 +166,7 @@ class SqlStore:
         mark = unreadable_mark()
         try:
             with self.engine.connect() as connection:
-                rows = fetch_dicts(connection, statement)
+                rows = fetch_dicts(connection, statement, naive_timestamp_columns(tables.table))
                 if tables.lines is not None and rows:
                     self._attach_lines(connection, tables, rows)
         except sa.exc.DBAPIError as error:
@@ -189,13 +188,9 @@ class SqlStore:
             .where(foreign.in_(list(by_parent)))
             .order_by(foreign, order, lines.c[spec.primary_key])
         )
-        result = connection.execute(statement)
-        names = list(result.keys())
         hidden = {spec.primary_key, spec.foreign_key}
-        for values in result:
-            line = dict(zip(names, values, strict=True))
+        for line in fetch_dicts(connection, statement, naive_timestamp_columns(lines)):
             parent = line[spec.foreign_key]
-            coerce_row(lines, line)
             by_parent[parent].append({k: v for k, v in line.items() if k not in hidden})
         for row in rows:
             row[LINES_FIELD] = by_parent[row[parent_key]]
@@ -260,10 +255,10 @@ def _records(
     tables: EntityTables, rows: list[dict[str, Any]], *, unreadable: bool = True
 ) -> list[NativeRecord]:
     """Rows as native records. This is the per-row hot path of every read, so the names it
-    needs are looked up once per page and the loop stays flat. `unreadable`: whether the rows
-    may hold an `Unreadable` marker (`quirks.made_since`)."""
+    needs are looked up once per page and the loop stays flat. The rows' naive timestamps are
+    aware UTC already (`fetch_dicts`). `unreadable`: whether the rows may hold an `Unreadable`
+    marker (`quirks.made_since`)."""
     config = tables.config
-    naive = naive_timestamp_columns(tables.table)
     key, stamp, flag = config.primary_key, config.updated_at, config.soft_delete
     # SQLite numeric columns may hold what no number is (quirks.py): checked only if any.
     lenient = lenient_columns(tables.table) if unreadable else ()
@@ -271,10 +266,6 @@ def _records(
     utc, datetime = dt.UTC, dt.datetime
     records = []
     for row in rows:
-        for name in naive:
-            value = row[name]
-            if value is not None and value.tzinfo is None:
-                row[name] = as_utc(value)
         deleted = False
         if flag is not None:
             marker = row[flag]
@@ -286,7 +277,7 @@ def _records(
         if problem is None and line_lenient and row.get(LINES_FIELD):
             problem = take_unreadable(value_rows({LINES_FIELD: row[LINES_FIELD]}), line_lenient)
         moment = row[stamp]
-        if type(moment) is not datetime or moment.tzinfo is not utc:  # (made so just above)
+        if type(moment) is not datetime or moment.tzinfo is not utc:  # (made so by the fetch)
             moment = aware_stamp(moment)
         records.append(NativeRecord(str(row[key]), moment, row, deleted, problem))
     return records

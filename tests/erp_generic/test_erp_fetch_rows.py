@@ -19,9 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import mysql
 
+from adapters.erp_generic.coerce import naive_timestamp_columns
 from adapters.erp_generic.reader import fetch_dicts
 from adapters.erp_generic.sample import populate, sample_metadata
 from adapters.erp_generic.schema import _reflected_column
+from connector.timestamps import as_utc
 from tests.erp_generic.conftest import SMALL
 
 STAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
@@ -123,3 +125,22 @@ def test_the_sample_erps_tables_read_as_sqlalchemy_reads_them(
         for name in ("customers", "contacts", "products", "sales_orders", "sales_order_lines"):
             table = reflected(connection, name)
             assert_same(connection, sa.select(table).order_by(table.c.id))
+
+
+def test_naive_timestamps_asked_for_come_back_aware_utc(engine: sa.Engine) -> None:
+    """`aware` does in the fetch what the records' naive-to-UTC step did after it."""
+    with engine.begin() as connection:
+        KINDS.create(connection)
+        connection.execute(KINDS.insert(), [{**dict.fromkeys(KINDS.c.keys()), **r} for r in ROWS])
+    with engine.connect() as connection:
+        table = reflected(connection, "kinds")
+        statement = sa.select(table).order_by(table.c.id)
+        expected = [dict(row._mapping) for row in connection.execute(statement)]
+        for row in expected:
+            if row["at"] is not None:
+                row["at"] = as_utc(row["at"])
+        got = fetch_dicts(connection, statement, naive_timestamp_columns(table))
+    assert naive_timestamp_columns(table) == ("at",)
+    assert got == expected
+    assert got[0]["at"].tzinfo is dt.UTC and got[2]["at"] is None
+    assert [row["at"].tzinfo for row in got[:2]] == [dt.UTC] * 2
