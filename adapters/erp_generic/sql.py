@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from collections.abc import Callable, Iterator, Sequence
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,15 +83,25 @@ class SqlStore:
         Deletes recorded in a change-log table are merged into the same order.
         """
         tables = self.tables(entity)
-        rows = self._iter_rows(tables, since)
-        if tables.change_log is not None:
-            order = _sort_key(tables)
-            rows = heapq.merge(rows, self._iter_log(tables, since), key=order)
+        pages = self._iter_rows(tables, since)
+        if tables.change_log is None:
+            # Each query's page is a page as it is: no generator step per record to re-cut
+            # the same pages (the keyset reads `page_size` rows a query).
+            yield from pages
+            return
+        order = _sort_key(tables)
+        rows = heapq.merge(
+            chain.from_iterable(pages),
+            chain.from_iterable(self._iter_log(tables, since)),
+            key=order,
+        )
         size = self.settings.page_size
         while page := list(islice(rows, size)):
             yield page
 
-    def _iter_rows(self, tables: EntityTables, since: dt.datetime | None) -> Iterator[NativeRecord]:
+    def _iter_rows(
+        self, tables: EntityTables, since: dt.datetime | None
+    ) -> Iterator[list[NativeRecord]]:
         table, config = self._reads(tables.table), tables.config
         return self._keyset(
             sa.select(table),
@@ -102,7 +112,9 @@ class SqlStore:
             config.primary_key,
         )
 
-    def _iter_log(self, tables: EntityTables, since: dt.datetime | None) -> Iterator[NativeRecord]:
+    def _iter_log(
+        self, tables: EntityTables, since: dt.datetime | None
+    ) -> Iterator[list[NativeRecord]]:
         log, spec = tables.change_log, tables.config.change_log
         assert log is not None and spec is not None
         log = self._reads(log)
@@ -139,8 +151,9 @@ class SqlStore:
         since: dt.datetime | None,
         fetch: Callable[[sa.Select[Any]], list[NativeRecord]],
         key_field: str,
-    ) -> Iterator[NativeRecord]:
-        """Page through `base` in (stamp, key) order, each page a fresh short query."""
+    ) -> Iterator[list[NativeRecord]]:
+        """Page through `base` in (stamp, key) order, each page a fresh short query; no page
+        is empty."""
         size = self.settings.page_size
         base = base.where(stamp.is_not(None)).order_by(stamp, key).limit(size)
         condition: sa.ColumnElement[bool] | None = None
@@ -148,7 +161,8 @@ class SqlStore:
             condition = stamp >= to_column_value(stamp, since)
         while True:
             page = fetch(base if condition is None else base.where(condition))
-            yield from page
+            if page:
+                yield page
             if len(page) < size:
                 return
             last_stamp = to_column_value(stamp, page[-1].updated_at)
