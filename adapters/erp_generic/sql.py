@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from collections.abc import Callable, Iterator, Sequence
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +18,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from adapters.erp_generic.coerce import (
     aware_stamp,
-    coerce_row,
     convert_ids,
     key_converter,
     naive_timestamp_columns,
@@ -32,7 +31,7 @@ from adapters.erp_generic.quirks import (
     take_unreadable,
     unreadable_mark,
 )
-from adapters.erp_generic.reader import LINES_FIELD, row_dicts, value_rows
+from adapters.erp_generic.reader import LINES_FIELD, fetch_dicts, value_rows
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
 from adapters.erp_generic.sql_writes import SqlWriter
@@ -40,7 +39,7 @@ from adapters.erp_generic.warm import read_table
 from connector.adapter import NativeRecord, NativeWrite, WriteResult
 from connector.errors import ConfigurationError, RecordError
 from connector.model import Entity
-from connector.timestamps import WallClock, as_utc, utc_now
+from connector.timestamps import WallClock, utc_now
 
 __all__ = ["SqlStore"]
 
@@ -84,15 +83,25 @@ class SqlStore:
         Deletes recorded in a change-log table are merged into the same order.
         """
         tables = self.tables(entity)
-        rows = self._iter_rows(tables, since)
-        if tables.change_log is not None:
-            order = _sort_key(tables)
-            rows = heapq.merge(rows, self._iter_log(tables, since), key=order)
+        pages = self._iter_rows(tables, since)
+        if tables.change_log is None:
+            # Each query's page is a page as it is: no generator step per record to re-cut
+            # the same pages (the keyset reads `page_size` rows a query).
+            yield from pages
+            return
+        order = _sort_key(tables)
+        rows = heapq.merge(
+            chain.from_iterable(pages),
+            chain.from_iterable(self._iter_log(tables, since)),
+            key=order,
+        )
         size = self.settings.page_size
         while page := list(islice(rows, size)):
             yield page
 
-    def _iter_rows(self, tables: EntityTables, since: dt.datetime | None) -> Iterator[NativeRecord]:
+    def _iter_rows(
+        self, tables: EntityTables, since: dt.datetime | None
+    ) -> Iterator[list[NativeRecord]]:
         table, config = self._reads(tables.table), tables.config
         return self._keyset(
             sa.select(table),
@@ -103,7 +112,9 @@ class SqlStore:
             config.primary_key,
         )
 
-    def _iter_log(self, tables: EntityTables, since: dt.datetime | None) -> Iterator[NativeRecord]:
+    def _iter_log(
+        self, tables: EntityTables, since: dt.datetime | None
+    ) -> Iterator[list[NativeRecord]]:
         log, spec = tables.change_log, tables.config.change_log
         assert log is not None and spec is not None
         log = self._reads(log)
@@ -140,8 +151,9 @@ class SqlStore:
         since: dt.datetime | None,
         fetch: Callable[[sa.Select[Any]], list[NativeRecord]],
         key_field: str,
-    ) -> Iterator[NativeRecord]:
-        """Page through `base` in (stamp, key) order, each page a fresh short query."""
+    ) -> Iterator[list[NativeRecord]]:
+        """Page through `base` in (stamp, key) order, each page a fresh short query; no page
+        is empty."""
         size = self.settings.page_size
         base = base.where(stamp.is_not(None)).order_by(stamp, key).limit(size)
         condition: sa.ColumnElement[bool] | None = None
@@ -149,7 +161,8 @@ class SqlStore:
             condition = stamp >= to_column_value(stamp, since)
         while True:
             page = fetch(base if condition is None else base.where(condition))
-            yield from page
+            if page:
+                yield page
             if len(page) < size:
                 return
             last_stamp = to_column_value(stamp, page[-1].updated_at)
@@ -167,8 +180,7 @@ class SqlStore:
         mark = unreadable_mark()
         try:
             with self.engine.connect() as connection:
-                result = connection.execute(statement)
-                rows = row_dicts(list(result.keys()), result.all())
+                rows = fetch_dicts(connection, statement, naive_timestamp_columns(tables.table))
                 if tables.lines is not None and rows:
                     self._attach_lines(connection, tables, rows)
         except sa.exc.DBAPIError as error:
@@ -190,13 +202,9 @@ class SqlStore:
             .where(foreign.in_(list(by_parent)))
             .order_by(foreign, order, lines.c[spec.primary_key])
         )
-        result = connection.execute(statement)
-        names = list(result.keys())
         hidden = {spec.primary_key, spec.foreign_key}
-        for values in result:
-            line = dict(zip(names, values, strict=True))
+        for line in fetch_dicts(connection, statement, naive_timestamp_columns(lines)):
             parent = line[spec.foreign_key]
-            coerce_row(lines, line)
             by_parent[parent].append({k: v for k, v in line.items() if k not in hidden})
         for row in rows:
             row[LINES_FIELD] = by_parent[row[parent_key]]
@@ -261,10 +269,10 @@ def _records(
     tables: EntityTables, rows: list[dict[str, Any]], *, unreadable: bool = True
 ) -> list[NativeRecord]:
     """Rows as native records. This is the per-row hot path of every read, so the names it
-    needs are looked up once per page and the loop stays flat. `unreadable`: whether the rows
-    may hold an `Unreadable` marker (`quirks.made_since`)."""
+    needs are looked up once per page and the loop stays flat. The rows' naive timestamps are
+    aware UTC already (`fetch_dicts`). `unreadable`: whether the rows may hold an `Unreadable`
+    marker (`quirks.made_since`)."""
     config = tables.config
-    naive = naive_timestamp_columns(tables.table)
     key, stamp, flag = config.primary_key, config.updated_at, config.soft_delete
     # SQLite numeric columns may hold what no number is (quirks.py): checked only if any.
     lenient = lenient_columns(tables.table) if unreadable else ()
@@ -272,10 +280,6 @@ def _records(
     utc, datetime = dt.UTC, dt.datetime
     records = []
     for row in rows:
-        for name in naive:
-            value = row[name]
-            if value is not None and value.tzinfo is None:
-                row[name] = as_utc(value)
         deleted = False
         if flag is not None:
             marker = row[flag]
@@ -287,7 +291,7 @@ def _records(
         if problem is None and line_lenient and row.get(LINES_FIELD):
             problem = take_unreadable(value_rows({LINES_FIELD: row[LINES_FIELD]}), line_lenient)
         moment = row[stamp]
-        if type(moment) is not datetime or moment.tzinfo is not utc:  # (made so just above)
+        if type(moment) is not datetime or moment.tzinfo is not utc:  # (made so by the fetch)
             moment = aware_stamp(moment)
         records.append(NativeRecord(str(row[key]), moment, row, deleted, problem))
     return records

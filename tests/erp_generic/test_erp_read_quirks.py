@@ -35,6 +35,16 @@ def test_a_stored_number_reads_as_the_decimal_of_its_text(stored: object):
     assert value.as_tuple() == expected.as_tuple()  # the same digits and exponent, not just ==
 
 
+def test_a_number_read_again_has_the_digits_it_had_the_first_time():
+    """The kept `Decimal`s: a whole number, a REAL equal to it and a negative zero each keep
+    their own digits, read first or after the others."""
+    stored: list[object] = [1, 1.0, 0.0, -0.0, 0, 2.5, 10**30, float(10**30), 0.1 + 0.2]
+    for value in [*stored, *reversed(stored), *stored]:
+        got = to_decimal(value)
+        assert isinstance(got, Decimal)
+        assert got.as_tuple() == Decimal(str(value)).as_tuple(), value
+
+
 def test_booleans_and_non_numbers_stay_unreadable():
     assert isinstance(to_decimal(True), Unreadable)
     assert isinstance(to_decimal("abc"), Unreadable)
