@@ -71,14 +71,6 @@ def stored_moment(column: sa.Column[Any], moment: dt.datetime) -> dt.datetime:
     return _instant(value)
 
 
-def coerce_row(table: sa.Table, row: dict[str, Any]) -> None:
-    """Make the row's naive timestamps UTC-aware, in place (rows are fresh dicts)."""
-    for name in naive_timestamp_columns(table):
-        value = row.get(name)
-        if isinstance(value, dt.datetime) and value.tzinfo is None:
-            row[name] = as_utc(value)
-
-
 def to_column_value(column: sa.Column[Any], value: Any) -> Any:
     """`value` as the column's type binds it; raises `RecordError` naming the column."""
     if value is None:

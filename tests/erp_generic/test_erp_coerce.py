@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.dialects import mysql, postgresql
 
-from adapters.erp_generic.coerce import TinyIntBoolean, coerce_row, stored_moment, to_column_value
+from adapters.erp_generic.coerce import TinyIntBoolean, stored_moment, to_column_value
 from connector.errors import RecordError
 
 TABLE = sa.Table(
@@ -70,12 +70,6 @@ def test_bad_values_are_record_errors_naming_the_column(column: str, value: Any)
         to_column_value(TABLE.c[column], value)
     assert repr(column) in str(raised.value)
     assert raised.value.code == "INVALID_VALUE"
-
-
-def test_read_rows_get_aware_timestamps() -> None:
-    row: dict[str, Any] = {"stamp": dt.datetime(2030, 1, 1), "day": dt.date(2030, 1, 1)}
-    coerce_row(TABLE, row)
-    assert row == {"stamp": dt.datetime(2030, 1, 1, tzinfo=UTC), "day": dt.date(2030, 1, 1)}
 
 
 @pytest.mark.parametrize(
