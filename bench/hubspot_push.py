@@ -36,8 +36,16 @@ reverse route, as this benchmark did before issue 11.
 `--match` adds the shipped natural-key match on the customer number: one batch read per 100
 unbound records before they are created, which shares the burst limit with the writes.
 
+`--callgrind` (run under valgrind): the engine process's counters are zeroed just before the
+first run's `run_route` and dumped just after it, so the dump holds the push alone, in the
+engine's process only (the sandbox is a child process valgrind does not follow). Instructions
+a record are the difference of two sizes' totals over the difference of the sizes:
+
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/tmp/push.%p \
+        .venv/bin/python bench/hubspot_push.py --case burst --records 2000 --callgrind
+
     .venv/bin/python bench/hubspot_push.py [--case both|sustained|burst] [--records N]
-        [--in-flight 4] [--match] [--one-way]
+        [--in-flight 4] [--match] [--one-way] [--callgrind]
 """
 
 from __future__ import annotations
@@ -136,11 +144,20 @@ async def reverse(config: Path) -> int:
     return counts.created + counts.updated
 
 
-async def run_route(config: Path) -> tuple[float, float, int]:
+def callgrind(command: str) -> None:
+    """Zero or dump this process's callgrind counters (under valgrind only: `--callgrind`)."""
+    subprocess.run(["callgrind_control", command, str(os.getpid())], check=True)
+
+
+async def run_route(config: Path, measure: bool = False) -> tuple[float, float, int]:
     async with Runtime.open(load_config(config)) as runtime:
+        if measure:
+            callgrind("--zero")
         started, cpu = time.perf_counter(), time.process_time()
         summary = await SyncService(runtime).run_route("erp-to-crm", trigger="bench")
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if measure:
+            callgrind("--dump=push")
         pending = len(runtime.store.failures())
     counts = summary.counts[Entity.CUSTOMER]
     print(
@@ -226,7 +243,7 @@ def push(records: int, args: argparse.Namespace) -> Pushed:
                 f"190 requests / 10 s{in_flight}{' , match on number' if args.match else ''}"
             )
             load_before, served_before = os.getloadavg()[0], process_cpu(sandbox.pid)
-            elapsed, cpu, failures = asyncio.run(run_route(config))
+            elapsed, cpu, failures = asyncio.run(run_route(config, args.callgrind))
             load_after, served_after = os.getloadavg()[0], process_cpu(sandbox.pid)
             sandbox_cpu = (
                 served_after - served_before
@@ -313,6 +330,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--match", action="store_true")
     parser.add_argument("--one-way", action="store_true")
+    parser.add_argument("--callgrind", action="store_true", help="zero/dump around the push")
     args = parser.parse_args()
 
     cases = list(CASES) if args.case == "both" else [args.case]
