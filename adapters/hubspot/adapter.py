@@ -438,6 +438,8 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
         for round_writes in plan_rounds(writes):
             batches = list(chunked(round_writes, self.settings.batch_size))
             await asyncio.gather(*(run(batch) for batch in batches))
+        if not unwritten:  # the common case: every owner translated (or none to translate)
+            return [results[w.key] for w in writes]
         return [_with_unwritten(results[w.key], unwritten.get(w.key), for_now) for w in writes]
 
     async def _write_batch(
@@ -452,7 +454,11 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
         # An update that carries only lines or associations changes no property: no call.
         changed = [w for w in updates if split[w.key].properties]
         results.update(
-            {w.key: WriteResult(w.key, w.external_id) for w in updates if w not in changed}
+            {
+                w.key: WriteResult(w.key, w.external_id)
+                for w in updates
+                if not split[w.key].properties
+            }
         )
         if changed:
             results.update(await self._send(object_spec, "update", changed, split))

@@ -166,6 +166,24 @@ def _result_key(
     return by_external.get(str(item.get("id")))
 
 
+def _stamp(item: Mapping[str, Any]) -> dt.datetime | None:
+    """A result's `updatedAt`, as `parse_timestamp` reads it. HubSpot writes
+    `2026-12-06T02:53:25.123Z`, which `fromisoformat` reads as UTC itself; anything else (or
+    text it refuses) goes the general way."""
+    value = item.get("updatedAt")
+    if type(value) is str and value.endswith("Z"):
+        try:
+            stamp = _FROM_ISO(value)
+        except ValueError:
+            return parse_timestamp(value)
+        if stamp.tzinfo is dt.UTC:
+            return stamp
+    return parse_timestamp(value)
+
+
+_FROM_ISO = dt.datetime.fromisoformat
+
+
 def split_batch_response(
     writes: Sequence[NativeWrite], body: Mapping[str, Any] | None
 ) -> dict[str, WriteResult]:
@@ -180,14 +198,13 @@ def split_batch_response(
     results: dict[str, WriteResult] = {}
     body = body or {}
     for item in body.get("results") or []:
-        key = _result_key(item, by_key, by_external)
-        if key is None:
-            continue
+        key = item.get("objectWriteTraceId")  # every result of ours carries it (module doc)
+        if type(key) is not str or key not in by_key:
+            key = _result_key(item, by_key, by_external)
+            if key is None:
+                continue
         results[key] = WriteResult(
-            key=key,
-            external_id=str(item.get("id")),
-            created=bool(item.get("new", False)),
-            updated_at=parse_timestamp(item.get("updatedAt")),
+            key, str(item.get("id")), None, bool(item.get("new", False)), _stamp(item)
         )
     for error in body.get("errors") or []:
         record_error = batch_item_error(error)
