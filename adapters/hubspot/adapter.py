@@ -492,6 +492,8 @@ class HubSpotAdapter(BaseAdapter[HubSpotSettings, HubSpotClient]):
         split: Mapping[str, Any],
         results: dict[str, WriteResult],
     ) -> None:
+        if all(f.associations is None and f.lines is None for f in split.values()):
+            return  # nothing to link (a company's fields carry neither): no pass over results
         ok = {w.key: results[w.key] for w in writes if results[w.key].ok}
         wanted: dict[str, Mapping[str, str | None]] = {}
         replace: set[str] = set()
