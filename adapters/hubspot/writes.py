@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from connector.adapter import NativeWrite, WriteResult
 from connector.errors import RecordError
@@ -49,8 +49,9 @@ def to_hubspot_value(value: Any) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
-class SplitFields:
+class SplitFields(NamedTuple):
+    """A write's fields as HubSpot takes them (a named tuple: one is made per record)."""
+
     properties: dict[str, str]
     #: None: not part of this write. Otherwise `{"company": id or None, ...}`.
     associations: Mapping[str, str | None] | None
@@ -65,15 +66,31 @@ _ASSOCIATION_PREFIX = ASSOCIATIONS + "."
 _PSEUDO_FIELDS = frozenset({ASSOCIATIONS, LINES})
 
 
+#: Names already met as plain properties (neither a pseudo-field nor `associations.<name>`):
+#: a write whose names are all here is copied in one step. The names come from the mappings,
+#: so they are few; the bound only keeps a pathological caller from growing it.
+_PROPERTY_NAMES: set[str] = set()
+_PROPERTY_NAMES_MAX = 10_000
+
+
 def split_fields(fields: Mapping[str, Any]) -> SplitFields:
     """Separates HubSpot properties from the `associations` and `lines` pseudo-fields."""
+    if _PROPERTY_NAMES.issuperset(fields):
+        # Most writes: properties only. The copy keeps the fields' order, as the loop below
+        # does, and only the values that are not HubSpot's strings yet are converted.
+        copied: dict[str, Any] = dict(fields)
+        for name in [name for name, value in copied.items() if type(value) is not str]:
+            copied[name] = to_hubspot_value(copied[name])
+        return SplitFields(copied, None, None)
     properties: dict[str, str] = {}
     associations: dict[str, str | None] | None = None
     lines: list[dict[str, str]] | None = None
+    known = _PROPERTY_NAMES if len(_PROPERTY_NAMES) < _PROPERTY_NAMES_MAX else set()
     for name, value in fields.items():
         if name not in _PSEUDO_FIELDS and "." not in name:
             # Most fields of most writes: a property, usually mapped to HubSpot's string already.
             properties[name] = value if type(value) is str else to_hubspot_value(value)
+            known.add(name)
         elif name == ASSOCIATIONS:
             associations = {
                 k: (None if v in (None, "") else str(v)) for k, v in (value or {}).items()
@@ -88,6 +105,7 @@ def split_fields(fields: Mapping[str, Any]) -> SplitFields:
             ]
         else:
             properties[name] = to_hubspot_value(value)
+            known.add(name)
     return SplitFields(properties, associations, lines)
 
 
