@@ -222,7 +222,10 @@ def split_batch_response(
             if key is None:
                 continue
         results[key] = WriteResult(
-            key, str(item.get("id")), None, bool(item.get("new", False)), _stamp(item)
+            key=key,
+            external_id=str(item.get("id")),
+            created=bool(item.get("new", False)),
+            updated_at=_stamp(item),
         )
     for error in body.get("errors") or []:
         record_error = batch_item_error(error)
