@@ -19,7 +19,7 @@ from connector.errors import Problem
 from connector.mapping import access
 from connector.mapping.builtin_transforms import ValueMapArgs
 from connector.mapping.chains import BuiltStep, parse_chain
-from connector.mapping.codegen import build_inbound, build_outbound
+from connector.mapping.codegen import build_inbound, build_outbound, build_record_inbound
 from connector.mapping.mapper import CompiledField, CompiledLines, CompiledMapper
 from connector.mapping.positions import KeyPath, Positions, did_you_mean
 from connector.mapping.spec import FieldSpec, LinesSpec, MappingFile
@@ -99,6 +99,7 @@ def compile_mapping(
         lines_outbound=lines_spec is not None and lines_spec.direction != "inbound",
         inbound_function=build_inbound(inbound, entity),
         outbound_function=build_outbound(outbound),
+        record_function=build_record_inbound(inbound, entity, record_type(entity)),
     )
     return mapper, []
 
