@@ -53,7 +53,7 @@ def _namespace() -> dict[str, Any]:
 
 
 def build_inbound(
-    fields: Sequence[CompiledField], entity: Entity, *, specialise: bool = True
+    fields: Sequence[CompiledField], entity: Entity, *, specialise: bool = True, take: bool = True
 ) -> InboundFunction:
     """`(fields, refs) -> (values, checked, flat)`: canonical values, nested as the record
     model expects, and whether each one passed its field's type check (`value_checks`); when
@@ -71,11 +71,12 @@ def build_inbound(
     every plain native field the mapping reads (an SQL row always does), takes them all in one
     call (`operator.itemgetter`) and so never tests for an absent one; any other record goes
     to `inbound_each`. `specialise=False` gives the general body alone, with no inline forms:
-    the tests hold the others to it.
+    the tests hold the others to it. `take=False` leaves `inbound` out: for a mapper whose
+    `build_record_inbound` function takes such records (compiling it costs as much again).
     """
     each = _inbound_function("inbound_each", fields, entity, specialise=specialise, taken=())
     taken = tuple(index for index, field in enumerate(fields) if _plain_native(field))
-    if not specialise or not taken:
+    if not specialise or not taken or not take:
         return each
     return _inbound_function("inbound", fields, entity, specialise=True, taken=taken, each=each)
 

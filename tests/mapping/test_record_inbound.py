@@ -98,6 +98,8 @@ def test_the_sample_erps_customers_are_built_by_it():
     the record as the general way builds it, its value objects included."""
     mapper = MappingCatalog().mapper("erp_generic", Entity.CUSTOMER)
     assert mapper._record_function is not None
+    source = mapper._record_function.__source__  # type: ignore[attr-defined]
+    assert " = take(fields)" in source and "fields.get" not in source
     row: dict[str, Any] = {field.native[0]: None for field in mapper._inbound}
     row.update(
         customer_no="C1", name="Acme", annual_revenue=Decimal("10.50"), status="active",
