@@ -176,7 +176,9 @@ CALLGRIND = bool(os.environ.get("CALLGRIND"))
 
 def callgrind(*arguments: str) -> None:
     """`callgrind_control ARGUMENTS` on this process (it takes effect within a moment)."""
-    subprocess.run(["callgrind_control", *arguments, str(os.getpid())], check=True)
+    subprocess.run(
+        ["callgrind_control", *arguments, str(os.getpid())], check=True, capture_output=True
+    )
     time.sleep(0.2)
 
 
