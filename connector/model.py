@@ -24,7 +24,7 @@ import types
 from collections.abc import Callable, Hashable
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, TypeVar, cast
+from typing import Annotated, Any, ClassVar, NamedTuple, TypeVar, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -209,6 +209,61 @@ META_FIELDS = frozenset({"key", "updated_at", "deleted"})
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
+class Construction(NamedTuple):
+    """How `trusted_constructor` builds a model's instance, for code that builds it inline
+    (the mapping's generated inbound code): the `__dict__` in the declared order, each field
+    given or its default; then the four slots every BaseModel instance has set, through
+    their descriptors (`set_dict`, `set_fields_set`, `set_extra`, `set_private`)."""
+
+    #: Each field's default, in the declared order: the value itself where it is immutable,
+    #: None where `factories` makes it.
+    defaults: dict[str, Any]
+    #: Fields whose default is made per instance (a default factory, a mutable default).
+    factories: dict[str, Callable[[], Any]]
+    set_dict: Callable[[Any, Any], None]
+    set_fields_set: Callable[[Any, Any], None]
+    set_extra: Callable[[Any, Any], None]
+    set_private: Callable[[Any, Any], None]
+
+
+def construction(model: type[BaseModel]) -> Construction:
+    """What building `model` without validation takes (`trusted_constructor`); TypeError for
+    a model that cannot be built that way (a post-init hook, private attributes, extra fields
+    allowed, a required field)."""
+    if model.__pydantic_post_init__ or model.__private_attributes__:
+        raise TypeError(f"{model.__name__} has private attributes or a post-init hook")
+    if model.model_config.get("extra") == "allow":
+        raise TypeError(f"{model.__name__} allows extra fields")
+    defaults: dict[str, Any] = {}
+    factories: dict[str, Callable[[], Any]] = {}
+    for name, info in model.model_fields.items():
+        if info.default_factory is not None:
+            defaults[name] = None  # the slot, so `__dict__` keeps the declared field order
+            factories[name] = cast(Callable[[], Any], info.default_factory)
+        elif info.is_required():
+            raise TypeError(f"{model.__name__}.{name} is required")
+        elif isinstance(info.default, Hashable):  # immutable: shared by every instance
+            defaults[name] = info.default
+        else:
+            factories[name] = functools.partial(copy.deepcopy, info.default)
+            defaults[name] = None
+    # The four attributes are BaseModel's slots (and its `__dict__`): their descriptors set
+    # them directly, where `object.__setattr__` would look each one up by name first.
+    return Construction(
+        defaults,
+        factories,
+        *(
+            _slot_setter(model, name)
+            for name in (
+                "__dict__",
+                "__pydantic_fields_set__",
+                "__pydantic_extra__",
+                "__pydantic_private__",
+            )
+        ),
+    )
+
+
 def trusted_constructor(model: type[_Model]) -> Callable[[dict[str, Any]], _Model]:
     """A function building `model` instances from values already checked against its types.
 
@@ -220,35 +275,9 @@ def trusted_constructor(model: type[_Model]) -> Callable[[dict[str, Any]], _Mode
     more than validating; this sets the same four attributes it sets (tests/mapping pins the
     result to `model_validate`'s).
     """
-    if model.__pydantic_post_init__ or model.__private_attributes__:
-        raise TypeError(f"{model.__name__} has private attributes or a post-init hook")
-    if model.model_config.get("extra") == "allow":
-        raise TypeError(f"{model.__name__} allows extra fields")
-    defaults: dict[str, Any] = {}
-    factories: list[tuple[str, Callable[[], Any]]] = []
-    for name, info in model.model_fields.items():
-        if info.default_factory is not None:
-            defaults[name] = None  # the slot, so `__dict__` keeps the declared field order
-            factories.append((name, cast(Callable[[], Any], info.default_factory)))
-        elif info.is_required():
-            raise TypeError(f"{model.__name__}.{name} is required")
-        elif isinstance(info.default, Hashable):  # immutable: shared by every instance
-            defaults[name] = info.default
-        else:
-            factories.append((name, functools.partial(copy.deepcopy, info.default)))
-            defaults[name] = None
+    defaults, made, put_dict, put_set, put_extra, put_private = construction(model)
+    factories = list(made.items())
     new = model.__new__
-    # The four attributes are BaseModel's slots (and its `__dict__`): their descriptors set
-    # them directly, where `object.__setattr__` would look each one up by name first.
-    put_dict, put_set, put_extra, put_private = (
-        _slot_setter(model, name)
-        for name in (
-            "__dict__",
-            "__pydantic_fields_set__",
-            "__pydantic_extra__",
-            "__pydantic_private__",
-        )
-    )
 
     def construct(values: dict[str, Any]) -> _Model:
         data = {**defaults, **values}

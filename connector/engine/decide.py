@@ -73,6 +73,9 @@ def _blank(value: Any) -> bool:
 
 #: The plan of an update with nothing to write (one made once: a named tuple is immutable).
 _UNCHANGED = WritePlan(frozenset(), False)
+_NOTHING: frozenset[str] = frozenset()
+#: A plan made without `WritePlan.__new__`, a Python function (one plan a record).
+_plan = tuple.__new__
 
 
 def plan_write(
@@ -104,7 +107,9 @@ def plan_write(
       the source never erases the target's.
     """
     if not bound:  # a create: everything the target's mapping writes, no snapshot, no owner
-        return WritePlan(frozenset(incoming.keys() & target_paths), True)
+        if type(target_paths) is frozenset:  # (the mapper's: one pass, the frozenset made once)
+            return _plan(WritePlan, (target_paths.intersection(incoming), True, _NOTHING))
+        return _plan(WritePlan, (frozenset(incoming.keys() & target_paths), True, _NOTHING))
     if snapshot is None:
         candidates = [(path, incoming[path]) for path in incoming.keys() & target_paths]
     else:
@@ -130,27 +135,29 @@ def plan_write(
             if not source_is_newer:
                 continue
             # (Only for a value the target has been given: one it never took is offered.)
-            if (
-                source_snapshot is not None
-                and snapshot is not None
-                and path in snapshot
-                and same_value(path, source_snapshot.get(path, _MISSING), value)
-            ):
-                continue
+            if source_snapshot is not None and snapshot is not None and path in snapshot:
+                known = source_snapshot.get(path, _MISSING)
+                # (`same_value`, its common case written out: a path that is not the lines)
+                if same_value(path, known, value) if path == LINES else known == value:
+                    continue
         if snapshot is not None:
             # Every other path differs from the snapshot already (the pass above).
             if path == LINES and same_value(path, snapshot.get(path, _MISSING), value):
                 continue  # the same lines, in another order or without computed fields
             if snapshot.get(UNWRITTEN + path, _MISSING) == value:
                 continue
-        if _blank(value) and (source_snapshot is None or _blank(source_snapshot.get(path))):
+        # (`_blank(value)` written out: this runs for every changed path.)
+        if (value is None or value == "" or value == []) and (
+            source_snapshot is None or _blank(source_snapshot.get(path))
+        ):
             # Reported only where the target is known to hold a value; an unknown one is
             # left alone silently.
             if snapshot is not None and not _blank(snapshot.get(path)):
                 withheld.add(path)
             continue
         paths.add(path)
-    return WritePlan(frozenset(paths), False, frozenset(withheld))
+    held = frozenset(withheld) if withheld else _NOTHING
+    return _plan(WritePlan, (frozenset(paths), False, held))
 
 
 def same_value(path: str, known: Any, value: Any) -> bool:

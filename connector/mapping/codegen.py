@@ -7,7 +7,9 @@ validated data reaches the source text: native and custom names as `repr()` stri
 canonical names that are fields of the canonical model (checked by the compiler), and
 everything else (transforms, readers, defaults) as objects in the function's namespace.
 Inbound, a transform step written as an expression for the value's exact type (`Inline`,
-`inline_code.py`) is not called at all. Sale lines are rarer and go through the per-field
+`inline_code.py`) is not called at all. For the usual record (a row holding every field the
+mapping reads, every value of its type) a third function builds the record itself, value
+objects and all (`build_record_inbound`). Sale lines are rarer and go through the per-field
 closures in `mapper.py`.
 """
 
@@ -16,16 +18,18 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel
 
 from connector.errors import MappingError, UnresolvedReference
 from connector.mapping.inline_code import NONE, expression, inline_chain, proven, specialised
-from connector.mapping.mapper import MISSING, CompiledField
+from connector.mapping.mapper import MISSING, CompiledField, value_objects
 from connector.mapping.transforms import chain_steps, identity, inline_forms
 from connector.mapping.value_checks import VALIDATE, ValueCheck, value_check
-from connector.model import META_FIELDS, PLAIN_TYPES, Entity
+from connector.model import META_FIELDS, PLAIN_TYPES, Construction, Entity, construction
 
 CONVERSION_ERRORS = (ValueError, TypeError, ArithmeticError, LookupError)
 
@@ -49,7 +53,7 @@ def _namespace() -> dict[str, Any]:
 
 
 def build_inbound(
-    fields: Sequence[CompiledField], entity: Entity, *, specialise: bool = True
+    fields: Sequence[CompiledField], entity: Entity, *, specialise: bool = True, take: bool = True
 ) -> InboundFunction:
     """`(fields, refs) -> (values, checked, flat)`: canonical values, nested as the record
     model expects, and whether each one passed its field's type check (`value_checks`); when
@@ -67,11 +71,12 @@ def build_inbound(
     every plain native field the mapping reads (an SQL row always does), takes them all in one
     call (`operator.itemgetter`) and so never tests for an absent one; any other record goes
     to `inbound_each`. `specialise=False` gives the general body alone, with no inline forms:
-    the tests hold the others to it.
+    the tests hold the others to it. `take=False` leaves `inbound` out: for a mapper whose
+    `build_record_inbound` function takes such records (compiling it costs as much again).
     """
     each = _inbound_function("inbound_each", fields, entity, specialise=specialise, taken=())
     taken = tuple(index for index, field in enumerate(fields) if _plain_native(field))
-    if not specialise or not taken:
+    if not specialise or not taken or not take:
         return each
     return _inbound_function("inbound", fields, entity, specialise=True, taken=taken, each=each)
 
@@ -145,42 +150,65 @@ def _inbound_function(
     return _define(name, lines, namespace)
 
 
-def _flat(field: CompiledField, entity: Entity) -> list[str] | None:
-    """Lines putting the checked `v` into `flat` as `flatten` puts the record's value there:
-    plain values as they are, a `Decimal` as its normalised text, a date as ISO text, an
-    enumeration member as its value. Only the form a value has once it passed its check is
-    written (an unchecked one makes the record be validated, and then `flat` is not used); a
-    custom value of no plain type leaves the whole `flat` to `flatten` (`whole`), which
-    converts it (or fails on it) where it always did. None where the value's path is not one path of
-    known type (a field filling several paths): the mapper then makes no `flat` at all."""
+class FlatForm(NamedTuple):
+    """How a checked `v` goes into `flat` as `flatten` puts the record's value there (`_flat`).
+
+    `kind`: "none" (no entry: a meta field, or a value always validated), "plain" (`v` as it
+    is), "any" (`v` where it is of a plain type, else no `flat` at all), "convert" (`value`, an
+    expression of `v` valid once `v` passed its check)."""
+
+    kind: str
+    value: str = "v"
+
+
+def _flat_form(field: CompiledField, entity: Entity) -> FlatForm | None:
+    """The form a field's checked value takes in `flat`: plain values as they are, a `Decimal`
+    as its normalised text, a date as ISO text, an enumeration member as its value. Only the
+    form a value has once it passed its check is written (an unchecked one makes the record be
+    validated, and then `flat` is not used); a custom value of no plain type leaves the whole
+    `flat` to `flatten` (`whole`), which converts it (or fails on it) where it always did. None
+    where the value's path is not one path of known type (a field filling several paths): the
+    mapper then makes no `flat` at all."""
     if len(field.canonical) != 1:
         return None
     path = field.canonical[0]
     if path.partition(".")[0] in META_FIELDS:
-        return []  # `flatten` leaves these out
+        return FlatForm("none")  # `flatten` leaves these out
     check = value_check(entity, path)
     if check.kind == "validate":
-        return []  # a value here always makes the record be validated
+        return FlatForm("none")  # a value here always makes the record be validated
     if check.kind == "exact" and check.exact in (str, int, float, bool):
-        return [f"flat[{path!r}] = v"]
+        return FlatForm("plain")
     if check.kind == "any":  # (`custom.*`) anything else is left to `flatten` itself
-        return [
-            "if type(v) in PLAIN:",
-            f"    flat[{path!r}] = v",
-            "else:",
-            "    whole = False",
-        ]
+        return FlatForm("any")
     # The others convert `v`, which holds the checked type only while `checked` holds.
     if check.kind == "decimal":
-        value = "None if v is None else format(v.normalize(), 'f')"
-    elif check.kind == "enum":
+        return FlatForm("convert", "None if v is None else format(v.normalize(), 'f')")
+    if check.kind == "enum":
         # (`_value_` is the attribute `value` reads through a descriptor call: enum's docs.)
-        value = "None if v is None else v._value_"
-    elif check.exact is dt.date:
-        value = "None if v is None else v.isoformat()"
-    else:
+        return FlatForm("convert", "None if v is None else v._value_")
+    if check.exact is dt.date:
+        return FlatForm("convert", "None if v is None else v.isoformat()")
+    return None
+
+
+def _flat(field: CompiledField, entity: Entity) -> list[str] | None:
+    """Lines putting the checked `v` into `flat` (`_flat_form`); None: no `flat` at all."""
+    form = _flat_form(field, entity)
+    if form is None:
         return None
-    return ["if checked:", f"    flat[{path!r}] = {value}"]
+    return _flat_lines(form, f"flat[{field.canonical[0]!r}]")
+
+
+def _flat_lines(form: FlatForm, target: str) -> list[str]:
+    """Lines setting `target` (an item of `flat`, or a local) to `v`'s flat form."""
+    if form.kind == "none":
+        return []
+    if form.kind == "plain":
+        return [f"{target} = v"]
+    if form.kind == "any":
+        return ["if type(v) in PLAIN:", f"    {target} = v", "else:", "    whole = False"]
+    return ["if checked:", f"    {target} = {form.value}"]
 
 
 def _indented(lines: Sequence[str], indent: int) -> list[str]:
@@ -346,6 +374,165 @@ def _assign(
         f"    part = values[{head!r}] = {{}}",
         f"part[{tail!r}] = v",
     ]
+
+
+RecordFunction = Callable[..., tuple[Any, dict[str, Any] | None, dict[str, Any] | None]]
+
+
+def build_record_inbound(
+    fields: Sequence[CompiledField], entity: Entity, model: type[BaseModel]
+) -> RecordFunction | None:
+    """`(fields, refs, updated_at, deleted) -> (record, flat, values)`: the record itself, for
+    a native record that holds every field the mapping reads (a `dict`, as an SQL row is) and
+    whose every value passed its check, built as `model.trusted_constructor` would build it
+    from the values `build_inbound`'s function gives (with `updated_at` and `deleted`, which
+    the caller has checked) — but in place: each value object and the record made from a dict
+    written out in the declared field order, with the fields set known when generating, so no
+    dict of values, no merge with the defaults and no call per object. `flat` as
+    `build_inbound`'s. A value that did not pass its check gives `(None, None, values)`: the
+    values `build_inbound`'s function gives, for pydantic to validate; a record that does not
+    hold every field, or no `dict`, `(None, None, None)`: the caller takes the general way.
+
+    None for a mapping this cannot serve: a field read from a nested or several native fields,
+    filling several canonical paths, a meta field or a whole value object, or whose value is
+    always validated; a record type without a `construction`.
+    """
+    if not fields:
+        return None
+    parts = _local_parts(fields)
+    for field in fields:
+        if not _plain_native(field) or len(field.canonical) != 1:
+            return None
+        head, _, tail = field.canonical[0].partition(".")
+        if head in META_FIELDS or (tail and head not in parts):
+            return None
+        if value_check(entity, field.canonical[0]).kind == "validate":
+            return None
+    objects = dict(value_objects(model))
+    try:
+        # The value objects first, then the record that holds them (None).
+        plans: list[tuple[str | None, Construction]] = [
+            (head, construction(objects[head])) for head in sorted(parts) if head in objects
+        ]
+        plans.append((None, construction(model)))
+    except TypeError:
+        return None
+    if any(head not in objects and head not in model.model_fields for head in parts):
+        return None
+    namespace = _namespace()
+    namespace["PLAIN"] = PLAIN_TYPES
+    namespace["take"] = operator.itemgetter(*(field.native[0] for field in fields))
+    forms = [_flat_form(field, entity) for field in fields]
+    lines = [
+        "def inbound_record(fields, refs, updated_at, deleted):",
+        "    if type(fields) is not dict:",
+        "        return None, None, None",
+        "    try:",
+        # (One name: `itemgetter` of one key gives the value, not a tuple.)
+        f"        {', '.join(f'n{index}' for index in range(len(fields)))} = take(fields)",
+        "    except KeyError:",
+        "        return None, None, None",
+        "    checked = True",
+        "    whole = True",
+    ]
+    # Each value in a local of its own (`v3`), its flat form in another where it differs
+    # (`f3`); every dict is written once, at the end.
+    top: dict[str, str] = {}  # record field → its source (a value, or a value object's dict)
+    nested: dict[str, dict[str, str]] = {}  # value object (or `custom`) → its fields' sources
+    flat: dict[str, str] = {}
+    for index, (field, form) in enumerate(zip(fields, forms, strict=True)):
+        namespace[f"f{index}"] = field
+        lines.append(f"    # {field.label!r}")
+        body = [f"v = n{index}", *_convert(field, index, namespace, entity, specialise=True)]
+        body.append(f"v{index} = v")
+        path = field.canonical[0]
+        head, _, tail = path.partition(".")
+        if tail:
+            nested.setdefault(head, {})[tail] = f"v{index}"
+            top.setdefault(head, f"p_{head}")
+        else:
+            top[head] = f"v{index}"
+        if form is not None and form.kind != "none":
+            if form.kind == "plain":
+                flat[path] = f"v{index}"
+            else:
+                body += _flat_lines(form, f"x_{index}")
+                flat[path] = f"x_{index}"
+        lines += _indented(body, 4)
+    # Not checked: the values, as `build_inbound`'s function gives them, for pydantic.
+    values = {
+        name: _dict_display(nested[name]) if name in nested else source
+        for name, source in top.items()
+    }
+    lines += ["    if not checked:", f"        return None, None, {_dict_display(values)}"]
+    for head, inner in nested.items():
+        if head not in objects:  # (`custom`: a dict)
+            lines.append(f"    p_{head} = {_dict_display(inner)}")
+    for part, plan in plans:
+        label = "record" if part is None else part
+        given = (
+            {**top, "updated_at": "updated_at", "deleted": "deleted"}
+            if part is None
+            else nested[part]
+        )
+        data: dict[str, str] = {}
+        fixed: dict[str, Any] = {}  # the defaults that are constants
+        for name, default in plan.defaults.items():
+            if name in given:
+                data[name] = given[name]
+            elif plan.factories.get(name) is dict:
+                data[name] = "{}"  # (a display: no call)
+            elif name in plan.factories:
+                namespace[f"make_{label}_{name}"] = plan.factories[name]
+                data[name] = f"make_{label}_{name}()"
+            else:
+                namespace[f"default_{label}_{name}"] = fixed[name] = default
+                data[name] = "None" if default is None else f"default_{label}_{name}"
+        namespace[f"model_{label}"] = model if part is None else objects[part]
+        namespace[f"set_{label}"] = frozenset(given)
+        for setter in ("set_dict", "set_fields_set", "set_extra", "set_private"):
+            namespace[f"{setter}_{label}"] = getattr(plan, setter)
+        made = "record" if part is None else f"p_{part}"
+        lines += _indented(_dict_lines(f"d_{label}", data, namespace, fixed), 4)
+        lines += [
+            f"    {made} = new(model_{label})",
+            f"    set_dict_{label}({made}, d_{label})",
+            f"    set_fields_set_{label}({made}, set(set_{label}))",
+            f"    set_extra_{label}({made}, None)",
+            f"    set_private_{label}({made}, None)",
+        ]
+    if not all(form is not None for form in forms):
+        lines.append("    return record, None, None")
+    else:
+        lines += ["    if not whole:", "        return record, None, None"]
+        lines += _indented(_dict_lines("flat", flat, namespace), 4)
+        lines.append("    return record, flat, None")
+    namespace["new"] = object.__new__
+    return _define("inbound_record", lines, namespace)
+
+
+#: Up to this many items, a dict display builds a dict faster than copying one and setting
+#: each item (CPython builds a longer display in parts of 16 and merges them: callgrind).
+_DISPLAY_ITEMS = 16
+
+
+def _dict_lines(
+    name: str, items: dict[str, str], namespace: dict[str, Any], fixed: Mapping[str, Any] = {}
+) -> list[str]:
+    """Lines (at no indent) setting `name` to a dict of these keys (literals) and value
+    sources, in their order: a display, or for many items a copy of a dict of these keys (kept
+    in `namespace`, with the values of `fixed`, whose items are then not set again) with each
+    other value set."""
+    if len(items) <= _DISPLAY_ITEMS:
+        return [f"{name} = {_dict_display(items)}"]
+    namespace[f"keys_{name}"] = {key: fixed.get(key) for key in items}
+    sets = [f"{name}[{key!r}] = {value}" for key, value in items.items() if key not in fixed]
+    return [f"{name} = keys_{name}.copy()", *sets]
+
+
+def _dict_display(items: dict[str, str]) -> str:
+    """Source of a dict display of these keys (literals) and value sources, in their order."""
+    return "{" + ", ".join(f"{key!r}: {value}" for key, value in items.items()) + "}"
 
 
 def build_outbound(fields: Sequence[CompiledField], *, specialise: bool = True) -> OutboundFunction:

@@ -19,7 +19,7 @@ from connector.errors import Problem
 from connector.mapping import access
 from connector.mapping.builtin_transforms import ValueMapArgs
 from connector.mapping.chains import BuiltStep, parse_chain
-from connector.mapping.codegen import build_inbound, build_outbound
+from connector.mapping.codegen import build_inbound, build_outbound, build_record_inbound
 from connector.mapping.mapper import CompiledField, CompiledLines, CompiledMapper
 from connector.mapping.positions import KeyPath, Positions, did_you_mean
 from connector.mapping.spec import FieldSpec, LinesSpec, MappingFile
@@ -87,6 +87,9 @@ def compile_mapping(
     # previews) but neither direction carries them.
     inbound = [f for f in fields if f.forward is not None and f.canonical and not f.computed]
     outbound = [f for f in fields if f.backward is not None or not f.canonical]
+    # A record function takes every record `build_inbound`'s `inbound` would: then the
+    # mapper needs its `inbound_each` alone.
+    record_function = build_record_inbound(inbound, entity, record_type(entity))
     mapper = CompiledMapper(
         entity=entity,
         source=positions.source,
@@ -97,8 +100,9 @@ def compile_mapping(
         lines=lines_compiled,
         lines_inbound=lines_spec is not None and lines_spec.direction != "outbound",
         lines_outbound=lines_spec is not None and lines_spec.direction != "inbound",
-        inbound_function=build_inbound(inbound, entity),
+        inbound_function=build_inbound(inbound, entity, take=record_function is None),
         outbound_function=build_outbound(outbound),
+        record_function=record_function,
     )
     return mapper, []
 

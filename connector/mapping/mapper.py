@@ -4,7 +4,8 @@
 chains are ready-made closures, and `codegen.py` turns those into one straight-line function per
 direction, so mapping a record never looks at YAML structures. The generated inbound code
 checks each value against its canonical field's type as it goes (`value_checks.py`); a record
-whose every value passed is built without validating it again (`trusted_constructor`). One that
+whose every value passed is built without validating it again (`trusted_constructor`, or the
+generated code itself for a row holding every field: `codegen.build_record_inbound`). One that
 did not is validated by pydantic, which converts what it converts and words the error, and a
 validation failure becomes a `MappingError` naming the file, line and field.
 """
@@ -89,6 +90,7 @@ class CompiledMapper:
         lines_outbound: bool,
         inbound_function: Callable[..., tuple[dict[str, Any], bool, dict[str, Any] | None]],
         outbound_function: Callable[..., dict[str, Any]],
+        record_function: Callable[..., tuple[Any, Any, Any]] | None = None,
     ) -> None:
         self.entity = entity
         self.source = source
@@ -101,10 +103,12 @@ class CompiledMapper:
         self._lines_out = lines if lines is not None and lines_outbound else None
         self._inbound_function = inbound_function
         self._outbound_function = outbound_function
+        # (Sale lines are converted apart, after the fields: not by the record's function.)
+        self._record_function = record_function if self._lines_in is None else None
         self._refs = tuple(f for f in self._inbound if f.ref is not None)
         self._construct = trusted_constructor(record_type)
         self._parts = tuple(
-            (name, trusted_constructor(part)) for name, part in _value_objects(record_type)
+            (name, trusted_constructor(part)) for name, part in value_objects(record_type)
         )
         self._lines_adapter: TypeAdapter[Any] | None = None
         if self._lines_in is not None:
@@ -174,6 +178,21 @@ class CompiledMapper:
         self, native: NativeRecord, refs: RefResolver
     ) -> tuple[Record, dict[str, Any] | None]:
         fields = native.fields
+        make = self._record_function
+        if make is not None:
+            # The usual record (every field there, every value of its type, the timestamp a
+            # UTC one): built by the generated code itself (`codegen.build_record_inbound`).
+            updated, deleted = native.updated_at, native.deleted
+            if type(deleted) is bool and (
+                updated is None or (type(updated) is dt.datetime and updated.tzinfo is dt.UTC)
+            ):
+                record, flat, values = make(fields, refs, updated, deleted)
+                if record is not None:
+                    return record, flat
+                if values is not None:  # a value its check did not let through
+                    values["updated_at"] = updated
+                    values["deleted"] = deleted
+                    return self._validated(values), None
         values, checked, flat = self._inbound_function(fields, refs)
         if self._lines_in is not None:
             self._lines_to_canonical(self._lines_in, fields, values)
@@ -185,8 +204,11 @@ class CompiledMapper:
             if record is not None:
                 # Built from exactly the values `flat` was made of (`codegen._flat`).
                 return record, flat
+        return self._validated(values), None
+
+    def _validated(self, values: dict[str, Any]) -> Record:
         try:
-            return self._type.model_validate(values), None
+            return self._type.model_validate(values)
         except ValidationError as error:
             raise self._validation_failure(error) from None
 
@@ -288,7 +310,7 @@ class CompiledMapper:
         return out
 
 
-def _value_objects(model: type[Record]) -> list[tuple[str, type[BaseModel]]]:
+def value_objects(model: type[BaseModel]) -> list[tuple[str, type[BaseModel]]]:
     """The record's fields holding one nested value object (an address), with its model."""
     found = []
     for name, info in model.model_fields.items():
