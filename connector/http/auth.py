@@ -24,8 +24,7 @@ from pydantic import SecretStr
 
 from connector.errors import ConfigurationError, TransientError
 from connector.http.settings import Timeouts, default_user_agent
-
-Clock = Callable[[], float]
+from connector.timestamps import MonotonicClock
 
 # Refresh this long before the server's expiry, so a token never expires mid-request.
 DEFAULT_REFRESH_MARGIN_SECONDS = 120.0
@@ -84,7 +83,7 @@ class OAuthRefreshTokenProvider:
         refresh_token: SecretStr,
         refresh_margin_seconds: float = DEFAULT_REFRESH_MARGIN_SECONDS,
         http: httpx.AsyncClient | None = None,
-        clock: Clock = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
         on_token: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
         self._token_url = token_url

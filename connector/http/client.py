@@ -64,7 +64,6 @@ from connector.http.policy import (
 )
 from connector.http.ratelimit import (
     DEFAULT_REGISTRY,
-    Clock,
     LimiterRegistry,
     QuotaParser,
     RateLimiter,
@@ -81,6 +80,7 @@ from connector.http.retry import (
 )
 from connector.http.settings import HttpSettings, RateLimit
 from connector.http.telemetry import METRICS, Attempt, HttpMetrics, log_attempt
+from connector.timestamps import MonotonicClock
 
 # Failures that happen before any byte of the request reaches the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
@@ -121,7 +121,7 @@ class ApiClient:
         account: str | None = None,
         registry: LimiterRegistry = DEFAULT_REGISTRY,
         metrics: HttpMetrics = METRICS,
-        clock: Clock = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         uniform: Callable[[float, float], float] = random.uniform,

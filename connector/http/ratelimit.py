@@ -36,8 +36,8 @@ import httpx
 
 from connector.errors import QuotaExhaustedError
 from connector.http.settings import RateLimit
+from connector.timestamps import MonotonicClock
 
-Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 LOW_WATER_FRACTION = 0.1
@@ -143,7 +143,7 @@ class RateLimiter:
         limit: RateLimit | None,
         *,
         name: str = "",
-        clock: Clock = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         low_water_fraction: float = LOW_WATER_FRACTION,
     ) -> None:
@@ -248,7 +248,7 @@ class LimiterRegistry:
         key: tuple[str, ...],
         limit: RateLimit | None,
         *,
-        clock: Clock = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> RateLimiter:
         limiter = self._limiters.get(key)
