@@ -87,9 +87,13 @@ def compile_mapping(
     # previews) but neither direction carries them.
     inbound = [f for f in fields if f.forward is not None and f.canonical and not f.computed]
     outbound = [f for f in fields if f.backward is not None or not f.canonical]
+    lines_inbound = lines_spec is not None and lines_spec.direction != "outbound"
     # A record function takes every record `build_inbound`'s `inbound` would: then the
-    # mapper needs its `inbound_each` alone.
-    record_function = build_record_inbound(inbound, entity, record_type(entity))
+    # mapper needs its `inbound_each` alone. Sale lines read inbound are converted apart,
+    # after the fields, so such a mapper keeps `inbound` and has no record function.
+    record_function = (
+        None if lines_inbound else build_record_inbound(inbound, entity, record_type(entity))
+    )
     mapper = CompiledMapper(
         entity=entity,
         source=positions.source,
@@ -98,7 +102,7 @@ def compile_mapping(
         inbound=inbound,
         outbound=outbound,
         lines=lines_compiled,
-        lines_inbound=lines_spec is not None and lines_spec.direction != "outbound",
+        lines_inbound=lines_inbound,
         lines_outbound=lines_spec is not None and lines_spec.direction != "inbound",
         inbound_function=build_inbound(inbound, entity, take=record_function is None),
         outbound_function=build_outbound(outbound),

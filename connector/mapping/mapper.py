@@ -104,7 +104,8 @@ class CompiledMapper:
         self._inbound_function = inbound_function
         self._outbound_function = outbound_function
         # (Sale lines are converted apart, after the fields: not by the record's function.)
-        self._record_function = record_function if self._lines_in is None else None
+        assert record_function is None or self._lines_in is None
+        self._record_function = record_function
         self._refs = tuple(f for f in self._inbound if f.ref is not None)
         self._construct = trusted_constructor(record_type)
         self._parts = tuple(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -154,3 +155,15 @@ def test_a_mapping_of_one_field():
     assert problems == [] and mapper is not None and mapper._record_function is not None
     record, flat = mapper.to_canonical_flat(NativeRecord("1", WHEN, {"n": "Acme"}), Refs())
     assert record.name == "Acme" and flat == {"name": "Acme"}
+
+
+@pytest.mark.parametrize("system", ["erp_generic", "hubspot", "salesforce"])
+def test_a_sale_mapping_reading_lines_keeps_the_taking_inbound_function(system: str):
+    """Lines read inbound are converted apart, so such a mapper has no record function; it
+    must then keep `build_inbound`'s `inbound` (all fields taken in one call), not be left with
+    `inbound_each` alone as a mapper with a record function is."""
+    path = Path(__file__).resolve().parents[2] / "mappings" / system / "sale.yaml"
+    mapper, problems = compile_text(path.read_text(), str(path), Entity.SALE)
+    assert problems == [] and mapper is not None and mapper._lines_in is not None
+    assert mapper._record_function is None
+    assert mapper._inbound_function.__name__ == "inbound"
