@@ -376,27 +376,24 @@ def fetch_dicts(
     cursor = result.cursor
     description = cursor.description if cursor is not None else None
     columns = statement.selected_columns
+    converters: list[tuple[str, Callable[[Any], Any]]] = []
     if description is None or not (len(description) == len(names) == len(columns)):
-        slow = row_dicts(names, result.all())
-        for row in slow:
-            for name in aware:
-                value = row.get(name)
-                if isinstance(value, dt.datetime) and value.tzinfo is None:
-                    row[name] = as_utc(value)
-        return slow
-    dialect = connection.dialect
-    converters = []
-    for name, column, described in zip(names, columns, description, strict=True):
-        kind = column.type.dialect_impl(dialect)
-        convert: Callable[[Any], Any] | None = kind.result_processor(dialect, described[1])
-        if name in aware:
-            convert = _utc_reader(convert)
-        if convert is not None:
-            converters.append((name, convert))
-    try:
-        out = row_dicts(names, cursor.fetchall())
-    finally:
-        result.close()
+        # SQLAlchemy's rows, converted already: only the naive timestamps are left to do.
+        out = row_dicts(names, result.all())
+        converters = [(name, _utc_reader(None)) for name in names if name in aware]
+    else:
+        dialect = connection.dialect
+        for name, column, described in zip(names, columns, description, strict=True):
+            kind = column.type.dialect_impl(dialect)
+            convert: Callable[[Any], Any] | None = kind.result_processor(dialect, described[1])
+            if name in aware:
+                convert = _utc_reader(convert)
+            if convert is not None:
+                converters.append((name, convert))
+        try:
+            out = row_dicts(names, cursor.fetchall())
+        finally:
+            result.close()
     if converters:
         for row in out:
             for name, convert in converters:
