@@ -184,24 +184,6 @@ def _result_key(
     return by_external.get(str(item.get("id")))
 
 
-def _stamp(item: Mapping[str, Any]) -> dt.datetime | None:
-    """A result's `updatedAt`, as `parse_timestamp` reads it. HubSpot writes
-    `2026-12-06T02:53:25.123Z`, which `fromisoformat` reads as UTC itself; anything else (or
-    text it refuses) goes the general way."""
-    value = item.get("updatedAt")
-    if type(value) is str and value.endswith("Z"):
-        try:
-            stamp = _FROM_ISO(value)
-        except ValueError:
-            return parse_timestamp(value)
-        if stamp.tzinfo is dt.UTC:
-            return stamp
-    return parse_timestamp(value)
-
-
-_FROM_ISO = dt.datetime.fromisoformat
-
-
 def split_batch_response(
     writes: Sequence[NativeWrite], body: Mapping[str, Any] | None
 ) -> dict[str, WriteResult]:
@@ -225,7 +207,7 @@ def split_batch_response(
             key=key,
             external_id=str(item.get("id")),
             created=bool(item.get("new", False)),
-            updated_at=_stamp(item),
+            updated_at=parse_timestamp(item.get("updatedAt")),
         )
     for error in body.get("errors") or []:
         record_error = batch_item_error(error)

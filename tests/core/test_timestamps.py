@@ -52,7 +52,9 @@ def test_iso_texts_read_as_they_were(
     moment: dt.datetime, sep: str, spec: str, offset: str, pad: str
 ) -> None:
     text = pad + moment.isoformat(sep=sep, timespec=spec) + offset + pad
-    assert parse_timestamp(text) == rewritten_first(text)
+    parsed = parse_timestamp(text)
+    assert parsed == rewritten_first(text)
+    assert parsed is None or parsed.tzinfo is dt.UTC  # (`Z` read first: the same zone)
 
 
 @given(st.text(alphabet="0123456789-+:.TWZ ", max_size=32))

@@ -7,12 +7,10 @@ import json
 from decimal import Decimal
 
 import httpx
-import pytest
 import respx
 
 from adapters.hubspot.associations import TYPE_IDS, type_id
 from adapters.hubspot.writes import (
-    _stamp,
     plan_rounds,
     split_batch_response,
     split_fields,
@@ -20,7 +18,6 @@ from adapters.hubspot.writes import (
 )
 from connector.adapter import NativeWrite
 from connector.model import Entity
-from connector.timestamps import parse_timestamp
 
 from .conftest import BASE
 
@@ -112,31 +109,6 @@ def test_207_is_split_per_record_by_trace_id():
     assert results["k3"].ok and not results["k3"].created
     assert results["k2"].error is not None and results["k2"].error.code == "VALIDATION_ERROR"
     assert "not valid" in str(results["k2"].error)
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "2026-12-06T02:53:25.123Z",
-        "2026-12-06T02:53:25Z",
-        " 2026-12-06T02:53:25.123Z",
-        "2026-12-06T04:53:25.123+02:00",
-        "2026-12-06T02:53:25.123+0000",
-        "2026-12-06T02:53:25.123",
-        "1765000000000",
-        "not a date Z",
-        "",
-        None,
-        1765000000,
-        True,
-    ],
-)
-def test_a_result_stamp_is_read_as_parse_timestamp_reads_it(value):
-    """The fast path for HubSpot's `...Z` stamps gives what the general parser gives."""
-    got, expected = _stamp({"updatedAt": value}), parse_timestamp(value)
-    assert got == expected
-    if expected is not None:
-        assert got is not None and got.tzinfo is dt.UTC and repr(got) == repr(expected)
 
 
 def test_a_result_with_a_foreign_or_numeric_trace_id_is_matched_as_before():
