@@ -64,6 +64,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import callgrind  # bench/callgrind.py
 import httpx
 import yaml
 
@@ -144,20 +145,15 @@ async def reverse(config: Path) -> int:
     return counts.created + counts.updated
 
 
-def callgrind(command: str) -> None:
-    """Zero or dump this process's callgrind counters (under valgrind only: `--callgrind`)."""
-    subprocess.run(["callgrind_control", command, str(os.getpid())], check=True)
-
-
 async def run_route(config: Path, measure: bool = False) -> tuple[float, float, int]:
     async with Runtime.open(load_config(config)) as runtime:
         if measure:
-            callgrind("--zero")
+            callgrind.control("--zero")
         started, cpu = time.perf_counter(), time.process_time()
         summary = await SyncService(runtime).run_route("erp-to-crm", trigger="bench")
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         if measure:
-            callgrind("--dump=push")
+            callgrind.control("--dump=push")
         pending = len(runtime.store.failures())
     counts = summary.counts[Entity.CUSTOMER]
     print(

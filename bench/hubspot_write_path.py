@@ -23,12 +23,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import callgrind  # bench/callgrind.py
 import httpx
 from hubspot_push import process_cpu, setup_portal, start_sandbox, write_config
 
@@ -58,12 +58,6 @@ async def capture(config: Path) -> list[list[NativeWrite]]:
     return batches
 
 
-def callgrind(command: str) -> None:
-    """Zero or dump this process's callgrind counters (under valgrind only: `--callgrind`)."""
-    pid = str(os.getpid())
-    subprocess.run(["callgrind_control", command, pid], check=True, capture_output=True)
-
-
 async def replay(
     config: Path, batches: list[list[NativeWrite]], args: argparse.Namespace, sandbox: int
 ) -> None:
@@ -82,10 +76,10 @@ async def replay(
         for round_number in range(args.rounds):
             served, cpu, started = process_cpu(sandbox), time.process_time(), time.perf_counter()
             if args.callgrind and round_number == 0:
-                callgrind("--zero")
+                callgrind.control("--zero")
             await asyncio.gather(*(one(batch) for batch in batches))
             if args.callgrind and round_number == 0:
-                callgrind("--dump=round")
+                callgrind.control("--dump=round")
             cpu, elapsed = time.process_time() - cpu, time.perf_counter() - started
             after = process_cpu(sandbox)
             sandbox_cpu = "?" if after is None or served is None else f"{after - served:.2f} s"

@@ -12,7 +12,8 @@ first sync) once, then runs the stages `--reps K` times on them, in memory:
   encoded.
 
 `--stage` picks one of map, plan, encode, decode (default all). It prints CPU µs a record of
-each stage; under callgrind with `CALLGRIND=1`, each stage's instructions alone (`callgrind`).
+each stage; under callgrind with `CALLGRIND=1`, each stage's instructions alone
+(`callgrind.control`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import asyncio
 import functools
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import callgrind  # bench/callgrind.py
 import engine as bench  # bench/engine.py: its sample ERP, configuration and sink
 
 from connector.adapter import NativeRecord
@@ -150,14 +151,14 @@ async def measure(runtime: Runtime, count: int, case: str, reps: int, only: str 
         "encode": lambda: encoded(planned(mapped(), known)),
     }
     if CALLGRIND:
-        callgrind("-i", "on")  # instrumented from here on: the set-up ran at native speed
+        callgrind.control("-i", "on")  # instrumented from here on: the set-up ran at native speed
     for name, step in steps.items():
         if only is not None and name != only:
             continue
         if CALLGRIND:
-            callgrind("-d")  # (what came before, in a dump of its own)
+            callgrind.control("-d")  # (what came before, in a dump of its own)
             functools.reduce(lambda _, __: step(), range(reps), None)
-            callgrind("-d", name)
+            callgrind.control("-d", name)
             continue
         started = time.process_time()
         for _ in range(reps):
@@ -172,14 +173,6 @@ async def measure(runtime: Runtime, count: int, case: str, reps: int, only: str 
 #: --collect-atstart=no --toggle-collect=functools_reduce .venv/bin/python bench/stage_cpu.py
 #: --prepare DIR --records 100 --reps 5`; a dump's total over records times reps is a record's.
 CALLGRIND = bool(os.environ.get("CALLGRIND"))
-
-
-def callgrind(*arguments: str) -> None:
-    """`callgrind_control ARGUMENTS` on this process (it takes effect within a moment)."""
-    subprocess.run(
-        ["callgrind_control", *arguments, str(os.getpid())], check=True, capture_output=True
-    )
-    time.sleep(0.2)
 
 
 def main() -> None:
