@@ -147,9 +147,12 @@ class StateStore(
         view.guard = guard
         return view
 
-    def migrate(self) -> None:
-        with self.engine.begin() as conn:
-            upgrade(conn)
+    def migrate(self, wait_seconds: float = StoreTimeouts.statement_seconds) -> None:
+        """Bring the store's tables up to date, waiting up to `wait_seconds` for another
+        process that is doing the same (`migrate.migration_lock`)."""
+        if not self.migrations_current():  # the lock only when there is something to apply
+            with self.engine.begin() as conn:
+                upgrade(conn, wait_seconds)
         self.migrated = True
 
     def migrations_current(self) -> bool:
@@ -237,7 +240,7 @@ def open_store(
     store = StateStore(engine, clock)
     try:
         check_server(engine)
-        store.migrate()
+        store.migrate((timeouts or StoreTimeouts()).statement_seconds)
     except Exception as error:
         engine.dispose()
         if is_refusal(error):
