@@ -132,7 +132,9 @@ def migration_lock(connection: Connection, wait_seconds: float) -> Iterator[None
     granted = connection.execute(
         text(f"SELECT GET_LOCK({name}, :seconds)"), {"seconds": seconds}
     ).scalar()
-    if granted != 1:  # 0: still held by another session after the wait; NULL: an error
+    # 0: still held by another session after the wait; NULL: the wait was cut short, which
+    # the session's `max_statement_time` (the same number of seconds) may do first.
+    if granted != 1:
         raise still_held
     try:
         yield
