@@ -199,7 +199,10 @@ def create_store_engine(url: str, timeouts: StoreTimeouts) -> Engine:
         # psycopg decodes JSON itself: as the store's snapshots are decoded elsewhere.
         options = {"json_deserializer": decode_json_bytes}
     engine = create_engine(url, pool_timeout=timeouts.reply_seconds, future=True, **options)
-    _ping_after_idle(engine)
+    if engine.dialect.name != "sqlite":
+        # A SQLite connection is a file the process holds open: no server session to lose
+        # while idle, nothing a ping would find (see `_ping_after_idle`).
+        _ping_after_idle(engine)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas(timeouts))
     elif engine.dialect.driver == "psycopg":
@@ -214,7 +217,8 @@ PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def _ping_after_idle(engine: Engine) -> None:
-    """Ping a pooled connection before use if it has been idle for `PING_AFTER_IDLE_SECONDS`.
+    """Ping a pooled connection before use if it has been idle for `PING_AFTER_IDLE_SECONDS`
+    (PostgreSQL and MariaDB: a server session can end while the connection waits in the pool).
 
     SQLAlchemy's `pool_pre_ping` pings on every checkout: a round trip to the server, ~40 µs of
     the client's CPU (bench/README.md, "pgstore2"), for each of the dozens of checkouts of a
@@ -227,6 +231,12 @@ def _ping_after_idle(engine: Engine) -> None:
     which SQLAlchemy reads as a disconnect (the pool is emptied the same way) and the store
     reports as an outage (`is_outage`), as it does a server lost in the middle of a statement:
     docs.sqlalchemy.org/en/20/core/pooling.html#disconnect-handling-optimistic.
+
+    Not on SQLite: its connection is the database file opened in this process, with no session
+    that can end while it waits, and pysqlite's ping (`SELECT 1`) only finds a connection this
+    process closed itself. Skipping it saves the ping of every run a daemon starts after a
+    pause (a compiled `SELECT 1` on each new engine, ~0.3 M instructions: bench/README.md,
+    "fixedcost-2") and two listener calls at every checkout.
     """
     dialect = engine.dialect
 

@@ -1,7 +1,8 @@
 """A pooled connection is pinged before use only after it waited in the pool a while
 (`connector.state.connect._ping_after_idle`): one that died while idle is replaced unseen, one
 that died within a moment of its last use fails one statement as an outage, and the next
-statement connects afresh."""
+statement connects afresh. A SQLite connection, which has no server session to lose, is never
+pinged."""
 
 from __future__ import annotations
 
@@ -37,17 +38,6 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(
     assert pings == []
 
 
-def test_a_connection_that_waited_is_pinged(
-    store: StateStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert store.ping()  # connected: not pinged
-    pings = _pings(store, monkeypatch)
-    monkeypatch.setattr(connect, "PING_AFTER_IDLE_SECONDS", 0.0)
-    assert store.ping()
-    assert store.ping()
-    assert len(pings) == 2
-
-
 def _end_the_stores_session(store: StateStore) -> None:
     """End the server session of the store's one pooled connection from another one."""
     with store.engine.connect() as conn:
@@ -73,6 +63,34 @@ on_server_stores = pytest.mark.parametrize("store_url", ["postgresql", "mariadb"
 @pytest.fixture
 def server_store(store: StateStore) -> StateStore:
     return store
+
+
+@on_server_stores
+def test_a_connection_that_waited_is_pinged(
+    server_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert server_store.ping()  # connected: not pinged
+    pings = _pings(server_store, monkeypatch)
+    monkeypatch.setattr(connect, "PING_AFTER_IDLE_SECONDS", 0.0)
+    assert server_store.ping()
+    assert server_store.ping()
+    assert len(pings) == 2
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_sqlite_connection_is_never_pinged(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SQLite connection has no server session that could end while it waits in the pool:
+    however long it waited, it is used without a ping (a run after a pause saves one)."""
+    assert store.ping()
+    pings = _pings(store, monkeypatch)
+    monkeypatch.setattr(connect, "PING_AFTER_IDLE_SECONDS", 0.0)
+    for _ in range(3):
+        with store.engine.connect():
+            pass
+    assert store.ping()
+    assert pings == []
 
 
 @on_server_stores
