@@ -234,9 +234,10 @@ def _ping_after_idle(engine: Engine) -> None:
 
     Not on SQLite: its connection is the database file opened in this process, with no session
     that can end while it waits, and pysqlite's ping (`SELECT 1`) only finds a connection this
-    process closed itself. Skipping it saves the ping of every run a daemon starts after a
-    pause (a compiled `SELECT 1` on each new engine, ~0.3 M instructions: bench/README.md,
-    "fixedcost-2") and two listener calls at every checkout.
+    process closed itself. Skipping it saves a new engine's first ping — `SELECT 1` compiled for
+    its dialect, 0.3 to 0.56 M instructions (bench/README.md, "fixedcost-2"), in the first run of a
+    `connector sync` whose adapters took more than a second to open — the warm ping of every
+    daemon run after a pause, and two listener calls at every checkout.
     """
     dialect = engine.dialect
 
