@@ -292,13 +292,14 @@ class RouteRun:
         # A record updated where it was bound was learnt as its page loaded the binding
         # (`prepare`): not learnt again unless a deletion was noted since (`noted_deletions`).
         again = refs.noted_deletions
-        learn = refs.learn
+        learnt: list[tuple[str, str]] = []  # (learnt in one call: a first sync learns them all)
         for (item, result), tally in zip(outcomes, tallies, strict=True):
             external_id = result.external_id
             if tally == "failed" or external_id is None:
                 continue
             if again or external_id != item.target_id:
-                learn(entity, item.key, external_id)
+                learnt.append((item.key, external_id))
+        refs.learn_all(entity, learnt)
         # Counted per kind of tally, not per record: `setattr` by name costs as much as a bind.
         counts = self.summary.entity(entity)
         for tally in set(tallies):

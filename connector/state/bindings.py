@@ -186,6 +186,22 @@ class BindingTx(TxBase):
         `snapshot` may come encoded already (`encode_snapshot`), to encode it once for both
         systems' bindings. What is not given is left as it was on an existing binding.
         """
+        if snapshot is not None and not isinstance(snapshot, EncodedSnapshot):
+            snapshot = encode_snapshot(snapshot)
+        self.bind_all(entity, system, [(key, external_id, snapshot, remote_updated_at)])
+
+    def bind_all(
+        self,
+        entity: str,
+        system: str,
+        binds: Iterable[tuple[str, str, EncodedSnapshot | None, dt.datetime | None]],
+    ) -> None:
+        """`bind` each (key, external id, encoded snapshot or None, remote time or None) of
+        one entity in one system, in order: a page's binds without a call of `bind` each.
+
+        Each row is built as one tuple in the table's order (`_COLUMNS`), the value of each
+        column as the driver takes it (`hotpath`), and added to the run of its shape.
+        """
         if type(entity) is not str:
             # sqlite3 binds an exact str as it is but asks its adapter registry about any
             # subclass, for every row (`_need_adapt` in CPython's Modules/_sqlite/cursor.c):
@@ -193,25 +209,43 @@ class BindingTx(TxBase):
             # text as a plain str instead: `+ ""` copies a subclass's text (PyUnicode_Concat),
             # where `str(entity)` goes through the enum's `__str__`, ~900 instructions more.
             entity = entity + ""
-        # The columns in the table's order, as the compiled statement takes them (`_COLUMNS`).
-        row: tuple[Any, ...] = (entity, key, system, external_id)
-        shape = 0
-        if snapshot is not None:
-            if not isinstance(snapshot, EncodedSnapshot):
-                snapshot = encode_snapshot(snapshot)
-            row += (self._hot.json_to_db(snapshot.text), snapshot.hash)
-            shape = _SNAPSHOT
-        if remote_updated_at is not None:
-            row += (self._hot.datetime_to_db(remote_updated_at),)
-            shape |= _REMOTE
-        if shape & _SNAPSHOT:
-            if self._synced_at is None:
-                self._synced_at = self._hot.datetime_to_db(self.now)
-            row += (self._synced_at,)
-        if self._binds and self._binds[-1][0] == shape:
-            self._binds[-1][1].append(row)
-        else:
-            self._binds.append((shape, [row]))
+        hot = self._hot
+        json_to_db, datetime_to_db = hot.json_to_db, hot.datetime_to_db
+        text_as_it_is = hot.json_as_it_is
+        synced_at = self._synced_at
+        runs = self._binds
+        shape, rows = runs[-1] if runs else (-1, [])
+        for key, external_id, snapshot, remote in binds:
+            if snapshot is not None:
+                if synced_at is None:
+                    synced_at = self._synced_at = datetime_to_db(self.now)
+                text = snapshot.text if text_as_it_is else json_to_db(snapshot.text)
+                if remote is not None:
+                    row: tuple[Any, ...] = (
+                        entity,
+                        key,
+                        system,
+                        external_id,
+                        text,
+                        snapshot.hash,
+                        datetime_to_db(remote),
+                        synced_at,
+                    )
+                    kind = _SNAPSHOT | _REMOTE
+                else:
+                    row = (entity, key, system, external_id, text, snapshot.hash, synced_at)
+                    kind = _SNAPSHOT
+            elif remote is not None:
+                row = (entity, key, system, external_id, datetime_to_db(remote))
+                kind = _REMOTE
+            else:
+                row = (entity, key, system, external_id)
+                kind = 0
+            if kind != shape:
+                shape, rows = kind, [row]
+                runs.append((shape, rows))
+            else:
+                rows.append(row)
 
     def unbind(self, entity: str, key: str, system: str) -> None:
         self.flush()

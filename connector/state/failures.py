@@ -277,3 +277,8 @@ class FailureTx(TxBase):
     def resolve_failure(self, route: str, entity: str, external_id: str) -> None:
         """Mark the record's pending failure resolved (it synced)."""
         self._resolved.setdefault((route, entity), set()).add(external_id)
+
+    def resolve_failures(self, route: str, entity: str, external_ids: list[str]) -> None:
+        """`resolve_failure` of each record, in one call (a page's records)."""
+        if external_ids:
+            self._resolved.setdefault((route, entity), set()).update(external_ids)

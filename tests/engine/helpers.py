@@ -65,17 +65,20 @@ class TransactionLog:
     @classmethod
     def watch(cls, monkeypatch: pytest.MonkeyPatch) -> TransactionLog:
         log = cls()
-        bind, record_failure = StoreTx.bind, StoreTx.record_failure
+        bind_all, record_failure = StoreTx.bind_all, StoreTx.record_failure
 
-        def spied_bind(tx: StoreTx, *args: Any, **kwargs: Any) -> None:
-            log._note(tx, args[2])  # (entity, key, system, external id)
-            bind(tx, *args, **kwargs)
+        def spied_bind(tx: StoreTx, entity: str, system: str, binds: Any) -> None:
+            # Every bind goes through `bind_all` (`bind` too): one note a record bound.
+            binds = list(binds)
+            for _ in binds:
+                log._note(tx, system)
+            bind_all(tx, entity, system, binds)
 
         def spied_failure(tx: StoreTx, *args: Any, **kwargs: Any) -> None:
             log._note(tx, "failure")
             record_failure(tx, *args, **kwargs)
 
-        monkeypatch.setattr(StoreTx, "bind", spied_bind)
+        monkeypatch.setattr(StoreTx, "bind_all", spied_bind)
         monkeypatch.setattr(StoreTx, "record_failure", spied_failure)
         return log
 

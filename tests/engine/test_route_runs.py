@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from connector.engine.resolver import BindingResolver
 from connector.engine.route_run import RunOptions
 from connector.engine.service import SyncService
 from connector.model import Entity
@@ -370,3 +371,25 @@ async def test_a_field_unwritten_only_for_now_is_offered_again(tmp_path, store):
     erp.put(Entity.CUSTOMER, {"name": "Touched"}, record_id=row.id)
     await run(tmp_path, store, erp, crm, "erp-to-crm")
     assert crm.records(Entity.CUSTOMER)[0].fields["owner"] == "dave@example.com"
+
+
+async def test_a_first_run_learns_its_new_bindings_a_page_at_a_time(
+    tmp_path, store, systems, monkeypatch
+):
+    """Both sides' new bindings are learnt in one call a page (`learn_all`), never a record at
+    a time, and what the resolvers hold then is what the store holds."""
+    one_by_one: list[tuple[object, ...]] = []
+    learn = BindingResolver.learn
+
+    def counted(self: BindingResolver, *args: object) -> None:
+        one_by_one.append(args)
+        learn(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(BindingResolver, "learn", counted)
+    erp, crm = systems
+    first = await run(tmp_path, store, erp, crm, "erp-to-crm")
+    assert first.counts[Entity.CUSTOMER].created == 30
+    assert first.counts[Entity.CONTACT].created == 30
+    assert one_by_one == []
+    second = await run(tmp_path, store, erp, crm, "erp-to-crm")
+    assert second.writes == 0 and second.counts[Entity.CONTACT].unchanged == 30

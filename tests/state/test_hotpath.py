@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from connector.errors import RecordError
 from connector.model import Entity
-from connector.state import schema
+from connector.state import hotpath, schema
 from connector.state.hotpath import hot_path
 from connector.state.snapshots import encode_snapshot
 from connector.state.store import StateStore, StoreConflict
@@ -445,3 +445,65 @@ def test_a_snapshot_is_stored_as_the_text_it_was_hashed_from(store: StateStore) 
         ).scalar_one()
     assert stored == encode_snapshot(snapshot).text
     assert store.bindings_for("customer", "crm", ["k1"])["k1"].snapshot == snapshot
+
+
+def test_sqlites_datetime_text_keeps_each_days_text_and_only_so_many() -> None:
+    """The day's part of the text is made once and kept (a page's times fall on few days), the
+    days kept bounded; the text is SQLAlchemy's either way."""
+    dialect = sqlite.dialect()
+    core = schema.UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert core is not None
+    to_db = hot_path(dialect).datetime_to_db
+    hotpath._DAYS.clear()
+    first = dt.datetime(2026, 5, 1, 14, 30, 15, 7, tzinfo=dt.UTC)
+    assert to_db(first) == core(first) == "2026-05-01 14:30:15.000007"
+    assert to_db(first.replace(hour=2)) == core(first.replace(hour=2))
+    assert {first.toordinal(): "2026-05-01 "} == hotpath._DAYS
+    for days in range(hotpath._DAYS_KEPT + 10):
+        later = first + dt.timedelta(days=days, seconds=days)
+        assert to_db(later) == core(later)
+    assert 0 < len(hotpath._DAYS) <= hotpath._DAYS_KEPT
+
+
+def test_a_subclass_of_datetime_is_written_by_its_own_isoformat() -> None:
+    class Stamp(dt.datetime):
+        def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+            return "1999-01-01 00:00:00.000000+00:00"
+
+    value = Stamp(2026, 5, 1, 14, 30, tzinfo=dt.UTC)
+    assert hot_path(sqlite.dialect()).datetime_to_db(value) == "1999-01-01 00:00:00.000000"
+
+
+def test_a_page_bound_at_once_is_stored_as_bound_one_by_one(store: StateStore) -> None:
+    """`bind_all` writes what `bind` writes for each of its rows, in order, whatever their
+    shapes (a snapshot, a remote time, both, neither; a later bind of a key wins)."""
+    snapshot = encode_snapshot({"name": "Acme", "n": 1})
+    later = dt.datetime(2026, 5, 1, 14, 30, 15, 123456, tzinfo=dt.UTC)
+    rows = [
+        ("k1", "a1", snapshot, later),
+        ("k2", "a2", snapshot, None),
+        ("k3", "a3", None, later),
+        ("k4", "a4", None, None),
+        ("k5", "a5", snapshot, MOMENT),
+        ("k1", "a6", encode_snapshot({"name": "Again"}), later),
+    ]
+    with store.transaction() as tx:
+        tx.bind_all(Entity.CUSTOMER, "one", rows)
+    with store.transaction() as tx:
+        for key, external_id, encoded, remote in rows:
+            tx.bind(
+                Entity.CUSTOMER,
+                key,
+                "each",
+                external_id,
+                snapshot=encoded,
+                remote_updated_at=remote,
+            )
+    keys = [f"k{n}" for n in range(1, 6)]
+    at_once = store.bindings_for("customer", "one", keys)
+    one_by_one = store.bindings_for("customer", "each", keys)
+    assert {k: b._replace(system="") for k, b in at_once.items()} == {
+        k: b._replace(system="") for k, b in one_by_one.items()
+    }
+    assert at_once["k1"].external_id == "a6" and at_once["k4"].snapshot is None
+    assert at_once["k5"].remote_updated_at == MOMENT

@@ -13,6 +13,7 @@ claim a write that failed. Records that failed before the write are filed by
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Container
 from collections.abc import Set as AbstractSet
@@ -32,6 +33,8 @@ from connector.state.store import StateStore, StoreConflict, StoreTx
 
 log = logging.getLogger("connector.engine")
 
+#: No path refused (`merged_snapshot`'s `unwritten` of a record the target took whole).
+_NONE: frozenset[str] = frozenset()
 #: An outcome's record, and whether it is to be bound on the source side with its result.
 _RECORD = itemgetter(0)
 _SOURCE_AFTER = attrgetter("source_after")
@@ -75,16 +78,22 @@ class Binder:
         refs = self.source_refs
         if refs.noted_deletions:
             unbound = None
-        learn = refs.learn
-        for item in items:
-            if unbound is None or item.key in unbound:
-                learn(entity, item.key, item.native.id)
+        # (In one call: a first sync learns every record of the page here.)
+        refs.learn_all(
+            entity,
+            [
+                (item.key, item.native.id)
+                for item in items
+                if unbound is None or item.key in unbound
+            ],
+        )
         if self.dry_run or not items:
             return
         # The source's snapshot only serves routes that write *into* the source system (their
         # diff and echo check); without one, binding the key is all that is needed.
         keep = self.source_is_a_target
-        binds: list[tuple[Outgoing, EncodedSnapshot | None]] = []
+        # (key, id, snapshot, remote time), as `tx.bind_all` takes them.
+        binds: list[tuple[str, str, EncodedSnapshot | None, dt.datetime | None]] = []
         settled: list[str] = []
         source_encoding = self.source_encoding
         for item in items:
@@ -93,30 +102,28 @@ class Binder:
                 # result; without, its binding holds all there is to bind (this key, this id).
                 item.source_after = keep
                 continue
-            encoded = source_encoding(item) if keep else None
-            # A record read again as it was bound (same snapshot, same time) is not
-            # rewritten: its binding would only get a new `synced_at`, which nothing reads.
-            if encoded is None or not item.source_unchanged(encoded):
-                binds.append((item, encoded))
+            native = item.native
+            if keep:
+                encoded = source_encoding(item)
+                # A record read again as it was bound (same snapshot, same time) is not
+                # rewritten: its binding would only get a new `synced_at`, which nothing reads.
+                # (Nothing to compare with when the source held no binding: a new record.)
+                if (
+                    encoded is None
+                    or item.source_binding is None
+                    or not item.source_unchanged(encoded)
+                ):
+                    binds.append((item.key, native.id, encoded, native.updated_at))
+            else:
+                binds.append((item.key, native.id, None, None))
             if item.write is None:
-                settled.append(item.native.id)
+                settled.append(native.id)
         if not binds and not settled:  # a page of updates: everything is bound with its result
             return
         source, route = self.route.source, self.route.name
         with self.store.transaction() as tx:
-            bind, resolve_failure = tx.bind, tx.resolve_failure
-            for item, encoded in binds:
-                native = item.native
-                bind(
-                    entity,
-                    item.key,
-                    source,
-                    native.id,
-                    snapshot=encoded,
-                    remote_updated_at=native.updated_at if keep else None,
-                )
-            for source_id in settled:
-                resolve_failure(route, entity, source_id)
+            tx.bind_all(entity, source, binds)
+            tx.resolve_failures(route, entity, settled)
 
     @staticmethod
     def source_encoding(item: Outgoing) -> EncodedSnapshot | None:
@@ -139,7 +146,7 @@ class Binder:
         self._refuse_shared_targets(entity, outcomes)
         try:
             with self.store.transaction() as tx:
-                tallies = [self._record_result(tx, entity, *outcome) for outcome in outcomes]
+                tallies = self._record_all(tx, entity, outcomes)
                 # (Asked in C first: a page of creates has none, and this runs for every page.)
                 if any(map(_SOURCE_AFTER, map(_RECORD, outcomes))):
                     self._bind_sources_after(tx, entity, outcomes, tallies)
@@ -147,6 +154,46 @@ class Binder:
             # A conflict the check above could not foresee (another process bound the same
             # record meanwhile): record each result alone, so only its own record fails.
             tallies = [self._record_alone(entity, item, result) for item, result in outcomes]
+        return tallies
+
+    def _record_all(self, tx: StoreTx, entity: Entity, outcomes: list[Outcome]) -> list[str]:
+        """`_record_result` of each outcome, in order; returns the tallies.
+
+        A record the target took whole (no field unwritten, none it cannot represent: every
+        record of a first sync) is bound and resolved here, its bind gathered with its
+        neighbours' and given to the transaction in one call (`bind_all`). The rest go through
+        `_record_result`, the gathered ones handed over first, so the transaction sees every
+        bind, resolution and failure in the order of the outcomes.
+        """
+        target, route = self.route.target, self.route.name
+        tallies: list[str] = []
+        binds: list[tuple[str, str, EncodedSnapshot | None, dt.datetime | None]] = []
+        resolved: list[str] = []
+        for item, result in outcomes:
+            external_id = result.external_id
+            if (
+                result.error is not None
+                or external_id is None
+                or result.unwritten
+                or item.unrepresentable
+            ):
+                if binds:
+                    tx.bind_all(entity, target, binds)
+                    tx.resolve_failures(route, entity, resolved)
+                    binds, resolved = [], []
+                tallies.append(self._record_result(tx, entity, item, result))
+                continue
+            plan = item.plan
+            # As `_record_result`: every planned path written, none refused.
+            snapshot = merged_snapshot(
+                None if plan.create else item.snapshot, item.flat, plan.paths, _NONE
+            )
+            binds.append((item.key, external_id, item.encoded(snapshot), None))
+            resolved.append(item.native.id)
+            tallies.append("created" if plan.create and result.created else "updated")
+        if binds:
+            tx.bind_all(entity, target, binds)
+            tx.resolve_failures(route, entity, resolved)
         return tallies
 
     def _refuse_shared_targets(self, entity: Entity, outcomes: list[Outcome]) -> None:
@@ -180,7 +227,7 @@ class Binder:
         """The source side of the records the target took that were bound there before
         (`Outgoing.source_after`): after the target's, so each side's binds stay one run of
         one shape (one statement each)."""
-        source = self.route.source
+        binds: list[tuple[str, str, EncodedSnapshot | None, dt.datetime | None]] = []
         for (item, _), tally in zip(outcomes, tallies, strict=True):
             if not item.source_after or tally == "failed":
                 continue
@@ -188,14 +235,8 @@ class Binder:
             if encoded is not None and item.source_unchanged(encoded):
                 continue
             native = item.native
-            tx.bind(
-                entity,
-                item.key,
-                source,
-                native.id,
-                snapshot=encoded,
-                remote_updated_at=native.updated_at,
-            )
+            binds.append((item.key, native.id, encoded, native.updated_at))
+        tx.bind_all(entity, self.route.source, binds)
 
     def _record_alone(self, entity: Entity, item: Outgoing, result: WriteResult) -> str:
         try:

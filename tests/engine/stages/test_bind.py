@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import replace
 
 from sqlalchemy import select
@@ -57,10 +58,15 @@ def test_a_record_bound_in_the_source_before_is_bound_there_with_its_result_and_
         tx.bind(Entity.CUSTOMER, "k1", route.source, "e1", snapshot={"number": "N0"})
     stage, refs = binder(sqlite_store, route)
     learnt: list[str] = []
-    learn = refs.learn
+    learn, learn_all = refs.learn, refs.learn_all
     refs.learn = lambda entity, key, external_id: (  # type: ignore[method-assign]
         learnt.append(key),
         learn(entity, key, external_id),
+    )
+    # (a page's keys are learnt in one call, which calls `learn` itself after a deletion)
+    refs.learn_all = lambda entity, bound: (  # type: ignore[method-assign]
+        learnt.extend(key for key, _ in bound) if not refs.noted_deletions else None,
+        learn_all(entity, bound),
     )
 
     def source_snapshots() -> dict[str, object]:
@@ -225,3 +231,81 @@ def test_failures_before_the_write_are_filed_except_in_a_dry_run(sqlite_store, r
     stage.commit_failures(Entity.CUSTOMER, failed)
     (filed,) = sqlite_store.failures()
     assert (filed.external_id, filed.stage, filed.payload) == ("e1", "map", {"name": "x"})
+
+
+def test_a_first_sync_binds_a_page_with_one_call_a_side_and_learns_it_with_one(
+    sqlite_store, route, monkeypatch
+):
+    """A page of new records costs the transaction one `bind_all` a side (not a `bind` a
+    record), one `resolve_failures` and the resolver one `learn_all`; the failure between two
+    successes still reaches the transaction between their binds, and all is stored as before."""
+    stage, refs = binder(sqlite_store, route)
+    calls: list[tuple[str, object]] = []
+    transaction = sqlite_store.transaction
+
+    @contextmanager
+    def watched():  # type: ignore[no-untyped-def]
+        with transaction() as tx:
+            for name in (
+                "bind",
+                "bind_all",
+                "resolve_failure",
+                "resolve_failures",
+                "record_failure",
+            ):
+                method = getattr(tx, name)
+                monkeypatch.setattr(
+                    tx,
+                    name,
+                    lambda *args, _name=name, _method=method, **kw: (
+                        calls.append(
+                            (_name, [b[0] for b in args[2]] if _name == "bind_all" else args[2])
+                        ),
+                        _method(*args, **kw),
+                    )[1],
+                )
+            yield tx
+
+    monkeypatch.setattr(sqlite_store, "transaction", watched)
+    monkeypatch.setattr(refs, "learn", lambda *args: calls.append(("learn", args[1])))
+    learn_all = refs.learn_all
+    monkeypatch.setattr(
+        refs,
+        "learn_all",
+        lambda entity, bound: (calls.append(("learn_all", len(bound))), learn_all(entity, bound)),
+    )
+    items = outgoing(*((f"k{n}", Customer(number=f"N{n}")) for n in (1, 2, 3, 4)))
+    stage.record_source(Entity.CUSTOMER, items, {"k1", "k2", "k3", "k4"})
+    assert calls == [
+        ("learn_all", 4),
+        ("bind_all", ["k1", "k2", "k3", "k4"]),
+        ("resolve_failures", []),  # (all to be written: resolved with their results)
+    ]
+    calls.clear()
+    refused = WriteResult("k2", None, error=RecordError("refused", code="REJECTED"))
+    outcomes = [
+        (items[0], WriteResult("k1", "crm-1", created=True)),
+        (items[1], refused),
+        (items[2], WriteResult("k3", "crm-3", created=True)),
+        (items[3], WriteResult("k4", "crm-4", created=True)),
+    ]
+    assert stage.record_results(Entity.CUSTOMER, outcomes) == [
+        "created",
+        "failed",
+        "created",
+        "created",
+    ]
+    assert calls == [
+        ("bind_all", ["k1"]),
+        ("resolve_failures", ["e1"]),
+        ("record_failure", "e2"),
+        ("bind_all", ["k3", "k4"]),
+        ("resolve_failures", ["e3", "e4"]),
+    ]
+    bound = sqlite_store.bindings_for(Entity.CUSTOMER, route.target, ["k1", "k2", "k3", "k4"])
+    assert {key: (b.external_id, b.snapshot) for key, b in bound.items()} == {
+        "k1": ("crm-1", {"number": "N1"}),
+        "k3": ("crm-3", {"number": "N3"}),
+        "k4": ("crm-4", {"number": "N4"}),
+    }
+    assert failures(sqlite_store) == {("e2", "push", "REJECTED")}
