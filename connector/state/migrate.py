@@ -86,8 +86,15 @@ def upgrade(connection: Connection, wait_seconds: float) -> None:
         command.upgrade(_config(connection), "head")
 
 
-#: PostgreSQL's advisory lock key for migrations: one 64-bit number per database, chosen once.
-_POSTGRES_LOCK_KEY = 0x636F6E6E_6D696772  # "connmigr"
+#: PostgreSQL's advisory lock for migrations: this number ("conn") and the store's schema.
+_POSTGRES_LOCK_KEY = 0x636F6E6E
+# A store on PostgreSQL is a schema (its URL's search_path): stores in other schemas of the same
+# database have tables of their own and must not wait for each other's migrations. Advisory
+# locks are per database, so the schema's hash is the lock's second key.
+_POSTGRES_LOCK = (
+    f"SELECT pg_advisory_xact_lock({_POSTGRES_LOCK_KEY:d}, "
+    "hashtext(coalesce(current_schema(), '')))"
+)
 
 
 @contextmanager
@@ -98,9 +105,9 @@ def migration_lock(connection: Connection, wait_seconds: float) -> Iterator[None
     * SQLite — `BEGIN IMMEDIATE`: the database's write lock, held to the end of the
       transaction; the connection's busy timeout bounds the wait
       (sqlite.org/lang_transaction.html).
-    * PostgreSQL — `pg_advisory_xact_lock`, released when the transaction ends; the session's
-      `statement_timeout` bounds the wait (postgresql.org/docs/current/explicit-locking.html,
-      "Advisory Locks").
+    * PostgreSQL — `pg_advisory_xact_lock`, one per schema (a store), released when the
+      transaction ends; the session's `statement_timeout` bounds the wait
+      (postgresql.org/docs/current/explicit-locking.html, "Advisory Locks").
     * MariaDB — `GET_LOCK`, a named lock of the session: DDL there commits as it goes, so no
       transaction could hold it. Named per database (the names are server-wide), released
       explicitly, and by the server when the session ends (mariadb.com/kb/en/get_lock).
@@ -119,8 +126,7 @@ def migration_lock(connection: Connection, wait_seconds: float) -> Iterator[None
             if dialect == "sqlite":
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             else:
-                lock = text("SELECT pg_advisory_xact_lock(:key)")
-                connection.execute(lock, {"key": _POSTGRES_LOCK_KEY})
+                connection.execute(text(_POSTGRES_LOCK))
         except OperationalError as error:
             if _waited_too_long(error.orig):
                 raise still_held from None

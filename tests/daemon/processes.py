@@ -1,12 +1,17 @@
 """Running `connector` as real processes for the daemon tests: a memory CRM in a JSON file
 (seeded before any process starts, then only read) synced into the sample ERP (SQLite), so
-several processes write one system and duplicates show as extra rows."""
+several processes write one system and duplicates show as extra rows.
+
+Each daemon binds port 0 and the test reads the port it got from its `daemon.start` event: a
+port picked free beforehand can be taken by any other process before the daemon, started
+seconds later on a loaded machine, binds it. Waits end on the event awaited; their deadlines
+(`HANG_SECONDS`) only stop a hang: a daemon's start alone takes 10 to 25 s at load 10 on 2 cores."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,12 +28,10 @@ from connector.testing.memory import MemoryAdapter, MemorySettings
 
 CONNECTOR = Path(sys.executable).parent / "connector"
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+#: Only against a hang: on a loaded machine a step may take long; nothing here is timed.
+HANG_SECONDS = 600
+#: Each process `start` started → the file its stderr goes to (shown when it exits early).
+LOGS: dict[int, Path] = {}
 
 
 def setup(
@@ -70,29 +73,37 @@ def setup(
             }
         ],
         "daemon": {
-            "port": free_port(),
+            "port": 0,  # the daemon's own choice: `serving_port` reads it from the log
             "inbox_poll_seconds": 0.1,
             "shutdown_grace_seconds": 5,
-            "lease_seconds": 3,  # a killed daemon's leases free up quickly
+            # Long enough that a process the machine's load starves for a few seconds keeps its
+            # lease (its renewals run a third of the way through it); a test where a killed
+            # process's lease must run out passes a short one.
+            "lease_seconds": 30,
             **(daemon or {}),
         },
     }
-    path = tmp_path / f"config-{config['daemon']['port']}.yaml"
+    path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-def with_new_port(config: Path) -> Path:
-    """A copy of `config` for a second daemon: the same everything on another port."""
-    data = yaml.safe_load(config.read_text())
-    data["daemon"]["port"] = free_port()
-    copy = config.with_name(f"config-{data['daemon']['port']}.yaml")
-    copy.write_text(yaml.safe_dump(data))
-    return copy
+def serving_port(log: Path, process: subprocess.Popen[bytes]) -> int:
+    """The port the daemon logging to `log` serves on, once it serves (its `daemon.start`)."""
+    ports: list[int] = []
 
+    def started() -> bool:
+        for line in log.read_text(errors="replace").splitlines():
+            if '"event":"daemon.start"' in line:
+                try:
+                    ports.append(int(json.loads(line)["port"]))
+                except ValueError:  # the line is still being written
+                    return False
+                return True
+        return False
 
-def port_of(config: Path) -> int:
-    return int(yaml.safe_load(config.read_text())["daemon"]["port"])
+    wait(started, HANG_SECONDS, "the daemon serving", [process])
+    return ports[0]
 
 
 def start(
@@ -105,13 +116,15 @@ def start(
     if held:
         program = [sys.executable, "-m", "tests.daemon.held_erp", *held]
         env["PYTHONPATH"] = str(REPO)
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [*program, "--config", str(config), *(command or ("daemon",))],
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
         cwd=config.parent,
         env=env,
     )
+    LOGS[process.pid] = log
+    return process
 
 
 def wait_stopped(process: subprocess.Popen[bytes], what: str, seconds: float) -> None:
@@ -138,12 +151,16 @@ def wait(
     while not condition():
         for process in processes:
             if process.poll() is not None:
-                raise AssertionError(f"process exited with {process.returncode} before {what}")
+                log = LOGS.get(process.pid)
+                said = f"; its log ends:\n{log.read_text()[-3000:]}" if log else ""
+                raise AssertionError(
+                    f"process exited with {process.returncode} before {what}{said}"
+                )
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
 
 
-def stop(process: subprocess.Popen[bytes], seconds: float = 15) -> int:
+def stop(process: subprocess.Popen[bytes], seconds: float = HANG_SECONDS) -> int:
     process.send_signal(signal.SIGTERM)
     return process.wait(seconds)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from connector.state import schema
 from connector.state.store import open_store
 
-from .processes import erp_numbers, setup, start, stop, wait, with_new_port
+from .processes import HANG_SECONDS, erp_numbers, setup, start, stop, wait
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,8 @@ pytestmark = pytest.mark.e2e
 def test_sigkill_while_draining_the_inbox_loses_and_doubles_nothing(tmp_path: Path) -> None:
     total = 1200
     state_url = f"sqlite:///{tmp_path / 'state.db'}"
-    config = setup(tmp_path, state_url, total, schedule=None)
+    # A short lease: the killed daemon's hold on the inbox must run out for the second one.
+    config = setup(tmp_path, state_url, total, schedule=None, daemon={"lease_seconds": 3})
     store = open_store(state_url, tmp_path)
     crm_ids = [f"cu-{n}" for n in range(1, total + 1)]  # the memory adapter's own ids
     store.enqueue_events(
@@ -35,13 +36,13 @@ def test_sigkill_while_draining_the_inbox_loses_and_doubles_nothing(tmp_path: Pa
     )
     daemon = start(config, tmp_path / "first.log")
     try:
-        wait(lambda: len(erp_numbers(tmp_path)) > 0, 30, "the first synced records", [daemon])
+        wait(lambda: len(erp_numbers(tmp_path)) > 0, HANG_SECONDS, "the first synced", [daemon])
         daemon.kill()
-        daemon.wait(10)
+        daemon.wait(HANG_SECONDS)
         synced_before = len(erp_numbers(tmp_path))
         assert 0 < synced_before < total, "the kill must land mid-drain"
         daemon = start(config, tmp_path / "second.log")
-        wait(lambda: store.inbox_depth() == 0, 60, "an empty inbox", [daemon])
+        wait(lambda: store.inbox_depth() == 0, HANG_SECONDS, "an empty inbox", [daemon])
         assert stop(daemon) == 0
     finally:
         if daemon.poll() is None:
@@ -57,33 +58,35 @@ def test_sigkill_while_draining_the_inbox_loses_and_doubles_nothing(tmp_path: Pa
 
 def test_two_daemons_on_one_server_store(tmp_path: Path, server_url: str) -> None:
     total = 400
-    first_config = setup(tmp_path, server_url, total, schedule="every 1s")
-    second_config = with_new_port(first_config)
+    # Both daemons run this config, each on a port of its own (port 0). Nobody is killed here,
+    # so no lease needs to run out: the long default keeps a holder the machine's load starves
+    # for a few seconds from losing the route mid-run, which would make two runs overlap.
+    config = setup(tmp_path, server_url, total, schedule="every 1s")
     # Each daemon's first ERP write waits for its gate: whichever takes the route first holds
     # it, its lease renewed, for as long as the test likes, so the other's scheduled runs (one
     # a second) must find the route taken. Without the gates two fast runs may never collide.
     gates = [tmp_path / "gate-a", tmp_path / "gate-b"]
     daemons = [
-        start(first_config, tmp_path / "a.log", held=("hold", str(gates[0]))),
-        start(second_config, tmp_path / "b.log", held=("hold", str(gates[1]))),
+        start(config, tmp_path / "a.log", held=("hold", str(gates[0]))),
+        start(config, tmp_path / "b.log", held=("hold", str(gates[1]))),
     ]
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     store = open_store(server_url, tmp_path)
     try:
         held = [gate.with_name(f"{gate.name}.held") for gate in gates]
-        wait(lambda: any(path.exists() for path in held), 600, "a run held at its gate", daemons)
+        wait(lambda: any(path.exists() for path in held), HANG_SECONDS, "a run held", daemons)
         other = logs[1] if held[0].exists() else logs[0]
         wait(
             lambda: '"event":"run.skipped"' in other.read_text(),
-            600,
+            HANG_SECONDS,
             "the other daemon's run skipped while the route is held",
             daemons,
         )
         for gate in gates:
             gate.touch()
-        wait(lambda: len(erp_numbers(tmp_path)) == total, 90, "every record in the ERP", daemons)
+        wait(lambda: len(erp_numbers(tmp_path)) == total, HANG_SECONDS, "every record", daemons)
         # Let both keep competing for the route for a few more scheduled runs.
-        wait(lambda: len(store.last_runs(50)) >= 4, 30, "more scheduled runs", daemons)
+        wait(lambda: len(store.last_runs(50)) >= 4, HANG_SECONDS, "more scheduled runs", daemons)
         assert [stop(daemon) for daemon in daemons] == [0, 0]
     finally:
         for daemon in daemons:

@@ -1,9 +1,13 @@
 """End to end with real processes: webhooks through the daemon, both directions.
 
 `connector sandbox hubspot` and `connector daemon` run as separate processes on loopback. A
-company created, then edited, in the sandbox's "UI" fires signed v3 webhooks and must be in the
-sample ERP (SQLite) within 2 seconds; a Standard Webhook signed by "the ERP" must bring that
-customer's change to the sandbox within 2 seconds.
+company created, then edited, in the sandbox's "UI" fires signed v3 webhooks and must reach the
+sample ERP (SQLite); a Standard Webhook signed by "the ERP" must bring that customer's change to
+the sandbox. The route runs only at 03:00 and the inbox is polled once an hour, so a change can
+only arrive through its webhook and the worker's wake-up: nothing in the path waits on a timer.
+How fast that path is belongs to bench/ (bench/webhooks.py); a wall-clock bound here would
+measure the machine's load as well, so the waits below end on the change and their deadline only
+stops a hang.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +34,7 @@ import pytest
 import yaml
 
 from adapters.erp_generic.sample import create_sample_erp, sample_config
+from tests.daemon.processes import HANG_SECONDS, serving_port
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +48,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = 20) -> None:
+def wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = HANG_SECONDS) -> None:
+    """Wait until `url` answers; `seconds` only against a hang (a start under load is slow)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         assert process.poll() is None, f"process exited with {process.returncode}"
@@ -60,13 +66,13 @@ def erp_customers(path: Path) -> list[tuple[str, str]]:
         return list(conn.execute("SELECT customer_no, name FROM customers ORDER BY id"))
 
 
-def time_until(condition, seconds: float) -> float:
-    started = time.monotonic()
+def arrive(condition: Callable[[], bool], daemon: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until `condition` holds: the change has arrived (the deadline only stops a hang)."""
+    deadline = time.monotonic() + HANG_SECONDS
     while not condition():
-        if time.monotonic() - started > seconds:
-            return float("inf")
+        assert daemon.poll() is None, f"the daemon exited: {log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"nothing arrived: {log.read_text()[-3000:]}"
         time.sleep(0.02)
-    return time.monotonic() - started
 
 
 @dataclass
@@ -78,7 +84,7 @@ class Running:
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(30)
+        return self.process.wait(HANG_SECONDS)
 
 
 @contextmanager
@@ -88,13 +94,15 @@ def sandbox_and_daemon(
     """`connector sandbox hubspot`, `connector hubspot setup`, then `connector daemon`, as
     separate processes on loopback; the CRM system's base URL is pointed at the sandbox and the
     route only runs at 03:00, so whatever arrives came through a webhook."""
-    hubspot_port, daemon_port = free_port(), free_port()
+    hubspot_port = free_port()
     systems["crm"]["settings"]["base_url"] = f"http://127.0.0.1:{hubspot_port}"
     config = {
         "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
         "systems": systems,
         "routes": [{**route, "schedule": "0 3 * * *"}],
-        "daemon": {"port": daemon_port, "inbox_poll_seconds": 1.0},
+        # Port 0: the daemon binds a free port itself and logs it (`serving_port`). An hourly
+        # poll: what arrives came through the worker's wake-up, not the poll.
+        "daemon": {"port": 0, "inbox_poll_seconds": 3600},
     }
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -112,7 +120,7 @@ def sandbox_and_daemon(
             [str(CONNECTOR), "--config", str(config_path), "hubspot", "setup"],
             capture_output=True,
             env=env,
-            timeout=60,
+            timeout=HANG_SECONDS,
         )
         assert setup.returncode == 0, setup.stderr[-2000:]
         log = tmp_path / "daemon.log"
@@ -121,7 +129,7 @@ def sandbox_and_daemon(
             stderr=log.open("wb"),
             env=env,
         )
-        wait_http(f"http://127.0.0.1:{daemon_port}/healthz", daemon)
+        daemon_port = serving_port(log, daemon)
         yield Running(hubspot, f"http://127.0.0.1:{daemon_port}", daemon, log)
     finally:
         for process in (daemon, sandbox):
@@ -130,7 +138,7 @@ def sandbox_and_daemon(
                 process.wait(10)
 
 
-def test_sandbox_change_reaches_the_erp_within_two_seconds(tmp_path: Path) -> None:
+def test_sandbox_change_reaches_the_erp_through_its_webhooks(tmp_path: Path) -> None:
     erp = tmp_path / "erp.db"
     create_sample_erp(erp, customers=0, contacts=0, orders=0, products=1)
     systems = {
@@ -167,14 +175,14 @@ def test_sandbox_change_reaches_the_erp_within_two_seconds(tmp_path: Path) -> No
             json={"properties": {"name": "Acme", "erp_customer_no": "K-1"}},
         )
         assert created.status_code == 201, created.text
-        assert time_until(lambda: erp_customers(erp) == [("K-1", "Acme")], 2.0) < 2.0
+        arrive(lambda: erp_customers(erp) == [("K-1", "Acme")], running.process, running.log)
 
         company = created.json()["id"]
         edited = http.patch(
             f"/_sandbox/ui/companies/{company}", json={"properties": {"name": "Acme GmbH"}}
         )
         assert edited.status_code == 200, edited.text
-        assert time_until(lambda: erp_customers(erp) == [("K-1", "Acme GmbH")], 2.0) < 2.0
+        arrive(lambda: erp_customers(erp) == [("K-1", "Acme GmbH")], running.process, running.log)
 
         deliveries = http.get("/_sandbox/webhooks").json()
         assert {attempt["status"] for attempt in deliveries["attempts"]} == {202}
@@ -205,7 +213,7 @@ def hubspot_companies(hubspot: str) -> dict[str, str]:
     }
 
 
-def test_an_erp_webhook_change_reaches_hubspot_within_two_seconds(tmp_path: Path) -> None:
+def test_an_erp_webhook_change_reaches_hubspot_through_the_daemon(tmp_path: Path) -> None:
     """The other direction: the ERP signs a Standard Webhook, the daemon pushes to HubSpot."""
     erp = tmp_path / "erp.db"
     create_sample_erp(erp, customers=3, contacts=0, orders=0, products=1)
@@ -243,10 +251,11 @@ def test_an_erp_webhook_change_reaches_hubspot_within_two_seconds(tmp_path: Path
 
         accepted = httpx.post(receiver, content=body, headers=standard_webhook("evt_1", body))
         assert accepted.status_code == 202, accepted.text
-        arrived = time_until(
-            lambda: hubspot_companies(running.hubspot).get(number) == "Hooked GmbH", 2.0
+        arrive(
+            lambda: hubspot_companies(running.hubspot).get(number) == "Hooked GmbH",
+            running.process,
+            running.log,
         )
-        assert arrived < 2.0, running.log.read_text()[-3000:]
         # Only the record the hint named was synced: the other customers stay for the schedule.
         assert set(hubspot_companies(running.hubspot)) == {number}
 

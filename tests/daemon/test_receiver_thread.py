@@ -28,17 +28,17 @@ async def test_it_answers_while_the_main_loop_is_blocked(sqlite_store, verifier)
     answered: dict[str, float] = {}
 
     def probe() -> None:
-        status = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code
+        status = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=60).status_code
         answered[str(status)] = time.monotonic()
 
     try:
         client = threading.Thread(target=probe)
-        blocked_at = time.monotonic()
         client.start()
-        time.sleep(1.0)  # noqa: ASYNC251 -- on purpose: the main loop held, as by a store call
-        client.join(5)
+        # The main loop held, as by a store call, until the probe is answered (the deadline only
+        # against a hang): an answer that needed this loop could not come at all, however long
+        # the machine's load makes the wait.
+        client.join(60)
         assert list(answered) == ["200"]
-        assert answered["200"] - blocked_at < 0.9
     finally:
         await server.stop(5)
 

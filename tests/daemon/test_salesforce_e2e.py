@@ -2,7 +2,9 @@
 
 `connector sandbox salesforce` and `connector daemon` run as separate processes on loopback. An
 Account a sales rep creates, then renames, in the sandbox fires Outbound Messages (SOAP) at the
-daemon, which acknowledges them once stored; the change must be in the sample ERP within 2 s.
+daemon, which acknowledges them once stored; the change must reach the sample ERP. The route
+runs only at 03:00 and the inbox is polled once an hour, so the change can only come through
+the message and the worker's wake-up (how fast: bench/, not a wall-clock bound here).
 """
 
 from __future__ import annotations
@@ -17,16 +19,17 @@ import pytest
 import yaml
 
 from adapters.erp_generic.sample import create_sample_erp, sample_config
-from tests.daemon.test_hubspot_e2e import CONNECTOR, erp_customers, free_port, time_until, wait_http
+from tests.daemon.processes import HANG_SECONDS, serving_port
+from tests.daemon.test_hubspot_e2e import CONNECTOR, arrive, erp_customers, free_port, wait_http
 
 pytestmark = pytest.mark.e2e
 ORG = "00D5g000008aBcDEAU"
 
 
-def test_an_outbound_message_reaches_the_erp_within_two_seconds(tmp_path: Path) -> None:
+def test_an_outbound_message_reaches_the_erp_through_the_daemon(tmp_path: Path) -> None:
     erp = tmp_path / "erp.db"
     create_sample_erp(erp, customers=0, contacts=0, orders=0, products=1)
-    sf_port, daemon_port = free_port(), free_port()
+    sf_port = free_port()
     salesforce = f"http://127.0.0.1:{sf_port}"
     config = {
         "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
@@ -55,7 +58,9 @@ def test_an_outbound_message_reaches_the_erp_within_two_seconds(tmp_path: Path) 
                 "entities": {"customer": {"match": ["number"]}},
             }
         ],
-        "daemon": {"port": daemon_port, "inbox_poll_seconds": 1.0},
+        # Port 0: the daemon binds a free port itself and logs it (`serving_port`). An hourly
+        # poll: what arrives came through the worker's wake-up, not the poll.
+        "daemon": {"port": 0, "inbox_poll_seconds": 3600},
     }
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -73,7 +78,7 @@ def test_an_outbound_message_reaches_the_erp_within_two_seconds(tmp_path: Path) 
             stderr=(tmp_path / "daemon.log").open("wb"),
             env=env,
         )
-        wait_http(f"http://127.0.0.1:{daemon_port}/healthz", daemon)
+        daemon_port = serving_port(tmp_path / "daemon.log", daemon)
         with httpx.Client(base_url=salesforce, timeout=10) as http:
             target = {"url": f"http://127.0.0.1:{daemon_port}/webhooks/crm"}
             http.post("/_sandbox/outbound", json=target).raise_for_status()
@@ -81,11 +86,12 @@ def test_an_outbound_message_reaches_the_erp_within_two_seconds(tmp_path: Path) 
                 "/_sandbox/records/Account", json={"Name": "Acme", "ERP_Customer_No__c": "K-1"}
             )
             assert created.status_code == 201, created.text
-            assert time_until(lambda: erp_customers(erp) == [("K-1", "Acme")], 2.0) < 2.0
+            log = tmp_path / "daemon.log"
+            arrive(lambda: erp_customers(erp) == [("K-1", "Acme")], daemon, log)
             account = created.json()["id"]
             http.patch(f"/_sandbox/records/Account/{account}", json={"Name": "Acme GmbH"})
-            assert time_until(lambda: erp_customers(erp) == [("K-1", "Acme GmbH")], 2.0) < 2.0
-            deadline = time.monotonic() + 5
+            arrive(lambda: erp_customers(erp) == [("K-1", "Acme GmbH")], daemon, log)
+            deadline = time.monotonic() + HANG_SECONDS  # only against a hang
             while http.get("/_sandbox/outbound").json()["queued"] and time.monotonic() < deadline:
                 time.sleep(0.05)
             state = http.get("/_sandbox/outbound").json()

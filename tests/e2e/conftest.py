@@ -26,6 +26,8 @@ from connector.cli import app as cli
 from connector.cli.common import console, errors
 
 TOKEN = "sandbox-token"
+#: Only against a hang: on a loaded machine a step may take long; nothing here is timed.
+HANG_SECONDS = 600
 
 
 def free_port() -> int:
@@ -58,18 +60,26 @@ def serve_sandbox() -> Iterator[Sandbox]:
 
 
 def serve(app: Any) -> Iterator[Sandbox]:
-    """Serve an ASGI app (the sandbox, or the sandbox behind a test's own layer) on loopback."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    """Serve an ASGI app (the sandbox, or the sandbox behind a test's own layer) on loopback.
+
+    On port 0, the port the server bound itself: one picked free beforehand may be taken by
+    another process before the server binds it."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + HANG_SECONDS
     while not server.started:
+        assert thread.is_alive(), "sandbox did not start (see its log above)"
         assert time.monotonic() < deadline, "sandbox did not start"
         time.sleep(0.02)
-    yield Sandbox(f"http://127.0.0.1:{port}", server)
+    yield Sandbox(f"http://127.0.0.1:{bound_port(server)}", server)
     server.should_exit = True
     thread.join(timeout=10)
+
+
+def bound_port(server: uvicorn.Server) -> int:
+    """The port a started uvicorn server listens on."""
+    return int(server.servers[0].sockets[0].getsockname()[1])
 
 
 def shipped_config(directory: Path) -> dict[str, Any]:

@@ -8,16 +8,14 @@ is driven with `connector …`.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from adapters.erp_generic.sample import create_sample_erp
 from adapters.salesforce.sandbox import Sandbox, SandboxOptions, create_app
@@ -25,9 +23,9 @@ from tests.e2e.conftest import (
     counts,
     erp_now,
     erp_query,
-    free_port,
     run_cli,
     save_config,
+    serve,
     shipped_config,
 )
 from tests.salesforce.keys import make_key_pair
@@ -64,19 +62,8 @@ def org(monkeypatch: pytest.MonkeyPatch) -> Iterator[Org]:
     key_pair = make_key_pair()
     monkeypatch.setenv(KEY_ENV, key_pair[0])
     sandbox = Sandbox(SandboxOptions(certificate_pem=key_pair[1], seed_demo_accounts=False))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(sandbox), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "sandbox did not start"
-        time.sleep(0.02)
-    yield Org(f"http://127.0.0.1:{port}", sandbox)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with contextmanager(serve)(create_app(sandbox)) as served:
+        yield Org(served.url, sandbox)
 
 
 @dataclass

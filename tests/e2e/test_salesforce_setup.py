@@ -27,7 +27,7 @@ import uvicorn
 
 from adapters.erp_generic.sample import create_sample_erp
 from adapters.salesforce.sandbox import Sandbox, SandboxOptions, create_app
-from tests.e2e.conftest import free_port, save_config, shipped_config
+from tests.e2e.conftest import HANG_SECONDS, bound_port, save_config, shipped_config
 from tests.salesforce.keys import make_key_pair
 
 KEY_ENV = "SALESFORCE_TEST_PRIVATE_KEY"
@@ -50,21 +50,20 @@ class Org:
                 **options,
             )
         )
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = ""  # known once the server has bound a port of its own (port 0)
         self.server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(self.sandbox), host="127.0.0.1", port=port, log_level="warning"
-            )
+            uvicorn.Config(create_app(self.sandbox), host="127.0.0.1", port=0, log_level="warning")
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> Org:
         self.thread.start()
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + HANG_SECONDS
         while not self.server.started:
+            assert self.thread.is_alive(), "sandbox did not start (see its log above)"
             assert time.monotonic() < deadline, "sandbox did not start"
             time.sleep(0.02)
+        self.url = f"http://127.0.0.1:{bound_port(self.server)}"
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,7 +8,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ import yaml
 
 from connector.errors import RecordError
 from connector.state.store import open_store
+from tests.daemon.processes import serving_port
 from tests.e2e.conftest import Sandbox, free_port
 from tests.firsthour.conftest import ROOT, Folder
 
@@ -101,10 +101,9 @@ def test_check_json_is_one_document_per_system(world: Folder):
 
 
 def test_readyz_is_not_ready_while_a_system_rejects_its_credentials(world: Folder):
-    port = free_port()
     config = world.path / "daemon.yaml"
     data = yaml.safe_load((world.path / "config.yaml").read_text())
-    data["daemon"] = {"host": "127.0.0.1", "port": port}
+    data["daemon"] = {"host": "127.0.0.1", "port": 0}  # its own free port, read from its log
     data["routes"] = [{**route, "schedule": None} for route in data["routes"]]
     config.write_text(yaml.safe_dump(data))
     base = {k: v for k, v in world.env.items()}
@@ -113,10 +112,11 @@ def test_readyz_is_not_ready_while_a_system_rejects_its_credentials(world: Folde
         cwd=world.path,
         env={**_clean_env(), **base, "HUBSPOT_TOKEN": "revoked-token"},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(world.path / "daemon.log").open("wb"),
     )
     try:
-        answer = _wait_for(f"http://127.0.0.1:{port}/readyz")
+        port = serving_port(world.path / "daemon.log", process)
+        answer = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=60)
         assert answer.status_code == 503
         detail = answer.json()["detail"]
         assert "system 'crm'" in detail and "HTTP 401" in detail
@@ -135,17 +135,6 @@ def _clean_env() -> dict[str, str]:
         **{k: v for k, v in os.environ.items() if k not in CLEARED},
         "PYTHONPATH": str(ROOT),
     }
-
-
-def _wait_for(url: str) -> httpx.Response:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return httpx.get(url, timeout=10)
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 # -- item 2: exit codes, messages, did-you-mean, schedules --------------------------------------

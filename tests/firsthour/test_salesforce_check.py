@@ -16,9 +16,10 @@ import yaml
 from adapters.erp_generic.sample import create_sample_erp, sample_config
 from adapters.salesforce.sandbox import Sandbox as SalesforceSandbox
 from adapters.salesforce.sandbox import SandboxOptions, create_app
-from tests.e2e.conftest import Sandbox, free_port, serve
+from tests.daemon.processes import serving_port
+from tests.e2e.conftest import Sandbox, serve
 from tests.firsthour.conftest import Folder
-from tests.firsthour.test_first_hour import _clean_env, _wait_for
+from tests.firsthour.test_first_hour import _clean_env
 from tests.salesforce.keys import make_key_pair
 
 KEYS = make_key_pair()
@@ -76,20 +77,20 @@ def test_check_names_a_jwt_key_the_connected_app_does_not_know(folder: Folder):
 
 
 def test_readyz_is_unready_once_the_app_no_longer_knows_the_key(folder: Folder, salesforce):
-    port = free_port()
     data = yaml.safe_load((folder.path / "config.yaml").read_text())
-    data["daemon"] = {"host": "127.0.0.1", "port": port}
+    data["daemon"] = {"host": "127.0.0.1", "port": 0}  # its own free port, read from its log
     (folder.path / "config.yaml").write_text(yaml.safe_dump(data))
     process = subprocess.Popen(
         [sys.executable, "-m", "connector", "daemon"],
         cwd=folder.path,
         env={**_clean_env(), **folder.env},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(folder.path / "daemon.log").open("wb"),
     )
     try:
+        port = serving_port(folder.path / "daemon.log", process)
         # An admin uploads another certificate to the connected app after the daemon started.
-        assert _wait_for(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=60).status_code == 200
         httpx.post(f"{salesforce.url}/_sandbox/certificate", json={"pem": OTHER[1].decode()})
         answer = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=30)
         assert answer.status_code == 503

@@ -9,10 +9,11 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from connector.errors import StoreUnavailableError
 from connector.state.connect import StoreTimeouts, create_store_engine
@@ -66,27 +67,68 @@ def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str, tmp_p
 
 def test_a_migration_in_progress_elsewhere_is_waited_for(store_url: str, tmp_path: Path) -> None:
     holder = create_store_engine(store_url, StoreTimeouts())
-    released = threading.Event()
+    taken, released = threading.Event(), threading.Event()
+    released_at: list[float] = []
 
     def hold_then_release() -> None:
         with holder.begin() as conn, migration_lock(conn, 10):
-            released.wait(10)
+            taken.set()
+            released.wait(60)
+
+    def release() -> None:
+        released_at.append(time.monotonic())
+        released.set()
 
     thread = threading.Thread(target=hold_then_release)
     try:
         thread.start()
-        time.sleep(0.3)  # the lock taken
+        # The lock taken (an event, not a pause: a loaded machine may start the thread late).
+        assert taken.wait(60)
         # A waiter that gives up before the holder is done says so, and is not an outage.
         with pytest.raises(StoreUnavailableError, match="another process has been migrating"):
             open_store(store_url, tmp_path, timeouts=StoreTimeouts(statement_seconds=1))
-        # One that waits long enough migrates once the holder lets go.
-        threading.Timer(0.5, released.set).start()
-        started = time.monotonic()
-        store = open_store(store_url, tmp_path, timeouts=StoreTimeouts(statement_seconds=10))
-        assert time.monotonic() - started >= 0.4, "it must have waited for the holder"
+        # One that waits long enough migrates once the holder lets go, and not before.
+        threading.Timer(0.5, release).start()
+        store = open_store(store_url, tmp_path, timeouts=StoreTimeouts(statement_seconds=30))
+        assert released_at and time.monotonic() >= released_at[0], "it waited for the holder"
         assert store.migrations_current()
         store.close()
     finally:
         released.set()
-        thread.join(10)
+        thread.join(60)
         holder.dispose()
+
+
+def test_a_migration_in_another_postgresql_schema_is_not_waited_for(
+    pg_schema_url: str, tmp_path: Path
+) -> None:
+    """A PostgreSQL store is a schema: a store in another schema of the same database (another
+    connector, another test) migrating meanwhile holds no lock this one needs."""
+    base = make_url(pg_schema_url)
+    other_schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base.set(query={}), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{other_schema}"'))
+    other_url = base.update_query_dict({"options": f"-csearch_path={other_schema}"})
+    holder = create_store_engine(other_url.render_as_string(hide_password=False), StoreTimeouts())
+    taken, released = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.begin() as conn, migration_lock(conn, 10):
+            taken.set()
+            released.wait(60)
+
+    thread = threading.Thread(target=hold)
+    try:
+        thread.start()
+        assert taken.wait(60)
+        store = open_store(pg_schema_url, tmp_path, timeouts=StoreTimeouts(statement_seconds=1))
+        assert store.migrations_current()
+        store.close()
+    finally:
+        released.set()
+        thread.join(60)
+        holder.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{other_schema}" CASCADE'))
+        admin.dispose()
