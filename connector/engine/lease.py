@@ -27,7 +27,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from connector.errors import LeaseLostError, StoreRefusedError, StoreUnavailableError
+from connector.errors import (
+    LeaseLapsedError,
+    LeaseLostError,
+    StoreRefusedError,
+    StoreUnavailableError,
+)
 from connector.state.store import Lease, StateStore
 
 log = logging.getLogger("connector.engine")
@@ -88,7 +93,8 @@ class RunLease:
     def check(self) -> None:
         """Raise unless the lease is known to be still ours here and now.
 
-        `LeaseLostError` when it was taken over or ran out while this process was not running;
+        `LeaseLostError` when it was taken over; `LeaseLapsedError` (one) when it ran out here
+        before a renewal could say either way (the process was paused or starved);
         `StoreUnavailableError` when it ran out because the store did not answer renewals;
         `StoreRefusedError` once the store's server refused a renewal's connection.
         """
@@ -97,9 +103,13 @@ class RunLease:
         problem = self.problem()
         if problem is None:
             return
-        if self.store_failing and not self.taken_over:
+        if self.taken_over:
+            raise LeaseLostError(problem)
+        if self.store_failing:
             raise StoreUnavailableError(f"{problem}: the state store is not answering")
-        raise LeaseLostError(problem)
+        # No renewal has failed yet: one may be on its way, or the loop that runs them was held
+        # (a store call on it that hangs, a starved or paused process). Only the store knows.
+        raise LeaseLapsedError(problem)
 
     async def renew(self) -> bool:
         """One renewal; False when it did not go through (taken over, or no answer in time)."""

@@ -33,6 +33,7 @@ from connector.engine.summary import RunSummary
 from connector.errors import (
     ConfigurationError,
     LeaseHeldError,
+    LeaseLapsedError,
     LeaseLostError,
     StoreRefusedError,
     StoreUnavailableError,
@@ -204,6 +205,8 @@ class SyncService:
     ) -> None:
         """Run `work`; while the store is away, wait and run it again (it resumes from the
         last checkpoint), for at most `state.outage_seconds`, and only while the lease is ours.
+        A lease that ran out here with no renewal refused yet (`LeaseLapsedError`) is handled
+        the same way: the renewal before the next attempt says whether it is still ours.
         """
         deadline = 0.0  # set when the store first fails: the budget is for the outage
         attempt, delay = 0, 0.0
@@ -215,7 +218,11 @@ class SyncService:
                 await work()
                 return
             except Exception as error:
-                if not is_outage(error) and not isinstance(error, StoreUnavailableError):
+                # A lapse nobody is known to have caused is asked about like an outage: the
+                # reclaim's renewal says whether the lease is still ours, taken, or unanswered.
+                if not is_outage(error) and not isinstance(
+                    error, StoreUnavailableError | LeaseLapsedError
+                ):
                     raise
                 attempt += 1
                 if attempt == 1:
@@ -224,7 +231,10 @@ class SyncService:
                 if time.monotonic() + delay > deadline:
                     raise
                 log.warning(
-                    "the state store is not answering; waiting to resume",
+                    "the run's lease ran out before it could be renewed; asking the store "
+                    "whether it is still ours"
+                    if isinstance(error, LeaseLapsedError)
+                    else "the state store is not answering; waiting to resume",
                     extra={"route": leased.summary.route, "retry_in": round(delay, 1)},
                 )
 

@@ -23,7 +23,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from connector.engine.lease import RunLease
-from connector.errors import LeaseLostError, StoreUnavailableError
+from connector.engine.service import LeasedRun, SyncService
+from connector.engine.summary import RunSummary
+from connector.errors import LeaseLapsedError, LeaseLostError, StoreUnavailableError
 from connector.state import schema
 from connector.state.connect import StoreTimeouts, is_outage, outage_reason
 from connector.state.leases import Lease, fence
@@ -454,3 +456,55 @@ def test_what_counts_as_the_store_being_away() -> None:
     assert not is_outage(IntegrityError("INSERT", {}, ValueError("duplicate key")))
     assert not is_outage(ValueError("a bug"))
     assert outage_reason(lost) == "server closed the connection"
+
+
+def rider() -> SyncService:
+    """A `SyncService` for its outage rider alone, which needs nothing else of the service."""
+    service = SyncService.__new__(SyncService)
+    service.outage_seconds = 60
+    return service
+
+
+async def test_a_lapse_nobody_caused_is_asked_of_the_store_and_the_run_goes_on(two) -> None:
+    """The loop that renews the lease was held past it (a store call that hung on it, a
+    starved process): the run stops writing, asks the store, and goes on when it is still ours
+    — not a lost lease (a silent store reported as one made `connector sync` exit 1, not 3)."""
+    first, _ = two
+    lease = first.take_lease("route:r", "a", TTL)
+    assert lease is not None
+    ticks = FakeClock()
+    guard = RunLease(first, lease, TTL, monotonic=ticks)
+    attempts: list[int] = []
+
+    async def work() -> None:
+        if not attempts:
+            ticks.now += 25  # held past the lease: no renewal could run meanwhile
+        attempts.append(len(attempts))
+        guard.check()  # what every push and every fenced transaction does first
+
+    leased = LeasedRun(RunSummary("r"), guard, first)  # type: ignore[arg-type]
+    await rider()._riding_out_outages(leased, work)
+    assert attempts == [0, 1]  # written again only once the store said the lease is ours
+    assert not guard.taken_over and not guard.lapsed()
+
+
+async def test_a_lapse_while_another_took_the_lease_ends_the_run_as_lost(two, clock) -> None:
+    first, second = two
+    lease = first.take_lease("route:r", "a", TTL)
+    assert lease is not None
+    ticks = FakeClock()
+    guard = RunLease(first, lease, TTL, monotonic=ticks)
+    attempts: list[int] = []
+
+    async def work() -> None:
+        attempts.append(len(attempts))
+        ticks.now += 25
+        clock.advance(25)
+        assert second.take_lease("route:r", "b", TTL) is not None
+        guard.check()
+
+    leased = LeasedRun(RunSummary("r"), guard, first)  # type: ignore[arg-type]
+    with pytest.raises(LeaseLostError, match="took over") as lost:
+        await rider()._riding_out_outages(leased, work)
+    assert not isinstance(lost.value, LeaseLapsedError)
+    assert attempts == [0]  # never run again without the lease
