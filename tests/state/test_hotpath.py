@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from connector.errors import RecordError
 from connector.model import Entity
 from connector.state import hotpath, schema
-from connector.state.hotpath import hot_path
+from connector.state.hotpath import _sqlite_datetime_to_db, hot_path
 from connector.state.snapshots import encode_snapshot
 from connector.state.store import StateStore, StoreConflict
 
@@ -172,6 +172,22 @@ def test_the_sqlite_datetime_text_is_the_one_core_writes(moment: dt.datetime) ->
     core = schema.UtcDateTime().dialect_impl(SQLITE).bind_processor(SQLITE)
     assert core is not None
     assert hot_path(SQLITE).datetime_to_db(moment) == core(moment)
+
+
+@given(
+    moment=st.datetimes(
+        min_value=dt.datetime(1, 1, 2),
+        max_value=dt.datetime(9999, 12, 30),
+        timezones=st.timezones(),
+    )
+)
+def test_the_fast_sqlite_datetime_text_is_the_one_core_writes(moment: dt.datetime) -> None:
+    """The fast text itself, not whichever `hot_path` chose: the store falls back to Core's
+    processor if its samples disagree, which would hide a wrong fast text (and its cost)."""
+    core = schema.UtcDateTime().dialect_impl(SQLITE).bind_processor(SQLITE)
+    assert core is not None
+    assert _sqlite_datetime_to_db(moment) == core(moment)
+    assert hot_path(SQLITE).datetime_to_db is _sqlite_datetime_to_db
 
 
 @given(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from connector.adapter import Capabilities, NativeWrite, WriteResult
+from connector.adapter import Capabilities, NativeRecord, NativeWrite, WriteResult
 from connector.engine.resolver import BindingResolver
 from connector.engine.stages.write import Writer, plan_only
 from connector.engine.summary import RunSummary
@@ -102,3 +102,14 @@ def test_a_dry_run_reports_each_planned_change_and_writes_nothing(sqlite_store):
     assert summary.entity(Entity.CUSTOMER).created == 3
     # A child planned later in the same dry run can refer to it.
     assert refs.external_id(Entity.CUSTOMER, "k1") == "(new customer)"
+
+
+@pytest.mark.parametrize("made_per_record", [NativeRecord, NativeWrite, WriteResult])
+def test_what_is_made_per_record_is_a_plain_slots_class(made_per_record: type) -> None:
+    """One of each is made per record: a frozen dataclass sets every field through
+    `object.__setattr__`, three times the cost of building one (bench/README.md, "updatecpu").
+    Still compared by value, and never hashed (each holds a dict)."""
+    assert not made_per_record.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert "__slots__" in vars(made_per_record)
+    assert NativeWrite("k", None, {"a": 1}) == NativeWrite("k", None, {"a": 1})
+    assert WriteResult("k", "1") != WriteResult("k", "2")
