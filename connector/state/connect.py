@@ -199,13 +199,13 @@ def create_store_engine(url: str, timeouts: StoreTimeouts) -> Engine:
         # psycopg decodes JSON itself: as the store's snapshots are decoded elsewhere.
         options = {"json_deserializer": decode_json_bytes}
     engine = create_engine(url, pool_timeout=timeouts.reply_seconds, future=True, **options)
-    if engine.dialect.name != "sqlite":
-        # A SQLite connection is a file the process holds open: no server session to lose
-        # while idle, nothing a ping would find (see `_ping_after_idle`).
-        _ping_after_idle(engine)
     if engine.dialect.name == "sqlite":
+        # No ping: a SQLite connection is a file the process holds open, with no server
+        # session to lose while idle (see `_ping_after_idle`).
         event.listen(engine, "connect", _sqlite_pragmas(timeouts))
-    elif engine.dialect.driver == "psycopg":
+        return engine
+    _ping_after_idle(engine)
+    if engine.dialect.driver == "psycopg":
         event.listen(engine, "do_connect", _psycopg_connect(timeouts))
     elif engine.dialect.driver == "pymysql":
         event.listen(engine, "do_connect", _pymysql_connect)

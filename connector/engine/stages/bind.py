@@ -33,8 +33,6 @@ from connector.state.store import StateStore, StoreConflict, StoreTx
 
 log = logging.getLogger("connector.engine")
 
-#: No path refused (`merged_snapshot`'s `unwritten` of a record the target took whole).
-_NONE: frozenset[str] = frozenset()
 #: An outcome's record, and whether it is to be bound on the source side with its result.
 _RECORD = itemgetter(0)
 _SOURCE_AFTER = attrgetter("source_after")
@@ -159,10 +157,9 @@ class Binder:
     def _record_all(self, tx: StoreTx, entity: Entity, outcomes: list[Outcome]) -> list[str]:
         """`_record_result` of each outcome, in order; returns the tallies.
 
-        A record the target took whole (no field unwritten, none it cannot represent: every
-        record of a first sync) is bound and resolved here, its bind gathered with its
-        neighbours' and given to the transaction in one call (`bind_all`). The rest go through
-        `_record_result`, the gathered ones handed over first, so the transaction sees every
+        The binds of the records the target took are gathered and given to the transaction in
+        one call (`bind_all`: every record of a first sync, one call a page instead of one a
+        record); a failure hands the gathered ones over first, so the transaction sees every
         bind, resolution and failure in the order of the outcomes.
         """
         target, route = self.route.target, self.route.name
@@ -171,29 +168,17 @@ class Binder:
         resolved: list[str] = []
         for item, result in outcomes:
             external_id = result.external_id
-            if (
-                result.error is not None
-                or external_id is None
-                or result.unwritten
-                or item.unrepresentable
-            ):
-                if binds:
-                    tx.bind_all(entity, target, binds)
-                    tx.resolve_failures(route, entity, resolved)
-                    binds, resolved = [], []
+            if result.error is not None or external_id is None:
+                tx.bind_all(entity, target, binds)
+                tx.resolve_failures(route, entity, resolved)
+                binds, resolved = [], []
                 tallies.append(self._record_result(tx, entity, item, result))
                 continue
-            plan = item.plan
-            # As `_record_result`: every planned path written, none refused.
-            snapshot = merged_snapshot(
-                None if plan.create else item.snapshot, item.flat, plan.paths, _NONE
-            )
-            binds.append((item.key, external_id, item.encoded(snapshot), None))
+            binds.append((item.key, external_id, self._taken(entity, item, result), None))
             resolved.append(item.native.id)
-            tallies.append("created" if plan.create and result.created else "updated")
-        if binds:
-            tx.bind_all(entity, target, binds)
-            tx.resolve_failures(route, entity, resolved)
+            tallies.append(_tally(item, result))
+        tx.bind_all(entity, target, binds)
+        tx.resolve_failures(route, entity, resolved)
         return tallies
 
     def _refuse_shared_targets(self, entity: Entity, outcomes: list[Outcome]) -> None:
@@ -267,6 +252,18 @@ class Binder:
                 retryable=error.retryable,
             )
             return "failed"
+        tx.bind(
+            entity,
+            item.key,
+            self.route.target,
+            result.external_id,
+            snapshot=self._taken(entity, item, result),
+        )
+        tx.resolve_failure(self.route.name, entity, item.native.id)
+        return _tally(item, result)
+
+    def _taken(self, entity: Entity, item: Outgoing, result: WriteResult) -> EncodedSnapshot | None:
+        """The snapshot to bind a written record with: what the target now holds of it."""
         previous = None if item.plan.create else item.snapshot
         written: AbstractSet[str] = item.plan.paths
         refused: AbstractSet[str] = item.unrepresentable
@@ -277,12 +274,7 @@ class Binder:
         elif refused:
             written = written - refused
         # (else every planned path was written: the usual case, without building four sets)
-        snapshot = merged_snapshot(previous, item.flat, written, refused)
-        tx.bind(
-            entity, item.key, self.route.target, result.external_id, snapshot=item.encoded(snapshot)
-        )
-        tx.resolve_failure(self.route.name, entity, item.native.id)
-        return "created" if item.plan.create and result.created else "updated"
+        return item.encoded(merged_snapshot(previous, item.flat, written, refused))
 
     def _unwritten(
         self, entity: Entity, item: Outgoing, result: WriteResult
@@ -338,3 +330,8 @@ class Binder:
                     payload=dict(failure.native.fields),
                     retryable=failure.retryable,
                 )
+
+
+def _tally(item: Outgoing, result: WriteResult) -> str:
+    """The count a written record adds to."""
+    return "created" if item.plan.create and result.created else "updated"
