@@ -162,7 +162,7 @@ class LeaseLapsedError(LeaseLostError):
     """The lease ran out here before a renewal went through, and nothing says another process
     took it: this process was paused, starved, or held up by a store call that did not answer.
     It writes nothing until the store says the lease is still its own (a renewal that goes
-    through); the run asks the store before it stops (`SyncService._riding_out_outages`)."""
+    through); the run asks the store before it stops (`engine.service.ride_out_outages`)."""
 
 
 class StoreUnavailableError(TransientError):

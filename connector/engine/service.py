@@ -200,56 +200,6 @@ class SyncService:
                 extra={"run_id": summary.run_id, "status": summary.status},
             )
 
-    async def _riding_out_outages(
-        self, leased: LeasedRun, work: Callable[[], Awaitable[None]]
-    ) -> None:
-        """Run `work`; while the store is away, wait and run it again (it resumes from the
-        last checkpoint), for at most `state.outage_seconds`, and only while the lease is ours.
-        A lease that ran out here with no renewal refused yet (`LeaseLapsedError`) is handled
-        the same way: the renewal before the next attempt says whether it is still ours.
-        """
-        deadline = 0.0  # set when the store first fails: the budget is for the outage
-        attempt, delay = 0, 0.0
-        while True:
-            try:
-                if attempt:
-                    await asyncio.sleep(delay)
-                    await self._reclaim(leased.lease)
-                await work()
-                return
-            except Exception as error:
-                # A lapse nobody is known to have caused is asked about like an outage: the
-                # reclaim's renewal says whether the lease is still ours, taken, or unanswered.
-                if not is_outage(error) and not isinstance(
-                    error, StoreUnavailableError | LeaseLapsedError
-                ):
-                    raise
-                attempt += 1
-                if attempt == 1:
-                    deadline = time.monotonic() + self.outage_seconds
-                delay = outage_delay(attempt)
-                if time.monotonic() + delay > deadline:
-                    raise
-                log.warning(
-                    "the run's lease ran out before it could be renewed; asking the store "
-                    "whether it is still ours"
-                    if isinstance(error, LeaseLapsedError)
-                    else "the state store is not answering; waiting to resume",
-                    extra={"route": leased.summary.route, "retry_in": round(delay, 1)},
-                )
-
-    async def _reclaim(self, lease: RunLease) -> None:
-        """After an outage: keep the lease if nobody took it meanwhile, else stop the run."""
-        if not lease.lapsed():
-            return
-        renewed = await lease.renew()
-        if lease.refused is not None:
-            raise StoreRefusedError(str(lease.refused))
-        if lease.taken_over:
-            raise LeaseLostError(lease.problem() or "the route's lease was taken over")
-        if not renewed:
-            raise StoreUnavailableError("the state store is still not answering")
-
     async def run_route(
         self,
         route: str,
@@ -278,7 +228,9 @@ class SyncService:
                     leased.summary.entity(entity)
                     await run.sync_entity(entity)
 
-            await self._riding_out_outages(leased, sync_all)
+            await ride_out_outages(
+                leased.lease, sync_all, route=route, outage_seconds=self.outage_seconds
+            )
         return leased.summary
 
     async def sync_ids(
@@ -342,3 +294,55 @@ def _outcome(error: BaseException) -> tuple[str, str]:
     if isinstance(error, StoreUnavailableError) or is_outage(error):
         return RunStatus.STORE_UNAVAILABLE, RunFailure.of(_store_error(error)).to_text()
     return RunStatus.FAILED, message
+
+
+async def ride_out_outages(
+    lease: RunLease, work: Callable[[], Awaitable[None]], *, route: str, outage_seconds: float
+) -> None:
+    """Run `work`; while the store is away, wait and run it again (it resumes from the last
+    checkpoint), for at most `outage_seconds`, and only while `lease` is ours. A lease that ran
+    out here with no renewal refused yet (`LeaseLapsedError`) is handled the same way: the
+    renewal before the next attempt says whether it is still ours.
+    """
+    deadline = 0.0  # set when the store first fails: the budget is for the outage
+    attempt, delay = 0, 0.0
+    while True:
+        try:
+            if attempt:
+                await asyncio.sleep(delay)
+                await _reclaim(lease)
+            await work()
+            return
+        except Exception as error:
+            # A lapse nobody is known to have caused is asked about like an outage: the
+            # reclaim's renewal says whether the lease is still ours, taken, or unanswered.
+            if not is_outage(error) and not isinstance(
+                error, StoreUnavailableError | LeaseLapsedError
+            ):
+                raise
+            attempt += 1
+            if attempt == 1:
+                deadline = time.monotonic() + outage_seconds
+            delay = outage_delay(attempt)
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "the run's lease ran out before it could be renewed; asking the store whether "
+                "it is still ours"
+                if isinstance(error, LeaseLapsedError)
+                else "the state store is not answering; waiting to resume",
+                extra={"route": route, "retry_in": round(delay, 1)},
+            )
+
+
+async def _reclaim(lease: RunLease) -> None:
+    """After an outage: keep the lease if nobody took it meanwhile, else stop the run."""
+    if not lease.lapsed():
+        return
+    renewed = await lease.renew()
+    if lease.refused is not None:
+        raise StoreRefusedError(str(lease.refused))
+    if lease.taken_over:
+        raise LeaseLostError(lease.problem() or "the route's lease was taken over")
+    if not renewed:
+        raise StoreUnavailableError("the state store is still not answering")

@@ -23,8 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from connector.engine.lease import RunLease
-from connector.engine.service import LeasedRun, SyncService
-from connector.engine.summary import RunSummary
+from connector.engine.service import ride_out_outages
 from connector.errors import LeaseLapsedError, LeaseLostError, StoreUnavailableError
 from connector.state import schema
 from connector.state.connect import StoreTimeouts, is_outage, outage_reason
@@ -458,22 +457,19 @@ def test_what_counts_as_the_store_being_away() -> None:
     assert outage_reason(lost) == "server closed the connection"
 
 
-def rider() -> SyncService:
-    """A `SyncService` for its outage rider alone, which needs nothing else of the service."""
-    service = SyncService.__new__(SyncService)
-    service.outage_seconds = 60
-    return service
+def lapsing(store: StateStore) -> tuple[RunLease, FakeClock]:
+    """A run's lease on route "r" in `store`, and the clock that makes it lapse when moved."""
+    lease = store.take_lease("route:r", "a", TTL)
+    assert lease is not None
+    ticks = FakeClock()
+    return RunLease(store, lease, TTL, monotonic=ticks), ticks
 
 
 async def test_a_lapse_nobody_caused_is_asked_of_the_store_and_the_run_goes_on(two) -> None:
     """The loop that renews the lease was held past it (a store call that hung on it, a
     starved process): the run stops writing, asks the store, and goes on when it is still ours
     — not a lost lease (a silent store reported as one made `connector sync` exit 1, not 3)."""
-    first, _ = two
-    lease = first.take_lease("route:r", "a", TTL)
-    assert lease is not None
-    ticks = FakeClock()
-    guard = RunLease(first, lease, TTL, monotonic=ticks)
+    guard, ticks = lapsing(two[0])
     attempts: list[int] = []
 
     async def work() -> None:
@@ -482,29 +478,23 @@ async def test_a_lapse_nobody_caused_is_asked_of_the_store_and_the_run_goes_on(t
         attempts.append(len(attempts))
         guard.check()  # what every push and every fenced transaction does first
 
-    leased = LeasedRun(RunSummary("r"), guard, first)  # type: ignore[arg-type]
-    await rider()._riding_out_outages(leased, work)
+    await ride_out_outages(guard, work, route="r", outage_seconds=60)
     assert attempts == [0, 1]  # written again only once the store said the lease is ours
     assert not guard.taken_over and not guard.lapsed()
 
 
 async def test_a_lapse_while_another_took_the_lease_ends_the_run_as_lost(two, clock) -> None:
-    first, second = two
-    lease = first.take_lease("route:r", "a", TTL)
-    assert lease is not None
-    ticks = FakeClock()
-    guard = RunLease(first, lease, TTL, monotonic=ticks)
+    guard, ticks = lapsing(two[0])
     attempts: list[int] = []
 
     async def work() -> None:
         attempts.append(len(attempts))
         ticks.now += 25
         clock.advance(25)
-        assert second.take_lease("route:r", "b", TTL) is not None
+        assert two[1].take_lease("route:r", "b", TTL) is not None
         guard.check()
 
-    leased = LeasedRun(RunSummary("r"), guard, first)  # type: ignore[arg-type]
     with pytest.raises(LeaseLostError, match="took over") as lost:
-        await rider()._riding_out_outages(leased, work)
+        await ride_out_outages(guard, work, route="r", outage_seconds=60)
     assert not isinstance(lost.value, LeaseLapsedError)
     assert attempts == [0]  # never run again without the lease
