@@ -8,8 +8,9 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,38 +66,42 @@ def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str, tmp_p
     assert frozenset(versions) == head_revisions() and len(versions) == len(head_revisions())
 
 
-def test_a_migration_in_progress_elsewhere_is_waited_for(store_url: str, tmp_path: Path) -> None:
-    holder = create_store_engine(store_url, StoreTimeouts())
-    taken, released = threading.Event(), threading.Event()
-    released_at: list[float] = []
+@contextmanager
+def migration_lock_held(url: str) -> Iterator[threading.Event]:
+    """The store at `url`'s migration lock, held by another connection until the event
+    yielded is set or the block ends."""
+    holder = create_store_engine(url, StoreTimeouts())
+    taken, release = threading.Event(), threading.Event()
 
-    def hold_then_release() -> None:
+    def hold() -> None:
         with holder.begin() as conn, migration_lock(conn, 10):
             taken.set()
-            released.wait(60)
+            release.wait(60)
 
-    def release() -> None:
-        released_at.append(time.monotonic())
-        released.set()
-
-    thread = threading.Thread(target=hold_then_release)
+    thread = threading.Thread(target=hold)
+    thread.start()
     try:
-        thread.start()
         # The lock taken (an event, not a pause: a loaded machine may start the thread late).
         assert taken.wait(60)
+        yield release
+    finally:
+        release.set()
+        thread.join(60)
+        holder.dispose()
+
+
+def test_a_migration_in_progress_elsewhere_is_waited_for(store_url: str, tmp_path: Path) -> None:
+    with migration_lock_held(store_url) as release:
         # A waiter that gives up before the holder is done says so, and is not an outage.
         with pytest.raises(StoreUnavailableError, match="another process has been migrating"):
             open_store(store_url, tmp_path, timeouts=StoreTimeouts(statement_seconds=1))
         # One that waits long enough migrates once the holder lets go, and not before.
-        threading.Timer(0.5, release).start()
+        released: list[bool] = []
+        threading.Timer(0.5, lambda: (released.append(True), release.set())).start()
         store = open_store(store_url, tmp_path, timeouts=StoreTimeouts(statement_seconds=30))
-        assert released_at and time.monotonic() >= released_at[0], "it waited for the holder"
+        assert released, "it returned before the holder let go"
         assert store.migrations_current()
         store.close()
-    finally:
-        released.set()
-        thread.join(60)
-        holder.dispose()
 
 
 def test_a_migration_in_another_postgresql_schema_is_not_waited_for(
@@ -110,25 +115,12 @@ def test_a_migration_in_another_postgresql_schema_is_not_waited_for(
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{other_schema}"'))
     other_url = base.update_query_dict({"options": f"-csearch_path={other_schema}"})
-    holder = create_store_engine(other_url.render_as_string(hide_password=False), StoreTimeouts())
-    taken, released = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with holder.begin() as conn, migration_lock(conn, 10):
-            taken.set()
-            released.wait(60)
-
-    thread = threading.Thread(target=hold)
     try:
-        thread.start()
-        assert taken.wait(60)
-        store = open_store(pg_schema_url, tmp_path, timeouts=StoreTimeouts(statement_seconds=1))
-        assert store.migrations_current()
-        store.close()
+        with migration_lock_held(other_url.render_as_string(hide_password=False)):
+            store = open_store(pg_schema_url, tmp_path, timeouts=StoreTimeouts(statement_seconds=1))
+            assert store.migrations_current()
+            store.close()
     finally:
-        released.set()
-        thread.join(60)
-        holder.dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{other_schema}" CASCADE'))
         admin.dispose()
