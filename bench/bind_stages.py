@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import engine as bench  # bench/engine.py: its configuration and sink
 
-from connector.adapter import NativeRecord, WriteResult
+from connector.adapter import WriteResult
 from connector.config import load_config
 from connector.engine.prepare import new_keys
 from connector.engine.resolver import BindingResolver
@@ -67,13 +67,7 @@ async def measure(runtime: Runtime, records: int, pages: int, stage: str) -> Non
     route = runtime.config.routes["erp-to-crm"]
     source_mapper = runtime.mappers.for_system(route.source, ENTITY)
     target_mapper = runtime.mappers.for_system(route.target, ENTITY)
-    natives: list[NativeRecord] = []
-    async for page in runtime.adapters[route.source].read_changes(ENTITY, None):
-        natives += page.records
-        if len(natives) >= records * pages:
-            break
-    if len(natives) < records * pages:
-        raise SystemExit(f"the ERP holds {len(natives)} customers, fewer than asked for")
+    natives = await bench.read_customers(runtime, records * pages)
     store = runtime.store
     source_refs = BindingResolver(store, route.source)
     target_refs = BindingResolver(store, route.target)

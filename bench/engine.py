@@ -160,6 +160,18 @@ class Sink:
         return None
 
 
+async def read_customers(runtime: Runtime, count: int) -> list[NativeRecord]:
+    """The first `count` customers the bench route's source reads (for the scripts that time
+    single stages on them: stage_cpu.py, bind_stages.py)."""
+    route = runtime.config.routes["erp-to-crm"]
+    natives: list[NativeRecord] = []
+    async for page in runtime.adapters[route.source].read_changes(Entity.CUSTOMER, None):
+        natives += page.records
+        if len(natives) >= count:
+            return natives[:count]
+    raise SystemExit(f"the ERP holds {len(natives)} customers, fewer than asked for")
+
+
 def write_config(directory: Path, state_url: str) -> Path:
     shipped = yaml.safe_load(Path(__file__).parents[1].joinpath("config.yaml").read_text())
     shipped["state"] = {"url": state_url}

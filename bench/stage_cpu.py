@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import callgrind  # bench/callgrind.py
 import engine as bench  # bench/engine.py: its sample ERP, configuration and sink
 
-from connector.adapter import NativeRecord
 from connector.config import load_config
 from connector.engine.decide import merged_snapshot
 from connector.engine.resolver import BindingResolver
@@ -65,12 +64,7 @@ async def measure(runtime: Runtime, count: int, case: str, reps: int, only: str 
     route = runtime.config.routes["erp-to-crm"]
     source_mapper = runtime.mappers.for_system(route.source, ENTITY)
     target_mapper = runtime.mappers.for_system(route.target, ENTITY)
-    natives: list[NativeRecord] = []
-    async for page in runtime.adapters[route.source].read_changes(ENTITY, None):
-        natives += page.records
-        if len(natives) >= count:
-            break
-    natives = natives[:count]
+    natives = await bench.read_customers(runtime, count)
     if case == "update":
         for native in natives:
             native.fields["name"] = f"{native.fields['name']} (renamed)"
