@@ -163,19 +163,6 @@ def test_a_kept_id_bound_to_another_key_is_still_a_conflict(store: StateStore) -
 
 @given(
     moment=st.datetimes(
-        min_value=dt.datetime(1000, 1, 2),
-        max_value=dt.datetime(9999, 12, 30),
-        timezones=st.timezones(),
-    )
-)
-def test_the_sqlite_datetime_text_is_the_one_core_writes(moment: dt.datetime) -> None:
-    core = schema.UtcDateTime().dialect_impl(SQLITE).bind_processor(SQLITE)
-    assert core is not None
-    assert hot_path(SQLITE).datetime_to_db(moment) == core(moment)
-
-
-@given(
-    moment=st.datetimes(
         min_value=dt.datetime(1, 1, 2),
         max_value=dt.datetime(9999, 12, 30),
         timezones=st.timezones(),
