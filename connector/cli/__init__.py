@@ -156,28 +156,30 @@ def sandbox(
         int | None,
         typer.Option(
             help="Port to listen on (default: the port of that system's loopback base_url "
-            "in config.yaml, else 8081)."
+            "in config.yaml, else 8081; 0: a free port). The address it listens on is "
+            "written to stderr once it is bound."
         ),
     ] = None,
 ) -> None:
     """Run a local emulator of a system's API (for demos and tests; no account needed)."""
-    import socket
     from importlib.metadata import entry_points
+
+    from connector.listen import bind
 
     found = list(entry_points(group="connector.sandboxes", name=name))
     if not found:
         known = ", ".join(sorted(p.name for p in entry_points(group="connector.sandboxes")))
         fail(f"no sandbox named {name!r} (available: {known or 'none'})", EXIT_USAGE)
     chosen = port if port is not None else _configured_port(name) or DEFAULT_SANDBOX_PORT
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        try:
-            probe.bind((host, chosen))
-        except OSError as error:
-            fail(
-                f"cannot listen on {host}:{chosen} ({error.strerror}); pick another port with "
-                f"--port and point the system's base_url in config.yaml at it",
-                EXIT_USAGE,
-            )
+    # Tried here first for a clear error; the sandbox binds again itself (`connector.listen`).
+    try:
+        bind(host, chosen).close()
+    except OSError as error:
+        fail(
+            f"cannot listen on {host}:{chosen} ({error.strerror}); pick another port with "
+            f"--port and point the system's base_url in config.yaml at it",
+            EXIT_USAGE,
+        )
     found[0].load()(host=host, port=chosen)
 
 

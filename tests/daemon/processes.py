@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from adapters.erp_generic.sample import create_sample_erp, sample_config
+from connector.listen import announced_url
 from connector.model import Entity
 from connector.testing.memory import MemoryAdapter, MemorySettings
 
@@ -104,6 +105,21 @@ def serving_port(log: Path, process: subprocess.Popen[bytes]) -> int:
 
     wait(started, HANG_SECONDS, "the daemon serving", [process])
     return ports[0]
+
+
+def sandbox_url(name: str, log: Path, process: subprocess.Popen[bytes]) -> str:
+    """The URL `connector sandbox <name> --port 0`, logging to `log`, listens on, once it has
+    bound its port (the line `connector.listen.announce` writes)."""
+    urls: list[str] = []
+
+    def bound() -> bool:
+        url = announced_url(log.read_text(errors="replace"), f"sandbox {name}")
+        if url is not None:
+            urls.append(url)
+        return url is not None
+
+    wait(bound, HANG_SECONDS, f"the {name} sandbox listening", [process])
+    return urls[0]
 
 
 def start(

@@ -18,7 +18,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,31 +33,12 @@ import pytest
 import yaml
 
 from adapters.erp_generic.sample import create_sample_erp, sample_config
-from tests.daemon.processes import HANG_SECONDS, serving_port
+from tests.daemon.processes import HANG_SECONDS, sandbox_url, serving_port
 
 pytestmark = pytest.mark.e2e
 
 CONNECTOR = Path(sys.executable).parent / "connector"
 SECRET = "e2e-client-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = HANG_SECONDS) -> None:
-    """Wait until `url` answers; `seconds` only against a hang (a start under load is slow)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"process exited with {process.returncode}"
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError(f"{url} did not come up")
 
 
 def erp_customers(path: Path) -> list[tuple[str, str]]:
@@ -93,29 +73,26 @@ def sandbox_and_daemon(
 ) -> Iterator[Running]:
     """`connector sandbox hubspot`, `connector hubspot setup`, then `connector daemon`, as
     separate processes on loopback; the CRM system's base URL is pointed at the sandbox and the
-    route only runs at 03:00, so whatever arrives came through a webhook."""
-    hubspot_port = free_port()
-    systems["crm"]["settings"]["base_url"] = f"http://127.0.0.1:{hubspot_port}"
-    config = {
-        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
-        "systems": systems,
-        "routes": [{**route, "schedule": "0 3 * * *"}],
-        # Port 0: the daemon binds a free port itself and logs it (`serving_port`). An hourly
-        # poll: what arrives came through the worker's wake-up, not the poll.
-        "daemon": {"port": 0, "inbox_poll_seconds": 3600},
-    }
-    config_path = tmp_path / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
+    route only runs at 03:00, so whatever arrives came through a webhook. The sandbox and the
+    daemon bind port 0 and say which port they got (`sandbox_url`, `serving_port`): a port
+    picked free beforehand may be taken by another process before they bind it."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    sandbox = subprocess.Popen(
-        [str(CONNECTOR), "sandbox", "hubspot", "--port", str(hubspot_port)],
-        stderr=(tmp_path / "sandbox.log").open("wb"),
-        env=env,
-    )
-    daemon = None
+    started: list[subprocess.Popen[bytes]] = []
     try:
-        hubspot = f"http://127.0.0.1:{hubspot_port}"
-        wait_http(f"{hubspot}/_sandbox/switches", sandbox)
+        sandbox_log = tmp_path / "sandbox.log"
+        command = [str(CONNECTOR), "sandbox", "hubspot", "--port", "0"]
+        started.append(subprocess.Popen(command, stderr=sandbox_log.open("wb"), env=env))
+        hubspot = sandbox_url("hubspot", sandbox_log, started[0])
+        systems["crm"]["settings"]["base_url"] = hubspot
+        config = {
+            "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+            "systems": systems,
+            "routes": [{**route, "schedule": "0 3 * * *"}],
+            # An hourly poll: what arrives came through the worker's wake-up, not the poll.
+            "daemon": {"port": 0, "inbox_poll_seconds": 3600},
+        }
+        config_path = tmp_path / "config.yaml"
+        config_path.write_text(yaml.safe_dump(config))
         setup = subprocess.run(
             [str(CONNECTOR), "--config", str(config_path), "hubspot", "setup"],
             capture_output=True,
@@ -124,16 +101,13 @@ def sandbox_and_daemon(
         )
         assert setup.returncode == 0, setup.stderr[-2000:]
         log = tmp_path / "daemon.log"
-        daemon = subprocess.Popen(
-            [str(CONNECTOR), "--config", str(config_path), "daemon"],
-            stderr=log.open("wb"),
-            env=env,
-        )
-        daemon_port = serving_port(log, daemon)
-        yield Running(hubspot, f"http://127.0.0.1:{daemon_port}", daemon, log)
+        command = [str(CONNECTOR), "--config", str(config_path), "daemon"]
+        started.append(subprocess.Popen(command, stderr=log.open("wb"), env=env))
+        daemon_port = serving_port(log, started[1])
+        yield Running(hubspot, f"http://127.0.0.1:{daemon_port}", started[1], log)
     finally:
-        for process in (daemon, sandbox):
-            if process is not None and process.poll() is None:
+        for process in reversed(started):
+            if process.poll() is None:
                 process.kill()
                 process.wait(10)
 

@@ -13,8 +13,9 @@ import uvicorn
 
 from adapters.salesforce.sandbox import Reset, Sandbox, SandboxOptions, create_app
 from connector.adapter import NativeWrite
+from connector.listen import bind
 from connector.model import Entity
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import HANG_SECONDS
 from tests.salesforce.test_sf_against_sandbox import accounts
 
 
@@ -76,13 +77,12 @@ async def test_a_bulk_job_whose_answer_is_lost_before_it_runs_lands_every_record
 
 def test_standalone_the_connection_is_really_dropped():
     sandbox = Sandbox(SandboxOptions(seed_demo_accounts=False))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(sandbox), host="127.0.0.1", port=port, log_level="critical")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
+    listening = bind("127.0.0.1", 0)  # (a port picked free beforehand can be taken meanwhile)
+    port = listening.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(sandbox), log_level="critical"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + HANG_SECONDS  # only against a hang
     while not server.started:
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -94,3 +94,4 @@ def test_standalone_the_connection_is_really_dropped():
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        listening.close()

@@ -203,6 +203,6 @@ def create_app(
 
 def serve(host: str = "127.0.0.1", port: int = 8081, **options: Any) -> None:
     """Run the sandbox standalone with uvicorn (the CLI's `connector sandbox hubspot`)."""
-    import uvicorn
+    from connector.listen import serve_app
 
-    uvicorn.run(create_app(**options), host=host, port=port, log_level="warning")
+    serve_app(create_app(**options), host, port, name="sandbox hubspot")

@@ -176,11 +176,11 @@ def serve(host: str = "127.0.0.1", port: int = 8082, **options: Any) -> None:
     """Run standalone with uvicorn. The connected app's certificate for the JWT bearer flow is
     read from the file named by `SALESFORCE_SANDBOX_CERT` (PEM), if set; a non-empty
     `SALESFORCE_SANDBOX_FRESH_ORG` starts an org without the connector's custom fields."""
-    import uvicorn
+    from connector.listen import serve_app
 
     cert = os.environ.get("SALESFORCE_SANDBOX_CERT")
     if cert:
         options.setdefault("certificate_pem", Path(cert).read_bytes())
     if os.environ.get("SALESFORCE_SANDBOX_FRESH_ORG"):  # no custom fields: try `setup --create`
         options.setdefault("custom_fields", False)
-    uvicorn.run(create_app(**options), host=host, port=port, log_level="warning")
+    serve_app(create_app(**options), host, port, name="sandbox salesforce")
