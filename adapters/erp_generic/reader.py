@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, cast
@@ -41,6 +41,9 @@ from connector.timestamps import as_utc
 log = logging.getLogger("connector.erp_generic")
 
 LINES_FIELD = "lines"
+
+#: `fetch_dicts`'s converters: each converting column's name and its function.
+Converters = list[tuple[str, Callable[[Any], Any]]]
 
 
 @dataclass
@@ -354,7 +357,11 @@ def value_rows(row: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def fetch_dicts(
-    connection: Connection, statement: sa.Select[Any], aware: Collection[str] = ()
+    connection: Connection,
+    statement: sa.Select[Any],
+    aware: Collection[str] = (),
+    values: dict[str, Any] | None = None,
+    kept: dict[Hashable, Converters] | None = None,
 ) -> list[dict[str, Any]]:
     """`statement`'s rows as dicts of its columns, each value exactly as SQLAlchemy gives it.
 
@@ -369,27 +376,40 @@ def fetch_dicts(
 
     `aware` names timestamp columns without time zone: their naive values (the ERP's UTC wall
     clock) become aware UTC in the same pass, as `make_record` and `sql._records` would make
-    them one loop later.
+    them one loop later. `values`: the statement's bound parameters. `kept`: where a statement
+    that is run again (`keyset.KeysetReads`) keeps its converters, by dialect, cursor type
+    codes and `aware`, so that they are asked of the types once.
     """
-    result = connection.execute(statement)
+    result = connection.execute(statement, values)
     names = list(result.keys())
     cursor = result.cursor
     description = cursor.description if cursor is not None else None
     columns = statement.selected_columns
-    converters: list[tuple[str, Callable[[Any], Any]]] = []
+    converters: Converters = []
     if description is None or not (len(description) == len(names) == len(columns)):
         # SQLAlchemy's rows, converted already: only the naive timestamps are left to do.
         out = row_dicts(names, result.all())
         converters = [(name, _utc_reader(None)) for name in names if name in aware]
     else:
         dialect = connection.dialect
-        for name, column, described in zip(names, columns, description, strict=True):
-            kind = column.type.dialect_impl(dialect)
-            convert: Callable[[Any], Any] | None = kind.result_processor(dialect, described[1])
-            if name in aware:
-                convert = _utc_reader(convert)
-            if convert is not None:
-                converters.append((name, convert))
+        found = None
+        if kept is not None:
+            codes = (dialect, tuple(described[1] for described in description), tuple(aware))
+            found = kept.get(codes)
+        if found is not None:
+            converters = found
+        else:
+            for name, column, described in zip(names, columns, description, strict=True):
+                kind = column.type.dialect_impl(dialect)
+                convert: Callable[[Any], Any] | None = kind.result_processor(
+                    dialect, described[1]
+                )
+                if name in aware:
+                    convert = _utc_reader(convert)
+                if convert is not None:
+                    converters.append((name, convert))
+            if kept is not None:
+                kept[codes] = converters
         try:
             out = row_dicts(names, cursor.fetchall())
         finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from itertools import chain, islice
 from typing import Any
 
@@ -24,6 +24,7 @@ from adapters.erp_generic.coerce import (
     to_column_value,
 )
 from adapters.erp_generic.dberrors import database_failure
+from adapters.erp_generic.keyset import AFTER, AT, SINCE, KeysetReads, keyset_reads
 from adapters.erp_generic.quirks import (
     any_unreadable,
     lenient_columns,
@@ -31,7 +32,7 @@ from adapters.erp_generic.quirks import (
     take_unreadable,
     unreadable_mark,
 )
-from adapters.erp_generic.reader import LINES_FIELD, fetch_dicts, value_rows
+from adapters.erp_generic.reader import LINES_FIELD, Converters, fetch_dicts, value_rows
 from adapters.erp_generic.schema import EntityTables, ReflectedSchema
 from adapters.erp_generic.settings import SqlSettings
 from adapters.erp_generic.sql_writes import SqlWriter
@@ -103,12 +104,17 @@ class SqlStore:
         self, tables: EntityTables, since: dt.datetime | None
     ) -> Iterator[list[NativeRecord]]:
         table, config = self._reads(tables.table), tables.config
+        stamp, key = table.c[config.updated_at], table.c[config.primary_key]
+        size = self.settings.page_size
+        reads = keyset_reads(("rows", table, stamp, key, size), sa.select(table), stamp, key, size)
         return self._keyset(
-            sa.select(table),
-            table.c[config.updated_at],
-            table.c[config.primary_key],
+            reads,
+            stamp,
+            key,
             since,
-            lambda statement: self._fetch(tables, statement, "reading changes"),
+            lambda statement, values: self._fetch(
+                tables, statement, "reading changes", values, reads.converters
+            ),
             config.primary_key,
         )
 
@@ -122,13 +128,21 @@ class SqlStore:
         base = sa.select(key, stamp)
         if spec.entity_column is not None:
             base = base.where(log.c[spec.entity_column] == spec.entity_value)
+        size = self.settings.page_size
+        reads = keyset_reads(
+            ("log", log, stamp, key, spec.entity_column, spec.entity_value, size),
+            base,
+            stamp,
+            key,
+            size,
+        )
         python_key = key_converter(tables.table.c[tables.config.primary_key])
         pk_name = tables.config.primary_key
 
-        def fetch(statement: sa.Select[Any]) -> list[NativeRecord]:
+        def fetch(statement: sa.Select[Any], values: dict[str, Any]) -> list[NativeRecord]:
             try:
                 with self.engine.connect() as connection:
-                    rows = connection.execute(statement).all()
+                    rows = connection.execute(statement, values).all()
             except sa.exc.DBAPIError as error:
                 raise database_failure(error, "reading the change log") from error
             return [
@@ -141,46 +155,48 @@ class SqlStore:
                 for deleted_key, deleted_at in rows
             ]
 
-        return self._keyset(base, stamp, key, since, fetch, pk_name)
+        return self._keyset(reads, stamp, key, since, fetch, pk_name)
 
     def _keyset(
         self,
-        base: sa.Select[Any],
+        reads: KeysetReads,
         stamp: sa.Column[Any],
         key: sa.Column[Any],
         since: dt.datetime | None,
-        fetch: Callable[[sa.Select[Any]], list[NativeRecord]],
+        fetch: Callable[[sa.Select[Any], dict[str, Any]], list[NativeRecord]],
         key_field: str,
     ) -> Iterator[list[NativeRecord]]:
-        """Page through `base` in (stamp, key) order, each page a fresh short query; no page
+        """Page through `reads` in (stamp, key) order, each page a fresh short query; no page
         is empty."""
         size = self.settings.page_size
-        base = base.where(stamp.is_not(None)).order_by(stamp, key).limit(size)
-        condition: sa.ColumnElement[bool] | None = None
+        statement, values = reads.first, {}
         if since is not None:
-            condition = stamp >= to_column_value(stamp, since)
+            statement, values = reads.since, {SINCE: to_column_value(stamp, since)}
         while True:
-            page = fetch(base if condition is None else base.where(condition))
+            page = fetch(statement, values)
             if page:
                 yield page
             if len(page) < size:
                 return
-            last_stamp = to_column_value(stamp, page[-1].updated_at)
-            last_key = to_column_value(key, page[-1].fields[key_field])
-            # The `stamp >= last` conjunct lets an index on (updated_at, pk) serve the range;
-            # the OR form of the row comparison works on every dialect (SQL Server has none).
-            condition = sa.and_(
-                stamp >= last_stamp,
-                sa.or_(stamp > last_stamp, sa.and_(stamp == last_stamp, key > last_key)),
-            )
+            statement = reads.after
+            values = {
+                AT: to_column_value(stamp, page[-1].updated_at),
+                AFTER: to_column_value(key, page[-1].fields[key_field]),
+            }
 
     def _fetch(
-        self, tables: EntityTables, statement: sa.Select[Any], doing: str
+        self,
+        tables: EntityTables,
+        statement: sa.Select[Any],
+        doing: str,
+        values: dict[str, Any] | None = None,
+        converters: dict[Hashable, Converters] | None = None,
     ) -> list[NativeRecord]:
         mark = unreadable_mark()
+        aware = naive_timestamp_columns(tables.table)
         try:
             with self.engine.connect() as connection:
-                rows = fetch_dicts(connection, statement, naive_timestamp_columns(tables.table))
+                rows = fetch_dicts(connection, statement, aware, values, converters)
                 if tables.lines is not None and rows:
                     self._attach_lines(connection, tables, rows)
         except sa.exc.DBAPIError as error:
