@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 import sqlalchemy as sa
 from pydantic import BaseModel
 
+from adapters.erp_generic.ahead import PageTaker
 from adapters.erp_generic.api import ApiWriter, load_writer
 from adapters.erp_generic.checksum import ChecksumReader
 from adapters.erp_generic.dberrors import database_failure
@@ -184,14 +185,19 @@ class SqlBackend:
     async def read_changes(self, entity: Entity, since: dt.datetime | None) -> AsyncIterator[Page]:
         if entity is Entity.CUSTOMER and self.settings.refresh_history is not None:
             await asyncio.to_thread(self._refresh_history, since)
-        pages = self._pages(entity, since)
+        pages = PageTaker(self._pages(entity, since), self.settings.page_size)
         # Fetch the next page while the engine maps this one: the database's latency (a
-        # network round trip on a server database) overlaps with our CPU work.
-        ahead = asyncio.ensure_future(asyncio.to_thread(next, pages, None))
+        # network round trip on a server database) overlaps with our CPU work. The last page
+        # comes with the read's end (`ahead.py`): no thread call to find there is no more.
+        ahead = asyncio.ensure_future(asyncio.to_thread(pages.take))
         try:
             while (records := await ahead) is not None:
-                ahead = asyncio.ensure_future(asyncio.to_thread(next, pages, None))
+                last = pages.ended  # read while no thread is taking
+                if not last:
+                    ahead = asyncio.ensure_future(asyncio.to_thread(pages.take))
                 yield Page(records)
+                if last:
+                    return
         finally:
             # A reader that stops early: let the page in flight finish (a thread cannot be
             # cancelled) so no connection outlives the read, and collect its outcome.

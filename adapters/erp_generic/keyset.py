@@ -44,9 +44,7 @@ class KeysetReads:
     first: sa.Select[Any]
     since: sa.Select[Any]
     after: sa.Select[Any]
-    converters: dict[Hashable, list[tuple[str, Callable[[Any], Any]]]] = field(
-        default_factory=dict
-    )
+    converters: dict[Hashable, list[tuple[str, Callable[[Any], Any]]]] = field(default_factory=dict)
 
 
 _lock = threading.Lock()

@@ -401,9 +401,7 @@ def fetch_dicts(
         else:
             for name, column, described in zip(names, columns, description, strict=True):
                 kind = column.type.dialect_impl(dialect)
-                convert: Callable[[Any], Any] | None = kind.result_processor(
-                    dialect, described[1]
-                )
+                convert: Callable[[Any], Any] | None = kind.result_processor(dialect, described[1])
                 if name in aware:
                     convert = _utc_reader(convert)
                 if convert is not None:
