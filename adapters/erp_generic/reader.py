@@ -44,6 +44,8 @@ LINES_FIELD = "lines"
 
 #: `fetch_dicts`'s converters: each converting column's name and its function.
 Converters = list[tuple[str, Callable[[Any], Any]]]
+#: Converters kept per statement at most (one per engine's dialect that ran it, normally one).
+KEPT_CONVERTERS = 8
 
 
 @dataclass
@@ -407,6 +409,8 @@ def fetch_dicts(
                 if convert is not None:
                     converters.append((name, convert))
             if kept is not None:
+                if len(kept) >= KEPT_CONVERTERS:  # engines made and dropped: start again
+                    kept.clear()
                 kept[codes] = converters
         try:
             out = row_dicts(names, cursor.fetchall())

@@ -9,7 +9,7 @@ numbers, MariaDB's `TINYINT(1)` booleans) and for the ERP's own declared tables.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import mysql
 
 from adapters.erp_generic.coerce import naive_timestamp_columns
-from adapters.erp_generic.reader import fetch_dicts
+from adapters.erp_generic.reader import Converters, fetch_dicts
 from adapters.erp_generic.sample import populate, sample_metadata
 from adapters.erp_generic.schema import _reflected_column
 from connector.timestamps import as_utc
@@ -92,6 +92,15 @@ def assert_same(connection: sa.Connection, statement: sa.Select[Any]) -> None:
         [type(v) for v in row.values()] for row in expected
     ]
     assert [list(row) for row in got] == [list(row) for row in expected]
+    # A statement run again with its converters kept (keyset.py) reads the same, both times.
+    kept: dict[Hashable, Converters] = {}
+    for _ in range(2):
+        again = fetch_dicts(connection, statement, kept=kept)
+        assert again == expected
+        assert [[type(v) for v in row.values()] for row in again] == [
+            [type(v) for v in row.values()] for row in expected
+        ]
+    assert len(kept) <= 1
 
 
 @pytest.fixture
