@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connector.state import schema
 from connector.state.base import StoreBase, TxBase, savepoint
-from connector.state.hotpath import hot_path
+from connector.state.hotpath import HotPath, hot_path
 from connector.state.snapshots import EncodedSnapshot, decode_snapshot_text, encode_snapshot
 from connector.state.upserts import conditional_upserts
 
@@ -119,6 +119,31 @@ _COLUMNS = {
 }
 
 
+def _needs_savepoint(hot: HotPath, rows: list[tuple[Any, ...]]) -> bool:
+    """Whether `_flush_binds` must be able to undo its first pass before the second.
+
+    The savepoint costs SQLite a copy of every page the first pass changes (its statement
+    journal): two pages an updated record, ~8,700 instructions (bench/README.md, "updrow").
+    Without it, a first pass cut short leaves behind the rows it wrote: bindings that keep
+    their external id, updated to the values the run gives them, and new keys inserted. When
+    no two binds of the run share a key or an external id, the second pass, run in order over
+    that, ends where it would have from the state before: each row it writes is its bind's
+    own, which it writes again whatever the first pass did (an INSERT of a key the first pass
+    added becomes an UPDATE to the same values), and the first pass's rows hold keys and ids
+    of no other bind of the run, so no other bind meets them (a conflict needs a shared key or
+    id). A run with repeated keys or ids keeps the savepoint: a key bound twice could be left
+    by the first pass holding an id a bind before it in the second must take.
+
+    PostgreSQL keeps it always: a statement that fails there aborts the whole transaction,
+    and only a savepoint rolled back lets the second pass run. (On SQLite a failed statement
+    undoes itself alone and the transaction goes on: sqlite.org/lang_conflict.html, ABORT.)
+    """
+    if hot.dialect.name != "sqlite":
+        return True
+    count = len(rows)
+    return len({row[1] for row in rows}) != count or len({row[3] for row in rows}) != count
+
+
 class BindingTx(TxBase):
     """Writing bindings in a transaction; binds are gathered until the transaction flushes.
 
@@ -147,6 +172,10 @@ class BindingTx(TxBase):
         with the id set, in order: a key that moves is written where it was not in the first
         pass, and an id it frees may be taken by a later bind (which the first pass, leaving
         the key where it was, refused) — each bind as one statement of its own would be.
+
+        On SQLite the savepoint is left out when no two binds of the run share a key or an
+        external id (the engine's runs: one bind a record of a page), so the second pass
+        writes over what the first left: see `_needs_savepoint`.
         """
         binds, self._binds = self._binds, []
         for shape, rows in binds:
@@ -156,16 +185,18 @@ class BindingTx(TxBase):
             # (a bind of the ids alone has nothing to update but the id)
             if shape and conditional_upserts(self._hot.dialect.name):
                 keeping = upsert(schema.bindings, columns, _CONFLICT, updates[1:], same=_KEPT)
-                first = savepoint(self._conn)
+                first = savepoint(self._conn) if _needs_savepoint(self._hot, rows) else None
                 try:
                     kept = keeping.run_many(self._conn, rows)
                 except IntegrityError:
                     kept = -1  # a new key took an id some key moving off it still held
                 if kept == len(rows):
-                    first.commit()
+                    if first is not None:
+                        first.commit()
                     self.bound_rows += kept
                     continue
-                first.rollback()
+                if first is not None:
+                    first.rollback()
             written = upsert(schema.bindings, columns, _CONFLICT, updates).run_many(
                 self._conn, rows
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import event
 
 from connector.state import schema
 from connector.state.store import StateStore, StoreConflict
@@ -209,3 +210,47 @@ def test_the_first_pass_savepoint_commits_nothing_of_its_own(store: StateStore) 
         tx.flush()
         raise RuntimeError("after the binds")
     assert store.count_bindings() == 0
+
+
+def test_a_key_bound_twice_in_a_run_ends_as_its_binds_one_by_one(store: StateStore) -> None:
+    """k1 moves to "200" and back to "100", then k9 takes "200": fine one bind at a time. The
+    first pass leaves the move alone, keeps the move back and inserts k9 with "200"; a second
+    pass over that would find "200" taken when k1 moves there. So a run that binds a key twice
+    keeps the savepoint that undoes the first pass on SQLite too (`_needs_savepoint`)."""
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "100", snapshot={"name": "one"})
+    with store.transaction() as tx:
+        tx.bind("customer", "k1", "crm", "200", snapshot={"name": "away"})
+        tx.bind("customer", "k1", "crm", "100", snapshot={"name": "back"})
+        tx.bind("customer", "k9", "crm", "200", snapshot={"name": "nine"})
+    assert store.keys_for("customer", "crm", ["100", "200"]) == {"100": "k1", "200": "k9"}
+    assert _snapshot(store, "k1") == {"name": "back"}
+    assert _snapshot(store, "k9") == {"name": "nine"}
+
+
+def test_a_page_of_updates_is_flushed_without_a_savepoint_on_sqlite(store: StateStore) -> None:
+    """A run of binds with no key and no id twice (the engine's: one a record) needs no
+    savepoint on SQLite, whose statement journal would copy every page the run changes
+    (`_needs_savepoint`); PostgreSQL keeps its one (a failed statement aborts its transaction),
+    MariaDB has no first pass. Each row still ends as bound."""
+    keys = [f"k{n}" for n in range(20)]
+    with store.transaction() as tx:
+        for key in keys:
+            tx.bind("customer", key, "crm", f"c-{key}", snapshot={"name": key})
+    statements: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", note)
+    try:
+        with store.transaction() as tx:
+            for key in keys:
+                tx.bind("customer", key, "crm", f"c-{key}", snapshot={"name": key + "!"})
+    finally:
+        event.remove(store.engine, "before_cursor_execute", note)
+    savepoints = [s for s in statements if s.upper().startswith("SAVEPOINT")]
+    expected = {"sqlite": 0, "postgresql": 1}.get(store.engine.dialect.name, 0)
+    assert len(savepoints) == expected
+    bound = store.bindings_for("customer", "crm", keys)
+    assert {key: b.snapshot for key, b in bound.items()} == {k: {"name": k + "!"} for k in keys}

@@ -59,10 +59,11 @@ def _temp_files() -> list[str]:
 
 
 def test_the_savepoint_of_a_flush_keeps_its_journal_in_memory(tmp_path: Path) -> None:
-    """A flush of binds updating existing bindings runs in a savepoint (`_flush_binds`), whose
-    statement journal holds the original of every page it changes: past 64 KiB SQLite spills
-    it to a temporary file unless `temp_store` is MEMORY. Checked while the transaction is
-    still open, when that file would be (it is closed with the transaction)."""
+    """A flush of binds updating existing bindings, one key twice, runs in a savepoint
+    (`_flush_binds`, `_needs_savepoint`), whose statement journal holds the original of every
+    page it changes: past 64 KiB SQLite spills it to a temporary file unless `temp_store` is
+    MEMORY. Checked while the transaction is still open, when that file would be (it is
+    closed with the transaction)."""
     store = _store(tmp_path)
     keys = [f"k{i:05d}" for i in range(2000)]
     try:
@@ -72,6 +73,10 @@ def test_the_savepoint_of_a_flush_keeps_its_journal_in_memory(tmp_path: Path) ->
         with store.transaction() as tx:
             for key in keys:
                 tx.bind("customer", key, "crm", f"c-{key}", snapshot={"name": key * 20, "n": 1})
+            # (a key bound twice in the run: only such a run takes the savepoint on SQLite)
+            tx.bind(
+                "customer", keys[0], "crm", f"c-{keys[0]}", snapshot={"name": keys[0] * 20, "n": 1}
+            )
             tx.flush()  # the savepoint: ~2,000 rows, hundreds of pages changed
             assert _temp_files() == []
         bound = store.bindings_for("customer", "crm", keys[:1])[keys[0]]
