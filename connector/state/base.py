@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +34,17 @@ class TxBase:
     """What a `StoreTx` mixin may use: the transaction's connection, its time, its dialect's
     hot-path statements, and `flush`."""
 
-    _conn: Connection
     _hot: HotPath
     now: dt.datetime
+
+    @property
+    def _conn(self) -> Connection:
+        """The transaction's connection (begun on first use: `StoreTx`)."""
+        raise NotImplementedError
+
+    def _reading(self) -> AbstractContextManager[Connection]:
+        """A connection to read on before the transaction has begun (`StoreTx`)."""
+        raise NotImplementedError
 
     def flush(self) -> None:
         raise NotImplementedError

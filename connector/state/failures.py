@@ -187,8 +187,12 @@ class FailureTx(TxBase):
 
         Most records never failed, and most routes have no pending failure at all: one look in
         the (route, entity, status) index says so first, and then the ids are not sent (each
-        would cost a look in the unique index). Asked inside the transaction, so a failure
-        committed before it is resolved as it would be by the UPDATE alone.
+        would cost a look in the unique index). Asked in the transaction once it has begun, so
+        a failure committed before it is resolved as it would be by the UPDATE alone. Asked
+        before it begins when nothing was written yet (a page of unchanged records): the
+        answer "none" leaves nothing to write, and the transaction is then never begun — no
+        fence row written, no write lock, no commit — which is what a transaction begun just
+        then would have done (read "none", written nothing); "some" begins it.
         """
         resolved, self._resolved = self._resolved, {}
         if not resolved:
@@ -196,9 +200,10 @@ class FailureTx(TxBase):
         hot = self._hot
         now = hot.datetime_to_db(self.now)
         for (route, entity), external_ids in resolved.items():
-            pending = hot.any_pending_failure.run(
-                self._conn, route=route, entity=entity, pending=FailureStatus.PENDING
-            ).scalar()
+            with self._reading() as conn:
+                pending = hot.any_pending_failure.run(
+                    conn, route=route, entity=entity, pending=FailureStatus.PENDING
+                ).scalar()
             if not pending:
                 continue
             hot.resolve_failures.run(

@@ -14,11 +14,11 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Dialect, Engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -82,17 +82,50 @@ __all__ = [
 
 
 class StoreTx(BindingTx, CursorTx, FailureTx):
-    """The writes of one transaction. Obtained from `StateStore.transaction()`."""
+    """The writes of one transaction. Obtained from `StateStore.transaction()`.
 
-    def __init__(self, conn: Connection, now: dt.datetime) -> None:
-        self._conn = conn
-        self._hot = hot_path(conn.dialect)
+    The database transaction is begun (and fenced) by the first statement that needs it, not
+    before: a transaction whose writes all turn out to be nothing (a page of unchanged records
+    resolving failures that no record has) begins none, so it takes no write lock, writes no
+    fence row and commits nothing (`FailureTx._flush_resolved`).
+    """
+
+    def __init__(
+        self,
+        begin: Callable[[], Connection],
+        look: Callable[[], AbstractContextManager[Connection]],
+        dialect: Dialect,
+        now: dt.datetime,
+    ) -> None:
+        self._begin = begin
+        self._look = look
+        self._began: Connection | None = None
+        self._hot = hot_path(dialect)
         self.now = now
         # Binds and resolutions are gathered and written in bulk (see `flush`).
         self._binds = []
         self.bound_rows = 0
         self._synced_at = None
         self._resolved = {}
+
+    @property
+    def _conn(self) -> Connection:
+        """The transaction's connection, begun and fenced on first use."""
+        conn = self._began
+        if conn is None:
+            conn = self._began = self._begin()
+        return conn
+
+    @property
+    def began(self) -> bool:
+        return self._began is not None
+
+    def _reading(self) -> AbstractContextManager[Connection]:
+        """A connection to read on: the transaction's once begun, else a plain one (whose read
+        is what the transaction would have read first: nothing of it was written yet)."""
+        if self._began is not None:
+            return nullcontext(self._began)
+        return self._look()
 
     def flush(self) -> None:
         """Write the gathered binds and resolutions; every other write flushes first."""
@@ -169,13 +202,22 @@ class StateStore(
     @contextmanager
     def transaction(self) -> Iterator[StoreTx]:
         """One store transaction; a unique constraint it breaks is a `StoreConflict`."""
-        if self.guard is not None:
-            self.guard.check()
+        guard = self.guard
+        if guard is not None:
+            guard.check()
+        engine = self.engine
         try:
-            with self.engine.begin() as conn:
-                if self.guard is not None:
-                    fence(conn, self.guard.lease)
-                tx = StoreTx(conn, self.clock())
+            with ExitStack() as stack:
+
+                def begin() -> Connection:
+                    # Fenced before its first statement: a run that lost its lease writes
+                    # nothing. (Left by the stack: committed, or rolled back on an error.)
+                    conn = stack.enter_context(engine.begin())
+                    if guard is not None:
+                        fence(conn, guard.lease)
+                    return conn
+
+                tx = StoreTx(begin, engine.connect, engine.dialect, self.clock())
                 yield tx
                 tx.flush()
         except IntegrityError as error:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from connector.adapter import NativeWrite, WriteResult
 from connector.engine.service import SyncService
@@ -129,3 +130,33 @@ async def test_a_batch_that_stops_the_run_leaves_its_neighbours_bound_and_the_cu
     counts = summary.counts[Entity.CUSTOMER]
     assert (counts.created, counts.unchanged, counts.failed) == (BATCH, RECORDS - BATCH, 0)
     assert len(crm.records(Entity.CUSTOMER)) == RECORDS
+
+
+async def test_a_page_of_unchanged_records_begins_no_store_transaction(tmp_path, store):
+    """A page read again and found unchanged (the overlap window's; every record of a run that
+    changed nothing) has only pending failures to resolve, and its route has none: it writes
+    nothing, so it begins no transaction — no fence row written, no commit."""
+    erp, crm = erp_with_customers(), Target()
+    await sync(tmp_path, store, erp, crm)
+    statements: list[str] = []
+    commits: list[object] = []
+
+    def statement(_conn, _cursor, text, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(" ".join(text.split()).lower())
+
+    def commit(conn) -> None:  # type: ignore[no-untyped-def]
+        commits.append(conn)
+
+    event.listen(store.engine, "before_cursor_execute", statement)
+    event.listen(store.engine, "commit", commit)
+    try:
+        summary = await sync(tmp_path, store, erp, crm)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", statement)
+        event.remove(store.engine, "commit", commit)
+
+    counts = summary.counts[Entity.CUSTOMER]
+    assert counts.unchanged >= 1 and (counts.created, counts.updated) == (0, 0)
+    assert [text for text in statements if "token=leases.token" in text] == []  # no fence
+    assert len(commits) == 2  # the run's start and its end, nothing between
+    assert any(text.startswith("select exists") for text in statements)  # failures: asked
