@@ -42,6 +42,11 @@ class TxBase:
         """The transaction's connection (begun on first use: `StoreTx`)."""
         raise NotImplementedError
 
+    @property
+    def began(self) -> bool:
+        """Whether the transaction has begun (its first write made)."""
+        raise NotImplementedError
+
     def _reading(self) -> AbstractContextManager[Connection]:
         """A connection to read on before the transaction has begun (`StoreTx`)."""
         raise NotImplementedError

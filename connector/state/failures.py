@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import Connection, bindparam, case, exists, func, or_, select, update
 
 from connector.state import schema
-from connector.state.base import StoreBase, TxBase
+from connector.state.base import StoreBase, TxBase, chunks
 from connector.state.upserts import upsert_statement
 
 
@@ -176,6 +176,25 @@ class RetryOutlook:
     for_a_person: int = 0
 
 
+#: Whether some of a list of a route's entity's source ids have a pending failure.
+_PENDING_AMONG = select(
+    exists().where(
+        schema.failures.c.route == bindparam("route"),
+        schema.failures.c.entity == bindparam("entity"),
+        schema.failures.c.status == FailureStatus.PENDING,
+        schema.failures.c.external_id.in_(bindparam("ids", expanding=True)),
+    )
+)
+
+
+def _any_pending_among(conn: Connection, route: str, entity: str, ids: Iterable[str]) -> bool:
+    values = {"route": route, "entity": entity}
+    return any(
+        conn.execute(_PENDING_AMONG, {**values, "ids": list(chunk)}).scalar()
+        for chunk in chunks(sorted(ids))
+    )
+
+
 class FailureTx(TxBase):
     """Recording and resolving failures in a transaction."""
 
@@ -200,10 +219,16 @@ class FailureTx(TxBase):
         hot = self._hot
         now = hot.datetime_to_db(self.now)
         for (route, entity), external_ids in resolved.items():
+            began = self.began
             with self._reading() as conn:
                 pending = hot.any_pending_failure.run(
                     conn, route=route, entity=entity, pending=FailureStatus.PENDING
                 ).scalar()
+                if pending and not began:
+                    # Nothing written yet: asked of these ids too, so that a route with some
+                    # failure left pending (one waiting for a person) does not begin a
+                    # transaction for every page of records that never failed.
+                    pending = _any_pending_among(conn, route, entity, external_ids)
             if not pending:
                 continue
             hot.resolve_failures.run(

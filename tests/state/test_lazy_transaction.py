@@ -2,8 +2,8 @@
 out to be nothing begins none (SQLite, PostgreSQL and MariaDB).
 
 The case is a page of unchanged records: it resolves the pending failures of its records, and
-most routes have none. Its transaction then wrote nothing but still began, wrote the fence row,
-took the write lock and committed.
+most records never failed. Its transaction then wrote nothing but still began, wrote the fence
+row, took the write lock and committed.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def test_resolving_failures_no_record_has_begins_no_transaction(two) -> None:
     first, _second = two
     lease = first.take_lease("route:r", "a", TTL)
     assert lease is not None
-    fail(first, "1", route="other")  # a pending failure of another route
+    fail(first, "1", route="other")  # a pending failure of another route...
+    fail(first, "3")  # ...and one of this route's, of another record
     fenced = first.fenced(Guard(lease))
     counted = Statements(first)
     with fenced.transaction() as tx:
@@ -82,7 +83,8 @@ def test_resolving_failures_no_record_has_begins_no_transaction(two) -> None:
         tx.resolve_failures("r", "customer", ["1", "2"])
     assert counted.touching("leases") == [], "no fence: nothing was written"
     assert counted.commits == 0
-    assert [(f.route, f.external_id) for f in first.failures()] == [("other", "1")]
+    pending = sorted((f.route, f.external_id) for f in first.failures())
+    assert pending == [("other", "1"), ("r", "3")]
     # A transaction with nothing at all in it issues nothing.
     with fenced.transaction():
         pass
