@@ -152,6 +152,10 @@ def as_failure(native: NativeRecord, key: str | None, stage: str, error: Excepti
     return Failed(native, key, stage, error)
 
 
+#: What `unrepresentable` gives for the usual write: one object, not a new empty frozenset.
+_NONE_LOST: frozenset[str] = frozenset()
+
+
 def unrepresentable(
     flat: dict[str, Any],
     paths: frozenset[str],
@@ -164,11 +168,13 @@ def unrepresentable(
     `paths_of` gives, per native field, the canonical paths written to it (`paths_by_native`).
     Writing that empty value would erase what the target has, so the caller drops it.
     """
-    # The common case first, in C: this runs for every write. (`in` compares each value by
-    # identity, then `==`, as the test below does.)
+    # The common case first, in C: this runs for every write. None and "" are both false, so
+    # where every value is true nothing was lost. (`None in values` compared each text with
+    # None by `==`, through two NotImplemented answers: ~10,000 callgrind instructions for a
+    # HubSpot customer's 17 fields, against ~600 for `all`.)
     values = fields.values()
-    if None not in values and "" not in values:
-        return frozenset()
+    if all(values):
+        return _NONE_LOST
     empty = [name for name, value in fields.items() if value is None or value == ""]
     found = set()
     # From the few empty fields to their paths, not from every planned path to its field.
@@ -180,7 +186,7 @@ def unrepresentable(
             if path in references or path == "lines" or flat.get(path) in (None, "", []):
                 continue
             found.add(path)
-    return frozenset(found)
+    return frozenset(found) if found else _NONE_LOST
 
 
 def paths_by_native(
