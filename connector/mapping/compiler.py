@@ -105,7 +105,7 @@ def compile_mapping(
         lines_inbound=lines_inbound,
         lines_outbound=lines_spec is not None and lines_spec.direction != "inbound",
         inbound_function=build_inbound(inbound, entity, take=record_function is None),
-        outbound_function=build_outbound(outbound),
+        outbound_function=build_outbound(outbound, record_type=record_type(entity)),
         record_function=record_function,
     )
     return mapper, []

@@ -6,7 +6,8 @@ For every mapping of the inline-transform tests, on many generated native record
 absent, values of every type, now and then no plain `dict`; timestamps of every kind), the
 mapper with that function and the mapper without it must give the same outcome: the same error,
 or records equal down to each object's `__dict__` order, its fields set and its other slots,
-and the same flattened form.
+and the same flattened form (whose key order is not held: the record function gives it sorted,
+the general way in the mapping file's order, and the snapshot codec sorts it either way).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def outcome(mapper: CompiledMapper, native: NativeRecord) -> tuple[str, Any]:
         record, flat = mapper.to_canonical_flat(native, Refs())
     except (MappingError, UnresolvedReference) as error:
         return "raised", (type(error), str(error))
-    return "gave", (shape(record), shape(flat))
+    return "gave", (shape(record), None if flat is None else shape(dict(sorted(flat.items()))))
 
 
 TIMES = st.one_of(
@@ -123,6 +124,8 @@ def test_the_sample_erps_customers_are_built_by_it():
     assert record.model_fields_set >= {"updated_at", "deleted", "history", "name"}
     assert "key" not in record.model_fields_set and record.custom == {}
     assert flat["annual_revenue"] == "10.5" and flat["history.last_order_date"] == "2024-01-02"
+    # In sorted key order: orjson sorts a snapshot given in that order for a third less.
+    assert list(flat) == sorted(flat)
     # Each record its own value objects and sets: changing one changes no other.
     again, _, _ = mapper._record_function(row, Refs(), WHEN, False)
     record.key = "k1"
