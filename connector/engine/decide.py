@@ -107,9 +107,7 @@ def plan_write(
       the source never erases the target's.
     """
     if not bound:  # a create: everything the target's mapping writes, no snapshot, no owner
-        if type(target_paths) is frozenset:  # (the mapper's: one pass, the frozenset made once)
-            return _plan(WritePlan, (target_paths.intersection(incoming), True, _NOTHING))
-        return _plan(WritePlan, (frozenset(incoming.keys() & target_paths), True, _NOTHING))
+        return create_plan(incoming, target_paths)
     if snapshot is None:
         candidates = [(path, incoming[path]) for path in incoming.keys() & target_paths]
     else:
@@ -158,6 +156,14 @@ def plan_write(
         paths.add(path)
     held = frozenset(withheld) if withheld else _NOTHING
     return _plan(WritePlan, (frozenset(paths), False, held))
+
+
+def create_plan(incoming: Mapping[str, Any], target_paths: Collection[str]) -> WritePlan:
+    """`plan_write`'s plan for a record the target does not hold: every path the source
+    provided that the target's mapping writes (no snapshot to compare with, no owner to ask)."""
+    if type(target_paths) is frozenset:  # (the mapper's: one pass, the frozenset made once)
+        return _plan(WritePlan, (target_paths.intersection(incoming), True, _NOTHING))
+    return _plan(WritePlan, (frozenset(incoming.keys() & target_paths), True, _NOTHING))
 
 
 def same_value(path: str, known: Any, value: Any) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.adapter import NativeRecord, NativeWrite
-from connector.engine.decide import WritePlan, plan_write
+from connector.engine.decide import WritePlan, create_plan, plan_write
 from connector.errors import ConnectorError, MappingError, RecordError
 from connector.model import Entity, Record, flatten
 from connector.state.bindings import Binding
@@ -258,10 +258,12 @@ def plan_for(
     if flat is None:
         flat = flatten(record)
     if target is None:
-        target_id = snapshot = target_updated = None
-    else:
-        target_id, snapshot = target.external_id, target.snapshot
-        target_updated = target.remote_updated_at
+        # A create: `plan_write`'s first rule, without its keyword call (a first sync plans
+        # every record so).
+        plan = create_plan(flat, target_paths)
+        return Outgoing(native, record, flat, key, None, None, plan, None, source)
+    target_id, snapshot = target.external_id, target.snapshot
+    target_updated = target.remote_updated_at
     plan = plan_write(
         flat,
         target_paths=target_paths,
