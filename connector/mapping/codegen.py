@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import operator
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -669,7 +670,10 @@ def _outbound_function(
     if read is not None:
         record_type, heads, general = read
         local = {head: f"r{number}" for number, head in enumerate(heads)}
-        namespace.update(R=record_type, general=general, take_dict=operator.itemgetter(*heads))
+        # (Interned: the names pydantic and the generated inbound code key a record's
+        # `__dict__` by are, so each is found by identity, not by comparing text.)
+        take = operator.itemgetter(*map(sys.intern, heads))
+        namespace.update(R=record_type, general=general, take_dict=take)
         names = "".join(f"{local[head]}, " for head in heads)
         lines += [
             "    if type(record) is not R:",
