@@ -19,7 +19,7 @@ import copy
 import datetime as dt
 import operator
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -82,6 +82,14 @@ def build_inbound(
     return _inbound_function("inbound", fields, entity, specialise=True, taken=taken, each=each)
 
 
+def _taker(names: Iterable[str]) -> Callable[[Mapping[str, Any]], Any]:
+    """`itemgetter` of these native names, interned: a row's keys are where the reader's code
+    names its columns (`erp_generic.row_builder`: literals, interned by the compiler), so each
+    is found by identity instead of by comparing text (~2,000 callgrind instructions a
+    27-field customer)."""
+    return operator.itemgetter(*map(sys.intern, names))
+
+
 def _plain_native(field: CompiledField) -> bool:
     return len(field.native) == 1 and "." not in field.native[0]
 
@@ -103,7 +111,7 @@ def _inbound_function(
     if taken:
         # Only a plain dict: a subclass's `__missing__` would answer for an absent field.
         namespace["each"] = each
-        namespace["take"] = operator.itemgetter(*(fields[index].native[0] for index in taken))
+        namespace["take"] = _taker(fields[index].native[0] for index in taken)
         names = ", ".join(f"n{index}" for index in taken)
         lines += [
             "    if type(fields) is not dict:",
@@ -422,7 +430,7 @@ def build_record_inbound(
         return None
     namespace = _namespace()
     namespace["PLAIN"] = PLAIN_TYPES
-    namespace["take"] = operator.itemgetter(*(field.native[0] for field in fields))
+    namespace["take"] = _taker(field.native[0] for field in fields)
     forms = [_flat_form(field, entity) for field in fields]
     lines = [
         "def inbound_record(fields, refs, updated_at, deleted):",
