@@ -399,13 +399,13 @@ def fetch_dicts(
     ):
         # SQLAlchemy's rows, converted already: only the naive timestamps are left to do.
         out = row_dicts(names, result.all())
-        converters = [(name, _utc_reader(None)) for name in names if name in aware]
-        if converters:
+        naive = [name for name in names if name in aware]
+        if naive:
             for row in out:
-                for name, convert in converters:
+                for name in naive:
                     value = row[name]
-                    if value is not None:
-                        row[name] = convert(value)
+                    if isinstance(value, dt.datetime) and value.tzinfo is None:
+                        row[name] = as_utc(value)
         return out
     dialect = connection.dialect
     found = None
@@ -430,20 +430,6 @@ def fetch_dicts(
         return build_rows(names, cursor.fetchall(), processors, utc)
     finally:
         result.close()
-
-
-def _utc_reader(convert: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
-    """`convert` (if any), then a naive timestamp read as UTC (`connector.timestamps.as_utc`)."""
-    datetime = dt.datetime
-
-    def read(value: Any) -> Any:
-        if convert is not None:
-            value = convert(value)
-        if isinstance(value, datetime) and value.tzinfo is None:
-            return as_utc(value)
-        return value
-
-    return read
 
 
 def row_dicts(names: list[str], rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
