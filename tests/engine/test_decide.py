@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.batching import chunked
@@ -325,6 +326,36 @@ def test_a_value_the_target_mapping_cannot_represent_is_found():
     assert unrepresentable(flat, frozenset(flat), blank, paths_of, references) == {"industry"}
     full = dict(blank, industry="Widgets", **{"associations.company": "c1"})
     assert unrepresentable(flat, frozenset(flat), full, paths_of, {}) == frozenset()
+
+
+_NATIVE_VALUES = st.one_of(
+    st.none(), st.just(""), st.text(max_size=3), st.integers(-1, 1), st.booleans(),
+    st.just([]), st.just([1]), st.decimals(allow_nan=False, places=1, max_value=1, min_value=-1),
+)  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(data=st.data())
+def test_unrepresentable_finds_exactly_the_planned_paths_written_empty(data: Any):
+    """Held to the rule itself on any values: a planned path whose native field came out None
+    or "" while its canonical value was not empty (None, "", []), and that is no reference or
+    the lines. False values that are not empty (0, False, [], Decimal 0) lose nothing."""
+    paths = ["name", "industry", "customer", "lines", "phone", "owner"]
+    natives = {"name": "n", "industry": "i", "customer": "c", "lines": "l", "phone": "p"}
+    natives["owner"] = "p"  # two paths written to one field
+    flat = {path: data.draw(_NATIVE_VALUES) for path in paths}
+    fields = {native: data.draw(_NATIVE_VALUES) for native in set(natives.values())}
+    planned = frozenset(data.draw(st.sets(st.sampled_from(paths))))
+    references = {"customer": Entity.CUSTOMER}
+    paths_of = paths_by_native(paths, natives.get)
+    expected = {
+        path
+        for path in planned
+        if fields[natives[path]] is None or fields[natives[path]] == ""
+        if path not in references and path != "lines"
+        if flat[path] not in (None, "", [])
+    }
+    assert unrepresentable(flat, planned, fields, paths_of, references) == expected
 
 
 def test_a_first_write_or_read_snapshots_exactly_what_went_through():
