@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+
+from adapters.erp_generic.reader import Converters
 
 #: Kept keyset reads at most (as `warm.READ_TABLES`: a process reads few schemas).
 KEPT_READS = 256
@@ -44,7 +46,7 @@ class KeysetReads:
     first: sa.Select[Any]
     since: sa.Select[Any]
     after: sa.Select[Any]
-    converters: dict[Hashable, list[tuple[str, Callable[[Any], Any]]]] = field(default_factory=dict)
+    converters: dict[Hashable, Converters] = field(default_factory=dict)
 
 
 _lock = threading.Lock()
