@@ -31,20 +31,10 @@ from connector.state.leases import Lease, fence
 from connector.state.migrate import _config
 from connector.state.store import StateStore, database_url, open_store
 from connector.testing.clock import FakeClock
-from tests.state.stores import StorePair, WallClock, two_stores
+from tests.state.stores import Guard, StorePair, WallClock, two_stores
 
 TTL = dt.timedelta(seconds=20)
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-
-
-class Guard:
-    """The lease check a run hands the fenced store (its local part always passes here)."""
-
-    def __init__(self, lease) -> None:
-        self.lease = lease
-
-    def check(self) -> None:
-        pass
 
 
 @pytest.fixture

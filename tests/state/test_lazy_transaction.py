@@ -17,20 +17,10 @@ from sqlalchemy import event
 
 from connector.errors import LeaseLostError, RecordError
 from connector.state.store import StateStore
-from tests.state.stores import StorePair, WallClock, two_stores
+from tests.state.stores import Guard, StorePair, WallClock, two_stores
 
 TTL = dt.timedelta(seconds=20)
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-
-
-class Guard:
-    """The lease check a run hands the fenced store (its local part always passes here)."""
-
-    def __init__(self, lease) -> None:
-        self.lease = lease
-
-    def check(self) -> None:
-        pass
 
 
 @pytest.fixture
