@@ -43,7 +43,6 @@ log = logging.getLogger("connector.erp_generic")
 
 LINES_FIELD = "lines"
 
-#: `fetch_dicts`'s converters: each converting column's name and its function.
 #: A result's converters as `row_builder.build_rows` takes them: each converting column's
 #: result processor by its index, and the indexes of the naive timestamps to make UTC.
 Converters = tuple[dict[int, Callable[[Any], Any]], list[int]]

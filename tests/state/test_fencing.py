@@ -31,7 +31,7 @@ from connector.state.leases import Lease, fence
 from connector.state.migrate import _config
 from connector.state.store import StateStore, database_url, open_store
 from connector.testing.clock import FakeClock
-from tests.state.stores import Guard, StorePair, WallClock, two_stores
+from tests.state.stores import Guard, WallClock, two_stores
 
 TTL = dt.timedelta(seconds=20)
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -40,11 +40,6 @@ START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def clock() -> WallClock:
     return WallClock(START)
-
-
-@pytest.fixture
-def two(store_url: str, tmp_path: Path, clock: WallClock) -> Iterator[StorePair]:
-    yield from two_stores(store_url, tmp_path, clock)
 
 
 @pytest.fixture

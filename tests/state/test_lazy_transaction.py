@@ -9,15 +9,13 @@ row, took the write lock and committed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event
 
 from connector.errors import LeaseLostError, RecordError
 from connector.state.store import StateStore
-from tests.state.stores import Guard, StorePair, WallClock, two_stores
+from tests.state.stores import Guard, WallClock
 
 TTL = dt.timedelta(seconds=20)
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -26,11 +24,6 @@ START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def clock() -> WallClock:
     return WallClock(START)
-
-
-@pytest.fixture
-def two(store_url: str, tmp_path: Path, clock: WallClock) -> Iterator[StorePair]:
-    yield from two_stores(store_url, tmp_path, clock)
 
 
 class Statements:

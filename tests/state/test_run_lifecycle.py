@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from sqlalchemy import Connection, inspect, make_url
 from connector.state.leases import Lease
 from connector.state.runs import _abandon_in
 from connector.state.store import StateStore, open_store
-from tests.state.stores import StorePair, WallClock, two_stores
+from tests.state.stores import WallClock
 
 TTL = dt.timedelta(seconds=20)
 START = dt.datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=dt.UTC)
@@ -25,11 +24,6 @@ START = dt.datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=dt.UTC)
 @pytest.fixture
 def clock() -> WallClock:
     return WallClock(START)
-
-
-@pytest.fixture
-def two(store_url: str, tmp_path: Path, clock: WallClock) -> Iterator[StorePair]:
-    yield from two_stores(store_url, tmp_path, clock)
 
 
 def test_a_run_begins_with_the_lease_and_its_record_and_ends_letting_both_go(two, clock) -> None:
