@@ -8,7 +8,7 @@ from typing import Final, Generic, TypeVar
 
 from connector.mapping.contract import DELETED_REFERENCE
 from connector.model import Entity
-from connector.state.bindings import Binding
+from connector.state.bindings import Binding, PairedBindings
 from connector.state.store import StateStore
 
 #: Entries a resolver keeps per direction and generation before the oldest go (a run of a
@@ -177,21 +177,25 @@ class BindingResolver:
         return found
 
     def bound_bindings(
-        self, entity: Entity, external_ids: Iterable[str]
-    ) -> tuple[dict[str, str], dict[str, Binding]]:
-        """`bound_keys`, and the store's bindings of those records by key, from one query.
+        self, entity: Entity, external_ids: Iterable[str], other: str
+    ) -> tuple[dict[str, str], PairedBindings]:
+        """`bound_keys`, and the store's bindings of those records by key, here and (`other` of
+        the second) in system `other`, from one query (`BindingStore.both_sides_by_id`).
 
         For a page whose plan compares with the source's snapshots: the store is asked about
-        every id (the resolver holds keys, not snapshots), and that one answer gives both. A
+        every id (the resolver holds keys, not snapshots), and that one answer gives all. A
         key the resolver holds stays the record's key, as in `bound_keys`; a binding the
         store holds under another key (none, unless the resolver is ahead of the store: a dry
-        run binds nothing) is left out, for the plan to read by key as before.
+        run binds nothing) is left out, on both sides, for the plan to read by key as before.
         """
         external_ids = list(external_ids)
-        stored = self._store.bindings_by_id(entity, self.system, external_ids)
+        stored, stored_there = self._store.both_sides_by_id(
+            entity, self.system, other, external_ids
+        )
         held = self._to_key.get_all([(entity, external_id) for external_id in external_ids])
         keys: dict[str, str] = {}
-        bindings: dict[str, Binding] = {}
+        there: dict[str, Binding] = {}
+        bindings = PairedBindings(there)
         learnt: list[tuple[str, str]] = []
         for external_id, key in zip(external_ids, held, strict=True):
             binding = stored.get(external_id)
@@ -204,6 +208,9 @@ class BindingResolver:
             keys[external_id] = key
             if binding is not None and binding.key == key:
                 bindings[key] = binding
+                found = stored_there.get(key)
+                if found is not None:
+                    there[key] = found
         self.learn_all(entity, learnt)
         return keys, bindings
 

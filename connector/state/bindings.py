@@ -34,6 +34,18 @@ class Binding(NamedTuple):
     remote_updated_at: dt.datetime | None
 
 
+class PairedBindings(dict[str, Binding]):
+    """Bindings by canonical key in one system, and in `other` the bindings of the same keys
+    in another system, read in the same query (`BindingStore.both_sides_by_id`): a key here
+    that `other` lacks is not bound in that system."""
+
+    __slots__ = ("other",)
+
+    def __init__(self, other: dict[str, Binding]) -> None:
+        super().__init__()
+        self.other = other
+
+
 class BindingStore(StoreBase):
     """Reading bindings."""
 
@@ -51,33 +63,20 @@ class BindingStore(StoreBase):
 
     def bindings_for(self, entity: str, system: str, keys: Iterable[str]) -> dict[str, Binding]:
         """canonical key → binding in `system`, for the keys that are bound there (one query)."""
-        bindings = self._bindings(entity, system, keys, by_key=True)
-        return {binding.key: binding for binding in bindings}
-
-    def bindings_by_id(
-        self, entity: str, system: str, external_ids: Iterable[str]
-    ) -> dict[str, Binding]:
-        """external id → binding in `system`, for the ids that are bound there (one query):
-        `keys_for` and `bindings_for` of the keys it finds, in one."""
-        bindings = self._bindings(entity, system, external_ids, by_key=False)
-        return {binding.external_id: binding for binding in bindings}
-
-    def _bindings(
-        self, entity: str, system: str, wanted: Iterable[str], *, by_key: bool
-    ) -> list[Binding]:
-        wanted = set(wanted)
+        wanted = set(keys)
         if not wanted:
-            return []
+            return {}
         hot = hot_path(self.engine.dialect)
-        query = hot.bindings_by_key if by_key else hot.bindings_by_external_id
         with self.engine.connect() as conn:
-            rows = query.run(conn, entity=entity, system=system, ids=hot.ids(wanted)).all()
+            rows = hot.bindings_by_key.run(
+                conn, entity=entity, system=system, ids=hot.ids(wanted)
+            ).all()
         # Each binding made by `tuple.__new__`, its snapshot decoded where the driver hands
         # back text (`HotPath.json_from_db`, inlined): a Python call each less, two bindings an
         # update.
         datetime_from_db, decode, new = hot.datetime_from_db, decode_snapshot_text, tuple.__new__
-        return [
-            new(
+        return {
+            key: new(
                 Binding,
                 (
                     entity,
@@ -90,7 +89,63 @@ class BindingStore(StoreBase):
                 ),
             )
             for key, external_id, snapshot, hash_, remote in rows
-        ]
+        }
+
+    def both_sides_by_id(
+        self, entity: str, system: str, other: str, external_ids: Iterable[str]
+    ) -> tuple[dict[str, Binding], dict[str, Binding]]:
+        """external id → binding in `system`, for the ids that are bound there; and key →
+        binding in `other` of those bindings' keys that are bound there too. One query: what
+        `keys_for`, `bindings_for` of the keys it finds, and `bindings_for` of the same keys in
+        `other` would give (a page of updates' keys and both sides' bindings)."""
+        wanted = set(external_ids)
+        if not wanted:  # (a page none of whose records mapped)
+            return {}, {}
+        hot = hot_path(self.engine.dialect)
+        with self.engine.connect() as conn:
+            rows = hot.both_sides_by_external_id.run(
+                conn, entity=entity, system=system, other=other, ids=hot.ids(wanted)
+            ).all()
+        datetime_from_db, decode, new = hot.datetime_from_db, decode_snapshot_text, tuple.__new__
+        by_id: dict[str, Binding] = {}
+        others: dict[str, Binding] = {}
+        for (
+            key,
+            external_id,
+            snapshot,
+            hash_,
+            remote,
+            there,
+            snapshot_there,
+            hash_there,
+            remote_there,
+        ) in rows:
+            by_id[external_id] = new(
+                Binding,
+                (
+                    entity,
+                    key,
+                    system,
+                    external_id,
+                    decode(snapshot) if type(snapshot) is str else snapshot,
+                    hash_,
+                    None if remote is None else datetime_from_db(remote),
+                ),
+            )
+            if there is not None:  # (a NOT NULL column: NULL only where no binding joined)
+                others[key] = new(
+                    Binding,
+                    (
+                        entity,
+                        key,
+                        other,
+                        there,
+                        decode(snapshot_there) if type(snapshot_there) is str else snapshot_there,
+                        hash_there,
+                        None if remote_there is None else datetime_from_db(remote_there),
+                    ),
+                )
+        return by_id, others
 
     def count_bindings(self, entity: str | None = None, system: str | None = None) -> int:
         table = schema.bindings

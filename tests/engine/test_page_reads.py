@@ -2,7 +2,8 @@
 
 A page of updates on a route that keeps the source's snapshots (its source is another route's
 target) needs each record's key and both sides' bindings: the source's are read by external id,
-with the keys, and the target's by key — two queries a page, whatever its length. Counted by
+with the keys, and the target's of those keys joined to them — one query a page, whatever its
+length. Counted by
 watching the SELECTs on `bindings` that the store's engine sends, on each store the suite runs.
 """
 
@@ -50,7 +51,7 @@ async def sync(tmp_path: Path, store: StateStore, erp: MemoryAdapter, crm: Memor
         return await SyncService(runtime).run_route("erp-to-crm", entities=[Entity.CUSTOMER])
 
 
-async def test_a_page_of_updates_reads_its_bindings_with_two_queries(
+async def test_a_page_of_updates_reads_its_bindings_with_one_query(
     tmp_path: Path, store: StateStore, reads: Reads
 ) -> None:
     erp = MemoryAdapter("erp", MemorySettings(page_size=RECORDS))
@@ -67,7 +68,7 @@ async def test_a_page_of_updates_reads_its_bindings_with_two_queries(
     summary = await sync(tmp_path, store, erp, crm)
 
     assert summary.counts[Entity.CUSTOMER].updated == RECORDS
-    assert reads.count == 2  # the source's bindings with their keys, then the target's
+    assert reads.count == 1  # the source's bindings with their keys and the target's
     names = {row.fields["name"] for row in crm.records(Entity.CUSTOMER)}
     assert names == {f"Renamed {n}" for n in range(RECORDS)}
     # Both sides hold what was synced: the source's snapshot is the one the plan compared.

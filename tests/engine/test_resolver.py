@@ -105,30 +105,38 @@ def test_a_page_larger_than_a_generation_is_kept_whole(store: StateStore) -> Non
     assert refs.bound_key(CUSTOMER, "crm-0") == "key-0"
 
 
-def test_a_pages_keys_and_source_bindings_come_from_one_query(
+def test_a_pages_keys_and_both_sides_bindings_come_from_one_query(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`bound_bindings`: the keys `bound_keys` gives, and the store's bindings by key, asked
-    once; a key the resolver holds stands (a dry run's), with no binding the store holds
-    under another key."""
+    """`bound_bindings`: the keys `bound_keys` gives, and the store's bindings by key here and
+    in the other system, asked once; a key the resolver holds stands (a dry run's), with no
+    binding the store holds under another key on either side."""
     with store.transaction() as tx:
         tx.bind(CUSTOMER, "key-1", "erp", "e1", snapshot={"name": "one"})
         tx.bind(CUSTOMER, "key-2", "erp", "e2", snapshot={"name": "two"})
+        tx.bind(CUSTOMER, "key-5", "erp", "e5")  # bound in the source alone
+        for key in ("key-1", "key-2"):
+            tx.bind(CUSTOMER, key, "crm", f"c-{key}", snapshot={"name": key})
     refs = BindingResolver(store, "erp")
     refs.learn(CUSTOMER, "planned", "e2")  # learnt in a dry run: the store has another key
     refs.learn(CUSTOMER, "planned-3", "e3")  # learnt in a dry run: not in the store at all
-    asked: list[list[str]] = []
-    by_id = store.bindings_by_id
+    asked: list[tuple[str, list[str]]] = []
+    both = store.both_sides_by_id
     monkeypatch.setattr(
-        store, "bindings_by_id", lambda *args: asked.append(list(args[2])) or by_id(*args)
+        store,
+        "both_sides_by_id",
+        lambda *args: asked.append((args[2], list(args[3]))) or both(*args),
     )
     monkeypatch.setattr(store, "keys_for", lambda *args: pytest.fail("asked for keys again"))
 
-    keys, bindings = refs.bound_bindings(CUSTOMER, ["e1", "e2", "e3", "e4"])
+    keys, bindings = refs.bound_bindings(CUSTOMER, ["e1", "e2", "e3", "e4", "e5"], "crm")
 
-    assert asked == [["e1", "e2", "e3", "e4"]]
-    assert keys == {"e1": "key-1", "e2": "planned", "e3": "planned-3"}
-    assert bindings.keys() == {"key-1"} and bindings["key-1"].snapshot == {"name": "one"}
+    assert asked == [("crm", ["e1", "e2", "e3", "e4", "e5"])]
+    assert keys == {"e1": "key-1", "e2": "planned", "e3": "planned-3", "e5": "key-5"}
+    assert bindings.keys() == {"key-1", "key-5"} and bindings["key-1"].snapshot == {"name": "one"}
+    assert bindings.other.keys() == {"key-1"}  # key-5 is not bound in crm; key-2 not this key's
+    assert bindings.other["key-1"].external_id == "c-key-1"
+    assert bindings.other["key-1"].snapshot == {"name": "key-1"}
     # Learnt both ways, the unbound one as unbound, as `bound_keys` leaves them.
     assert refs.external_id(CUSTOMER, "key-1") == "e1"
     assert refs.bound_key(CUSTOMER, "e4") is None

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from connector.errors import RecordError
 from connector.model import Entity
 from connector.state import hotpath, schema
+from connector.state.bindings import Binding
 from connector.state.hotpath import _sqlite_datetime_to_db, hot_path
 from connector.state.snapshots import encode_snapshot
 from connector.state.store import StateStore, StoreConflict
@@ -230,23 +231,40 @@ def test_a_long_id_list_is_one_parameter(store: StateStore) -> None:
     assert store.bindings_for("customer", "erp", ["k1"]) == {}
 
 
-def test_bindings_read_by_external_id_are_those_read_by_key(store: StateStore) -> None:
-    """`bindings_by_id`: `keys_for` and `bindings_for` in one query, value for value."""
+def test_both_sides_read_by_external_id_are_those_read_by_key(store: StateStore) -> None:
+    """`both_sides_by_id`: `keys_for`, then `bindings_for` of the keys found in the system and
+    in the other one, in one query, value for value: odd ids, a key bound on one side only, a
+    binding without a snapshot or a remote time, unknown ids, an id longer than any stored
+    (MariaDB's JSON_TABLE cuts the list's strings to 256 characters: a cut one matches none)."""
     odd = ["a'b", 'c"d', "e,f", "北京", "x\\y"]
+    long = "L" * 255  # (the longest id the column holds)
     with store.transaction() as tx:
         for n, external_id in enumerate(odd):
             tx.bind("customer", f"k{n}", "crm", external_id, snapshot=SNAPSHOT)
+            tx.bind("customer", f"k{n}", "erp", f"e{n}", snapshot={"n": n})
         tx.bind("customer", "k9", "crm", "9", snapshot={"n": 9}, remote_updated_at=MOMENT)
-        tx.bind("customer", "k9", "erp", "a'b")  # the same id in another system
-    ids = [*odd, "9", "absent"]
-    by_id = store.bindings_by_id("customer", "crm", ids)
+        tx.bind("customer", "k9", "erp", "a'b", remote_updated_at=WHOLE_SECOND)  # no snapshot
+        tx.bind("customer", "k8", "crm", long)  # bound in crm alone
+        tx.bind("customer", "k7", "erp", "only-erp")  # bound in erp alone
+        tx.bind("customer", "k6", "crm", "6", snapshot={"n": 6})
+        tx.bind("invoice", "k6", "erp", "e6")  # another entity's binding of the same key
+    ids = [*odd, "9", long, "absent", long + "x", "L" * 300, "only-erp", "6"]
+    by_id, others = store.both_sides_by_id("customer", "crm", "erp", ids)
     keys = store.keys_for("customer", "crm", ids)
     assert {external_id: b.key for external_id, b in by_id.items()} == keys
-    by_key = store.bindings_for("customer", "crm", keys.values())
-    assert {b.key: b for b in by_id.values()} == by_key
+    assert {b.key: b for b in by_id.values()} == store.bindings_for(
+        "customer", "crm", keys.values()
+    )
+    assert others == store.bindings_for("customer", "erp", keys.values())
+    assert others.keys() == {"k0", "k1", "k2", "k3", "k4", "k9"}  # not k8, nor k6's invoice
     assert by_id["9"].remote_updated_at == MOMENT and by_id["北京"].snapshot == SNAPSHOT
-    assert store.bindings_by_id("customer", "crm", []) == {}
-    assert store.bindings_by_id("customer", "erp", ["a'b"])["a'b"].key == "k9"
+    assert others["k9"] == Binding("customer", "k9", "erp", "a'b", None, None, WHOLE_SECOND)
+    assert by_id[long].snapshot is None and by_id[long].remote_updated_at is None
+    assert store.both_sides_by_id("customer", "crm", "erp", []) == ({}, {})
+    # The other way round: the same id in another system is another binding.
+    by_id, others = store.both_sides_by_id("customer", "erp", "crm", ["a'b", "only-erp"])
+    assert by_id.keys() == {"a'b", "only-erp"} and by_id["a'b"].key == "k9"
+    assert others == {"k9": store.bindings_for("customer", "crm", ["k9"])["k9"]}
 
 
 def test_resolving_touches_only_the_named_pending_failures(store: StateStore) -> None:

@@ -19,7 +19,7 @@ from connector.engine.stages.calls import failed_for_now
 from connector.errors import RecordError
 from connector.mapping.contract import EntityMapper
 from connector.model import Entity, Record, path_value
-from connector.state.bindings import Binding
+from connector.state.bindings import PairedBindings
 from connector.state.store import StateStore
 
 
@@ -33,8 +33,9 @@ class Keyed:
     #: Keys of records found in the target by a natural key (bound there, not in the source).
     matched: set[str] = field(default_factory=set)
     #: The source's bindings of the records bound there, by key, read with their keys (the
-    #: matcher's `with_source`); None: not read here.
-    source: dict[str, Binding] | None = None
+    #: matcher's `with_source`), and the target's bindings of the same keys with them
+    #: (`PairedBindings.other`); None: not read here.
+    source: PairedBindings | None = None
 
     @property
     def keys(self) -> list[str]:
@@ -72,8 +73,9 @@ class Matcher:
         self.source_refs = source_refs
         self.target_refs = target_refs
         self.dry_run = dry_run
-        #: Read the source's bindings with the keys (`Keyed.source`): for a route whose plan
-        #: compares with the source's snapshots, one query instead of two.
+        #: Read the source's bindings with the keys, and the target's of those keys
+        #: (`Keyed.source`): for a route whose plan compares with the source's snapshots, one
+        #: query instead of three.
         self.with_source = with_source
 
     async def assign_keys(
@@ -89,7 +91,7 @@ class Matcher:
         # for all, with the source's bindings the plan reads).
         ids = [native.id for native, _ in mapped]
         if self.with_source:
-            bound, keyed.source = self.source_refs.bound_bindings(entity, ids)
+            bound, keyed.source = self.source_refs.bound_bindings(entity, ids, self.route.target)
         else:
             bound = self.source_refs.bound_keys(entity, ids)
         for native, record in mapped:

@@ -26,7 +26,7 @@ from connector.engine.prepare import (
 )
 from connector.mapping.contract import EntityMapper, RefResolver
 from connector.model import Entity, Record
-from connector.state.bindings import Binding
+from connector.state.bindings import Binding, PairedBindings
 from connector.state.store import StateStore
 
 
@@ -53,8 +53,18 @@ def load_known(
 
     `source_read`: source bindings read already (`Keyed.source`, with the keys); only the
     keys it lacks are asked for (a record matched in the target: a page of updates asks none).
+    Where it holds the target's bindings of its keys too (`PairedBindings`, read in the same
+    query), the target is asked about those other keys only.
     """
     keys = list(keys)
+    if source and isinstance(source_read, PairedBindings):
+        rest = [key for key in keys if key not in source_read]
+        if not rest:
+            return Known(source_read.other, source_read)
+        return Known(
+            {**source_read.other, **store.bindings_for(entity, route.target, rest)},
+            {**source_read, **store.bindings_for(entity, route.source, rest)},
+        )
     target = store.bindings_for(entity, route.target, keys)
     if not source:
         return Known(target, {})

@@ -157,7 +157,8 @@ async def test_only_keys_made_for_records_found_nowhere_are_fresh(sqlite_store, 
 
 async def test_with_the_source_side_the_keys_come_with_the_source_bindings(sqlite_store, route):
     """For a route whose plan compares with the source's snapshots, the bound records'
-    bindings are read with their keys (`Keyed.source`); a matched record has none there."""
+    bindings are read with their keys (`Keyed.source`), and the target's of the same keys with
+    them; a matched record has none there."""
     target = Target()
     target.put(Entity.CUSTOMER, {"number": "N2"})
     with sqlite_store.transaction() as tx:
@@ -171,6 +172,13 @@ async def test_with_the_source_side_the_keys_come_with_the_source_bindings(sqlit
     assert keys["e1"] == "k1"
     assert keyed.source is not None and keyed.source.keys() == {"k1"}
     assert keyed.source["k1"].snapshot == {"number": "N1"}
+    # The target's bindings of the same keys come with them: k1 is not bound there yet.
+    assert keyed.source.other == {}
+    with sqlite_store.transaction() as tx:
+        tx.bind(Entity.CUSTOMER, "k1", route.target, "t1", snapshot={"number": "N1"})
+    again = await stage.assign_keys(Entity.CUSTOMER, page()[:1], IdentityMapper(Entity.CUSTOMER))
+    assert again.source is not None and again.source.other.keys() == {"k1"}
+    assert again.source.other["k1"].external_id == "t1"
     assert keys["e2"] in keyed.matched
     # Without it, nothing is read but the keys.
     plain = Matcher(sqlite_store, route, target, *refs, dry_run=False)

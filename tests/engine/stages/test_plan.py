@@ -153,3 +153,40 @@ def test_known_reads_only_the_source_bindings_not_read_with_the_keys(tmp_path): 
     whole = load_known(store, Entity.CUSTOMER, route, ["k1"], source=True, source_read=read)
     assert asked == [("crm", ["k1"])] and whole.source == read
     store.close()
+
+
+def test_known_reads_neither_side_of_the_keys_read_with_both(tmp_path):  # type: ignore[no-untyped-def]
+    """`load_known` given the source's bindings with the target's of the same keys
+    (`PairedBindings`, one query) asks the store about the other keys only, on both sides; a
+    key read without a target binding is not bound there (not asked again)."""
+    from connector.engine.stages.plan import load_known
+    from connector.state.bindings import PairedBindings
+    from connector.state.store import open_store
+    from tests.engine.helpers import config_for
+
+    route = config_for(tmp_path).route("erp-to-crm")
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    with store.transaction() as tx:
+        for key in ("k1", "k2", "k3"):
+            tx.bind(Entity.CUSTOMER, key, "erp", f"e-{key}", snapshot={"name": key})
+            tx.bind(Entity.CUSTOMER, key, "crm", f"c-{key}", snapshot={"name": key})
+    asked: list[tuple[str, list[str]]] = []
+    bindings_for = store.bindings_for
+    store.bindings_for = lambda entity, system, keys: (  # type: ignore[method-assign]
+        asked.append((system, sorted(keys))) or bindings_for(entity, system, keys)
+    )
+    crm = Binding("customer", "k1", "crm", "c-read", {"name": "read"}, None, None)
+    read = PairedBindings({"k1": crm})
+    read["k1"] = Binding("customer", "k1", "erp", "e-k1", {"name": "read"}, None, None)
+    read["k3"] = Binding("customer", "k3", "erp", "e-k3", {"name": "read"}, None, None)
+
+    keys = ["k1", "k2", "k3"]
+    known = load_known(store, Entity.CUSTOMER, route, keys, source=True, source_read=read)
+
+    assert asked == [("crm", ["k2"]), ("erp", ["k2"])]
+    assert known.target.keys() == {"k1", "k2"} and known.target["k1"] is crm  # k3: as read
+    assert known.source.keys() == {"k1", "k2", "k3"} and known.source["k3"] is read["k3"]
+    asked.clear()
+    whole = load_known(store, Entity.CUSTOMER, route, ["k1", "k3"], source=True, source_read=read)
+    assert asked == [] and whole.source == read and whole.target == {"k1": crm}
+    store.close()
