@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -19,6 +20,12 @@ PG_URL = os.environ.get(
     "CONNECTOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 MYSQL_URL = os.environ.get("CONNECTOR_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+# No property test has a deadline: hypothesis's default (200 ms an example) times the machine,
+# and on a shared 2-core one a test failed it under load with nothing wrong in the code. Speed
+# is measured in bench/, never in tests. (Several modules already said `deadline=None` each.)
+settings.register_profile("connector", deadline=None)
+settings.load_profile("connector")
 
 
 def unreachable(reason: str, variable: str) -> NoReturn:
