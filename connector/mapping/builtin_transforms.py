@@ -333,9 +333,16 @@ def _build_decimal(args: DecimalArgs) -> Functions:
     # What a canonical amount is: a `Decimal` (finite, as the model holds it; `quantize` raises
     # what it raises in `inverse` too).
     number = "v" if quantum is None else "v.quantize({quantum}, {rounding})"
+    # As text: `str` gives what `format(number, "f")` gives wherever it writes no exponent
+    # (the Decimal docs' to-sci-string: plain notation for an exponent <= 0 and an adjusted
+    # exponent >= -6; `f` always plain, of the value's own digits), at under half the cost
+    # (callgrind: ~970 instructions against ~2,160 a value; two a HubSpot customer created).
+    text = "w if 'E' not in (w := str(v)) else format(v, 'f')"
+    if quantum is not None:
+        text = f"w if 'E' not in (w := str(n := {number})) else format(n, 'f')"
     written = {
         "decimal": (number, (Decimal,)),
-        "string": (f"format({number}, 'f')", (str,)),
+        "string": (text, (str,)),
         "number": (f"int(n) if (n := {number}) == n.to_integral_value() else float(n)",
                    (int, float)),
     }[args.output]  # fmt: skip

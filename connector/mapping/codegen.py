@@ -576,8 +576,7 @@ def build_outbound(
             # Made on first use, as the bodies for a few paths: every mapper of a
             # configuration is compiled at start-up, and most never write `wanted` paths.
             nonlocal some
-            read = (record_type, heads, general)
-            some = _outbound_function("outbound_wanted", fields, wanted=True, read=read)
+            some = _reading_dict("outbound_wanted", fields, general, record_type, heads)
             return some(record, refs, create, wanted)
 
         some = first
@@ -631,9 +630,21 @@ def _outbound_wanted(
     heads = _dict_heads(fields, record_type) if specialise else None
     if heads is None:
         return general
-    return _outbound_function(
-        name, fields, wanted=True, specialise=specialise, read=(record_type, heads, general)
-    )
+    return _reading_dict(name, fields, general, record_type, heads)
+
+
+def _reading_dict(
+    name: str,
+    fields: Sequence[CompiledField],
+    general: OutboundFunction,
+    record_type: type[BaseModel] | None,
+    heads: tuple[str, ...],
+) -> OutboundFunction:
+    """The body testing `wanted` that reads a record of exactly `record_type` from its
+    `__dict__` (`heads`: `_dict_heads`), and hands any other record to `general`, the body
+    already built that reads the record's attributes (`build_outbound`'s, made on first use,
+    and `_outbound_wanted`'s share this)."""
+    return _outbound_function(name, fields, wanted=True, read=(record_type, heads, general))
 
 
 def _dict_heads(

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.mapping import codegen
+from connector.mapping import codegen, inline_code
 from connector.mapping.catalog import MappingCatalog, compile_text
 from connector.mapping.countries import NAMES
 from connector.mapping.transforms import available_transforms, chain_steps
@@ -29,6 +29,7 @@ from connector.model import Address, CustomerHistory, Entity, SaleLine, record_t
 from tests.mapping.test_inline_transforms import (
     MAPPINGS,
     VALUES,
+    _outcome,
     check_inline_forms,
 )
 
@@ -68,6 +69,31 @@ def test_each_inverse_inline_form_computes_what_its_function_does(name: str, arg
     check_inline_forms(inverse, INVERSE_VALUES, data, (name, "inverse", args))
 
 
+#: Decimals at the edges of `str`'s plain notation (an exponent above 0, an adjusted exponent
+#: below -6), zeros, more digits than the context's precision, and the special values.
+EDGE_DECIMALS = ["1E-7", "0E-10", "1E+3", "0.000001", "0.0000001", "-0.00", "0", "-5E+2",
+                 "123456789012345678901234567890123", "1.500", "-12.5", "NaN123", "-Infinity",
+                 "sNaN"]  # fmt: skip
+
+
+@pytest.mark.parametrize("scale", [None, 2])
+@pytest.mark.parametrize("text", EDGE_DECIMALS)
+def test_a_decimal_written_as_text_inline_is_what_format_writes(text: str, scale: int | None):
+    """The inline `string` output reads `str` where it writes no exponent; `format(v, 'f')`
+    (what the inverse itself calls) on every other value."""
+    transform = available_transforms()["decimal"]
+    inverse = transform.build(transform.args.model_validate({"scale": scale})).inverse
+    assert inverse is not None
+    (form,) = inverse.inline  # type: ignore[attr-defined]
+    namespace: dict[str, Any] = {}
+    source = inline_code.expression(form, "bw", namespace)
+    exec(f"def run(v):\n    return {source}\n", namespace)
+    value = Decimal(text)
+    assert _outcome(namespace["run"], value) == _outcome(inverse, value)
+    if scale is None and value.is_finite():
+        assert namespace["run"](value) == format(value, "f")
+
+
 def test_the_hubspot_customer_payload_calls_no_transform_for_its_usual_values():
     """What keeps a first sync's payloads off the calls: the HubSpot customer's amounts,
     counts, industry, country and dates are written inline (the status, an enumeration
@@ -78,8 +104,9 @@ def test_the_hubspot_customer_payload_calls_no_transform_for_its_usual_values():
         for cell in codegen.build_outbound(list(mapper._outbound)).__closure__ or ()
         if getattr(cell.cell_contents, "__name__", "") == "outbound_set"
     )
-    for inline in ("v = format(v, 'f')", "v = str(v)", "_table.get(v)", "_names.get(v.upper())",
-                   "v.toordinal()", "v.quantize("):  # fmt: skip
+    for inline in ("v = w if 'E' not in (w := str(v)) else format(v, 'f')", "v = str(v)",
+                   "_table.get(v)", "_names.get(v.upper())", "v.toordinal()",
+                   "v.quantize("):  # fmt: skip
         assert inline in every, inline
 
 
