@@ -21,7 +21,7 @@ from connector.engine.decide import WritePlan, create_plan, plan_write
 from connector.errors import ConnectorError, MappingError, RecordError
 from connector.model import Entity, Record, flatten
 from connector.state.bindings import Binding
-from connector.state.snapshots import EncodedSnapshot, encode_snapshot
+from connector.state.snapshots import PLAIN_TYPES, EncodedSnapshot, encode_snapshot, plain_values
 
 log = logging.getLogger("connector.engine")
 
@@ -51,6 +51,8 @@ class Outgoing:
 
     #: `flat` encoded, once asked for (`encoded`).
     _flat_encoding: EncodedSnapshot | None = field(default=None, init=False, repr=False)
+    #: Whether `flat`'s values are plain (`snapshots.plain_values`), found when it was encoded.
+    _flat_plain: bool = field(default=False, init=False, repr=False)
 
     @property
     def source_snapshot(self) -> dict[str, Any] | None:
@@ -71,16 +73,34 @@ class Outgoing:
             and bound.remote_updated_at == self.native.updated_at
         )
 
-    def encoded(self, snapshot: dict[str, Any] | None) -> EncodedSnapshot | None:
+    def encoded(
+        self, snapshot: dict[str, Any] | None, of_flat: bool = False
+    ) -> EncodedSnapshot | None:
         """`snapshot` encoded for the store; when it is all of `flat` (a create, a full write,
-        the source side), `flat`'s one encoding serves both the source and the target binding."""
+        the source side), `flat`'s one encoding serves both the source and the target binding.
+
+        `of_flat`: every value of `snapshot` is one of `flat`'s (a create's target snapshot,
+        `merged_snapshot` with no previous one). Once `flat` was encoded and its values found
+        plain, those are too: the encoder does not scan them again (a created customer's target
+        snapshot, 17 values: 55,360 → 49,290 callgrind instructions, bench/README.md "encplan").
+        """
         if snapshot is None:
             return None
         # Identity first: comparing a snapshot that is `flat` walks every path for nothing.
         if snapshot is not self.flat and snapshot != self.flat:
-            return encode_snapshot(snapshot)
+            return encode_snapshot(snapshot, True if of_flat and self._flat_plain else None)
         if self._flat_encoding is None:  # (not a cached_property: that one takes a lock)
-            self._flat_encoding = encode_snapshot(self.flat)
+            flat = self.flat
+            if not self.plan.create or type(flat) is not dict:
+                # (Only a create's target snapshot is all of flat's values: an update's holds
+                # values of its previous snapshot too, so the scan's answer is not kept.)
+                self._flat_encoding = encode_snapshot(flat)
+                return self._flat_encoding
+            values = flat.values()
+            # (`plain_values`' common case written out: a Python call fewer a record.)
+            plain = PLAIN_TYPES.issuperset(map(type, values)) or plain_values(values)
+            self._flat_plain = plain
+            self._flat_encoding = encode_snapshot(flat, plain)
         return self._flat_encoding
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import json.scanner
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, NamedTuple
 
 import orjson
@@ -53,6 +53,8 @@ _encode = _c_encoder() or _SNAPSHOT_ENCODER.encode
 #: `_fast_bytes`). Not float: orjson writes 1e16 where `json` writes 1e+16, and NaN as null.
 #: Not a subclass (an enumeration member, a str subclass): left to `json`, not proved the same.
 _SAME_SCALARS = frozenset({str, int, bool, type(None)})
+#: (Its public name, for a caller that writes `plain_values`' common case out.)
+PLAIN_TYPES = _SAME_SCALARS
 #: orjson's sorted keys (its output is always compact); a subclass of str, int, dict or list goes to
 #: `_refuse` instead of being written as its base type (orjson's OPT_PASSTHROUGH_SUBCLASS).
 _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
@@ -79,7 +81,13 @@ def _only_same_scalars(values: Iterable[Any]) -> bool:
     return True
 
 
-def _fast_bytes(snapshot: Mapping[str, Any]) -> bytes | None:
+def plain_values(values: Collection[Any]) -> bool:
+    """Whether every value, through lists and dicts, is of a type in `_SAME_SCALARS`: the values
+    `_fast_bytes` lets orjson write (the rest of its test is orjson's own refusals and ASCII)."""
+    return _SAME_SCALARS.issuperset(map(type, values)) or _only_same_scalars(values)
+
+
+def _fast_bytes(snapshot: Mapping[str, Any], plain: bool | None = None) -> bytes | None:
     """The snapshot's JSON as `_encode` writes it, by orjson; None where it might differ.
 
     orjson writes text as UTF-8 and DEL (0x7f) as itself, where `json` (ensure_ascii) writes
@@ -90,9 +98,14 @@ def _fast_bytes(snapshot: Mapping[str, Any]) -> bytes | None:
     refuses what it cannot write as `json` would: integers past 64 bits, keys that are not
     exactly str, lone surrogates, subclasses (`_refuse`): its README, "Serialize" and "Types"
     (https://github.com/ijl/orjson#serialize). Pinned by tests/state/test_snapshot_text.py.
+
+    `plain`: what `plain_values` says of the snapshot's values, where the caller knows it
+    already (None: asked here, as `plain_values` does).
     """
-    values = snapshot.values()
-    if not _SAME_SCALARS.issuperset(map(type, values)) and not _only_same_scalars(values):
+    if plain is None:
+        values = snapshot.values()
+        plain = _SAME_SCALARS.issuperset(map(type, values)) or _only_same_scalars(values)
+    if not plain:
         return None
     try:
         data = orjson.dumps(snapshot, default=_refuse, option=_ORJSON_OPTIONS)
@@ -121,7 +134,7 @@ class EncodedSnapshot(NamedTuple):
 _new_tuple = tuple.__new__
 
 
-def encode_snapshot(snapshot: Mapping[str, Any]) -> EncodedSnapshot:
+def encode_snapshot(snapshot: Mapping[str, Any], plain: bool | None = None) -> EncodedSnapshot:
     """Encode a snapshot once: the text the column stores is the text that was hashed.
 
     Keys sorted, so the fingerprint does not depend on the order the paths were set in; the
@@ -131,8 +144,12 @@ def encode_snapshot(snapshot: Mapping[str, Any]) -> EncodedSnapshot:
     text is `json`'s (`_encode`) byte for byte — stored hashes compare against it —; orjson
     writes it where it provably spells it the same (`_fast_bytes`): a 27-path snapshot's text
     and hash in half the time.
+
+    `plain`: `plain_values` of the snapshot's values where the caller knows it (a create's
+    target snapshot holds values of the record's flat, whose scan found them plain:
+    `Outgoing.encoded`); None asks. The same text either way: only the scan is left out.
     """
-    data = _fast_bytes(snapshot) if type(snapshot) is dict else None
+    data = _fast_bytes(snapshot, plain) if type(snapshot) is dict else None
     if data is None:
         text = _encode(snapshot)
         return EncodedSnapshot(text, hashlib.sha256(text.encode()).hexdigest())

@@ -274,7 +274,8 @@ class Binder:
         elif refused:
             written = written - refused
         # (else every planned path was written: the usual case, without building four sets)
-        return item.encoded(merged_snapshot(previous, item.flat, written, refused))
+        # With no previous snapshot every value is one of `flat`'s (`Outgoing.encoded`).
+        return item.encoded(merged_snapshot(previous, item.flat, written, refused), not previous)
 
     def _unwritten(
         self, entity: Entity, item: Outgoing, result: WriteResult

@@ -309,3 +309,42 @@ def test_a_first_sync_binds_a_page_with_one_call_a_side_and_learns_it_with_one(
         "k4": ("crm-4", {"number": "N4"}),
     }
     assert failures(sqlite_store) == {("e2", "push", "REJECTED")}
+
+
+def test_a_creates_target_snapshot_is_not_scanned_again_once_flat_was(
+    sqlite_store, route, monkeypatch
+):
+    """A create's target snapshot holds values of `flat` alone (no previous snapshot to merge
+    into): once `flat` was encoded and its values found plain, the encoder is told so and does
+    not scan them again. The text and hash are what a scan gives; a flat that is not plain (a
+    float, which json spells otherwise) is scanned as before."""
+    from connector.engine import prepare
+    from connector.state.snapshots import encode_snapshot
+
+    told: list[bool | None] = []
+    encode = prepare.encode_snapshot
+    monkeypatch.setattr(
+        prepare,
+        "encode_snapshot",
+        lambda snapshot, plain=None: (told.append(plain), encode(snapshot, plain))[1],
+    )
+    stage, _ = binder(sqlite_store, route)
+    created = WriteResult("k1", "crm-1", created=True)
+    [item] = outgoing(("k1", Customer(number="N1", name="Acme", phone="1")))
+    item.unrepresentable = frozenset({"phone"})  # (so the target's snapshot is not all of flat)
+    expected = {"number": "N1", "name": "Acme", UNWRITTEN + "phone": "1"}
+
+    assert stage._taken(Entity.CUSTOMER, item, created) == encode_snapshot(expected)
+    assert told == [None]  # flat not encoded yet: nothing known, scanned
+    told.clear()
+    assert item.encoded(item.flat) == encode_snapshot(item.flat)
+    assert stage._taken(Entity.CUSTOMER, item, created) == encode_snapshot(expected)
+    assert told == [True, True]  # flat scanned once, found plain; its subset not scanned
+
+    told.clear()
+    odd = replace(item, flat={**item.flat, "score": 1e-7})
+    odd.unrepresentable = frozenset({"phone"})
+    assert odd.encoded(odd.flat) == encode_snapshot(odd.flat)
+    assert '"score":1e-07' in encode_snapshot(odd.flat).text
+    assert stage._taken(Entity.CUSTOMER, odd, created) == encode_snapshot(expected)
+    assert told == [False, None]
