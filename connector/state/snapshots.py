@@ -87,7 +87,7 @@ def plain_values(values: Collection[Any]) -> bool:
     return _SAME_SCALARS.issuperset(map(type, values)) or _only_same_scalars(values)
 
 
-def _fast_bytes(snapshot: Mapping[str, Any], plain: bool | None = None) -> bytes | None:
+def _fast_bytes(snapshot: Mapping[str, Any]) -> bytes | None:
     """The snapshot's JSON as `_encode` writes it, by orjson; None where it might differ.
 
     orjson writes text as UTF-8 and DEL (0x7f) as itself, where `json` (ensure_ascii) writes
@@ -98,14 +98,9 @@ def _fast_bytes(snapshot: Mapping[str, Any], plain: bool | None = None) -> bytes
     refuses what it cannot write as `json` would: integers past 64 bits, keys that are not
     exactly str, lone surrogates, subclasses (`_refuse`): its README, "Serialize" and "Types"
     (https://github.com/ijl/orjson#serialize). Pinned by tests/state/test_snapshot_text.py.
-
-    `plain`: what `plain_values` says of the snapshot's values, where the caller knows it
-    already (None: asked here, as `plain_values` does).
     """
-    if plain is None:
-        values = snapshot.values()
-        plain = _SAME_SCALARS.issuperset(map(type, values)) or _only_same_scalars(values)
-    if not plain:
+    values = snapshot.values()
+    if not _SAME_SCALARS.issuperset(map(type, values)) and not _only_same_scalars(values):
         return None
     try:
         data = orjson.dumps(snapshot, default=_refuse, option=_ORJSON_OPTIONS)
@@ -134,7 +129,7 @@ class EncodedSnapshot(NamedTuple):
 _new_tuple = tuple.__new__
 
 
-def encode_snapshot(snapshot: Mapping[str, Any], plain: bool | None = None) -> EncodedSnapshot:
+def encode_snapshot(snapshot: Mapping[str, Any]) -> EncodedSnapshot:
     """Encode a snapshot once: the text the column stores is the text that was hashed.
 
     Keys sorted, so the fingerprint does not depend on the order the paths were set in; the
@@ -144,15 +139,26 @@ def encode_snapshot(snapshot: Mapping[str, Any], plain: bool | None = None) -> E
     text is `json`'s (`_encode`) byte for byte — stored hashes compare against it —; orjson
     writes it where it provably spells it the same (`_fast_bytes`): a 27-path snapshot's text
     and hash in half the time.
-
-    `plain`: `plain_values` of the snapshot's values where the caller knows it (a create's
-    target snapshot holds values of the record's flat, whose scan found them plain:
-    `Outgoing.encoded`); None asks. The same text either way: only the scan is left out.
     """
-    data = _fast_bytes(snapshot, plain) if type(snapshot) is dict else None
+    data = _fast_bytes(snapshot) if type(snapshot) is dict else None
     if data is None:
         text = _encode(snapshot)
         return EncodedSnapshot(text, hashlib.sha256(text.encode()).hexdigest())
+    return _new_tuple(EncodedSnapshot, (data.decode(), hashlib.sha256(data).hexdigest()))
+
+
+def encode_plain_snapshot(snapshot: dict[str, Any]) -> EncodedSnapshot:
+    """`encode_snapshot(snapshot)` of a dict whose values the caller found plain already
+    (`plain_values`: a record's flat, or a create's target snapshot, which holds only values of
+    its flat): `_fast_bytes` without its scan, and where orjson refuses the snapshot or writes
+    what `json` spells otherwise (text that is not ASCII), `encode_snapshot` as always. The
+    same text and hash, byte for byte (tests/state/test_snapshot_text.py)."""
+    try:
+        data = orjson.dumps(snapshot, default=_refuse, option=_ORJSON_OPTIONS)
+    except TypeError:  # (orjson.JSONEncodeError is one)
+        return encode_snapshot(snapshot)
+    if not data.isascii() or 0x7F in data:
+        return encode_snapshot(snapshot)
     return _new_tuple(EncodedSnapshot, (data.decode(), hashlib.sha256(data).hexdigest()))
 
 

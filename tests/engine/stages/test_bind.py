@@ -315,19 +315,23 @@ def test_a_creates_target_snapshot_is_not_scanned_again_once_flat_was(
     sqlite_store, route, monkeypatch
 ):
     """A create's target snapshot holds values of `flat` alone (no previous snapshot to merge
-    into): once `flat` was encoded and its values found plain, the encoder is told so and does
-    not scan them again. The text and hash are what a scan gives; a flat that is not plain (a
-    float, which json spells otherwise) is scanned as before."""
+    into): once `flat` was encoded and its values found plain, it is encoded without a second
+    scan (`encode_plain_snapshot`). The text and hash are what a scan gives; a flat that is not
+    plain (a float, which json spells otherwise) has its subsets scanned as before."""
     from connector.engine import prepare
     from connector.state.snapshots import encode_snapshot
 
-    told: list[bool | None] = []
-    encode = prepare.encode_snapshot
-    monkeypatch.setattr(
-        prepare,
-        "encode_snapshot",
-        lambda snapshot, plain=None: (told.append(plain), encode(snapshot, plain))[1],
-    )
+    calls: list[str] = []
+    for name in ("encode_snapshot", "encode_plain_snapshot"):
+        function = getattr(prepare, name)
+        monkeypatch.setattr(
+            prepare,
+            name,
+            lambda snapshot, _name=name, _function=function: (
+                calls.append(_name),
+                _function(snapshot),
+            )[1],
+        )
     stage, _ = binder(sqlite_store, route)
     created = WriteResult("k1", "crm-1", created=True)
     [item] = outgoing(("k1", Customer(number="N1", name="Acme", phone="1")))
@@ -335,16 +339,16 @@ def test_a_creates_target_snapshot_is_not_scanned_again_once_flat_was(
     expected = {"number": "N1", "name": "Acme", UNWRITTEN + "phone": "1"}
 
     assert stage._taken(Entity.CUSTOMER, item, created) == encode_snapshot(expected)
-    assert told == [None]  # flat not encoded yet: nothing known, scanned
-    told.clear()
+    assert calls == ["encode_snapshot"]  # flat not encoded yet: nothing known, scanned
+    calls.clear()
     assert item.encoded(item.flat) == encode_snapshot(item.flat)
     assert stage._taken(Entity.CUSTOMER, item, created) == encode_snapshot(expected)
-    assert told == [True, True]  # flat scanned once, found plain; its subset not scanned
+    assert calls == ["encode_plain_snapshot", "encode_plain_snapshot"]
 
-    told.clear()
+    calls.clear()
     odd = replace(item, flat={**item.flat, "score": 1e-7})
     odd.unrepresentable = frozenset({"phone"})
     assert odd.encoded(odd.flat) == encode_snapshot(odd.flat)
     assert '"score":1e-07' in encode_snapshot(odd.flat).text
     assert stage._taken(Entity.CUSTOMER, odd, created) == encode_snapshot(expected)
-    assert told == [False, None]
+    assert calls == ["encode_snapshot", "encode_snapshot"]
