@@ -128,20 +128,8 @@ def test_known_reads_only_the_source_bindings_not_read_with_the_keys(tmp_path): 
     for the target's and for the source's of the other keys only (a record matched in the
     target, whose key another source record may hold)."""
     from connector.engine.stages.plan import load_known
-    from connector.state.store import open_store
-    from tests.engine.helpers import config_for
 
-    route = config_for(tmp_path).route("erp-to-crm")
-    store = open_store(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
-    with store.transaction() as tx:
-        for key in ("k1", "k2"):
-            tx.bind(Entity.CUSTOMER, key, "erp", f"e-{key}", snapshot={"name": key})
-            tx.bind(Entity.CUSTOMER, key, "crm", f"c-{key}", snapshot={"name": key})
-    asked: list[tuple[str, list[str]]] = []
-    bindings_for = store.bindings_for
-    store.bindings_for = lambda entity, system, keys: (  # type: ignore[method-assign]
-        asked.append((system, sorted(keys))) or bindings_for(entity, system, keys)
-    )
+    route, store, asked = _store_asked(tmp_path, ("k1", "k2"))
     read = {"k1": Binding("customer", "k1", "erp", "e-k1", {"name": "read"}, None, None)}
 
     known = load_known(store, Entity.CUSTOMER, route, ["k1", "k2"], source=True, source_read=read)
@@ -161,20 +149,8 @@ def test_known_reads_neither_side_of_the_keys_read_with_both(tmp_path):  # type:
     key read without a target binding is not bound there (not asked again)."""
     from connector.engine.stages.plan import load_known
     from connector.state.bindings import PairedBindings
-    from connector.state.store import open_store
-    from tests.engine.helpers import config_for
 
-    route = config_for(tmp_path).route("erp-to-crm")
-    store = open_store(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
-    with store.transaction() as tx:
-        for key in ("k1", "k2", "k3"):
-            tx.bind(Entity.CUSTOMER, key, "erp", f"e-{key}", snapshot={"name": key})
-            tx.bind(Entity.CUSTOMER, key, "crm", f"c-{key}", snapshot={"name": key})
-    asked: list[tuple[str, list[str]]] = []
-    bindings_for = store.bindings_for
-    store.bindings_for = lambda entity, system, keys: (  # type: ignore[method-assign]
-        asked.append((system, sorted(keys))) or bindings_for(entity, system, keys)
-    )
+    route, store, asked = _store_asked(tmp_path, ("k1", "k2", "k3"))
     crm = Binding("customer", "k1", "crm", "c-read", {"name": "read"}, None, None)
     read = PairedBindings({"k1": crm})
     read["k1"] = Binding("customer", "k1", "erp", "e-k1", {"name": "read"}, None, None)
@@ -190,3 +166,25 @@ def test_known_reads_neither_side_of_the_keys_read_with_both(tmp_path):  # type:
     whole = load_known(store, Entity.CUSTOMER, route, ["k1", "k3"], source=True, source_read=read)
     assert asked == [] and whole.source == read and whole.target == {"k1": crm}
     store.close()
+
+
+def _store_asked(
+    tmp_path: Any, keys: tuple[str, ...]
+) -> tuple[Any, Any, list[tuple[str, list[str]]]]:
+    """The erp-to-crm route of `config_for`, a store binding each key in "erp" and "crm", and
+    the (system, keys) of each `bindings_for` call made on it from now on."""
+    from connector.state.store import open_store
+    from tests.engine.helpers import config_for
+
+    route = config_for(tmp_path).route("erp-to-crm")
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    with store.transaction() as tx:
+        for key in keys:
+            tx.bind(Entity.CUSTOMER, key, "erp", f"e-{key}", snapshot={"name": key})
+            tx.bind(Entity.CUSTOMER, key, "crm", f"c-{key}", snapshot={"name": key})
+    asked: list[tuple[str, list[str]]] = []
+    bindings_for = store.bindings_for
+    store.bindings_for = lambda entity, system, keys: (  # type: ignore[method-assign]
+        asked.append((system, sorted(keys))) or bindings_for(entity, system, keys)
+    )
+    return route, store, asked
