@@ -22,7 +22,6 @@ from connector.errors import ConnectorError, MappingError, RecordError
 from connector.model import Entity, Record, flatten
 from connector.state.bindings import Binding
 from connector.state.snapshots import (
-    PLAIN_TYPES,
     EncodedSnapshot,
     encode_plain_snapshot,
     encode_snapshot,
@@ -99,12 +98,8 @@ class Outgoing:
             return encode_snapshot(snapshot)
         if self._flat_encoding is None:  # (not a cached_property: that one takes a lock)
             flat = self.flat
-            values = flat.values()
-            # (`plain_values`, its common case written out: the scan `encode_snapshot` would
-            # make, its answer kept.)
-            if type(flat) is dict and (
-                PLAIN_TYPES.issuperset(map(type, values)) or plain_values(values)
-            ):
+            # The scan `encode_snapshot` would make, its answer kept for the target snapshot.
+            if type(flat) is dict and plain_values(flat.values()):
                 self._flat_plain = True
                 self._flat_encoding = encode_plain_snapshot(flat)
             else:

@@ -53,8 +53,6 @@ _encode = _c_encoder() or _SNAPSHOT_ENCODER.encode
 #: `_fast_bytes`). Not float: orjson writes 1e16 where `json` writes 1e+16, and NaN as null.
 #: Not a subclass (an enumeration member, a str subclass): left to `json`, not proved the same.
 _SAME_SCALARS = frozenset({str, int, bool, type(None)})
-#: (Its public name, for a caller that writes `plain_values`' common case out.)
-PLAIN_TYPES = _SAME_SCALARS
 #: orjson's sorted keys (its output is always compact); a subclass of str, int, dict or list goes to
 #: `_refuse` instead of being written as its base type (orjson's OPT_PASSTHROUGH_SUBCLASS).
 _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
