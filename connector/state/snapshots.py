@@ -85,8 +85,10 @@ def plain_values(values: Collection[Any]) -> bool:
     return _SAME_SCALARS.issuperset(map(type, values)) or _only_same_scalars(values)
 
 
-def _fast_bytes(snapshot: Mapping[str, Any]) -> bytes | None:
+def _fast_bytes(snapshot: Mapping[str, Any], scanned: bool = False) -> bytes | None:
     """The snapshot's JSON as `_encode` writes it, by orjson; None where it might differ.
+    `scanned`: the caller found its values plain already (`plain_values`), so they are not
+    scanned again.
 
     orjson writes text as UTF-8 and DEL (0x7f) as itself, where `json` (ensure_ascii) writes
     both as \\uXXXX escapes; everything else in an ASCII string (the quote, backslash, control
@@ -97,9 +99,10 @@ def _fast_bytes(snapshot: Mapping[str, Any]) -> bytes | None:
     exactly str, lone surrogates, subclasses (`_refuse`): its README, "Serialize" and "Types"
     (https://github.com/ijl/orjson#serialize). Pinned by tests/state/test_snapshot_text.py.
     """
-    values = snapshot.values()
-    if not _SAME_SCALARS.issuperset(map(type, values)) and not _only_same_scalars(values):
-        return None
+    if not scanned:  # (`plain_values`, inlined: a Python call less a snapshot)
+        values = snapshot.values()
+        if not _SAME_SCALARS.issuperset(map(type, values)) and not _only_same_scalars(values):
+            return None
     try:
         data = orjson.dumps(snapshot, default=_refuse, option=_ORJSON_OPTIONS)
     except TypeError:  # (orjson.JSONEncodeError is one)
@@ -151,11 +154,8 @@ def encode_plain_snapshot(snapshot: dict[str, Any]) -> EncodedSnapshot:
     its flat): `_fast_bytes` without its scan, and where orjson refuses the snapshot or writes
     what `json` spells otherwise (text that is not ASCII), `encode_snapshot` as always. The
     same text and hash, byte for byte (tests/state/test_snapshot_text.py)."""
-    try:
-        data = orjson.dumps(snapshot, default=_refuse, option=_ORJSON_OPTIONS)
-    except TypeError:  # (orjson.JSONEncodeError is one)
-        return encode_snapshot(snapshot)
-    if not data.isascii() or 0x7F in data:
+    data = _fast_bytes(snapshot, True)
+    if data is None:
         return encode_snapshot(snapshot)
     return _new_tuple(EncodedSnapshot, (data.decode(), hashlib.sha256(data).hexdigest()))
 
