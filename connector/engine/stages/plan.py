@@ -57,20 +57,20 @@ def load_known(
     query), the target is asked about those other keys only.
     """
     keys = list(keys)
-    if source and isinstance(source_read, PairedBindings):
-        rest = [key for key in keys if key not in source_read]
-        if not rest:
-            return Known(source_read.other, source_read)
-        return Known(
-            {**source_read.other, **store.bindings_for(entity, route.target, rest)},
-            {**source_read, **store.bindings_for(entity, route.source, rest)},
-        )
-    target = store.bindings_for(entity, route.target, keys)
     if not source:
-        return Known(target, {})
+        return Known(store.bindings_for(entity, route.target, keys), {})
     if source_read is None:
-        return Known(target, store.bindings_for(entity, route.source, keys))
+        return Known(
+            store.bindings_for(entity, route.target, keys),
+            store.bindings_for(entity, route.source, keys),
+        )
     rest = [key for key in keys if key not in source_read]
+    if not isinstance(source_read, PairedBindings):
+        target = store.bindings_for(entity, route.target, keys)
+    elif rest:
+        target = {**source_read.other, **store.bindings_for(entity, route.target, rest)}
+    else:
+        target = source_read.other
     if not rest:
         return Known(target, source_read)
     return Known(target, {**source_read, **store.bindings_for(entity, route.source, rest)})
