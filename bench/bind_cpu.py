@@ -28,12 +28,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
-import os
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,8 +51,6 @@ from connector.model import Entity
 from connector.runtime import Runtime
 
 ENTITY = Entity.CUSTOMER
-#: Under callgrind: each step in a dump of its own (see the module's docstring).
-CALLGRIND = bool(os.environ.get("CALLGRIND"))
 
 
 async def main(folder: Path, count: int, case: str, reps: int) -> None:
@@ -126,19 +121,7 @@ async def measure(runtime: Runtime, count: int, case: str, reps: int) -> None:
         bind()  # (the first time writes what the repetitions then write again)
         steps["bind"] = bind
     print(f"{case}: {len(items)} writes of {len(natives)} records")
-    if CALLGRIND:
-        callgrind.control("-i", "on")
-    for name, step in steps.items():
-        if CALLGRIND:
-            callgrind.control("-d")
-            functools.reduce(lambda _, __: step(), range(reps), None)
-            callgrind.control("-d", name)
-            continue
-        started = time.process_time()
-        for _ in range(reps):
-            step()
-        spent = time.process_time() - started
-        print(f"  {name:7} {spent / reps / len(items) * 1e6:8.2f} µs a record")
+    callgrind.each_step(steps, reps, len(items))
 
 
 if __name__ == "__main__":

@@ -18,14 +18,11 @@ The dump's total over records times reps is a record's (both of its bindings).
 from __future__ import annotations
 
 import argparse
-import functools
 import inspect
-import os
 import random
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +39,6 @@ from connector.model import Entity
 from connector.state.store import StateStore, open_store
 
 ENTITY = Entity.CUSTOMER
-CALLGRIND = bool(os.environ.get("CALLGRIND"))
 
 
 def main() -> None:
@@ -84,17 +80,7 @@ def measure(store: StateStore, route: RouteConfig, count: int, reps: int) -> Non
 
     read()  # warm: the pages in SQLite's cache, as a run's earlier pages leave them
     print(f"{read()} bindings read for {len(page)} records")
-    if CALLGRIND:
-        callgrind.control("-i", "on")
-        callgrind.control("-d")
-        functools.reduce(lambda _, __: read(), range(reps), None)
-        callgrind.control("-d", "read")
-        return
-    started = time.process_time()
-    for _ in range(reps):
-        read()
-    spent = time.process_time() - started
-    print(f"read: {spent / reps / count * 1e6:.2f} µs a record")
+    callgrind.each_step({"read": read}, reps, count)
 
 
 if __name__ == "__main__":

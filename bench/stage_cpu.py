@@ -12,20 +12,23 @@ first sync) once, then runs the stages `--reps K` times on them, in memory:
   encoded.
 
 `--stage` picks one of map, plan, encode, decode (default all). It prints CPU µs a record of
-each stage; under callgrind with `CALLGRIND=1`, each stage's instructions alone
-(`callgrind.control`).
+each stage; under callgrind with `CALLGRIND=1`, each stage's instructions in a dump of its
+own, named after it, the set-up neither instrumented nor collected (`callgrind.each_step`):
+
+    CALLGRIND=1 PYTHONHASHSEED=0 valgrind --tool=callgrind --instr-atstart=no \\
+        --collect-atstart=no --toggle-collect=functools_reduce .venv/bin/python \\
+        bench/stage_cpu.py --prepare DIR --records 100 --reps 5
+
+A dump's total over records times reps is a record's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
-import os
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -144,29 +147,9 @@ async def measure(runtime: Runtime, count: int, case: str, reps: int, only: str 
         "plan": lambda: planned(mapped(), known),
         "encode": lambda: encoded(planned(mapped(), known)),
     }
-    if CALLGRIND:
-        callgrind.control("-i", "on")  # instrumented from here on: the set-up ran at native speed
-    for name, step in steps.items():
-        if only is not None and name != only:
-            continue
-        if CALLGRIND:
-            callgrind.control("-d")  # (what came before, in a dump of its own)
-            functools.reduce(lambda _, __: step(), range(reps), None)
-            callgrind.control("-d", name)
-            continue
-        started = time.process_time()
-        for _ in range(reps):
-            step()
-        spent = time.process_time() - started
-        print(f"  {name:7} {spent / reps / len(natives) * 1e6:8.2f} µs a record (cumulative)")
-
-
-#: Under callgrind (`CALLGRIND=1`): each stage's instructions in a dump of its own, named after
-#: it, the set-up neither instrumented nor collected. Run as
-#: `CALLGRIND=1 PYTHONHASHSEED=0 valgrind --tool=callgrind --instr-atstart=no
-#: --collect-atstart=no --toggle-collect=functools_reduce .venv/bin/python bench/stage_cpu.py
-#: --prepare DIR --records 100 --reps 5`; a dump's total over records times reps is a record's.
-CALLGRIND = bool(os.environ.get("CALLGRIND"))
+    if only is not None:
+        steps = {only: steps[only]}
+    callgrind.each_step(steps, reps, len(natives), " (cumulative)")
 
 
 def main() -> None:
